@@ -1,0 +1,1 @@
+"""Benchmarks for mlops-console: `python -m bench` (see bench/PERFORMANCE.md)."""

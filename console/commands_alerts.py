@@ -1,0 +1,191 @@
+"""`alerts list|show|ack|silence`: read and act on the alert store from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from console.cli import EXIT_OK, CommandError, settings_from
+from console.config import parse_duration
+
+if TYPE_CHECKING:
+    from console.core.store import Store
+
+JSON_FIELDS = (
+    "id",
+    "endpoint",
+    "rule",
+    "severity",
+    "state",
+    "display_state",
+    "summary",
+    "model",
+    "version",
+    "value",
+    "threshold",
+    "started_at",
+    "resolved_at",
+    "acked_by",
+    "acked_at",
+    "ack_note",
+    "silenced_until",
+    "flapping",
+    "fingerprint",
+)
+TIME_FIELDS = ("started_at", "resolved_at", "acked_at", "silenced_until", "at")
+
+
+def iso(at: float | None) -> str | None:
+    if at is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+
+
+def _local(at: float | None) -> str:
+    return "-" if at is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+
+
+def alert_json(alert: dict[str, Any]) -> dict[str, Any]:
+    out = {k: alert.get(k) for k in JSON_FIELDS}
+    for key in TIME_FIELDS:
+        if key in out:
+            out[key] = iso(out[key])
+    out["flapping"] = bool(out["flapping"])
+    return out
+
+
+def _store(args: argparse.Namespace) -> Store:
+    from console.core.store import Store
+
+    return Store(settings_from(args).store.path)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (containers): still record something
+        return "unknown"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    alerts = sub.add_parser("alerts", help="list, inspect, acknowledge and silence alerts")
+    alerts.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="config file")
+    actions = alerts.add_subparsers(metavar="ACTION", required=True)
+
+    listing = actions.add_parser("list", help="alerts, newest first")
+    listing.add_argument(
+        "--state", default="open", choices=("firing", "acknowledged", "silenced", "resolved", "open", "all")
+    )
+    listing.add_argument("--endpoint")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_list)
+
+    show = actions.add_parser("show", help="one alert and its timeline")
+    show.add_argument("id", type=int)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_show)
+
+    ack = actions.add_parser("ack", help="acknowledge: stop reminders, record who is on it")
+    ack.add_argument("id", type=int)
+    ack.add_argument("--by", default=None, help="who acknowledges (default: your user name)")
+    ack.add_argument("--note")
+    ack.set_defaults(func=cmd_ack)
+
+    silence = actions.add_parser(
+        "silence", help="no notifications for this alert (and recurrences) for a while"
+    )
+    silence.add_argument("id", type=int)
+    silence.add_argument("--for", dest="duration", required=True, help="e.g. 15m, 1h, 4h, 24h")
+    silence.add_argument("--by", default=None)
+    silence.add_argument("--note")
+    silence.set_defaults(func=cmd_silence)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = _store(args).list_alerts(args.state, limit=args.limit, endpoint=args.endpoint)
+    if args.json:
+        print(json.dumps([alert_json(r) for r in rows], indent=2))
+        return EXIT_OK
+    if not rows:
+        print(f"no {args.state} alerts" if args.state != "all" else "no alerts")
+        return EXIT_OK
+    table = [("ID", "STATE", "SEVERITY", "ENDPOINT", "RULE", "STARTED", "RESOLVED", "ACKED BY")]
+    for r in rows:
+        state = r["display_state"] + (" (flapping)" if r["flapping"] else "")
+        table.append(
+            (
+                str(r["id"]),
+                state,
+                r["severity"],
+                r["endpoint"],
+                r["rule"],
+                _local(r["started_at"]),
+                _local(r["resolved_at"]),
+                r["acked_by"] or "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return EXIT_OK
+
+
+def _get(store: Store, alert_id: int) -> dict[str, Any]:
+    try:
+        return store.get_alert(alert_id)
+    except KeyError:
+        raise CommandError(f"no alert with id {alert_id}") from None
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    store = _store(args)
+    alert = _get(store, args.id)
+    events = store.events(args.id)
+    if args.json:
+        data = alert_json(alert)
+        data["events"] = [{**e, "at": iso(e["at"])} for e in events]
+        print(json.dumps(data, indent=2))
+        return EXIT_OK
+    print(
+        f"alert #{alert['id']}  {alert['display_state']}  {alert['severity']}  "
+        f"{alert['endpoint']}  {alert['rule']}"
+    )
+    print(f"  {alert['summary']}")
+    if alert["model"]:
+        print(f"  model {alert['model']}" + (f" v{alert['version']}" if alert["version"] else ""))
+    print("timeline:")
+    for event in events:
+        who = f" by {event['actor']}" if event["actor"] else ""
+        note = f": {event['note']}" if event["note"] else ""
+        print(f"  {_local(event['at'])}  {event['kind']}{who}{note}")
+    return EXIT_OK
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    store = _store(args)
+    _get(store, args.id)
+    try:
+        alert = store.acknowledge(args.id, args.by or _user(), args.note)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"alert #{alert['id']} acknowledged by {alert['acked_by']}")
+    return EXIT_OK
+
+
+def cmd_silence(args: argparse.Namespace) -> int:
+    try:
+        seconds = parse_duration(args.duration)
+    except ValueError as exc:
+        raise CommandError(f"--for: {exc}") from None
+    if seconds <= 0:
+        raise CommandError("--for: must be positive")
+    store = _store(args)
+    _get(store, args.id)
+    alert = store.silence(args.id, seconds, args.by or _user(), args.note)
+    print(f"alert #{alert['id']} silenced until {_local(alert['silenced_until'])}")
+    return EXIT_OK

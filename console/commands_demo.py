@@ -1,0 +1,113 @@
+"""`demo` (the console on a self-contained environment) and `serve` (the scoring server)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from console import locations
+from console.cli import EXIT_FAILED, EXIT_OK, CommandError
+from console.config import load_settings
+
+CHECK_DEADLINE = 50.0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    demo = sub.add_parser("demo", help="run the console on a built-in demo: real models, servers, traffic")
+    demo.add_argument("--reset", action="store_true", help="rebuild the demo registry from scratch")
+    demo.add_argument("--check", action="store_true", help="headless: verify the demo works, then exit")
+    demo.add_argument("--root", type=Path, default=None, help=argparse.SUPPRESS)
+    demo.set_defaults(func=cmd_demo)
+
+    from console.serve.cli import add_arguments, run
+
+    serve = sub.add_parser("serve", help="serve an MLflow model with /metrics and /model-info")
+    add_arguments(serve)
+    serve.set_defaults(func=run)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from console.demo.environment import DemoEnvironment
+    from console.demo.processes import EndpointStartError
+    from console.demo.registry import build_registry
+
+    root = args.root or locations.demo_dir()
+    started = time.monotonic()
+    print(f"demo: preparing registry in {root} ...", file=sys.stderr, flush=True)
+    build_registry(root, reset=args.reset)
+    env = DemoEnvironment(root)
+    try:
+        print("demo: starting model servers and traffic ...", file=sys.stderr, flush=True)
+        try:
+            env.start()
+        except EndpointStartError as exc:
+            raise CommandError(f"demo could not start: {exc}") from None
+        config_path = env.write_config(root / "demo.toml")
+        settings = load_settings(config_path)
+        print(
+            f"demo: environment up in {time.monotonic() - started:.1f}s (config {config_path})",
+            file=sys.stderr,
+        )
+        if args.check:
+            return _check(settings, started)
+        from console.tui.app import run_console
+
+        return run_console(settings, demo=env)
+    finally:
+        env.stop()
+
+
+def _check(settings, started: float) -> int:  # type: ignore[no-untyped-def]
+    """Wait until the engine reports every endpoint up with latency and throughput, or explain which not."""
+    from console.commands_watch import status_table
+    from console.core.engine import Engine
+    from console.core.store import Store
+
+    store = Store(settings.store.path)
+
+    def ready(endpoint) -> bool:  # type: ignore[no-untyped-def]
+        return endpoint.health == "up" and endpoint.p95 is not None and endpoint.rps is not None
+
+    async def run() -> int:
+        stop = asyncio.Event()
+        engine = Engine(settings, store)
+        task = asyncio.create_task(engine.run(stop))
+        deadline = time.monotonic() + CHECK_DEADLINE
+        try:
+            while time.monotonic() < deadline:
+                snapshot = engine.snapshot()
+                if (
+                    snapshot.endpoints
+                    and all(ready(e) for e in snapshot.endpoints)
+                    and snapshot.registry == "ok"
+                ):
+                    print(status_table(snapshot.endpoints))
+                    print(
+                        f"demo check passed in {time.monotonic() - started:.1f}s: "
+                        f"{len(snapshot.endpoints)} endpoints up, traffic flowing, registry ok"
+                    )
+                    return EXIT_OK
+                await asyncio.sleep(0.5)
+            snapshot = engine.snapshot()
+            print(status_table(snapshot.endpoints))
+            missing = [
+                f"{e.name}: health {e.health}, p95 {'missing' if e.p95 is None else 'ok'}, "
+                f"throughput {'unknown' if e.rps is None else 'ok'}"
+                for e in snapshot.endpoints
+                if not ready(e)
+            ]
+            if snapshot.registry != "ok":
+                missing.append(f"registry: {snapshot.registry}")
+            print(
+                "demo check FAILED after {:.0f}s:\n  {}".format(CHECK_DEADLINE, "\n  ".join(missing)),
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
+        finally:
+            stop.set()
+            await task
+
+    return asyncio.run(run())

@@ -1,0 +1,200 @@
+"""`watch`, `status`, `config check` and `notify test`: the headless engine and its one-shots."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from console.cli import EXIT_FAILED, EXIT_OK, settings_from
+from console.config import ConfigError
+from console.core.snapshot import EndpointSnapshot
+
+LOG_FIELDS = ("event", "endpoint", "health", "state", "alert", "rule")
+
+
+class JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in LOG_FIELDS:
+            if hasattr(record, key):
+                line[key] = getattr(record, key)
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line)
+
+
+def setup_logging(fmt: str, level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonLines())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%dT%H:%M:%S")
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("apprise", "aiohttp", "urllib3", "mlflow", "alembic", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    # Accepted after the command too; SUPPRESS keeps the global `--config` when this one is absent.
+    parser.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="config file")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    watch = sub.add_parser("watch", help="probe, detect and notify headless until SIGINT/SIGTERM")
+    _config_option(watch)
+    watch.add_argument("--log-format", choices=("text", "json"), default="text")
+    watch.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    watch.set_defaults(func=cmd_watch)
+
+    status = sub.add_parser("status", help="probe every endpoint once and print its health")
+    _config_option(status)
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    config = sub.add_parser("config", help="configuration tools")
+    config_sub = config.add_subparsers(metavar="ACTION", required=True)
+    check = config_sub.add_parser("check", help="validate a config file without running anything")
+    check.add_argument("path", nargs="?", type=Path)
+    check.set_defaults(func=cmd_config_check)
+
+    notify = sub.add_parser("notify", help="notification tools")
+    notify_sub = notify.add_subparsers(metavar="ACTION", required=True)
+    test = notify_sub.add_parser("test", help="send a test message to every configured URL")
+    _config_option(test)
+    test.set_defaults(func=cmd_notify_test)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    setup_logging(args.log_format, args.log_level)
+    from console.core.engine import Engine
+    from console.core.store import Store
+
+    store = Store(settings.store.path)
+    log = logging.getLogger("console.watch")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        engine = Engine(settings, store)
+        log.info(
+            "watching %d endpoints, %d notification channels, store %s",
+            len(settings.endpoints),
+            len(settings.notifications),
+            settings.store.path,
+            extra={"event": "start"},
+        )
+        await engine.run(stop)
+        log.info("stopped", extra={"event": "stop"})
+
+    asyncio.run(main())
+    return EXIT_OK
+
+
+def _fmt_latency(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.0f}ms"
+
+
+def _fmt_ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def _fmt_rps(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.1f}/s"
+
+
+def status_table(endpoints: list[EndpointSnapshot]) -> str:
+    rows = [("ENDPOINT", "HEALTH", "P50", "P95", "P99", "REQ/S", "ERRORS", "VERSION", "DETAIL")]
+    for e in endpoints:
+        version = e.served_version or "-"
+        if e.version_mismatch:
+            version += f" (want {e.expected_version})"
+        rows.append(
+            (
+                e.name,
+                e.health,
+                _fmt_latency(e.p50),
+                _fmt_latency(e.p95),
+                _fmt_latency(e.p99),
+                _fmt_rps(e.rps),
+                _fmt_ratio(e.error_ratio),
+                version,
+                (e.last_error or "")[:80],
+            )
+        )
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join(str(c).ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in rows
+    ).rstrip()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    from console.core.engine import Engine
+    from console.core.store import Store
+
+    engine = Engine(settings, Store(settings.store.path))
+    snapshot = asyncio.run(engine.probe_once())
+    if args.json:
+        print(json.dumps([e.to_dict() for e in snapshot.endpoints], indent=2))
+    else:
+        print(status_table(snapshot.endpoints))
+    return EXIT_OK if all(e.health != "down" for e in snapshot.endpoints) else EXIT_FAILED
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from console.config import load_settings
+    from console.core.adapters import adapter_names
+
+    path = args.path or getattr(args, "config", None)
+    settings = load_settings(path, known_adapters=adapter_names())
+    where = settings.source
+    print(
+        f"{where}: ok ({len(settings.endpoints)} endpoints, {len(settings.notifications)} notification "
+        f"channels, {len(settings.rules)} rule overrides)"
+    )
+    return EXIT_OK
+
+
+def cmd_notify_test(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    if not settings.notifications:
+        raise ConfigError(settings.source, ["notifications: no [[notifications]] configured"])
+    from console.core.notifier import deliver, redact
+
+    failed = 0
+    for notification in settings.notifications:
+        result = deliver(
+            notification.url,
+            "mlops-console test notification",
+            "If you can read this, mlops-console can page you here.",
+            "info",
+            "test",
+            settings.notify.timeout,
+        )
+        target = redact(notification.url)
+        if result.ok:
+            print(f"ok      {target} ({result.duration_ms:.0f} ms)")
+        else:
+            failed += 1
+            print(f"FAILED  {target}: {result.error}")
+    return EXIT_OK if not failed else EXIT_FAILED

@@ -1,0 +1,339 @@
+"""Settings: one TOML file, validated once at the edge, errors that name the file and the key."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from console import locations
+
+Severity = Literal["info", "warning", "critical"]
+SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or a string such as "500ms", "30s", "15m", "1h", "1d"."""
+    if isinstance(value, bool):
+        raise ValueError('expected a duration such as 30, "30s", "15m" or "1h"')
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    raise ValueError(f'expected a duration such as 30, "30s", "15m" or "1h", got {value!r}')
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def _check_http_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
+    return value
+
+
+class RegistrySettings(_Section):
+    tracking_uri: str | None = None
+    """MLflow tracking URI: `sqlite:///path/mlflow.db` or `http(s)://host:5000`. Unset: no registry."""
+    timeout: Duration = 5.0
+    """Seconds before a registry call gives up ("registry unreachable")."""
+    default_alias: str = "production"
+    """Alias moved by `promote` when none is given."""
+    aliases: dict[str, str] = {}
+    """Per-model default alias, e.g. `{ fraud = "live" }`."""
+    refresh: Duration = 30.0
+    """Seconds between checks of which version each endpoint's alias points to."""
+
+
+class StoreSettings(_Section):
+    path: Path = Field(default_factory=locations.default_store_path)
+    """SQLite file holding alerts, events, notifications and the audit trail."""
+
+
+class DeploySettings(_Section):
+    command: str | None = None
+    """Shell command run after a promote or rollback; `{model}`, `{alias}`, `{version}` are substituted."""
+    webhook: str | None = None
+    """URL that receives a POST with model, alias and version as JSON."""
+    timeout: Duration = 120.0
+    """Seconds the hook may run."""
+    verify_timeout: Duration = 90.0
+    """Seconds to wait for the endpoint to be healthy (and serve the new version) afterwards."""
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        return _check_http_url(value)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DeploySettings:
+        if bool(self.command) == bool(self.webhook):
+            raise ValueError("set exactly one of `command` or `webhook`")
+        return self
+
+
+class MetricNames(_Section):
+    """Names of the Prometheus series an endpoint exposes (defaults match `mlops-console serve`)."""
+
+    requests: str = "http_requests_total"
+    latency: str = "http_request_duration_seconds"
+    status_label: str = "status"
+    match: dict[str, str] = {"handler": "/invocations"}
+    """Only samples carrying these labels count (e.g. the inference route)."""
+
+
+class EndpointSettings(_Section):
+    name: str = Field(min_length=1, max_length=200)
+    url: str
+    adapter: str = "mlflow"
+    """Adapter plugin name: `mlflow` (`mlflow models serve` protocol) or `generic`, or a third-party one."""
+    model: str | None = None
+    """Registered model this endpoint serves."""
+    alias: str | None = None
+    """Alias it should serve (default: the registry's default alias when `model` is set)."""
+    interval: Duration = Field(default=5.0, gt=0)
+    timeout: Duration = Field(default=2.0, gt=0)
+    metrics_url: str | None = None
+    """Prometheus `/metrics` URL; gives throughput, error ratio and latency quantiles of real traffic."""
+    metrics: MetricNames = MetricNames()
+    payload: dict[str, Any] | str | None = None
+    """Synthetic `/invocations` body; default: the model version's `serving_input_example.json`."""
+    path: str = "/"
+    """`generic` adapter: path probed with GET."""
+    expect_status: int = Field(default=200, ge=100, le=599)
+    """`generic` adapter: status that counts as healthy."""
+    expect_body: str | None = None
+    """`generic` adapter: text the body must contain."""
+    deploy: DeploySettings | None = None
+    """How to redeploy this endpoint after a promote or rollback."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_http_url(value.rstrip("/")) or value
+
+    @field_validator("metrics_url")
+    @classmethod
+    def _metrics_url(cls, value: str | None) -> str | None:
+        return _check_http_url(value)
+
+    @model_validator(mode="after")
+    def _alias_needs_model(self) -> EndpointSettings:
+        if self.alias and not self.model:
+            raise ValueError("`alias` needs `model`")
+        return self
+
+
+class NotificationSettings(_Section):
+    url: str = Field(min_length=1)
+    """Any apprise URL (`json://`, `slack://`, `mailto://`, `pagerduty://`, `ntfy://`...)."""
+    min_severity: Severity = "info"
+    endpoints: list[str] = ["*"]
+    """Glob patterns of endpoint names routed to this channel."""
+
+    def routes(self, endpoint: str, severity: str) -> bool:
+        return SEVERITY_RANK[severity] >= SEVERITY_RANK[self.min_severity] and any(
+            fnmatch.fnmatchcase(endpoint, pattern) for pattern in self.endpoints
+        )
+
+
+RuleName = Literal[
+    "down", "latency_p95", "error_ratio", "throughput_drop", "invalid_prediction", "version_mismatch"
+]
+
+
+class RuleSettings(_Section):
+    """One `[[rules]]` table: overrides a built-in rule for the endpoints matching `endpoint`."""
+
+    rule: RuleName
+    endpoint: str = "*"
+    """Glob over endpoint names; later tables win over earlier ones."""
+    enabled: bool | None = None
+    threshold: float | None = None
+    for_: Duration | None = Field(default=None, alias="for")
+    severity: Severity | None = None
+
+
+class NotifySettings(_Section):
+    renotify_after: Duration = 1800.0
+    """Remind about a firing alert nobody acknowledged after this long (0 disables)."""
+    max_attempts: int = Field(default=8, ge=1)
+    """Delivery attempts per notification before it is given up (recorded as dead)."""
+    timeout: Duration = 10.0
+    """Seconds one delivery attempt may take."""
+
+
+class TuiSettings(_Section):
+    keymap: dict[str, str] = {}
+    """Binding id to keys, e.g. `{ "alerts.ack" = "A" }`."""
+
+
+class Settings(_Section):
+    registry: RegistrySettings = RegistrySettings()
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    endpoints: list[EndpointSettings] = []
+    notifications: list[NotificationSettings] = []
+    rules: list[RuleSettings] = []
+    notify: NotifySettings = NotifySettings()
+    tui: TuiSettings = TuiSettings()
+
+    source: Path | None = Field(default=None, exclude=True)
+    """The file these settings came from (not a config key)."""
+
+    def endpoint(self, name: str) -> EndpointSettings:
+        for endpoint in self.endpoints:
+            if endpoint.name == name:
+                return endpoint
+        raise KeyError(name)
+
+    def alias_for(self, model: str) -> str:
+        return self.registry.aliases.get(model, self.registry.default_alias)
+
+
+@dataclass
+class ConfigError(Exception):
+    """A config that cannot be used; `problems` are `key: message` lines."""
+
+    path: Path | None
+    problems: list[str]
+
+    def lines(self) -> list[str]:
+        where = str(self.path) if self.path else "<config>"
+        return [f"{where}: {problem}" for problem in self.problems]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _expand_env(value: Any, key: str, missing: list[str]) -> Any:
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                missing.append(f"{key}: environment variable ${{{name}}} is not set")
+                return ""
+            return os.environ[name]
+
+        return _ENV_REF.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _expand_env(v, f"{key}.{k}" if key else k, missing) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, f"{key}[{i}]", missing) for i, v in enumerate(value)]
+    return value
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            # pydantic reports tagged union / validator branches as extra loc parts; keep real keys only
+            if part in ("function-after", "function-before") or part.startswith("function-"):
+                continue
+            out += f".{part}" if out else part
+    return out or "(top level)"
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        return "unknown key"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _semantic_problems(settings: Settings, known_adapters: set[str] | None) -> list[str]:
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for index, endpoint in enumerate(settings.endpoints):
+        if endpoint.name in seen:
+            problems.append(
+                f"endpoints[{index}].name: duplicate endpoint name {endpoint.name!r} "
+                f"(also endpoints[{seen[endpoint.name]}])"
+            )
+        seen.setdefault(endpoint.name, index)
+        if known_adapters is not None and endpoint.adapter not in known_adapters:
+            problems.append(
+                f"endpoints[{index}].adapter: unknown adapter {endpoint.adapter!r} "
+                f"(installed: {', '.join(sorted(known_adapters)) or 'none'})"
+            )
+        if endpoint.timeout > max(endpoint.interval, 0) * 10:
+            problems.append(f"endpoints[{index}].timeout: {endpoint.timeout}s is over ten intervals")
+    for index, rule in enumerate(settings.rules):
+        if rule.endpoint != "*" and not any(fnmatch.fnmatchcase(n, rule.endpoint) for n in seen):
+            problems.append(f"rules[{index}].endpoint: {rule.endpoint!r} matches no endpoint")
+    for index, notification in enumerate(settings.notifications):
+        scheme = notification.url.split("://", 1)[0] if "://" in notification.url else ""
+        if not scheme:
+            problems.append(f"notifications[{index}].url: not an apprise URL (expected scheme://...)")
+    return problems
+
+
+def parse_settings(
+    data: dict[str, Any], path: Path | None = None, known_adapters: set[str] | None = None
+) -> Settings:
+    """Validate a decoded TOML document; raise ConfigError listing every problem found."""
+    missing: list[str] = []
+    data = _expand_env(data, "", missing)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{_key_path(e['loc'])}: {_message(e)}" for e in exc.errors()]
+        raise ConfigError(path, missing + problems) from None
+    problems = missing + _semantic_problems(settings, known_adapters)
+    if problems:
+        raise ConfigError(path, problems)
+    settings.source = path
+    return settings
+
+
+def load_settings(path: Path | None = None, known_adapters: set[str] | None = None) -> Settings:
+    """Read and validate the config file (`--config`, `$MLOPS_CONSOLE_CONFIG`, user config dir)."""
+    path = Path(path) if path else locations.default_config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            path, ["file not found (pass --config PATH or set $MLOPS_CONSOLE_CONFIG)"]
+        ) from None
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read: {exc.strerror}"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
+    return parse_settings(data, path, known_adapters)

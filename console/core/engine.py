@@ -1,0 +1,639 @@
+"""The probe engine: schedules probes, keeps series, evaluates rules, stores alerts, drives the notifier.
+
+It runs the same inside the TUI (in its own thread, see `EngineThread`) and in `mlops-console watch`.
+One engine per store probes and notifies (the lease); any other follows the store instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from console.config import EndpointSettings, Settings
+from console.core.adapters import Adapter, ProbeResult, create_adapter, new_http_session
+from console.core.alerts import AlertBook, Condition, StoreOp, remind_unacknowledged
+from console.core.notifier import Notifier
+from console.core.promscrape import MetricsError, scrape
+from console.core.rules import MIN_REQUESTS_FOR_RATIO, params_for, throughput_dropped
+from console.core.series import EndpointSeries, WindowStats, quantile
+from console.core.snapshot import EndpointSnapshot, EngineSnapshot, ProbeError
+from console.core.store import Store
+
+log = logging.getLogger("console.engine")
+
+LEASE_TTL = 10.0
+LEASE_RENEW = 3.0
+STATUS_EVERY = 2.0
+STORE_SYNC_EVERY = 5.0
+REMIND_EVERY = 30.0
+RECENT_ERRORS = 20
+
+
+@dataclass
+class EngineStats:
+    """Counters for benchmarks and `status`: how well the schedule is kept."""
+
+    probes: int = 0
+    scheduled: int = 0
+    lags: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+
+
+@dataclass
+class EndpointState:
+    settings: EndpointSettings
+    adapter: Adapter
+    series: EndpointSeries
+    snapshot: EndpointSnapshot
+    recent_errors: deque[ProbeError] = field(default_factory=lambda: deque(maxlen=RECENT_ERRORS))
+    consecutive_invalid: int = 0
+    metrics_error: str | None = None
+    minute: int = 0
+    minute_latencies: list[float] = field(default_factory=list)
+    minute_failures: int = 0
+
+
+def _state_for(endpoint: EndpointSettings) -> EndpointState:
+    return EndpointState(
+        settings=endpoint,
+        adapter=create_adapter(endpoint),
+        series=EndpointSeries(interval=endpoint.interval),
+        snapshot=EndpointSnapshot(
+            name=endpoint.name,
+            url=endpoint.url,
+            adapter=endpoint.adapter,
+            model=endpoint.model,
+            alias=endpoint.alias,
+        ),
+    )
+
+
+class Engine:
+    def __init__(self, settings: Settings, store: Store, *, owner: str | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.endpoints = {e.name: _state_for(e) for e in settings.endpoints}
+        self.book = AlertBook(settings)
+        self.stats = EngineStats()
+        self.registry_state = "not configured" if not settings.registry.tracking_uri else "connecting"
+        self.leader = False
+        self.follow_owner: str | None = None
+        self._followed: list[EndpointSnapshot] = []
+        self._store_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="store")
+        self._notifier: Notifier | None = None
+        self._stop = asyncio.Event()
+        self._event_loop: asyncio.AbstractEventLoop | None = None
+        self._registry: Any = None
+
+    # -- public ----------------------------------------------------------------------------------------
+    def snapshot(self) -> EngineSnapshot:
+        if not self.leader and self.follow_owner:
+            return EngineSnapshot(
+                at=time.time(),
+                endpoints=list(self._followed),
+                registry=self.registry_state,
+                owner=self.follow_owner,
+            )
+        pending = [
+            f"{e.name}:{rule}"
+            for e in self.endpoints.values()
+            for rule in e.snapshot.firing
+            if rule.endswith("(pending)")
+        ]
+        return EngineSnapshot(
+            at=time.time(),
+            endpoints=[e.snapshot for e in self.endpoints.values()],
+            registry=self.registry_state,
+            owner="this process",
+            pending=pending,
+        )
+
+    async def run(
+        self,
+        stop: asyncio.Event | None = None,
+        on_snapshot: Callable[[EngineSnapshot], None] | None = None,
+        period: float = 1.0,
+    ) -> None:
+        """Probe (or follow) until `stop` is set; then flush the outbox once and release the lease."""
+        self._stop = stop or asyncio.Event()
+        self._event_loop = asyncio.get_running_loop()
+        tasks = [asyncio.create_task(self._lease_loop(), name="lease")]
+        if self.settings.registry.tracking_uri:
+            tasks.append(asyncio.create_task(self._registry_loop(), name="registry"))
+        if on_snapshot:
+            tasks.append(asyncio.create_task(self._publish_loop(on_snapshot, period), name="publish"))
+        try:
+            await self._stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._step_down()
+            self._store_pool.shutdown(wait=True)
+
+    async def probe_once(self) -> EngineSnapshot:
+        """Probe every endpoint once (and sample metrics twice, a second apart), for `status`."""
+        if self.settings.registry.tracking_uri:
+            await self._registry_refresh({})
+        async with new_http_session() as http:
+            await asyncio.gather(
+                *(self._scrape(http, s) for s in self.endpoints.values() if s.settings.metrics_url)
+            )
+            await asyncio.gather(*(self._probe(http, s, evaluate=False) for s in self.endpoints.values()))
+            if any(s.settings.metrics_url for s in self.endpoints.values()):
+                await asyncio.sleep(1.0)
+                await asyncio.gather(
+                    *(self._scrape(http, s) for s in self.endpoints.values() if s.settings.metrics_url)
+                )
+        for state in self.endpoints.values():
+            self._refresh_snapshot(state, time.time())
+        return self.snapshot()
+
+    # -- leadership ------------------------------------------------------------------------------------
+    async def _lease_loop(self) -> None:
+        leader_tasks: list[asyncio.Task[Any]] = []
+        while True:
+            try:
+                held = await self._in_store(self.store.acquire_lease, self.owner, LEASE_TTL)
+            except Exception as exc:
+                log.warning("store unavailable: %s", exc)
+                held = self.leader
+            if held and not self.leader:
+                self.leader, self.follow_owner = True, None
+                log.info("probing %d endpoints", len(self.endpoints), extra={"event": "lease_acquired"})
+                leader_tasks = await self._become_leader()
+            elif not held:
+                if self.leader:
+                    log.warning("lost the store lease; following", extra={"event": "lease_lost"})
+                    self.leader = False
+                    for task in leader_tasks:
+                        task.cancel()
+                    leader_tasks = []
+                await self._follow()
+            await asyncio.sleep(LEASE_RENEW)
+
+    async def _become_leader(self) -> list[asyncio.Task[Any]]:
+        open_alerts = await self._in_store(self.store.open_alerts)
+        self.book.restore(open_alerts)
+        self._notifier = Notifier(self.settings, self.store)
+        http = new_http_session()
+        tasks = [
+            asyncio.create_task(self._probe_loop(http, state), name=f"probe:{state.settings.name}")
+            for state in self.endpoints.values()
+        ]
+        tasks.append(asyncio.create_task(self._notifier.run(self._stop), name="notifier"))
+        tasks.append(asyncio.create_task(self._housekeeping_loop(), name="housekeeping"))
+        tasks.append(asyncio.create_task(self._close_when_done(http, tasks), name="http"))
+        return tasks
+
+    async def _close_when_done(self, http: aiohttp.ClientSession, tasks: list[asyncio.Task[Any]]) -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await http.close()
+
+    async def _follow(self) -> None:
+        holder = await self._in_store(self.store.lease_holder)
+        self.follow_owner = (
+            f"pid {holder['pid']} on {holder['host']}" if holder else "nobody (waiting for lease)"
+        )
+        rows = await self._in_store(self.store.read_status)
+        self._followed = [EndpointSnapshot.from_dict(row) for row in rows]
+
+    async def _step_down(self) -> None:
+        if not self.leader:
+            return
+        if self._notifier is not None:
+            try:
+                await asyncio.wait_for(self._notifier.drain_once(), timeout=self.settings.notify.timeout)
+            except Exception as exc:
+                log.warning("final notification flush incomplete: %s", exc)
+        try:
+            await self._in_store(
+                self.store.write_status, [e.snapshot.to_dict() for e in self.endpoints.values()]
+            )
+            await self._in_store(self.store.release_lease, self.owner)
+        except Exception as exc:
+            log.warning("could not release the store lease: %s", exc)
+        self.leader = False
+
+    # -- probing ---------------------------------------------------------------------------------------
+    async def _probe_loop(self, http: aiohttp.ClientSession, state: EndpointState) -> None:
+        loop = asyncio.get_running_loop()
+        interval = state.settings.interval
+        # Spread first probes over one interval so a thousand endpoints do not fire in lock-step.
+        next_at = loop.time() + random.uniform(0, min(interval, 1.0))
+        while True:
+            delay = next_at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.stats.scheduled += 1
+            self.stats.lags.append(loop.time() - next_at)
+            if state.settings.metrics_url:
+                await asyncio.gather(self._probe(http, state), self._scrape(http, state))
+            else:
+                await self._probe(http, state)
+            next_at += interval
+            now = loop.time()
+            if next_at < now:
+                # Probes never overlap: a slow endpoint skips its missed slots instead of bursting.
+                missed = int((now - next_at) // interval) + 1
+                self.stats.scheduled += missed - 1
+                next_at += missed * interval
+
+    async def _probe(self, http: aiohttp.ClientSession, state: EndpointState, evaluate: bool = True) -> None:
+        try:
+            result = await asyncio.wait_for(state.adapter.probe(http), timeout=state.settings.timeout + 1.0)
+        except Exception as exc:  # an adapter bug must not kill the endpoint's loop
+            result = ProbeResult(ok=False, error=f"probe failed: {type(exc).__name__}: {exc}")
+        self.stats.probes += 1
+        now = time.time()
+        self._record(state, result, now)
+        if evaluate:
+            self._evaluate(state, now)
+
+    async def _scrape(self, http: aiohttp.ClientSession, state: EndpointState) -> None:
+        url = state.settings.metrics_url
+        assert url is not None
+        try:
+            sample = await scrape(http, url, state.settings.metrics, state.settings.timeout)
+        except MetricsError as exc:
+            state.metrics_error = str(exc)
+            return
+        state.metrics_error = None
+        state.series.add_metrics(sample)
+
+    def _record(self, state: EndpointState, result: ProbeResult, now: float) -> None:
+        snap = state.snapshot
+        snap.probes += 1
+        snap.last_probe_at = now
+        state.series.add_probe(now, result.latency if result.ok else None)
+        self._roll_minute(state, result, now)
+        if result.ok:
+            snap.consecutive_failures = 0
+            snap.last_ok_at = now
+            if result.served_version is not None:
+                snap.served_version = result.served_version
+        else:
+            snap.failures += 1
+            snap.consecutive_failures += 1
+        if result.valid is False:
+            state.consecutive_invalid += 1
+        elif result.ok:
+            state.consecutive_invalid = 0
+        if result.error:
+            snap.last_error = result.error
+            state.recent_errors.append(ProbeError(at=now, error=result.error, status=result.status))
+        elif result.ok:
+            snap.last_error = None
+        previous = snap.health
+        self._refresh_snapshot(state, now)
+        if (snap.health != previous and previous != "unknown") or (
+            previous == "unknown" and snap.health == "down"
+        ):
+            log.info(
+                "%s is %s%s",
+                snap.name,
+                snap.health,
+                f": {result.error}" if result.error else "",
+                extra={"event": "health", "endpoint": snap.name, "health": snap.health},
+            )
+
+    def _roll_minute(self, state: EndpointState, result: ProbeResult, now: float) -> None:
+        minute = int(now // 60)
+        if minute != state.minute:
+            state.minute, state.minute_latencies, state.minute_failures = minute, [], 0
+        if result.ok and result.latency is not None:
+            state.minute_latencies.append(result.latency)
+        elif not result.ok:
+            state.minute_failures += 1
+
+    def _window(self, state: EndpointState, now: float) -> tuple[WindowStats, str]:
+        """Latency and error stats of real traffic where metrics exist, else of our own probes."""
+        if state.settings.metrics_url and len(state.series.metrics) >= 2 and state.metrics_error is None:
+            stats = state.series.metric_stats(now, 60.0)
+            if stats.p95 is not None:
+                return stats, "metrics"
+            probe = state.series.probe_stats(now)
+            stats.p50, stats.p95, stats.p99 = probe.p50, probe.p95, probe.p99
+            return stats, "probe"
+        return state.series.probe_stats(now), "probe"
+
+    def _refresh_snapshot(self, state: EndpointState, now: float) -> None:
+        snap = state.snapshot
+        stats, source = self._window(state, now)
+        snap.p50, snap.p95, snap.p99 = stats.p50, stats.p95, stats.p99
+        snap.latency_source = source if stats.p50 is not None else "none"
+        snap.error_ratio = stats.error_ratio
+        if source == "metrics" or (state.settings.metrics_url and state.metrics_error is None):
+            metrics = state.series.metric_stats(now, 60.0)
+            snap.rps = metrics.rps
+            snap.rps_5m = state.series.metric_stats(now, 300.0).rps
+        else:
+            snap.rps = snap.rps_5m = None
+        snap.latency_history = list(state.series.latency_history)
+        snap.rps_history = [rate for _, rate in state.series.rps_history][-60:]
+        snap.recent_errors = list(state.recent_errors)
+        if snap.probes == 0:
+            snap.health = "unknown"
+        elif snap.consecutive_failures > 0:
+            snap.health = "down"
+        elif state.consecutive_invalid or snap.firing or snap.version_mismatch:
+            snap.health = "degraded"
+        else:
+            snap.health = "up"
+
+    # -- rules -----------------------------------------------------------------------------------------
+    def conditions(self, state: EndpointState, now: float) -> list[Condition]:
+        snap, name, model = state.snapshot, state.settings.name, state.settings.model
+        version = snap.served_version or snap.expected_version
+        stats, source = self._window(state, now)
+        out: list[Condition] = []
+
+        def add(rule: str, active: bool, value: float | None, detail: str) -> None:
+            params = params_for(self.settings, rule, name)
+            if params.enabled:
+                out.append(
+                    Condition(
+                        rule,
+                        name,
+                        active,
+                        params.severity,
+                        params.for_,
+                        value,
+                        params.threshold,
+                        detail,
+                        model,
+                        version,
+                    )
+                )
+
+        down = params_for(self.settings, "down", name)
+        reason = f" (last error: {snap.last_error})" if snap.last_error else ""
+        add(
+            "down",
+            snap.consecutive_failures >= down.threshold,
+            snap.consecutive_failures,
+            f"{name} failed {snap.consecutive_failures} consecutive probes "
+            f"(threshold {down.threshold:g}){reason}",
+        )
+        invalid = params_for(self.settings, "invalid_prediction", name)
+        add(
+            "invalid_prediction",
+            state.consecutive_invalid >= invalid.threshold,
+            state.consecutive_invalid,
+            f"{name} returned {state.consecutive_invalid} invalid prediction answers in a row{reason}",
+        )
+        latency = params_for(self.settings, "latency_p95", name)
+        if stats.p95 is not None or snap.consecutive_failures == 0:
+            add(
+                "latency_p95",
+                stats.p95 is not None and stats.p95 > latency.threshold,
+                stats.p95,
+                f"{name} latency p95 {_seconds(stats.p95)} > {_seconds(latency.threshold)} "
+                f"for {latency.for_:g}s ({source})",
+            )
+        errors = params_for(self.settings, "error_ratio", name)
+        if source == "metrics" or state.settings.metrics_url:
+            ratio, enough = stats.error_ratio, stats.requests >= MIN_REQUESTS_FOR_RATIO
+            add(
+                "error_ratio",
+                bool(enough and ratio is not None and ratio > errors.threshold),
+                ratio,
+                f"{name} error ratio {_percent(ratio)} > {_percent(errors.threshold)} over the last minute "
+                f"({stats.requests:.0f} requests)",
+            )
+        drop = params_for(self.settings, "throughput_drop", name)
+        baseline = state.series.throughput_baseline(now)
+        dropped, amount = throughput_dropped(snap.rps, baseline, drop.threshold)
+        if baseline is not None:
+            add(
+                "throughput_drop",
+                dropped,
+                amount,
+                f"{name} throughput {snap.rps or 0:.2f} req/s is {_percent(amount)} below its median "
+                f"{baseline[0]:.2f} req/s",
+            )
+        add(
+            "version_mismatch",
+            snap.version_mismatch,
+            None,
+            f"{name} serves {model} v{snap.served_version} but {snap.alias or 'the alias'} points to "
+            f"v{snap.expected_version}",
+        )
+        healthy = snap.health in ("up", "degraded") and not snap.version_mismatch
+        for rule, alert_model in self.book.open_rules(name):
+            if rule == "deploy_not_converged":
+                out.append(
+                    Condition(
+                        rule,
+                        name,
+                        not healthy,
+                        "critical",
+                        0.0,
+                        None,
+                        None,
+                        f"{name} is healthy and serves the expected version again",
+                        alert_model,
+                    )
+                )
+        return out
+
+    def _evaluate(self, state: EndpointState, now: float) -> None:
+        ops: list[StoreOp] = []
+        firing: list[str] = []
+        for condition in self.conditions(state, now):
+            ops.extend(self.book.evaluate(condition))
+            if self.book.is_firing(condition.rule, condition.endpoint, condition.model):
+                firing.append(condition.rule)
+            elif self.book.is_pending(condition.rule, condition.endpoint, condition.model):
+                firing.append(f"{condition.rule} (pending)")
+        state.snapshot.firing = firing
+        if ops:
+            self._apply(ops)
+
+    def _apply(self, ops: list[StoreOp]) -> None:
+        def run() -> None:
+            for op in ops:
+                try:
+                    op(self.store)
+                except Exception:
+                    log.exception("alert store write failed")
+            if self._notifier is not None:
+                self._notifier_wake()
+
+        self._store_pool.submit(run)
+
+    def _notifier_wake(self) -> None:
+        notifier, loop = self._notifier, self._event_loop
+        if notifier is not None and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(notifier.wake)
+
+    async def _in_store(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._store_pool, fn, *args)
+
+    # -- periodic work ---------------------------------------------------------------------------------
+    async def _housekeeping_loop(self) -> None:
+        last_status = last_sync = last_remind = 0.0
+        while True:
+            await asyncio.sleep(0.5)
+            now = time.time()
+            if now - last_status >= STATUS_EVERY:
+                last_status = now
+                rows = [e.snapshot.to_dict() for e in self.endpoints.values()]
+                rollups = [self._rollup(e) for e in self.endpoints.values() if e.minute]
+                await self._in_store(self._write_status, rows, rollups)
+            if now - last_sync >= STORE_SYNC_EVERY:
+                last_sync = now
+                # Alerts opened by other commands (a deploy that did not converge) become ours to resolve.
+                self.book.restore(await self._in_store(self.store.open_alerts))
+            if now - last_remind >= REMIND_EVERY:
+                last_remind = now
+                if await self._in_store(remind_unacknowledged, self.store, self.settings):
+                    self._notifier_wake()
+
+    def _write_status(self, rows: list[dict[str, Any]], rollups: list[dict[str, Any]]) -> None:
+        self.store.write_status(rows)
+        self.store.write_rollups(rollups)
+
+    def _rollup(self, state: EndpointState) -> dict[str, Any]:
+        latencies = sorted(state.minute_latencies)
+        probes = len(latencies) + state.minute_failures
+        return {
+            "endpoint": state.settings.name,
+            "minute": state.minute,
+            "probes": probes,
+            "failures": state.minute_failures,
+            "p50": quantile(latencies, 0.5),
+            "p95": quantile(latencies, 0.95),
+            "p99": quantile(latencies, 0.99),
+            "rps": state.snapshot.rps,
+            "error_ratio": state.snapshot.error_ratio,
+        }
+
+    async def _publish_loop(self, on_snapshot: Callable[[EngineSnapshot], None], period: float) -> None:
+        while True:
+            try:
+                on_snapshot(self.snapshot())
+            except Exception:
+                log.exception("snapshot consumer failed")
+            await asyncio.sleep(period)
+
+    # -- registry --------------------------------------------------------------------------------------
+    async def _registry_loop(self) -> None:
+        """Which version each endpoint's alias points to, and its synthetic request, off the loop."""
+        examples: dict[tuple[str, str], dict[str, Any] | None] = {}
+        while True:
+            await self._registry_refresh(examples)
+            await asyncio.sleep(self.settings.registry.refresh)
+
+    async def _registry_refresh(self, examples: dict[tuple[str, str], dict[str, Any] | None]) -> None:
+        try:
+            if self._registry is None:
+                self._registry = await asyncio.to_thread(_registry_client, self.settings)
+            client = self._registry
+            versions: dict[tuple[str, str], str | None] = {}
+            for state in self.endpoints.values():
+                model = state.settings.model
+                if not model:
+                    continue
+                key = (model, state.settings.alias or self.settings.alias_for(model))
+                if key not in versions:
+                    versions[key] = await asyncio.to_thread(client.alias_version, *key)
+                version = versions[key]
+                state.snapshot.expected_version = version
+                state.snapshot.alias = key[1]
+                if state.adapter.wants_example and version is not None:
+                    if (model, version) not in examples:
+                        examples[(model, version)] = await asyncio.to_thread(
+                            client.serving_input_example, model, version
+                        )
+                    example = examples[(model, version)]
+                    if example:
+                        state.adapter.set_example(example)
+            if self.registry_state != "ok":
+                log.info("registry reachable", extra={"event": "registry", "state": "ok"})
+            self.registry_state = "ok"
+        except Exception as exc:
+            message = str(exc) if str(exc).startswith("registry") else f"registry unreachable: {exc}"
+            if self.registry_state != message:
+                log.warning("%s", message, extra={"event": "registry", "state": "unreachable"})
+            self.registry_state = message
+
+
+def _registry_client(settings: Settings) -> Any:
+    from console.core.registry import RegistryClient
+
+    return RegistryClient(settings.registry)
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+class EngineThread:
+    """Runs an Engine in a thread with its own event loop, so a UI's loop never waits on probes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        on_snapshot: Callable[[EngineSnapshot], None],
+        period: float = 1.0,
+        store: Store | None = None,
+    ) -> None:
+        self.settings = settings
+        self.on_snapshot = on_snapshot
+        self.period = period
+        self._store = store
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self.engine: Engine | None = None
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._main, name="engine", daemon=True)
+        self._thread.start()
+        self._ready.wait(timeout=10)
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except BaseException as exc:  # surfaced to the UI, which decides how to show it
+            self.error = exc
+            log.exception("engine stopped")
+            self._ready.set()
+
+    async def _run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        store = self._store or await asyncio.to_thread(Store, self.settings.store.path)
+        self.engine = Engine(self.settings, store)
+        self._ready.set()
+        await self.engine.run(self._stop, on_snapshot=self.on_snapshot, period=self.period)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout)

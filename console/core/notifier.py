@@ -1,0 +1,175 @@
+"""Notifications through apprise: the outbox rows an alert creates, and the worker that drains them.
+
+Store first, notify second: callers commit an alert together with its outbox rows; the Notifier
+delivers them later, retries with backoff, and records each attempt. Only a channel id and a redacted
+URL are stored; the real URL (which may carry tokens) is looked up from the settings at send time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from console.config import NotificationSettings, Settings
+from console.core.store import Store
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE = 1.0
+BACKOFF_CAP = 300.0
+
+
+def channel_id(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def redact(url: str) -> str:
+    """A URL safe to log or store: no password, token path segments, or query values."""
+    try:
+        import apprise
+
+        plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+        shown = plugin.url(privacy=True) if plugin else url
+    except Exception:  # an unparseable URL is shown by its scheme alone below
+        shown = url
+    parts = urlsplit(shown)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "****@" + netloc.rsplit("@", 1)[1]
+    # apprise's privacy mode keeps custom headers (`+X-Token=...`) and query values in clear text, and
+    # adds its defaults to the query: show only the keys the user wrote, with their values hidden.
+    keys = [pair.split("=", 1)[0] for pair in urlsplit(url).query.split("&") if pair]
+    query = "&".join(f"{key}=****" for key in keys)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, "")) if parts.scheme else "<invalid url>"
+
+
+def outbox_rows(
+    settings: Settings, *, endpoint: str, severity: str, kind: str, title: str, body: str
+) -> list[dict[str, Any]]:
+    """One pending notification per channel that routes this endpoint and severity."""
+    routed_severity = "critical" if kind == "test" else severity
+    return [
+        {
+            "kind": kind,
+            "channel": channel_id(n.url),
+            "target": redact(n.url),
+            "severity": severity,
+            "title": title,
+            "body": body,
+        }
+        for n in settings.notifications
+        if kind == "test" or n.routes(endpoint, routed_severity)
+    ]
+
+
+def _notify_type(severity: str, kind: str) -> str:
+    if kind == "resolved":
+        return "success"
+    return {"critical": "failure", "warning": "warning"}.get(severity, "info")
+
+
+@dataclass
+class Delivery:
+    ok: bool
+    error: str | None
+    duration_ms: float
+
+
+def deliver(url: str, title: str, body: str, severity: str, kind: str, timeout: float) -> Delivery:
+    """Send one message to one apprise URL (blocking) and say whether it got there."""
+    import apprise
+
+    started = time.perf_counter()
+    apobj = apprise.Apprise()
+    if not apobj.add(url):
+        return Delivery(False, "apprise does not understand this URL", 0.0)
+    try:
+        result = apobj.notify(
+            body=body, title=title, notify_type=_notify_type(severity, kind), timeout=timeout
+        )
+    except Exception as exc:  # apprise plugins may raise on odd network errors
+        return Delivery(False, f"{type(exc).__name__}: {exc}", (time.perf_counter() - started) * 1000)
+    duration = (time.perf_counter() - started) * 1000
+    if result.status.name == "SUCCESS" or (result.success_count and not result.failed_count):
+        return Delivery(True, None, duration)
+    messages = [entry.message for r in result.results for entry in r.logs()]
+    if result.timeout_count:
+        messages.insert(0, "timed out")
+    return Delivery(False, "; ".join(messages)[:500] or "delivery failed", duration)
+
+
+def backoff(attempt: int) -> float:
+    return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempt - 1))
+
+
+class Notifier:
+    """Drains the outbox of one store. Runs as an asyncio task beside the probes, never blocking them."""
+
+    def __init__(self, settings: Settings, store: Store, poll: float = 1.0) -> None:
+        self.settings = settings
+        self.store = store
+        self.poll = poll
+        self._wake = asyncio.Event()
+        self._channels: dict[str, NotificationSettings] = {
+            channel_id(n.url): n for n in settings.notifications
+        }
+
+    def wake(self) -> None:
+        """New rows were committed: deliver now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.drain_once()
+            except Exception:
+                log.exception("notifier round failed; retrying")
+            next_due = await asyncio.to_thread(self.store.next_due_at)
+            wait = self.poll if next_due is None else min(self.poll, max(0.0, next_due - time.time()))
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+            await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def drain_once(self) -> int:
+        """Attempt every due notification once, channels in parallel; returns the number attempted."""
+        due = await asyncio.to_thread(self.store.due_notifications)
+        if due:
+            await asyncio.gather(*(self._attempt(row) for row in due))
+        return len(due)
+
+    async def _attempt(self, row: dict[str, Any]) -> None:
+        channel = self._channels.get(row["channel"])
+        if channel is None:
+            delivery = Delivery(False, "channel no longer configured", 0.0)
+            retry_at = None
+        else:
+            delivery = await asyncio.to_thread(
+                deliver,
+                channel.url,
+                row["title"],
+                row["body"],
+                row["severity"],
+                row["kind"],
+                self.settings.notify.timeout,
+            )
+            attempt = row["attempts"] + 1
+            give_up = delivery.ok or attempt >= self.settings.notify.max_attempts
+            retry_at = None if give_up else time.time() + backoff(attempt)
+        level = logging.INFO if delivery.ok else logging.WARNING
+        log.log(
+            level,
+            "notification %s to %s: %s",
+            row["id"],
+            row["target"],
+            "delivered" if delivery.ok else delivery.error,
+        )
+        await asyncio.to_thread(
+            self.store.record_delivery, row, delivery.ok, delivery.duration_ms, delivery.error, retry_at
+        )

@@ -1,0 +1,72 @@
+"""Scrape a Prometheus `/metrics` page and reduce it to requests, errors and a latency histogram."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from console.config import MetricNames
+from console.core.adapters import MAX_BODY, timed_request
+from console.core.series import MetricsSample
+
+MAX_METRICS_BODY = 4 * MAX_BODY
+
+
+class MetricsError(Exception):
+    pass
+
+
+def _matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in wanted.items())
+
+
+def _is_error(status: str) -> bool:
+    return not status[:1].isdigit() or int(status[:1]) >= 4
+
+
+def reduce_exposition(text: str, names: MetricNames, at: float) -> MetricsSample:
+    """Sum the request counter (total and non-2xx/3xx) and the latency histogram over matching labels."""
+    requests = errors = 0.0
+    buckets: dict[float, float] = {}
+    found_requests = False
+    try:
+        for family in text_string_to_metric_families(text):
+            # The parser strips `_total` from counter family names; samples keep the full name.
+            for sample in family.samples:
+                if not _matches(sample.labels, names.match):
+                    continue
+                if sample.name == names.requests or (
+                    family.type == "counter"
+                    and f"{family.name}_total" == names.requests
+                    and sample.name == names.requests
+                ):
+                    found_requests = True
+                    requests += sample.value
+                    if _is_error(sample.labels.get(names.status_label, "200")):
+                        errors += sample.value
+                elif sample.name == f"{names.latency}_bucket":
+                    bound = float(sample.labels.get("le", "inf"))
+                    buckets[bound] = buckets.get(bound, 0.0) + sample.value
+    except (ValueError, TypeError) as exc:
+        raise MetricsError(f"unparseable metrics: {exc}") from None
+    if not found_requests:
+        raise MetricsError(f"no {names.requests} series matching {names.match}")
+    ordered = tuple(sorted(buckets.items(), key=lambda kv: kv[0]))
+    if ordered and not math.isinf(ordered[-1][0]):
+        ordered = (*ordered, (math.inf, ordered[-1][1]))
+    return MetricsSample(at=at, requests=requests, errors=errors, buckets=ordered)
+
+
+async def scrape(http: aiohttp.ClientSession, url: str, names: MetricNames, timeout: float) -> MetricsSample:
+    try:
+        status, body, _ = await timed_request(http, "GET", url, timeout)
+    except Exception as exc:
+        from console.core.adapters import describe_exception
+
+        raise MetricsError(f"metrics scrape failed: {describe_exception(exc)}") from None
+    if status != 200:
+        raise MetricsError(f"metrics scrape failed: HTTP {status}")
+    return reduce_exposition(body.decode("utf-8", "replace"), names, time.time())

@@ -1,0 +1,160 @@
+"""Bounded per-endpoint series: probe latencies, scraped counters and histograms, throughput history.
+
+Everything lives in fixed-size rings, so memory depends on the number of endpoints, never on uptime.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import deque
+from dataclasses import dataclass, field
+
+PROBE_WINDOW = 60.0
+"""Seconds of probe latencies behind the probe-based percentiles."""
+METRICS_STEP = 5.0
+"""Seconds between kept metric samples (scrapes in between only refresh the newest)."""
+METRICS_KEEP = 300.0
+RPS_STEP = 10.0
+RPS_KEEP = 1800.0
+HISTORY_POINTS = 60
+
+
+def quantile(sorted_values: list[float], q: float) -> float | None:
+    """Linear-interpolated quantile of already sorted values."""
+    if not sorted_values:
+        return None
+    pos = (len(sorted_values) - 1) * q
+    low = math.floor(pos)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (pos - low)
+
+
+@dataclass
+class MetricsSample:
+    """One scrape, reduced to what the console needs (summed over the matching label sets)."""
+
+    at: float
+    requests: float
+    errors: float
+    buckets: tuple[tuple[float, float], ...] = ()
+    """Cumulative histogram buckets as (upper bound, count), sorted, +Inf last."""
+
+
+def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
+    """Prometheus' histogram_quantile over (upper bound, cumulative count) pairs."""
+    if not buckets or buckets[-1][1] <= 0:
+        return None
+    total = buckets[-1][1]
+    rank = q * total
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound
+            if count == lower_count:
+                return bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
+        lower_bound, lower_count = bound, count
+    return None
+
+
+@dataclass
+class WindowStats:
+    rps: float | None = None
+    error_ratio: float | None = None
+    requests: float = 0.0
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+
+
+@dataclass
+class EndpointSeries:
+    interval: float
+    probes: deque[tuple[float, float | None]] = field(init=False)
+    """(time, latency or None for a failed probe)."""
+    metrics: deque[MetricsSample] = field(
+        default_factory=lambda: deque(maxlen=int(METRICS_KEEP / METRICS_STEP) + 2)
+    )
+    rps_history: deque[tuple[float, float]] = field(
+        default_factory=lambda: deque(maxlen=int(RPS_KEEP / RPS_STEP))
+    )
+    latency_history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_POINTS))
+
+    def __post_init__(self) -> None:
+        self.probes = deque(maxlen=max(2, min(600, math.ceil(PROBE_WINDOW / self.interval) + 1)))
+
+    # -- probes --------------------------------------------------------------------------------------
+    def add_probe(self, at: float, latency: float | None) -> None:
+        self.probes.append((at, latency))
+        if latency is not None:
+            self.latency_history.append(latency)
+
+    def probe_stats(self, now: float) -> WindowStats:
+        recent = [(t, lat) for t, lat in self.probes if now - t <= PROBE_WINDOW]
+        if not recent:
+            return WindowStats()
+        latencies = sorted(lat for _, lat in recent if lat is not None)
+        failed = sum(1 for _, lat in recent if lat is None)
+        return WindowStats(
+            error_ratio=failed / len(recent),
+            requests=len(recent),
+            p50=quantile(latencies, 0.5),
+            p95=quantile(latencies, 0.95),
+            p99=quantile(latencies, 0.99),
+        )
+
+    # -- scraped metrics -----------------------------------------------------------------------------
+    def add_metrics(self, sample: MetricsSample) -> None:
+        # Keep one sample per METRICS_STEP so a 1 s scrape interval does not multiply memory.
+        if len(self.metrics) >= 2 and sample.at - self.metrics[-2].at < METRICS_STEP:
+            self.metrics[-1] = sample
+        else:
+            self.metrics.append(sample)
+        if not self.rps_history or sample.at - self.rps_history[-1][0] >= RPS_STEP:
+            rate = self.metric_stats(sample.at, 60.0).rps
+            if rate is not None:
+                self.rps_history.append((sample.at, rate))
+
+    def metric_stats(self, now: float, window: float) -> WindowStats:
+        """Rates and quantiles from the newest sample back to the oldest one inside `window`."""
+        if len(self.metrics) < 2:
+            return WindowStats()
+        newest = self.metrics[-1]
+        oldest = next((m for m in self.metrics if newest.at - m.at <= window and m is not newest), None)
+        if oldest is None:
+            oldest = self.metrics[-2]
+        elapsed = newest.at - oldest.at
+        if elapsed <= 0:
+            return WindowStats()
+        # A counter that went down means the process restarted: count from zero.
+        requests = (
+            newest.requests - oldest.requests if newest.requests >= oldest.requests else newest.requests
+        )
+        errors = newest.errors - oldest.errors if newest.errors >= oldest.errors else newest.errors
+        stats = WindowStats(rps=requests / elapsed, requests=requests)
+        stats.error_ratio = errors / requests if requests > 0 else None
+        if newest.buckets:
+            old = dict(oldest.buckets)
+            restarted = newest.requests < oldest.requests
+            delta = [
+                (bound, count - (0.0 if restarted else old.get(bound, 0.0)))
+                for bound, count in newest.buckets
+            ]
+            stats.p50 = histogram_quantile(0.5, delta)
+            stats.p95 = histogram_quantile(0.95, delta)
+            stats.p99 = histogram_quantile(0.99, delta)
+        return stats
+
+    def throughput_baseline(
+        self, now: float, exclude_recent: float = 60.0
+    ) -> tuple[float, float, float] | None:
+        """(median, MAD, seconds of history) of throughput before the last `exclude_recent` seconds."""
+        history = [rate for at, rate in self.rps_history if now - at > exclude_recent]
+        if len(history) < 3:
+            return None
+        median = statistics.median(history)
+        mad = statistics.median(abs(r - median) for r in history)
+        span = now - self.rps_history[0][0]
+        return median, mad, span

@@ -1,0 +1,651 @@
+"""The SQLite store: alerts, their events, the notification outbox, the audit trail, the engine lease.
+
+Several processes may share one file (a headless `watch` and a few TUIs), so the store runs in WAL
+mode with a busy timeout and takes the write lock up front (`BEGIN IMMEDIATE`). Calls are blocking
+and short; async callers run them in a worker thread. Each thread gets its own connection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+ALERT_STATES = ("firing", "acknowledged", "resolved")
+
+# Each migration runs once, in order, inside one transaction; PRAGMA user_version remembers progress.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        model TEXT,
+        version TEXT,
+        severity TEXT NOT NULL,
+        state TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        value REAL,
+        threshold REAL,
+        started_at REAL NOT NULL,
+        resolved_at REAL,
+        acked_by TEXT,
+        acked_at REAL,
+        ack_note TEXT,
+        silenced_until REAL,
+        silenced_by TEXT,
+        flapping INTEGER NOT NULL DEFAULT 0,
+        last_notified_at REAL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX alerts_state_started ON alerts(state, started_at DESC);
+    CREATE INDEX alerts_started ON alerts(started_at DESC);
+    CREATE INDEX alerts_fingerprint ON alerts(fingerprint, started_at DESC);
+    CREATE INDEX alerts_endpoint ON alerts(endpoint, started_at DESC);
+
+    CREATE TABLE alert_events (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER NOT NULL REFERENCES alerts(id),
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        actor TEXT,
+        note TEXT,
+        data TEXT
+    );
+    CREATE INDEX alert_events_alert ON alert_events(alert_id, at);
+
+    CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER REFERENCES alerts(id),
+        kind TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        target TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        created_at REAL NOT NULL,
+        sent_at REAL,
+        last_error TEXT
+    );
+    CREATE INDEX notifications_due ON notifications(status, next_attempt_at);
+    CREATE INDEX notifications_alert ON notifications(alert_id);
+
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        notification_id INTEGER NOT NULL REFERENCES notifications(id),
+        at REAL NOT NULL,
+        ok INTEGER NOT NULL,
+        duration_ms REAL,
+        error TEXT
+    );
+    CREATE INDEX deliveries_notification ON deliveries(notification_id);
+
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        model TEXT,
+        alias TEXT,
+        from_version TEXT,
+        to_version TEXT,
+        reason TEXT,
+        result TEXT NOT NULL,
+        detail TEXT,
+        alert_id INTEGER,
+        endpoint TEXT
+    );
+    CREATE INDEX audit_at ON audit(at DESC);
+    CREATE INDEX audit_model ON audit(model, alias, at DESC);
+
+    CREATE TABLE lease (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        pid INTEGER,
+        host TEXT,
+        acquired_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+
+    CREATE TABLE endpoint_status (
+        name TEXT PRIMARY KEY,
+        updated_at REAL NOT NULL,
+        data TEXT NOT NULL
+    );
+
+    CREATE TABLE rollups (
+        endpoint TEXT NOT NULL,
+        minute INTEGER NOT NULL,
+        probes INTEGER NOT NULL,
+        failures INTEGER NOT NULL,
+        p50 REAL, p95 REAL, p99 REAL,
+        rps REAL,
+        error_ratio REAL,
+        PRIMARY KEY (endpoint, minute)
+    );
+    """,
+]
+
+
+def now() -> float:
+    return time.time()
+
+
+class Store:
+    """Thread-safe facade over one SQLite file."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._migrated = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            # Created 0600 up front so alert texts and the audit trail are never world-readable.
+            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        self._migrate()
+
+    # -- connections ---------------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """A sqlite-utils view of this thread's connection."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            # Imported on first use: sqlite-utils pulls in pandas when present (~0.3 s of start-up).
+            import sqlite_utils
+
+            db = sqlite_utils.Database(self._conn())
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite_utils.Database]:
+        """One write transaction, taking the lock at BEGIN so concurrent writers queue, not deadlock."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+            self._local.db = None
+
+    def _migrate(self) -> None:
+        conn = self._conn()
+        with self.write():
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in _statements(script):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={number}")
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        return [dict(row) for row in self._conn().execute(sql, params)]
+
+    # -- alerts --------------------------------------------------------------------------------------
+    def open_alert(
+        self,
+        alert: dict[str, Any],
+        notifications: Callable[[int], list[dict[str, Any]]] | list[dict[str, Any]],
+    ) -> int:
+        """Insert a firing alert, its `fired` event and its pending notifications in one transaction.
+
+        `notifications` may be a function of the new alert's id, so messages can name the alert.
+        """
+        at = alert.get("started_at") or now()
+        with self.write() as db:
+            alert_id = (
+                db["alerts"].insert({**alert, "state": "firing", "started_at": at, "updated_at": at}).last_pk
+            )
+            self._event(db, alert_id, "fired", at=at, data={"value": alert.get("value")})
+            rows = notifications(int(alert_id)) if callable(notifications) else notifications
+            self._enqueue(db, alert_id, rows, at)
+        return int(alert_id)
+
+    def resolve_alert(
+        self,
+        alert_id: int,
+        notifications: list[dict[str, Any]],
+        note: str | None = None,
+        at: float | None = None,
+    ) -> None:
+        at = at or now()
+        with self.write() as db:
+            db.execute(
+                "UPDATE alerts SET state='resolved', resolved_at=?, updated_at=? WHERE id=?",
+                [at, at, alert_id],
+            )
+            self._event(db, alert_id, "resolved", at=at, note=note)
+            self._enqueue(db, alert_id, notifications, at)
+
+    def acknowledge(self, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:
+        at = now()
+        with self.write() as db:
+            alert = self._get_alert(alert_id)
+            if alert["state"] == "resolved":
+                raise ValueError(f"alert {alert_id} is already resolved")
+            db.execute(
+                "UPDATE alerts SET state='acknowledged', acked_by=?, acked_at=?, ack_note=?, updated_at=? "
+                "WHERE id=?",
+                [by, at, note, at, alert_id],
+            )
+            self._event(db, alert_id, "acknowledged", at=at, actor=by, note=note)
+            self._audit(
+                db,
+                actor=by,
+                action="ack",
+                model=alert["model"],
+                reason=note,
+                result="ok",
+                alert_id=alert_id,
+                endpoint=alert["endpoint"],
+                at=at,
+            )
+        return self._get_alert(alert_id)
+
+    def silence(self, alert_id: int, seconds: float, by: str, note: str | None = None) -> dict[str, Any]:
+        """Silence the alert's fingerprint: this incident and any recurrence until then stay quiet."""
+        at = now()
+        until = at + seconds
+        with self.write() as db:
+            alert = self._get_alert(alert_id)
+            db.execute(
+                "UPDATE alerts SET silenced_until=?, silenced_by=?, updated_at=? WHERE id=?",
+                [until, by, at, alert_id],
+            )
+            # Pending deliveries for a silenced alert would page someone who just asked for quiet.
+            db.execute(
+                "UPDATE notifications SET status='silenced' WHERE alert_id=? AND status='pending'", [alert_id]
+            )
+            self._event(db, alert_id, "silenced", at=at, actor=by, note=note, data={"until": until})
+            self._audit(
+                db,
+                actor=by,
+                action="silence",
+                model=alert["model"],
+                reason=note,
+                result="ok",
+                alert_id=alert_id,
+                endpoint=alert["endpoint"],
+                at=at,
+                detail={"until": until, "seconds": seconds},
+            )
+        return self._get_alert(alert_id)
+
+    def silenced_until(self, fingerprint: str) -> float | None:
+        row = (
+            self._conn()
+            .execute("SELECT max(silenced_until) FROM alerts WHERE fingerprint=?", [fingerprint])
+            .fetchone()
+        )
+        return row[0] if row and row[0] and row[0] > now() else None
+
+    def remind(self, alert_id: int, notifications: list[dict[str, Any]]) -> None:
+        at = now()
+        with self.write() as db:
+            self._event(db, alert_id, "reminder", at=at)
+            self._enqueue(db, alert_id, notifications, at)
+
+    def add_event(
+        self,
+        alert_id: int,
+        kind: str,
+        actor: str | None = None,
+        note: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        with self.write() as db:
+            self._event(db, alert_id, kind, actor=actor, note=note, data=data)
+
+    def _get_alert(self, alert_id: int) -> dict[str, Any]:
+        rows = self.query("SELECT * FROM alerts WHERE id=?", [alert_id])
+        if not rows:
+            raise KeyError(alert_id)
+        return rows[0]
+
+    def get_alert(self, alert_id: int) -> dict[str, Any]:
+        """The alert row with its derived `display_state`; KeyError if there is no such alert."""
+        return with_display_state(self._get_alert(alert_id))
+
+    def list_alerts(
+        self, state: str = "all", limit: int = 100, endpoint: str | None = None, since: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Newest first. `state`: firing, acknowledged, resolved, silenced, open (not resolved) or all."""
+        where, params = [], []  # type: ignore[var-annotated]
+        if state in ALERT_STATES:
+            where.append("state=?")
+            params.append(state)
+        elif state == "open":
+            where.append("state!='resolved'")
+        elif state == "silenced":
+            where.append("state!='resolved' AND silenced_until>?")
+            params.append(now())
+        if endpoint:
+            where.append("endpoint=?")
+            params.append(endpoint)
+        if since:
+            where.append("started_at>=?")
+            params.append(since)
+        sql = "SELECT * FROM alerts"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY started_at DESC, id DESC LIMIT ?"
+        params.append(limit)
+        return [with_display_state(row) for row in self.query(sql, params)]
+
+    def open_alerts(self) -> list[dict[str, Any]]:
+        return self.list_alerts("open", limit=100_000)
+
+    def events(self, alert_id: int) -> list[dict[str, Any]]:
+        rows = self.query("SELECT * FROM alert_events WHERE alert_id=? ORDER BY at, id", [alert_id])
+        for row in rows:
+            row["data"] = json.loads(row["data"]) if row["data"] else None
+        return rows
+
+    def alert_counts(self) -> dict[str, int]:
+        counts = {"firing": 0, "acknowledged": 0, "silenced": 0}
+        for row in self.query(
+            "SELECT state, silenced_until > ? AS silenced, count(*) AS n FROM alerts "
+            "WHERE state != 'resolved' GROUP BY 1, 2",
+            [now()],
+        ):
+            key = "silenced" if row["silenced"] else row["state"]
+            counts[key] = counts.get(key, 0) + row["n"]
+        return counts
+
+    @staticmethod
+    def _event(
+        db: sqlite_utils.Database,
+        alert_id: int,
+        kind: str,
+        at: float | None = None,
+        actor: str | None = None,
+        note: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> int:
+        return int(
+            db["alert_events"]
+            .insert(
+                {
+                    "alert_id": alert_id,
+                    "at": at or now(),
+                    "kind": kind,
+                    "actor": actor,
+                    "note": note,
+                    "data": json.dumps(data) if data else None,
+                }
+            )
+            .last_pk
+        )
+
+    @staticmethod
+    def _enqueue(
+        db: sqlite_utils.Database, alert_id: int | None, notifications: list[dict[str, Any]], at: float
+    ) -> None:
+        if not notifications:
+            return
+        rows = [
+            {
+                **n,
+                "alert_id": alert_id,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": at,
+                "created_at": at,
+            }
+            for n in notifications
+        ]
+        db["notifications"].insert_all(rows)
+        if alert_id is not None:
+            db.execute("UPDATE alerts SET last_notified_at=? WHERE id=?", [at, alert_id])
+
+    # -- notification outbox ---------------------------------------------------------------------------
+    def enqueue(self, notifications: list[dict[str, Any]], alert_id: int | None = None) -> None:
+        with self.write() as db:
+            self._enqueue(db, alert_id, notifications, now())
+
+    def due_notifications(self, limit: int = 50) -> list[dict[str, Any]]:
+        return self.query(
+            "SELECT * FROM notifications WHERE status='pending' AND next_attempt_at<=? "
+            "ORDER BY next_attempt_at, id LIMIT ?",
+            [now(), limit],
+        )
+
+    def next_due_at(self) -> float | None:
+        row = (
+            self._conn()
+            .execute("SELECT min(next_attempt_at) FROM notifications WHERE status='pending'")
+            .fetchone()
+        )
+        return row[0] if row else None
+
+    def record_delivery(
+        self,
+        notification: dict[str, Any],
+        ok: bool,
+        duration_ms: float,
+        error: str | None,
+        retry_at: float | None,
+    ) -> None:
+        """One attempt: the delivery row, the notification's new status, and an event on its alert."""
+        at = now()
+        attempts = notification["attempts"] + 1
+        status = "sent" if ok else ("pending" if retry_at is not None else "dead")
+        with self.write() as db:
+            db["deliveries"].insert(
+                {
+                    "notification_id": notification["id"],
+                    "at": at,
+                    "ok": int(ok),
+                    "duration_ms": duration_ms,
+                    "error": error,
+                }
+            )
+            db.execute(
+                "UPDATE notifications SET status=?, attempts=?, next_attempt_at=?, sent_at=?, last_error=? "
+                "WHERE id=?",
+                [
+                    status,
+                    attempts,
+                    retry_at or notification["next_attempt_at"],
+                    at if ok else None,
+                    error,
+                    notification["id"],
+                ],
+            )
+            if notification.get("alert_id"):
+                kind = "notified" if ok else ("notify_failed" if retry_at is not None else "notify_gave_up")
+                self._event(
+                    db,
+                    notification["alert_id"],
+                    kind,
+                    at=at,
+                    actor=notification["target"],
+                    note=error,
+                    data={
+                        "notification": notification["id"],
+                        "kind": notification["kind"],
+                        "attempt": attempts,
+                    },
+                )
+
+    def notifications_for(self, alert_id: int) -> list[dict[str, Any]]:
+        return self.query("SELECT * FROM notifications WHERE alert_id=? ORDER BY id", [alert_id])
+
+    def deliveries(self, notification_id: int | None = None) -> list[dict[str, Any]]:
+        if notification_id is None:
+            return self.query("SELECT * FROM deliveries ORDER BY id")
+        return self.query("SELECT * FROM deliveries WHERE notification_id=? ORDER BY id", [notification_id])
+
+    # -- audit ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _audit(
+        db: sqlite_utils.Database,
+        *,
+        actor: str,
+        action: str,
+        result: str,
+        model: str | None = None,
+        alias: str | None = None,
+        from_version: str | None = None,
+        to_version: str | None = None,
+        reason: str | None = None,
+        detail: dict[str, Any] | None = None,
+        alert_id: int | None = None,
+        endpoint: str | None = None,
+        at: float | None = None,
+    ) -> int:
+        return int(
+            db["audit"]
+            .insert(
+                {
+                    "at": at or now(),
+                    "actor": actor,
+                    "action": action,
+                    "model": model,
+                    "alias": alias,
+                    "from_version": from_version,
+                    "to_version": to_version,
+                    "reason": reason,
+                    "result": result,
+                    "detail": json.dumps(detail) if detail else None,
+                    "alert_id": alert_id,
+                    "endpoint": endpoint,
+                }
+            )
+            .last_pk
+        )
+
+    def add_audit(self, **row: Any) -> int:
+        """Append one audit row (actor, action, result, model, alias, from/to version, reason, detail)."""
+        with self.write() as db:
+            return self._audit(db, **row)
+
+    def update_audit(
+        self, audit_id: int, result: str | None = None, detail: dict[str, Any] | None = None
+    ) -> None:
+        with self.write() as db:
+            if result is not None:
+                db.execute("UPDATE audit SET result=? WHERE id=?", [result, audit_id])
+            if detail is not None:
+                db.execute("UPDATE audit SET detail=? WHERE id=?", [json.dumps(detail), audit_id])
+
+    def list_audit(
+        self,
+        model: str | None = None,
+        action: str | None = None,
+        limit: int = 200,
+        endpoint: str | None = None,
+    ) -> list[dict[str, Any]]:
+        where, params = [], []  # type: ignore[var-annotated]
+        for column, value in (("model", model), ("action", action), ("endpoint", endpoint)):
+            if value:
+                where.append(f"{column}=?")
+                params.append(value)
+        sql = "SELECT * FROM audit" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY at DESC, id DESC LIMIT ?"
+        params.append(limit)
+        rows = self.query(sql, params)
+        for row in rows:
+            row["detail"] = json.loads(row["detail"]) if row["detail"] else None
+        return rows
+
+    # -- the engine lease: one process probes and notifies per store ---------------------------------
+    def acquire_lease(self, owner: str, ttl: float, name: str = "engine") -> bool:
+        """Take or renew the lease; False while another owner holds an unexpired one."""
+        at = now()
+        with self.write() as db:
+            rows = self.query("SELECT * FROM lease WHERE name=?", [name])
+            if rows and rows[0]["owner"] != owner and rows[0]["expires_at"] > at:
+                return False
+            acquired = rows[0]["acquired_at"] if rows and rows[0]["owner"] == owner else at
+            db["lease"].upsert(
+                {
+                    "name": name,
+                    "owner": owner,
+                    "pid": os.getpid(),
+                    "host": os.uname().nodename,
+                    "acquired_at": acquired,
+                    "expires_at": at + ttl,
+                },
+                pk="name",
+            )
+        return True
+
+    def release_lease(self, owner: str, name: str = "engine") -> None:
+        with self.write() as db:
+            db.execute("DELETE FROM lease WHERE name=? AND owner=?", [name, owner])
+
+    def lease_holder(self, name: str = "engine") -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM lease WHERE name=? AND expires_at>?", [name, now()])
+        return rows[0] if rows else None
+
+    # -- endpoint status and rollups, so followers see what the lease holder sees ---------------------
+    def write_status(self, rows: list[dict[str, Any]]) -> None:
+        at = now()
+        with self.write() as db:
+            db["endpoint_status"].upsert_all(
+                [{"name": r["name"], "updated_at": at, "data": json.dumps(r)} for r in rows], pk="name"
+            )
+
+    def read_status(self) -> list[dict[str, Any]]:
+        return [
+            json.loads(row["data"]) | {"updated_at": row["updated_at"]}
+            for row in self.query("SELECT * FROM endpoint_status ORDER BY name")
+        ]
+
+    def write_rollups(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            with self.write() as db:
+                db["rollups"].upsert_all(rows, pk=("endpoint", "minute"))
+
+    def rollups(self, endpoint: str, since: float) -> list[dict[str, Any]]:
+        return self.query(
+            "SELECT * FROM rollups WHERE endpoint=? AND minute>=? ORDER BY minute",
+            [endpoint, int(since // 60)],
+        )
+
+
+def with_display_state(alert: dict[str, Any]) -> dict[str, Any]:
+    """`state` is what happened; `display_state` adds `silenced` while a silence is in force."""
+    silenced = (
+        alert.get("silenced_until") and alert["silenced_until"] > now() and alert["state"] != "resolved"
+    )
+    alert["display_state"] = "silenced" if silenced else alert["state"]
+    return alert
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

@@ -1,0 +1,66 @@
+"""The console's TOML config for a running demo (schema owned by the settings module)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from console.demo.state import EndpointState
+
+PROBE_INTERVAL_S = 1.0
+PROBE_TIMEOUT_S = 2.0
+DEPLOY_TIMEOUT_S = 60
+
+
+def _toml_str(value: str) -> str:
+    # JSON string escapes are a subset of TOML basic-string escapes.
+    return json.dumps(value)
+
+
+def deploy_command(root: Path, endpoint: str) -> str:
+    """Shell command the console runs after substituting {model}, {alias} and {version}."""
+    return " ".join(
+        [
+            shlex.quote(sys.executable),
+            "-m console.demo.redeploy",
+            f"--root {shlex.quote(str(root))}",
+            f"--endpoint {shlex.quote(endpoint)}",
+            "--model {model} --version {version}",
+        ]
+    )
+
+
+def render_config(root: Path, tracking_uri: str, endpoints: list[EndpointState]) -> str:
+    lines = [
+        "# Written by `mlops-console demo`; regenerated on every demo start.",
+        "[registry]",
+        f"tracking_uri = {_toml_str(tracking_uri)}",
+        "",
+        "[store]",
+        f"path = {_toml_str(str(root / 'console.db'))}",
+    ]
+    for ep in endpoints:
+        deploy = f"{{ command = {_toml_str(deploy_command(root, ep.name))}, timeout = {DEPLOY_TIMEOUT_S} }}"
+        lines += [
+            "",
+            "[[endpoints]]",
+            f"name = {_toml_str(ep.name)}",
+            f"url = {_toml_str(ep.url)}",
+            'adapter = "mlflow"',
+            f"model = {_toml_str(ep.model)}",
+            f"alias = {_toml_str(ep.alias)}",
+            f"interval = {PROBE_INTERVAL_S}",
+            f"timeout = {PROBE_TIMEOUT_S}",
+            f"metrics_url = {_toml_str(ep.url + '/metrics')}",
+            f"deploy = {deploy}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def write_config(path: Path, root: Path, tracking_uri: str, endpoints: list[EndpointState]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_config(root, tracking_uri, endpoints))
+    return path

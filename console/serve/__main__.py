@@ -1,0 +1,5 @@
+import sys
+
+from console.serve.cli import main
+
+sys.exit(main())

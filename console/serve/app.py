@@ -1,0 +1,134 @@
+"""The aiohttp application: MLflow's scoring routes plus /metrics, /model-info and /chaos."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aiohttp import web
+
+from console.serve import mlflow_protocol
+from console.serve.chaos import ChaosSettings
+from console.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
+from console.serve.model_loader import ModelIdentity
+
+MODEL_KEY = web.AppKey("model", object)
+IDENTITY_KEY = web.AppKey("identity", ModelIdentity)
+METRICS_KEY = web.AppKey("metrics", ServeMetrics)
+CHAOS_KEY = web.AppKey("chaos", ChaosSettings)
+EXECUTOR_KEY = web.AppKey("executor", ThreadPoolExecutor)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    metrics = request.app[METRICS_KEY]
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as e:
+        status = e.status
+        raise
+    finally:
+        metrics.observe_request(request.path, request.method, status, time.perf_counter() - started)
+
+
+def _json_response(payload: Any, status: int = 200) -> web.Response:
+    return web.Response(text=json.dumps(payload), status=status, content_type="application/json")
+
+
+def _error(status: int, error_code: str, message: str) -> web.Response:
+    return _json_response({"error_code": error_code, "message": message}, status)
+
+
+async def ping(request: web.Request) -> web.Response:
+    return web.Response(text="\n", content_type="application/json")
+
+
+async def version(request: web.Request) -> web.Response:
+    return web.Response(text=mlflow_protocol.MLFLOW_VERSION, content_type="application/json")
+
+
+async def model_info(request: web.Request) -> web.Response:
+    return _json_response(request.app[IDENTITY_KEY].as_json())
+
+
+async def metrics(request: web.Request) -> web.Response:
+    # CONTENT_TYPE_LATEST carries a charset parameter, which aiohttp wants passed separately.
+    return web.Response(
+        body=request.app[METRICS_KEY].exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+    )
+
+
+async def invocations(request: web.Request) -> web.Response:
+    app = request.app
+    chaos = app.get(CHAOS_KEY)
+    if chaos is not None:
+        if chaos.delay_ms > 0:
+            await asyncio.sleep(chaos.delay_ms / 1000)
+        if chaos.should_fail():
+            return _error(500, "INTERNAL_ERROR", "chaos: injected failure")
+    body = await request.read()
+    loop = asyncio.get_running_loop()
+    result = await loop.run_in_executor(
+        app[EXECUTOR_KEY], mlflow_protocol.score, app[MODEL_KEY], body, request.headers.get("Content-Type")
+    )
+    if result.status == 200:
+        _count_predictions(app[METRICS_KEY], result.body)
+    return web.Response(text=result.body, status=result.status, headers={"Content-Type": result.content_type})
+
+
+def _count_predictions(metrics_: ServeMetrics, body: str) -> None:
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        return
+    if isinstance(decoded, dict):
+        metrics_.observe_predictions(decoded.get("predictions"))
+
+
+async def get_chaos(request: web.Request) -> web.Response:
+    return _json_response(request.app[CHAOS_KEY].as_json())
+
+
+async def post_chaos(request: web.Request) -> web.Response:
+    chaos = request.app[CHAOS_KEY]
+    try:
+        chaos.update(await request.json())
+    except ValueError as e:  # json.JSONDecodeError is a ValueError too
+        return _error(400, "BAD_REQUEST", f"invalid chaos settings: {e}")
+    return _json_response(chaos.as_json())
+
+
+def build_app(
+    model: Any, identity: ModelIdentity, *, chaos: bool = False, workers: int = 4
+) -> web.Application:
+    app = web.Application(middlewares=[metrics_middleware], client_max_size=64 * 1024 * 1024)
+    app[MODEL_KEY] = model
+    app[IDENTITY_KEY] = identity
+    app[METRICS_KEY] = ServeMetrics()
+    app[EXECUTOR_KEY] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="predict")
+    app.router.add_get("/ping", ping)
+    app.router.add_get("/health", ping)
+    app.router.add_get("/version", version)
+    app.router.add_post("/invocations", invocations)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/model-info", model_info)
+    if chaos:
+        app[CHAOS_KEY] = ChaosSettings()
+        app.router.add_get("/chaos", get_chaos)
+        app.router.add_post("/chaos", post_chaos)
+
+    async def shutdown_executor(app_: web.Application) -> None:
+        app_[EXECUTOR_KEY].shutdown(wait=False, cancel_futures=True)
+
+    app.on_cleanup.append(shutdown_executor)
+    return app

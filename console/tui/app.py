@@ -1,0 +1,374 @@
+"""The terminal console (`mlops-console` without a subcommand).
+
+The app owns the shared state (latest engine snapshot, alert counts, host sample) and the polls that
+feed it; screens render it. Every blocking call runs in a thread worker; results come back as
+messages. Only the visible screen renders a new snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.color import Color
+from textual.worker import Worker, WorkerState
+
+from console.config import Settings
+from console.core.snapshot import EngineSnapshot
+from console.tui.backend import Backend
+from console.tui.commands import ConsoleCommands
+from console.tui.host import HostSample, HostSampler
+from console.tui.messages import AlertCountsReceived, HostSampled, SnapshotReceived, StoreChanged
+from console.tui.screens.alerts import AlertsScreen
+from console.tui.screens.audit import AuditScreen
+from console.tui.screens.base import ConsoleScreen
+from console.tui.screens.models import ModelsScreen
+from console.tui.screens.overview import OverviewScreen
+from console.tui.sources import EngineSource, SnapshotSource
+from console.tui.text import clean, safe_text
+from console.tui.widgets.command_bar import CommandBar, resolve
+
+STORE_POLL_SECONDS = 2.0
+HOST_POLL_SECONDS = 2.0
+
+HEALTH_SYMBOL = {"up": "●", "degraded": "◐", "down": "✖", "unknown": "?"}
+
+
+class MlopsConsole(App[int]):
+    """The console. Everything time- or environment-dependent can be injected for tests."""
+
+    TITLE = "mlops-console"
+    CSS_PATH = "console.tcss"
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    MODES = {
+        "overview": OverviewScreen,
+        "alerts": AlertsScreen,
+        "models": ModelsScreen,
+        "audit": AuditScreen,
+    }
+    DEFAULT_MODE = "overview"
+    BINDINGS = [
+        Binding(
+            "colon", "command_bar", ":cmd", id="app.command", tooltip="Open the command bar (:alerts, :q...)"
+        ),
+        Binding("question_mark", "help", "Help", id="app.help", tooltip="Keys and help for this screen"),
+        Binding(
+            "1",
+            "switch_mode('overview')",
+            "Overview",
+            id="app.overview",
+            tooltip="Endpoints overview",
+            show=False,
+        ),
+        Binding("2", "switch_mode('alerts')", "Alerts", id="app.alerts", tooltip="Alerts", show=False),
+        Binding(
+            "3", "switch_mode('models')", "Models", id="app.models", tooltip="Registered models", show=False
+        ),
+        Binding("4", "switch_mode('audit')", "Audit", id="app.audit", tooltip="Audit trail", show=False),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        snapshot_source: SnapshotSource | None = None,
+        read_only: bool = False,
+        store: Any = None,
+        registry: Any = None,
+        clock: Callable[[], float] = time.time,
+        host_sampler: Callable[[list[tuple[str, str]]], HostSample] | None = None,
+        actor: str | None = None,
+        poll: bool = True,
+        demo: Any = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.read_only = read_only
+        self.clock = clock
+        self.backend = Backend(settings, store=store, registry=registry, actor=actor)
+        self.source: SnapshotSource = snapshot_source or EngineSource(settings)
+        self.host_sampler = host_sampler
+        self.poll = poll
+        self.demo = demo
+        """A running `DemoEnvironment` (`mlops-console demo`): adds chaos commands to the palette."""
+        self.snapshot: EngineSnapshot | None = None
+        self.alert_counts: dict[str, int] | None = None
+        self.open_alerts: list[dict[str, Any]] = []
+        self.host_sample: HostSample | None = None
+        self.store_error: str | None = None
+        self._palette: dict[str, str] | None = None
+        if read_only:
+            self.sub_title = "READ-ONLY"
+
+    # -- startup and shutdown ----------------------------------------------------------------------
+    def on_mount(self) -> None:
+        if os.environ.get("MLOPS_CONSOLE_FIRST_FRAME_LOG"):
+            self.call_after_refresh(self._log_first_frame)
+        keymap = dict(self.settings.tui.keymap)
+        if keymap:
+            self.set_keymap(keymap)
+        # Start the engine and the polls after the first frame: their imports (sqlite_utils pulls in
+        # pandas, the engine httpx/aiohttp) would otherwise compete with it for the GIL.
+        self.call_after_refresh(self._start_background)
+
+    def _start_background(self) -> None:
+        self._start_source()
+        self._poll_store()
+        self._poll_host()
+
+    def _log_first_frame(self) -> None:
+        """Benchmark aid: seconds from process start to the first rendered frame."""
+        import psutil
+
+        elapsed = time.time() - psutil.Process().create_time()
+        with open(os.environ["MLOPS_CONSOLE_FIRST_FRAME_LOG"], "a", encoding="utf-8") as log:
+            log.write(f"{elapsed:.3f}\n")
+
+    async def on_unmount(self) -> None:
+        await asyncio.to_thread(self.source.stop)
+
+    @work(thread=True, exit_on_error=False, group="source")
+    def _start_source(self) -> None:
+        self.source.start(self._deliver_snapshot)
+
+    def _deliver_snapshot(self, snapshot: EngineSnapshot) -> None:
+        """Called from the engine's thread; `post_message` is thread-safe."""
+        self.post_message(SnapshotReceived(snapshot))
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="store-poll")
+    def _poll_store(self) -> None:
+        try:
+            store = self.backend.store
+            counts = store.alert_counts()
+            open_alerts = store.list_alerts("open", limit=1000)
+        except Exception as exc:  # store unreadable: say so, keep polling
+            self.call_from_thread(self._store_failed, exc)
+        else:
+            self.post_message(AlertCountsReceived(counts, open_alerts))
+        finally:
+            if self.poll:
+                self.call_from_thread(self.set_timer, STORE_POLL_SECONDS, self._poll_store)
+
+    def _store_failed(self, exc: Exception) -> None:
+        self.store_error = clean(f"store unavailable: {exc}", limit=120)
+        self._update_status()
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="host-poll")
+    def _poll_host(self) -> None:
+        try:
+            if self.host_sampler is None:
+                self.host_sampler = HostSampler()
+            endpoints = [(e.name, e.url) for e in self.settings.endpoints]
+            self.post_message(HostSampled(self.host_sampler(endpoints)))
+        finally:
+            if self.poll:
+                self.call_from_thread(self.set_timer, HOST_POLL_SECONDS, self._poll_host)
+
+    # -- incoming data -------------------------------------------------------------------------------
+    def on_snapshot_received(self, message: SnapshotReceived) -> None:
+        self.snapshot = message.snapshot
+        self._update_status()
+        screen = self.screen
+        if isinstance(screen, ConsoleScreen):
+            screen.show_snapshot(message.snapshot)
+
+    def on_alert_counts_received(self, message: AlertCountsReceived) -> None:
+        changed = message.counts != self.alert_counts
+        self.alert_counts = message.counts
+        self.open_alerts = message.open_alerts
+        self.store_error = None
+        if changed:
+            self._update_status()
+
+    def on_host_sampled(self, message: HostSampled) -> None:
+        self.host_sample = message.sample
+        screen = self.screen
+        if hasattr(screen, "show_host"):
+            screen.show_host(message.sample)
+
+    def on_store_changed(self, message: StoreChanged) -> None:
+        """This console wrote to the store: refresh counts now and the visible screen."""
+        self._poll_store()
+        for screen in self.screen_stack:
+            if isinstance(screen, ConsoleScreen):
+                screen.store_changed(message.what)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a failed worker becomes something the user sees."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            error = event.worker.error
+            self.notify(
+                clean(f"{type(error).__name__}: {error}", limit=300),
+                title=event.worker.name,
+                severity="error",
+                markup=False,
+                timeout=8,
+            )
+
+    # -- status line -------------------------------------------------------------------------------
+    def theme_colors(self) -> dict[str, str]:
+        """Rich styles for data cells, from the theme's variables (alpha blended over the background)."""
+        if self._palette is None:
+            variables = self.get_css_variables()
+            background = Color.parse(variables.get("background", "black"))
+
+            def solid(name: str, fallback: str) -> str:
+                try:
+                    color = Color.parse(variables.get(name, fallback))
+                except Exception:
+                    return fallback
+                if color.a < 1:
+                    color = background.blend(color.with_alpha(1.0), color.a)
+                return color.hex6
+
+            self._palette = {
+                "up": solid("success", "green"),
+                "degraded": solid("warning", "yellow"),
+                "down": solid("error", "red"),
+                "unknown": solid("foreground-muted", "grey50"),
+                "accent": solid("accent", "yellow"),
+                "muted": solid("foreground-muted", "grey50"),
+            }
+        return self._palette
+
+    def watch_theme(self) -> None:
+        self._palette = None
+
+    def health_text(self, health: str, word: bool = True) -> Text:
+        symbol = HEALTH_SYMBOL.get(health, "?")
+        return Text(
+            f"{symbol} {health}" if word else symbol, style=self.theme_colors().get(health, ""), end=""
+        )
+
+    def status_text(self) -> Text:
+        colors = self.theme_colors()
+        out = Text(end="")
+        out.append(" mlops-console ", style="bold reverse")
+        if self.read_only:
+            out.append(" READ-ONLY ", style=f"bold reverse {colors['degraded']}")
+        out.append("  ")
+        snap = self.snapshot
+        if snap is None:
+            out.append("endpoints: starting…", style="dim")
+        else:
+            counts = {h: 0 for h in HEALTH_SYMBOL}
+            for endpoint in snap.endpoints:
+                counts[endpoint.health] = counts.get(endpoint.health, 0) + 1
+            for health in ("up", "degraded", "down", "unknown"):
+                if counts[health] or health in ("up", "down"):
+                    out.append(
+                        f"{HEALTH_SYMBOL[health]} {counts[health]} {health}  ",
+                        style=colors[health] if counts[health] else "",
+                    )
+        out.append("│ alerts ")
+        if self.store_error:
+            out.append_text(safe_text(self.store_error, colors["down"]))
+        elif self.alert_counts is None:
+            out.append("…", style="dim")
+        else:
+            firing = self.alert_counts.get("firing", 0)
+            out.append(f"{firing} firing", style=f"bold {colors['down']}" if firing else "")
+            out.append(f" · {self.alert_counts.get('acknowledged', 0)} acked")
+            out.append(f" · {self.alert_counts.get('silenced', 0)} silenced")
+        out.append("  │ registry ")
+        registry = snap.registry if snap else ("…" if self.backend.registry_configured else "not configured")
+        style = (
+            colors["up"]
+            if registry == "ok"
+            else (colors["down"] if registry.startswith("unreachable") else "dim")
+        )
+        out.append_text(safe_text(registry, style, limit=60))
+        if snap is not None:
+            out.append("  │ engine ")
+            following = snap.owner != "this process"
+            out.append_text(
+                safe_text(
+                    f"following {snap.owner}" if following else snap.owner,
+                    colors["accent"] if following else "",
+                    limit=40,
+                )
+            )
+        return out
+
+    def _update_status(self) -> None:
+        screen = self.screen
+        if isinstance(screen, ConsoleScreen):
+            screen.set_status(self.status_text())
+
+    # -- navigation ------------------------------------------------------------------------------------
+    def endpoint_names(self) -> list[str]:
+        if self.snapshot is not None:
+            return [e.name for e in self.snapshot.endpoints]
+        return [e.name for e in self.settings.endpoints]
+
+    def go_back(self) -> None:
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+        elif self.current_mode != "overview":
+            self.switch_mode("overview")
+
+    def open_endpoint(self, name: str) -> None:
+        from console.tui.screens.endpoint_detail import EndpointDetailScreen
+
+        if name not in self.endpoint_names():
+            self.notify(clean(f"no endpoint named {name!r}", limit=120), severity="warning", markup=False)
+            return
+        if self.current_mode != "overview":
+            self.switch_mode("overview")
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.push_screen(EndpointDetailScreen(name))
+
+    @work(thread=True, exit_on_error=False, group="demo")
+    def demo_chaos(self, method: str, endpoint: str, *args: Any) -> None:
+        """Run one of the demo environment's chaos controls (kill, restart, slow, fail, heal)."""
+        getattr(self.demo, method)(endpoint, *args)
+        self.call_from_thread(self.notify, clean(f"demo: {method} {endpoint}", limit=80), markup=False)
+
+    def action_command_bar(self) -> None:
+        self.screen.query_one(CommandBar).open()
+
+    def action_help(self) -> None:
+        from console.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def run_console_command(self, text: str) -> None:
+        word, _, rest = text.strip().partition(" ")
+        command = resolve(word)
+        if command == "quit":
+            self.exit(0)
+        elif command == "help":
+            self.action_help()
+        elif command == "endpoint" or (command == "overview" and rest):
+            if rest.strip():
+                self.open_endpoint(rest.strip())
+            else:
+                self.switch_mode("overview")
+        elif command in self.MODES:
+            if self.current_mode == command:
+                while len(self.screen_stack) > 1:
+                    self.pop_screen()
+            else:
+                self.switch_mode(command)
+        else:
+            self.notify(
+                clean(f"unknown command: {text}", limit=80) + " (try :alerts :models :audit :q)",
+                severity="warning",
+                markup=False,
+            )
+
+
+def run_console(settings: Settings, read_only: bool = False, demo: Any = None) -> int:
+    """Entry point used by `mlops-console` (no subcommand) and `mlops-console demo`."""
+    app = MlopsConsole(settings, read_only=read_only, demo=demo)
+    result = app.run()
+    return int(result or 0)

@@ -1,0 +1,65 @@
+"""Command palette provider: navigation, endpoints, and the current screen's actions valid now."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from console.tui.text import clean
+
+
+class ConsoleCommands(Provider):
+    def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        app = self.app
+        run = app.run_console_command  # type: ignore[attr-defined]
+        out: list[tuple[str, str, Callable[[], object]]] = [
+            ("go: overview", "Endpoints overview", partial(run, "overview")),
+            ("go: alerts", "Firing, acknowledged, silenced and resolved alerts", partial(run, "alerts")),
+            ("go: models", "Registered models and versions", partial(run, "models")),
+            ("go: audit", "Who did what, when", partial(run, "audit")),
+        ]
+        for name in app.endpoint_names():  # type: ignore[attr-defined]
+            out.append(
+                (
+                    f"endpoint: {clean(name, limit=60)}",
+                    "Open the endpoint detail",
+                    partial(app.open_endpoint, name),
+                )
+            )  # type: ignore[attr-defined]
+        demo = getattr(app, "demo", None)
+        if demo is not None and not getattr(app, "read_only", False):
+            chaos = [
+                ("kill", (), "stop its server"),
+                ("restart", (), "restart its server"),
+                ("slow", (800.0,), "add 800 ms latency"),
+                ("fail", (0.3,), "fail 30% of requests"),
+                ("heal", (), "remove all chaos"),
+            ]
+            for name in app.endpoint_names():  # type: ignore[attr-defined]
+                for method, args, what in chaos:
+                    out.append(
+                        (
+                            f"demo: {method} {clean(name, limit=40)}",
+                            f"Demo chaos: {what}",
+                            partial(app.demo_chaos, method, name, *args),
+                        )
+                    )  # type: ignore[attr-defined]
+        screen = self.screen
+        actions = getattr(screen, "palette_actions", None)
+        if actions is not None:
+            for title, help_text, action in actions():
+                out.append((title, help_text, partial(screen.run_action, action)))
+        return out
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)

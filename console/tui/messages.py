@@ -1,0 +1,49 @@
+"""Messages workers post to the UI thread. High-rate ones coalesce (`can_replace`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual.message import Message
+
+from console.core.snapshot import EngineSnapshot
+
+
+@dataclass
+class SnapshotReceived(Message):
+    """The engine (or the store's lease holder) produced a new picture of every endpoint."""
+
+    snapshot: EngineSnapshot
+
+    def can_replace(self, message: Message) -> bool:
+        # Only the newest snapshot matters: an unprocessed older one is dropped (backpressure).
+        return isinstance(message, SnapshotReceived)
+
+
+@dataclass
+class AlertCountsReceived(Message):
+    """Open alerts by display state, plus the firing alerts per endpoint."""
+
+    counts: dict[str, int]
+    open_alerts: list[dict[str, Any]]
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, AlertCountsReceived)
+
+
+@dataclass
+class HostSampled(Message):
+    """One psutil sample of the console host and the local endpoint processes."""
+
+    sample: Any
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, HostSampled)
+
+
+@dataclass
+class StoreChanged(Message):
+    """This console changed the store (ack, silence, promote...): screens showing it should reload."""
+
+    what: str

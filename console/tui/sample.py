@@ -1,0 +1,437 @@
+"""Deterministic sample data: a snapshot, a populated store and an in-memory registry.
+
+Used by the TUI's snapshot tests and by `scripts/screenshots.py --sample` when no demo environment
+is running. Times are relative to a fixed clock (`T0`, in 2100 so silences stay in force).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from console.config import Settings, parse_settings
+from console.core.snapshot import EndpointSnapshot, EngineSnapshot, ProbeError
+from console.tui.host import HostSample, ProcSample
+
+T0 = 4_102_444_800.0  # 2100-01-01T00:00:00Z
+EVIL = "[bold red]evil[/] \x1b[31mred\x1b[0m"
+
+
+def clock() -> float:
+    return T0
+
+
+def settings(store_path: Path, tracking_uri: str | None = None, deploy: bool = True) -> Settings:
+    endpoints = [
+        {
+            "name": "iris-prod",
+            "url": "http://127.0.0.1:5101",
+            "model": "iris",
+            "alias": "production",
+            "deploy": {"command": "true"},
+        },
+        {"name": "iris-staging", "url": "http://127.0.0.1:5102", "model": "iris", "alias": "staging"},
+        {"name": "diabetes-prod", "url": "http://127.0.0.1:5103", "model": "diabetes", "alias": "production"},
+        {"name": "fraud-scorer", "url": "http://10.0.0.7:8080", "adapter": "generic"},
+        {"name": "ranker-canary", "url": "http://10.0.0.8:8080", "adapter": "generic"},
+        {"name": "[red]markup-ep", "url": "http://10.0.0.9:8080", "adapter": "generic"},
+    ]
+    data: dict[str, Any] = {"store": {"path": str(store_path)}, "endpoints": endpoints}
+    if tracking_uri:
+        data["registry"] = {"tracking_uri": tracking_uri}
+    return parse_settings(data)
+
+
+def _history(base: float, n: int = 30, wobble: float = 0.2) -> list[float]:
+    return [base * (1 + wobble * ((i * 7919) % 13 - 6) / 6) for i in range(n)]
+
+
+def snapshot(at: float = T0) -> EngineSnapshot:
+    endpoints = [
+        EndpointSnapshot(
+            "iris-prod",
+            "http://127.0.0.1:5101",
+            "mlflow",
+            model="iris",
+            alias="production",
+            health="up",
+            expected_version="3",
+            served_version="2",
+            p50=0.0042,
+            p95=0.0091,
+            p99=0.0153,
+            latency_source="metrics",
+            rps=41.7,
+            rps_5m=39.2,
+            error_ratio=0.0,
+            latency_history=_history(0.0042),
+            rps_history=_history(40, wobble=0.1),
+            last_ok_at=at - 2,
+            last_probe_at=at - 2,
+            probes=720,
+            firing=["version_mismatch"],
+        ),
+        EndpointSnapshot(
+            "iris-staging",
+            "http://127.0.0.1:5102",
+            "mlflow",
+            model="iris",
+            alias="staging",
+            health="up",
+            expected_version="3",
+            served_version="3",
+            p50=0.0039,
+            p95=0.0080,
+            p99=0.0112,
+            latency_source="probe",
+            rps=None,
+            error_ratio=0.0,
+            latency_history=_history(0.0039),
+            last_ok_at=at - 4,
+            last_probe_at=at - 4,
+            probes=710,
+        ),
+        EndpointSnapshot(
+            "diabetes-prod",
+            "http://127.0.0.1:5103",
+            "mlflow",
+            model="diabetes",
+            alias="production",
+            health="degraded",
+            expected_version="1",
+            served_version="1",
+            p50=0.182,
+            p95=0.611,
+            p99=1.42,
+            latency_source="metrics",
+            rps=12.3,
+            rps_5m=15.0,
+            error_ratio=0.021,
+            latency_history=_history(0.2, wobble=0.6),
+            last_ok_at=at - 3,
+            last_probe_at=at - 3,
+            probes=700,
+            failures=9,
+            firing=["latency_p95"],
+            recent_errors=[ProbeError(at - 300, "timeout after 2.0s", None)],
+        ),
+        EndpointSnapshot(
+            "fraud-scorer",
+            "http://10.0.0.7:8080",
+            "generic",
+            health="down",
+            p50=None,
+            latency_source="none",
+            error_ratio=1.0,
+            last_ok_at=at - 1260,
+            last_probe_at=at - 5,
+            last_error="HTTP 503",
+            consecutive_failures=252,
+            probes=800,
+            failures=260,
+            firing=["down"],
+            recent_errors=[
+                ProbeError(at - 65, "connection refused", None),
+                ProbeError(at - 5, f"HTTP 503: {EVIL} upstream unavailable", 503),
+            ],
+        ),
+        EndpointSnapshot("ranker-canary", "http://10.0.0.8:8080", "generic", health="unknown"),
+        EndpointSnapshot(
+            "[red]markup-ep",
+            "http://10.0.0.9:8080",
+            "generic",
+            model=EVIL,
+            alias="prod",
+            health="up",
+            p50=0.021,
+            p95=0.034,
+            p99=0.05,
+            latency_source="probe",
+            error_ratio=0.0,
+            latency_history=_history(0.021),
+            last_ok_at=at - 1,
+            last_probe_at=at - 1,
+            probes=20,
+        ),
+    ]
+    return EngineSnapshot(at=at, endpoints=endpoints, registry="ok", owner="this process")
+
+
+def host_sample(_endpoints: list[tuple[str, str]] | None = None) -> HostSample:
+    return HostSample(
+        cpu=23.0,
+        mem_percent=61.5,
+        mem_used=10_200_000_000,
+        mem_total=16_600_000_000,
+        load=(0.72, 0.55, 0.41),
+        procs=[
+            ProcSample("iris-prod", 4242, "python3", 3.1, 412_000_000),
+            ProcSample("iris-staging", 4243, "python3", 1.2, 398_000_000),
+        ],
+    )
+
+
+def populate_store(store: Any, at: float = T0) -> dict[str, int]:
+    """Alerts in every state with events and deliveries, and an audit trail. Returns alert ids by name."""
+    ids: dict[str, int] = {}
+
+    def alert(
+        name: str,
+        rule: str,
+        endpoint: str,
+        severity: str,
+        summary: str,
+        started: float,
+        model: str | None = None,
+        version: str | None = None,
+        value: float | None = None,
+        threshold: float | None = None,
+    ) -> int:
+        alert_id = store.open_alert(
+            {
+                "fingerprint": f"{rule}/{endpoint}",
+                "rule": rule,
+                "endpoint": endpoint,
+                "model": model,
+                "version": version,
+                "severity": severity,
+                "summary": summary,
+                "value": value,
+                "threshold": threshold,
+                "started_at": started,
+            },
+            [],
+        )
+        ids[name] = alert_id
+        return alert_id
+
+    def event(
+        alert_id: int,
+        kind: str,
+        when: float,
+        actor: str | None = None,
+        note: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        with store.write() as db:
+            db["alert_events"].insert(
+                {
+                    "alert_id": alert_id,
+                    "at": when,
+                    "kind": kind,
+                    "actor": actor,
+                    "note": note,
+                    "data": json.dumps(data) if data else None,
+                }
+            )
+
+    # a promote of iris 5 minutes before the mismatch alert
+    store.add_audit(
+        actor="alice@ops",
+        action="promote",
+        result="ok",
+        model="iris",
+        alias="production",
+        from_version="2",
+        to_version="3",
+        reason="v3 beats v2 on accuracy",
+        at=at - 900,
+    )
+    store.add_audit(
+        actor="bob@ops",
+        action="rollback",
+        result="ok",
+        model="diabetes",
+        alias="production",
+        from_version="2",
+        to_version="1",
+        reason="latency regression",
+        at=at - 86_400,
+    )
+    down = alert(
+        "down", "down", "fraud-scorer", "critical", f"fraud-scorer is down: HTTP 503 {EVIL}", at - 1200
+    )
+    event(down, "notified", at - 1195, "slack://…/T0/B1", data={"kind": "fired", "attempt": 1})
+    event(
+        down,
+        "notify_failed",
+        at - 1194,
+        "pagerduty://…",
+        "HTTP 500 from PagerDuty",
+        {"kind": "fired", "attempt": 1},
+    )
+    event(down, "notified", at - 1130, "pagerduty://…", data={"kind": "fired", "attempt": 2})
+    mismatch = alert(
+        "mismatch",
+        "version_mismatch",
+        "iris-prod",
+        "warning",
+        "iris-prod serves v2 but production points to v3",
+        at - 600,
+        model="iris",
+        version="3",
+    )
+    event(mismatch, "notified", at - 598, "slack://…/T0/B1", data={"kind": "fired", "attempt": 1})
+    latency = alert(
+        "latency",
+        "latency_p95",
+        "diabetes-prod",
+        "warning",
+        "p95 611ms over 500ms for 5m",
+        at - 2400,
+        model="diabetes",
+        version="1",
+        value=0.611,
+        threshold=0.5,
+    )
+    with store.write() as db:
+        db.execute(
+            "UPDATE alerts SET state='acknowledged', acked_by='carol@ops', acked_at=?, ack_note=? WHERE id=?",
+            [at - 2000, "known: batch job on the same host", latency],
+        )
+    event(latency, "acknowledged", at - 2000, "carol@ops", "known: batch job on the same host")
+    errors = alert(
+        "errors",
+        "error_ratio",
+        "ranker-canary",
+        "info",
+        "error ratio 6% over 5%",
+        at - 5000,
+        value=0.06,
+        threshold=0.05,
+    )
+    with store.write() as db:
+        db.execute(
+            "UPDATE alerts SET silenced_until=?, silenced_by='dave@ops' WHERE id=?", [at + 3600, errors]
+        )
+    event(errors, "silenced", at - 4900, "dave@ops", "canary, expected", {"until": at + 3600})
+    old = alert(
+        "resolved",
+        "down",
+        "iris-staging",
+        "critical",
+        "iris-staging is down: connection refused",
+        at - 90_000,
+    )
+    with store.write() as db:
+        db.execute("UPDATE alerts SET state='resolved', resolved_at=? WHERE id=?", [at - 89_000, old])
+    event(old, "resolved", at - 89_000)
+    store.add_audit(
+        actor="carol@ops",
+        action="ack",
+        result="ok",
+        model="diabetes",
+        reason="known: batch job",
+        alert_id=latency,
+        endpoint="diabetes-prod",
+        at=at - 2000,
+    )
+    store.add_audit(
+        actor="dave@ops",
+        action="silence",
+        result="ok",
+        reason="canary, expected",
+        alert_id=errors,
+        endpoint="ranker-canary",
+        at=at - 4900,
+    )
+    return ids
+
+
+def make_app(
+    root: Path, *, registry: Any = None, tracking_uri: str | None = None, deploy: bool = True, **kwargs: Any
+) -> Any:
+    """A console over sample data in `root`: populated store, fixed clock, fixed host sample, no polling."""
+    from console.core.store import Store
+    from console.tui.app import MlopsConsole
+    from console.tui.sources import StaticSource
+
+    store = Store(root / "console.db")
+    populate_store(store)
+    kwargs.setdefault("snapshot_source", StaticSource(snapshot()))
+    kwargs.setdefault("clock", clock)
+    kwargs.setdefault("host_sampler", host_sample)
+    kwargs.setdefault("poll", False)
+    kwargs.setdefault("actor", "tester@console")
+    if registry is None and tracking_uri is None:
+        registry = SampleRegistry()
+    return MlopsConsole(
+        settings(root / "console.db", tracking_uri, deploy), store=store, registry=registry, **kwargs
+    )
+
+
+# -- an in-memory registry with the RegistryClient's read interface ------------------------------------
+@dataclass
+class SampleModel:
+    name: str
+    aliases: dict[str, str]
+    latest_versions: list[str] = field(default_factory=list)
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    updated_at: float | None = None
+
+
+@dataclass
+class SampleVersion:
+    model: str
+    version: str
+    status: str
+    aliases: list[str]
+    stage: str | None
+    tags: dict[str, str]
+    created_at: float | None
+    run_id: str | None
+    source: str | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    status_message: str | None = None
+    description: str | None = None
+
+
+class SampleRegistry:
+    def __init__(self, at: float = T0) -> None:
+        def v(
+            model: str, n: int, aliases: list[str], metrics: dict[str, float], status: str = "READY"
+        ) -> SampleVersion:
+            return SampleVersion(
+                model,
+                str(n),
+                status,
+                aliases,
+                None,
+                {},
+                at - 86_400 * (10 - n),
+                f"run{model}{n}",
+                None,
+                metrics,
+            )
+
+        self.data = {
+            "iris": [
+                v("iris", 3, ["production", "staging"], {"accuracy": 0.89, "f1": 0.88, "log_loss": 0.31}),
+                v("iris", 2, [], {"accuracy": 0.91, "f1": 0.9, "log_loss": 0.27}),
+                v("iris", 1, [], {"accuracy": 0.82, "f1": 0.8, "log_loss": 0.45}),
+            ],
+            "diabetes": [
+                v("diabetes", 2, ["staging"], {"r2": 0.47, "rmse": 53.1}),
+                v("diabetes", 1, ["production"], {"r2": 0.44, "rmse": 55.0}),
+            ],
+            EVIL: [v(EVIL, 1, [], {"auc": 0.5}, status="FAILED_REGISTRATION")],
+        }
+
+    def list_models(self, max_results: int = 1000) -> list[SampleModel]:
+        return [self.get_model(name) for name in sorted(self.data)]
+
+    def get_model(self, name: str) -> SampleModel:
+        aliases = {a: ver.version for ver in self.data[name] for a in ver.aliases}
+        return SampleModel(name, aliases, [self.data[name][0].version])
+
+    def alias_version(self, model: str, alias: str) -> str | None:
+        return self.get_model(model).aliases.get(alias)
+
+    def versions(self, name: str, max_results: int = 50, **_: Any) -> list[SampleVersion]:
+        return self.data[name][:max_results]
+
+    def version(self, name: str, version: str | int, with_metrics: bool = True) -> SampleVersion:
+        return next(v for v in self.data[name] if v.version == str(version))

@@ -1,0 +1,127 @@
+"""One alert's timeline: fired, notified (which channel, delivered or not), acked, silenced, resolved."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.widget import Widget
+from textual.widgets import DataTable, Static
+
+from console.tui.screens.base import ConsoleScreen
+from console.tui.text import DASH, clean, fmt_age, fmt_time, safe_text
+
+KIND_LABEL = {
+    "fired": "▲ fired",
+    "notified": "✉ notified",
+    "notify_failed": "✉ delivery failed",
+    "notify_gave_up": "✉ gave up",
+    "acknowledged": "✓ acknowledged",
+    "silenced": "◌ silenced",
+    "resolved": "○ resolved",
+    "flapping": "≈ flapping",
+    "reminder": "⟳ reminder",
+}
+
+
+class AlertTimelineScreen(ConsoleScreen):
+    TITLE_TEXT = "Alert timeline"
+    HELP = (
+        "Every event of one alert, oldest first: when it fired, each notification attempt (channel and "
+        "whether it was delivered), acknowledgements with their note, silences and resolution. "
+        "`esc` goes back."
+    )
+    FILTERABLE = False
+    POLL_SECONDS = 3.0
+
+    def __init__(self, alert_id: int) -> None:
+        super().__init__()
+        self.alert_id = alert_id
+        self.summary = Static(Text("loading…", style="dim"), id="alert-summary")
+        self.table: DataTable = DataTable(id="timeline", cursor_type="row", zebra_stripes=True)
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield self.summary
+        yield self.table
+
+    def on_mount(self) -> None:
+        for key, label, width in (
+            ("at", "when", 14),
+            ("kind", "event", 18),
+            ("who", "by / channel", 28),
+            ("detail", "detail", 60),
+        ):
+            self.table.add_column(label, key=key, width=width)
+        self.table.border_title = f"alert #{self.alert_id}"
+
+    def focus_main(self) -> None:
+        self.table.focus()
+
+    def reload(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="timeline-load")
+    def _load(self) -> None:
+        store = self.console.backend.store
+        alert = store.get_alert(self.alert_id)
+        events = store.events(self.alert_id)
+        self.app.call_from_thread(self._show, alert, events)
+
+    def _show(self, alert: dict[str, Any], events: list[dict[str, Any]]) -> None:
+        colors = self.console.theme_colors()
+        now = self.console.clock()
+        head = Text(end="")
+        head.append(f"#{alert['id']} ", style="bold")
+        head.append_text(safe_text(alert["display_state"], "bold"))
+        head.append("  ")
+        head.append_text(safe_text(f"{alert['severity']} · {alert['rule']} · {alert['endpoint']}", limit=120))
+        if alert.get("model"):
+            head.append_text(safe_text(f" · {alert['model']} v{alert.get('version') or '?'}", limit=80))
+        head.append("\n")
+        head.append_text(safe_text(alert.get("summary"), limit=400))
+        if alert.get("value") is not None:
+            head.append(f"\nvalue {alert['value']:.4g}")
+            if alert.get("threshold") is not None:
+                head.append(f" (threshold {alert['threshold']:.4g})")
+        head.append(
+            f"\nstarted {fmt_time(alert['started_at'], now)} ({fmt_age(alert['started_at'], now)} ago)"
+        )
+        if alert.get("ack_note"):
+            head.append("  note: ")
+            head.append_text(safe_text(alert["ack_note"], limit=200))
+        self.summary.update(head)
+        bad = {
+            "notify_failed": colors["degraded"],
+            "notify_gave_up": colors["down"],
+            "fired": colors["down"],
+            "resolved": colors["up"],
+            "acknowledged": colors["degraded"],
+        }
+        with self.app.batch_update():
+            self.table.clear()
+            for event in events:
+                kind = event["kind"]
+                detail = clean(event.get("note") or "")
+                data = event.get("data") or {}
+                if kind == "silenced" and data.get("until"):
+                    detail = f"until {fmt_time(data['until'], now)}" + (f" · {detail}" if detail else "")
+                elif kind in ("notified", "notify_failed", "notify_gave_up"):
+                    attempt = data.get("attempt")
+                    what = data.get("kind") or ""
+                    delivered = "delivered" if kind == "notified" else "not delivered"
+                    detail = (
+                        f"{what} {delivered}"
+                        + (f", attempt {attempt}" if attempt else "")
+                        + (f": {detail}" if detail else "")
+                    )
+                elif kind == "fired" and data.get("value") is not None:
+                    detail = f"value {data['value']:.4g}"
+                self.table.add_row(
+                    fmt_time(event["at"], now),
+                    Text(KIND_LABEL.get(kind, clean(kind)), style=bad.get(kind, "")),
+                    safe_text(event.get("actor") or DASH, limit=60),
+                    safe_text(detail, limit=300),
+                    key=str(event["id"]),
+                )

@@ -1,0 +1,290 @@
+"""Alerts: firing, acknowledged, silenced and resolved, newest first; ack, silence, timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.binding import Binding
+from textual.widget import Widget
+from textual.widgets import DataTable
+
+from console.tui.messages import StoreChanged
+from console.tui.screens.base import ConsoleScreen
+from console.tui.text import DASH, clean, fmt_age, safe_text
+from console.tui.widgets.filter_bar import FilterBar
+
+STATES = ["all", "open", "firing", "acknowledged", "silenced", "resolved"]
+STATE_SYMBOL = {
+    "firing": "▲ firing",
+    "acknowledged": "✓ acked",
+    "silenced": "◌ silenced",
+    "resolved": "○ resolved",
+}
+CHANGE_WINDOW = 15 * 60  # an alert this soon after a promote/rollback of its model shows that change
+LIMIT = 500
+
+
+def recent_change(alert: dict[str, Any], changes: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The promote/rollback of the alert's model that happened at most 15 min before it fired."""
+    if not alert.get("model"):
+        return None
+    for change in changes:  # newest first
+        delta = alert["started_at"] - change["at"]
+        if (
+            change.get("model") == alert["model"]
+            and 0 <= delta <= CHANGE_WINDOW
+            and change.get("result") != "failed"
+        ):
+            return change
+    return None
+
+
+class AlertsScreen(ConsoleScreen):
+    TITLE_TEXT = "Alerts"
+    HELP = (
+        "Alerts newest first. `f` cycles the state filter (all, open, firing, acknowledged, silenced, "
+        "resolved); `/` filters by text. `a` acknowledges (with a note), `s` silences for 15m\u201324h, "
+        "`enter` shows the alert's timeline. An alert that fired within 15 minutes after a promote or "
+        "rollback of its model shows that change; `R` offers to roll it back."
+    )
+    POLL_SECONDS = 3.0
+
+    BINDINGS = [
+        Binding("a", "ack", "Ack", id="alerts.ack", tooltip="Acknowledge the selected alert"),
+        Binding("s", "silence", "Silence", id="alerts.silence", tooltip="Silence the selected alert"),
+        Binding("enter", "timeline", "Timeline", id="alerts.timeline", tooltip="Every event of this alert"),
+        Binding("f", "cycle_state", "State", id="alerts.state", tooltip="Cycle the state filter"),
+        Binding(
+            "R",
+            "rollback_change",
+            "Roll back change",
+            id="alerts.rollback",
+            tooltip="Roll back the promote/rollback that preceded this alert",
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table: DataTable = DataTable(id="alerts", cursor_type="row", zebra_stripes=True)
+        self.state = "all"
+        self.filter_text = ""
+        self.alerts: list[dict[str, Any]] = []
+        self.changes: list[dict[str, Any]] = []
+        self._shown: list[tuple[Any, ...]] | None = None
+        self.loaded = False
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield self.table
+
+    def on_mount(self) -> None:
+        for key, label, width in (
+            ("state", "state", 11),
+            ("sev", "sev", 8),
+            ("id", "#", 5),
+            ("endpoint", "endpoint", 18),
+            ("rule", "rule", 14),
+            ("summary", "summary", 36),
+            ("age", "started", 7),
+            ("who", "ack/silence", 18),
+            ("change", "after change", 22),
+        ):
+            self.table.add_column(label, key=key, width=width)
+        self.table.border_title = "alerts: all"
+
+    def focus_main(self) -> None:
+        self.table.focus()
+
+    def reload(self) -> None:
+        self._load(self.state)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="alerts-load")
+    def _load(self, state: str) -> None:
+        store = self.console.backend.store
+        alerts = store.list_alerts(state, limit=LIMIT)
+        changes = [row for row in store.list_audit(limit=200) if row["action"] in ("promote", "rollback")]
+        self.app.call_from_thread(self._show, alerts, changes)
+
+    def _show(self, alerts: list[dict[str, Any]], changes: list[dict[str, Any]]) -> None:
+        self.alerts, self.changes, self.loaded = alerts, changes, True
+        self._draw()
+
+    def _visible(self) -> list[dict[str, Any]]:
+        if not self.filter_text:
+            return self.alerts
+        needle = self.filter_text.lower()
+        fields = ("endpoint", "rule", "summary", "model", "severity", "display_state", "acked_by", "ack_note")
+        return [a for a in self.alerts if needle in " ".join(clean(a.get(f)) for f in fields).lower()]
+
+    def _draw(self) -> None:
+        now = self.console.clock()
+        colors = self.console.theme_colors()
+        rows = self._visible()
+        signature = [
+            (a["id"], a["display_state"], a.get("acked_by"), a.get("silenced_until"), int(now // 60))
+            for a in rows
+        ]
+        if signature == self._shown:
+            return
+        self._shown = signature
+        selected = self.selected_alert()
+        state_style = {
+            "firing": f"bold {colors['down']}",
+            "acknowledged": colors["degraded"],
+            "silenced": colors["muted"],
+            "resolved": colors["up"],
+        }
+        with self.app.batch_update():
+            self.table.clear()
+            for alert in rows:
+                display = alert["display_state"]
+                change = recent_change(alert, self.changes)
+                who = DASH
+                if display == "silenced":
+                    who = f"until {fmt_age(now, alert['silenced_until'])}"
+                elif alert.get("acked_by"):
+                    who = f"{alert['acked_by']}"
+                change_text = Text(end="")
+                if change:
+                    change_text = safe_text(
+                        f"{change['action']} v{change.get('from_version') or '?'}"
+                        f"→v{change.get('to_version') or '?'} "
+                        f"{fmt_age(change['at'], alert['started_at'])} before",
+                        colors["degraded"],
+                        limit=40,
+                    )
+                sev = alert.get("severity", "")
+                self.table.add_row(
+                    Text(STATE_SYMBOL.get(display, display), style=state_style.get(display, "")),
+                    safe_text(sev, colors["down"] if sev == "critical" else ""),
+                    str(alert["id"]),
+                    safe_text(alert.get("endpoint"), limit=40),
+                    safe_text(alert.get("rule"), limit=30),
+                    safe_text(alert.get("summary"), limit=200),
+                    fmt_age(alert["started_at"], now),
+                    safe_text(who, limit=40),
+                    change_text,
+                    key=str(alert["id"]),
+                )
+            if selected is not None and str(selected) in self.table.rows:
+                self.table.move_cursor(row=self.table.get_row_index(str(selected)), animate=False)
+        total = len(self.alerts)
+        self.table.border_title = f"alerts: {self.state} ({len(rows)}" + (
+            f" of {total})" if self.filter_text else ")"
+        )
+        self.table.border_subtitle = "" if rows else "no alerts"
+
+    def selected_alert(self) -> int | None:
+        if not self.table.row_count:
+            return None
+        try:
+            row_key, _ = self.table.coordinate_to_cell_key(self.table.cursor_coordinate)
+        except Exception:
+            return None
+        return int(row_key.value) if row_key.value else None
+
+    def _selected(self) -> dict[str, Any] | None:
+        alert_id = self.selected_alert()
+        return next((a for a in self.alerts if a["id"] == alert_id), None)
+
+    # -- actions ---------------------------------------------------------------------------------
+    def action_cycle_state(self) -> None:
+        self.state = STATES[(STATES.index(self.state) + 1) % len(STATES)]
+        self.table.border_title = f"alerts: {self.state} …"
+        self.reload()
+
+    def set_state(self, state: str) -> None:
+        self.state = state
+        self.reload()
+
+    def on_filter_bar_applied(self, event: FilterBar.Applied) -> None:
+        self.filter_text = event.text
+        self._draw()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_timeline()
+
+    def action_timeline(self) -> None:
+        alert = self._selected()
+        if alert:
+            from console.tui.screens.alert_timeline import AlertTimelineScreen
+
+            self.app.push_screen(AlertTimelineScreen(alert["id"]))
+
+    def action_ack(self) -> None:
+        from console.tui.dialogs.ack import AckDialog
+
+        alert = self._selected()
+        if alert is None:
+            return
+        if alert["state"] == "resolved":
+            self.notify("resolved alerts need no acknowledgement", severity="warning")
+            return
+
+        def done(note: str | None) -> None:
+            if note is not None:
+                self._acknowledge(alert["id"], note or None)
+
+        self.app.push_screen(AckDialog(alert), done)
+
+    @work(thread=True, exit_on_error=False, group="alerts-write")
+    def _acknowledge(self, alert_id: int, note: str | None) -> None:
+        backend = self.console.backend
+        backend.store.acknowledge(alert_id, by=backend.actor, note=note)
+        self.app.call_from_thread(self.notify, f"alert #{alert_id} acknowledged")
+        self.app.post_message(StoreChanged("alerts"))
+
+    def action_silence(self) -> None:
+        from console.tui.dialogs.silence import SilenceDialog
+
+        alert = self._selected()
+        if alert is None:
+            return
+        if alert["state"] == "resolved":
+            self.notify("the alert is resolved; nothing to silence", severity="warning")
+            return
+
+        def done(result: tuple[float, str] | None) -> None:
+            if result is not None:
+                self._silence(alert["id"], result[0], result[1] or None)
+
+        self.app.push_screen(SilenceDialog(alert), done)
+
+    @work(thread=True, exit_on_error=False, group="alerts-write")
+    def _silence(self, alert_id: int, seconds: float, note: str | None) -> None:
+        backend = self.console.backend
+        backend.store.silence(alert_id, seconds, by=backend.actor, note=note)
+        self.app.call_from_thread(self.notify, f"alert #{alert_id} silenced")
+        self.app.post_message(StoreChanged("alerts"))
+
+    def action_rollback_change(self) -> None:
+        alert = self._selected()
+        change = recent_change(alert, self.changes) if alert else None
+        if not change:
+            self.notify(
+                "no promote or rollback of this model in the 15 minutes before this alert", severity="warning"
+            )
+            return
+        from console.tui.dialogs.confirm_change import open_change_dialog
+
+        open_change_dialog(
+            self,
+            "rollback",
+            change["model"],
+            alias=change.get("alias"),
+            version=change.get("from_version"),
+            reason=f"alert #{alert['id']} fired after {change['action']}",
+        )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        allowed = super().check_action(action, parameters)
+        if allowed and action == "rollback_change":
+            alert = self._selected()
+            return True if alert and recent_change(alert, self.changes) else None
+        return allowed
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.refresh_bindings()

@@ -1,0 +1,281 @@
+"""Endpoint detail: latency and throughput charts, error ratio, recent probe errors, alert history,
+the served version and its run metrics, and the deploy history from the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.containers import Horizontal, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import DataTable, Static
+
+from console.core.snapshot import EndpointSnapshot, EngineSnapshot
+from console.tui.screens.base import ConsoleScreen
+from console.tui.text import (
+    DASH,
+    fmt_age,
+    fmt_latency,
+    fmt_metric,
+    fmt_rate,
+    fmt_ratio,
+    fmt_time,
+    safe_text,
+)
+from console.tui.widgets.charts import SeriesChart
+
+HISTORY_SECONDS = 3600
+
+
+class EndpointDetailScreen(ConsoleScreen):
+    TITLE_TEXT = "Endpoint"
+    HELP = (
+        "One endpoint in depth. Charts show per-minute p50/p95/p99 latency and throughput/error ratio "
+        "from the store's rollups (the last hour), or the recent probes when no rollups exist yet. "
+        "Below: recent probe errors with their response text, this endpoint's alerts, the model version "
+        "it serves with its run metrics, and the promote/rollback history of its model. `esc` goes back."
+    )
+    FILTERABLE = False
+    POLL_SECONDS = 10.0
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.endpoint_name = name
+        self.summary = Static(Text("waiting for the engine…", style="dim"), id="ep-summary")
+        self.latency_chart = SeriesChart("latency", "ms", id="latency-chart", classes="chart")
+        self.traffic_chart = SeriesChart(
+            "throughput req/s · errors %", "", id="traffic-chart", classes="chart"
+        )
+        self.errors = Static("", id="ep-errors", classes="panel")
+        self.version_panel = Static(
+            Text("model version: loading…", style="dim"), id="ep-version", classes="panel"
+        )
+        self.alerts_table: DataTable = DataTable(id="ep-alerts", cursor_type="row")
+        self.deploys_table: DataTable = DataTable(id="ep-deploys", cursor_type="row")
+        self.rollups: list[dict[str, Any]] = []
+        self._version_key: tuple[str | None, str | None] | None = None
+
+    def compose_body(self) -> Iterable[Widget]:
+        with VerticalScroll(id="ep-body"):
+            yield self.summary
+            with Horizontal(id="ep-charts"):
+                yield self.latency_chart
+                yield self.traffic_chart
+            with Horizontal(id="ep-panels"):
+                yield self.errors
+                yield self.version_panel
+            with Horizontal(id="ep-tables"):
+                yield self.alerts_table
+                yield self.deploys_table
+
+    def on_mount(self) -> None:
+        self.errors.border_title = "recent probe errors"
+        self.version_panel.border_title = "served model version"
+        for key, label, width in (
+            ("at", "started", 14),
+            ("state", "state", 10),
+            ("rule", "rule", 14),
+            ("summary", "summary", 30),
+        ):
+            self.alerts_table.add_column(label, key=key, width=width)
+        self.alerts_table.border_title = "alerts"
+        for key, label, width in (
+            ("at", "when", 14),
+            ("action", "action", 8),
+            ("change", "change", 8),
+            ("actor", "who", 14),
+            ("result", "result", 8),
+            ("reason", "reason", 24),
+        ):
+            self.deploys_table.add_column(label, key=key, width=width)
+        self.deploys_table.border_title = "deploy history"
+
+    def focus_main(self) -> None:
+        self.alerts_table.focus()
+
+    def _endpoint(self, snapshot: EngineSnapshot | None) -> EndpointSnapshot | None:
+        if snapshot is None:
+            return None
+        return next((e for e in snapshot.endpoints if e.name == self.endpoint_name), None)
+
+    # -- live part: from the snapshot ----------------------------------------------------------------
+    def show_snapshot(self, snapshot: EngineSnapshot) -> None:
+        e = self._endpoint(snapshot)
+        if e is None:
+            self.summary.update(
+                safe_text(f"endpoint {self.endpoint_name} is not in the current snapshot", "bold")
+            )
+            return
+        app = self.console
+        colors = app.theme_colors()
+        now = app.clock()
+        out = Text(end="")
+        out.append_text(app.health_text(e.health))
+        out.append("  ")
+        out.append_text(safe_text(e.name, "bold", limit=80))
+        out.append("  ")
+        out.append_text(safe_text(e.url, limit=120))
+        out.append("  ")
+        out.append_text(safe_text(f"[{e.adapter}]", "dim"))
+        out.append("\nmodel ")
+        out.append_text(safe_text(f"{e.model}@{e.alias}" if e.model else DASH, limit=80))
+        out.append("   want ")
+        out.append_text(safe_text(f"v{e.expected_version}" if e.expected_version else DASH))
+        out.append("  serves ")
+        out.append_text(
+            safe_text(
+                f"v{e.served_version}" if e.served_version else "unknown",
+                f"bold reverse {colors['degraded']}" if e.version_mismatch else "",
+            )
+        )
+        if e.version_mismatch:
+            out.append("  version mismatch", style=f"bold {colors['degraded']}")
+        out.append(
+            f"\np50 {fmt_latency(e.p50)}  p95 {fmt_latency(e.p95)}  p99 {fmt_latency(e.p99)}"
+            f"  ({e.latency_source})   {fmt_rate(e.rps)} (5m {fmt_rate(e.rps_5m)})   errors "
+        )
+        out.append(fmt_ratio(e.error_ratio), style=colors["down"] if (e.error_ratio or 0) >= 0.05 else "")
+        out.append(
+            f"   last ok {fmt_age(e.last_ok_at, now)} ago · probes {e.probes}, failed {e.failures}"
+            f", {e.consecutive_failures} in a row"
+        )
+        if e.firing:
+            out.append("\nfiring: ", style=f"bold {colors['down']}")
+            out.append_text(safe_text(", ".join(e.firing), colors["down"], limit=200))
+        self.summary.update(out)
+        self._show_errors(e, now)
+        self._show_charts(e, now)
+        key = (e.model, e.served_version or e.expected_version)
+        if key != self._version_key and e.model and key[1]:
+            self._version_key = key
+            self._load_version(e.model, key[1])
+
+    def _show_errors(self, e: EndpointSnapshot, now: float) -> None:
+        colors = self.console.theme_colors()
+        if not e.recent_errors:
+            self.errors.update(
+                Text("none", style="dim") if not e.last_error else safe_text(e.last_error, limit=500)
+            )
+            return
+        out = Text(end="")
+        for index, error in enumerate(reversed(e.recent_errors[-8:])):
+            if index:
+                out.append("\n")
+            out.append(fmt_time(error.at, now), style="dim")
+            if error.status is not None:
+                out.append(f" {error.status}", style=colors["down"])
+            out.append(" ")
+            out.append_text(safe_text(error.error, limit=300))
+        self.errors.update(out)
+
+    def _show_charts(self, e: EndpointSnapshot, now: float) -> None:
+        rollups = [r for r in self.rollups if r.get("p50") is not None or r.get("rps") is not None]
+        if len(rollups) >= 2:
+            x = [round((r["minute"] * 60 - now) / 60, 1) for r in rollups]
+
+            def ms(key: str) -> list[float | None]:
+                return [None if r.get(key) is None else r[key] * 1000 for r in rollups]
+
+            self.latency_chart.show(x, {"p50": ms("p50"), "p95": ms("p95"), "p99": ms("p99")}, "per minute")
+            self.traffic_chart.show(
+                x,
+                {
+                    "req/s": [r.get("rps") for r in rollups],
+                    "err %": [
+                        None if r.get("error_ratio") is None else r["error_ratio"] * 100 for r in rollups
+                    ],
+                },
+                "per minute",
+            )
+            return
+        latency = [v * 1000 for v in e.latency_history]
+        self.latency_chart.show(list(range(-len(latency) + 1, 1)), {"probe": latency}, "recent probes")
+        rps = list(e.rps_history)
+        self.traffic_chart.show(list(range(-len(rps) + 1, 1)), {"req/s": rps}, "recent")
+
+    # -- stored part: rollups, alerts, audit, registry -----------------------------------------------
+    def reload(self) -> None:
+        self._load_store()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="detail-store")
+    def _load_store(self) -> None:
+        store = self.console.backend.store
+        now = self.console.clock()
+        rollups = store.rollups(self.endpoint_name, now - HISTORY_SECONDS)
+        alerts = store.list_alerts("all", limit=50, endpoint=self.endpoint_name)
+        model = None
+        try:
+            model = self.console.settings.endpoint(self.endpoint_name).model
+        except KeyError:
+            e = self._endpoint(self.console.snapshot)
+            model = e.model if e else None
+        audit = []
+        if model:
+            audit = [
+                r for r in store.list_audit(model=model, limit=100) if r["action"] in ("promote", "rollback")
+            ]
+        self.app.call_from_thread(self._show_store, rollups, alerts, audit)
+
+    def _show_store(
+        self, rollups: list[dict[str, Any]], alerts: list[dict[str, Any]], audit: list[dict[str, Any]]
+    ) -> None:
+        self.rollups = rollups
+        now = self.console.clock()
+        e = self._endpoint(self.console.snapshot)
+        if e is not None:
+            self._show_charts(e, now)
+        with self.app.batch_update():
+            self.alerts_table.clear()
+            for alert in alerts:
+                self.alerts_table.add_row(
+                    fmt_time(alert["started_at"], now),
+                    safe_text(alert["display_state"]),
+                    safe_text(alert["rule"], limit=30),
+                    safe_text(alert["summary"], limit=200),
+                    key=str(alert["id"]),
+                )
+            self.alerts_table.border_subtitle = "" if alerts else "no alerts"
+            self.deploys_table.clear()
+            for row in audit:
+                change = f"{row.get('from_version') or DASH}→{row.get('to_version') or DASH}"
+                self.deploys_table.add_row(
+                    fmt_time(row["at"], now),
+                    safe_text(row["action"]),
+                    safe_text(change),
+                    safe_text(row["actor"], limit=40),
+                    safe_text(row["result"]),
+                    safe_text(row.get("reason") or "", limit=200),
+                    key=str(row["id"]),
+                )
+            self.deploys_table.border_subtitle = "" if audit else "no promotes or rollbacks recorded"
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="detail-registry")
+    def _load_version(self, model: str, version: str) -> None:
+        backend = self.console.backend
+        if not backend.registry_configured:
+            self.app.call_from_thread(self.version_panel.update, Text("no registry configured", style="dim"))
+            return
+        try:
+            info = backend.registry.version(model, version)
+        except Exception as exc:
+            self.app.call_from_thread(self.version_panel.update, safe_text(str(exc), limit=300))
+            return
+        self.app.call_from_thread(self._show_version, info)
+
+    def _show_version(self, info: Any) -> None:
+        now = self.console.clock()
+        table = Table(box=None, show_header=False, pad_edge=False)
+        table.add_column("k", style="dim")
+        table.add_column("v")
+        table.add_row("version", safe_text(f"{info.model} v{info.version}", limit=80))
+        table.add_row("status", safe_text(info.status))
+        table.add_row("aliases", safe_text(", ".join(info.aliases) or DASH, limit=80))
+        table.add_row("created", fmt_time(info.created_at, now))
+        table.add_row("run", safe_text(info.run_id or DASH, limit=40))
+        for metric, value in sorted(info.metrics.items())[:10]:
+            table.add_row(safe_text(metric, limit=30), Text(fmt_metric(value)))
+        self.version_panel.update(table)
+        self.version_panel.border_title = safe_text(f"served model version v{info.version}")

@@ -1,0 +1,320 @@
+"""Overview (home): one row per endpoint, updated in place every snapshot; host panel below."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widget import Widget
+from textual.widgets import DataTable
+
+from console.core.snapshot import EndpointSnapshot, EngineSnapshot
+from console.tui.host import HostSample
+from console.tui.screens.base import ConsoleScreen
+from console.tui.text import DASH, clean, fmt_age, fmt_latency, fmt_rate, fmt_ratio, safe_text, sparkline
+from console.tui.widgets.filter_bar import FilterBar
+from console.tui.widgets.host_panel import HostPanel
+
+NARROW_BELOW = 120  # terminal columns
+SPARK_WIDTH = 14
+HEALTH_ORDER = {"down": 0, "degraded": 1, "unknown": 2, "up": 3}
+
+
+class KeyedText(Text):
+    """A Text cell that remembers which row it belongs to (so sorting can look up raw values)."""
+
+    row_key: str = ""
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int
+    narrow: bool
+    sort: Callable[[EndpointSnapshot], Any]
+
+
+def _num(value: float | None) -> float:
+    return float("inf") if value is None else value
+
+
+COLUMNS: list[Column] = [
+    Column("health", "health", 10, True, lambda e: HEALTH_ORDER.get(e.health, 9)),
+    Column("name", "endpoint", 22, True, lambda e: e.name),  # 16 when narrow
+    Column("model", "model@alias", 22, False, lambda e: (e.model or "", e.alias or "")),
+    Column("want", "want", 5, False, lambda e: e.expected_version or ""),
+    Column("serves", "serves", 7, False, lambda e: (not e.version_mismatch, e.served_version or "")),
+    Column("version", "ver", 7, True, lambda e: (not e.version_mismatch, e.expected_version or "")),
+    Column("p50", "p50", 7, False, lambda e: _num(e.p50)),
+    Column("p95", "p95", 7, True, lambda e: _num(e.p95)),
+    Column("p99", "p99", 7, False, lambda e: _num(e.p99)),
+    Column("rps", "req/s", 7, True, lambda e: -(e.rps or 0.0)),
+    Column("err", "err%", 6, True, lambda e: -(e.error_ratio or 0.0)),
+    Column("spark", "latency", SPARK_WIDTH, False, lambda e: _num(e.p50)),
+    Column("last_ok", "last ok", 7, True, lambda e: -(e.last_ok_at or 0.0)),
+]
+
+
+class OverviewScreen(ConsoleScreen):
+    TITLE_TEXT = "Overview"
+    HELP = (
+        "Every configured endpoint, updated live. Health reads without colour: ● up, ◐ degraded, "
+        "✖ down, ? unknown. `want` is the version the registry alias points to, `serves` what the "
+        "endpoint reports (≠ marks a mismatch). Latency percentiles come from the endpoint's metrics "
+        "when it has them, else from probes. ⚑N: N alerts firing."
+    )
+
+    BINDINGS = [
+        Binding(
+            "enter", "open", "Open", id="overview.open", tooltip="Endpoint detail: charts, errors, alerts"
+        ),
+        Binding("o", "sort", "Sort", id="overview.sort", tooltip="Sort by the next column"),
+        Binding("O", "reverse", "Reverse", id="overview.reverse", tooltip="Reverse the sort order"),
+        Binding("a", "app.switch_mode('alerts')", "Alerts", id="overview.alerts", tooltip="Alerts screen"),
+        Binding("m", "app.switch_mode('models')", "Models", id="overview.models", tooltip="Models screen"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table: DataTable = DataTable(id="endpoints", cursor_type="row", zebra_stripes=True)
+        self.table.fixed_columns = 2
+        self.host_panel = HostPanel(id="host")
+        self.narrow: bool | None = None
+        self.filter_text = ""
+        self.sort_key = "health"
+        self.sort_reverse = False
+        self._rows: dict[str, dict[str, Any]] = {}  # row key -> last cell values shown
+        self._snapshots: dict[str, EndpointSnapshot] = {}
+        self._order: list[str] = []
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield self.table
+        yield self.host_panel
+
+    def on_mount(self) -> None:
+        self.host_panel.show(self.console.host_sample)
+
+    def focus_main(self) -> None:
+        self.table.focus()
+
+    def on_resize(self) -> None:
+        self._ensure_columns()
+        if self.console.snapshot is not None:
+            self.show_snapshot(self.console.snapshot)
+
+    def show_host(self, sample: HostSample) -> None:
+        self.host_panel.show(sample, max_procs=2 if self.narrow else 6)
+
+    # -- rendering -------------------------------------------------------------------------------
+    def _columns(self) -> list[Column]:
+        return [c for c in COLUMNS if c.narrow] if self.narrow else [c for c in COLUMNS if c.key != "version"]
+
+    def _ensure_columns(self) -> bool:
+        """(Re)create the columns when the width class changed; True if it did."""
+        narrow = self.size.width < NARROW_BELOW if self.size.width else False
+        if narrow == self.narrow:
+            return False
+        self.narrow = narrow
+        self.table.clear(columns=True)
+        self._rows.clear()
+        for column in self._columns():
+            width = 16 if narrow and column.key == "name" else column.width
+            self.table.add_column(self._label(column), key=column.key, width=width)
+        return True
+
+    def _label(self, column: Column) -> Text:
+        if column.key != self.sort_key:
+            return Text(column.label)
+        return Text(column.label + ("▲" if not self.sort_reverse else "▼"), style="bold")
+
+    def _relabel(self) -> None:
+        for column in self._columns():
+            table_column = self.table.columns.get(column.key)  # type: ignore[call-overload]
+            if table_column is not None:
+                table_column.label = self._label(column)
+        self.table.refresh()
+
+    def _cells(self, e: EndpointSnapshot, now: float) -> dict[str, Any]:
+        app = self.console
+        colors = app.theme_colors()
+        name = KeyedText(end="")
+        name.row_key = e.name
+        name.append_text(safe_text(e.name, limit=40))
+        if e.firing:
+            name.append(f" ⚑{len(e.firing)}", style=f"bold {colors['down']}")
+        mismatch_style = f"bold reverse {colors['degraded']}"
+        model = safe_text(f"{e.model}@{e.alias}" if e.model and e.alias else e.model or DASH, limit=60)
+        if e.version_mismatch:
+            version = safe_text(f"{e.expected_version}≠{e.served_version}", mismatch_style)
+            serves = safe_text(f"≠{e.served_version}", mismatch_style)
+        else:
+            version = safe_text(e.served_version or e.expected_version or DASH)
+            serves = safe_text(e.served_version or DASH)
+        error_style = (
+            colors["down"]
+            if (e.error_ratio or 0) >= 0.05
+            else (colors["degraded"] if (e.error_ratio or 0) > 0 else "")
+        )
+        stale = e.last_ok_at is None or now - e.last_ok_at > 3 * max(self._interval(e.name), 1.0)
+        return {
+            "health": app.health_text(e.health),
+            "name": name,
+            "model": model,
+            "want": safe_text(e.expected_version or DASH),
+            "serves": serves,
+            "version": version,
+            "p50": fmt_latency(e.p50),
+            "p95": fmt_latency(e.p95),
+            "p99": fmt_latency(e.p99),
+            "rps": fmt_rate(e.rps),
+            "err": Text(fmt_ratio(e.error_ratio), style=error_style),
+            "spark": Text(sparkline(e.latency_history, SPARK_WIDTH), style=colors["accent"]),
+            "last_ok": Text(fmt_age(e.last_ok_at, now), style=colors["down"] if stale else ""),
+        }
+
+    def _interval(self, name: str) -> float:
+        try:
+            return self.console.settings.endpoint(name).interval
+        except KeyError:
+            return 5.0
+
+    def _matches(self, e: EndpointSnapshot) -> bool:
+        if not self.filter_text:
+            return True
+        needle = self.filter_text.lower()
+        haystack = " ".join(
+            clean(v)
+            for v in (e.name, e.model, e.alias, e.health, e.url, e.served_version, e.expected_version)
+            if v
+        )
+        return needle in haystack.lower()
+
+    def show_snapshot(self, snapshot: EngineSnapshot) -> None:
+        """Update the table in place: only changed cells are touched; rows added/removed as needed."""
+        if not self.is_mounted:
+            return
+        self._ensure_columns()
+        now = self.console.clock()
+        table = self.table
+        wanted = [e for e in snapshot.endpoints if self._matches(e)]
+        self._snapshots = {e.name: e for e in snapshot.endpoints}
+        keys = {e.name for e in wanted}
+        previous_keys = set(self._rows)
+        columns = [c.key for c in self._columns()]
+        with self.app.batch_update():
+            for key in [k for k in self._rows if k not in keys]:
+                table.remove_row(key)
+                del self._rows[key]
+            order_changed = False
+            for e in wanted:
+                cells = self._cells(e, now)
+                previous = self._rows.get(e.name)
+                if previous is None:
+                    table.add_row(*(cells[c] for c in columns), key=e.name)
+                    order_changed = True
+                else:
+                    for column in columns:
+                        if cells[column] != previous[column]:
+                            table.update_cell(e.name, column, cells[column])
+                            if column == self.sort_key:
+                                order_changed = True
+                self._rows[e.name] = cells
+            if order_changed:
+                self._sort(keep_selection=bool(previous_keys))
+        if not self.table.row_count:
+            self.table.border_subtitle = (
+                "no endpoints match the filter" if self.filter_text else "no endpoints"
+            )
+        else:
+            self.table.border_subtitle = (
+                safe_text(f"{len(wanted)}/{len(snapshot.endpoints)} match “{self.filter_text}”")
+                if self.filter_text
+                else ""
+            )
+
+    def _sort(self, keep_selection: bool = True) -> None:
+        column = next((c for c in COLUMNS if c.key == self.sort_key), COLUMNS[0])
+        selected = self.selected_endpoint()
+        snapshots = self._snapshots
+
+        def key(cell: Any) -> Any:
+            e = snapshots.get(getattr(cell, "row_key", ""))
+            return (column.sort(e), e.name) if e else ((), "")
+
+        self.table.sort("name", key=key, reverse=self.sort_reverse)
+        if keep_selection and selected and selected in self._rows:
+            self.table.move_cursor(row=self.table.get_row_index(selected), animate=False)
+
+    def selected_endpoint(self) -> str | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        try:
+            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        except Exception:
+            return None
+        return row_key.value
+
+    # -- actions ---------------------------------------------------------------------------------
+    def action_open(self) -> None:
+        name = self.selected_endpoint()
+        if name:
+            self.console.open_endpoint(name)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value:
+            self.console.open_endpoint(event.row_key.value)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        key = event.column_key.value or "health"
+        if key == self.sort_key:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_key, self.sort_reverse = key, False
+        self._resort()
+
+    def action_sort(self) -> None:
+        keys = [c.key for c in self._columns() if c.key != "spark"]
+        index = keys.index(self.sort_key) if self.sort_key in keys else -1
+        self.sort_key = keys[(index + 1) % len(keys)]
+        self.sort_reverse = False
+        self._resort()
+
+    def action_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._resort()
+
+    def sort_by(self, key: str, reverse: bool = False) -> None:
+        self.sort_key, self.sort_reverse = key, reverse
+        self._resort()
+
+    def _resort(self) -> None:
+        self._relabel()
+        if self._rows:
+            self._sort()
+        label = next((c.label for c in COLUMNS if c.key == self.sort_key), self.sort_key)
+        self.notify(f"sorted by {label}{' (reversed)' if self.sort_reverse else ''}", timeout=2)
+
+    def on_filter_bar_applied(self, event: FilterBar.Applied) -> None:
+        self.filter_text = event.text
+        if self.console.snapshot is not None:
+            self.show_snapshot(self.console.snapshot)
+
+    def palette_actions(self) -> list[tuple[str, str, str]]:
+        actions = super().palette_actions()
+        for column in self._columns():
+            if column.key != "spark":
+                actions.append(
+                    (
+                        f"overview: sort by {column.label}",
+                        "Sort the endpoints table",
+                        f"sort_by('{column.key}')",
+                    )
+                )
+        return actions

@@ -1,0 +1,76 @@
+"""Where snapshots come from. The app takes any object with `start(on_snapshot)` and `stop()`.
+
+The default is the real engine thread (`console.core.engine.EngineThread`), imported only when the
+app starts it from a worker thread, so the first frame never waits for it. Tests and screenshots
+pass a `StaticSource` with deterministic data.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from console.config import Settings
+from console.core.snapshot import EngineSnapshot
+
+OnSnapshot = Callable[[EngineSnapshot], None]
+
+
+class SnapshotSource(Protocol):
+    def start(self, on_snapshot: OnSnapshot) -> None:
+        """Begin delivering snapshots; `on_snapshot` may be called from any thread."""
+
+    def stop(self) -> None:
+        """Stop delivering; must return promptly."""
+
+
+class EngineSource:
+    """The probe engine in its own thread (or following another process's lease through the store)."""
+
+    def __init__(self, settings: Settings, period: float = 1.0) -> None:
+        self.settings = settings
+        self.period = period
+        self._engine = None
+
+    def start(self, on_snapshot: OnSnapshot) -> None:
+        from console.core.engine import EngineThread
+
+        self._engine = EngineThread(self.settings, on_snapshot, period=self.period)
+        self._engine.start()
+
+    def stop(self) -> None:
+        if self._engine is not None:
+            self._engine.stop(timeout=5)
+            self._engine = None
+
+
+class StaticSource:
+    """Delivers fixed snapshots: once, or cycling through a sequence every `period` seconds."""
+
+    def __init__(
+        self, snapshots: EngineSnapshot | Sequence[EngineSnapshot], period: float | None = None
+    ) -> None:
+        self.snapshots = [snapshots] if isinstance(snapshots, EngineSnapshot) else list(snapshots)
+        self.period = period
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, on_snapshot: OnSnapshot) -> None:
+        if not self.snapshots:
+            return
+        on_snapshot(self.snapshots[0])
+        if self.period is None or len(self.snapshots) < 2:
+            return
+
+        def run() -> None:
+            index = 1
+            while not self._stop.wait(self.period):
+                on_snapshot(self.snapshots[index % len(self.snapshots)])
+                index += 1
+
+        self._thread = threading.Thread(target=run, name="static-snapshots", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,148 @@
+"""Turning untrusted data into display text.
+
+Textual parses plain `str` cells as markup and a terminal obeys escape sequences, so every string that
+came from an endpoint, the registry, the store or the config is shown through `safe_text()`: escape
+sequences and control characters are removed, and the result is a `rich.text.Text`, never markup.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable
+
+from rich.text import Text
+
+# CSI / OSC / DCS / single-character escapes, then any remaining C0/C1 control character.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI ... final byte
+    r"|\x1b[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC/DCS/SOS/PM/APC ... BEL or ST
+    r"|\x1b[@-Z\\-_]"  # two-byte escapes
+    r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_WHITESPACE = re.compile(r"[\t\r\n]+")
+
+
+def clean(value: object, *, multiline: bool = False, limit: int | None = None) -> str:
+    """The printable part of `value`: no escape sequences, no control characters.
+
+    Single-line by default (tabs and newlines become one space); `multiline=True` keeps newlines.
+    """
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    text = _ESCAPES.sub("", text)
+    if multiline:
+        lines = text.replace("\r\n", "\n").replace("\t", "    ").split("\n")
+        text = "\n".join(_CONTROL.sub("", line) for line in lines)
+    else:
+        text = _CONTROL.sub("", _WHITESPACE.sub(" ", text))
+    if limit is not None and len(text) > limit:
+        text = text[: max(limit - 1, 0)] + "…"
+    return text
+
+
+def safe_text(value: object, style: str = "", *, multiline: bool = False, limit: int | None = None) -> Text:
+    """`value` as literal display text: markup like `[bold]` and escape sequences are shown inert."""
+    return Text(clean(value, multiline=multiline, limit=limit), style=style, end="")
+
+
+def join(parts: Iterable[Text | str], sep: str = " ") -> Text:
+    """Join Text parts; plain `str` parts are treated as literal text too."""
+    out = Text(end="")
+    for index, part in enumerate(parts):
+        if index:
+            out.append(sep)
+        out.append_text(part if isinstance(part, Text) else safe_text(part))
+    return out
+
+
+# -- formatting of numbers and times (pure; the clock is passed in so tests are deterministic) -----
+DASH = "\u2013"
+
+
+def fmt_latency(seconds: float | None) -> str:
+    if seconds is None:
+        return DASH
+    ms = seconds * 1000
+    if ms < 10:
+        return f"{ms:.1f}ms"
+    if ms < 10_000:
+        return f"{ms:.0f}ms"
+    return f"{seconds:.1f}s"
+
+
+def fmt_rate(rps: float | None) -> str:
+    if rps is None:
+        return DASH
+    if rps >= 1000:
+        return f"{rps / 1000:.1f}k/s"
+    if rps >= 100:
+        return f"{rps:.0f}/s"
+    return f"{rps:.1f}/s"
+
+
+def fmt_ratio(ratio: float | None) -> str:
+    if ratio is None:
+        return DASH
+    pct = ratio * 100
+    if pct == 0:
+        return "0%"
+    if pct < 10:
+        return f"{pct:.1f}%"
+    return f"{pct:.0f}%"
+
+
+def fmt_age(then: float | None, now: float) -> str:
+    """`12s`, `4m`, `3h`, `2d` since `then`; a dash when never."""
+    if then is None:
+        return "never"
+    seconds = max(0.0, now - then)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds // 3600:.0f}h"
+    return f"{seconds // 86400:.0f}d"
+
+
+def fmt_duration(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:g}h"
+    return f"{seconds / 86400:g}d"
+
+
+def fmt_time(at: float | None, now: float | None = None) -> str:
+    """Local time: `HH:MM:SS` today, `Mon DD HH:MM` otherwise."""
+    if at is None:
+        return DASH
+    local = time.localtime(at)
+    if now is not None and time.localtime(now)[:3] == local[:3]:
+        return time.strftime("%H:%M:%S", local)
+    return time.strftime("%b %d %H:%M", local)
+
+
+def fmt_metric(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return clean(value)
+
+
+_SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], width: int) -> str:
+    """A block-character sparkline of the last `width` values, scaled to their own range."""
+    data = [v for v in values[-width:] if v is not None]
+    if not data:
+        return ""
+    low, high = min(data), max(data)
+    span = high - low
+    if span <= 0:
+        return _SPARK[0] * len(data)
+    top = len(_SPARK) - 1
+    return "".join(_SPARK[min(top, int((v - low) / span * top + 0.5))] for v in data)

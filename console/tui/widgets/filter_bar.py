@@ -1,0 +1,57 @@
+"""The `/` filter: a line at the bottom of a list screen; rows that do not contain the text hide."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import Input
+
+
+class FilterBar(Input):
+    """Typing filters live; `enter` keeps the filter and returns to the table; `esc` clears it."""
+
+    BINDINGS = [
+        Binding(
+            "escape",
+            "clear",
+            "Clear filter",
+            id="filter.clear",
+            tooltip="Clear the filter and close",
+            show=False,
+        ),
+    ]
+
+    @dataclass
+    class Applied(Message):
+        """The filter text changed (empty: no filter)."""
+
+        bar: FilterBar
+        text: str
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, FilterBar.Applied) and message.bar is self.bar
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(placeholder="/ filter (esc clears)", **kwargs)
+        self.display = False
+
+    def open(self) -> None:
+        self.display = True
+        self.focus()
+
+    def action_clear(self) -> None:
+        self.value = ""
+        self.post_message(self.Applied(self, ""))
+        self.display = False
+        getattr(self.screen, "focus_main", self.screen.focus_next)()
+
+    def _on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.post_message(self.Applied(self, event.value.strip()))
+
+    def _on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.display = bool(self.value)
+        getattr(self.screen, "focus_main", self.screen.focus_next)()

@@ -1,0 +1,204 @@
+"""Take SVG screenshots of every console screen from a real run.
+
+    .venv/bin/python scripts/screenshots.py --demo            # start the demo environment (real models)
+    .venv/bin/python scripts/screenshots.py --config my.toml  # or against any config's endpoints
+    .venv/bin/python scripts/screenshots.py --sample          # deterministic sample data, no servers
+
+The console runs headless (`App.run_test`) at 160x48 (plus one 80x24 overview) with its real engine
+probing the endpoints. With `--demo`, one endpoint is made to fail so alerts fire, and one alert is
+acknowledged and one silenced through the UI, so every screen has something to show.
+Writes `screenshots/*.svg` (and PNGs when `rsvg-convert` is installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+WIDE = (160, 48)
+NARROW = (80, 24)
+
+
+async def settle(pilot: Any, pause: float = 0.3) -> None:
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(pause)
+
+
+async def wait_until(pilot: Any, condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            print(f"screenshots: gave up waiting for {what} after {timeout:.0f}s", file=sys.stderr)
+            return
+        await pilot.pause(0.5)
+
+
+async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 20.0) -> list[Path]:
+    from console.tui.screens.alerts import AlertsScreen
+
+    taken: list[Path] = []
+
+    def save(app: Any, name: str) -> None:
+        path = out / f"{name}.svg"
+        app.save_screenshot(str(path))
+        taken.append(path)
+        print(f"screenshots: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+    app = make_app()
+    async with app.run_test(size=WIDE) as pilot:
+        # enough probes for percentiles, rates and sparklines
+        await wait_until(
+            pilot,
+            lambda: (
+                app.snapshot is not None
+                and all(e.p95 is not None for e in app.snapshot.endpoints if e.health == "up")
+            ),
+            first_wait,
+            "latency data",
+        )
+        await pilot.pause(first_wait / 2)
+        if env is not None:
+            victim = app.snapshot.endpoints[-1].name
+            await asyncio.to_thread(env.fail, victim, 0.6)
+            await wait_until(
+                pilot, lambda: (app.alert_counts or {}).get("firing", 0) >= 1, 90, "an alert to fire"
+            )
+            await pilot.pause(3)
+        await settle(pilot)
+        save(app, "overview")
+        await pilot.press("enter")
+        await settle(pilot, 1.0)
+        save(app, "endpoint_detail")
+        await pilot.press("escape", "2")
+        await settle(pilot)
+        screen = app.screen
+        if isinstance(screen, AlertsScreen) and screen.table.row_count and not app.read_only:
+            await pilot.press("a")
+            await pilot.pause(0.5)
+            await pilot.press(*"looking into it", "enter")
+            await settle(pilot)
+            if screen.table.row_count > 1:
+                await pilot.press("down", "s")
+                await pilot.pause(0.5)
+                save(app, "silence_dialog")
+                await pilot.press("1")
+                await settle(pilot)
+                await pilot.press("up")
+            screen.reload()
+            await settle(pilot)
+        save(app, "alerts")
+        await pilot.press("enter")
+        await settle(pilot)
+        save(app, "alert_timeline")
+        await pilot.press("escape", "3")
+        await settle(pilot, 1.0)
+        await wait_until(
+            pilot,
+            lambda: bool(getattr(app.screen, "models", None)) or getattr(app.screen, "error", None),
+            30,
+            "the registry",
+        )
+        await pilot.press("down")
+        await settle(pilot, 1.0)
+        await pilot.press("tab", "space", "down", "space", "c")
+        await settle(pilot)
+        save(app, "models")
+        if not app.read_only:
+            await pilot.press("p")
+            await settle(pilot, 1.0)
+            await pilot.press(*"screenshot: compare before promoting")
+            await pilot.pause(0.3)
+            save(app, "promote_dialog")
+            await pilot.press("escape")
+            await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        save(app, "audit")
+        await pilot.press("question_mark")
+        await pilot.pause(0.5)
+        save(app, "help")
+        await pilot.press("escape", "1", "colon", *"endpoint ")
+        await pilot.pause(0.5)
+        save(app, "command_bar")
+
+    app = make_app()
+    async with app.run_test(size=NARROW) as pilot:
+        await wait_until(pilot, lambda: app.snapshot is not None, 30, "a snapshot")
+        await pilot.pause(3)
+        await settle(pilot)
+        save(app, "overview_80x24")
+    return taken
+
+
+def to_png(paths: list[Path]) -> None:
+    converter = shutil.which("rsvg-convert")
+    if not converter:
+        print(
+            "screenshots: rsvg-convert not found; SVGs only (apt-get install librsvg2-bin)", file=sys.stderr
+        )
+        return
+    for path in paths:
+        subprocess.run([converter, "-o", str(path.with_suffix(".png")), str(path)], check=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--demo", action="store_true", help="start the demo environment and shoot it")
+    source.add_argument("--config", type=Path, help="shoot the console running on this config")
+    source.add_argument("--sample", action="store_true", help="deterministic sample data, no servers")
+    parser.add_argument("--root", type=Path, help="demo root (default: a temporary directory)")
+    parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
+    parser.add_argument("--png", action="store_true", help="also write PNGs (rsvg-convert)")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    from console.config import load_settings
+    from console.tui.app import MlopsConsole
+
+    env = None
+    if args.sample:
+        from console.tui import sample
+
+        work = Path(tempfile.mkdtemp(prefix="mlops-shots-"))
+        counter = iter(range(100))
+        taken = asyncio.run(shoot(lambda: sample.make_app(work / str(next(counter))), args.out, first_wait=1))
+    else:
+        if args.demo:
+            from console.demo.environment import DemoEnvironment
+            from console.demo.registry import build_registry
+
+            root = args.root or Path(tempfile.mkdtemp(prefix="mlops-demo-"))
+            print(f"screenshots: building the demo in {root} ...", file=sys.stderr)
+            build_registry(root)
+            env = DemoEnvironment(root)
+            env.start()
+            config = env.write_config(root / "demo.toml")
+        else:
+            config = args.config
+        settings = load_settings(config)
+        try:
+            taken = asyncio.run(shoot(lambda: MlopsConsole(settings, demo=env), args.out, env=env))
+        finally:
+            if env is not None:
+                env.stop()
+    if args.png:
+        to_png(taken)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Loopback servers for tests: a fault-injecting model endpoint and a notification sink.
+
+Both are real HTTP servers on 127.0.0.1 in background threads; tests change their behaviour on the
+fly and wait on what they record (poll-until-deadline, never fixed sleeps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiohttp import web
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05, what: str = ""
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+
+
+async def async_wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+
+
+@dataclass
+class Faults:
+    """What the fault server does right now; tests flip these fields."""
+
+    mode: str = "ok"
+    """ok | error (HTTP 500) | slow | garbage | wrong_shape | reset | huge"""
+    delay: float = 0.0
+    error_rate: float = 0.0
+    body: bytes | None = None
+
+
+class FaultServer:
+    """Speaks the MLflow scoring protocol (`/ping`, `/invocations`, `/metrics`, `/model-info`), badly
+    on demand."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.faults = Faults()
+        self.requests = 0
+        self.errors = 0
+        self.version = "1"
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+        self._counter = 0
+
+    def start(self) -> FaultServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/ping", self._ping)
+        app.router.add_post("/invocations", self._invocations)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/model-info", self._model_info)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            assert self._runner is not None
+            await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    async def _faulty(self, request: web.Request, ok: Callable[[], web.Response]) -> web.StreamResponse:
+        faults = self.faults
+        self.requests += 1
+        if faults.delay or faults.mode == "slow":
+            await asyncio.sleep(faults.delay or 3.0)
+        self._counter += 1
+        failing = faults.mode == "error" or (
+            faults.error_rate and (self._counter % 100) < faults.error_rate * 100
+        )
+        if failing:
+            self.errors += 1
+            return web.Response(status=500, text=faults.body.decode() if faults.body else "internal error")
+        if faults.mode == "garbage":
+            return web.Response(
+                body=faults.body or b"\x1b[31m<html>[bold red]oops</html>", content_type="text/html"
+            )
+        if faults.mode == "reset":
+            assert request.transport is not None
+            request.transport.abort()
+            return web.Response()
+        if faults.mode == "huge":
+            return web.Response(
+                body=b'{"predictions": [' + b"1," * 3_000_000 + b"1]}", content_type="application/json"
+            )
+        return ok()
+
+    async def _ping(self, request: web.Request) -> web.StreamResponse:
+        return await self._faulty(request, lambda: web.Response(text="\n"))
+
+    async def _invocations(self, request: web.Request) -> web.StreamResponse:
+        payload = await request.json()
+        rows = len(payload.get("dataframe_split", {}).get("data", [])) or 1
+
+        def answer() -> web.Response:
+            if self.faults.mode == "wrong_shape":
+                return web.json_response({"predictions": []})
+            return web.json_response({"predictions": [0] * rows})
+
+        return await self._faulty(request, answer)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        ok = self.requests - self.errors
+        lines = [
+            "# TYPE http_requests_total counter",
+            f'http_requests_total{{handler="/invocations",method="POST",status="200"}} {ok}',
+            f'http_requests_total{{handler="/invocations",method="POST",status="500"}} {self.errors}',
+            "# TYPE http_request_duration_seconds histogram",
+        ]
+        slow = 1 if (self.faults.delay or self.faults.mode == "slow") else 0
+        for bound in ("0.01", "0.1", "1.0", "+Inf"):
+            count = self.requests if (bound != "0.01" or not slow) else 0
+            lines.append(
+                f'http_request_duration_seconds_bucket{{handler="/invocations",le="{bound}"}} {count}'
+            )
+        lines.append(f'http_request_duration_seconds_count{{handler="/invocations"}} {self.requests}')
+        lines.append(f'http_request_duration_seconds_sum{{handler="/invocations"}} {self.requests * 0.005}')
+        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+    async def _model_info(self, request: web.Request) -> web.Response:
+        return web.json_response({"model_name": "m", "model_version": self.version})
+
+
+@dataclass
+class Sink:
+    """An HTTP endpoint apprise's `json://` posts to. `mode`: ok | fail (500) | hang (never answers)."""
+
+    port: int = field(default_factory=free_port)
+    mode: str = "ok"
+    received: list[dict[str, Any]] = field(default_factory=list)
+    attempts: int = 0
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"json://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> Sink:
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                sink.attempts += 1
+                if sink.mode == "hang":
+                    time.sleep(6)
+                    return
+                if sink.mode == "fail":
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                sink.received.append(json.loads(body) | {"_at": time.time()})
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def titles(self) -> list[str]:
+        return [m.get("title", "") for m in self.received]

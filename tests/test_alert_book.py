@@ -1,0 +1,107 @@
+"""The alert state machine on a real store: pending, dedupe, flapping, silences, restarts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from console.config import parse_settings
+from console.core.alerts import FLAP_FIRES, AlertBook, Condition
+from console.core.store import Store
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def world(tmp_path: Path):  # type: ignore[no-untyped-def]
+    settings = parse_settings(
+        {"store": {"path": str(tmp_path / "c.db")}, "notifications": [{"url": "json://127.0.0.1:9/hook"}]}
+    )
+    store = Store(settings.store.path)
+    clock = Clock()
+    book = AlertBook(settings, clock=clock)
+
+    def step(active: bool, for_: float = 0.0) -> None:
+        for op in book.evaluate(
+            Condition("latency_p95", "ep", active, "warning", for_, 2.0, 1.0, "p95 2 s > 1 s")
+        ):
+            op(store)
+
+    return settings, store, clock, book, step
+
+
+def titles(store: Store) -> list[str]:
+    return [r["title"] for r in store.query("SELECT title FROM notifications ORDER BY id")]
+
+
+def test_pending_until_for_elapses_then_one_alert_not_one_per_probe(world) -> None:  # type: ignore[no-untyped-def]
+    _, store, clock, book, step = world
+    step(True, for_=30)
+    assert store.list_alerts() == [] and book.is_pending("latency_p95", "ep", None)
+    clock.now += 31
+    for _ in range(5):
+        step(True, for_=30)
+        clock.now += 1
+    assert [a["state"] for a in store.list_alerts()] == ["firing"]
+    assert titles(store) == ["[FIRING] ep: latency p95 high"]
+    step(False)
+    assert [a["state"] for a in store.list_alerts()] == ["resolved"]
+    assert titles(store)[-1] == "[RESOLVED] ep: latency p95 high"
+
+
+def test_flapping_pages_once_then_stays_quiet(world) -> None:  # type: ignore[no-untyped-def]
+    _, store, clock, _, step = world
+    for _ in range(FLAP_FIRES + 3):
+        step(True)
+        clock.now += 20
+        step(False)
+        clock.now += 20
+    pages = titles(store)
+    assert pages.count("[FLAPPING] ep: latency p95 high") == 1
+    assert pages.count("[FIRING] ep: latency p95 high") == FLAP_FIRES - 1
+    assert all(a["flapping"] for a in store.list_alerts()[: FLAP_FIRES + 1])
+
+
+def test_silence_covers_recurrences_but_alerts_are_still_stored(world) -> None:  # type: ignore[no-untyped-def]
+    _, store, _, _, step = world
+    step(True)
+    first = store.list_alerts()[0]
+    store.silence(first["id"], 3600, by="bob")
+    step(False)
+    step(True)
+    assert len(store.list_alerts()) == 2
+    assert titles(store) == ["[FIRING] ep: latency p95 high"], "silenced fingerprint must not page again"
+
+
+def test_restart_adopts_open_alerts_instead_of_paging_twice(world) -> None:  # type: ignore[no-untyped-def]
+    settings, store, clock, _, step = world
+    step(True)
+    reborn = AlertBook(settings, clock=clock)
+    reborn.restore(store.open_alerts())
+    for op in reborn.evaluate(Condition("latency_p95", "ep", True, "warning", 0, 2.0, 1.0, "again")):
+        op(store)
+    assert len(store.list_alerts()) == 1
+    for op in reborn.evaluate(Condition("latency_p95", "ep", False, "warning")):
+        op(store)
+    assert store.list_alerts()[0]["state"] == "resolved"
+
+
+def test_acknowledged_alert_is_not_reminded(world) -> None:  # type: ignore[no-untyped-def]
+    from console.core.alerts import remind_unacknowledged
+
+    settings, store, _, _, step = world
+    step(True)
+    alert = store.list_alerts()[0]
+    store._conn().execute("UPDATE alerts SET last_notified_at = started_at - 7200")
+    assert remind_unacknowledged(store, settings) == 1
+    store._conn().execute("UPDATE alerts SET last_notified_at = started_at - 7200")
+    store.acknowledge(alert["id"], "alice")
+    assert remind_unacknowledged(store, settings) == 0
+    assert titles(store)[-1] == "[STILL FIRING] ep: latency p95 high"

@@ -1,0 +1,153 @@
+"""The demo environment: a real registry, real serving processes, traffic, redeploy and clean stop."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+import psutil
+import pytest
+
+from console.demo import DemoEnvironment, build_registry
+from console.demo.registry import MARKER
+from tests._serve_helpers import poll_until, sample, scrape, total
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def invocations(url: str, status: str) -> float:
+    labels = {"handler": "/invocations", "method": "POST", "status": status}
+    return sample(scrape(url), "http_requests_total", **labels)
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("demo")
+    build_registry(root)
+    return root
+
+
+def test_build_registry_versions_aliases_and_examples(demo_root: Path) -> None:
+    from mlflow import MlflowClient
+
+    uri = build_registry(demo_root)  # second call: reuses the marker, adds nothing
+    assert uri == f"sqlite:///{demo_root / 'mlflow.db'}" and (demo_root / MARKER).exists()
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    expected = {
+        "iris": ({"production": "2", "staging": "3"}, 3),
+        "diabetes": ({"production": "1", "staging": "2"}, 2),
+    }
+    for name, (aliases, count) in expected.items():
+        assert {a: str(v) for a, v in client.get_registered_model(name).aliases.items()} == aliases
+        versions = client.search_model_versions(f"name='{name}'")
+        assert sorted(int(v.version) for v in versions) == list(range(1, count + 1))
+        metric = "accuracy" if name == "iris" else "rmse"
+        values = {client.get_run(v.run_id).data.metrics[metric] for v in versions}
+        assert len(values) == count, f"{name} versions should differ in {metric}"
+        for v in versions:
+            logged = client.get_logged_model(v.source.removeprefix("models:/"))
+            folder = Path(urlparse(logged.artifact_location).path)
+            assert folder.is_relative_to(demo_root / "artifacts")
+            assert (folder / "serving_input_example.json").exists(), (
+                f"{name} v{v.version}: no serving example"
+            )
+
+
+@pytest.fixture(scope="module")
+def demo(demo_root: Path) -> Iterator[DemoEnvironment]:
+    env = DemoEnvironment(demo_root)
+    try:
+        env.start()
+        yield env
+    finally:
+        env.stop()
+
+
+def test_demo_environment_end_to_end(demo: DemoEnvironment, tmp_path: Path) -> None:
+    endpoints = {ep["name"]: ep for ep in demo.endpoints()}
+    assert list(endpoints) == ["iris-prod", "iris-staging", "diabetes-prod"]
+    for ep in endpoints.values():
+        assert httpx.get(f"{ep['url']}/ping").status_code == 200 and alive(ep["pid"])
+    expected_versions = {"iris-prod": "2", "iris-staging": "3", "diabetes-prod": "1"}
+    for name, version in expected_versions.items():
+        assert httpx.get(f"{endpoints[name]['url']}/model-info").json()["model_version"] == version
+    seen_pids = set(demo.pids().values())
+    assert "traffic" in demo.pids()
+
+    # background traffic reaches every endpoint
+    for ep in endpoints.values():
+        poll_until(lambda ep=ep: invocations(ep["url"], "200") >= 5, 30, f"traffic to {ep['name']}")
+
+    # chaos: malformed payloads answer 400, a shifted input distribution moves the prediction mix
+    staging = endpoints["iris-staging"]["url"]
+    demo.malformed("iris-staging", True)
+    poll_until(lambda: invocations(staging, "400") >= 3, 20, "malformed traffic -> 400s")
+    demo.malformed("iris-staging", False)
+    prod = endpoints["iris-prod"]["url"]
+    demo.shift("iris-prod", True)
+    window = {"last": scrape(prod)}
+
+    def setosa_gone() -> bool:
+        now, last = scrape(prod), window["last"]
+        window["last"] = now
+        predicted = total(now, "model_predictions_total") - total(last, "model_predictions_total")
+        setosa = sample(now, "model_predictions_total", label="0") - sample(
+            last, "model_predictions_total", label="0"
+        )
+        return predicted >= 10 and setosa <= 0.05 * predicted
+
+    poll_until(setosa_gone, 30, "shifted traffic without setosa predictions", interval=1.5)
+    demo.shift("iris-prod", False)
+
+    # the config's deploy command restarts the endpoint on another version, same port
+    config = tomllib.loads(demo.write_config(tmp_path / "demo.toml").read_text())
+    assert config["registry"]["tracking_uri"] == demo.tracking_uri
+    entry = next(e for e in config["endpoints"] if e["name"] == "iris-prod")
+    assert entry["url"] == prod and entry["metrics_url"] == f"{prod}/metrics"
+    assert (entry["adapter"], entry["model"], entry["alias"]) == ("mlflow", "iris", "production")
+    old_pid = endpoints["iris-prod"]["pid"]
+    command = entry["deploy"]["command"].format(model="iris", alias="production", version="3")
+    result = subprocess.run(
+        command, shell=True, capture_output=True, text=True, timeout=entry["deploy"]["timeout"]
+    )
+    assert result.returncode == 0, result.stderr
+    assert httpx.get(f"{prod}/model-info").json()["model_version"] == "3"
+    new_pid = next(ep["pid"] for ep in demo.endpoints() if ep["name"] == "iris-prod")
+    assert new_pid != old_pid and not alive(old_pid)
+    seen_pids.add(new_pid)
+
+    # a failed deploy exits non-zero with a message and leaves the endpoint serving
+    bad = entry["deploy"]["command"].format(model="iris", alias="production", version="99")
+    result = subprocess.run(bad, shell=True, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "iris-prod" in result.stderr
+    assert httpx.get(f"{prod}/ping").status_code == 200
+    seen_pids.update(demo.pids().values())
+
+    # kill / heal
+    demo.kill("iris-staging")
+    assert next(ep["pid"] for ep in demo.endpoints() if ep["name"] == "iris-staging") is None
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{staging}/ping")
+    demo.slow("diabetes-prod", 50)
+    assert httpx.get(f"{endpoints['diabetes-prod']['url']}/chaos").json()["delay_ms"] == 50
+    for name in endpoints:
+        demo.heal(name)
+    assert httpx.get(f"{staging}/ping").status_code == 200
+    assert httpx.get(f"{endpoints['diabetes-prod']['url']}/chaos").json()["delay_ms"] == 0
+    seen_pids.update(demo.pids().values())
+
+    started = time.monotonic()
+    demo.stop()
+    assert time.monotonic() - started < 20
+    assert [pid for pid in seen_pids if alive(pid)] == []
+    assert demo.endpoints() == []

@@ -1,0 +1,55 @@
+"""The HTTP path: RegistryClient and promotion against a real `mlflow server` on loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from console.config import parse_settings
+from console.core import promotion
+from console.core.registry import RegistryClient, RegistryNotFound
+from console.core.store import Store
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def server_env(mlflow_server, tmp_path: Path):
+    settings = parse_settings(
+        {
+            "registry": {"tracking_uri": mlflow_server.url, "timeout": 5},
+            "store": {"path": str(tmp_path / "console.db")},
+        }
+    )
+    return settings, Store(settings.store.path), RegistryClient(settings.registry)
+
+
+def test_reads_over_http(server_env) -> None:
+    _settings, _store, registry = server_env
+    models = {m.name: m for m in registry.list_models()}
+    assert models["iris"].aliases["production"] == "2"
+    page = registry.versions("iris")
+    assert [v.version for v in page] == ["3", "2", "1"] and page[1].aliases == ["production"]
+    assert page[0].metrics["accuracy"] > 0.5
+    assert registry.serving_input_example("iris", 3)["dataframe_split"]["columns"]
+    with pytest.raises(RegistryNotFound):
+        registry.version("iris", 77)
+
+
+def test_promote_and_rollback_over_http(server_env) -> None:
+    settings, store, registry = server_env
+    result = promotion.promote(
+        settings, store, registry, "diabetes", 2, alias="canary", actor="http-user", reason="over http"
+    )
+    assert result.ok and result.from_version is None and registry.alias_version("diabetes", "canary") == "2"
+    assert registry.version("diabetes", 2).tags["promoted_by"] == "http-user"
+    assert promotion.promote(settings, store, registry, "diabetes", 1, alias="canary", actor="u").ok
+    back = promotion.rollback(settings, store, registry, "diabetes", alias="canary", actor="u")
+    assert back.ok and back.to_version == "2"
+    again = promotion.rollback(settings, store, registry, "diabetes", alias="canary", actor="u")
+    assert again.refused and "no previous version" in again.message
+    stale = promotion.promote(
+        settings, store, registry, "diabetes", 1, alias="canary", actor="u", expect_current=1
+    )
+    assert stale.refused and registry.alias_version("diabetes", "canary") == "2"
