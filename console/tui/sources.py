@@ -39,6 +39,11 @@ class EngineSource:
         self._engine = EngineThread(self.settings, on_snapshot, period=self.period)
         self._engine.start()
 
+    @property
+    def error(self) -> BaseException | None:
+        """Why the engine thread died, if it did."""
+        return getattr(self._engine, "error", None)
+
     def stop(self) -> None:
         if self._engine is not None:
             self._engine.stop(timeout=5)

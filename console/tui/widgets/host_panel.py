@@ -7,6 +7,7 @@ from textual.widgets import Static
 
 from console.tui.host import HostSample, fmt_bytes
 from console.tui.text import safe_text
+from console.tui.widgets.status_bar import rows_needed
 
 
 def bar(percent: float, width: int = 10) -> str:
@@ -18,6 +19,11 @@ class HostPanel(Static):
     """Shows the last `HostSample`; at narrow widths only the summary line."""
 
     DEFAULT_CLASSES = "host-panel"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._shown: Text | None = None
+        self._rows = 0
 
     def show(self, sample: HostSample | None, max_procs: int = 6) -> None:
         if sample is None:
@@ -43,4 +49,8 @@ class HostPanel(Static):
             out.append(f"\n… {len(procs) - max_procs} more local endpoint processes", style="dim")
         if not procs:
             out.append("\nno endpoint processes on this host", style="dim")
-        self.update(out)
+        if out == self._shown:
+            return
+        rows = rows_needed(out, self.size.width - 2)
+        self.update(out, layout=rows != self._rows)
+        self._shown, self._rows = out, rows
