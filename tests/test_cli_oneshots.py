@@ -28,7 +28,9 @@ def write_config(tmp_path: Path, body: str) -> Path:
 def test_status_reports_each_endpoint_and_fails_when_one_is_down(
     tmp_path: Path, server: FaultServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = write_config(tmp_path, f"""
+    config = write_config(
+        tmp_path,
+        f"""
 [[endpoints]]
 name = "model"
 url = "{server.url}"
@@ -45,7 +47,8 @@ path = "/ping"
 name = "gone"
 url = "http://127.0.0.1:9"
 adapter = "generic"
-""")
+""",
+    )
     assert main(["--config", str(config), "status", "--json"]) == 1
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["model"]["health"] == "up" and rows["model"]["served_version"] == "1"
@@ -57,31 +60,40 @@ adapter = "generic"
     assert "gone" in table and "unknown" in table
 
 
-def test_generic_adapter_checks_status_and_body(tmp_path: Path, server: FaultServer,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
-    config = write_config(tmp_path, f"""
+def test_generic_adapter_checks_status_and_body(
+    tmp_path: Path, server: FaultServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(
+        tmp_path,
+        f"""
 [[endpoints]]
 name = "wants-body"
 url = "{server.url}"
 adapter = "generic"
 path = "/ping"
 expect_body = "healthy"
-""")
+""",
+    )
     assert main(["--config", str(config), "status", "--json"]) == 1
     row = json.loads(capsys.readouterr().out)[0]
     assert row["health"] == "down" and "body lacks 'healthy'" in row["last_error"]
 
 
-def test_notify_test_reports_each_channel_redacted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_notify_test_reports_each_channel_redacted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     sink = Sink().start()
     try:
-        config = write_config(tmp_path, f"""
+        config = write_config(
+            tmp_path,
+            f"""
 [[notifications]]
 url = "{sink.url}?+X-Token=topsecret"
 
 [[notifications]]
 url = "json://127.0.0.1:9/nobody-home"
-""")
+""",
+        )
         assert main(["--config", str(config), "notify", "test"]) == 1
     finally:
         sink.stop()

@@ -8,12 +8,12 @@ import math
 from console.core.rules import THROUGHPUT_WARMUP, throughput_dropped
 from console.core.series import EndpointSeries, MetricsSample, histogram_quantile
 
-BUCKETS = (0.01, 0.1, 1.0, math.inf)
-
 
 def sample(at: float, requests: float, errors: float = 0.0, slow_share: float = 0.0) -> MetricsSample:
     fast = requests * (1 - slow_share)
-    return MetricsSample(at, requests, errors, ((0.01, fast), (0.1, fast), (1.0, requests), (math.inf, requests)))
+    return MetricsSample(
+        at, requests, errors, ((0.01, fast), (0.1, fast), (1.0, requests), (math.inf, requests))
+    )
 
 
 def test_rate_error_ratio_and_quantiles_over_a_window() -> None:
