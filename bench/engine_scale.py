@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.common import RssSampler, emit, pct
 
-WARMUP = 2.0
+WARMUP = 2.0  # seconds before counting (connections opened, first probes spread); --warmup
 
 
 async def bare_loop(mode: str, n: int, interval: float, duration: float, port: int) -> dict[str, Any]:
@@ -124,17 +124,16 @@ async def engine_loop(n: int, interval: float, duration: float, port: int) -> di
 
 
 def main() -> None:
+    global WARMUP
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", choices=["engine", "aiohttp", "httpx"], required=True)
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--warmup", type=float, default=WARMUP)
     args = parser.parse_args()
-    try:
-        import uvloop  # noqa: F401  (not used: the product runs the default loop)
-    except ImportError:
-        pass
+    WARMUP = args.warmup
     rss = RssSampler()
     if args.mode == "engine":
         out = asyncio.run(engine_loop(args.n, args.interval, args.duration, args.port))

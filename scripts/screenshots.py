@@ -49,6 +49,16 @@ async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 2
 
     taken: list[Path] = []
 
+    async def fresh(pilot: Any) -> None:
+        """Wait (bounded) for a recent snapshot, so no screenshot shows a stale engine."""
+        app = pilot.app
+        await wait_until(
+            pilot,
+            lambda: app.snapshot is not None and app.clock() - app.snapshot.at < 3,
+            60,
+            "a fresh snapshot",
+        )
+
     def save(app: Any, name: str) -> None:
         path = out / f"{name}.svg"
         app.save_screenshot(str(path))
@@ -75,10 +85,12 @@ async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 2
                 pilot, lambda: (app.alert_counts or {}).get("firing", 0) >= 1, 90, "an alert to fire"
             )
             await pilot.pause(3)
+        await fresh(pilot)
         await settle(pilot)
         save(app, "overview")
         await pilot.press("enter")
         await settle(pilot, 1.0)
+        await fresh(pilot)
         save(app, "endpoint_detail")
         await pilot.press("escape", "2")
         await settle(pilot)
@@ -136,6 +148,7 @@ async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 2
     async with app.run_test(size=NARROW) as pilot:
         await wait_until(pilot, lambda: app.snapshot is not None, 30, "a snapshot")
         await pilot.pause(3)
+        await fresh(pilot)
         await settle(pilot)
         save(app, "overview_80x24")
     return taken

@@ -196,3 +196,16 @@ async def test_second_engine_on_the_same_store_follows_instead_of_paging_twice(
         stop.set()
         await task
     assert sum("FIRING" in t for t in sink.titles()) == 1
+
+
+@pytest.mark.parametrize(
+    "running", [{"rules": [{"rule": "latency_p95", "threshold": 0.05, "for": "1h"}]}], indirect=True
+)
+async def test_pending_condition_shows_in_snapshot_without_paging(
+    running: Running, server: FaultServer, sink: Sink
+) -> None:
+    server.faults.delay = 0.1
+    await async_wait_for(lambda: running.engine.snapshot().pending, what="pending rule in snapshot")
+    assert running.engine.snapshot().pending == ["ep:latency_p95 (pending)"]
+    assert running.snap.health == "degraded"
+    assert await running.alerts() == [] and sink.received == []

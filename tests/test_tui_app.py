@@ -315,3 +315,43 @@ async def test_narrow_terminal_collapses_columns(app: MlopsConsole) -> None:
         await settle(pilot)
         keys = [c.value for c in app.screen.table.columns]
         assert keys == ["health", "name", "version", "p95", "rps", "err", "last_ok"]
+
+
+async def test_command_palette_provider_navigates(app: MlopsConsole) -> None:
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p", *"go: audit")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.current_mode == "audit"
+
+
+def test_first_frame_path_imports_no_heavy_modules() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, console.tui.app; "
+        "heavy = ('mlflow', 'sqlite_utils', 'pandas', 'textual_plotext'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+async def test_a_failing_worker_is_reported_literally(app: MlopsConsole) -> None:
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+
+        def boom(*args, **kwargs):
+            raise RuntimeError("database is locked [bold]x[/]")
+
+        app.backend.store.list_audit = boom  # type: ignore[method-assign]
+        await pilot.press("4")
+        await settle(pilot)
+        messages = [n.message for n in app._notifications]
+        assert "RuntimeError: database is locked [bold]x[/]" in messages
+        await pilot.press("1")
+        await settle(pilot)
+        assert app.screen.table.row_count == 6

@@ -49,7 +49,7 @@ def test_overview_narrow(snap_compare, tmp_path: Path) -> None:
     assert snap_compare(sample.make_app(tmp_path), terminal_size=NARROW, run_before=keys())
 
 
-def test_overview_read_only(snap_compare, tmp_path: Path) -> None:
+def test_alerts_read_only(snap_compare, tmp_path: Path) -> None:
     assert snap_compare(sample.make_app(tmp_path, read_only=True), terminal_size=NARROW, run_before=keys("2"))
 
 
@@ -107,3 +107,8 @@ def test_help(snap_compare, tmp_path: Path) -> None:
 
 def test_command_bar(snap_compare, tmp_path: Path) -> None:
     assert snap_compare(sample.make_app(tmp_path), terminal_size=NARROW, run_before=keys("colon", "a l"))
+
+
+def test_overview_no_color(snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(sample.make_app(tmp_path), terminal_size=NARROW, run_before=keys())

@@ -110,7 +110,7 @@ class Engine:
                 owner=self.follow_owner,
             )
         pending = [
-            f"{e.name}:{rule}"
+            f"{e.settings.name}:{rule}"
             for e in self.endpoints.values()
             for rule in e.snapshot.firing
             if rule.endswith("(pending)")
@@ -340,8 +340,14 @@ class Engine:
         probe ask for the same window, and computing it is the engine's largest per-probe cost.
         """
         series = state.series
-        key = (now, len(series.probes), series.probes[-1] if series.probes else None,
-               id(series.metrics[-1]) if series.metrics else None, len(series.metrics), state.metrics_error)
+        key = (
+            now,
+            len(series.probes),
+            series.probes[-1] if series.probes else None,
+            id(series.metrics[-1]) if series.metrics else None,
+            len(series.metrics),
+            state.metrics_error,
+        )
         cached = state.window_cache
         if cached is not None and cached[0] == key:
             stats, source = cached[1], cached[2]
@@ -375,6 +381,11 @@ class Engine:
         snap.latency_history = list(state.series.latency_history)
         snap.rps_history = [rate for _, rate in state.series.rps_history][-60:]
         snap.recent_errors = list(state.recent_errors)
+        self._update_health(state)
+
+    @staticmethod
+    def _update_health(state: EndpointState) -> None:
+        snap = state.snapshot
         if snap.probes == 0:
             snap.health = "unknown"
         elif snap.consecutive_failures > 0:
@@ -490,6 +501,7 @@ class Engine:
             elif self.book.is_pending(condition.rule, condition.endpoint, condition.model):
                 firing.append(f"{condition.rule} (pending)")
         state.snapshot.firing = firing
+        self._update_health(state)
         if ops:
             self._apply(ops)
 
@@ -615,9 +627,7 @@ def _status_row(snap: EndpointSnapshot) -> dict[str, Any]:
     row["latency_history"] = list(snap.latency_history)
     row["rps_history"] = list(snap.rps_history)
     row["firing"] = list(snap.firing)
-    row["recent_errors"] = [
-        {"at": e.at, "error": e.error, "status": e.status} for e in snap.recent_errors
-    ]
+    row["recent_errors"] = [{"at": e.at, "error": e.error, "status": e.status} for e in snap.recent_errors]
     row["version_mismatch"] = snap.version_mismatch
     return row
 

@@ -204,7 +204,7 @@ class MlopsConsole(App[int]):
                 screen.store_changed(message.what)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """The one place a failed worker becomes something the user sees."""
+        """The one place a failed worker becomes something the user sees (screens forward theirs)."""
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             error = event.worker.error
             self.notify(
@@ -246,9 +246,10 @@ class MlopsConsole(App[int]):
 
     def health_text(self, health: str, word: bool = True) -> Text:
         symbol = HEALTH_SYMBOL.get(health, "?")
-        return Text(
-            f"{symbol} {health}" if word else symbol, style=self.theme_colors().get(health, ""), end=""
-        )
+        style = self.theme_colors().get(health, "")
+        if health == "down":
+            style = f"bold {style}"  # stands out under NO_COLOR too
+        return Text(f"{symbol} {health}" if word else symbol, style=style, end="")
 
     def status_text(self) -> Text:
         colors = self.theme_colors()

@@ -79,20 +79,41 @@ class AlertsScreen(ConsoleScreen):
     def compose_body(self) -> Iterable[Widget]:
         yield self.table
 
+    # key, label, width, shown at narrow widths
+    COLUMNS = (
+        ("state", "state", 11, True),
+        ("sev", "sev", 8, False),
+        ("id", "#", 4, True),
+        ("endpoint", "endpoint", 18, True),
+        ("rule", "rule", 14, False),
+        ("summary", "summary", 36, True),
+        ("age", "started", 7, True),
+        ("who", "ack/silence", 18, False),
+        ("change", "after change", 22, False),
+    )
+    NARROW_BELOW = 120
+
     def on_mount(self) -> None:
-        for key, label, width in (
-            ("state", "state", 11),
-            ("sev", "sev", 8),
-            ("id", "#", 5),
-            ("endpoint", "endpoint", 18),
-            ("rule", "rule", 14),
-            ("summary", "summary", 36),
-            ("age", "started", 7),
-            ("who", "ack/silence", 18),
-            ("change", "after change", 22),
-        ):
-            self.table.add_column(label, key=key, width=width)
+        self.narrow: bool | None = None
+        self._ensure_columns()
         self.table.border_title = "alerts: all"
+
+    def on_resize(self) -> None:
+        if self._ensure_columns():
+            self._shown = None
+            self._draw()
+
+    def _ensure_columns(self) -> bool:
+        narrow = bool(self.size.width) and self.size.width < self.NARROW_BELOW
+        if narrow == self.narrow:
+            return False
+        self.narrow = narrow
+        self.table.clear(columns=True)
+        for key, label, width, in_narrow in self.COLUMNS:
+            if in_narrow or not narrow:
+                width = 26 if narrow and key == "summary" else width
+                self.table.add_column(label, key=key, width=width)
+        return True
 
     def focus_main(self) -> None:
         self.table.focus()
@@ -156,18 +177,18 @@ class AlertsScreen(ConsoleScreen):
                         limit=40,
                     )
                 sev = alert.get("severity", "")
-                self.table.add_row(
-                    Text(STATE_SYMBOL.get(display, display), style=state_style.get(display, "")),
-                    safe_text(sev, colors["down"] if sev == "critical" else ""),
-                    str(alert["id"]),
-                    safe_text(alert.get("endpoint"), limit=40),
-                    safe_text(alert.get("rule"), limit=30),
-                    safe_text(alert.get("summary"), limit=200),
-                    fmt_age(alert["started_at"], now),
-                    safe_text(who, limit=40),
-                    change_text,
-                    key=str(alert["id"]),
-                )
+                cells = {
+                    "state": Text(STATE_SYMBOL.get(display, display), style=state_style.get(display, "")),
+                    "sev": safe_text(sev, colors["down"] if sev == "critical" else ""),
+                    "id": str(alert["id"]),
+                    "endpoint": safe_text(alert.get("endpoint"), limit=40),
+                    "rule": safe_text(alert.get("rule"), limit=30),
+                    "summary": safe_text(alert.get("summary"), limit=200),
+                    "age": fmt_age(alert["started_at"], now),
+                    "who": safe_text(who, limit=40),
+                    "change": change_text,
+                }
+                self.table.add_row(*(cells[c.value] for c in self.table.columns), key=str(alert["id"]))
             if selected is not None and str(selected) in self.table.rows:
                 self.table.move_cursor(row=self.table.get_row_index(str(selected)), animate=False)
         total = len(self.alerts)

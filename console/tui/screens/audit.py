@@ -15,7 +15,7 @@ from console.tui.screens.base import ConsoleScreen
 from console.tui.text import DASH, clean, fmt_time, safe_text
 from console.tui.widgets.filter_bar import FilterBar
 
-ACTIONS = ["all", "promote", "rollback", "ack", "silence"]
+ACTIONS = ["all", "promote", "rollback", "deploy", "ack", "silence"]
 
 
 class AuditScreen(ConsoleScreen):

@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer
+from textual.worker import Worker
 
 from console.core.snapshot import EngineSnapshot
 from console.tui.widgets.command_bar import CommandBar
@@ -105,6 +106,10 @@ class ConsoleScreen(Screen):
         if action == "filter" and not self.FILTERABLE:
             return False
         return not (action in WRITE_ACTIONS and self.console.read_only)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Worker state messages do not bubble: hand failures to the app's single reporting point.
+        self.console.on_worker_state_changed(event)
 
     # -- shared actions ------------------------------------------------------------------------------
     def action_back(self) -> None:

@@ -139,7 +139,8 @@ class EndpointDetailScreen(ConsoleScreen):
         )
         out.append(fmt_ratio(e.error_ratio), style=colors["down"] if (e.error_ratio or 0) >= 0.05 else "")
         out.append(
-            f"   last ok {fmt_age(e.last_ok_at, now)} ago · probes {e.probes}, failed {e.failures}"
+            f"   last ok {fmt_age(e.last_ok_at, now)}{' ago' if e.last_ok_at else ''}"
+            f" · probes {e.probes}, failed {e.failures}"
             f", {e.consecutive_failures} in a row"
         )
         if e.firing:
@@ -173,7 +174,7 @@ class EndpointDetailScreen(ConsoleScreen):
 
     def _show_charts(self, e: EndpointSnapshot, now: float) -> None:
         rollups = [r for r in self.rollups if r.get("p50") is not None or r.get("rps") is not None]
-        if len(rollups) >= 2:
+        if len(rollups) >= 5:  # a few minutes of rollups; before that the recent probes say more
             x = [round((r["minute"] * 60 - now) / 60, 1) for r in rollups]
 
             def ms(key: str) -> list[float | None]:
@@ -206,17 +207,24 @@ class EndpointDetailScreen(ConsoleScreen):
         now = self.console.clock()
         rollups = store.rollups(self.endpoint_name, now - HISTORY_SECONDS)
         alerts = store.list_alerts("all", limit=50, endpoint=self.endpoint_name)
-        model = None
+        model = alias = None
         try:
-            model = self.console.settings.endpoint(self.endpoint_name).model
+            configured = self.console.settings.endpoint(self.endpoint_name)
+            model, alias = configured.model, configured.alias
         except KeyError:
             e = self._endpoint(self.console.snapshot)
-            model = e.model if e else None
+            model, alias = (e.model, e.alias) if e else (None, None)
+        if model and not alias:
+            alias = self.console.settings.alias_for(model)
         audit = []
         if model:
+            # promotes/rollbacks of the alias this endpoint serves, and the redeploys of this endpoint
             audit = [
-                r for r in store.list_audit(model=model, limit=100) if r["action"] in ("promote", "rollback")
-            ]
+                r
+                for r in store.list_audit(model=model, limit=200)
+                if (r["action"] in ("promote", "rollback") and r.get("alias") in (alias, None))
+                or (r["action"] == "deploy" and r.get("endpoint") == self.endpoint_name)
+            ][:100]
         self.app.call_from_thread(self._show_store, rollups, alerts, audit)
 
     def _show_store(

@@ -1,0 +1,156 @@
+"""Scenario 2 worker: the console headless (App.run_test) with N endpoints updating every second.
+
+`python -m bench.render --endpoints 200 --seconds 60` prints one JSON line: the process's CPU share
+(of one core) over the window, minus the synthetic source's own CPU, and p50/p99 of the time spent
+applying one snapshot (`on_snapshot_received`: status line and the overview table's cells), plus
+p99 of update-to-painted (the handler plus the refresh that follows it).
+The console is the real `MlopsConsole` (store polls, host sampler, overview screen); only the
+snapshot source is synthetic, so the engine's CPU is not counted here (scenario 1 measures it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import emit, pct
+
+
+def make_snapshot(n: int, tick: int) -> Any:
+    from console.core.snapshot import EndpointSnapshot, EngineSnapshot
+
+    now = time.time()
+    endpoints = []
+    for i in range(n):
+        base = 0.005 + (i % 17) * 0.002
+        wobble = 1 + 0.3 * math.sin(tick / 5 + i)
+        down = (i + tick // 20) % 37 == 0
+        endpoints.append(
+            EndpointSnapshot(
+                name=f"endpoint-{i:04d}",
+                url=f"http://10.1.{i // 250}.{i % 250}:8080",
+                adapter="mlflow",
+                model=f"model-{i % 12}",
+                alias="production",
+                health="down" if down else ("degraded" if i % 23 == 0 else "up"),
+                expected_version="3",
+                served_version="2" if i % 41 == 0 else "3",
+                p50=base * wobble,
+                p95=base * wobble * 2.2,
+                p99=base * wobble * 3.1,
+                latency_source="metrics",
+                rps=20 + 5 * math.sin(tick / 7 + i),
+                rps_5m=20.0,
+                error_ratio=0.06 if down else 0.001 * (i % 5),
+                latency_history=[base * (1 + 0.3 * math.sin((tick - k) / 5 + i)) for k in range(60)],
+                rps_history=[20.0] * 60,
+                last_ok_at=now - (30 if down else 0.5),
+                last_probe_at=now,
+                consecutive_failures=3 if down else 0,
+                probes=tick,
+                firing=["down"] if down else [],
+            )
+        )
+    return EngineSnapshot(at=now, endpoints=endpoints, registry="ok", owner="this process")
+
+
+class TickingSource:
+    """A fresh snapshot every `period` seconds from a thread; counts its own CPU to subtract it."""
+
+    def __init__(self, n: int, period: float = 1.0) -> None:
+        self.n, self.period = n, period
+        self._stop = threading.Event()
+        self.cpu = 0.0
+        self.sent = 0
+
+    def start(self, on_snapshot: Any) -> None:
+        def run() -> None:
+            tick = 0
+            while True:
+                t = time.thread_time()
+                snapshot = make_snapshot(self.n, tick)
+                self.cpu += time.thread_time() - t
+                on_snapshot(snapshot)
+                self.sent += 1
+                tick += 1
+                if self._stop.wait(self.period):
+                    return
+
+        threading.Thread(target=run, name="bench-source", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+async def measure(n: int, seconds: float, warmup: float) -> dict[str, Any]:
+    from console.config import parse_settings
+    from console.core.store import Store
+    from console.tui.app import MlopsConsole
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-render-"))
+    settings = parse_settings(
+        {
+            "store": {"path": str(tmp / "console.db")},
+            "endpoints": [
+                {"name": f"endpoint-{i:04d}", "url": f"http://10.1.{i // 250}.{i % 250}:8080", "interval": 1.0}
+                for i in range(n)
+            ],
+        }
+    )
+    apply_times: list[float] = []
+    painted: list[float] = []
+    counting = False
+
+    import console.tui.app as app_module
+
+    class TimedConsole(MlopsConsole):
+        CSS_PATH = str(Path(app_module.__file__).parent / "console.tcss")
+
+        def on_snapshot_received(self, message: Any) -> None:
+            t = time.perf_counter()
+            super().on_snapshot_received(message)
+            if counting:
+                apply_times.append(time.perf_counter() - t)
+                self.call_after_refresh(lambda: painted.append(time.perf_counter() - t))
+
+    source = TickingSource(n)
+    app = TimedConsole(settings, snapshot_source=source, store=Store(settings.store.path), actor="bench@local")
+    async with app.run_test(size=(180, 60)) as pilot:
+        await asyncio.sleep(warmup)
+        counting = True
+        cpu0, src0, t0 = time.process_time(), source.cpu, time.monotonic()
+        await asyncio.sleep(seconds)
+        cpu, src, wall = time.process_time() - cpu0, source.cpu - src0, time.monotonic() - t0
+        counting = False
+        rows = getattr(getattr(app.screen, "table", None), "row_count", None)
+        await pilot.pause()
+    return {
+        "endpoints": n,
+        "seconds": round(wall, 1),
+        "updates": len(apply_times),
+        "table_rows": rows,
+        "cpu_share": (cpu - src) / wall,
+        "source_cpu_share": src / wall,
+        "apply_p50_ms": (pct(apply_times, 50) or 0) * 1000,
+        "apply_p99_ms": (pct(apply_times, 99) or 0) * 1000,
+        "painted_p99_ms": (pct(painted, 99) or 0) * 1000,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--endpoints", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    args = parser.parse_args()
+    emit(asyncio.run(measure(args.endpoints, args.seconds, args.warmup)))
+
+
+if __name__ == "__main__":
+    main()
