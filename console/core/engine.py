@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import os
@@ -99,6 +100,8 @@ class Engine:
         self._stop = asyncio.Event()
         self._event_loop: asyncio.AbstractEventLoop | None = None
         self._registry: Any = None
+        self._registry_wake = asyncio.Event()
+        self._last_change_id = 0
 
     # -- public ----------------------------------------------------------------------------------------
     def snapshot(self) -> EngineSnapshot:
@@ -297,7 +300,9 @@ class Engine:
         if result.ok:
             snap.consecutive_failures = 0
             snap.last_ok_at = now
-            if result.served_version is not None:
+            if result.served_version is not None and result.served_version != snap.served_version:
+                if snap.served_version is not None:
+                    self._registry_wake.set()
                 snap.served_version = result.served_version
         else:
             snap.failures += 1
@@ -399,7 +404,6 @@ class Engine:
     def conditions(self, state: EndpointState, now: float) -> list[Condition]:
         snap, name, model = state.snapshot, state.settings.name, state.settings.model
         version = snap.served_version or snap.expected_version
-        stats, source = self._window(state, now)
         out: list[Condition] = []
 
         def add(rule: str, active: bool, value: float | None, detail: str) -> None:
@@ -436,36 +440,10 @@ class Engine:
             state.consecutive_invalid,
             f"{name} returned {state.consecutive_invalid} invalid prediction answers in a row{reason}",
         )
-        latency = params_for(self.settings, "latency_p95", name)
-        if stats.p95 is not None or snap.consecutive_failures == 0:
-            add(
-                "latency_p95",
-                stats.p95 is not None and stats.p95 > latency.threshold,
-                stats.p95,
-                f"{name} latency p95 {_seconds(stats.p95)} > {_seconds(latency.threshold)} "
-                f"for {latency.for_:g}s ({source})",
-            )
-        errors = params_for(self.settings, "error_ratio", name)
-        if source == "metrics" or state.settings.metrics_url:
-            ratio, enough = stats.error_ratio, stats.requests >= MIN_REQUESTS_FOR_RATIO
-            add(
-                "error_ratio",
-                bool(enough and ratio is not None and ratio > errors.threshold),
-                ratio,
-                f"{name} error ratio {_percent(ratio)} > {_percent(errors.threshold)} over the last minute "
-                f"({stats.requests:.0f} requests)",
-            )
-        drop = params_for(self.settings, "throughput_drop", name)
-        baseline = state.series.throughput_baseline(now)
-        dropped, amount = throughput_dropped(snap.rps, baseline, drop.threshold)
-        if baseline is not None:
-            add(
-                "throughput_drop",
-                dropped,
-                amount,
-                f"{name} throughput {snap.rps or 0:.2f} req/s is {_percent(amount)} below its median "
-                f"{baseline[0]:.2f} req/s",
-            )
+        if snap.consecutive_failures == 0:
+            # While an endpoint does not answer, `down` says everything: latency, error and throughput
+            # conditions keep their last state instead of paging for the same outage (inhibition).
+            self._traffic_conditions(state, now, add)
         add(
             "version_mismatch",
             snap.version_mismatch,
@@ -490,6 +468,41 @@ class Engine:
                     )
                 )
         return out
+
+    def _traffic_conditions(
+        self, state: EndpointState, now: float, add: Callable[[str, bool, float | None, str], None]
+    ) -> None:
+        snap, name = state.snapshot, state.settings.name
+        stats, source = self._window(state, now)
+        latency = params_for(self.settings, "latency_p95", name)
+        add(
+            "latency_p95",
+            stats.p95 is not None and stats.p95 > latency.threshold,
+            stats.p95,
+            f"{name} latency p95 {_seconds(stats.p95)} > {_seconds(latency.threshold)} "
+            f"for {latency.for_:g}s ({source})",
+        )
+        errors = params_for(self.settings, "error_ratio", name)
+        if source == "metrics" or (state.settings.metrics_url and state.metrics_error is None):
+            ratio, enough = stats.error_ratio, stats.requests >= MIN_REQUESTS_FOR_RATIO
+            add(
+                "error_ratio",
+                bool(enough and ratio is not None and ratio > errors.threshold),
+                ratio,
+                f"{name} error ratio {_percent(ratio)} > {_percent(errors.threshold)} over the last minute "
+                f"({stats.requests:.0f} requests)",
+            )
+        drop = params_for(self.settings, "throughput_drop", name)
+        baseline = state.series.throughput_baseline(now)
+        dropped, amount = throughput_dropped(snap.rps, baseline, drop.threshold)
+        if baseline is not None:
+            add(
+                "throughput_drop",
+                dropped,
+                amount,
+                f"{name} throughput {snap.rps or 0:.2f} req/s is {_percent(amount)} below its median "
+                f"{baseline[0]:.2f} req/s",
+            )
 
     def _evaluate(self, state: EndpointState, now: float) -> None:
         ops: list[StoreOp] = []
@@ -540,10 +553,18 @@ class Engine:
                 last_sync = now
                 # Alerts opened by other commands (a deploy that did not converge) become ours to resolve.
                 self.book.restore(await self._in_store(self.store.open_alerts))
+                change_id = await self._in_store(self._latest_change_id)
+                if change_id != self._last_change_id:
+                    self._last_change_id = change_id
+                    self._registry_wake.set()
             if now - last_remind >= REMIND_EVERY:
                 last_remind = now
                 if await self._in_store(remind_unacknowledged, self.store, self.settings):
                     self._notifier_wake()
+
+    def _latest_change_id(self) -> int:
+        rows = self.store.query("SELECT max(id) AS id FROM audit WHERE action IN ('promote', 'rollback')")
+        return rows[0]["id"] or 0
 
     def _write_status(self, rows: list[dict[str, Any]], rollups: list[dict[str, Any]]) -> None:
         self.store.write_status(rows)
@@ -577,8 +598,11 @@ class Engine:
         """Which version each endpoint's alias points to, and its synthetic request, off the loop."""
         examples: dict[tuple[str, str], dict[str, Any] | None] = {}
         while True:
+            self._registry_wake.clear()
             await self._registry_refresh(examples)
-            await asyncio.sleep(self.settings.registry.refresh)
+            # Sooner than `refresh` when a promote/rollback or a redeploy makes the answer stale.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._registry_wake.wait(), self.settings.registry.refresh)
 
     async def _registry_refresh(self, examples: dict[tuple[str, str], dict[str, Any] | None]) -> None:
         try:
