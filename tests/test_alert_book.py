@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from console.config import parse_settings
-from console.core.alerts import FLAP_FIRES, AlertBook, Condition
+from console.core.alerts import FLAP_FIRES, FLAP_SETTLE, AlertBook, Condition
 from console.core.store import Store
 
 
@@ -56,9 +56,9 @@ def test_pending_until_for_elapses_then_one_alert_not_one_per_probe(world) -> No
     assert titles(store)[-1] == "[RESOLVED] ep: latency p95 high"
 
 
-def test_flapping_pages_once_then_stays_quiet(world) -> None:  # type: ignore[no-untyped-def]
+def test_flapping_pages_once_stays_open_then_resolves_when_settled(world) -> None:  # type: ignore[no-untyped-def]
     _, store, clock, _, step = world
-    for _ in range(FLAP_FIRES + 3):
+    for _ in range(FLAP_FIRES + 5):
         step(True)
         clock.now += 20
         step(False)
@@ -66,7 +66,13 @@ def test_flapping_pages_once_then_stays_quiet(world) -> None:  # type: ignore[no
     pages = titles(store)
     assert pages.count("[FLAPPING] ep: latency p95 high") == 1
     assert pages.count("[FIRING] ep: latency p95 high") == FLAP_FIRES - 1
-    assert all(a["flapping"] for a in store.list_alerts()[: FLAP_FIRES + 1])
+    alerts = store.list_alerts()
+    assert len(alerts) == FLAP_FIRES, "cycles while flapping stay one open alert"
+    assert alerts[0]["flapping"] and alerts[0]["state"] == "firing"
+    clock.now += FLAP_SETTLE
+    step(False)
+    assert store.list_alerts()[0]["state"] == "resolved"
+    assert titles(store)[-1] == "[RESOLVED] ep: latency p95 high"
 
 
 def test_silence_covers_recurrences_but_alerts_are_still_stored(world) -> None:  # type: ignore[no-untyped-def]

@@ -25,6 +25,8 @@ log = logging.getLogger("console.alerts")
 FLAP_WINDOW = 600.0
 FLAP_FIRES = 3
 """Fires of one fingerprint inside FLAP_WINDOW that make it flapping: one page, then quiet."""
+FLAP_SETTLE = 120.0
+"""Seconds a flapping alert's condition must stay clear before it resolves (and pages the resolve)."""
 
 StoreOp = Callable[[Store], None]
 
@@ -51,7 +53,8 @@ class _Tracked:
     firing: bool = False
     alert_id: int | None = None
     fire_times: deque[float] = field(default_factory=lambda: deque(maxlen=FLAP_FIRES * 4))
-    flapping_until: float = 0.0
+    flapping: bool = False
+    clear_since: float | None = None
 
 
 def fingerprint(rule: str, endpoint: str, model: str | None) -> str:
@@ -77,8 +80,8 @@ def render_message(kind: str, alert: dict[str, Any]) -> tuple[str, str]:
     )
     if kind == "flapping":
         lines.append(
-            f"It fired {FLAP_FIRES}+ times in {int(FLAP_WINDOW / 60)} min; further changes are not paged "
-            "until it settles."
+            f"It fired {FLAP_FIRES} times in {int(FLAP_WINDOW / 60)} min. It stays open, without further "
+            f"pages, until it has been clear for {int(FLAP_SETTLE)} s."
         )
     if kind == "resolved":
         lines.append("The condition has cleared.")
@@ -173,6 +176,7 @@ class AlertBook:
                 return []
             tracked = self._tracked[fp] = _Tracked(fp)
         if condition.active:
+            tracked.clear_since = None
             if tracked.firing:
                 return []
             if tracked.pending_since is None:
@@ -182,8 +186,13 @@ class AlertBook:
             return []
         tracked.pending_since = None
         if tracked.firing:
+            if tracked.flapping:
+                # A flapping alert stays one open alert until the condition has settled.
+                tracked.clear_since = tracked.clear_since or now
+                if now - tracked.clear_since < FLAP_SETTLE:
+                    return []
             return [self._resolve(tracked, condition, now)]
-        if now > tracked.flapping_until and not tracked.fire_times:
+        if not tracked.fire_times or now - tracked.fire_times[-1] > FLAP_WINDOW:
             del self._tracked[fp]
         return []
 
@@ -192,10 +201,7 @@ class AlertBook:
         while tracked.fire_times and now - tracked.fire_times[0] > FLAP_WINDOW:
             tracked.fire_times.popleft()
         tracked.fire_times.append(now)
-        was_flapping = now < tracked.flapping_until
-        starts_flapping = not was_flapping and len(tracked.fire_times) >= FLAP_FIRES
-        if was_flapping or starts_flapping:
-            tracked.flapping_until = now + FLAP_WINDOW
+        starts_flapping = tracked.flapping = len(tracked.fire_times) >= FLAP_FIRES
         alert = {
             "fingerprint": tracked.fingerprint,
             "rule": condition.rule,
@@ -207,12 +213,12 @@ class AlertBook:
             "value": condition.value,
             "threshold": condition.threshold,
             "started_at": now,
-            "flapping": int(was_flapping or starts_flapping),
+            "flapping": int(starts_flapping),
         }
         settings = self.settings
 
         def op(store: Store) -> None:
-            quiet = was_flapping or store.silenced_until(tracked.fingerprint) is not None
+            quiet = store.silenced_until(tracked.fingerprint) is not None
             kind = "flapping" if starts_flapping else "firing"
             tracked.alert_id = store.open_alert(
                 alert,
@@ -225,7 +231,7 @@ class AlertBook:
                 tracked.alert_id,
                 "flapping" if starts_flapping else "firing",
                 alert["summary"],
-                " (not paged: silenced or flapping)" if quiet else "",
+                " (not paged: silenced)" if quiet else "",
                 extra={
                     "event": "alert_" + kind,
                     "alert": tracked.alert_id,
@@ -238,7 +244,9 @@ class AlertBook:
 
     def _resolve(self, tracked: _Tracked, condition: Condition, now: float) -> StoreOp:
         tracked.firing = False
-        flapping = now < tracked.flapping_until
+        if tracked.flapping:
+            tracked.flapping, tracked.clear_since = False, None
+            tracked.fire_times.clear()
         settings = self.settings
         self._restored_rules.pop(tracked.fingerprint, None)
 
@@ -252,7 +260,7 @@ class AlertBook:
                 return
             if alert["state"] == "resolved":
                 return
-            quiet = flapping or store.silenced_until(tracked.fingerprint) is not None
+            quiet = store.silenced_until(tracked.fingerprint) is not None
             notes = [] if quiet else _notifications(settings, "resolved", alert)
             store.resolve_alert(alert_id, notes, note=condition.detail or None, at=now)
             log.info(
