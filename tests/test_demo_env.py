@@ -115,6 +115,14 @@ def test_demo_environment_end_to_end(demo: DemoEnvironment, tmp_path: Path) -> N
     entry = next(e for e in config["endpoints"] if e["name"] == "iris-prod")
     assert entry["url"] == prod and entry["metrics_url"] == f"{prod}/metrics"
     assert (entry["adapter"], entry["model"], entry["alias"]) == ("mlflow", "iris", "production")
+
+    # the demo's pager receives the console's apprise notifications
+    from console.core.notifier import deliver
+
+    pager = config["notifications"][0]["url"]
+    assert deliver(pager, "[FIRING] iris-prod: endpoint down", "body", "critical", "firing", 5).ok
+    inbox = demo.root / "run" / "pager.jsonl"
+    poll_until(lambda: inbox.exists() and "endpoint down" in inbox.read_text(), 10, "pager inbox")
     old_pid = endpoints["iris-prod"]["pid"]
     command = entry["deploy"]["command"].format(model="iris", alias="production", version="3")
     result = subprocess.run(

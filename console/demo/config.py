@@ -32,7 +32,9 @@ def deploy_command(root: Path, endpoint: str) -> str:
     )
 
 
-def render_config(root: Path, tracking_uri: str, endpoints: list[EndpointState]) -> str:
+def render_config(
+    root: Path, tracking_uri: str, endpoints: list[EndpointState], pager_url: str | None = None
+) -> str:
     lines = [
         "# Written by `mlops-console demo`; regenerated on every demo start.",
         "[registry]",
@@ -56,11 +58,16 @@ def render_config(root: Path, tracking_uri: str, endpoints: list[EndpointState])
             f"metrics_url = {_toml_str(ep.url + '/metrics')}",
             f"deploy = {deploy}",
         ]
+    if pager_url:
+        # The demo's own pager (served by its traffic process), so notification delivery is visible.
+        lines += ["", "[[notifications]]", f"url = {_toml_str(pager_url)}", 'min_severity = "warning"']
     return "\n".join(lines) + "\n"
 
 
-def write_config(path: Path, root: Path, tracking_uri: str, endpoints: list[EndpointState]) -> Path:
+def write_config(
+    path: Path, root: Path, tracking_uri: str, endpoints: list[EndpointState], pager_url: str | None = None
+) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_config(root, tracking_uri, endpoints))
+    path.write_text(render_config(root, tracking_uri, endpoints, pager_url))
     return path

@@ -51,6 +51,7 @@ class DemoEnvironment:
         self.ready_timeout = ready_timeout
         self._children: list[subprocess.Popen] = []
         self._started = False
+        self.pager_port: int | None = None
 
     @property
     def tracking_uri(self) -> str:
@@ -91,9 +92,11 @@ class DemoEnvironment:
             raise
 
     def _start_traffic(self) -> None:
+        self.pager_port = processes.free_port()
         cmd = [
             sys.executable, "-m", "console.demo.traffic",
             "--root", str(self.root), "--exit-with-pid", str(os.getpid()),
+            "--pager-port", str(self.pager_port),
         ]  # fmt: skip
         proc = processes.spawn(cmd, state.log_path(self.root, "traffic"), env=servers.server_env())
         self._children.append(proc)
@@ -158,7 +161,8 @@ class DemoEnvironment:
         return pids
 
     def write_config(self, path: Path) -> Path:
-        return config.write_config(path, self.root, self.tracking_uri, self._endpoint_states())
+        pager = f"json://127.0.0.1:{self.pager_port}/pager" if self.pager_port else None
+        return config.write_config(path, self.root, self.tracking_uri, self._endpoint_states(), pager)
 
     def deploy_command(self, endpoint: str) -> str:
         return config.deploy_command(self.root, endpoint)

@@ -128,7 +128,30 @@ async def owner_gone(pid: int | None) -> None:
         return
 
 
-async def run(root: Path, exit_with_pid: int | None) -> int:
+async def serve_pager(root: Path, port: int) -> None:
+    """The demo's pager: the console's apprise `json://` notifications land here, one JSON line each."""
+    from aiohttp import web
+
+    inbox = state.run_dir(root) / "pager.jsonl"
+
+    async def receive(request: web.Request) -> web.Response:
+        message = await request.json()
+        with inbox.open("a", encoding="utf-8") as out:
+            out.write(json.dumps({"received_at": time.time(), **message}) + "\n")
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/pager", receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+async def run(root: Path, exit_with_pid: int | None, pager_port: int | None = None) -> int:
     started = time.monotonic()
     endpoints = {
         ep.name: EndpointTraffic(
@@ -146,6 +169,8 @@ async def run(root: Path, exit_with_pid: int | None) -> int:
         loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(drive(ep, root, started)) for ep in endpoints.values()]
     tasks.append(asyncio.create_task(refresh_controls(root, endpoints)))
+    if pager_port:
+        tasks.append(asyncio.create_task(serve_pager(root, pager_port)))
     owner_task = asyncio.create_task(owner_gone(exit_with_pid))
     stop_task = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*tasks, owner_task, stop_task], return_when=asyncio.FIRST_COMPLETED)
@@ -162,8 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m console.demo.traffic")
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--exit-with-pid", type=int, default=None)
+    parser.add_argument("--pager-port", type=int, default=None, help="also receive notifications here")
     args = parser.parse_args(argv)
-    return asyncio.run(run(args.root.resolve(), args.exit_with_pid))
+    return asyncio.run(run(args.root.resolve(), args.exit_with_pid, args.pager_port))
 
 
 if __name__ == "__main__":
