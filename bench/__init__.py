@@ -1,1 +1,1 @@
-"""Benchmarks for mlops-console: `python -m bench` (see bench/PERFORMANCE.md)."""
+"""Benchmarks for mlops-console: `python -m bench` (see the Performance section of README.md)."""

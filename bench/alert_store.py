@@ -45,17 +45,47 @@ def generate(n_events: int, t0: float):  # type: ignore[no-untyped-def]
         count = min(n_events - produced, rng.randint(EVENTS_PER_ALERT - 4, EVENTS_PER_ALERT + 4))
         resolved_at = None if firing else at + 60 + rng.random() * 3600
         alerts.append(
-            (alert_id, f"{rule}:{endpoint}", rule, endpoint, "m", "3", "critical",
-             "firing" if firing else "resolved", f"{endpoint} {rule} fired", 1.0, 0.5, at, resolved_at, at)
+            (
+                alert_id,
+                f"{rule}:{endpoint}",
+                rule,
+                endpoint,
+                "m",
+                "3",
+                "critical",
+                "firing" if firing else "resolved",
+                f"{endpoint} {rule} fired",
+                1.0,
+                0.5,
+                at,
+                resolved_at,
+                at,
+            )
         )
         events.append((alert_id, at, "fired", None, None, json.dumps({"value": 1.0})))
         for k in range(count - 2):
             kind = KINDS_AFTER_FIRE[k % len(KINDS_AFTER_FIRE)]
-            events.append((alert_id, at + k + 1, kind, "json://****", None,
-                           json.dumps({"notification": alert_id * 3 + k, "kind": "firing", "attempt": 1})))
+            events.append(
+                (
+                    alert_id,
+                    at + k + 1,
+                    kind,
+                    "json://****",
+                    None,
+                    json.dumps({"notification": alert_id * 3 + k, "kind": "firing", "attempt": 1}),
+                )
+            )
         if count >= 2:
-            events.append((alert_id, resolved_at or at + count, "resolved" if not firing else "state_change",
-                           None, "recovered", None))
+            events.append(
+                (
+                    alert_id,
+                    resolved_at or at + count,
+                    "resolved" if not firing else "state_change",
+                    None,
+                    "recovered",
+                    None,
+                )
+            )
         produced += max(count, 1)
         if len(events) >= BATCH:
             yield alerts, events
@@ -69,15 +99,32 @@ def ingest_api(path: Path, n_events: int) -> dict[str, Any]:
     from console.core.store import Store
 
     store = Store(path)
-    notes = [{"kind": "firing", "channel": "c", "target": "json://****", "severity": "critical",
-              "title": "t", "body": "b"}]
+    notes = [
+        {
+            "kind": "firing",
+            "channel": "c",
+            "target": "json://****",
+            "severity": "critical",
+            "title": "t",
+            "body": "b",
+        }
+    ]
     started, events = time.perf_counter(), 0
     i = 0
     while events < n_events:
         i += 1
         alert_id = store.open_alert(
-            {"fingerprint": f"down:ep{i % 200}", "rule": "down", "endpoint": f"ep{i % 200}", "model": "m",
-             "version": "1", "severity": "critical", "summary": "down", "value": 2.0, "threshold": 2.0},
+            {
+                "fingerprint": f"down:ep{i % 200}",
+                "rule": "down",
+                "endpoint": f"ep{i % 200}",
+                "model": "m",
+                "version": "1",
+                "severity": "critical",
+                "summary": "down",
+                "value": 2.0,
+                "threshold": 2.0,
+            },
             notes,
         )
         store.add_event(alert_id, "notified", actor="json://****", data={"notification": i})
@@ -115,11 +162,16 @@ def ingest_sqlite(path: Path, n_events: int, t0: float) -> dict[str, Any]:
     started, events = time.perf_counter(), 0
     for alert_rows, event_rows in generate(n_events, t0):
         conn.execute("BEGIN")
-        conn.executemany("INSERT INTO alerts (id, fingerprint, rule, endpoint, model, version, severity, state, "
-                         "summary, value, threshold, started_at, resolved_at, updated_at) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", alert_rows)
-        conn.executemany("INSERT INTO alert_events (alert_id, at, kind, actor, note, data) VALUES (?, ?, ?, ?, ?, ?)",
-                         event_rows)
+        conn.executemany(
+            "INSERT INTO alerts (id, fingerprint, rule, endpoint, model, version, severity, state, "
+            "summary, value, threshold, started_at, resolved_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            alert_rows,
+        )
+        conn.executemany(
+            "INSERT INTO alert_events (alert_id, at, kind, actor, note, data) VALUES (?, ?, ?, ?, ?, ?)",
+            event_rows,
+        )
         conn.execute("COMMIT")
         events += len(event_rows)
     elapsed = time.perf_counter() - started
@@ -143,9 +195,14 @@ def queries(path: Path, repeats: int) -> dict[str, Any]:
         t = time.perf_counter()
         store.events(alert_id)
         timeline_times.append(time.perf_counter() - t)
-    plan = [r["detail"] for r in store.query(
-        "EXPLAIN QUERY PLAN SELECT * FROM alerts WHERE state=? ORDER BY started_at DESC, id DESC LIMIT 100",
-        ["firing"])]
+    plan = [
+        r["detail"]
+        for r in store.query(
+            "EXPLAIN QUERY PLAN SELECT * FROM alerts WHERE state=? "
+            "ORDER BY started_at DESC, id DESC LIMIT 100",
+            ["firing"],
+        )
+    ]
     return {
         "firing_rows": len(rows),
         "list_p50_ms": pct(list_times, 50) * 1000,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import tempfile
 import time
@@ -56,10 +57,8 @@ async def bare_loop(mode: str, n: int, interval: float, duration: float, port: i
                 await asyncio.sleep(delay)
             if counting:
                 lags.append(loop.time() - next_at)
-            try:
+            with contextlib.suppress(Exception):
                 await request(url)
-            except Exception:
-                pass
             if counting:
                 done += 1
             next_at += interval

@@ -14,12 +14,18 @@ import asyncio
 import random
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bench.common import emit, pct
 
 PAYLOAD = {"dataframe_split": {"columns": ["a"], "data": [[1.0], [2.0]]}}
+
+
+def arrived(sink: Any, since: int, prefix: str) -> list[dict[str, Any]]:
+    """Messages the sink received after the first `since` whose title starts with `prefix`."""
+    return [m for m in sink.received[since:] if str(m.get("title", "")).startswith(prefix)]
 
 
 async def run(trials: int, interval: float, limit: float) -> dict[str, Any]:
@@ -65,15 +71,14 @@ async def run(trials: int, interval: float, limit: float) -> dict[str, Any]:
                 break
             name = f"ep{i}"
             state = engine.endpoints[name].snapshot
-            if not await wait_for(lambda: state.health == "up", 15):
+            if not await wait_for(lambda state=state: state.health == "up", 15):
                 failures.append(f"{name} never came up")
                 continue
             await asyncio.sleep(rng.uniform(0, interval))
             seen = len(sink.received)
             broke = time.time()
             server.faults.mode = "error"
-            firing = lambda: [m for m in sink.received[seen:]  # noqa: E731
-                              if "FIRING" in m.get("title", "") and name in m.get("title", "")]
+            firing = partial(arrived, sink, seen, f"[FIRING] {name}:")
             if not await wait_for(firing, 15):
                 failures.append(f"{name}: no page")
                 server.faults.mode = "ok"
@@ -83,8 +88,7 @@ async def run(trials: int, interval: float, limit: float) -> dict[str, Any]:
             seen = len(sink.received)
             healed = time.time()
             server.faults.mode = "ok"
-            resolved = lambda: [m for m in sink.received[seen:]  # noqa: E731
-                                if "RESOLVED" in m.get("title", "").upper() and name in m.get("title", "")]
+            resolved = partial(arrived, sink, seen, f"[RESOLVED] {name}:")
             if not await wait_for(resolved, 15):
                 failures.append(f"{name}: no resolve")
                 continue

@@ -7,6 +7,7 @@ Run in its own process so its CPU is never counted against the engine:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import threading
 
@@ -55,10 +56,8 @@ async def main() -> None:
             loop.call_soon_threadsafe(done.set)
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    try:
-        await asyncio.wait_for(done.wait(), timeout=3600)
-    except TimeoutError:
-        pass
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(done.wait(), timeout=3600)  # bounded: one hour at most
     server.close()
 
 

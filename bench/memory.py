@@ -42,8 +42,13 @@ def main() -> None:
         {
             "store": {"path": str(tmp / "c.db")},
             "endpoints": [
-                {"name": f"e{i}", "url": "http://127.0.0.1:9", "adapter": "generic", "interval": 1.0,
-                 "metrics_url": "http://127.0.0.1:9/metrics"}
+                {
+                    "name": f"e{i}",
+                    "url": "http://127.0.0.1:9",
+                    "adapter": "generic",
+                    "interval": 1.0,
+                    "metrics_url": "http://127.0.0.1:9/metrics",
+                }
                 for i in range(args.endpoints)
             ],
         }
@@ -68,8 +73,9 @@ def main() -> None:
             for i, state in enumerate(states):
                 total = requests[i] = requests[i] + 50.0
                 buckets = tuple((b, total * min(1.0, 0.5 + k * 0.05)) for k, b in enumerate(BOUNDS))
-                state.series.add_metrics(MetricsSample(at=now, requests=total, errors=total * 0.01,
-                                                       buckets=buckets))
+                state.series.add_metrics(
+                    MetricsSample(at=now, requests=total, errors=total * 0.01, buckets=buckets)
+                )
         fed_seconds = second + 1
         if second % 3600 == 3599:
             for state in states:

@@ -98,7 +98,11 @@ async def measure(n: int, seconds: float, warmup: float) -> dict[str, Any]:
         {
             "store": {"path": str(tmp / "console.db")},
             "endpoints": [
-                {"name": f"endpoint-{i:04d}", "url": f"http://10.1.{i // 250}.{i % 250}:8080", "interval": 1.0}
+                {
+                    "name": f"endpoint-{i:04d}",
+                    "url": f"http://10.1.{i // 250}.{i % 250}:8080",
+                    "interval": 1.0,
+                }
                 for i in range(n)
             ],
         }
@@ -120,7 +124,9 @@ async def measure(n: int, seconds: float, warmup: float) -> dict[str, Any]:
                 self.call_after_refresh(lambda: painted.append(time.perf_counter() - t))
 
     source = TickingSource(n)
-    app = TimedConsole(settings, snapshot_source=source, store=Store(settings.store.path), actor="bench@local")
+    app = TimedConsole(
+        settings, snapshot_source=source, store=Store(settings.store.path), actor="bench@local"
+    )
     async with app.run_test(size=(180, 60)) as pilot:
         await asyncio.sleep(warmup)
         counting = True

@@ -51,24 +51,44 @@ def s_engine_scale(p: dict[str, Any]) -> dict[str, Any]:
         for n in p["ns"]:
             for rep in range(p["repeats"]):
                 for mode in modes:  # interleaved, so load changes on the shared machine hit all alike
-                    args = ["--mode", mode, "--n", str(n), "--duration", str(p["duration"]),
-                            "--warmup", str(p["warmup"]), "--port", str(port)]
+                    args = [
+                        "--mode",
+                        mode,
+                        "--n",
+                        str(n),
+                        "--duration",
+                        str(p["duration"]),
+                        "--warmup",
+                        str(p["warmup"]),
+                        "--port",
+                        str(port),
+                    ]
                     r = run_worker("bench.engine_scale", args, timeout=p["duration"] * 4 + 60)
                     r["repeat"] = rep
                     out["runs"].append(r)
-                    print(f"  engine_scale n={n} {mode:8s} rep={rep}: {r['probes_per_s']:.0f}/s "
-                          f"lag p99 {r['lag_p99_ms']:.1f} ms, {r['cpu_s_per_1000']:.3f} cpu-s/1000",
-                          file=sys.stderr)
+                    print(
+                        f"  engine_scale n={n} {mode:8s} rep={rep}: {r['probes_per_s']:.0f}/s "
+                        f"lag p99 {r['lag_p99_ms']:.1f} ms, {r['cpu_s_per_1000']:.3f} cpu-s/1000",
+                        file=sys.stderr,
+                    )
             summary = {}
             for mode in modes:
                 runs = [r for r in out["runs"] if r["n"] == n and r["mode"] == mode]
                 summary[mode] = {
                     key: median([r[key] for r in runs])
-                    for key in ("probes_per_s", "done_ratio", "lag_p50_ms", "lag_p99_ms", "cpu_s_per_1000",
-                                "cpu_share", "peak_rss_mb")
+                    for key in (
+                        "probes_per_s",
+                        "done_ratio",
+                        "lag_p50_ms",
+                        "lag_p99_ms",
+                        "cpu_s_per_1000",
+                        "cpu_share",
+                        "peak_rss_mb",
+                    )
                 }
             summary["cpu_ratio_engine_vs_aiohttp"] = ratio(
-                summary["engine"]["cpu_s_per_1000"], summary["aiohttp"]["cpu_s_per_1000"])
+                summary["engine"]["cpu_s_per_1000"], summary["aiohttp"]["cpu_s_per_1000"]
+            )
             # per-repeat ratios (same moment, same load), median of them
             per_rep = []
             for rep in range(p["repeats"]):
@@ -84,8 +104,11 @@ def s_engine_scale(p: dict[str, Any]) -> dict[str, Any]:
 def s_render(p: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for n in p["sizes"]:
-        out[str(n)] = run_worker("bench.render", ["--endpoints", str(n), "--seconds", str(p["seconds"]),
-                                                  "--warmup", str(p["warmup"])], timeout=p["seconds"] + 90)
+        out[str(n)] = run_worker(
+            "bench.render",
+            ["--endpoints", str(n), "--seconds", str(p["seconds"]), "--warmup", str(p["warmup"])],
+            timeout=p["seconds"] + 90,
+        )
     return out
 
 
@@ -94,18 +117,41 @@ def s_startup(p: dict[str, Any]) -> dict[str, Any]:
 
 
 def s_alert_store(p: dict[str, Any]) -> dict[str, Any]:
-    return run_worker("bench.alert_store", ["--events", str(p["events"]), "--api-events", str(p["api_events"]),
-                                            "--repeats", str(p["repeats"])], timeout=900)
+    return run_worker(
+        "bench.alert_store",
+        ["--events", str(p["events"]), "--api-events", str(p["api_events"]), "--repeats", str(p["repeats"])],
+        timeout=900,
+    )
 
 
 def s_fault_page(p: dict[str, Any]) -> dict[str, Any]:
-    return run_worker("bench.fault_page", ["--trials", str(p["trials"]), "--interval", str(p["interval"]),
-                                           "--max-seconds", str(p["max_seconds"])], timeout=p["max_seconds"] + 90)
+    return run_worker(
+        "bench.fault_page",
+        [
+            "--trials",
+            str(p["trials"]),
+            "--interval",
+            str(p["interval"]),
+            "--max-seconds",
+            str(p["max_seconds"]),
+        ],
+        timeout=p["max_seconds"] + 90,
+    )
 
 
 def s_memory(p: dict[str, Any]) -> dict[str, Any]:
-    return run_worker("bench.memory", ["--endpoints", str(p["endpoints"]), "--hours", str(p["hours"]),
-                                       "--max-seconds", str(p["max_seconds"])], timeout=p["max_seconds"] + 120)
+    return run_worker(
+        "bench.memory",
+        [
+            "--endpoints",
+            str(p["endpoints"]),
+            "--hours",
+            str(p["hours"]),
+            "--max-seconds",
+            str(p["max_seconds"]),
+        ],
+        timeout=p["max_seconds"] + 120,
+    )
 
 
 RUNNERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -133,66 +179,159 @@ def rows(results: dict[str, Any], quick: bool) -> list[tuple[str, str, str, str,
     for n, s in s1.get("by_n", {}).items():
         e, a, h = s["engine"], s["aiohttp"], s["httpx"]
         big = n == "1000"
-        out.append((f"1 engine N={n}", "probes/s (scheduled)", f"{f(e['probes_per_s'], '.0f')} ({n})",
-                    f"aiohttp {f(a['probes_per_s'], '.0f')}, httpx {f(h['probes_per_s'], '.0f')}", "-"))
-        out.append((f"1 engine N={n}", "done / scheduled", f(e["done_ratio"], ".2%"),
-                    f"aiohttp {f(a['done_ratio'], '.2%')}, httpx {f(h['done_ratio'], '.2%')}; target >= 99%",
-                    verdict(e["done_ratio"] >= 0.99) if big else "-"))
-        out.append((f"1 engine N={n}", "lag p50 / p99 ms", f"{f(e['lag_p50_ms'], '.1f')} / {f(e['lag_p99_ms'], '.1f')}",
-                    f"aiohttp {f(a['lag_p99_ms'], '.1f')}, httpx {f(h['lag_p99_ms'], '.0f')} (p99); target < 100",
-                    verdict(e["lag_p99_ms"] < 100) if big else "-"))
-        out.append((f"1 engine N={n}", "CPU s / 1000 probes", f(e["cpu_s_per_1000"], ".3f"),
-                    f"aiohttp {f(a['cpu_s_per_1000'], '.3f')} (x{f(s['cpu_ratio_median_of_repeats'], '.2f')}), "
-                    f"httpx {f(h['cpu_s_per_1000'], '.3f')}; target <= x1.5",
-                    verdict((s["cpu_ratio_median_of_repeats"] or 99) <= 1.5) if big else "-"))
-        out.append((f"1 engine N={n}", "peak RSS MB", f(e["peak_rss_mb"], ".0f"),
-                    f"aiohttp {f(a['peak_rss_mb'], '.0f')}, httpx {f(h['peak_rss_mb'], '.0f')}", "-"))
+        out.append(
+            (
+                f"1 engine N={n}",
+                "probes/s (scheduled)",
+                f"{f(e['probes_per_s'], '.0f')} ({n})",
+                f"aiohttp {f(a['probes_per_s'], '.0f')}, httpx {f(h['probes_per_s'], '.0f')}",
+                "-",
+            )
+        )
+        out.append(
+            (
+                f"1 engine N={n}",
+                "done / scheduled",
+                f(e["done_ratio"], ".2%"),
+                f"aiohttp {f(a['done_ratio'], '.2%')}, httpx {f(h['done_ratio'], '.2%')}; target >= 99%",
+                verdict(e["done_ratio"] >= 0.99) if big else "-",
+            )
+        )
+        out.append(
+            (
+                f"1 engine N={n}",
+                "lag p50 / p99 ms",
+                f"{f(e['lag_p50_ms'], '.1f')} / {f(e['lag_p99_ms'], '.1f')}",
+                f"aiohttp {f(a['lag_p99_ms'], '.1f')}, httpx {f(h['lag_p99_ms'], '.0f')} (p99); target < 100",
+                verdict(e["lag_p99_ms"] < 100) if big else "-",
+            )
+        )
+        out.append(
+            (
+                f"1 engine N={n}",
+                "CPU s / 1000 probes",
+                f(e["cpu_s_per_1000"], ".3f"),
+                f"aiohttp {f(a['cpu_s_per_1000'], '.3f')} (x{f(s['cpu_ratio_median_of_repeats'], '.2f')}), "
+                f"httpx {f(h['cpu_s_per_1000'], '.3f')}; target <= x1.5",
+                verdict((s["cpu_ratio_median_of_repeats"] or 99) <= 1.5) if big else "-",
+            )
+        )
+        out.append(
+            (
+                f"1 engine N={n}",
+                "peak RSS MB",
+                f(e["peak_rss_mb"], ".0f"),
+                f"aiohttp {f(a['peak_rss_mb'], '.0f')}, httpx {f(h['peak_rss_mb'], '.0f')}",
+                "-",
+            )
+        )
     for n, r in results.get("render", {}).items():
         if not isinstance(r, dict) or "cpu_share" not in r:
             continue
         target = 0.15 if int(n) >= 200 else 0.03
-        out.append((f"2 render N={n}", "CPU share of one core", f(r["cpu_share"], ".1%"),
-                    f"target < {target:.0%}", verdict(r["cpu_share"] < target) if not quick else "-"))
-        out.append((f"2 render N={n}", "apply one update p50 / p99 ms",
-                    f"{f(r['apply_p50_ms'], '.1f')} / {f(r['apply_p99_ms'], '.1f')}",
-                    f"painted p99 {f(r['painted_p99_ms'], '.1f')} ms", "-"))
+        out.append(
+            (
+                f"2 render N={n}",
+                "CPU share of one core",
+                f(r["cpu_share"], ".1%"),
+                f"target < {target:.0%}",
+                verdict(r["cpu_share"] < target) if not quick else "-",
+            )
+        )
+        out.append(
+            (
+                f"2 render N={n}",
+                "apply one update p50 / p99 ms",
+                f"{f(r['apply_p50_ms'], '.1f')} / {f(r['apply_p99_ms'], '.1f')}",
+                f"painted p99 {f(r['painted_p99_ms'], '.1f')} ms",
+                "-",
+            )
+        )
     st = results.get("startup", {})
     if "process_s" in st:
-        out.append(("3 start-up", "spawn -> first frame s", f(st["process_s"], ".3f"),
-                    f"import textual.app {f(st['baseline_import_textual_s'], '.3f')} s; target < 1.0",
-                    verdict((st["process_s"] or 99) < 1.0)))
-        out.append(("3 start-up", "main() -> first frame s", f(st["in_process_s"], ".3f"),
-                    f"python -c pass {f(st['baseline_python_s'], '.3f')} s", "-"))
+        out.append(
+            (
+                "3 start-up",
+                "spawn -> first frame s",
+                f(st["process_s"], ".3f"),
+                f"import textual.app {f(st['baseline_import_textual_s'], '.3f')} s; target < 1.0",
+                verdict((st["process_s"] or 99) < 1.0),
+            )
+        )
+        out.append(
+            (
+                "3 start-up",
+                "main() -> first frame s",
+                f(st["in_process_s"], ".3f"),
+                f"python -c pass {f(st['baseline_python_s'], '.3f')} s",
+                "-",
+            )
+        )
     al = results.get("alert_store", {})
     if "bulk_events_per_s" in al:
-        out.append(("4 alert store", f"ingest events/s ({al['events']:,} rows)", f(al["bulk_events_per_s"], ",.0f"),
-                    f"sqlite3 executemany {f(al['sqlite_events_per_s'], ',.0f')}; "
-                    f"per-op API {f(al['api_events_per_s'], ',.0f')}; target >= 20,000",
-                    verdict(al["bulk_events_per_s"] >= 20_000)))
-        out.append(("4 alert store", "alerts list (100 firing) p50 / p95 ms",
-                    f"{f(al['list_p50_ms'], '.2f')} / {f(al['list_p95_ms'], '.2f')}", "target p95 < 10",
-                    verdict(al["list_p95_ms"] < 10)))
-        out.append(("4 alert store", "alert timeline p50 / p95 ms",
-                    f"{f(al['timeline_p50_ms'], '.2f')} / {f(al['timeline_p95_ms'], '.2f')}", "target p95 < 10",
-                    verdict(al["timeline_p95_ms"] < 10)))
+        out.append(
+            (
+                "4 alert store",
+                f"ingest events/s ({al['events']:,} rows)",
+                f(al["bulk_events_per_s"], ",.0f"),
+                f"sqlite3 executemany {f(al['sqlite_events_per_s'], ',.0f')}; "
+                f"per-op API {f(al['api_events_per_s'], ',.0f')}; target >= 20,000",
+                verdict(al["bulk_events_per_s"] >= 20_000),
+            )
+        )
+        out.append(
+            (
+                "4 alert store",
+                "alerts list (100 firing) p50 / p95 ms",
+                f"{f(al['list_p50_ms'], '.2f')} / {f(al['list_p95_ms'], '.2f')}",
+                "target p95 < 10",
+                verdict(al["list_p95_ms"] < 10),
+            )
+        )
+        out.append(
+            (
+                "4 alert store",
+                "alert timeline p50 / p95 ms",
+                f"{f(al['timeline_p50_ms'], '.2f')} / {f(al['timeline_p95_ms'], '.2f')}",
+                "target p95 < 10",
+                verdict(al["timeline_p95_ms"] < 10),
+            )
+        )
     fp = results.get("fault_page", {})
     if "page_p95_s" in fp:
         ok = fp["page_p95_s"] is not None and fp["page_p95_s"] <= fp["target_s"]
-        out.append(("5 fault to page", f"page p50 / p95 s ({fp['trials']} trials)",
-                    f"{f(fp['page_p50_s'], '.2f')} / {f(fp['page_p95_s'], '.2f')}",
-                    f"target p95 <= {fp['target_s']:.1f}", verdict(ok)))
+        out.append(
+            (
+                "5 fault to page",
+                f"page p50 / p95 s ({fp['trials']} trials)",
+                f"{f(fp['page_p50_s'], '.2f')} / {f(fp['page_p95_s'], '.2f')}",
+                f"target p95 <= {fp['target_s']:.1f}",
+                verdict(ok),
+            )
+        )
         ok = fp["resolve_p95_s"] is not None and fp["resolve_p95_s"] <= fp["target_s"]
-        out.append(("5 fault to page", "resolve p50 / p95 s",
-                    f"{f(fp['resolve_p50_s'], '.2f')} / {f(fp['resolve_p95_s'], '.2f')}",
-                    f"target p95 <= {fp['target_s']:.1f}", verdict(ok)))
+        out.append(
+            (
+                "5 fault to page",
+                "resolve p50 / p95 s",
+                f"{f(fp['resolve_p50_s'], '.2f')} / {f(fp['resolve_p95_s'], '.2f')}",
+                f"target p95 <= {fp['target_s']:.1f}",
+                verdict(ok),
+            )
+        )
     mem = results.get("memory", {})
     if "rss_final_mb" in mem:
         ok = mem["rss_peak_mb"] < 300 and mem["levelled_off"] and mem["hours_fed"] >= 24
-        out.append(("6 memory", f"RSS MB after {mem['hours_fed']} h x {mem['endpoints']} endpoints",
-                    f"{f(mem['rss_final_mb'], '.0f')} (peak {f(mem['rss_peak_mb'], '.0f')})",
-                    f"start {f(mem['rss_start_mb'], '.0f')}; last-half growth "
-                    f"{f(mem['rss_growth_last_half_mb'], '.1f')} MB; target < 300, flat",
-                    verdict(ok) if not quick else "-"))
+        out.append(
+            (
+                "6 memory",
+                f"RSS MB after {mem['hours_fed']} h x {mem['endpoints']} endpoints",
+                f"{f(mem['rss_final_mb'], '.0f')} (peak {f(mem['rss_peak_mb'], '.0f')})",
+                f"start {f(mem['rss_start_mb'], '.0f')}; last-half growth "
+                f"{f(mem['rss_growth_last_half_mb'], '.1f')} MB; target < 300, flat",
+                verdict(ok) if not quick else "-",
+            )
+        )
     for name, r in results.items():
         if isinstance(r, dict) and "error" in r:
             out.append((name, "ERROR", r["error"].splitlines()[-1][:80], "", "CRASHED"))
@@ -236,7 +375,10 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.time() - started, 1),
         "machine": machine_info(),
         "results": results,
-        "table": [dict(zip(("scenario", "figure", "value", "baseline_target", "verdict"), r)) for r in lines],
+        "table": [
+            dict(zip(("scenario", "figure", "value", "baseline_target", "verdict"), r, strict=True))
+            for r in lines
+        ],
     }
     path = args.output or RESULTS / time.strftime("%Y%m%d-%H%M%S.json", time.localtime(started))
     path.parent.mkdir(parents=True, exist_ok=True)

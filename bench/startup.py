@@ -12,6 +12,7 @@ Baselines in the same run: `python -c "import textual.app"` and `python -c pass`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import pty
 import signal
@@ -20,7 +21,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from bench.common import PYTHON, ROOT, emit
 
@@ -35,8 +35,10 @@ WRAPPER = (
 
 
 def write_config(root: Path, port: int) -> Path:
-    lines = [f'[store]\npath = "{root / "console.db"}"\n',
-             f'[registry]\ntracking_uri = "http://127.0.0.1:{port}"\n']
+    lines = [
+        f'[store]\npath = "{root / "console.db"}"\n',
+        f'[registry]\ntracking_uri = "http://127.0.0.1:{port}"\n',
+    ]
     for i in range(10):
         lines.append(
             f'[[endpoints]]\nname = "ep{i}"\nurl = "http://127.0.0.1:{port}"\nadapter = "generic"\n'
@@ -50,20 +52,29 @@ def write_config(root: Path, port: int) -> Path:
 def one_run(config: Path, root: Path, k: int) -> dict[str, float] | None:
     frame_log, main_log = root / f"frame{k}.log", root / f"main{k}.log"
     master, slave = pty.openpty()
-    env = os.environ | {"MLOPS_CONSOLE_FIRST_FRAME_LOG": str(frame_log), "TERM": "xterm-256color",
-                        "COLUMNS": "160", "LINES": "48"}
+    env = os.environ | {
+        "MLOPS_CONSOLE_FIRST_FRAME_LOG": str(frame_log),
+        "TERM": "xterm-256color",
+        "COLUMNS": "160",
+        "LINES": "48",
+    }
     started = time.time()
-    proc = subprocess.Popen([PYTHON, "-c", WRAPPER, str(main_log), str(config)], cwd=ROOT, env=env,
-                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    proc = subprocess.Popen(
+        [PYTHON, "-c", WRAPPER, str(main_log), str(config)],
+        cwd=ROOT,
+        env=env,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+    )
     os.close(slave)
     seen = None
     deadline = time.monotonic() + 20
     try:
         while time.monotonic() < deadline:
-            try:
+            with contextlib.suppress(OSError):
                 os.read(master, 65536)  # keep the pty drained
-            except OSError:
-                pass
             if frame_log.exists() and frame_log.read_text().strip():
                 seen = time.time()
                 break

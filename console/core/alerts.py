@@ -7,6 +7,7 @@ and its outbox rows are committed together before anyone is notified.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -57,6 +58,7 @@ class _Tracked:
     clear_since: float | None = None
 
 
+@functools.lru_cache(maxsize=65536)
 def fingerprint(rule: str, endpoint: str, model: str | None) -> str:
     return hashlib.sha1(f"{rule}\x00{endpoint}\x00{model or ''}".encode()).hexdigest()[:16]
 

@@ -349,7 +349,7 @@ class Engine:
             now,
             len(series.probes),
             series.probes[-1] if series.probes else None,
-            id(series.metrics[-1]) if series.metrics else None,
+            series.metrics[-1] if series.metrics else None,
             len(series.metrics),
             state.metrics_error,
         )
