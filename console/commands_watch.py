@@ -15,6 +15,7 @@ from typing import Any
 from console.cli import EXIT_FAILED, EXIT_OK, settings_from
 from console.config import ConfigError
 from console.core.snapshot import EndpointSnapshot
+from console.logs import configure
 
 LOG_FIELDS = ("event", "endpoint", "health", "state", "alert", "rule")
 
@@ -44,11 +45,7 @@ def setup_logging(fmt: str, level: str = "INFO") -> None:
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%dT%H:%M:%S")
         )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    for noisy in ("apprise", "aiohttp", "urllib3", "mlflow", "alembic", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure(handler, level)
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:

@@ -31,5 +31,10 @@ def default_store_path() -> Path:
     return data_dir() / "console.db"
 
 
+def log_path() -> Path:
+    """Where the console (not `watch`, which logs to stderr for journald) writes its log."""
+    return data_dir() / "console.log"
+
+
 def demo_dir() -> Path:
     return data_dir() / "demo"

@@ -45,7 +45,11 @@ async def wait_until(pilot: Any, condition: Any, timeout: float, what: str) -> N
 
 
 async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 20.0) -> list[Path]:
+    from console.tui.screens.alert_timeline import AlertTimelineScreen
     from console.tui.screens.alerts import AlertsScreen
+    from console.tui.screens.audit import AuditScreen
+    from console.tui.screens.endpoint_detail import EndpointDetailScreen
+    from console.tui.screens.models import ModelsScreen
 
     taken: list[Path] = []
 
@@ -58,6 +62,10 @@ async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 2
             60,
             "a fresh snapshot",
         )
+
+    async def on(pilot: Any, screen: type) -> None:
+        """Keys are queued behind a busy app: wait for the screen they lead to before shooting."""
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, screen), 30, screen.__name__)
 
     def save(app: Any, name: str) -> None:
         path = out / f"{name}.svg"
@@ -89,10 +97,12 @@ async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 2
         await settle(pilot)
         save(app, "overview")
         await pilot.press("enter")
+        await on(pilot, EndpointDetailScreen)
         await settle(pilot, 1.0)
         await fresh(pilot)
         save(app, "endpoint_detail")
         await pilot.press("escape", "2")
+        await on(pilot, AlertsScreen)
         await settle(pilot)
         screen = app.screen
         if isinstance(screen, AlertsScreen) and screen.table.row_count and not app.read_only:
@@ -111,9 +121,11 @@ async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 2
             await settle(pilot)
         save(app, "alerts")
         await pilot.press("enter")
+        await on(pilot, AlertTimelineScreen)
         await settle(pilot)
         save(app, "alert_timeline")
         await pilot.press("escape", "3")
+        await on(pilot, ModelsScreen)
         await settle(pilot, 1.0)
         await wait_until(
             pilot,
@@ -135,6 +147,7 @@ async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 2
             await pilot.press("escape")
             await settle(pilot)
         await pilot.press("4")
+        await on(pilot, AuditScreen)
         await settle(pilot)
         save(app, "audit")
         await pilot.press("question_mark")

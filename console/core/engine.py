@@ -210,10 +210,12 @@ class Engine:
         ]
         tasks.append(asyncio.create_task(self._notifier.run(self._stop), name="notifier"))
         tasks.append(asyncio.create_task(self._housekeeping_loop(), name="housekeeping"))
-        tasks.append(asyncio.create_task(self._close_when_done(http, tasks), name="http"))
+        tasks.append(asyncio.create_task(self._close_on_cancel(http), name="http"))
         return tasks
 
-    async def _close_when_done(self, http: aiohttp.ClientSession, tasks: list[asyncio.Task[Any]]) -> None:
+    @staticmethod
+    async def _close_on_cancel(http: aiohttp.ClientSession) -> None:
+        """Holds the shared client open while leading; closes it when the leader tasks are cancelled."""
         try:
             await asyncio.Event().wait()
         finally:

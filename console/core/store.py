@@ -454,10 +454,6 @@ class Store:
             db.execute("UPDATE alerts SET last_notified_at=? WHERE id=?", [at, alert_id])
 
     # -- notification outbox ---------------------------------------------------------------------------
-    def enqueue(self, notifications: list[dict[str, Any]], alert_id: int | None = None) -> None:
-        with self.write() as db:
-            self._enqueue(db, alert_id, notifications, now())
-
     def due_notifications(self, limit: int = 50) -> list[dict[str, Any]]:
         return self.query(
             "SELECT * FROM notifications WHERE status='pending' AND next_attempt_at<=? "

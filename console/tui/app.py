@@ -380,6 +380,22 @@ class MlopsConsole(App[int]):
 
 def run_console(settings: Settings, read_only: bool = False, demo: Any = None) -> int:
     """Entry point used by `mlops-console` (no subcommand) and `mlops-console demo`."""
+    _log_to_file()
     app = MlopsConsole(settings, read_only=read_only, demo=demo)
     result = app.run()
     return int(result or 0)
+
+
+def _log_to_file() -> None:
+    """Engine and worker logs go to a file: a stray line on stderr would garble the screen."""
+    import logging
+    from logging.handlers import RotatingFileHandler
+
+    from console import locations
+    from console.logs import configure
+
+    path = locations.log_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = RotatingFileHandler(path, maxBytes=5_000_000, backupCount=2, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s %(message)s"))
+    configure(handler)
