@@ -35,16 +35,20 @@ async def settle(pilot: Any, pause: float = 0.3) -> None:
         await pilot.pause(pause)
 
 
-async def wait_until(pilot: Any, condition: Any, timeout: float, what: str) -> None:
+async def wait_until(pilot: Any, condition: Any, timeout: float, what: str) -> bool:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             print(f"screenshots: gave up waiting for {what} after {timeout:.0f}s", file=sys.stderr)
-            return
+            return False
         await pilot.pause(0.5)
+    return True
 
 
 async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 20.0) -> list[Path]:
+    from console.tui.dialogs.ack import AckDialog
+    from console.tui.dialogs.confirm_change import ChangeDialog
+    from console.tui.dialogs.silence import SilenceDialog
     from console.tui.screens.alert_timeline import AlertTimelineScreen
     from console.tui.screens.alerts import AlertsScreen
     from console.tui.screens.audit import AuditScreen
@@ -63,9 +67,9 @@ async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 2
             "a fresh snapshot",
         )
 
-    async def on(pilot: Any, screen: type) -> None:
+    async def on(pilot: Any, screen: type, timeout: float = 30) -> bool:
         """Keys are queued behind a busy app: wait for the screen they lead to before shooting."""
-        await wait_until(pilot, lambda: isinstance(pilot.app.screen, screen), 30, screen.__name__)
+        return await wait_until(pilot, lambda: isinstance(pilot.app.screen, screen), timeout, screen.__name__)
 
     def save(app: Any, name: str) -> None:
         path = out / f"{name}.svg"
@@ -107,19 +111,25 @@ async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 2
         screen = app.screen
         if isinstance(screen, AlertsScreen) and screen.table.row_count and not app.read_only:
             await pilot.press("a")
-            await pilot.pause(0.5)
+            await on(pilot, AckDialog)
             await pilot.press(*"looking into it", "enter")
+            await on(pilot, AlertsScreen)
             await settle(pilot)
-            if screen.table.row_count > 1:
-                await pilot.press("down", "s")
+            # Silence the alert just acknowledged: the rows below may be resolved ones.
+            screen.table.focus()
+            screen.table.move_cursor(row=0)
+            await pilot.press("s")
+            if await on(pilot, SilenceDialog, timeout=10):
                 await pilot.pause(0.5)
                 save(app, "silence_dialog")
                 await pilot.press("1")
+                await on(pilot, AlertsScreen)
                 await settle(pilot)
-                await pilot.press("up")
             screen.reload()
             await settle(pilot)
         save(app, "alerts")
+        if isinstance(app.screen, AlertsScreen):
+            app.screen.table.focus()
         await pilot.press("enter")
         await on(pilot, AlertTimelineScreen)
         await settle(pilot)
@@ -140,6 +150,7 @@ async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 2
         save(app, "models")
         if not app.read_only:
             await pilot.press("p")
+            await on(pilot, ChangeDialog)
             await settle(pilot, 1.0)
             await pilot.press(*"screenshot: compare before promoting")
             await pilot.pause(0.3)
