@@ -101,25 +101,30 @@ def s_engine_scale(p: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def flags(p: dict[str, Any], *keys: str) -> list[str]:
+    """`--key value` arguments for a worker, from the scenario's parameters."""
+    return [arg for key in keys for arg in (f"--{key.replace('_', '-')}", str(p[key]))]
+
+
 def s_render(p: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for n in p["sizes"]:
         out[str(n)] = run_worker(
             "bench.render",
-            ["--endpoints", str(n), "--seconds", str(p["seconds"]), "--warmup", str(p["warmup"])],
+            ["--endpoints", str(n), *flags(p, "seconds", "warmup")],
             timeout=p["seconds"] + 90,
         )
     return out
 
 
 def s_startup(p: dict[str, Any]) -> dict[str, Any]:
-    return run_worker("bench.startup", ["--runs", str(p["runs"])], timeout=60 + 25 * p["runs"])
+    return run_worker("bench.startup", flags(p, "runs"), timeout=60 + 25 * p["runs"])
 
 
 def s_alert_store(p: dict[str, Any]) -> dict[str, Any]:
     return run_worker(
         "bench.alert_store",
-        ["--events", str(p["events"]), "--api-events", str(p["api_events"]), "--repeats", str(p["repeats"])],
+        flags(p, "events", "api_events", "repeats"),
         timeout=900,
     )
 
@@ -127,14 +132,7 @@ def s_alert_store(p: dict[str, Any]) -> dict[str, Any]:
 def s_fault_page(p: dict[str, Any]) -> dict[str, Any]:
     return run_worker(
         "bench.fault_page",
-        [
-            "--trials",
-            str(p["trials"]),
-            "--interval",
-            str(p["interval"]),
-            "--max-seconds",
-            str(p["max_seconds"]),
-        ],
+        flags(p, "trials", "interval", "max_seconds"),
         timeout=p["max_seconds"] + 90,
     )
 
@@ -142,14 +140,7 @@ def s_fault_page(p: dict[str, Any]) -> dict[str, Any]:
 def s_memory(p: dict[str, Any]) -> dict[str, Any]:
     return run_worker(
         "bench.memory",
-        [
-            "--endpoints",
-            str(p["endpoints"]),
-            "--hours",
-            str(p["hours"]),
-            "--max-seconds",
-            str(p["max_seconds"]),
-        ],
+        flags(p, "endpoints", "hours", "max_seconds"),
         timeout=p["max_seconds"] + 120,
     )
 

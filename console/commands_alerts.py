@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from console.cli import EXIT_OK, CommandError, settings_from
 from console.config import parse_duration
+from console.core.actor import os_user
 
 if TYPE_CHECKING:
     from console.core.store import Store
@@ -62,13 +62,6 @@ def _store(args: argparse.Namespace) -> Store:
     from console.core.store import Store
 
     return Store(settings_from(args).store.path)
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry (containers): still record something
-        return "unknown"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -170,7 +163,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
     store = _store(args)
     _get(store, args.id)
     try:
-        alert = store.acknowledge(args.id, args.by or _user(), args.note)
+        alert = store.acknowledge(args.id, args.by or os_user(), args.note)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     print(f"alert #{alert['id']} acknowledged by {alert['acked_by']}")
@@ -186,6 +179,6 @@ def cmd_silence(args: argparse.Namespace) -> int:
         raise CommandError("--for: must be positive")
     store = _store(args)
     _get(store, args.id)
-    alert = store.silence(args.id, seconds, args.by or _user(), args.note)
+    alert = store.silence(args.id, seconds, args.by or os_user(), args.note)
     print(f"alert #{alert['id']} silenced until {_local(alert['silenced_until'])}")
     return EXIT_OK

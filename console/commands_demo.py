@@ -10,7 +10,8 @@ from pathlib import Path
 
 from console import locations
 from console.cli import EXIT_FAILED, EXIT_OK, CommandError
-from console.config import load_settings
+from console.config import Settings, load_settings
+from console.core.snapshot import EndpointSnapshot
 
 CHECK_DEADLINE = 50.0
 
@@ -60,7 +61,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         env.stop()
 
 
-def _check(settings, started: float) -> int:  # type: ignore[no-untyped-def]
+def _check(settings: Settings, started: float) -> int:
     """Wait until the engine reports every endpoint up with latency and throughput, or explain which not."""
     from console.commands_watch import status_table
     from console.core.engine import Engine
@@ -68,7 +69,7 @@ def _check(settings, started: float) -> int:  # type: ignore[no-untyped-def]
 
     store = Store(settings.store.path)
 
-    def ready(endpoint) -> bool:  # type: ignore[no-untyped-def]
+    def ready(endpoint: EndpointSnapshot) -> bool:
         return endpoint.health == "up" and endpoint.p95 is not None and endpoint.rps is not None
 
     async def run() -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from datetime import UTC, datetime
@@ -11,6 +10,7 @@ from typing import Any
 
 from console.cli import CommandError, settings_from
 from console.config import ConfigError, Settings
+from console.core.actor import os_user
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -245,7 +245,7 @@ def _confirm_and_apply(
 ) -> int:
     from console.core import promotion
 
-    actor = args.by or getpass.getuser()
+    actor = args.by or os_user()
     if plan.ok and not plan.noop and not args.yes:
         if not sys.stdin.isatty():
             print(

@@ -9,10 +9,8 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from console.config import MetricNames
-from console.core.adapters import MAX_BODY, timed_request
+from console.core.adapters import describe_exception, timed_request
 from console.core.series import MetricsSample
-
-MAX_METRICS_BODY = 4 * MAX_BODY
 
 
 class MetricsError(Exception):
@@ -34,15 +32,11 @@ def reduce_exposition(text: str, names: MetricNames, at: float) -> MetricsSample
     found_requests = False
     try:
         for family in text_string_to_metric_families(text):
-            # The parser strips `_total` from counter family names; samples keep the full name.
+            # Match sample names: the parser strips `_total` from counter family names, not samples.
             for sample in family.samples:
                 if not _matches(sample.labels, names.match):
                     continue
-                if sample.name == names.requests or (
-                    family.type == "counter"
-                    and f"{family.name}_total" == names.requests
-                    and sample.name == names.requests
-                ):
+                if sample.name == names.requests:
                     found_requests = True
                     requests += sample.value
                     if _is_error(sample.labels.get(names.status_label, "200")):
@@ -64,8 +58,6 @@ async def scrape(http: aiohttp.ClientSession, url: str, names: MetricNames, time
     try:
         status, body, _ = await timed_request(http, "GET", url, timeout)
     except Exception as exc:
-        from console.core.adapters import describe_exception
-
         raise MetricsError(f"metrics scrape failed: {describe_exception(exc)}") from None
     if status != 200:
         raise MetricsError(f"metrics scrape failed: HTTP {status}")

@@ -6,23 +6,19 @@ Objects are created lazily on first use, so `import mlflow` never sits on the fi
 
 from __future__ import annotations
 
-import getpass
 import os
 import threading
 from typing import TYPE_CHECKING, Any
 
 from console.config import Settings
+from console.core.actor import os_user
 
 if TYPE_CHECKING:
     from console.core.store import Store
 
 
 def default_actor() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = f"uid{os.getuid()}"
-    return f"{user}@{os.uname().nodename}"
+    return f"{os_user()}@{os.uname().nodename}"
 
 
 class RegistryMissing(Exception):
