@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.color import Color
@@ -33,6 +33,7 @@ from console.tui.screens.models import ModelsScreen
 from console.tui.screens.overview import OverviewScreen
 from console.tui.sources import EngineSource, SnapshotSource
 from console.tui.text import clean, safe_text
+from console.tui.typeahead import TypeAhead
 from console.tui.widgets.command_bar import CommandBar, resolve
 
 STORE_POLL_SECONDS = 2.0
@@ -105,6 +106,7 @@ class MlopsConsole(App[int]):
         self.host_sample: HostSample | None = None
         self.store_error: str | None = None
         self._palette: dict[str, str] | None = None
+        self.typeahead = TypeAhead(self)
         if read_only:
             self.sub_title = "READ-ONLY"
 
@@ -175,6 +177,13 @@ class MlopsConsole(App[int]):
         finally:
             if self.poll:
                 self.call_from_thread(self.set_timer, HOST_POLL_SECONDS, self._poll_host)
+
+    async def on_event(self, event: events.Event) -> None:
+        if self.typeahead.hold(event):
+            return
+        await super().on_event(event)
+        for held in self.typeahead.release_after(event):
+            await self.on_event(held)
 
     # -- incoming data -------------------------------------------------------------------------------
     def on_snapshot_received(self, message: SnapshotReceived) -> None:
@@ -344,7 +353,8 @@ class MlopsConsole(App[int]):
         self.call_from_thread(self.notify, clean(f"demo: {method} {endpoint}", limit=80), markup=False)
 
     def action_command_bar(self) -> None:
-        self.screen.query_one(CommandBar).open()
+        for bar in self.screen.query(CommandBar):
+            bar.open()
 
     def action_help(self) -> None:
         from console.tui.screens.help import HelpScreen

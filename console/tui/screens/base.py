@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer
@@ -48,10 +49,11 @@ class ConsoleScreen(Screen):
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
         yield from self.compose_body()
-        if self.FILTERABLE:
-            yield FilterBar(id="filter")
-        yield CommandBar(self.console.endpoint_names(), id="command")
-        yield Footer()
+        with Vertical(id="bottom"):
+            if self.FILTERABLE:
+                yield FilterBar(id="filter")
+            yield CommandBar(self.console.endpoint_names(), id="command")
+            yield Footer()
 
     def compose_body(self) -> Iterable[Widget]:
         return ()

@@ -45,7 +45,8 @@ class CommandBar(Input):
     def open(self) -> None:
         self.value = ""
         self.display = True
-        self.focus()
+        # Focus now, not after a refresh: the keys typed after `:` are routed as soon as this returns.
+        self.screen.set_focus(self)
 
     def action_close(self) -> None:
         self.value = ""

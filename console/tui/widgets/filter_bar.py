@@ -39,7 +39,8 @@ class FilterBar(Input):
 
     def open(self) -> None:
         self.display = True
-        self.focus()
+        # Focus now, not after a refresh: the keys typed after `:` are routed as soon as this returns.
+        self.screen.set_focus(self)
 
     def action_clear(self) -> None:
         self.value = ""
