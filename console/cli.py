@@ -45,11 +45,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--read-only", action="store_true", help="console without promote/rollback/ack/silence"
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.set_defaults(func=_run_tui)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     for register in _command_modules():
         register(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mlops-console")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
 
 
 def _run_tui(args: argparse.Namespace) -> int:
