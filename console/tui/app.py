@@ -32,7 +32,7 @@ from console.tui.screens.base import ConsoleScreen
 from console.tui.screens.models import ModelsScreen
 from console.tui.screens.overview import OverviewScreen
 from console.tui.sources import EngineSource, SnapshotSource
-from console.tui.text import clean, safe_text
+from console.tui.text import clean, firing_and_pending, safe_text
 from console.tui.typeahead import TypeAhead
 from console.tui.widgets.command_bar import CommandBar, resolve
 
@@ -288,6 +288,10 @@ class MlopsConsole(App[int]):
         else:
             firing = self.alert_counts.get("firing", 0)
             out.append(f"{firing} firing", style=f"bold {colors['down']}" if firing else "")
+            # Conditions that hold but whose `for` has not elapsed: flagged ⚐ in the overview, not stored yet.
+            pending = sum(len(firing_and_pending(e.firing)[1]) for e in snap.endpoints) if snap else 0
+            if pending:
+                out.append(f" · {pending} pending", style=colors["degraded"])
             out.append(f" · {self.alert_counts.get('acknowledged', 0)} acked")
             out.append(f" · {self.alert_counts.get('silenced', 0)} silenced")
         out.append("  │ registry ")
@@ -321,6 +325,13 @@ class MlopsConsole(App[int]):
         screen = self.screen
         if isinstance(screen, ConsoleScreen):
             screen.set_status(self.status_text())
+
+    def export_screenshot(self, *, title: str | None = None, simplify: bool = False) -> str:
+        """Textual's SVG, marked to keep its spaces: each run of text in one style is its own `<text>`,
+        and renderers such as librsvg drop the spaces at either end of one that does not say so, which
+        ran words together ("iris-prodpid 4242", "31%last ok")."""
+        svg = super().export_screenshot(title=title, simplify=simplify)
+        return svg.replace("<svg ", '<svg xml:space="preserve" ', 1)
 
     # -- navigation ------------------------------------------------------------------------------------
     def endpoint_names(self) -> list[str]:

@@ -92,6 +92,7 @@ def snapshot(at: float = T0) -> EngineSnapshot:
             last_ok_at=at - 4,
             last_probe_at=at - 4,
             probes=710,
+            firing=["latency_p95 (pending)"],
         ),
         EndpointSnapshot(
             "diabetes-prod",

@@ -58,6 +58,20 @@ def join(parts: Iterable[Text | str], sep: str = " ") -> Text:
     return out
 
 
+PENDING_SUFFIX = " (pending)"
+
+
+def firing_and_pending(rules: Iterable[str]) -> tuple[list[str], list[str]]:
+    """An endpoint's `firing` list split into rules firing and rules pending (held, `for` not elapsed)."""
+    firing, pending = [], []
+    for rule in rules:
+        if rule.endswith(PENDING_SUFFIX):
+            pending.append(rule.removesuffix(PENDING_SUFFIX))
+        else:
+            firing.append(rule)
+    return firing, pending
+
+
 # -- formatting of numbers and times (pure; the clock is passed in so tests are deterministic) -----
 DASH = "\u2013"
 

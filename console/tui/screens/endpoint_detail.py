@@ -3,6 +3,7 @@ the served version and its run metrics, and the deploy history from the audit tr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,10 +14,12 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
+from console.core.series import RPS_STEP
 from console.core.snapshot import EndpointSnapshot, EngineSnapshot
 from console.tui.screens.base import ConsoleScreen
 from console.tui.text import (
     DASH,
+    firing_and_pending,
     fmt_age,
     fmt_latency,
     fmt_metric,
@@ -33,8 +36,9 @@ HISTORY_SECONDS = 3600
 class EndpointDetailScreen(ConsoleScreen):
     TITLE_TEXT = "Endpoint"
     HELP = (
-        "One endpoint in depth. Charts show per-minute p50/p95/p99 latency and throughput/error ratio "
-        "from the store's rollups (the last hour), or the recent probes when no rollups exist yet. "
+        "One endpoint in depth. Charts show per-minute p50/p95/p99 latency (ms), throughput (req/s) and "
+        "the share of failed requests (%) from the store's rollups (the last hour), or the recent probes "
+        "when no rollups exist yet. While the endpoint is down its percentiles are marked stale. "
         "Below: recent probe errors with their response text, this endpoint's alerts, the model version "
         "it serves with its run metrics, and the promote/rollback history of its model. `esc` goes back."
     )
@@ -45,9 +49,13 @@ class EndpointDetailScreen(ConsoleScreen):
         super().__init__()
         self.endpoint_name = name
         self.summary = Static(Text("waiting for the engine…", style="dim"), id="ep-summary")
-        self.latency_chart = SeriesChart("latency", "ms", id="latency-chart", classes="chart")
+        self.latency_chart = SeriesChart("latency, ms", "ms", id="latency-chart", classes="chart")
         self.traffic_chart = SeriesChart(
-            "throughput req/s · errors %", "", id="traffic-chart", classes="chart"
+            "throughput, req/s · errors, % of requests",
+            "req/s",
+            "errors %",
+            id="traffic-chart",
+            classes="chart",
         )
         self.errors = Static("", id="ep-errors", classes="panel")
         self.version_panel = Static(
@@ -133,19 +141,28 @@ class EndpointDetailScreen(ConsoleScreen):
         )
         if e.version_mismatch:
             out.append("  version mismatch", style=f"bold {colors['degraded']}")
-        out.append(
-            f"\np50 {fmt_latency(e.p50)}  p95 {fmt_latency(e.p95)}  p99 {fmt_latency(e.p99)}"
-            f"  ({e.latency_source})   {fmt_rate(e.rps)} (5m {fmt_rate(e.rps_5m)})   errors "
-        )
+        latency = f"p50 {fmt_latency(e.p50)}  p95 {fmt_latency(e.p95)}  p99 {fmt_latency(e.p99)}"
+        if e.health == "down" and e.latency_source != "none":
+            out.append("\nlatency ")
+            out.append("stale", style=f"bold {colors['down']}")
+            out.append(f" (from before it went down, {e.latency_source}) ")
+            out.append(latency, style="dim")
+        else:
+            out.append(f"\n{latency}  ({e.latency_source})")
+        out.append(f"   {fmt_rate(e.rps)} (5m {fmt_rate(e.rps_5m)})   errors ")
         out.append(fmt_ratio(e.error_ratio), style=colors["down"] if (e.error_ratio or 0) >= 0.05 else "")
         out.append(
             f"   last ok {fmt_age(e.last_ok_at, now)}{' ago' if e.last_ok_at else ''}"
             f" · probes {e.probes}, failed {e.failures}"
             f", {e.consecutive_failures} in a row"
         )
-        if e.firing:
+        firing, pending = firing_and_pending(e.firing)
+        if firing:
             out.append("\nfiring: ", style=f"bold {colors['down']}")
-            out.append_text(safe_text(", ".join(e.firing), colors["down"], limit=200))
+            out.append_text(safe_text(", ".join(firing), colors["down"], limit=200))
+        if pending:
+            out.append("\npending: ", style=f"bold {colors['degraded']}")
+            out.append_text(safe_text(", ".join(pending), colors["degraded"], limit=200))
         self.summary.update(out)
         self._show_errors(e, now)
         self._show_charts(e, now)
@@ -173,29 +190,64 @@ class EndpointDetailScreen(ConsoleScreen):
         self.errors.update(out)
 
     def _show_charts(self, e: EndpointSnapshot, now: float) -> None:
+        errors_now = f"errors % (now {fmt_ratio(e.error_ratio)})"
         rollups = [r for r in self.rollups if r.get("p50") is not None or r.get("rps") is not None]
         if len(rollups) >= 5:  # a few minutes of rollups; before that the recent probes say more
             x = [round((r["minute"] * 60 - now) / 60, 1) for r in rollups]
 
-            def ms(key: str) -> list[float | None]:
-                return [None if r.get(key) is None else r[key] * 1000 for r in rollups]
+            def ms(key: str) -> tuple[list[float], list[float | None]]:
+                return x, [None if r.get(key) is None else r[key] * 1000 for r in rollups]
 
-            self.latency_chart.show(x, {"p50": ms("p50"), "p95": ms("p95"), "p99": ms("p99")}, "per minute")
+            self.latency_chart.show(
+                {"p50": ms("p50"), "p95": ms("p95"), "p99": ms("p99")},
+                x_label="minutes ago",
+                note="per minute",
+            )
             self.traffic_chart.show(
-                x,
-                {
-                    "req/s": [r.get("rps") for r in rollups],
-                    "err %": [
-                        None if r.get("error_ratio") is None else r["error_ratio"] * 100 for r in rollups
-                    ],
-                },
-                "per minute",
+                {"req/s": (x, [r.get("rps") for r in rollups])},
+                right={errors_now: self._error_share(now, x[0])},
+                x_label="minutes ago",
+                note="per minute",
             )
             return
+        interval = self._interval()
+        # One point per successful probe, `interval` apart while the endpoint answers.
         latency = [v * 1000 for v in e.latency_history]
-        self.latency_chart.show(list(range(-len(latency) + 1, 1)), {"probe": latency}, "recent probes")
+        self.latency_chart.show(
+            {"probe": ([(i - len(latency) + 1) * interval for i in range(len(latency))], latency)},
+            x_label="seconds ago",
+            note=f"last {len(latency)} ok probes",
+        )
+        # One point per RPS_STEP seconds of scrapes (a scrape comes with each probe).
+        step = math.ceil(RPS_STEP / interval) * interval / 60
         rps = list(e.rps_history)
-        self.traffic_chart.show(list(range(-len(rps) + 1, 1)), {"req/s": rps}, "recent")
+        x = [(i - len(rps) + 1) * step for i in range(len(rps))]
+        since = x[0] if x else -10.0
+        self.traffic_chart.show(
+            {"req/s": (x, rps)},
+            right={errors_now: self._error_share(now, since)},
+            x_label="minutes ago",
+            note="recent",
+            since=since,
+        )
+
+    def _error_share(self, now: float, since: float) -> tuple[list[float], list[float | None]]:
+        """Per-minute error share (%) from the rollups back to `since` minutes ago, then the current one."""
+        e = self._endpoint(self.console.snapshot)
+        points = [
+            (round((r["minute"] * 60 - now) / 60, 1), r["error_ratio"] * 100)
+            for r in self.rollups
+            if r.get("error_ratio") is not None and (r["minute"] * 60 - now) / 60 >= since
+        ]
+        if e is not None and e.error_ratio is not None:
+            points.append((0.0, e.error_ratio * 100))
+        return [p[0] for p in points], [p[1] for p in points]
+
+    def _interval(self) -> float:
+        try:
+            return max(self.console.settings.endpoint(self.endpoint_name).interval, 0.1)
+        except KeyError:
+            return 5.0
 
     # -- stored part: rollups, alerts, audit, registry -----------------------------------------------
     def reload(self) -> None:

@@ -14,7 +14,17 @@ from textual.widgets import DataTable
 from console.core.snapshot import EndpointSnapshot, EngineSnapshot
 from console.tui.host import HostSample
 from console.tui.screens.base import ConsoleScreen
-from console.tui.text import DASH, clean, fmt_age, fmt_latency, fmt_rate, fmt_ratio, safe_text, sparkline
+from console.tui.text import (
+    DASH,
+    clean,
+    firing_and_pending,
+    fmt_age,
+    fmt_latency,
+    fmt_rate,
+    fmt_ratio,
+    safe_text,
+    sparkline,
+)
 from console.tui.widgets.filter_bar import FilterBar
 from console.tui.widgets.host_panel import HostPanel
 
@@ -42,6 +52,11 @@ def _num(value: float | None) -> float:
     return float("inf") if value is None else value
 
 
+def _current(e: EndpointSnapshot, latency: float | None) -> float | None:
+    """A latency percentile, or None while the endpoint is down: it then describes the time before."""
+    return None if e.health == "down" else latency
+
+
 COLUMNS: list[Column] = [
     Column("health", "health", 10, True, lambda e: HEALTH_ORDER.get(e.health, 9)),
     Column("name", "endpoint", 22, True, lambda e: e.name),  # 16 when narrow
@@ -49,9 +64,9 @@ COLUMNS: list[Column] = [
     Column("want", "want", 5, False, lambda e: e.expected_version or ""),
     Column("serves", "serves", 7, False, lambda e: (not e.version_mismatch, e.served_version or "")),
     Column("version", "ver", 7, True, lambda e: (not e.version_mismatch, e.expected_version or "")),
-    Column("p50", "p50", 7, False, lambda e: _num(e.p50)),
-    Column("p95", "p95", 7, True, lambda e: _num(e.p95)),
-    Column("p99", "p99", 7, False, lambda e: _num(e.p99)),
+    Column("p50", "p50", 7, False, lambda e: _num(_current(e, e.p50))),
+    Column("p95", "p95", 7, True, lambda e: _num(_current(e, e.p95))),
+    Column("p99", "p99", 7, False, lambda e: _num(_current(e, e.p99))),
     Column("rps", "req/s", 7, True, lambda e: -(e.rps or 0.0)),
     Column("err", "err%", 6, True, lambda e: -(e.error_ratio or 0.0)),
     Column("spark", "latency", SPARK_WIDTH, False, lambda e: _num(e.p50)),
@@ -65,7 +80,9 @@ class OverviewScreen(ConsoleScreen):
         "Every configured endpoint, updated live. Health reads without colour: ● up, ◐ degraded, "
         "✖ down, ? unknown. `want` is the version the registry alias points to, `serves` what the "
         "endpoint reports (≠ marks a mismatch). Latency percentiles come from the endpoint's metrics "
-        "when it has them, else from probes. ⚑N: N alerts firing."
+        "when it has them, else from probes; while an endpoint is down they show \u2013 (the last values are "
+        "in its detail). ⚑N: N alerts firing; ⚐N: N conditions holding that fire once their `for` "
+        "has elapsed (pending)."
     )
 
     BINDINGS = [
@@ -144,8 +161,11 @@ class OverviewScreen(ConsoleScreen):
         name = KeyedText(end="")
         name.row_key = e.name
         name.append_text(safe_text(e.name, limit=40))
-        if e.firing:
-            name.append(f" ⚑{len(e.firing)}", style=f"bold {colors['down']}")
+        firing, pending = firing_and_pending(e.firing)
+        if firing:
+            name.append(f" ⚑{len(firing)}", style=f"bold {colors['down']}")
+        if pending:
+            name.append(f" ⚐{len(pending)}", style=colors["degraded"])
         mismatch_style = f"bold reverse {colors['degraded']}"
         model = safe_text(f"{e.model}@{e.alias}" if e.model and e.alias else e.model or DASH, limit=60)
         if e.version_mismatch:
@@ -160,6 +180,10 @@ class OverviewScreen(ConsoleScreen):
             else (colors["degraded"] if (e.error_ratio or 0) > 0 else "")
         )
         stale = e.last_ok_at is None or now - e.last_ok_at > 3 * max(self._interval(e.name), 1.0)
+
+        def latency(seconds: float | None) -> str | Text:
+            return Text(DASH, style="dim") if e.health == "down" else fmt_latency(seconds)
+
         return {
             "health": app.health_text(e.health),
             "name": name,
@@ -167,9 +191,9 @@ class OverviewScreen(ConsoleScreen):
             "want": safe_text(e.expected_version or DASH),
             "serves": serves,
             "version": version,
-            "p50": fmt_latency(e.p50),
-            "p95": fmt_latency(e.p95),
-            "p99": fmt_latency(e.p99),
+            "p50": latency(e.p50),
+            "p95": latency(e.p95),
+            "p99": latency(e.p99),
             "rps": fmt_rate(e.rps),
             "err": Text(fmt_ratio(e.error_ratio), style=error_style),
             "spark": Text(sparkline(e.latency_history, SPARK_WIDTH), style=colors["accent"]),

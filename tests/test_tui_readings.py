@@ -1,0 +1,109 @@
+"""What the console's numbers say: nothing stale shown as current, pending apart from firing, charts
+with units, and screenshots whose words stay apart."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable
+
+from console.tui import sample
+from console.tui.app import MlopsConsole
+from console.tui.messages import SnapshotReceived
+from console.tui.screens.endpoint_detail import EndpointDetailScreen
+from console.tui.text import DASH
+
+
+async def settle(pilot) -> None:
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def cell(table: DataTable, row: str, column: str) -> str:
+    value = table.get_cell(row, column)
+    return getattr(value, "plain", str(value))
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> MlopsConsole:
+    return sample.make_app(tmp_path)
+
+
+def _with(snap, name: str, **changes):
+    return dataclasses.replace(
+        snap, endpoints=[dataclasses.replace(e, **changes) if e.name == name else e for e in snap.endpoints]
+    )
+
+
+async def test_a_down_endpoint_shows_no_current_latency(app: MlopsConsole) -> None:
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        table = app.screen.table
+        assert cell(table, "iris-prod", "p95") == "9.1ms"
+        down = _with(sample.snapshot(), "iris-prod", health="down", consecutive_failures=3)
+        app.post_message(SnapshotReceived(down))
+        await pilot.pause()
+        assert [cell(table, "iris-prod", c) for c in ("p50", "p95", "p99")] == [DASH] * 3
+        assert cell(table, "iris-staging", "p95") == "8.0ms"  # the others are untouched
+        await pilot.press("colon", *"endpoint iris-prod", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, EndpointDetailScreen)
+        summary = str(app.screen.summary.render())
+        assert "latency stale (from before it went down, metrics) p50 4.2ms  p95 9.1ms" in summary
+        app.post_message(SnapshotReceived(sample.snapshot()))  # back up: current again, not stale
+        await pilot.pause()
+        summary = str(app.screen.summary.render())
+        assert "stale" not in summary and "p50 4.2ms  p95 9.1ms  p99 15ms  (metrics)" in summary
+
+
+async def test_pending_conditions_are_counted_apart_from_firing_alerts(app: MlopsConsole) -> None:
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        table = app.screen.table
+        # iris-staging's latency rule holds but its `for` has not elapsed: pending, not firing
+        assert cell(table, "iris-staging", "name") == "iris-staging ⚐1"
+        assert cell(table, "iris-prod", "name") == "iris-prod ⚑1"
+        status = app.status_text().plain
+        assert "alerts 2 firing · 1 pending · 1 acked" in status
+        both = _with(sample.snapshot(), "iris-prod", firing=["version_mismatch", "latency_p95 (pending)"])
+        app.post_message(SnapshotReceived(both))
+        await pilot.pause()
+        assert cell(table, "iris-prod", "name") == "iris-prod ⚑1 ⚐1"
+        assert "2 pending" in app.status_text().plain
+        await pilot.press("colon", *"endpoint iris-prod", "enter")
+        await settle(pilot)
+        summary = str(app.screen.summary.render())
+        assert "firing: version_mismatch\npending: latency_p95" in summary
+        none = _with(sample.snapshot(), "iris-staging", firing=[])
+        app.post_message(SnapshotReceived(none))
+        await pilot.pause()
+        assert "pending" not in app.status_text().plain
+
+
+async def test_charts_name_their_units_and_show_the_error_share(app: MlopsConsole) -> None:
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("colon", *"endpoint iris-prod", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, EndpointDetailScreen)
+        latency = screen.latency_chart.render().plain
+        traffic = screen.traffic_chart.render().plain
+        assert "ms" in latency.splitlines()[-1] and "seconds ago" in latency
+        assert "req/s" in traffic.splitlines()[-1] and "errors %" in traffic and "minutes ago" in traffic
+        assert "errors % (now 0%)" in traffic  # the error share is drawn beside the throughput
+        # x ticks are ages: 0 at the right, no negative numbers
+        assert latency.splitlines()[-2].rstrip().endswith("0") and "-" not in latency.splitlines()[-2]
+
+
+async def test_screenshots_keep_the_spaces_between_words(app: MlopsConsole) -> None:
+    """Each styled run is its own SVG `<text>`; without xml:space renderers eat its edge spaces."""
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        svg = app.export_screenshot()
+        assert svg.startswith("<svg") and 'xml:space="preserve"' in svg.split(">", 1)[0]
+        # the host panel line that ran together ("iris-prodpid 4242") has its spaces in the SVG text
+        assert "&#160;&#160;pid&#160;4242" in svg
