@@ -8,6 +8,7 @@ messages. Only the visible screen renders a new snapshot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -22,10 +23,16 @@ from textual.worker import Worker, WorkerState
 
 from console.config import Settings
 from console.core.snapshot import EngineSnapshot
-from console.tui.backend import Backend
+from console.tui.backend import Backend, next_order
 from console.tui.commands import ConsoleCommands
 from console.tui.host import HostSample, HostSampler
-from console.tui.messages import AlertCountsReceived, HostSampled, SnapshotReceived, StoreChanged
+from console.tui.messages import (
+    AlertCountsReceived,
+    HostSampled,
+    RegistrySeen,
+    SnapshotReceived,
+    StoreChanged,
+)
 from console.tui.screens.alerts import AlertsScreen
 from console.tui.screens.audit import AuditScreen
 from console.tui.screens.base import ConsoleScreen
@@ -39,6 +46,7 @@ from console.tui.widgets.command_bar import CommandBar, resolve
 STORE_POLL_SECONDS = 2.0
 HOST_POLL_SECONDS = 2.0
 STALE_SECONDS = 15.0
+REGISTRY_RECHECK_SECONDS = 5.0
 
 HEALTH_SYMBOL = {"up": "●", "degraded": "◐", "down": "✖", "unknown": "?"}
 
@@ -94,7 +102,13 @@ class MlopsConsole(App[int]):
         self.settings = settings
         self.read_only = read_only
         self.clock = clock
-        self.backend = Backend(settings, store=store, registry=registry, actor=actor)
+        self.backend = Backend(
+            settings,
+            store=store,
+            registry=registry,
+            actor=actor,
+            on_registry_state=lambda seen: self.post_message(RegistrySeen(seen)),
+        )
         self.source: SnapshotSource = snapshot_source or EngineSource(settings)
         self.host_sampler = host_sampler
         self.poll = poll
@@ -105,6 +119,8 @@ class MlopsConsole(App[int]):
         self.open_alerts: list[dict[str, Any]] = []
         self.host_sample: HostSample | None = None
         self.store_error: str | None = None
+        self._engine_registry: tuple[int, str] | None = None
+        """(order, state) of the engine's registry state, ordered when it last changed."""
         self._palette: dict[str, str] | None = None
         self.typeahead = TypeAhead(self)
         if read_only:
@@ -125,6 +141,8 @@ class MlopsConsole(App[int]):
         self._start_source()
         self._poll_store()
         self._poll_host()
+        if self.poll:
+            self.set_interval(REGISTRY_RECHECK_SECONDS, self._recheck_registry)
 
     def _log_first_frame(self) -> None:
         """Benchmark aid: seconds from process start to the first rendered frame."""
@@ -188,6 +206,8 @@ class MlopsConsole(App[int]):
     # -- incoming data -------------------------------------------------------------------------------
     def on_snapshot_received(self, message: SnapshotReceived) -> None:
         self.snapshot = message.snapshot
+        if self._engine_registry is None or self._engine_registry[1] != message.snapshot.registry:
+            self._engine_registry = (next_order(), message.snapshot.registry)
         self._update_status()
         screen = self.screen
         if isinstance(screen, ConsoleScreen):
@@ -198,6 +218,32 @@ class MlopsConsole(App[int]):
         self.open_alerts = message.open_alerts
         self.store_error = None
         self._update_status()  # every poll, so a stale engine shows even when nothing else changes
+
+    def on_registry_seen(self, message: RegistrySeen) -> None:
+        self._update_status()
+
+    def registry_state(self) -> str:
+        """What the registry was last seen doing: by the engine's refresh or this console's own calls.
+
+        Whichever saw it last wins, so "registry ok" never stands next to a screen that just found
+        the registry unreachable (the engine checks only every `registry.refresh`).
+        """
+        engine, mine = self._engine_registry, self.backend.registry_state
+        if mine is not None and (engine is None or mine[0] > engine[0]):
+            return mine[1]
+        if engine is not None:
+            return engine[1]
+        return "…" if self.backend.registry_configured else "not configured"
+
+    def _recheck_registry(self) -> None:
+        """While the registry looks unreachable, ask it again: recovery shows without a screen asking."""
+        if _registry_label(self.registry_state()).startswith("unreachable"):
+            self._check_registry()
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="registry-check")
+    def _check_registry(self) -> None:
+        with contextlib.suppress(Exception):  # the outcome is recorded in backend.registry_state
+            self.backend.check_registry()
 
     def on_host_sampled(self, message: HostSampled) -> None:
         self.host_sample = message.sample
@@ -295,7 +341,7 @@ class MlopsConsole(App[int]):
             out.append(f" · {self.alert_counts.get('acknowledged', 0)} acked")
             out.append(f" · {self.alert_counts.get('silenced', 0)} silenced")
         out.append("  │ registry ")
-        registry = snap.registry if snap else ("…" if self.backend.registry_configured else "not configured")
+        registry = _registry_label(self.registry_state())
         style = (
             colors["up"]
             if registry == "ok"
@@ -397,6 +443,11 @@ class MlopsConsole(App[int]):
                 severity="warning",
                 markup=False,
             )
+
+
+def _registry_label(state: str) -> str:
+    """`registry unreachable: x` reads `unreachable: x` after the status bar's own `registry` label."""
+    return state.removeprefix("registry ").strip()
 
 
 def run_console(settings: Settings, read_only: bool = False, demo: Any = None) -> int:

@@ -47,3 +47,11 @@ class StoreChanged(Message):
     """This console changed the store (ack, silence, promote...): screens showing it should reload."""
 
     what: str
+
+
+@dataclass
+class RegistrySeen(Message):
+    """A registry call of this console reached the registry or did not."""
+
+    seen: tuple[int, str]
+    """(order, `ok` or `registry unreachable: ...`): see `Backend.registry_state`."""

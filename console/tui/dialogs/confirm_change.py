@@ -15,6 +15,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, RichLog, Static
 
 from console.tui.messages import StoreChanged
+from console.tui.model_metrics import judge
 from console.tui.text import DASH, clean, fmt_metric, safe_text
 
 
@@ -38,7 +39,8 @@ def open_change_dialog(
     )
 
 
-def metrics_table(plan: Any) -> Table:
+def metrics_table(plan: Any, colors: dict[str, str]) -> Table:
+    """Current and new version's metrics side by side; a metric that gets worse is red and says so."""
     table = Table(box=None, header_style="bold", pad_edge=False, expand=False)
     current = f"v{plan.current_version}" if plan.current_version else "unset"
     new = f"v{plan.new_version}" if plan.new_version else "?"
@@ -46,15 +48,19 @@ def metrics_table(plan: Any) -> Table:
     table.add_column(current, justify="right")
     table.add_column(new, justify="right")
     table.add_column("Δ", justify="right")
+    table.add_column("")
     for name, old, value in plan.metric_rows()[:12]:
         delta = ""
         if isinstance(old, int | float) and isinstance(value, int | float):
             delta = f"{value - old:+.4g}"
+        verdict = judge(name, old, value)
+        style = {"worse": f"bold {colors['down']}", "better": colors["up"]}.get(verdict or "", "")
         table.add_row(
-            safe_text(name, limit=30),
+            safe_text(name, style if verdict == "worse" else "", limit=30),
             Text(fmt_metric(old) if old is not None else DASH),
-            Text(fmt_metric(value) if value is not None else DASH),
-            Text(delta),
+            Text(fmt_metric(value) if value is not None else DASH, style=style),
+            Text(delta, style=style),
+            Text(f"({verdict})" if verdict in ("worse", "better") else "", style=style),
         )
     return table
 
@@ -92,7 +98,7 @@ class ChangeDialog(ModalScreen[Any]):
             box.border_title = safe_text(f"{self.action} {self.model}", limit=60)
             yield Static(Text("reading the registry…", style="dim"), id="plan")
             yield Static("", id="metrics")
-            yield Label("reason (required), enter to confirm:")
+            yield Label("reason (required), enter to confirm:", id="reason-label")
             yield Input(value=self.initial_reason, placeholder="why (goes to the audit trail)", id="reason")
             yield RichLog(id="progress", wrap=True, markup=False, max_lines=500)
             with Horizontal(classes="buttons"):
@@ -121,7 +127,19 @@ class ChangeDialog(ModalScreen[Any]):
             self.app.call_from_thread(self._show_plan, plan)
 
     def _plan_failed(self, exc: Exception) -> None:
-        self.query_one("#plan", Static).update(safe_text(f"cannot plan: {exc}", "bold", limit=400))
+        """Nothing can be confirmed: offer only Close (a disabled button still reads as an offer)."""
+        colors = self.app.theme_colors()  # type: ignore[attr-defined]
+        self.query_one("#plan", Static).update(
+            safe_text(f"cannot plan: {exc}", f"bold {colors['down']}", limit=400)
+        )
+        self._nothing_to_confirm()
+
+    def _nothing_to_confirm(self) -> None:
+        for selector in ("#confirm", "#reason", "#reason-label"):
+            self.query_one(selector).display = False
+        close = self.query_one("#cancel", Button)
+        close.label = "Close"
+        close.focus()
 
     def _show_plan(self, plan: Any) -> None:
         self.plan = plan
@@ -147,7 +165,9 @@ class ChangeDialog(ModalScreen[Any]):
         if plan.noop:
             out.append("\nalready in place: nothing to do", style="dim")
         self.query_one("#plan", Static).update(out)
-        self.query_one("#metrics", Static).update(metrics_table(plan) if plan.metric_rows() else "")
+        self.query_one("#metrics", Static).update(metrics_table(plan, colors) if plan.metric_rows() else "")
+        if not plan.ok or plan.noop:
+            self._nothing_to_confirm()
         self._update_confirm()
 
     def _update_confirm(self) -> None:
