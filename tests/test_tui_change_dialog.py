@@ -19,6 +19,7 @@ from console.tui.app import MlopsConsole
 from console.tui.dialogs.confirm_change import ChangeDialog
 from console.tui.model_metrics import direction, judge
 from console.tui.screens.models import ModelsScreen
+from console.tui.widgets.status_bar import StatusBar
 from tests.fixtures_mlflow import MLFLOW_BIN, free_port, quiet_env, stop_process_group, wait_http_ok
 
 
@@ -175,7 +176,9 @@ async def test_stopped_registry_offers_no_rollback_and_shows_in_the_status_bar(
         assert not dialog.query_one("#confirm", Button).display
         assert not dialog.query_one("#reason").display
         assert str(dialog.query_one("#cancel", Button).label) == "Close"
-        await _until(pilot, lambda: "registry unreachable" in app.status_text().plain, "status")
+        # ... and so does the status line of the models screen, visible around the dialog
+        status_bar = screen.query_one(StatusBar)
+        await _until(pilot, lambda: "registry unreachable" in str(status_bar.render()), "status")
         assert "registry ok" not in app.status_text().plain
         await pilot.press("escape")
         await settle(pilot)

@@ -368,9 +368,11 @@ class MlopsConsole(App[int]):
         return out
 
     def _update_status(self) -> None:
-        screen = self.screen
-        if isinstance(screen, ConsoleScreen):
-            screen.set_status(self.status_text())
+        """The status line of the screen in view, also while a dialog covers part of it."""
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, ConsoleScreen):
+                screen.set_status(self.status_text())
+                return
 
     def export_screenshot(self, *, title: str | None = None, simplify: bool = False) -> str:
         """Textual's SVG, marked to keep its spaces: each run of text in one style is its own `<text>`,
