@@ -109,15 +109,18 @@ async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 2
         await on(pilot, AlertsScreen)
         await settle(pilot)
         screen = app.screen
-        if isinstance(screen, AlertsScreen) and screen.table.row_count and not app.read_only:
-            await pilot.press("a")
-            await on(pilot, AckDialog)
-            await pilot.press(*"looking into it", "enter")
-            await on(pilot, AlertsScreen)
-            await settle(pilot)
-            # Silence the alert just acknowledged: the rows below may be resolved ones.
+        # An open alert to acknowledge and then silence (a flapping endpoint also leaves resolved ones).
+        target = next((a["id"] for a in getattr(screen, "alerts", []) if a["state"] != "resolved"), None)
+        if isinstance(screen, AlertsScreen) and target is not None and not app.read_only:
             screen.table.focus()
-            screen.table.move_cursor(row=0)
+            screen.table.move_cursor(row=screen.table.get_row_index(str(target)))
+            await pilot.press("a")
+            if await on(pilot, AckDialog):
+                await pilot.press(*"looking into it", "enter")
+                await on(pilot, AlertsScreen)
+                await settle(pilot)
+            screen.table.focus()
+            screen.table.move_cursor(row=screen.table.get_row_index(str(target)))
             await pilot.press("s")
             if await on(pilot, SilenceDialog, timeout=10):
                 await pilot.pause(0.5)
@@ -149,7 +152,7 @@ async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 2
         await settle(pilot)
         save(app, "models")
         if not app.read_only:
-            await pilot.press("p")
+            await pilot.press("up", "p")  # v3, the newest: v2 already serves production
             await on(pilot, ChangeDialog)
             await settle(pilot, 1.0)
             await pilot.press(*"screenshot: compare before promoting")
