@@ -8,12 +8,43 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from console.config import ConfigError, Settings, load_settings
+from console.core.limits import check_id, check_text
+from console.core.store import StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_STORE = 3
+"""The store cannot be used (missing, locked, corrupt, not writable, another schema version): unlike 1,
+the command did not get to decide anything, and `status` keeps 1 for "an endpoint is down"."""
 
 
 class CommandError(Exception):
     """A failure to report in one line with exit code 1 (e.g. registry unreachable, refused promote)."""
+
+
+# -- argument types: a bad value is a usage error (exit 2) with the reason, never a traceback --------------
+def positive_int(what: str) -> Callable[[str], int]:
+    """An argparse type: an integer from 1 to SQLite's largest (ids, limits)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            shown = text if len(text) <= 40 else text[:40] + "..."
+            raise argparse.ArgumentTypeError(f"expected a positive integer, got {shown!r}") from None
+        try:
+            return check_id(value, what)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def bounded_text(text: str) -> str:
+    """An argparse type: free text of at most MAX_TEXT characters (notes, reasons, names)."""
+    try:
+        return check_text(text, "the value") or ""
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -70,6 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"mlops-console: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except StoreError as exc:
+        print(f"mlops-console: {exc}", file=sys.stderr)
+        return EXIT_STORE
     except KeyboardInterrupt:
         return 130
 

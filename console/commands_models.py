@@ -8,9 +8,10 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from console.cli import CommandError, settings_from
+from console.cli import CommandError, bounded_text, positive_int, settings_from
 from console.config import ConfigError, Settings
 from console.core.actor import os_user
+from console.core.limits import json_safe
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -29,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     show.add_argument("name")
     show.add_argument("--json", action="store_true")
-    show.add_argument("--limit", type=int, default=50, help="newest N versions (default 50)")
+    show.add_argument(
+        "--limit", type=positive_int("--limit"), default=50, help="newest N versions (default 50)"
+    )
     show.set_defaults(func=cmd_models_show)
 
     promote = sub.add_parser("promote", parents=[common], help="move an alias (or stage) to a model version")
@@ -53,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     audit = sub.add_parser("audit", parents=[common], help="who promoted, rolled back, deployed what, when")
     audit.add_argument("--model", help="only this model")
-    audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--limit", type=positive_int("--limit"), default=50)
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(func=cmd_audit)
 
@@ -64,8 +67,12 @@ def _target_args(parser: argparse.ArgumentParser) -> None:
         "--alias", help="alias to move (default: [registry] default_alias or per-model alias)"
     )
     target.add_argument("--stage", help="legacy stage instead of an alias (Staging, Production)")
-    parser.add_argument("--reason", help="why (recorded in the audit trail and MLflow tags)")
-    parser.add_argument("--by", default=None, help="who is doing it (default: the OS user)")
+    parser.add_argument(
+        "--reason", type=bounded_text, help="why (recorded in the audit trail and MLflow tags)"
+    )
+    parser.add_argument(
+        "--by", type=bounded_text, default=None, help="who is doing it (default: the OS user)"
+    )
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 
 
@@ -78,10 +85,10 @@ def _registry(settings: Settings) -> Any:
     return RegistryClient(settings.registry)
 
 
-def _store(settings: Settings) -> Any:
+def _store(settings: Settings, *, read_only: bool = False) -> Any:
     from console.core.store import Store
 
-    return Store(settings.store.path)
+    return Store(settings.store.path, read_only=read_only, lock_timeout=settings.store.lock_timeout)
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -106,7 +113,7 @@ def _fmt_metric(value: float | None) -> str:
 
 
 def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
+    print(json.dumps(json_safe(data), indent=2, default=str))
 
 
 def _registry_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -316,7 +323,7 @@ def describe_plan(plan: Any, deploy: bool = True) -> str:
 # -- audit -----------------------------------------------------------------------------------------------
 def cmd_audit(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    rows = _store(settings).list_audit(model=args.model, limit=args.limit)
+    rows = _store(settings, read_only=True).list_audit(model=args.model, limit=args.limit)
     if args.json:
         _print_json([{**row, "at": _iso(row["at"])} for row in rows])
         return EXIT_OK

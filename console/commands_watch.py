@@ -8,14 +8,18 @@ import json
 import logging
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.cli import EXIT_FAILED, EXIT_OK, settings_from
-from console.config import ConfigError
+from console.config import ConfigError, Settings
 from console.core.snapshot import EndpointSnapshot
 from console.logs import configure
+
+if TYPE_CHECKING:
+    from console.core.store import Store
 
 LOG_FIELDS = ("event", "endpoint", "health", "state", "alert", "rule")
 
@@ -78,14 +82,60 @@ def register(sub: argparse._SubParsersAction) -> None:
     test.set_defaults(func=cmd_notify_test)
 
 
+def open_store_waiting(settings: Settings, log: logging.Logger) -> Store | None:
+    """The store, created or migrated if need be and ready to write.
+
+    While another process holds its lock, wait and say so every `store.lock_timeout` (at least 1 s);
+    None if SIGINT/SIGTERM came first. Any other problem (corrupt, not writable...) raises StoreError.
+    """
+    from console.core.store import Store, StoreError
+
+    path, remind_every = settings.store.path, max(settings.store.lock_timeout, 1.0)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    waiting_since: float | None = None
+    reminded_at = 0.0
+    try:
+        while not stop.is_set():
+            try:
+                # Short attempts, so that a signal is acted on within a second.
+                Store(path, lock_timeout=min(1.0, remind_every)).check_writable()
+            except StoreError as exc:
+                if exc.kind != "locked":
+                    raise
+                now = time.monotonic()
+                if waiting_since is None or now - reminded_at >= remind_every:
+                    so_far = "" if waiting_since is None else f" ({now - waiting_since:.0f} s so far)"
+                    waiting_since = waiting_since or now
+                    reminded_at = now
+                    log.warning(
+                        "store %s locked by another process, waiting...%s",
+                        path,
+                        so_far,
+                        extra={"event": "store_locked"},
+                    )
+                stop.wait(0.1)
+                continue
+            if waiting_since is not None:
+                waited = time.monotonic() - waiting_since
+                log.info("store %s available after %.0f s", path, waited, extra={"event": "store_available"})
+            return Store(path, lock_timeout=settings.store.lock_timeout)
+        return None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def cmd_watch(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     setup_logging(args.log_format, args.log_level)
     from console.core.engine import Engine
-    from console.core.store import Store
 
-    store = Store(settings.store.path)
     log = logging.getLogger("console.watch")
+    store = open_store_waiting(settings, log)
+    if store is None:
+        log.info("stopped while waiting for the store", extra={"event": "stop"})
+        return EXIT_OK
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -149,7 +199,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from console.core.engine import Engine
     from console.core.store import Store
 
-    engine = Engine(settings, Store(settings.store.path))
+    # Probing needs no store: opened read-only and lazily, a locked, corrupt or missing one never matters.
+    engine = Engine(settings, Store(settings.store.path, read_only=True))
     snapshot = asyncio.run(engine.probe_once())
     if args.json:
         print(json.dumps([e.to_dict() for e in snapshot.endpoints], indent=2))
