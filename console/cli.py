@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from console.config import ConfigError, Settings, load_settings
+from console.core.text import printable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -65,10 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or EXIT_OK)
     except ConfigError as exc:
         for line in exc.lines():
-            print(line, file=sys.stderr)
+            print(printable(line), file=sys.stderr)
         return EXIT_USAGE
     except CommandError as exc:
-        print(f"mlops-console: {exc}", file=sys.stderr)
+        print(f"mlops-console: {printable(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130

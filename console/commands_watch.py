@@ -15,7 +15,8 @@ from typing import Any
 from console.cli import EXIT_FAILED, EXIT_OK, settings_from
 from console.config import ConfigError
 from console.core.snapshot import EndpointSnapshot
-from console.logs import configure
+from console.core.text import printable
+from console.logs import TextLines, configure
 
 LOG_FIELDS = ("event", "endpoint", "health", "state", "alert", "rule")
 
@@ -42,9 +43,7 @@ def setup_logging(fmt: str, level: str = "INFO") -> None:
     if fmt == "json":
         handler.setFormatter(JsonLines())
     else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%dT%H:%M:%S")
-        )
+        handler.setFormatter(TextLines("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%dT%H:%M:%S"))
     configure(handler, level)
 
 
@@ -125,19 +124,19 @@ def status_table(endpoints: list[EndpointSnapshot]) -> str:
         version = e.served_version or "-"
         if e.version_mismatch:
             version += f" (want {e.expected_version})"
-        rows.append(
-            (
-                e.name,
-                e.health,
-                _fmt_latency(e.p50),
-                _fmt_latency(e.p95),
-                _fmt_latency(e.p99),
-                _fmt_rps(e.rps),
-                _fmt_ratio(e.error_ratio),
-                version,
-                (e.last_error or "")[:80],
-            )
+        cells = (
+            e.name,
+            e.health,
+            _fmt_latency(e.p50),
+            _fmt_latency(e.p95),
+            _fmt_latency(e.p99),
+            _fmt_rps(e.rps),
+            _fmt_ratio(e.error_ratio),
+            version,
+            (e.last_error or "")[:80],
         )
+        # Names, versions and error texts come from endpoints and the registry: shown escaped.
+        rows.append(tuple(printable(cell) for cell in cells))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join(
         "  ".join(str(c).ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in rows
