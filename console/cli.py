@@ -18,10 +18,14 @@ class CommandError(Exception):
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    """Load the config named by `--config` (or the default location) with installed adapters known."""
+    """Load the config named by `--config` (or the default location) with installed adapters known.
+
+    `${VAR}` references in notification URLs and deploy hooks are resolved where they are used, so
+    commands that neither page nor deploy run without those secrets (`Settings.require_paging`).
+    """
     from console.core.adapters import adapter_names
 
-    return load_settings(getattr(args, "config", None), known_adapters=adapter_names())
+    return load_settings(getattr(args, "config", None), known_adapters=adapter_names(), require_env=False)
 
 
 def _command_modules() -> list[Callable[[argparse._SubParsersAction], None]]:

@@ -249,6 +249,10 @@ def _confirm_and_apply(
     from console.core import promotion
 
     actor = args.by or os_user()
+    if plan.ok and not plan.noop and not args.no_deploy:
+        missing = promotion.missing_hook_env(settings, plan)
+        if missing:
+            raise ConfigError(settings.source, missing)
     if plan.ok and not plan.noop and not args.yes:
         if not sys.stdin.isatty():
             print(

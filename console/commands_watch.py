@@ -79,6 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    settings.require_paging()
     setup_logging(args.log_format, args.log_level)
     from console.core.engine import Engine
     from console.core.store import Store
@@ -175,22 +176,23 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if not settings.notifications:
         raise ConfigError(settings.source, ["notifications: no [[notifications]] configured"])
+    settings.require_paging()
     from console.core.notifier import deliver, redact
 
     failed = 0
     for notification in settings.notifications:
         result = deliver(
-            notification.url,
+            notification,
             "mlops-console test notification",
             "If you can read this, mlops-console can page you here.",
             "info",
             "test",
             settings.notify.timeout,
         )
-        target = redact(notification.url)
+        target = redact(notification.template)
         if result.ok:
-            print(f"ok      {target} ({result.duration_ms:.0f} ms)")
+            print(f"ok      {printable(target)} ({result.duration_ms:.0f} ms)")
         else:
             failed += 1
-            print(f"FAILED  {target}: {result.error}")
+            print(f"FAILED  {printable(target)}: {printable(result.error)}")
     return EXIT_OK if not failed else EXIT_FAILED
