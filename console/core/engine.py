@@ -30,6 +30,7 @@ from console.core.alerts import AlertBook, Condition, StoreOp, remind_unacknowle
 from console.core.notifier import Notifier
 from console.core.promscrape import MetricsError, scrape
 from console.core.rules import MIN_REQUESTS_FOR_RATIO, params_for, throughput_dropped
+from console.core.secrets import missing as missing_env
 from console.core.series import EndpointSeries, WindowStats, quantile
 from console.core.snapshot import EndpointSnapshot, EngineSnapshot, ProbeError
 from console.core.store import Store
@@ -105,6 +106,9 @@ class Engine:
         self.cannot_page = settings.missing_env("notifications")
         """Unset variables of notification URLs: this engine only follows (it would take the lease and
         then page nobody, keeping a watcher that can page from taking over)."""
+        self._unset_paging = ", ".join(
+            sorted({f"${{{name}}}" for n in settings.notifications for name in missing_env(n.template)})
+        )
 
     # -- public ----------------------------------------------------------------------------------------
     def snapshot(self) -> EngineSnapshot:
@@ -232,7 +236,7 @@ class Engine:
 
     async def _follow(self) -> None:
         holder = await self._in_store(self.store.lease_holder)
-        waiting = f"cannot page: {self.cannot_page[0]}" if self.cannot_page else "waiting for lease"
+        waiting = f"cannot page without {self._unset_paging}" if self.cannot_page else "waiting for lease"
         self.follow_owner = f"pid {holder['pid']} on {holder['host']}" if holder else f"nobody ({waiting})"
         rows = await self._in_store(self.store.read_status)
         self._followed = [EndpointSnapshot.from_dict(row) for row in rows]
