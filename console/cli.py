@@ -10,6 +10,7 @@ from pathlib import Path
 from console.config import ConfigError, Settings, load_settings
 from console.core.limits import check_id, check_text
 from console.core.store import StoreError
+from console.core.text import printable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_STORE = 3
@@ -48,10 +49,14 @@ def bounded_text(text: str) -> str:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    """Load the config named by `--config` (or the default location) with installed adapters known."""
+    """Load the config named by `--config` (or the default location) with installed adapters known.
+
+    `${VAR}` references in notification URLs and deploy hooks are resolved where they are used, so
+    commands that neither page nor deploy run without those secrets (`Settings.require_paging`).
+    """
     from console.core.adapters import adapter_names
 
-    return load_settings(getattr(args, "config", None), known_adapters=adapter_names())
+    return load_settings(getattr(args, "config", None), known_adapters=adapter_names(), require_env=False)
 
 
 def _command_modules() -> list[Callable[[argparse._SubParsersAction], None]]:
@@ -96,13 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or EXIT_OK)
     except ConfigError as exc:
         for line in exc.lines():
-            print(line, file=sys.stderr)
+            print(printable(line), file=sys.stderr)
         return EXIT_USAGE
     except CommandError as exc:
-        print(f"mlops-console: {exc}", file=sys.stderr)
+        print(f"mlops-console: {printable(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except StoreError as exc:
-        print(f"mlops-console: {exc}", file=sys.stderr)
+        print(f"mlops-console: {printable(exc)}", file=sys.stderr)
         return EXIT_STORE
     except KeyboardInterrupt:
         return 130

@@ -12,6 +12,7 @@ from console.cli import EXIT_OK, CommandError, bounded_text, positive_int, setti
 from console.config import parse_duration
 from console.core.actor import os_user
 from console.core.limits import check_silence, displayable_epoch, json_safe
+from console.core.text import printable
 
 if TYPE_CHECKING:
     from console.core.store import Store
@@ -134,18 +135,17 @@ def cmd_list(args: argparse.Namespace) -> int:
     table = [("ID", "STATE", "SEVERITY", "ENDPOINT", "RULE", "STARTED", "RESOLVED", "ACKED BY")]
     for r in rows:
         state = r["display_state"] + (" (flapping)" if r["flapping"] else "")
-        table.append(
-            (
-                str(r["id"]),
-                state,
-                r["severity"],
-                r["endpoint"],
-                r["rule"],
-                _local(r["started_at"]),
-                _local(r["resolved_at"]),
-                r["acked_by"] or "-",
-            )
+        cells = (
+            str(r["id"]),
+            state,
+            r["severity"],
+            r["endpoint"],
+            r["rule"],
+            _local(r["started_at"]),
+            _local(r["resolved_at"]),
+            r["acked_by"] or "-",
         )
+        table.append(tuple(printable(cell) for cell in cells))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
@@ -168,18 +168,20 @@ def cmd_show(args: argparse.Namespace) -> int:
         data["events"] = json_safe([{**e, "at": iso(e["at"])} for e in events])
         print(json.dumps(data, indent=2))
         return EXIT_OK
+    # Summaries quote endpoint error bodies; actors and notes are whatever `--by`/`--note` said.
+    p = printable
     print(
-        f"alert #{alert['id']}  {alert['display_state']}  {alert['severity']}  "
-        f"{alert['endpoint']}  {alert['rule']}"
+        f"alert #{alert['id']}  {p(alert['display_state'])}  {p(alert['severity'])}  "
+        f"{p(alert['endpoint'])}  {p(alert['rule'])}"
     )
-    print(f"  {alert['summary']}")
+    print(f"  {p(alert['summary'])}")
     if alert["model"]:
-        print(f"  model {alert['model']}" + (f" v{alert['version']}" if alert["version"] else ""))
+        print(f"  model {p(alert['model'])}" + (f" v{p(alert['version'])}" if alert["version"] else ""))
     print("timeline:")
     for event in events:
-        who = f" by {event['actor']}" if event["actor"] else ""
-        note = f": {event['note']}" if event["note"] else ""
-        print(f"  {_local(event['at'])}  {event['kind']}{who}{note}")
+        who = f" by {p(event['actor'])}" if event["actor"] else ""
+        note = f": {p(event['note'])}" if event["note"] else ""
+        print(f"  {_local(event['at'])}  {p(event['kind'])}{who}{note}")
     return EXIT_OK
 
 
@@ -190,7 +192,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
         alert = store.acknowledge(args.id, args.by or os_user(), args.note)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    print(f"alert #{alert['id']} acknowledged by {alert['acked_by']}")
+    print(f"alert #{alert['id']} acknowledged by {printable(alert['acked_by'])}")
     return EXIT_OK
 
 

@@ -12,6 +12,7 @@ from console.cli import CommandError, bounded_text, positive_int, settings_from
 from console.config import ConfigError, Settings
 from console.core.actor import os_user
 from console.core.limits import json_safe
+from console.core.text import printable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -100,6 +101,8 @@ def _local(epoch: float | None) -> str:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
+    # Cells hold registry names, versions, tags, actors and reasons: shown escaped.
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
     lines = [
         "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
@@ -253,6 +256,10 @@ def _confirm_and_apply(
     from console.core import promotion
 
     actor = args.by or os_user()
+    if plan.ok and not plan.noop and not args.no_deploy:
+        missing = promotion.missing_hook_env(settings, plan)
+        if missing:
+            raise ConfigError(settings.source, missing)
     if plan.ok and not plan.noop and not args.yes:
         if not sys.stdin.isatty():
             print(
@@ -263,7 +270,8 @@ def _confirm_and_apply(
             return EXIT_USAGE
         print(describe_plan(plan, deploy=not args.no_deploy))
         try:
-            answer = input(f"{plan.action} {plan.model} to v{plan.new_version}? [y/N] ").strip().lower()
+            question = f"{plan.action} {printable(plan.model)} to v{printable(plan.new_version)}? [y/N] "
+            answer = input(question).strip().lower()
         except EOFError:
             answer = ""
         if answer not in ("y", "yes"):
@@ -282,26 +290,27 @@ def _confirm_and_apply(
         recheck=not args.yes,
     )
     if result.ok:
-        print(result.message)
+        print(printable(result.message))
         for warning in result.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+            print(f"warning: {printable(warning)}", file=sys.stderr)
         return EXIT_OK
     for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {printable(warning)}", file=sys.stderr)
     verb = "refused" if result.refused else "failed"
     raise CommandError(f"{plan.action} {verb}: {result.message}")
 
 
 def _progress(message: str) -> None:
-    print(f"  {message}", file=sys.stderr, flush=True)
+    print(f"  {printable(message)}", file=sys.stderr, flush=True)
 
 
 def describe_plan(plan: Any, deploy: bool = True) -> str:
     """The change side by side: current vs new version, their key metrics, what gets redeployed."""
     cur, new = plan.current, plan.new
+    p = printable
     lines = [
-        f"{plan.action} {plan.model}: {plan.target.label}  v{plan.current_version or '-'} -> "
-        f"v{plan.new_version}",
+        f"{plan.action} {p(plan.model)}: {p(plan.target.label)}  v{p(plan.current_version or '-')} -> "
+        f"v{p(plan.new_version)}",
         "",
     ]
     rows = [
@@ -314,9 +323,9 @@ def describe_plan(plan: Any, deploy: bool = True) -> str:
     lines.append("")
     if plan.endpoints:
         what = "will be redeployed and verified" if deploy else "will NOT be redeployed (--no-deploy)"
-        lines.append(f"endpoints: {', '.join(plan.endpoints)} {what}")
+        lines.append(f"endpoints: {p(', '.join(plan.endpoints))} {what}")
     if plan.not_redeployed:
-        lines.append(f"no deploy hook (keep serving the old version): {', '.join(plan.not_redeployed)}")
+        lines.append(f"no deploy hook (keep serving the old version): {p(', '.join(plan.not_redeployed))}")
     return "\n".join(lines)
 
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from console.cli import EXIT_FAILED, EXIT_OK, settings_from
 from console.config import ConfigError, Settings
 from console.core.snapshot import EndpointSnapshot
-from console.logs import configure
+from console.core.text import printable
+from console.logs import TextLines, configure
 
 if TYPE_CHECKING:
     from console.core.store import Store
@@ -46,9 +47,7 @@ def setup_logging(fmt: str, level: str = "INFO") -> None:
     if fmt == "json":
         handler.setFormatter(JsonLines())
     else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%dT%H:%M:%S")
-        )
+        handler.setFormatter(TextLines("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%dT%H:%M:%S"))
     configure(handler, level)
 
 
@@ -128,6 +127,7 @@ def open_store_waiting(settings: Settings, log: logging.Logger) -> Store | None:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    settings.require_paging()
     setup_logging(args.log_format, args.log_level)
     from console.core.engine import Engine
 
@@ -175,19 +175,19 @@ def status_table(endpoints: list[EndpointSnapshot]) -> str:
         version = e.served_version or "-"
         if e.version_mismatch:
             version += f" (want {e.expected_version})"
-        rows.append(
-            (
-                e.name,
-                e.health,
-                _fmt_latency(e.p50),
-                _fmt_latency(e.p95),
-                _fmt_latency(e.p99),
-                _fmt_rps(e.rps),
-                _fmt_ratio(e.error_ratio),
-                version,
-                (e.last_error or "")[:80],
-            )
+        cells = (
+            e.name,
+            e.health,
+            _fmt_latency(e.p50),
+            _fmt_latency(e.p95),
+            _fmt_latency(e.p99),
+            _fmt_rps(e.rps),
+            _fmt_ratio(e.error_ratio),
+            version,
+            (e.last_error or "")[:80],
         )
+        # Names, versions and error texts come from endpoints and the registry: shown escaped.
+        rows.append(tuple(printable(cell) for cell in cells))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join(
         "  ".join(str(c).ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in rows
@@ -227,22 +227,23 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if not settings.notifications:
         raise ConfigError(settings.source, ["notifications: no [[notifications]] configured"])
+    settings.require_paging()
     from console.core.notifier import deliver, redact
 
     failed = 0
     for notification in settings.notifications:
         result = deliver(
-            notification.url,
+            notification,
             "mlops-console test notification",
             "If you can read this, mlops-console can page you here.",
             "info",
             "test",
             settings.notify.timeout,
         )
-        target = redact(notification.url)
+        target = redact(notification.template)
         if result.ok:
-            print(f"ok      {target} ({result.duration_ms:.0f} ms)")
+            print(f"ok      {printable(target)} ({result.duration_ms:.0f} ms)")
         else:
             failed += 1
-            print(f"FAILED  {target}: {result.error}")
+            print(f"FAILED  {printable(target)}: {printable(result.error)}")
     return EXIT_OK if not failed else EXIT_FAILED

@@ -167,6 +167,8 @@ class Sink:
     port: int = field(default_factory=free_port)
     mode: str = "ok"
     received: list[dict[str, Any]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    """Request path of every attempt (tokens in `json://host/path/TOKEN` URLs arrive here)."""
     attempts: int = 0
     _server: ThreadingHTTPServer | None = None
 
@@ -181,6 +183,7 @@ class Sink:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 sink.attempts += 1
+                sink.paths.append(self.path)
                 if sink.mode == "hang":
                     time.sleep(6)
                     return

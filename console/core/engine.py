@@ -30,6 +30,7 @@ from console.core.alerts import AlertBook, Condition, StoreOp, remind_unacknowle
 from console.core.notifier import Notifier
 from console.core.promscrape import MetricsError, scrape
 from console.core.rules import MIN_REQUESTS_FOR_RATIO, params_for, throughput_dropped
+from console.core.secrets import missing as missing_env
 from console.core.series import EndpointSeries, WindowStats, quantile
 from console.core.snapshot import EndpointSnapshot, EngineSnapshot, ProbeError
 from console.core.store import Store
@@ -102,6 +103,12 @@ class Engine:
         self._registry: Any = None
         self._registry_wake = asyncio.Event()
         self._last_change_id = 0
+        self.cannot_page = settings.missing_env("notifications")
+        """Unset variables of notification URLs: this engine only follows (it would take the lease and
+        then page nobody, keeping a watcher that can page from taking over)."""
+        self._unset_paging = ", ".join(
+            sorted({f"${{{name}}}" for n in settings.notifications for name in missing_env(n.template)})
+        )
 
     # -- public ----------------------------------------------------------------------------------------
     def snapshot(self) -> EngineSnapshot:
@@ -135,6 +142,8 @@ class Engine:
         """Probe (or follow) until `stop` is set; then flush the outbox once and release the lease."""
         self._stop = stop or asyncio.Event()
         self._event_loop = asyncio.get_running_loop()
+        if self.cannot_page:
+            log.warning("following only, never probing or paging: %s", "; ".join(self.cannot_page))
         tasks = [asyncio.create_task(self._lease_loop(), name="lease")]
         if self.settings.registry.tracking_uri:
             tasks.append(asyncio.create_task(self._registry_loop(), name="registry"))
@@ -181,7 +190,11 @@ class Engine:
     async def _lease_rounds(self, leader_tasks: list[asyncio.Task[Any]]) -> None:
         while True:
             try:
-                held = await self._in_store(self.store.acquire_lease, self.owner, LEASE_TTL)
+                held = (
+                    False
+                    if self.cannot_page
+                    else await self._in_store(self.store.acquire_lease, self.owner, LEASE_TTL)
+                )
             except Exception as exc:
                 log.warning("store unavailable: %s", exc)
                 held = self.leader
@@ -223,9 +236,8 @@ class Engine:
 
     async def _follow(self) -> None:
         holder = await self._in_store(self.store.lease_holder)
-        self.follow_owner = (
-            f"pid {holder['pid']} on {holder['host']}" if holder else "nobody (waiting for lease)"
-        )
+        waiting = f"cannot page without {self._unset_paging}" if self.cannot_page else "waiting for lease"
+        self.follow_owner = f"pid {holder['pid']} on {holder['host']}" if holder else f"nobody ({waiting})"
         rows = await self._in_store(self.store.read_status)
         self._followed = [EndpointSnapshot.from_dict(row) for row in rows]
 

@@ -388,14 +388,7 @@ def run_console(settings: Settings, read_only: bool = False, demo: Any = None) -
 
 def _log_to_file() -> None:
     """Engine and worker logs go to a file: a stray line on stderr would garble the screen."""
-    import logging
-    from logging.handlers import RotatingFileHandler
-
     from console import locations
-    from console.logs import configure
+    from console.logs import log_to_file
 
-    path = locations.log_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = RotatingFileHandler(path, maxBytes=5_000_000, backupCount=2, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s %(message)s"))
-    configure(handler)
+    log_to_file(locations.log_path())

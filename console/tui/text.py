@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from rich.text import Text
 
 from console.core.limits import displayable_epoch
+from console.core.text import BIDI
 
 # CSI / OSC / DCS / single-character escapes, then any remaining C0/C1 control character.
 _ESCAPES = re.compile(
@@ -22,7 +23,7 @@ _ESCAPES = re.compile(
     r"|\x1b[@-Z\\-_]"  # two-byte escapes
     r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
 )
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f" + BIDI + "]")
 _WHITESPACE = re.compile(r"[\t\r\n]+")
 
 
