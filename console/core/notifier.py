@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
+STORE_WARN_EVERY = 30.0
+"""While the store keeps failing, repeat the notifier's warning at most this often."""
 
 
 def channel_id(url: str) -> str:
@@ -118,6 +121,10 @@ class Notifier:
         self._channels: dict[str, NotificationSettings] = {
             channel_id(n.url): n for n in settings.notifications
         }
+        self._warned_at = -STORE_WARN_EVERY
+        self._unrecorded: dict[int, tuple[dict[str, Any], Delivery, float | None]] = {}
+        """Deliveries made but not yet recorded (the store refused the write): recorded later, never
+        sent again."""
 
     def wake(self) -> None:
         """New rows were committed: deliver now rather than at the next poll."""
@@ -125,11 +132,17 @@ class Notifier:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            next_due = None
             try:
                 await self.drain_once()
-            except Exception:
-                log.exception("notifier round failed; retrying")
-            next_due = await asyncio.to_thread(self.store.next_due_at)
+                next_due = await asyncio.to_thread(self.store.next_due_at)
+            except sqlite3.Error as exc:
+                # The store refusing a read or a write is not a bug: outbox rows wait in the store.
+                if time.monotonic() - self._warned_at >= STORE_WARN_EVERY:
+                    self._warned_at = time.monotonic()
+                    log.warning("notifier round failed: %s; retrying", exc, extra={"event": "store_error"})
+            else:
+                self._warned_at = -STORE_WARN_EVERY
             wait = self.poll if next_due is None else min(self.poll, max(0.0, next_due - time.time()))
             self._wake.clear()
             waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
@@ -139,9 +152,15 @@ class Notifier:
 
     async def drain_once(self) -> int:
         """Attempt every due notification once, channels in parallel; returns the number attempted."""
+        for row, delivery, retry_at in list(self._unrecorded.values()):
+            await self._record(row, delivery, retry_at)
+        # Only once every earlier delivery is recorded (else this raised): none of them is due again.
         due = await asyncio.to_thread(self.store.due_notifications)
         if due:
-            await asyncio.gather(*(self._attempt(row) for row in due))
+            results = await asyncio.gather(*(self._attempt(row) for row in due), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
         return len(due)
 
     async def _attempt(self, row: dict[str, Any]) -> None:
@@ -170,6 +189,11 @@ class Notifier:
             row["target"],
             "delivered" if delivery.ok else delivery.error,
         )
+        self._unrecorded[row["id"]] = (row, delivery, retry_at)
+        await self._record(row, delivery, retry_at)
+
+    async def _record(self, row: dict[str, Any], delivery: Delivery, retry_at: float | None) -> None:
         await asyncio.to_thread(
             self.store.record_delivery, row, delivery.ok, delivery.duration_ms, delivery.error, retry_at
         )
+        del self._unrecorded[row["id"]]
