@@ -161,3 +161,36 @@ async def test_delivery_recorded_after_the_store_comes_back_is_not_sent_twice(
         await task
         conn.close()
     assert len(sink.received) == 1
+
+
+async def test_stopping_mid_delivery_does_not_send_it_again(tmp_path: Path) -> None:
+    """An engine stops (SIGINT, lease lost) while a page is on its way: the final flush must wait for
+    it and record it, not send it a second time."""
+    sink = Sink(delay=1.0).start()
+    settings = parse_settings(
+        {"store": {"path": str(tmp_path / "c.db")}, "notifications": [{"url": sink.url}]}
+    )
+    store = Store(settings.store.path)
+    alert_id = open_external_alert(
+        store,
+        settings,
+        rule="down",
+        endpoint="ep",
+        model=None,
+        version=None,
+        severity="critical",
+        summary="x",
+    )
+    notifier = Notifier(settings, store, poll=0.05)
+    task = asyncio.create_task(notifier.run(asyncio.Event()))
+    try:
+        await async_wait_for(lambda: sink.attempts == 1, what="delivery under way")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await notifier.drain_once()  # what the engine's shutdown does
+        await async_wait_for(
+            lambda: store.notifications_for(alert_id)[0]["status"] == "sent", what="recorded"
+        )
+    finally:
+        sink.stop()
+    assert sink.attempts == 1 and len(sink.received) == 1

@@ -122,6 +122,7 @@ class Notifier:
             channel_id(n.url): n for n in settings.notifications
         }
         self._warned_at = -STORE_WARN_EVERY
+        self._inflight: set[asyncio.Future[None]] = set()
         self._unrecorded: dict[int, tuple[dict[str, Any], Delivery, float | None]] = {}
         """Deliveries made but not yet recorded (the store refused the write): recorded later, never
         sent again."""
@@ -152,12 +153,21 @@ class Notifier:
 
     async def drain_once(self) -> int:
         """Attempt every due notification once, channels in parallel; returns the number attempted."""
+        if self._inflight:
+            # A round cancelled mid-delivery (engine stopping, lease lost) finishes and records first:
+            # its rows are still pending in the store and would otherwise be sent a second time.
+            await asyncio.wait(self._inflight)
         for row, delivery, retry_at in list(self._unrecorded.values()):
             await self._record(row, delivery, retry_at)
         # Only once every earlier delivery is recorded (else this raised): none of them is due again.
         due = await asyncio.to_thread(self.store.due_notifications)
         if due:
-            results = await asyncio.gather(*(self._attempt(row) for row in due), return_exceptions=True)
+            attempts = [asyncio.ensure_future(self._attempt(row)) for row in due]
+            self._inflight.update(attempts)
+            for attempt in attempts:
+                attempt.add_done_callback(self._inflight.discard)
+            # Shielded: cancelling the round must not cut a delivery off from its record.
+            results = await asyncio.shield(asyncio.gather(*attempts, return_exceptions=True))
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
