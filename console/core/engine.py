@@ -757,15 +757,15 @@ def watcher_health(store: Store, now: float | None = None) -> EngineHealth | Non
     who = f"pid {lease['pid']} on {lease['host']}"
     if lease["expires_at"] <= now:
         return EngineHealth(
-            "stalled", f"the lease of {who} expired {now - lease['expires_at']:.0f} s ago; nothing probes"
+            "stalled", f"{who}: lease expired {now - lease['expires_at']:.0f} s ago, nothing probes"
         )
     row = store.engine_health(lease["owner"])
     if row is None:
         if now - lease["acquired_at"] > WATCHER_STALE:
-            return EngineHealth("stalled", f"{who} holds the lease but has never reported its health")
+            return EngineHealth("stalled", f"{who} holds the lease but never reported its health")
         return EngineHealth()
     if now - row["updated_at"] > WATCHER_STALE:
-        return EngineHealth("stalled", f"{who} has not updated the store for {now - row['updated_at']:.0f} s")
+        return EngineHealth("stalled", f"{who}: no store update for {now - row['updated_at']:.0f} s")
     return EngineHealth(row["state"], row["reason"])
 
 
