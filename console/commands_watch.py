@@ -20,6 +20,7 @@ from console.core.text import printable
 from console.logs import TextLines, configure
 
 if TYPE_CHECKING:
+    from console.core.snapshot import EngineHealth
     from console.core.store import Store
 
 LOG_FIELDS = ("event", "endpoint", "health", "state", "alert", "rule")
@@ -153,7 +154,14 @@ def cmd_watch(args: argparse.Namespace) -> int:
         await engine.run(stop)
         log.info("stopped", extra={"event": "stop"})
 
-    asyncio.run(main())
+    from console.core.engine import EngineFailed
+
+    try:
+        asyncio.run(main())
+    except EngineFailed as exc:
+        # Exit non-zero so the service manager (Restart=on-failure) starts a fresh watcher.
+        log.critical("engine failed: %s", exc, extra={"event": "engine_failed"})
+        return EXIT_FAILED
     return EXIT_OK
 
 
@@ -200,13 +208,31 @@ def cmd_status(args: argparse.Namespace) -> int:
     from console.core.store import Store
 
     # Probing needs no store: opened read-only and lazily, a locked, corrupt or missing one never matters.
-    engine = Engine(settings, Store(settings.store.path, read_only=True))
+    store = Store(settings.store.path, read_only=True)
+    engine = Engine(settings, store)
     snapshot = asyncio.run(engine.probe_once())
+    watcher = _watcher_health(store)
     if args.json:
         print(json.dumps([e.to_dict() for e in snapshot.endpoints], indent=2))
     else:
         print(status_table(snapshot.endpoints))
-    return EXIT_OK if all(e.health != "down" for e in snapshot.endpoints) else EXIT_FAILED
+        if watcher is not None:
+            reason = f": {watcher.reason}" if watcher.reason else ""
+            print(f"\nwatcher: {watcher.state}{reason}")
+    stuck = watcher is not None and watcher.state in ("stalled", "failed")
+    return EXIT_OK if all(e.health != "down" for e in snapshot.endpoints) and not stuck else EXIT_FAILED
+
+
+def _watcher_health(store: Store) -> EngineHealth | None:
+    """The watcher holding the store's lease, as it reports itself (None: no watcher, or unreadable)."""
+    import sqlite3
+
+    from console.core.engine import watcher_health
+
+    try:
+        return watcher_health(store)
+    except sqlite3.Error:
+        return None
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:

@@ -166,6 +166,8 @@ class Sink:
 
     port: int = field(default_factory=free_port)
     mode: str = "ok"
+    delay: float = 0.0
+    """Seconds before answering a POST that succeeds (a slow but working pager)."""
     received: list[dict[str, Any]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     """Request path of every attempt (tokens in `json://host/path/TOKEN` URLs arrive here)."""
@@ -191,6 +193,7 @@ class Sink:
                     self.send_response(500)
                     self.end_headers()
                     return
+                time.sleep(sink.delay)
                 sink.received.append(json.loads(body) | {"_at": time.time()})
                 self.send_response(200)
                 self.end_headers()

@@ -446,9 +446,7 @@ async def test_a_console_without_the_paging_secrets_follows_and_never_takes_the_
     try:
         await async_wait_for(lambda: console.follow_owner, what="the console following")
         assert not console.leader and console.store.lease_holder() is None
-        assert "nobody (cannot page without ${PAGER_TOKEN})" in (
-            console.snapshot().owner or ""
-        )
+        assert "nobody (cannot page without ${PAGER_TOKEN})" in (console.snapshot().owner or "")
         # A watcher that has the secret takes the lease, probes and pages; the console shows its data.
         monkeypatch.setenv("PAGER_TOKEN", TOKEN)
         watcher = Engine(parse_settings(data), Store(tmp_path / "c.db"))

@@ -327,15 +327,17 @@ def test_older_schema_is_read_only_after_upgrade_and_newer_is_refused(
     config = write_config(tmp_path)
     seed(config)
     db = tmp_path / "c.db"
+    current = len(store_module.MIGRATIONS)
     # This code gains a migration: the file is now one schema version behind.
     monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, "CREATE TABLE extra (x)"])
     code, _, err = run(config, "alerts", "list", capsys=capsys)
     assert code == 3
     assert one_line(err) == (
-        f"mlops-console: store {db}: schema version 1 is older than this mlops-console's (2); run "
-        "`mlops-console watch` or the console once to upgrade it"
+        f"mlops-console: store {db}: schema version {current} is older than this mlops-console's "
+        f"({current + 1}); run `mlops-console watch` or the console once to upgrade it"
     )
-    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 1  # the read migrated nothing
+    # The read migrated nothing.
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == current
     assert run(config, "alerts", "ack", "1", capsys=capsys)[0] == 0  # a write upgrades it
     assert run(config, "alerts", "list", capsys=capsys)[0] == 0
     monkeypatch.undo()
@@ -344,8 +346,8 @@ def test_older_schema_is_read_only_after_upgrade_and_newer_is_refused(
         code, _, err = run(config, *args, capsys=capsys)
         assert code == 3, args
         assert one_line(err) == (
-            f"mlops-console: store {db}: schema version 2 is newer than this mlops-console knows (1); "
-            "upgrade mlops-console"
+            f"mlops-console: store {db}: schema version {current + 1} is newer than this mlops-console "
+            f"knows ({current}); upgrade mlops-console"
         )
 
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,8 @@ redact = redact_url
 
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
+STORE_WARN_EVERY = 30.0
+"""While the store keeps failing, repeat the notifier's warning at most this often."""
 
 
 def channel_id(template: str) -> str:
@@ -123,6 +126,11 @@ class Notifier:
             # Rows queued before ids were taken from the unexpanded URL carry the old id: deliver those too.
             with contextlib.suppress(MissingVariable):
                 self._channels.setdefault(channel_id(n.url), n)
+        self._warned_at = -STORE_WARN_EVERY
+        self._inflight: set[asyncio.Future[None]] = set()
+        self._unrecorded: dict[int, tuple[dict[str, Any], Delivery, float | None]] = {}
+        """Deliveries made but not yet recorded (the store refused the write): recorded later, never
+        sent again."""
 
     def wake(self) -> None:
         """New rows were committed: deliver now rather than at the next poll."""
@@ -130,11 +138,17 @@ class Notifier:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            next_due = None
             try:
                 await self.drain_once()
-            except Exception:
-                log.exception("notifier round failed; retrying")
-            next_due = await asyncio.to_thread(self.store.next_due_at)
+                next_due = await asyncio.to_thread(self.store.next_due_at)
+            except sqlite3.Error as exc:
+                # The store refusing a read or a write is not a bug: outbox rows wait in the store.
+                if time.monotonic() - self._warned_at >= STORE_WARN_EVERY:
+                    self._warned_at = time.monotonic()
+                    log.warning("notifier round failed: %s; retrying", exc, extra={"event": "store_error"})
+            else:
+                self._warned_at = -STORE_WARN_EVERY
             wait = self.poll if next_due is None else min(self.poll, max(0.0, next_due - time.time()))
             self._wake.clear()
             waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
@@ -144,9 +158,24 @@ class Notifier:
 
     async def drain_once(self) -> int:
         """Attempt every due notification once, channels in parallel; returns the number attempted."""
+        if self._inflight:
+            # A round cancelled mid-delivery (engine stopping, lease lost) finishes and records first:
+            # its rows are still pending in the store and would otherwise be sent a second time.
+            await asyncio.wait(self._inflight)
+        for row, delivery, retry_at in list(self._unrecorded.values()):
+            await self._record(row, delivery, retry_at)
+        # Only once every earlier delivery is recorded (else this raised): none of them is due again.
         due = await asyncio.to_thread(self.store.due_notifications)
         if due:
-            await asyncio.gather(*(self._attempt(row) for row in due))
+            attempts = [asyncio.ensure_future(self._attempt(row)) for row in due]
+            self._inflight.update(attempts)
+            for attempt in attempts:
+                attempt.add_done_callback(self._inflight.discard)
+            # Shielded: cancelling the round must not cut a delivery off from its record.
+            results = await asyncio.shield(asyncio.gather(*attempts, return_exceptions=True))
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
         return len(due)
 
     async def _attempt(self, row: dict[str, Any]) -> None:
@@ -175,6 +204,11 @@ class Notifier:
             row["target"],
             "delivered" if delivery.ok else delivery.error,
         )
+        self._unrecorded[row["id"]] = (row, delivery, retry_at)
+        await self._record(row, delivery, retry_at)
+
+    async def _record(self, row: dict[str, Any], delivery: Delivery, retry_at: float | None) -> None:
         await asyncio.to_thread(
             self.store.record_delivery, row, delivery.ok, delivery.duration_ms, delivery.error, retry_at
         )
+        del self._unrecorded[row["id"]]

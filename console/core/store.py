@@ -148,6 +148,15 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (endpoint, minute)
     );
     """,
+    # 2: the lease holder's own health (running, degraded, stalled...), for followers and `status`.
+    """
+    CREATE TABLE engine_health (
+        owner TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        reason TEXT,
+        updated_at REAL NOT NULL
+    );
+    """,
 ]
 
 
@@ -412,17 +421,33 @@ class Store:
         self,
         alert: dict[str, Any],
         notifications: Callable[[int], list[dict[str, Any]]] | list[dict[str, Any]],
+        *,
+        events: Sequence[str] = (),
+        adopt_open: bool = False,
     ) -> int:
         """Insert a firing alert, its `fired` event and its pending notifications in one transaction.
 
         `notifications` may be a function of the new alert's id, so messages can name the alert.
+        `events`: further event kinds to record with it (e.g. `flapping`). `adopt_open`: if an alert
+        with the same fingerprint is already open (another engine recorded it), return its id and
+        write nothing, so one incident never becomes two alerts.
         """
         at = alert.get("started_at") or now()
         with self.write() as db:
+            if adopt_open:
+                rows = self.query(
+                    "SELECT id FROM alerts WHERE fingerprint=? AND state!='resolved' "
+                    "ORDER BY started_at DESC LIMIT 1",
+                    [alert["fingerprint"]],
+                )
+                if rows:
+                    return int(rows[0]["id"])
             alert_id = (
                 db["alerts"].insert({**alert, "state": "firing", "started_at": at, "updated_at": at}).last_pk
             )
             self._event(db, alert_id, "fired", at=at, data={"value": alert.get("value")})
+            for kind in events:
+                self._event(db, alert_id, kind, at=at)
             rows = notifications(int(alert_id)) if callable(notifications) else notifications
             self._enqueue(db, alert_id, rows, at)
         return int(alert_id)
@@ -430,10 +455,12 @@ class Store:
     def resolve_alert(
         self,
         alert_id: int,
-        notifications: list[dict[str, Any]],
+        notifications: Callable[[], list[dict[str, Any]]] | list[dict[str, Any]],
         note: str | None = None,
         at: float | None = None,
     ) -> None:
+        """Resolve the alert and queue its notifications (a list, or a function called inside the
+        transaction) in one transaction."""
         at = at or now()
         with self.write() as db:
             db.execute(
@@ -441,7 +468,8 @@ class Store:
                 [at, at, alert_id],
             )
             self._event(db, alert_id, "resolved", at=at, note=note)
-            self._enqueue(db, alert_id, notifications, at)
+            rows = notifications() if callable(notifications) else notifications
+            self._enqueue(db, alert_id, rows, at)
 
     def acknowledge(self, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:
         check_text(by, "the acknowledging name")
@@ -630,24 +658,47 @@ class Store:
             .last_pk
         )
 
-    @staticmethod
+    @classmethod
     def _enqueue(
-        db: sqlite_utils.Database, alert_id: int | None, notifications: list[dict[str, Any]], at: float
+        cls, db: sqlite_utils.Database, alert_id: int | None, notifications: list[dict[str, Any]], at: float
     ) -> None:
+        """Queue notifications for the notifier. A row with `delivered_at` was already sent directly
+        (while the store was unwritable): it is recorded as sent, with its delivery, and never resent."""
         if not notifications:
             return
-        rows = [
-            {
-                **n,
+        for n in notifications:
+            delivered_at = n.get("delivered_at")
+            row = {
+                **{k: v for k, v in n.items() if k not in ("delivered_at", "duration_ms")},
                 "alert_id": alert_id,
-                "status": "pending",
-                "attempts": 0,
+                "status": "pending" if delivered_at is None else "sent",
+                "attempts": 0 if delivered_at is None else 1,
                 "next_attempt_at": at,
                 "created_at": at,
+                "sent_at": delivered_at,
             }
-            for n in notifications
-        ]
-        db["notifications"].insert_all(rows)
+            notification_id = db["notifications"].insert(row).last_pk
+            if delivered_at is None:
+                continue
+            db["deliveries"].insert(
+                {
+                    "notification_id": notification_id,
+                    "at": delivered_at,
+                    "ok": 1,
+                    "duration_ms": n.get("duration_ms"),
+                    "error": None,
+                }
+            )
+            if alert_id is not None:
+                cls._event(
+                    db,
+                    alert_id,
+                    "notified",
+                    at=delivered_at,
+                    actor=n["target"],
+                    note="sent directly: the alert store was unwritable",
+                    data={"notification": notification_id, "kind": n["kind"], "attempt": 1, "direct": True},
+                )
         if alert_id is not None:
             db.execute("UPDATE alerts SET last_notified_at=? WHERE id=?", [at, alert_id])
 
@@ -825,12 +876,20 @@ class Store:
         return rows[0] if rows else None
 
     # -- endpoint status and rollups, so followers see what the lease holder sees ---------------------
-    def write_status(self, rows: list[dict[str, Any]]) -> None:
+    def write_status(self, rows: list[dict[str, Any]], engine: dict[str, Any] | None = None) -> None:
+        """Endpoint snapshots, and the writing engine's health (`owner`, `state`, `reason`)."""
         at = now()
         with self.write() as db:
             db["endpoint_status"].upsert_all(
                 [{"name": r["name"], "updated_at": at, "data": json.dumps(r)} for r in rows], pk="name"
             )
+            if engine is not None:
+                db.execute("DELETE FROM engine_health WHERE owner!=?", [engine["owner"]])
+                db["engine_health"].upsert({**engine, "updated_at": at}, pk="owner")
+
+    def engine_health(self, owner: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM engine_health WHERE owner=?", [owner])
+        return rows[0] if rows else None
 
     def read_status(self) -> list[dict[str, Any]]:
         return [

@@ -296,6 +296,10 @@ class MlopsConsole(App[int]):
         elif snap is not None and self.clock() - snap.at > STALE_SECONDS:
             out.append("  │ ")
             out.append(f"engine: no update for {self.clock() - snap.at:.0f}s", style=f"bold {colors['down']}")
+        elif snap is not None and not snap.engine.ok:
+            out.append("  │ ")
+            problem = f"engine {snap.engine.state}: {snap.engine.reason or ''}".rstrip(": ")
+            out.append_text(safe_text(problem, f"bold {colors['down']}", limit=80))
         elif snap is not None:
             out.append("  │ engine ")
             following = snap.owner != "this process"
