@@ -8,9 +8,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console.cli import EXIT_OK, CommandError, settings_from
+from console.cli import EXIT_OK, CommandError, bounded_text, positive_int, settings_from
 from console.config import parse_duration
 from console.core.actor import os_user
+from console.core.limits import check_silence, displayable_epoch, json_safe
+from console.core.text import printable
 
 if TYPE_CHECKING:
     from console.core.store import Store
@@ -40,13 +42,14 @@ TIME_FIELDS = ("started_at", "resolved_at", "acked_at", "silenced_until", "at")
 
 
 def iso(at: float | None) -> str | None:
+    # Clamped: rows written before silences were bounded may end in the year 2.7 billion, or never.
     if at is None:
         return None
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(displayable_epoch(at)))
 
 
 def _local(at: float | None) -> str:
-    return "-" if at is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+    return "-" if at is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(displayable_epoch(at)))
 
 
 def alert_json(alert: dict[str, Any]) -> dict[str, Any]:
@@ -55,13 +58,27 @@ def alert_json(alert: dict[str, Any]) -> dict[str, Any]:
         if key in out:
             out[key] = iso(out[key])
     out["flapping"] = bool(out["flapping"])
-    return out
+    return json_safe(out)
 
 
-def _store(args: argparse.Namespace) -> Store:
+def _store(args: argparse.Namespace, *, read_only: bool) -> Store:
+    """Reads open the file read-only and never create it; writes wait `store.lock_timeout` for a lock."""
     from console.core.store import Store
 
-    return Store(settings_from(args).store.path)
+    store = settings_from(args).store
+    return Store(store.path, read_only=read_only, create=False, lock_timeout=store.lock_timeout)
+
+
+def silence_duration(text: str) -> float:
+    """An argparse type: a duration from `15m` up to 30 days."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    try:
+        return check_silence(seconds)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc}, got {text[:40]!r}") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -74,33 +91,41 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--state", default="open", choices=("firing", "acknowledged", "silenced", "resolved", "open", "all")
     )
     listing.add_argument("--endpoint")
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--limit", type=positive_int("--limit"), default=100)
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_list)
 
     show = actions.add_parser("show", help="one alert and its timeline")
-    show.add_argument("id", type=int)
+    show.add_argument("id", type=positive_int("alert id"))
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_show)
 
     ack = actions.add_parser("ack", help="acknowledge: stop reminders, record who is on it")
-    ack.add_argument("id", type=int)
-    ack.add_argument("--by", default=None, help="who acknowledges (default: your user name)")
-    ack.add_argument("--note")
+    ack.add_argument("id", type=positive_int("alert id"))
+    ack.add_argument(
+        "--by", type=bounded_text, default=None, help="who acknowledges (default: your user name)"
+    )
+    ack.add_argument("--note", type=bounded_text, help="at most 1000 characters")
     ack.set_defaults(func=cmd_ack)
 
     silence = actions.add_parser(
         "silence", help="no notifications for this alert (and recurrences) for a while"
     )
-    silence.add_argument("id", type=int)
-    silence.add_argument("--for", dest="duration", required=True, help="e.g. 15m, 1h, 4h, 24h")
-    silence.add_argument("--by", default=None)
-    silence.add_argument("--note")
+    silence.add_argument("id", type=positive_int("alert id"))
+    silence.add_argument(
+        "--for",
+        dest="duration",
+        type=silence_duration,
+        required=True,
+        help="e.g. 15m, 1h, 4h, 24h; at most 30d",
+    )
+    silence.add_argument("--by", type=bounded_text, default=None)
+    silence.add_argument("--note", type=bounded_text, help="at most 1000 characters")
     silence.set_defaults(func=cmd_silence)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    rows = _store(args).list_alerts(args.state, limit=args.limit, endpoint=args.endpoint)
+    rows = _store(args, read_only=True).list_alerts(args.state, limit=args.limit, endpoint=args.endpoint)
     if args.json:
         print(json.dumps([alert_json(r) for r in rows], indent=2))
         return EXIT_OK
@@ -110,18 +135,17 @@ def cmd_list(args: argparse.Namespace) -> int:
     table = [("ID", "STATE", "SEVERITY", "ENDPOINT", "RULE", "STARTED", "RESOLVED", "ACKED BY")]
     for r in rows:
         state = r["display_state"] + (" (flapping)" if r["flapping"] else "")
-        table.append(
-            (
-                str(r["id"]),
-                state,
-                r["severity"],
-                r["endpoint"],
-                r["rule"],
-                _local(r["started_at"]),
-                _local(r["resolved_at"]),
-                r["acked_by"] or "-",
-            )
+        cells = (
+            str(r["id"]),
+            state,
+            r["severity"],
+            r["endpoint"],
+            r["rule"],
+            _local(r["started_at"]),
+            _local(r["resolved_at"]),
+            r["acked_by"] or "-",
         )
+        table.append(tuple(printable(cell) for cell in cells))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
@@ -136,49 +160,45 @@ def _get(store: Store, alert_id: int) -> dict[str, Any]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = _store(args, read_only=True)
     alert = _get(store, args.id)
     events = store.events(args.id)
     if args.json:
         data = alert_json(alert)
-        data["events"] = [{**e, "at": iso(e["at"])} for e in events]
+        data["events"] = json_safe([{**e, "at": iso(e["at"])} for e in events])
         print(json.dumps(data, indent=2))
         return EXIT_OK
+    # Summaries quote endpoint error bodies; actors and notes are whatever `--by`/`--note` said.
+    p = printable
     print(
-        f"alert #{alert['id']}  {alert['display_state']}  {alert['severity']}  "
-        f"{alert['endpoint']}  {alert['rule']}"
+        f"alert #{alert['id']}  {p(alert['display_state'])}  {p(alert['severity'])}  "
+        f"{p(alert['endpoint'])}  {p(alert['rule'])}"
     )
-    print(f"  {alert['summary']}")
+    print(f"  {p(alert['summary'])}")
     if alert["model"]:
-        print(f"  model {alert['model']}" + (f" v{alert['version']}" if alert["version"] else ""))
+        print(f"  model {p(alert['model'])}" + (f" v{p(alert['version'])}" if alert["version"] else ""))
     print("timeline:")
     for event in events:
-        who = f" by {event['actor']}" if event["actor"] else ""
-        note = f": {event['note']}" if event["note"] else ""
-        print(f"  {_local(event['at'])}  {event['kind']}{who}{note}")
+        who = f" by {p(event['actor'])}" if event["actor"] else ""
+        note = f": {p(event['note'])}" if event["note"] else ""
+        print(f"  {_local(event['at'])}  {p(event['kind'])}{who}{note}")
     return EXIT_OK
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = _store(args, read_only=False)
     _get(store, args.id)
     try:
         alert = store.acknowledge(args.id, args.by or os_user(), args.note)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    print(f"alert #{alert['id']} acknowledged by {alert['acked_by']}")
+    print(f"alert #{alert['id']} acknowledged by {printable(alert['acked_by'])}")
     return EXIT_OK
 
 
 def cmd_silence(args: argparse.Namespace) -> int:
-    try:
-        seconds = parse_duration(args.duration)
-    except ValueError as exc:
-        raise CommandError(f"--for: {exc}") from None
-    if seconds <= 0:
-        raise CommandError("--for: must be positive")
-    store = _store(args)
+    store = _store(args, read_only=False)
     _get(store, args.id)
-    alert = store.silence(args.id, seconds, args.by or os_user(), args.note)
+    alert = store.silence(args.id, args.duration, args.by or os_user(), args.note)
     print(f"alert #{alert['id']} silenced until {_local(alert['silenced_until'])}")
     return EXIT_OK

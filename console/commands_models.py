@@ -8,9 +8,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from console.cli import CommandError, settings_from
+from console.cli import CommandError, bounded_text, positive_int, settings_from
 from console.config import ConfigError, Settings
 from console.core.actor import os_user
+from console.core.limits import json_safe
+from console.core.text import printable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -29,7 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     show.add_argument("name")
     show.add_argument("--json", action="store_true")
-    show.add_argument("--limit", type=int, default=50, help="newest N versions (default 50)")
+    show.add_argument(
+        "--limit", type=positive_int("--limit"), default=50, help="newest N versions (default 50)"
+    )
     show.set_defaults(func=cmd_models_show)
 
     promote = sub.add_parser("promote", parents=[common], help="move an alias (or stage) to a model version")
@@ -53,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     audit = sub.add_parser("audit", parents=[common], help="who promoted, rolled back, deployed what, when")
     audit.add_argument("--model", help="only this model")
-    audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--limit", type=positive_int("--limit"), default=50)
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(func=cmd_audit)
 
@@ -64,8 +68,12 @@ def _target_args(parser: argparse.ArgumentParser) -> None:
         "--alias", help="alias to move (default: [registry] default_alias or per-model alias)"
     )
     target.add_argument("--stage", help="legacy stage instead of an alias (Staging, Production)")
-    parser.add_argument("--reason", help="why (recorded in the audit trail and MLflow tags)")
-    parser.add_argument("--by", default=None, help="who is doing it (default: the OS user)")
+    parser.add_argument(
+        "--reason", type=bounded_text, help="why (recorded in the audit trail and MLflow tags)"
+    )
+    parser.add_argument(
+        "--by", type=bounded_text, default=None, help="who is doing it (default: the OS user)"
+    )
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 
 
@@ -78,10 +86,10 @@ def _registry(settings: Settings) -> Any:
     return RegistryClient(settings.registry)
 
 
-def _store(settings: Settings) -> Any:
+def _store(settings: Settings, *, read_only: bool = False) -> Any:
     from console.core.store import Store
 
-    return Store(settings.store.path)
+    return Store(settings.store.path, read_only=read_only, lock_timeout=settings.store.lock_timeout)
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -93,6 +101,8 @@ def _local(epoch: float | None) -> str:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
+    # Cells hold registry names, versions, tags, actors and reasons: shown escaped.
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
     lines = [
         "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
@@ -106,7 +116,7 @@ def _fmt_metric(value: float | None) -> str:
 
 
 def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
+    print(json.dumps(json_safe(data), indent=2, default=str))
 
 
 def _registry_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -246,6 +256,10 @@ def _confirm_and_apply(
     from console.core import promotion
 
     actor = args.by or os_user()
+    if plan.ok and not plan.noop and not args.no_deploy:
+        missing = promotion.missing_hook_env(settings, plan)
+        if missing:
+            raise ConfigError(settings.source, missing)
     if plan.ok and not plan.noop and not args.yes:
         if not sys.stdin.isatty():
             print(
@@ -256,7 +270,8 @@ def _confirm_and_apply(
             return EXIT_USAGE
         print(describe_plan(plan, deploy=not args.no_deploy))
         try:
-            answer = input(f"{plan.action} {plan.model} to v{plan.new_version}? [y/N] ").strip().lower()
+            question = f"{plan.action} {printable(plan.model)} to v{printable(plan.new_version)}? [y/N] "
+            answer = input(question).strip().lower()
         except EOFError:
             answer = ""
         if answer not in ("y", "yes"):
@@ -275,26 +290,27 @@ def _confirm_and_apply(
         recheck=not args.yes,
     )
     if result.ok:
-        print(result.message)
+        print(printable(result.message))
         for warning in result.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+            print(f"warning: {printable(warning)}", file=sys.stderr)
         return EXIT_OK
     for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {printable(warning)}", file=sys.stderr)
     verb = "refused" if result.refused else "failed"
     raise CommandError(f"{plan.action} {verb}: {result.message}")
 
 
 def _progress(message: str) -> None:
-    print(f"  {message}", file=sys.stderr, flush=True)
+    print(f"  {printable(message)}", file=sys.stderr, flush=True)
 
 
 def describe_plan(plan: Any, deploy: bool = True) -> str:
     """The change side by side: current vs new version, their key metrics, what gets redeployed."""
     cur, new = plan.current, plan.new
+    p = printable
     lines = [
-        f"{plan.action} {plan.model}: {plan.target.label}  v{plan.current_version or '-'} -> "
-        f"v{plan.new_version}",
+        f"{plan.action} {p(plan.model)}: {p(plan.target.label)}  v{p(plan.current_version or '-')} -> "
+        f"v{p(plan.new_version)}",
         "",
     ]
     rows = [
@@ -307,16 +323,16 @@ def describe_plan(plan: Any, deploy: bool = True) -> str:
     lines.append("")
     if plan.endpoints:
         what = "will be redeployed and verified" if deploy else "will NOT be redeployed (--no-deploy)"
-        lines.append(f"endpoints: {', '.join(plan.endpoints)} {what}")
+        lines.append(f"endpoints: {p(', '.join(plan.endpoints))} {what}")
     if plan.not_redeployed:
-        lines.append(f"no deploy hook (keep serving the old version): {', '.join(plan.not_redeployed)}")
+        lines.append(f"no deploy hook (keep serving the old version): {p(', '.join(plan.not_redeployed))}")
     return "\n".join(lines)
 
 
 # -- audit -----------------------------------------------------------------------------------------------
 def cmd_audit(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    rows = _store(settings).list_audit(model=args.model, limit=args.limit)
+    rows = _store(settings, read_only=True).list_audit(model=args.model, limit=args.limit)
     if args.json:
         _print_json([{**row, "at": _iso(row["at"])} for row in rows])
         return EXIT_OK

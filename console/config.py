@@ -6,6 +6,7 @@ import fnmatch
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,6 +23,8 @@ from pydantic import (
 )
 
 from console import locations
+from console.core import secrets
+from console.core.templates import env_name, quoted_placeholders
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
@@ -54,8 +57,19 @@ def _check_http_url(value: str | None) -> str | None:
     if value is None:
         return None
     parsed = urlparse(value)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
+    # The value is not echoed: it may carry credentials.
+    if parsed.scheme not in ("http", "https"):
+        got = f"scheme {parsed.scheme!r}" if parsed.scheme else "no scheme"
+        raise ValueError(f"expected an http:// or https:// URL with a host, got {got}")
+    if not parsed.hostname:
+        raise ValueError("expected an http:// or https:// URL with a host, got no host")
+    return value
+
+
+def _check_lazy(value: str | None, check: Callable[[str], object]) -> str | None:
+    """Check a value whose `${VAR}` references are resolved only when used: now if they can be."""
+    if value is not None and not secrets.missing(value):
+        check(secrets.expand(value))
     return value
 
 
@@ -75,13 +89,18 @@ class RegistrySettings(_Section):
 class StoreSettings(_Section):
     path: Path = Field(default_factory=locations.default_store_path)
     """SQLite file holding alerts, events, notifications and the audit trail."""
+    lock_timeout: Duration = Field(default=10.0, ge=0, le=3600)
+    """Seconds a command (ack, silence, promote...) waits for another process's write lock before it
+    fails; `watch` waits as long as it takes and says so this often."""
 
 
 class DeploySettings(_Section):
     command: str | None = None
-    """Shell command run after a promote or rollback; `{model}`, `{alias}`, `{version}` are substituted."""
+    """Shell command run after a promote or rollback. Placeholders (`{model}`, `{version}`...) are replaced
+    by their shell-quoted values and must stand unquoted; the hook's environment has them as
+    `$MLOPS_MODEL`, `$MLOPS_VERSION`... `${VAR}` references stay unexpanded until the hook runs."""
     webhook: str | None = None
-    """URL that receives a POST with model, alias and version as JSON."""
+    """URL that receives a POST with model, alias and version as JSON (placeholders URL-encoded)."""
     timeout: Duration = 120.0
     """Seconds the hook may run."""
     verify_timeout: Duration = 90.0
@@ -90,7 +109,20 @@ class DeploySettings(_Section):
     @field_validator("webhook")
     @classmethod
     def _webhook(cls, value: str | None) -> str | None:
-        return _check_http_url(value)
+        return _check_lazy(value, _check_http_url)
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: str | None) -> str | None:
+        quoted = quoted_placeholders(value or "")
+        if quoted:
+            name = quoted[0]
+            raise ValueError(
+                f"placeholder {{{name}}} is inside quotes (or after a backslash): its value is shell-quoted "
+                f"already, and a value such as x'; reboot; ' would end your quotes and run; write it "
+                f'unquoted, {{{name}}}, or use "${env_name(name)}" in double quotes'
+            )
+        return value
 
     @model_validator(mode="after")
     def _exactly_one(self) -> DeploySettings:
@@ -152,11 +184,20 @@ class EndpointSettings(_Section):
 
 
 class NotificationSettings(_Section):
-    url: str = Field(min_length=1)
-    """Any apprise URL (`json://`, `slack://`, `mailto://`, `pagerduty://`, `ntfy://`...)."""
+    # Only `url` names the key in a config file; `template` is the attribute.
+    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+
+    template: str = Field(alias="url", min_length=1)
+    """Any apprise URL (`json://`, `slack://`, `mailto://`, `pagerduty://`, `ntfy://`...), as written:
+    `${VAR}` references unexpanded. This (redacted) is what is stored, logged and shown."""
     min_severity: Severity = "info"
     endpoints: list[str] = ["*"]
     """Glob patterns of endpoint names routed to this channel."""
+
+    @property
+    def url(self) -> str:
+        """The URL to deliver to, `${VAR}` expanded now; `secrets.MissingVariable` when one is unset."""
+        return secrets.expand(self.template)
 
     def routes(self, endpoint: str, severity: str) -> bool:
         return SEVERITY_RANK[severity] >= SEVERITY_RANK[self.min_severity] and any(
@@ -216,6 +257,32 @@ class Settings(_Section):
     def alias_for(self, model: str) -> str:
         return self.registry.aliases.get(model, self.registry.default_alias)
 
+    def lazy_values(self) -> list[tuple[str, str]]:
+        """`(key, text as written)` of every value whose `${VAR}` references are resolved when used."""
+        out = [(f"notifications[{i}].url", n.template) for i, n in enumerate(self.notifications)]
+        for index, endpoint in enumerate(self.endpoints):
+            if endpoint.deploy is not None:
+                for field in ("command", "webhook"):
+                    value = getattr(endpoint.deploy, field)
+                    if value:
+                        out.append((f"endpoints[{index}].deploy.{field}", value))
+        return out
+
+    def missing_env(self, prefix: str = "") -> list[str]:
+        """`key: environment variable ${VAR} is not set` for each unset reference under `prefix`."""
+        return [
+            f"{key}: environment variable ${{{name}}} is not set"
+            for key, value in self.lazy_values()
+            if key.startswith(prefix)
+            for name in secrets.missing(value)
+        ]
+
+    def require_paging(self) -> None:
+        """Raise ConfigError naming each notification URL whose `${VAR}` is unset (for whatever pages)."""
+        problems = self.missing_env("notifications")
+        if problems:
+            raise ConfigError(self.source, problems)
+
 
 @dataclass
 class ConfigError(Exception):
@@ -232,24 +299,31 @@ class ConfigError(Exception):
         return "\n".join(self.lines())
 
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Keys whose `${VAR}` references stay in the settings as written and are expanded where they are used
+# (paging, running a hook): commands that neither page nor deploy run without those secrets, and the
+# secret never reaches what is stored or shown.
+_LAZY_KEY = re.compile(r"^(notifications\[\d+\]\.url|endpoints\[\d+\]\.deploy\.(command|webhook))$")
 
 
-def _expand_env(value: Any, key: str, missing: list[str]) -> Any:
+def _expand_env(value: Any, key: str, missing: list[str], used: dict[str, str]) -> Any:
     if isinstance(value, str):
+        if _LAZY_KEY.match(key):
+            used.update(secrets.env_values(value))
+            return value
 
         def replace(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in os.environ:
                 missing.append(f"{key}: environment variable ${{{name}}} is not set")
                 return ""
+            used[name] = os.environ[name]
             return os.environ[name]
 
-        return _ENV_REF.sub(replace, value)
+        return secrets.ENV_REF.sub(replace, value)
     if isinstance(value, dict):
-        return {k: _expand_env(v, f"{key}.{k}" if key else k, missing) for k, v in value.items()}
+        return {k: _expand_env(v, f"{key}.{k}" if key else k, missing, used) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand_env(v, f"{key}[{i}]", missing) for i, v in enumerate(value)]
+        return [_expand_env(v, f"{key}[{i}]", missing, used) for i, v in enumerate(value)]
     return value
 
 
@@ -297,32 +371,53 @@ def _semantic_problems(settings: Settings, known_adapters: set[str] | None) -> l
         if rule.endpoint != "*" and not any(fnmatch.fnmatchcase(n, rule.endpoint) for n in seen):
             problems.append(f"rules[{index}].endpoint: {rule.endpoint!r} matches no endpoint")
     for index, notification in enumerate(settings.notifications):
-        scheme = notification.url.split("://", 1)[0] if "://" in notification.url else ""
-        if not scheme:
+        url = notification.template if secrets.missing(notification.template) else notification.url
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        if not scheme and not url.startswith("${"):
             problems.append(f"notifications[{index}].url: not an apprise URL (expected scheme://...)")
     return problems
 
 
 def parse_settings(
-    data: dict[str, Any], path: Path | None = None, known_adapters: set[str] | None = None
+    data: dict[str, Any],
+    path: Path | None = None,
+    known_adapters: set[str] | None = None,
+    *,
+    require_env: bool = True,
 ) -> Settings:
-    """Validate a decoded TOML document; raise ConfigError listing every problem found."""
+    """Validate a decoded TOML document; raise ConfigError listing every problem found.
+
+    `require_env=False` accepts unset variables in notification URLs and deploy hooks (resolved where
+    they are used); other keys need theirs either way.
+    """
     missing: list[str] = []
-    data = _expand_env(data, "", missing)
+    used: dict[str, str] = {}
+    data = _expand_env(data, "", missing, used)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         problems = [f"{_key_path(e['loc'])}: {_message(e)}" for e in exc.errors()]
-        raise ConfigError(path, missing + problems) from None
-    problems = missing + _semantic_problems(settings, known_adapters)
+        raise ConfigError(path, _scrubbed(missing + problems, used)) from None
+    problems = missing + (settings.missing_env() if require_env else [])
+    problems += _semantic_problems(settings, known_adapters)
     if problems:
-        raise ConfigError(path, problems)
+        raise ConfigError(path, _scrubbed(problems, used))
     settings.source = path
     return settings
 
 
-def load_settings(path: Path | None = None, known_adapters: set[str] | None = None) -> Settings:
-    """Read and validate the config file (`--config`, `$MLOPS_CONSOLE_CONFIG`, user config dir)."""
+def _scrubbed(problems: list[str], used: dict[str, str]) -> list[str]:
+    """Problems never echo a value that came from the environment (it may be a token)."""
+    return [secrets.scrub(problem, used) for problem in problems]
+
+
+def load_settings(
+    path: Path | None = None, known_adapters: set[str] | None = None, *, require_env: bool = True
+) -> Settings:
+    """Read and validate the config file (`--config`, `$MLOPS_CONSOLE_CONFIG`, user config dir).
+
+    `require_env=False` is for commands that neither page nor deploy: see `parse_settings`.
+    """
     path = Path(path) if path else locations.default_config_path()
     try:
         text = path.read_text(encoding="utf-8")
@@ -336,4 +431,4 @@ def load_settings(path: Path | None = None, known_adapters: set[str] | None = No
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
-    return parse_settings(data, path, known_adapters)
+    return parse_settings(data, path, known_adapters, require_env=require_env)

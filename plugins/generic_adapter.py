@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import aiohttp
 
-from console.core.adapters import Adapter, ProbeResult, describe_exception, excerpt, timed_request
+from console.core.adapters import (
+    MAX_BODY,
+    Adapter,
+    ProbeResult,
+    describe_exception,
+    excerpt,
+    timed_request,
+    too_large,
+)
 
 
 class GenericAdapter(Adapter):
@@ -14,21 +22,22 @@ class GenericAdapter(Adapter):
         endpoint = self.endpoint
         path = endpoint.path if endpoint.path.startswith("/") else "/" + endpoint.path
         try:
-            status, body, latency = await timed_request(http, "GET", endpoint.url + path, endpoint.timeout)
+            answer = await timed_request(http, "GET", endpoint.url + path, endpoint.timeout)
         except Exception as exc:
             return ProbeResult(ok=False, error=describe_exception(exc))
-        if status != endpoint.expect_status:
-            return ProbeResult(
-                ok=False,
-                latency=latency,
-                status=status,
-                error=f"HTTP {status} (expected {endpoint.expect_status}): {excerpt(body)}",
+        result = ProbeResult(ok=False, latency=answer.latency, status=answer.status)
+        if answer.status != endpoint.expect_status:
+            result.error = (
+                f"{path} {answer.redirect}"
+                if answer.redirect is not None
+                else f"HTTP {answer.status} (expected {endpoint.expect_status}): {excerpt(answer.body)}"
             )
-        if endpoint.expect_body and endpoint.expect_body not in body.decode("utf-8", "replace"):
-            return ProbeResult(
-                ok=False,
-                latency=latency,
-                status=status,
-                error=f"body lacks {endpoint.expect_body!r}: {excerpt(body)}",
+        elif endpoint.expect_body and endpoint.expect_body not in answer.body.decode("utf-8", "replace"):
+            result.error = (
+                f"{too_large()} and its first {MAX_BODY} bytes lack {endpoint.expect_body!r}"
+                if answer.truncated
+                else f"body lacks {endpoint.expect_body!r}: {excerpt(answer.body)}"
             )
-        return ProbeResult(ok=True, latency=latency, status=status)
+        else:
+            result.ok = True
+        return result

@@ -15,7 +15,14 @@ from typing import Any
 import aiohttp
 
 from console.config import EndpointSettings
-from console.core.adapters import Adapter, ProbeResult, describe_exception, excerpt, timed_request
+from console.core.adapters import (
+    Adapter,
+    ProbeResult,
+    describe_exception,
+    excerpt,
+    timed_request,
+    too_large,
+)
 
 MODEL_INFO_EVERY = 10.0
 """Seconds between `/model-info` checks: the served version changes only on redeploy."""
@@ -45,6 +52,8 @@ def check_predictions(body: bytes, rows: int | None) -> str | None:
         answer = json.loads(body)
     except ValueError:
         return f"response is not JSON: {excerpt(body, 120)}"
+    except RecursionError:  # deeply nested arrays: a JSON bomb, not an endpoint that is down
+        return "response is JSON nested too deeply to check"
     predictions = answer.get("predictions") if isinstance(answer, dict) else answer
     if not isinstance(predictions, list):
         return "response has no `predictions` list"
@@ -78,28 +87,34 @@ class MlflowAdapter(Adapter):
         base, timeout = self.endpoint.url, self.endpoint.timeout
         try:
             if self.payload is None:
-                status, body, latency = await timed_request(http, "GET", f"{base}/ping", timeout)
-                result = ProbeResult(ok=status == 200, latency=latency, status=status)
-                if status != 200:
-                    result.error = f"HTTP {status} from /ping: {excerpt(body)}"
+                route = "/ping"
+                answer = await timed_request(http, "GET", base + route, timeout)
             else:
-                status, body, latency = await timed_request(
+                route = "/invocations"
+                answer = await timed_request(
                     http,
                     "POST",
-                    f"{base}/invocations",
+                    base + route,
                     timeout,
                     data=self.payload,
                     headers={"Content-Type": "application/json"},
                 )
-                result = ProbeResult(ok=status == 200, latency=latency, status=status)
-                if status != 200:
-                    result.error = f"HTTP {status} from /invocations: {excerpt(body)}"
-                else:
-                    problem = check_predictions(body, self.rows)
-                    result.valid = problem is None
-                    result.error = problem
         except Exception as exc:
             return ProbeResult(ok=False, error=describe_exception(exc))
+        result = ProbeResult(ok=answer.status == 200, latency=answer.latency, status=answer.status)
+        if answer.redirect is not None:
+            result.error = f"{route} {answer.redirect}"
+        elif answer.status != 200:
+            result.error = f"HTTP {answer.status} from {route}: {excerpt(answer.body)}"
+        elif route == "/invocations":
+            if answer.truncated:
+                # It answered, so it is up; the shape is unknown, so neither `down` nor
+                # `invalid_prediction` may page for it. The reason stays visible as the last error.
+                result.error = f"{too_large()} from /invocations: prediction not checked"
+            else:
+                problem = check_predictions(answer.body, self.rows)
+                result.valid = problem is None
+                result.error = problem
         if result.ok:
             result.served_version = await self._model_version(http)
         return result
@@ -110,14 +125,14 @@ class MlflowAdapter(Adapter):
             return self._served_version
         self._next_model_info = now + MODEL_INFO_EVERY
         try:
-            status, body, _ = await timed_request(
+            answer = await timed_request(
                 http, "GET", f"{self.endpoint.url}/model-info", self.endpoint.timeout
             )
-            if status == 404:
+            if answer.status == 404:
                 self._next_model_info = now + MODEL_INFO_BACKOFF
                 self._served_version = None
-            elif status == 200:
-                version = json.loads(body).get("model_version")
+            elif answer.status == 200 and not answer.truncated:
+                version = json.loads(answer.body).get("model_version")
                 self._served_version = str(version) if version is not None else None
         except Exception:  # version reporting is best effort; liveness was already measured
             pass

@@ -166,7 +166,11 @@ class Sink:
 
     port: int = field(default_factory=free_port)
     mode: str = "ok"
+    delay: float = 0.0
+    """Seconds before answering a POST that succeeds (a slow but working pager)."""
     received: list[dict[str, Any]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    """Request path of every attempt (tokens in `json://host/path/TOKEN` URLs arrive here)."""
     attempts: int = 0
     _server: ThreadingHTTPServer | None = None
 
@@ -181,6 +185,7 @@ class Sink:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 sink.attempts += 1
+                sink.paths.append(self.path)
                 if sink.mode == "hang":
                     time.sleep(6)
                     return
@@ -188,6 +193,7 @@ class Sink:
                     self.send_response(500)
                     self.end_headers()
                     return
+                time.sleep(sink.delay)
                 sink.received.append(json.loads(body) | {"_at": time.time()})
                 self.send_response(200)
                 self.end_headers()

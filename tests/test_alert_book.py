@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from console.config import parse_settings
-from console.core.alerts import FLAP_FIRES, FLAP_SETTLE, AlertBook, Condition
+from console.core.alerts import ADOPTED_CLEAR_PROBES, FLAP_FIRES, FLAP_SETTLE, AlertBook, Condition
 from console.core.store import Store
 
 
@@ -111,3 +111,84 @@ def test_acknowledged_alert_is_not_reminded(world) -> None:  # type: ignore[no-u
     store.acknowledge(alert["id"], "alice")
     assert remind_unacknowledged(store, settings) == 0
     assert titles(store)[-1] == "[STILL FIRING] ep: latency p95 high"
+
+
+def adopt(settings, store, clock):  # type: ignore[no-untyped-def]
+    """A restarted engine's book: the open alert comes from the store, not from its own probes."""
+    reborn = AlertBook(settings, clock=clock)
+    reborn.restore(store.open_alerts())
+    return reborn
+
+
+def down(active: bool | None) -> Condition:
+    return Condition("down", "ep", active, "critical", 0.0, 3, 2, "ep failed 3 probes", interval=1.0)
+
+
+def test_adopted_alert_is_not_resolved_by_missing_evidence(world) -> None:  # type: ignore[no-untyped-def]
+    settings, store, clock, book, _ = world
+    for op in book.evaluate(down(True)):
+        op(store)
+    reborn = adopt(settings, store, clock)
+    for _ in range(20):  # a restarted engine whose failure count starts again from zero
+        assert reborn.evaluate(down(None)) == []
+        clock.now += 1
+    assert reborn.is_firing("down", "ep", None)
+    assert [a["state"] for a in store.list_alerts()] == ["firing"]
+
+
+def test_adopted_alert_resolves_only_after_a_full_clear_window(world) -> None:  # type: ignore[no-untyped-def]
+    settings, store, clock, book, _ = world
+    for op in book.evaluate(down(True)):
+        op(store)
+    reborn = adopt(settings, store, clock)
+    window = ADOPTED_CLEAR_PROBES * 1.0
+    assert reborn.evaluate(down(False)) == [], "one clear probe after a restart is not a full window"
+    clock.now += window / 2
+    assert reborn.evaluate(down(None)) == [], "a probe that says nothing breaks the clear run"
+    clock.now += window / 2
+    assert reborn.evaluate(down(False)) == []
+    clock.now += window - 0.1
+    assert reborn.evaluate(down(False)) == []
+    clock.now += 0.1
+    for op in reborn.evaluate(down(False)):
+        op(store)
+    assert [a["state"] for a in store.list_alerts()] == ["resolved"]
+    assert titles(store) == ["[FIRING] ep: endpoint down", "[RESOLVED] ep: endpoint down"]
+
+
+def test_adopted_alert_seen_active_again_resolves_at_once(world) -> None:  # type: ignore[no-untyped-def]
+    settings, store, clock, book, _ = world
+    for op in book.evaluate(down(True)):
+        op(store)
+    reborn = adopt(settings, store, clock)
+    assert reborn.evaluate(down(True)) == [], "still down after the restart: no second page"
+    for op in reborn.evaluate(down(False)):
+        op(store)
+    assert [a["state"] for a in store.list_alerts()] == ["resolved"]
+
+
+def test_fresh_alert_resolves_on_first_clear_but_not_on_missing_evidence(world) -> None:  # type: ignore[no-untyped-def]
+    _, store, _, book, _ = world
+    for op in book.evaluate(down(True)):
+        op(store)
+    assert book.evaluate(down(None)) == []
+    assert store.list_alerts()[0]["state"] == "firing"
+    for op in book.evaluate(down(False)):
+        op(store)
+    assert store.list_alerts()[0]["state"] == "resolved"
+
+
+def test_write_that_lands_after_a_stale_read_does_not_revive_the_alert(world) -> None:  # type: ignore[no-untyped-def]
+    _, store, _, book, _ = world
+    for op in book.evaluate(down(True)):
+        op(store)
+    stale = store.open_alerts()  # read before the resolve is written
+    (resolve,) = book.evaluate(down(False))
+    book.restore(stale)
+    assert not book.is_firing("down", "ep", None), "its own resolve is queued: the store is behind"
+    resolve(store)
+    book.restore(stale)
+    assert not book.is_firing("down", "ep", None)
+    for op in book.evaluate(down(True)):
+        op(store)
+    assert titles(store).count("[FIRING] ep: endpoint down") == 2, "a new outage pages again"

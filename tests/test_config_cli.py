@@ -172,5 +172,7 @@ def test_alerts_cli_list_ack_silence_show(tmp_path: Path, capsys: pytest.Capture
     assert "fired" in timeline and "acknowledged by alice: on it" in timeline
     assert run("alerts", "ack", "999") == 1
     assert "no alert with id 999" in capsys.readouterr().err
-    assert run("alerts", "silence", str(first), "--for", "soon") == 1
+    with pytest.raises(SystemExit) as usage:  # a duration that does not parse is a usage error
+        run("alerts", "silence", str(first), "--for", "soon")
+    assert usage.value.code == 2
     assert [r["action"] for r in store.list_audit()] == ["silence", "ack"]

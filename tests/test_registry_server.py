@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 def server_env(mlflow_server, tmp_path: Path):
     settings = parse_settings(
         {
-            "registry": {"tracking_uri": mlflow_server.url, "timeout": 5},
+            # Generous: a cold `mlflow server` on a loaded 2-core machine can take seconds per first call.
+            "registry": {"tracking_uri": mlflow_server.url, "timeout": 30},
             "store": {"path": str(tmp_path / "console.db")},
         }
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import os
@@ -16,6 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from console.config import parse_settings
+from console.core.adapters import MAX_BODY, probe_endpoint_once
+from console.serve.limits import DEFAULT_MAX_BODY, parse_size
 from tests._serve_helpers import (
     IRIS_COLUMNS,
     TINY_MODEL,
@@ -187,6 +191,80 @@ def test_chaos_delay_and_validation(ours: Server) -> None:
         httpx.post(f"{ours.url}/chaos", json={"delay_ms": 0})
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"delay_ms": Infinity}',
+        '{"delay_ms": NaN}',
+        '{"delay_ms": -1}',
+        '{"delay_ms": 1e300}',
+        '{"delay_ms": 60001}',
+        '{"delay_ms": 1' + "0" * 400 + "}",
+        '{"delay_ms": "300"}',
+        '{"delay_ms": true}',
+        '{"delay_ms": []}',
+        '{"error_rate": NaN}',
+        '{"error_rate": -Infinity}',
+        '{"error_rate": false}',
+        "[" * 100_000 + "]" * 100_000,
+    ],
+    ids=lambda body: body[:24],
+)
+def test_chaos_rejects_non_finite_absurd_and_non_numeric_values(ours: Server, body: str) -> None:
+    """A delay of Infinity would hold every request forever; whatever is refused changes nothing."""
+    settings = {"delay_ms": 25.0, "error_rate": 0.0}
+    assert httpx.post(f"{ours.url}/chaos", json=settings).status_code == 200
+    try:
+        response = httpx.post(f"{ours.url}/chaos", content=body, headers={"Content-Type": JSON})
+        assert response.status_code == 400, response.text
+        assert response.json()["error_code"] == "BAD_REQUEST"
+        assert response.json()["message"].startswith("invalid chaos settings: ")
+        assert httpx.get(f"{ours.url}/chaos").json() == settings
+    finally:
+        httpx.post(f"{ours.url}/chaos", json={"delay_ms": 0, "error_rate": 0})
+
+
+def test_request_body_over_the_limit_is_a_413_json_error(ours: Server) -> None:
+    before = scrape(ours.url)
+    small = json.dumps({"dataframe_split": {"columns": IRIS_COLUMNS, "data": ROWS}}).encode()
+    at_limit = small + b" " * (DEFAULT_MAX_BODY - len(small))  # trailing whitespace: still valid JSON
+    response = httpx.post(f"{ours.url}/invocations", content=at_limit, headers={"Content-Type": JSON})
+    assert response.status_code == 200 and len(response.json()["predictions"]) == len(ROWS)
+
+    def chunked(data: bytes) -> Iterator[bytes]:  # no Content-Length: the limit must hold while reading
+        for start in range(0, len(data), 1 << 20):
+            yield data[start : start + (1 << 20)]
+
+    for name, content in (("declared", at_limit + b" "), ("chunked", chunked(at_limit + b" " * 20_000_000))):
+        response = httpx.post(f"{ours.url}/invocations", content=content, headers={"Content-Type": JSON})
+        assert response.status_code == 413, name
+        assert response.json() == {
+            "error_code": "RESOURCE_LIMIT_EXCEEDED",
+            "message": f"request body too large: over {DEFAULT_MAX_BODY} bytes (the server's --max-body)",
+        }, name
+    labels = {"handler": "/invocations", "method": "POST", "status": "413"}
+    assert (
+        sample(scrape(ours.url), "http_requests_total", **labels)
+        - sample(before, "http_requests_total", **labels)
+        == 2
+    )
+
+
+def test_large_batch_answer_reads_as_a_valid_prediction(ours: Server) -> None:
+    """About 300 kB of predictions: more than one read of the socket, less than the probe's cap."""
+    rows = 100_000
+    payload = {
+        "dataframe_split": {"columns": IRIS_COLUMNS, "data": [ROWS[i % len(ROWS)] for i in range(rows)]}
+    }
+    endpoint = parse_settings(
+        {"endpoints": [{"name": "big", "url": ours.url, "payload": payload, "timeout": 60, "interval": 60}]}
+    ).endpoints[0]
+    result = asyncio.run(probe_endpoint_once(endpoint))
+    assert (result.ok, result.status, result.error, result.valid) == (True, 200, None, True)
+    answer = post(ours.url, JSON, json.dumps(payload))
+    assert 250_000 < len(answer.content) < MAX_BODY and len(answer.json()["predictions"]) == rows
+
+
 def test_model_info_reports_resolved_version(ours: Server) -> None:
     info = httpx.get(f"{ours.url}/model-info").json()
     assert info["model_uri"] == f"models:/{TINY_MODEL}@production"
@@ -195,13 +273,18 @@ def test_model_info_reports_resolved_version(ours: Server) -> None:
     assert datetime.fromisoformat(info["loaded_at"]).tzinfo is not None
 
 
-def test_run_uri_without_chaos_and_clean_sigterm(ours: Server, tracking_uri: str, tmp_path: Path) -> None:
-    """A non-registry URI has no version; /chaos is off by default; SIGTERM exits 0."""
+def test_run_uri_without_chaos_with_max_body_and_clean_sigterm(
+    ours: Server, tracking_uri: str, tmp_path: Path
+) -> None:
+    """A non-registry URI has no version; /chaos is off by default; `--max-body` sets the limit;
+    SIGTERM exits 0."""
     run_id = httpx.get(f"{ours.url}/model-info").json()["run_id"]
     port, log = free_port(), tmp_path / "serve.log"
     uri = f"runs:/{run_id}/model"
     proc = spawn(
-        [sys.executable, "-m", "console.serve", uri, "--port", str(port)], log, process_env(tracking_uri)
+        [sys.executable, "-m", "console.serve", uri, "--port", str(port), "--max-body", "4k"],
+        log,
+        process_env(tracking_uri),
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -211,6 +294,8 @@ def test_run_uri_without_chaos_and_clean_sigterm(ours: Server, tracking_uri: str
         assert httpx.get(f"{url}/chaos").status_code == 404
         assert httpx.post(f"{url}/chaos", json={"error_rate": 1}).status_code == 404
         assert post(url, *VALID["dataframe_split"]).status_code == 200
+        too_big = post(url, JSON, VALID["dataframe_split"][1] + " " * 4096)
+        assert too_big.status_code == 413 and "over 4096 bytes" in too_big.json()["message"]
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=10) == 0, log.read_text()
     finally:
@@ -221,6 +306,19 @@ def test_unloadable_model_exits_non_zero(tracking_uri: str, tmp_path: Path) -> N
     cmd = [sys.executable, "-m", "console.serve", f"models:/{TINY_MODEL}/99", "--port", str(free_port())]
     result = subprocess.run(cmd, env=process_env(tracking_uri), capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "cannot load" in result.stderr
+
+
+@pytest.mark.parametrize("size", ["10X", "0", "2G", "-5", ""])
+def test_bad_max_body_is_a_usage_error(size: str) -> None:
+    cmd = [sys.executable, "-m", "console.serve", "models:/m@production", "--max-body", size]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "argument --max-body: " in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_max_body_sizes() -> None:
+    sizes = {"1048576": 1 << 20, "512k": 512 << 10, "10M": 10 << 20, "10MB": 10 << 20, "1GiB": 1 << 30}
+    assert {text: parse_size(text) for text in sizes} == sizes
 
 
 def test_mlflow_internals_still_exist() -> None:

@@ -355,3 +355,16 @@ async def test_a_failing_worker_is_reported_literally(app: MlopsConsole) -> None
         await pilot.press("1")
         await settle(pilot)
         assert app.screen.table.row_count == 6
+
+
+async def test_stalled_engine_is_shown_in_the_status_bar(tmp_path: Path) -> None:
+    from console.core.snapshot import EngineHealth
+    from console.tui.sources import StaticSource
+
+    health = EngineHealth("stalled", "pid 4711 on opsbox: no store update for 40 s")
+    snap = dataclasses.replace(sample.snapshot(), owner="pid 4711 on opsbox", engine=health)
+    app = sample.make_app(tmp_path, snapshot_source=StaticSource(snap))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        status = app.status_text().plain
+        assert "engine stalled: pid 4711 on opsbox: no store update for 40 s" in status

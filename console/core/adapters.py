@@ -11,12 +11,14 @@ import asyncio
 import logging
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 import aiohttp
+from yarl import URL
 
 from console.config import EndpointSettings
 
@@ -25,6 +27,9 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "mlops_console.adapters"
 MAX_BODY = 1 << 20
 """Bytes of a response body read at most; a huge body is cut, never buffered whole."""
+MAX_REDIRECTS = 5
+"""Same-origin redirects a probe follows; redirects to another origin are never followed."""
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ERROR_EXCERPT = 300
 
 
@@ -112,18 +117,107 @@ def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def read_capped(response: aiohttp.ClientResponse, limit: int = MAX_BODY) -> bytes:
-    return await response.content.read(limit)
+async def read_capped(response: aiohttp.ClientResponse, limit: int = MAX_BODY) -> tuple[bytes, bool]:
+    """The body up to `limit` bytes, and whether it went on past them (the rest is never read).
+
+    One `read(n)` returns only what happens to be buffered, so read until the end or the cap.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await response.content.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    body = b"".join(chunks)
+    return body[:limit], size > limit
+
+
+def too_large(limit: int = MAX_BODY) -> str:
+    return f"response too large (over {limit} bytes)"
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """One request as a probe saw it, after the redirects it was allowed to follow."""
+
+    status: int
+    body: bytes
+    """At most `MAX_BODY` bytes."""
+    latency: float
+    """Seconds from the first request to the end of the body, followed redirects included."""
+    truncated: bool = False
+    """The body went on past `MAX_BODY`: `body` holds its first bytes only."""
+    redirect: str | None = None
+    """Set when the answer is a redirect that was not followed: where it pointed and why not."""
+
+
+def _origin(url: URL) -> tuple[str, str, int | None]:
+    return url.scheme.lower(), (url.host or "").lower(), url.port
+
+
+def _shown(url: URL) -> str:
+    """A redirect target for messages: no credentials, query or fragment (they may hold tokens)."""
+    return excerpt(str(url.with_user(None).with_query(None).with_fragment(None)), 160)
 
 
 async def timed_request(
-    http: aiohttp.ClientSession, method: str, url: str, timeout: float, **kwargs: Any
-) -> tuple[int, bytes, float]:
-    """(status, body cut at MAX_BODY, seconds). Raises aiohttp/timeout errors for the caller to describe."""
+    http: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    timeout: float,
+    *,
+    data: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> HttpAnswer:
+    """Send one request within `timeout` seconds, redirects included, and read its body up to the cap.
+
+    Redirects are followed only within the same origin (scheme, host and port), at most
+    `MAX_REDIRECTS` times: an endpoint that sends the probe elsewhere is not the endpoint answering,
+    so it must not count as up. Raises aiohttp/timeout errors for the caller to describe.
+    """
     started = time.perf_counter()
-    async with http.request(method, url, timeout=aiohttp.ClientTimeout(total=timeout), **kwargs) as response:
-        body = await read_capped(response)
-        return response.status, body, time.perf_counter() - started
+    target: str | URL = url
+    hops = 0
+    while True:
+        remaining = timeout - (time.perf_counter() - started)
+        if remaining <= 0:
+            raise TimeoutError
+        async with http.request(
+            method,
+            target,
+            data=data,
+            headers=headers,
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=remaining),
+        ) as response:
+            status, location = response.status, response.headers.get("Location")
+            body, truncated = await read_capped(response)
+            latency = time.perf_counter() - started
+            if status not in REDIRECT_STATUSES or not location:
+                return HttpAnswer(status, body, latency, truncated)
+            refused = None
+            try:
+                next_url = response.url.join(URL(location))
+            except ValueError:
+                refused = f"redirected to an invalid location (HTTP {status}, not followed)"
+            else:
+                if _origin(next_url) != _origin(response.url):
+                    refused = (
+                        f"redirected to {_shown(next_url)} (HTTP {status}; another origin, not followed)"
+                    )
+                elif hops >= MAX_REDIRECTS:
+                    refused = (
+                        f"redirected more than {MAX_REDIRECTS} times, last to {_shown(next_url)} "
+                        f"(HTTP {status}, not followed)"
+                    )
+            if refused is not None:
+                return HttpAnswer(status, body, latency, truncated, redirect=refused)
+        # What browsers and aiohttp do: 303, and 301/302 after a POST, continue as a GET without body.
+        if status == 303 or (status in (301, 302) and method == "POST"):
+            method, data = "GET", None
+        target, hops = next_url, hops + 1
 
 
 def new_http_session(connections: int = 0) -> aiohttp.ClientSession:

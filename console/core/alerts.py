@@ -1,8 +1,9 @@
 """The alert book: conditions in, alert state changes out (pending → firing → resolved, flapping, silences).
 
 `AlertBook.evaluate` runs on the engine's event loop and is pure bookkeeping; every store write it
-decides on is returned as a `StoreOp`, which the engine runs in order on its store thread. An alert
-and its outbox rows are committed together before anyone is notified.
+decides on is returned as an `AlertWrite`, which the engine's writer runs in order on its store thread
+(keeping and retrying it while the store refuses writes). An alert and its outbox rows are committed
+together before anyone is notified.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -28,15 +30,19 @@ FLAP_FIRES = 3
 """Fires of one fingerprint inside FLAP_WINDOW that make it flapping: one page, then quiet."""
 FLAP_SETTLE = 120.0
 """Seconds a flapping alert's condition must stay clear before it resolves (and pages the resolve)."""
-
-StoreOp = Callable[[Store], None]
+ADOPTED_CLEAR_PROBES = 3
+"""An alert adopted from the store (restart, takeover) resolves only after its condition has been seen
+clear for max(rule `for`, this many probe intervals) without this engine seeing it active first."""
 
 
 @dataclass
 class Condition:
     rule: str
     endpoint: str
-    active: bool
+    active: bool | None
+    """True: the condition holds. False: evidence says it is clear. None: not enough evidence either way
+    (no probe yet, too few samples in the window, a version nobody reported): nothing fires, nothing
+    resolves."""
     severity: str
     for_: float = 0.0
     value: float | None = None
@@ -45,6 +51,8 @@ class Condition:
     """Observed versus threshold in words, e.g. "p95 1.84 s > 1.00 s for 30 s"."""
     model: str | None = None
     version: str | None = None
+    interval: float = 0.0
+    """Seconds between the observations behind the condition (the endpoint's probe interval)."""
 
 
 @dataclass
@@ -56,6 +64,88 @@ class _Tracked:
     fire_times: deque[float] = field(default_factory=lambda: deque(maxlen=FLAP_FIRES * 4))
     flapping: bool = False
     clear_since: float | None = None
+    adopted: bool = False
+    """Firing because the store said so (restart, takeover), not because this engine saw it yet."""
+    alert: dict[str, Any] = field(default_factory=dict)
+    """The open alert's fields (summary, severity, start...), for pages sent before it is written."""
+    writes: list[AlertWrite] = field(default_factory=list)
+    """Writes decided for this fingerprint and not yet known to be in the store."""
+
+
+class DirectPageInFlight(Exception):
+    """A write reached its commit while its pages were being sent directly: retry it once they are."""
+
+
+@dataclass
+class AlertWrite:
+    """One alert state change for the store, and through its outbox for the pager.
+
+    Writes run in order on the writer's thread; one that fails stays queued and is retried. `direct`
+    holds pages already delivered straight through apprise while the store refused the write: they are
+    recorded as sent when the write lands, so nobody is paged twice for them. A direct page and the
+    commit exclude each other (`claim_direct`, `with_direct`): a page is either in the outbox or sent.
+    """
+
+    kind: str
+    """firing | flapping | resolved"""
+    fingerprint: str
+    created_at: float
+    alert: dict[str, Any]
+    run: Callable[[Store, AlertWrite], None]
+    direct: dict[str, dict[str, Any]] = field(default_factory=dict)
+    direct_tried: bool = False
+    done: bool = False
+    """Set on the writer's thread once committed; the book reads it on the event loop."""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _sending: bool = False
+    _committing: bool = False
+
+    def __call__(self, store: Store) -> None:
+        try:
+            self.run(store, self)
+        finally:
+            with self._lock:
+                self._committing = False
+        self.done = True
+
+    def claim_direct(self) -> bool:
+        """Before paging directly: False if the write is committing (its outbox rows will page)."""
+        with self._lock:
+            if self._committing or self.done:
+                return False
+            self._sending = True
+            return True
+
+    def release_direct(self) -> None:
+        with self._lock:
+            self._sending = False
+
+    def direct_rows(self, settings: Settings, note: str) -> list[dict[str, Any]]:
+        """The pages this write would queue, with `note` (why they bypass the store); none sent yet."""
+        title, body = render_message(self.kind, self.alert)
+        body += "\n" + note
+        rows = outbox_rows(
+            settings,
+            endpoint=self.alert["endpoint"],
+            severity=self.alert["severity"],
+            kind=self.kind,
+            title=title,
+            body=body,
+        )
+        return [r for r in rows if r["channel"] not in self.direct]
+
+    def with_direct(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`rows` with every channel already paged directly replaced by the page that was sent.
+
+        Called inside the write's transaction, holding the store's write lock: from here on the
+        commit, not a direct page, decides who is paged."""
+        with self._lock:
+            if self._sending:
+                raise DirectPageInFlight(self.kind)
+            self._committing = True
+        by_channel = {r["channel"]: r for r in rows}
+        by_channel.update(self.direct)
+        return list(by_channel.values())
 
 
 @functools.lru_cache(maxsize=65536)
@@ -131,23 +221,39 @@ def open_external_alert(
     )
 
 
+def adopted_window(condition: Condition) -> float:
+    """How long an adopted alert's condition must be seen clear before it resolves."""
+    return max(condition.for_, ADOPTED_CLEAR_PROBES * condition.interval)
+
+
 class AlertBook:
-    """In-memory alert state of one engine, mirrored into the store through StoreOps."""
+    """In-memory alert state of one engine, mirrored into the store through AlertWrites."""
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.clock = clock
         self._tracked: dict[str, _Tracked] = {}
         self._restored_rules: dict[str, tuple[str, str, str | None]] = {}
+        self._closed: deque[int] = deque(maxlen=1000)
+        """Ids of alerts this book resolved, so a store read that predates the write cannot revive them."""
 
     def restore(self, open_alerts: list[dict[str, Any]]) -> None:
-        """Adopt alerts a previous run (or another command) left open, so a restart does not page twice."""
+        """Adopt alerts a previous run (or another command) left open, so a restart does not page twice.
+
+        An adopted alert stays firing until this engine has seen its condition clear for a full window
+        (`adopted_window`): a restarted engine has no evidence yet, and no evidence is not "clear".
+        """
         for alert in open_alerts:
+            if alert["id"] in self._closed:
+                continue  # resolved here after that read was taken
             tracked = self._tracked.setdefault(alert["fingerprint"], _Tracked(alert["fingerprint"]))
+            if any(not w.done for w in tracked.writes):
+                continue  # our own writes for it are still queued: the store is behind, not the book
             if tracked.firing and tracked.alert_id == alert["id"]:
                 continue
-            tracked.firing, tracked.alert_id = True, alert["id"]
-            tracked.pending_since = alert["started_at"]
+            tracked.firing, tracked.alert_id, tracked.adopted = True, alert["id"], True
+            tracked.alert = dict(alert)
+            tracked.pending_since, tracked.clear_since = alert["started_at"], None
             self._restored_rules[alert["fingerprint"]] = (alert["rule"], alert["endpoint"], alert["model"])
 
     def open_rules(self, endpoint: str) -> list[tuple[str, str | None]]:
@@ -169,7 +275,7 @@ class AlertBook:
         tracked = self._tracked.get(fingerprint(rule, endpoint, model))
         return bool(tracked and tracked.pending_since is not None and not tracked.firing)
 
-    def evaluate(self, condition: Condition) -> list[StoreOp]:
+    def evaluate(self, condition: Condition) -> list[AlertWrite]:
         now = self.clock()
         fp = fingerprint(condition.rule, condition.endpoint, condition.model)
         tracked = self._tracked.get(fp)
@@ -177,9 +283,14 @@ class AlertBook:
             if not condition.active:
                 return []
             tracked = self._tracked[fp] = _Tracked(fp)
+        if condition.active is None:
+            # Missing evidence: nothing starts or resolves, and a settling alert needs a fresh clear run.
+            tracked.clear_since = None
+            return []
         if condition.active:
             tracked.clear_since = None
             if tracked.firing:
+                tracked.adopted = False  # seen with our own probes: it resolves like any other now
                 return []
             if tracked.pending_since is None:
                 tracked.pending_since = now
@@ -188,17 +299,30 @@ class AlertBook:
             return []
         tracked.pending_since = None
         if tracked.firing:
-            if tracked.flapping:
-                # A flapping alert stays one open alert until the condition has settled.
+            settle = max(
+                FLAP_SETTLE if tracked.flapping else 0.0,
+                adopted_window(condition) if tracked.adopted else 0.0,
+            )
+            if settle > 0:
+                # Flapping and adopted alerts stay one open alert until the condition has settled.
                 tracked.clear_since = tracked.clear_since or now
-                if now - tracked.clear_since < FLAP_SETTLE:
+                if now - tracked.clear_since < settle:
                     return []
             return [self._resolve(tracked, condition, now)]
-        if not tracked.fire_times or now - tracked.fire_times[-1] > FLAP_WINDOW:
+        unwritten = any(not w.done for w in tracked.writes)
+        if not unwritten and (not tracked.fire_times or now - tracked.fire_times[-1] > FLAP_WINDOW):
             del self._tracked[fp]
         return []
 
-    def _fire(self, tracked: _Tracked, condition: Condition, now: float) -> StoreOp:
+    def _write(
+        self, tracked: _Tracked, kind: str, now: float, run: Callable[[Store, AlertWrite], None]
+    ) -> AlertWrite:
+        tracked.writes = [w for w in tracked.writes if not w.done]
+        write = AlertWrite(kind, tracked.fingerprint, now, dict(tracked.alert), run)
+        tracked.writes.append(write)
+        return write
+
+    def _fire(self, tracked: _Tracked, condition: Condition, now: float) -> AlertWrite:
         tracked.firing = True
         while tracked.fire_times and now - tracked.fire_times[0] > FLAP_WINDOW:
             tracked.fire_times.popleft()
@@ -217,68 +341,87 @@ class AlertBook:
             "started_at": now,
             "flapping": int(starts_flapping),
         }
+        tracked.alert = alert
         settings = self.settings
+        kind = "flapping" if starts_flapping else "firing"
 
-        def op(store: Store) -> None:
+        def run(store: Store, write: AlertWrite) -> None:
             quiet = store.silenced_until(tracked.fingerprint) is not None
-            kind = "flapping" if starts_flapping else "firing"
-            tracked.alert_id = store.open_alert(
-                alert,
-                lambda alert_id: [] if quiet else _notifications(settings, kind, {**alert, "id": alert_id}),
+            created = False
+
+            def notifications(alert_id: int) -> list[dict[str, Any]]:
+                nonlocal created
+                created = True
+                rows = [] if quiet else _notifications(settings, kind, {**alert, "id": alert_id})
+                return write.with_direct(rows)
+
+            alert_id = store.open_alert(
+                alert, notifications, events=["flapping"] if starts_flapping else [], adopt_open=True
             )
-            if starts_flapping:
-                store.add_event(tracked.alert_id, "flapping")
+            tracked.alert_id = alert_id
+            if not created:
+                log.info("alert #%s was already open in the store: adopted", alert_id)
+                return
             log.warning(
                 "alert #%s %s: %s%s",
-                tracked.alert_id,
-                "flapping" if starts_flapping else "firing",
+                alert_id,
+                kind,
                 alert["summary"],
                 " (not paged: silenced)" if quiet else "",
                 extra={
                     "event": "alert_" + kind,
-                    "alert": tracked.alert_id,
-                    "rule": alert["rule"],
-                    "endpoint": alert["endpoint"],
-                },
-            )
-
-        return op
-
-    def _resolve(self, tracked: _Tracked, condition: Condition, now: float) -> StoreOp:
-        tracked.firing = False
-        if tracked.flapping:
-            tracked.flapping, tracked.clear_since = False, None
-            tracked.fire_times.clear()
-        settings = self.settings
-        self._restored_rules.pop(tracked.fingerprint, None)
-
-        def op(store: Store) -> None:
-            if tracked.alert_id is None:
-                return
-            alert_id, tracked.alert_id = tracked.alert_id, None
-            try:
-                alert = store.get_alert(alert_id)
-            except KeyError:
-                return
-            if alert["state"] == "resolved":
-                return
-            quiet = store.silenced_until(tracked.fingerprint) is not None
-            notes = [] if quiet else _notifications(settings, "resolved", alert)
-            store.resolve_alert(alert_id, notes, note=condition.detail or None, at=now)
-            log.info(
-                "alert #%s resolved: %s %s",
-                alert_id,
-                alert["endpoint"],
-                alert["rule"],
-                extra={
-                    "event": "alert_resolved",
                     "alert": alert_id,
                     "rule": alert["rule"],
                     "endpoint": alert["endpoint"],
                 },
             )
 
-        return op
+        return self._write(tracked, kind, now, run)
+
+    def _resolve(self, tracked: _Tracked, condition: Condition, now: float) -> AlertWrite:
+        tracked.firing, tracked.adopted, tracked.clear_since = False, False, None
+        if tracked.flapping:
+            tracked.flapping = False
+            tracked.fire_times.clear()
+        settings = self.settings
+        closed = self._closed
+        self._restored_rules.pop(tracked.fingerprint, None)
+
+        def run(store: Store, write: AlertWrite) -> None:
+            # The alert's id is known here: the write that opened (or adopted) it ran before this one.
+            alert_id = tracked.alert_id
+            if alert_id is None:
+                return
+            try:
+                alert = store.get_alert(alert_id)
+            except KeyError:
+                return
+            if alert["state"] != "resolved":
+                quiet = store.silenced_until(tracked.fingerprint) is not None
+                rows = [] if quiet else _notifications(settings, "resolved", alert)
+                store.resolve_alert(
+                    alert_id, lambda: write.with_direct(rows), note=condition.detail or None, at=now
+                )
+                log.info(
+                    "alert #%s resolved: %s %s",
+                    alert_id,
+                    alert["endpoint"],
+                    alert["rule"],
+                    extra={
+                        "event": "alert_resolved",
+                        "alert": alert_id,
+                        "rule": alert["rule"],
+                        "endpoint": alert["endpoint"],
+                    },
+                )
+            closed.append(alert_id)
+            if tracked.alert_id == alert_id:
+                tracked.alert_id = None
+
+        write = self._write(tracked, "resolved", now, run)
+        if tracked.alert_id is not None:
+            write.alert["id"] = tracked.alert_id
+        return write
 
 
 def remind_unacknowledged(store: Store, settings: Settings) -> int:

@@ -2,8 +2,9 @@
 
 A running `mlflow models serve` resolves its model once at start, so moving an alias changes nothing
 until the endpoint is redeployed by its `deploy` hook: a shell command or a webhook, with `{model}`,
-`{alias}` and `{version}` substituted. Verification then probes the endpoint until it is healthy and,
-where the adapter can tell, serves the new version.
+`{alias}`, `{version}`... substituted in one pass (`console.core.templates`) and also passed as
+`MLOPS_MODEL`, `MLOPS_ALIAS`, `MLOPS_VERSION`... in the command's environment. Verification then probes
+the endpoint until it is healthy and, where the adapter can tell, serves the new version.
 
 Everything here is async; `console.core.promotion` runs it with `asyncio.run` from a worker thread.
 """
@@ -17,12 +18,14 @@ import shlex
 import signal
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import quote
 
 from console.config import DeploySettings, EndpointSettings
+from console.core.secrets import MissingVariable, env_values, scrub
+from console.core.templates import env_name, render
 
 OUTPUT_TAIL_CHARS = 4000
 VERIFY_POLL_S = 1.0
@@ -37,7 +40,7 @@ class HookResult:
     kind: str
     """"command" or "webhook"."""
     target: str
-    """The command line or URL that ran (placeholders substituted)."""
+    """The command line or URL that ran, placeholders substituted, `${VAR}` references unexpanded."""
     exit_code: int | None
     """Command's exit code, or the webhook's HTTP status; None when it never finished."""
     output: str
@@ -92,26 +95,37 @@ class DeployOutcome:
         }
 
 
-def substitute(template: str, values: dict[str, str], quoting: Callable[[str], str]) -> str:
-    # str.replace rather than str.format: shell commands legitimately contain other braces (awk, jq).
-    for key, value in values.items():
-        template = template.replace("{" + key + "}", quoting(value))
-    return template
-
-
 async def run_hook(deploy: DeploySettings, values: dict[str, str]) -> HookResult:
-    """Run the endpoint's command or call its webhook; never raises for a failing hook."""
+    """Run the endpoint's command or call its webhook; never raises for a failing hook.
+
+    The result shows the hook as configured (`${VAR}` unexpanded) and its output and errors with the
+    values of those variables hidden: it goes to the audit trail, the CLI and the console.
+    """
+    kind = "command" if deploy.command else "webhook"
+    template = deploy.command or deploy.webhook
+    assert template
+    quoting: Callable[[str], str] = shlex.quote if deploy.command else (lambda v: quote(v, safe=""))
+    shown = render(template, values, quoting, env=False)
+    try:
+        real = render(template, values, quoting, env=True)
+    except MissingVariable as exc:
+        return HookResult(False, kind, shown, None, "", 0.0, f"cannot run the hook: {exc}")
+    hidden = env_values(template)
     if deploy.command:
-        return await run_command(substitute(deploy.command, values, shlex.quote), deploy.timeout, values)
-    assert deploy.webhook
-    return await call_webhook(
-        substitute(deploy.webhook, values, lambda v: quote(v, safe="")), deploy.timeout, values
-    )
+        result = await run_command(real, deploy.timeout, values, hidden)
+    else:
+        result = await call_webhook(real, deploy.timeout, values, hidden)
+    result.target = shown
+    return result
 
 
-async def run_command(command: str, timeout: float, values: dict[str, str]) -> HookResult:
+async def run_command(
+    command: str, timeout: float, values: dict[str, str], hidden: Mapping[str, str] | None = None
+) -> HookResult:
+    """Run `command` in a shell; `hidden` (`{name: value}`) is scrubbed from its output before the
+    output is cut to its tail or quoted in the error, so no secret is left half-hidden."""
     started = time.monotonic()
-    env = {**os.environ, **{f"MLOPS_{key.upper()}": value for key, value in values.items()}}
+    env = {**os.environ, **{env_name(key): value for key, value in values.items()}}
     # Output goes to a file, not a pipe: a hook that restarts a server in the background leaves the
     # server holding the pipe open, and we would wait for EOF forever.
     with tempfile.TemporaryFile() as output:
@@ -134,7 +148,7 @@ async def run_command(command: str, timeout: float, values: dict[str, str]) -> H
                 raise
             exit_code, error = None, f"hook timed out after {timeout:g}s"
         output.seek(0)
-        text = _tail(output.read().decode("utf-8", "replace"))
+        text = scrub(output.read().decode("utf-8", "replace"), hidden or {})
     if error is None and exit_code != 0:
         error = f"hook exited {exit_code}" + (f": {_last_line(text)}" if text.strip() else "")
     return HookResult(
@@ -142,13 +156,16 @@ async def run_command(command: str, timeout: float, values: dict[str, str]) -> H
         kind="command",
         target=command,
         exit_code=exit_code,
-        output=text,
+        output=_tail(text),
         seconds=round(time.monotonic() - started, 3),
         error=error,
     )
 
 
-async def call_webhook(url: str, timeout: float, values: dict[str, str]) -> HookResult:
+async def call_webhook(
+    url: str, timeout: float, values: dict[str, str], hidden: Mapping[str, str] | None = None
+) -> HookResult:
+    """POST `values` to `url`; `hidden` is scrubbed from the answer and the error, as in `run_command`."""
     import httpx
 
     started = time.monotonic()
@@ -163,7 +180,7 @@ async def call_webhook(url: str, timeout: float, values: dict[str, str]) -> Hook
             exit_code=None,
             output="",
             seconds=round(time.monotonic() - started, 3),
-            error=f"webhook failed: {type(exc).__name__}: {exc}",
+            error=scrub(f"webhook failed: {type(exc).__name__}: {exc}", hidden or {}),
         )
     ok = response.is_success
     return HookResult(
@@ -171,7 +188,7 @@ async def call_webhook(url: str, timeout: float, values: dict[str, str]) -> Hook
         kind="webhook",
         target=url,
         exit_code=response.status_code,
-        output=_tail(response.text),
+        output=_tail(scrub(response.text, hidden or {})),
         seconds=round(time.monotonic() - started, 3),
         error=None if ok else f"webhook answered HTTP {response.status_code}",
     )

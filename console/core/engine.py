@@ -10,10 +10,12 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import random
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -26,13 +28,22 @@ import aiohttp
 
 from console.config import EndpointSettings, Settings
 from console.core.adapters import Adapter, ProbeResult, create_adapter, new_http_session
-from console.core.alerts import AlertBook, Condition, StoreOp, remind_unacknowledged
+from console.core.alerts import AlertBook, Condition, remind_unacknowledged
 from console.core.notifier import Notifier
 from console.core.promscrape import MetricsError, scrape
-from console.core.rules import MIN_REQUESTS_FOR_RATIO, params_for, throughput_dropped
+from console.core.rules import (
+    MIN_LATENCY_SAMPLES,
+    MIN_REQUESTS_FOR_RATIO,
+    THROUGHPUT_WARMUP,
+    params_for,
+    throughput_dropped,
+)
+from console.core.secrets import missing as missing_env
 from console.core.series import EndpointSeries, WindowStats, quantile
-from console.core.snapshot import EndpointSnapshot, EngineSnapshot, ProbeError
+from console.core.snapshot import EndpointSnapshot, EngineHealth, EngineSnapshot, ProbeError
 from console.core.store import Store
+from console.core.supervise import Supervisor
+from console.core.writer import AlertWriter
 
 log = logging.getLogger("console.engine")
 
@@ -42,6 +53,16 @@ STATUS_EVERY = 2.0
 STORE_SYNC_EVERY = 5.0
 REMIND_EVERY = 30.0
 RECENT_ERRORS = 20
+STALL_PROBES = 3
+"""A leader whose endpoint has not completed a probe in this many (interval + timeout) is stalled."""
+STALL_MIN = 15.0
+WATCHER_STALE = 8.0
+"""Seconds without a health update from the lease holder (it writes one every STATUS_EVERY) after which
+followers and `status` call it stalled."""
+
+
+class EngineFailed(RuntimeError):
+    """The engine stopped because one of its tasks kept failing; `watch` exits non-zero."""
 
 
 @dataclass
@@ -102,15 +123,28 @@ class Engine:
         self._registry: Any = None
         self._registry_wake = asyncio.Event()
         self._last_change_id = 0
+        self.cannot_page = settings.missing_env("notifications")
+        """Unset variables of notification URLs: this engine only follows (it would take the lease and
+        then page nobody, keeping a watcher that can page from taking over)."""
+        self._unset_paging = ", ".join(
+            sorted({f"${{{name}}}" for n in settings.notifications for name in missing_env(n.template)})
+        )
+        self.writer = AlertWriter(settings, store, self._notifier_wake)
+        self.supervisor = Supervisor(self._fatal)
+        self.failure: str | None = None
+        self._leading_since = 0.0
+        self._store_problem: str | None = None
+        self._followed_health = EngineHealth()
 
     # -- public ----------------------------------------------------------------------------------------
     def snapshot(self) -> EngineSnapshot:
-        if not self.leader and self.follow_owner:
+        if not self.leader and self.follow_owner and self.failure is None:
             return EngineSnapshot(
                 at=time.time(),
                 endpoints=list(self._followed),
                 registry=self.registry_state,
                 owner=self.follow_owner,
+                engine=self._followed_health,
             )
         pending = [
             f"{e.settings.name}:{rule}"
@@ -124,7 +158,33 @@ class Engine:
             registry=self.registry_state,
             owner="this process",
             pending=pending,
+            engine=self.health(),
         )
+
+    def health(self, now: float | None = None) -> EngineHealth:
+        """This engine's own health: failed, degraded (task restarting, store refusing writes), stalled."""
+        now = now or time.time()
+        if self.failure is not None:
+            return EngineHealth("failed", self.failure)
+        problems = list(self.supervisor.problems.values())
+        if self.writer.failing_since is not None:
+            problems.append(
+                f"alert store unwritable for {now - self.writer.failing_since:.0f} s "
+                f"({self.writer.error}); {len(self.writer.queue)} alert writes queued"
+            )
+        if self._store_problem:
+            problems.append(self._store_problem)
+        if self.leader:
+            for state in self.endpoints.values():
+                allowed = max(STALL_MIN, STALL_PROBES * (state.settings.interval + state.settings.timeout))
+                since = max(state.snapshot.last_probe_at or 0.0, self._leading_since)
+                if now - since > allowed:
+                    return EngineHealth(
+                        "stalled", f"no probe of {state.settings.name} completed for {now - since:.0f} s"
+                    )
+        if problems:
+            return EngineHealth("degraded", "; ".join(problems))
+        return EngineHealth()
 
     async def run(
         self,
@@ -135,11 +195,15 @@ class Engine:
         """Probe (or follow) until `stop` is set; then flush the outbox once and release the lease."""
         self._stop = stop or asyncio.Event()
         self._event_loop = asyncio.get_running_loop()
-        tasks = [asyncio.create_task(self._lease_loop(), name="lease")]
+        if self.cannot_page:
+            log.warning("following only, never probing or paging: %s", "; ".join(self.cannot_page))
+        self.supervisor.stop = self._stop
+        supervise = self.supervisor.start
+        tasks = [supervise("lease", self._lease_loop), supervise("alert writer", self.writer.run)]
         if self.settings.registry.tracking_uri:
-            tasks.append(asyncio.create_task(self._registry_loop(), name="registry"))
+            tasks.append(supervise("registry", self._registry_loop))
         if on_snapshot:
-            tasks.append(asyncio.create_task(self._publish_loop(on_snapshot, period), name="publish"))
+            tasks.append(supervise("publish", lambda: self._publish_loop(on_snapshot, period)))
         try:
             await self._stop.wait()
         finally:
@@ -148,6 +212,13 @@ class Engine:
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._step_down()
             self._store_pool.shutdown(wait=True)
+        if self.failure is not None:
+            raise EngineFailed(self.failure)
+
+    def _fatal(self, reason: str) -> None:
+        """A task failed too often: stop, so the service manager restarts a fresh process."""
+        self.failure = reason
+        self._stop.set()
 
     async def probe_once(self) -> EngineSnapshot:
         """Probe every endpoint once (and sample metrics twice, a second apart), for `status`."""
@@ -172,6 +243,10 @@ class Engine:
         leader_tasks: list[asyncio.Task[Any]] = []
         try:
             await self._lease_rounds(leader_tasks)
+        except Exception:
+            # Restarted by the supervisor: lead again from scratch (adopt open alerts, new probe tasks).
+            self.leader = False
+            raise
         finally:
             # Stopping the engine stops its probe loops too (and closes their HTTP session).
             for task in leader_tasks:
@@ -181,14 +256,19 @@ class Engine:
     async def _lease_rounds(self, leader_tasks: list[asyncio.Task[Any]]) -> None:
         while True:
             try:
-                held = await self._in_store(self.store.acquire_lease, self.owner, LEASE_TTL)
+                held = (
+                    False
+                    if self.cannot_page
+                    else await self._in_store(self.store.acquire_lease, self.owner, LEASE_TTL)
+                )
             except Exception as exc:
                 log.warning("store unavailable: %s", exc)
                 held = self.leader
             if held and not self.leader:
-                self.leader, self.follow_owner = True, None
                 log.info("probing %d endpoints", len(self.endpoints), extra={"event": "lease_acquired"})
                 leader_tasks[:] = await self._become_leader()
+                self.leader, self.follow_owner = True, None
+                self._leading_since = time.time()
             elif not held:
                 if self.leader:
                     log.warning("lost the store lease; following", extra={"event": "lease_lost"})
@@ -201,15 +281,20 @@ class Engine:
 
     async def _become_leader(self) -> list[asyncio.Task[Any]]:
         open_alerts = await self._in_store(self.store.open_alerts)
+        if not self.writer.queue:
+            # What we knew when we last led may be stale (another engine resolved or fired since):
+            # the store is the truth now. With writes still queued, our book is newer than the store.
+            self.book = AlertBook(self.settings)
         self.book.restore(open_alerts)
-        self._notifier = Notifier(self.settings, self.store)
+        notifier = self._notifier = Notifier(self.settings, self.store)
         http = new_http_session()
+        supervise = self.supervisor.start
         tasks = [
-            asyncio.create_task(self._probe_loop(http, state), name=f"probe:{state.settings.name}")
+            supervise(f"probe {state.settings.name}", functools.partial(self._probe_loop, http, state))
             for state in self.endpoints.values()
         ]
-        tasks.append(asyncio.create_task(self._notifier.run(self._stop), name="notifier"))
-        tasks.append(asyncio.create_task(self._housekeeping_loop(), name="housekeeping"))
+        tasks.append(supervise("notifier", lambda: notifier.run(self._stop)))
+        tasks.append(supervise("housekeeping", self._housekeeping_loop))
         tasks.append(asyncio.create_task(self._close_on_cancel(http), name="http"))
         return tasks
 
@@ -223,13 +308,14 @@ class Engine:
 
     async def _follow(self) -> None:
         holder = await self._in_store(self.store.lease_holder)
-        self.follow_owner = (
-            f"pid {holder['pid']} on {holder['host']}" if holder else "nobody (waiting for lease)"
-        )
+        waiting = f"cannot page without {self._unset_paging}" if self.cannot_page else "waiting for lease"
+        self.follow_owner = f"pid {holder['pid']} on {holder['host']}" if holder else f"nobody ({waiting})"
         rows = await self._in_store(self.store.read_status)
         self._followed = [EndpointSnapshot.from_dict(row) for row in rows]
+        self._followed_health = await self._in_store(watcher_health, self.store) or EngineHealth()
 
     async def _step_down(self) -> None:
+        await self.writer.close(timeout=self.settings.notify.timeout)
         if not self.leader:
             return
         if self._notifier is not None:
@@ -237,9 +323,10 @@ class Engine:
                 await asyncio.wait_for(self._notifier.drain_once(), timeout=self.settings.notify.timeout)
             except Exception as exc:
                 log.warning("final notification flush incomplete: %s", exc)
+        final = EngineHealth("stopped") if self.failure is None else self.health()
         try:
             await self._in_store(
-                self.store.write_status, [e.snapshot.to_dict() for e in self.endpoints.values()]
+                self._write_status, [e.snapshot.to_dict() for e in self.endpoints.values()], [], final
             )
             await self._in_store(self.store.release_lease, self.owner)
         except Exception as exc:
@@ -369,7 +456,7 @@ class Engine:
             if stats.p95 is not None:
                 return stats, "metrics"
             probe = state.series.probe_stats(now)
-            stats.p50, stats.p95, stats.p99 = probe.p50, probe.p95, probe.p99
+            stats.p50, stats.p95, stats.p99, stats.samples = probe.p50, probe.p95, probe.p99, probe.samples
             return stats, "probe"
         return state.series.probe_stats(now), "probe"
 
@@ -404,11 +491,18 @@ class Engine:
 
     # -- rules -----------------------------------------------------------------------------------------
     def conditions(self, state: EndpointState, now: float) -> list[Condition]:
+        """Each rule's condition: active, clear, or unknown (None) where the evidence does not say.
+
+        Only evidence clears a condition: `down` after a successful probe, window rules with enough
+        samples, `version_mismatch` with both versions known. A restarted engine therefore never
+        resolves an open alert just because it has not probed enough yet.
+        """
         snap, name, model = state.snapshot, state.settings.name, state.settings.model
         version = snap.served_version or snap.expected_version
+        interval = state.settings.interval
         out: list[Condition] = []
 
-        def add(rule: str, active: bool, value: float | None, detail: str) -> None:
+        def add(rule: str, active: bool | None, value: float | None, detail: str) -> None:
             params = params_for(self.settings, rule, name)
             if params.enabled:
                 out.append(
@@ -423,14 +517,16 @@ class Engine:
                         detail,
                         model,
                         version,
+                        interval,
                     )
                 )
 
+        answered = snap.probes > 0 and snap.consecutive_failures == 0
         down = params_for(self.settings, "down", name)
         reason = f" (last error: {snap.last_error})" if snap.last_error else ""
         add(
             "down",
-            snap.consecutive_failures >= down.threshold,
+            _evidence(snap.consecutive_failures >= down.threshold, clear=answered),
             snap.consecutive_failures,
             f"{name} failed {snap.consecutive_failures} consecutive probes "
             f"(threshold {down.threshold:g}){reason}",
@@ -438,7 +534,10 @@ class Engine:
         invalid = params_for(self.settings, "invalid_prediction", name)
         add(
             "invalid_prediction",
-            state.consecutive_invalid >= invalid.threshold,
+            _evidence(
+                state.consecutive_invalid >= invalid.threshold,
+                clear=answered and not state.consecutive_invalid,
+            ),
             state.consecutive_invalid,
             f"{name} returned {state.consecutive_invalid} invalid prediction answers in a row{reason}",
         )
@@ -446,9 +545,10 @@ class Engine:
             # While an endpoint does not answer, `down` says everything: latency, error and throughput
             # conditions keep their last state instead of paging for the same outage (inhibition).
             self._traffic_conditions(state, now, add)
+        versions_known = bool(snap.served_version and snap.expected_version)
         add(
             "version_mismatch",
-            snap.version_mismatch,
+            _evidence(snap.version_mismatch, clear=versions_known),
             None,
             f"{name} serves {model} v{snap.served_version} but {snap.alias or 'the alias'} points to "
             f"v{snap.expected_version}",
@@ -460,28 +560,33 @@ class Engine:
                     Condition(
                         rule,
                         name,
-                        not healthy,
+                        None if snap.health == "unknown" else not healthy,
                         "critical",
                         0.0,
                         None,
                         None,
                         f"{name} is healthy and serves the expected version again",
                         alert_model,
+                        interval=interval,
                     )
                 )
         return out
 
     def _traffic_conditions(
-        self, state: EndpointState, now: float, add: Callable[[str, bool, float | None, str], None]
+        self, state: EndpointState, now: float, add: Callable[[str, bool | None, float | None, str], None]
     ) -> None:
         snap, name = state.snapshot, state.settings.name
         stats, source = self._window(state, now)
         latency = params_for(self.settings, "latency_p95", name)
+        p95 = stats.p95
         add(
             "latency_p95",
-            stats.p95 is not None and stats.p95 > latency.threshold,
-            stats.p95,
-            f"{name} latency p95 {_seconds(stats.p95)} > {_seconds(latency.threshold)} "
+            _evidence(
+                p95 is not None and p95 > latency.threshold,
+                clear=p95 is not None and stats.samples >= MIN_LATENCY_SAMPLES,
+            ),
+            p95,
+            f"{name} latency p95 {_seconds(p95)} > {_seconds(latency.threshold)} "
             f"for {latency.for_:g}s ({source})",
         )
         errors = params_for(self.settings, "error_ratio", name)
@@ -489,7 +594,10 @@ class Engine:
             ratio, enough = stats.error_ratio, stats.requests >= MIN_REQUESTS_FOR_RATIO
             add(
                 "error_ratio",
-                bool(enough and ratio is not None and ratio > errors.threshold),
+                _evidence(
+                    bool(enough and ratio is not None and ratio > errors.threshold),
+                    clear=enough and ratio is not None,
+                ),
                 ratio,
                 f"{name} error ratio {_percent(ratio)} > {_percent(errors.threshold)} over the last minute "
                 f"({stats.requests:.0f} requests)",
@@ -500,37 +608,25 @@ class Engine:
         if baseline is not None:
             add(
                 "throughput_drop",
-                dropped,
+                _evidence(dropped, clear=snap.rps is not None and baseline[2] >= THROUGHPUT_WARMUP),
                 amount,
                 f"{name} throughput {snap.rps or 0:.2f} req/s is {_percent(amount)} below its median "
                 f"{baseline[0]:.2f} req/s",
             )
 
     def _evaluate(self, state: EndpointState, now: float) -> None:
-        ops: list[StoreOp] = []
+        writes = []
         firing: list[str] = []
         for condition in self.conditions(state, now):
-            ops.extend(self.book.evaluate(condition))
+            writes.extend(self.book.evaluate(condition))
             if self.book.is_firing(condition.rule, condition.endpoint, condition.model):
                 firing.append(condition.rule)
             elif self.book.is_pending(condition.rule, condition.endpoint, condition.model):
                 firing.append(f"{condition.rule} (pending)")
         state.snapshot.firing = firing
         self._update_health(state)
-        if ops:
-            self._apply(ops)
-
-    def _apply(self, ops: list[StoreOp]) -> None:
-        def run() -> None:
-            for op in ops:
-                try:
-                    op(self.store)
-                except Exception:
-                    log.exception("alert store write failed")
-            if self._notifier is not None:
-                self._notifier_wake()
-
-        self._store_pool.submit(run)
+        if writes:
+            self.writer.submit(writes)
 
     def _notifier_wake(self) -> None:
         notifier, loop = self._notifier, self._event_loop
@@ -542,34 +638,52 @@ class Engine:
 
     # -- periodic work ---------------------------------------------------------------------------------
     async def _housekeeping_loop(self) -> None:
-        last_status = last_sync = last_remind = 0.0
+        last = {"status": 0.0, "sync": 0.0, "remind": 0.0}
+        logged_at = 0.0
         while True:
             await asyncio.sleep(0.5)
-            now = time.time()
-            if now - last_status >= STATUS_EVERY:
-                last_status = now
-                rows = [_status_row(e.snapshot) for e in self.endpoints.values()]
-                rollups = [self._rollup(e) for e in self.endpoints.values() if e.minute]
-                await self._in_store(self._write_status, rows, rollups)
-            if now - last_sync >= STORE_SYNC_EVERY:
-                last_sync = now
-                # Alerts opened by other commands (a deploy that did not converge) become ours to resolve.
-                self.book.restore(await self._in_store(self.store.open_alerts))
-                change_id = await self._in_store(self._latest_change_id)
-                if change_id != self._last_change_id:
-                    self._last_change_id = change_id
-                    self._registry_wake.set()
-            if now - last_remind >= REMIND_EVERY:
-                last_remind = now
-                if await self._in_store(remind_unacknowledged, self.store, self.settings):
-                    self._notifier_wake()
+            try:
+                await self._housekeeping_round(last)
+            except sqlite3.Error as exc:
+                # The store refusing a status write or a read is not a bug: say so and try again. Alert
+                # writes have their own queue (AlertWriter), so nothing is lost meanwhile.
+                self._store_problem = f"store: {exc}"
+                if time.time() - logged_at >= 30.0:
+                    logged_at = time.time()
+                    log.warning(
+                        "store housekeeping failed: %s; retrying", exc, extra={"event": "store_error"}
+                    )
+            else:
+                self._store_problem = None
+
+    async def _housekeeping_round(self, last: dict[str, float]) -> None:
+        now = time.time()
+        if now - last["status"] >= STATUS_EVERY:
+            last["status"] = now
+            rows = [_status_row(e.snapshot) for e in self.endpoints.values()]
+            rollups = [self._rollup(e) for e in self.endpoints.values() if e.minute]
+            await self._in_store(self._write_status, rows, rollups, self.health(now))
+        if now - last["sync"] >= STORE_SYNC_EVERY:
+            last["sync"] = now
+            # Alerts opened by other commands (a deploy that did not converge) become ours to resolve.
+            self.book.restore(await self._in_store(self.store.open_alerts))
+            change_id = await self._in_store(self._latest_change_id)
+            if change_id != self._last_change_id:
+                self._last_change_id = change_id
+                self._registry_wake.set()
+        if now - last["remind"] >= REMIND_EVERY:
+            last["remind"] = now
+            if await self._in_store(remind_unacknowledged, self.store, self.settings):
+                self._notifier_wake()
 
     def _latest_change_id(self) -> int:
         rows = self.store.query("SELECT max(id) AS id FROM audit WHERE action IN ('promote', 'rollback')")
         return rows[0]["id"] or 0
 
-    def _write_status(self, rows: list[dict[str, Any]], rollups: list[dict[str, Any]]) -> None:
-        self.store.write_status(rows)
+    def _write_status(
+        self, rows: list[dict[str, Any]], rollups: list[dict[str, Any]], health: EngineHealth
+    ) -> None:
+        self.store.write_status(rows, engine={"owner": self.owner, **health.to_dict()})
         self.store.write_rollups(rollups)
 
     def _rollup(self, state: EndpointState) -> dict[str, Any]:
@@ -640,6 +754,33 @@ class Engine:
             self.registry_state = message
 
 
+def watcher_health(store: Store, now: float | None = None) -> EngineHealth | None:
+    """The lease holder's health as it last wrote it, or `stalled` when it stopped writing it or let
+    its lease expire without releasing it; None when no engine holds or left a lease."""
+    now = now or time.time()
+    rows = store.query("SELECT * FROM lease WHERE name='engine'")
+    if not rows:
+        # Released: on a clean stop (nothing to report), or by an engine that gave up (say so).
+        last = store.query("SELECT * FROM engine_health ORDER BY updated_at DESC LIMIT 1")
+        if last and last[0]["state"] == "failed":
+            return EngineHealth("failed", last[0]["reason"])
+        return None
+    lease = rows[0]
+    who = f"pid {lease['pid']} on {lease['host']}"
+    if lease["expires_at"] <= now:
+        return EngineHealth(
+            "stalled", f"{who}: lease expired {now - lease['expires_at']:.0f} s ago, nothing probes"
+        )
+    row = store.engine_health(lease["owner"])
+    if row is None:
+        if now - lease["acquired_at"] > WATCHER_STALE:
+            return EngineHealth("stalled", f"{who} holds the lease but never reported its health")
+        return EngineHealth()
+    if now - row["updated_at"] > WATCHER_STALE:
+        return EngineHealth("stalled", f"{who}: no store update for {now - row['updated_at']:.0f} s")
+    return EngineHealth(row["state"], row["reason"])
+
+
 _SNAPSHOT_FIELDS = tuple(f.name for f in dataclasses.fields(EndpointSnapshot))
 
 
@@ -662,6 +803,13 @@ def _registry_client(settings: Settings) -> Any:
     from console.core.registry import RegistryClient
 
     return RegistryClient(settings.registry)
+
+
+def _evidence(active: bool, *, clear: bool) -> bool | None:
+    """A condition's state: active, clear when the evidence says so, otherwise unknown (None)."""
+    if active:
+        return True
+    return False if clear else None
 
 
 def _seconds(value: float | None) -> str:

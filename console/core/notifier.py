@@ -8,44 +8,30 @@ URL are stored; the real URL (which may carry tokens) is looked up from the sett
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from console.config import NotificationSettings, Settings
+from console.core.secrets import MissingVariable, env_values, redact_url, scrub, url_secrets
 from console.core.store import Store
 
 log = logging.getLogger(__name__)
+redact = redact_url
 
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
+STORE_WARN_EVERY = 30.0
+"""While the store keeps failing, repeat the notifier's warning at most this often."""
 
 
-def channel_id(url: str) -> str:
-    return hashlib.sha256(url.encode()).hexdigest()[:16]
-
-
-def redact(url: str) -> str:
-    """A URL safe to log or store: no password, token path segments, or query values."""
-    try:
-        import apprise
-
-        plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
-        shown = plugin.url(privacy=True) if plugin else url
-    except Exception:  # an unparseable URL is shown by its scheme alone below
-        shown = url
-    parts = urlsplit(shown)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "****@" + netloc.rsplit("@", 1)[1]
-    # apprise's privacy mode keeps custom headers (`+X-Token=...`) and query values in clear text, and
-    # adds its defaults to the query: show only the keys the user wrote, with their values hidden.
-    keys = [pair.split("=", 1)[0] for pair in urlsplit(url).query.split("&") if pair]
-    query = "&".join(f"{key}=****" for key in keys)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, "")) if parts.scheme else "<invalid url>"
+def channel_id(template: str) -> str:
+    """A channel's id: a hash of its URL as written in the config (`${VAR}` unexpanded)."""
+    return hashlib.sha256(template.encode()).hexdigest()[:16]
 
 
 def outbox_rows(
@@ -56,8 +42,8 @@ def outbox_rows(
     return [
         {
             "kind": kind,
-            "channel": channel_id(n.url),
-            "target": redact(n.url),
+            "channel": channel_id(n.template),
+            "target": redact(n.template),
             "severity": severity,
             "title": title,
             "body": body,
@@ -80,11 +66,31 @@ class Delivery:
     duration_ms: float
 
 
-def deliver(url: str, title: str, body: str, severity: str, kind: str, timeout: float) -> Delivery:
-    """Send one message to one apprise URL (blocking) and say whether it got there."""
+def deliver(
+    target: NotificationSettings | str, title: str, body: str, severity: str, kind: str, timeout: float
+) -> Delivery:
+    """Send one message to one channel (or apprise URL) (blocking) and say whether it got there.
+
+    `${VAR}` references are expanded here, at the last moment; the error, which may quote the URL (an
+    ntfy topic, a host), never shows its secret parts.
+    """
+    channel = target if isinstance(target, NotificationSettings) else NotificationSettings(url=target)
+    try:
+        url = channel.url
+    except MissingVariable as exc:
+        return Delivery(False, f"cannot resolve the URL: {exc}", 0.0)
+    started = time.perf_counter()
+    delivery = _deliver(url, title, body, severity, kind, timeout)
+    delivery.duration_ms = (time.perf_counter() - started) * 1000
+    if delivery.error:
+        shown = scrub(delivery.error, env_values(channel.template))
+        delivery.error = scrub(shown, [url, *url_secrets(url)])[:500]
+    return delivery
+
+
+def _deliver(url: str, title: str, body: str, severity: str, kind: str, timeout: float) -> Delivery:
     import apprise
 
-    started = time.perf_counter()
     apobj = apprise.Apprise()
     if not apobj.add(url):
         return Delivery(False, "apprise does not understand this URL", 0.0)
@@ -93,14 +99,13 @@ def deliver(url: str, title: str, body: str, severity: str, kind: str, timeout: 
             body=body, title=title, notify_type=_notify_type(severity, kind), timeout=timeout
         )
     except Exception as exc:  # apprise plugins may raise on odd network errors
-        return Delivery(False, f"{type(exc).__name__}: {exc}", (time.perf_counter() - started) * 1000)
-    duration = (time.perf_counter() - started) * 1000
+        return Delivery(False, f"{type(exc).__name__}: {exc}", 0.0)
     if result.status.name == "SUCCESS" or (result.success_count and not result.failed_count):
-        return Delivery(True, None, duration)
+        return Delivery(True, None, 0.0)
     messages = [entry.message for r in result.results for entry in r.logs()]
     if result.timeout_count:
         messages.insert(0, "timed out")
-    return Delivery(False, "; ".join(messages)[:500] or "delivery failed", duration)
+    return Delivery(False, "; ".join(messages) or "delivery failed", 0.0)
 
 
 def backoff(attempt: int) -> float:
@@ -115,9 +120,17 @@ class Notifier:
         self.store = store
         self.poll = poll
         self._wake = asyncio.Event()
-        self._channels: dict[str, NotificationSettings] = {
-            channel_id(n.url): n for n in settings.notifications
-        }
+        self._channels: dict[str, NotificationSettings] = {}
+        for n in settings.notifications:
+            self._channels[channel_id(n.template)] = n
+            # Rows queued before ids were taken from the unexpanded URL carry the old id: deliver those too.
+            with contextlib.suppress(MissingVariable):
+                self._channels.setdefault(channel_id(n.url), n)
+        self._warned_at = -STORE_WARN_EVERY
+        self._inflight: set[asyncio.Future[None]] = set()
+        self._unrecorded: dict[int, tuple[dict[str, Any], Delivery, float | None]] = {}
+        """Deliveries made but not yet recorded (the store refused the write): recorded later, never
+        sent again."""
 
     def wake(self) -> None:
         """New rows were committed: deliver now rather than at the next poll."""
@@ -125,11 +138,17 @@ class Notifier:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            next_due = None
             try:
                 await self.drain_once()
-            except Exception:
-                log.exception("notifier round failed; retrying")
-            next_due = await asyncio.to_thread(self.store.next_due_at)
+                next_due = await asyncio.to_thread(self.store.next_due_at)
+            except sqlite3.Error as exc:
+                # The store refusing a read or a write is not a bug: outbox rows wait in the store.
+                if time.monotonic() - self._warned_at >= STORE_WARN_EVERY:
+                    self._warned_at = time.monotonic()
+                    log.warning("notifier round failed: %s; retrying", exc, extra={"event": "store_error"})
+            else:
+                self._warned_at = -STORE_WARN_EVERY
             wait = self.poll if next_due is None else min(self.poll, max(0.0, next_due - time.time()))
             self._wake.clear()
             waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
@@ -139,9 +158,24 @@ class Notifier:
 
     async def drain_once(self) -> int:
         """Attempt every due notification once, channels in parallel; returns the number attempted."""
+        if self._inflight:
+            # A round cancelled mid-delivery (engine stopping, lease lost) finishes and records first:
+            # its rows are still pending in the store and would otherwise be sent a second time.
+            await asyncio.wait(self._inflight)
+        for row, delivery, retry_at in list(self._unrecorded.values()):
+            await self._record(row, delivery, retry_at)
+        # Only once every earlier delivery is recorded (else this raised): none of them is due again.
         due = await asyncio.to_thread(self.store.due_notifications)
         if due:
-            await asyncio.gather(*(self._attempt(row) for row in due))
+            attempts = [asyncio.ensure_future(self._attempt(row)) for row in due]
+            self._inflight.update(attempts)
+            for attempt in attempts:
+                attempt.add_done_callback(self._inflight.discard)
+            # Shielded: cancelling the round must not cut a delivery off from its record.
+            results = await asyncio.shield(asyncio.gather(*attempts, return_exceptions=True))
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
         return len(due)
 
     async def _attempt(self, row: dict[str, Any]) -> None:
@@ -152,7 +186,7 @@ class Notifier:
         else:
             delivery = await asyncio.to_thread(
                 deliver,
-                channel.url,
+                channel,
                 row["title"],
                 row["body"],
                 row["severity"],
@@ -170,6 +204,11 @@ class Notifier:
             row["target"],
             "delivered" if delivery.ok else delivery.error,
         )
+        self._unrecorded[row["id"]] = (row, delivery, retry_at)
+        await self._record(row, delivery, retry_at)
+
+    async def _record(self, row: dict[str, Any], delivery: Delivery, retry_at: float | None) -> None:
         await asyncio.to_thread(
             self.store.record_delivery, row, delivery.ok, delivery.duration_ms, delivery.error, retry_at
         )
+        del self._unrecorded[row["id"]]

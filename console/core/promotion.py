@@ -294,6 +294,16 @@ def serving_endpoints(settings: Settings, model: str, target: Target) -> list[En
     return out
 
 
+def missing_hook_env(settings: Settings, plan: ChangePlan) -> list[str]:
+    """Unset `${VAR}` references of the deploy hooks this plan runs: the change is refused before the
+    alias moves, rather than leaving endpoints on the old version."""
+    problems: list[str] = []
+    for index, endpoint in enumerate(settings.endpoints):
+        if endpoint.name in plan.endpoints:
+            problems.extend(settings.missing_env(f"endpoints[{index}].deploy."))
+    return problems
+
+
 def _add_endpoints(settings: Settings, plan: ChangePlan) -> None:
     for endpoint in serving_endpoints(settings, plan.model, plan.target):
         (plan.endpoints if endpoint.deploy else plan.not_redeployed).append(endpoint.name)
@@ -491,8 +501,9 @@ def apply_plan(
                 exc,
             )
         base.update(from_version=plan.current_version, to_version=plan.new_version)
-    if not plan.ok:
-        audit_id = store.add_audit(**base, result="refused", detail={"problems": plan.problems})
+    problems = plan.problems or (missing_hook_env(settings, plan) if deploy else [])
+    if problems:
+        audit_id = store.add_audit(**base, result="refused", detail={"problems": problems})
         return ChangeResult(
             False,
             plan.action,
@@ -500,7 +511,7 @@ def apply_plan(
             plan.target,
             plan.current_version,
             plan.new_version,
-            "; ".join(plan.problems),
+            "; ".join(problems),
             refused=True,
             audit_id=audit_id,
         )

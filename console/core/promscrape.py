@@ -9,7 +9,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from console.config import MetricNames
-from console.core.adapters import describe_exception, timed_request
+from console.core.adapters import describe_exception, timed_request, too_large
 from console.core.series import MetricsSample
 
 
@@ -56,9 +56,13 @@ def reduce_exposition(text: str, names: MetricNames, at: float) -> MetricsSample
 
 async def scrape(http: aiohttp.ClientSession, url: str, names: MetricNames, timeout: float) -> MetricsSample:
     try:
-        status, body, _ = await timed_request(http, "GET", url, timeout)
+        answer = await timed_request(http, "GET", url, timeout)
     except Exception as exc:
         raise MetricsError(f"metrics scrape failed: {describe_exception(exc)}") from None
-    if status != 200:
-        raise MetricsError(f"metrics scrape failed: HTTP {status}")
-    return reduce_exposition(body.decode("utf-8", "replace"), names, time.time())
+    if answer.redirect is not None:
+        raise MetricsError(f"metrics scrape failed: {answer.redirect}")
+    if answer.status != 200:
+        raise MetricsError(f"metrics scrape failed: HTTP {answer.status}")
+    if answer.truncated:  # a cut page would silently drop series and undercount
+        raise MetricsError(f"metrics scrape failed: {too_large()}")
+    return reduce_exposition(answer.body.decode("utf-8", "replace"), names, time.time())

@@ -11,6 +11,8 @@ THROUGHPUT_WARMUP = 300.0
 """Seconds of throughput history before a drop can alert: never page on a cold baseline."""
 MIN_REQUESTS_FOR_RATIO = 10
 """Requests in the window below which an error ratio is too noisy to alert on."""
+MIN_LATENCY_SAMPLES = 5
+"""Latency observations in the window below which a p95 may raise an alert but never clears one."""
 MAD_SCALE = 1.4826
 
 

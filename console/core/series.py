@@ -67,6 +67,8 @@ class WindowStats:
     p50: float | None = None
     p95: float | None = None
     p99: float | None = None
+    samples: float = 0.0
+    """Latency observations behind p50/p95/p99 (probes, or requests in the histogram delta)."""
 
 
 @dataclass
@@ -104,6 +106,7 @@ class EndpointSeries:
             p50=quantile(latencies, 0.5),
             p95=quantile(latencies, 0.95),
             p99=quantile(latencies, 0.99),
+            samples=len(latencies),
         )
 
     # -- scraped metrics -----------------------------------------------------------------------------
@@ -146,6 +149,7 @@ class EndpointSeries:
             stats.p50 = histogram_quantile(0.5, delta)
             stats.p95 = histogram_quantile(0.95, delta)
             stats.p99 = histogram_quantile(0.99, delta)
+            stats.samples = delta[-1][1] if delta else 0.0
         return stats
 
     def throughput_baseline(

@@ -69,6 +69,26 @@ class EndpointSnapshot:
         return cls(**known)
 
 
+EngineState = Literal["running", "degraded", "stalled", "failed", "stopped"]
+
+
+@dataclass(frozen=True)
+class EngineHealth:
+    """Whether the engine that probes and pages is doing its job, and if not, why."""
+
+    state: EngineState = "running"
+    """`running`; `degraded` (a task is restarting, or the store refuses alert writes); `stalled` (no
+    probe or store update for too long); `failed` (gave up; `watch` exits non-zero); `stopped`."""
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "running"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"state": self.state, "reason": self.reason}
+
+
 @dataclass
 class EngineSnapshot:
     at: float
@@ -79,3 +99,5 @@ class EngineSnapshot:
     """Who probes and notifies: `this process`, or `pid N on HOST` when following another watcher."""
     pending: list[str] = field(default_factory=list)
     """`rule/endpoint` pairs whose condition holds but whose `for` has not elapsed."""
+    engine: EngineHealth = field(default_factory=EngineHealth)
+    """Health of the engine that probes and pages (this process's, or the followed watcher's)."""

@@ -3,10 +3,17 @@
 Several processes may share one file (a headless `watch` and a few TUIs), so the store runs in WAL
 mode with a busy timeout and takes the write lock up front (`BEGIN IMMEDIATE`). Calls are blocking
 and short; async callers run them in a worker thread. Each thread gets its own connection.
+
+Opening takes no lock unless the schema needs migrating, so reading never waits for a writer. A
+read-only store (`read_only=True`: `alerts list`, `audit`...) opens the file with SQLite's `mode=ro`,
+never creates or migrates it, and refuses a missing file or another schema version. Every SQLite
+failure that is about the file rather than the code (missing, locked, corrupt, not writable, disk
+full) is raised as a `StoreError` naming the file and the problem in one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -17,10 +24,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from console.core.limits import check_silence, check_text
+
 if TYPE_CHECKING:
     import sqlite_utils
 
 ALERT_STATES = ("firing", "acknowledged", "resolved")
+DEFAULT_LOCK_TIMEOUT = 10.0
+"""Seconds a call waits for another process's write lock before it fails as `locked`."""
 
 # Each migration runs once, in order, inside one transaction; PRAGMA user_version remembers progress.
 MIGRATIONS: list[str] = [
@@ -137,6 +148,15 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (endpoint, minute)
     );
     """,
+    # 2: the lease holder's own health (running, degraded, stalled...), for followers and `status`.
+    """
+    CREATE TABLE engine_health (
+        owner TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        reason TEXT,
+        updated_at REAL NOT NULL
+    );
+    """,
 ]
 
 
@@ -144,32 +164,165 @@ def now() -> float:
     return time.time()
 
 
-class Store:
-    """Thread-safe facade over one SQLite file."""
+class StoreError(sqlite3.OperationalError):
+    """The store file cannot be used; the message names the file and the problem in one line.
 
-    def __init__(self, path: Path | str) -> None:
+    `kind` is `missing`, `locked`, `corrupt`, `readonly`, `schema` or `unavailable` (I/O error, disk
+    full, cannot open). A subclass of `sqlite3.OperationalError`, so code that already handles SQLite
+    errors keeps handling these.
+    """
+
+    def __init__(self, path: Path, problem: str, kind: str) -> None:
+        super().__init__(f"store {path}: {problem}")
+        self.path, self.problem, self.kind = path, problem, kind
+
+
+# Primary SQLite result codes (the low byte of `sqlite_errorcode`).
+_BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 10, 11, 13, 14, 26
+
+
+class Store:
+    """Thread-safe facade over one SQLite file.
+
+    `read_only`: open with `mode=ro`, lazily (on the first read), never create or migrate. Otherwise
+    the file is created (mode 0600) when missing, unless `create=False`, and migrated. `lock_timeout`:
+    seconds to wait for another process's lock.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        read_only: bool = False,
+        create: bool = True,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ) -> None:
         self.path = Path(path)
+        self.read_only = read_only
+        self.lock_timeout = lock_timeout
         self._local = threading.local()
-        self._migrated = False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            # Created 0600 up front so alert texts and the audit trail are never world-readable.
-            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
-            os.close(fd)
+        if read_only:
+            return  # nothing touches the file until something reads it (`status` never does)
+        if not self._file_exists():
+            if not create:
+                raise self._missing()
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # Created 0600 up front so alert texts and the audit trail are never world-readable.
+                fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
+                os.close(fd)
+            except OSError as exc:
+                raise StoreError(self.path, f"cannot create it: {exc.strerror}", "readonly") from exc
         self._migrate()
 
     # -- connections ---------------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA busy_timeout=10000")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
+            with self._errors():
+                conn = self._connect()
             self._local.conn = conn
         return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.read_only:
+            if not self._file_exists():
+                raise self._missing()
+            # mode=ro: SQLite itself refuses to write, and never creates the file.
+            target, uri = self.path.absolute().as_uri() + "?mode=ro", True
+        else:
+            target, uri = str(self.path), False
+        conn = sqlite3.connect(
+            target, timeout=self.lock_timeout, isolation_level=None, check_same_thread=False, uri=uri
+        )
+        try:
+            conn.row_factory = sqlite3.Row
+            if not self.read_only:
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA busy_timeout={int(self.lock_timeout * 1000)}")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            if self.read_only:
+                self._check_schema(conn, upgrade=False)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _file_exists(self) -> bool:
+        try:
+            if self.path.is_dir():
+                raise StoreError(self.path, "is a directory, not a file", "unavailable")
+            return self.path.exists()
+        except OSError as exc:
+            raise StoreError(self.path, f"cannot reach it: {exc.strerror}", "unavailable") from exc
+
+    def _missing(self) -> StoreError:
+        if not self.path.parent.is_dir():
+            where = f"neither it nor its directory {self.path.parent} exists"
+        else:
+            where = "it does not exist"
+        return StoreError(
+            self.path,
+            f"{where}; nothing has been recorded there yet (`mlops-console watch` or the console "
+            "creates it; check store.path)",
+            "missing",
+        )
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Raise SQLite errors about the file as one-line `StoreError`s; leave the others alone."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except sqlite3.Error as exc:
+            translated = self._translate(exc)
+            if translated is None:
+                raise
+            # Kept for callers that look at the SQLite code (e.g. retry only when SQLITE_BUSY).
+            translated.sqlite_errorcode = getattr(exc, "sqlite_errorcode", None)  # type: ignore[attr-defined]
+            translated.sqlite_errorname = getattr(exc, "sqlite_errorname", None)  # type: ignore[attr-defined]
+            raise translated from exc
+
+    def _translate(self, exc: sqlite3.Error) -> StoreError | None:
+        code = getattr(exc, "sqlite_errorcode", None)
+        name = getattr(exc, "sqlite_errorname", "")
+        primary = code & 0xFF if isinstance(code, int) else None
+        text = str(exc)
+        if primary in (_BUSY, _LOCKED):
+            return StoreError(
+                self.path, f"locked by another process (waited {self.lock_timeout:g} s)", "locked"
+            )
+        if primary == _READONLY:
+            if self.read_only and name != "SQLITE_READONLY":
+                # A WAL file can only be read where SQLite may create its -shm file beside it.
+                problem = (
+                    "cannot be read: its directory is not writable and SQLite needs to create "
+                    f"{self.path.name}-shm there"
+                )
+            elif self.read_only:
+                problem = "opened read-only, cannot write"
+            elif name == "SQLITE_READONLY_DIRECTORY":
+                problem = "not writable: its directory is read-only"
+            else:
+                problem = "not writable: the file (or its directory) is read-only"
+            return StoreError(self.path, problem, "readonly")
+        if primary == _NOTADB:
+            return StoreError(self.path, f"not an SQLite database ({text})", "corrupt")
+        if primary == _CORRUPT:
+            return StoreError(self.path, f"corrupt ({text})", "corrupt")
+        if primary == _FULL:
+            return StoreError(self.path, "cannot write: the disk is full", "unavailable")
+        if primary == _CANTOPEN:
+            if not self._file_exists():
+                return self._missing()
+            return StoreError(self.path, f"cannot open it ({text}): check its permissions", "unavailable")
+        if primary == _IOERR:
+            return StoreError(self.path, f"I/O error ({text})", "unavailable")
+        if text.startswith(("no such table", "no such column")):
+            return StoreError(self.path, f"not an mlops-console store ({text})", "corrupt")
+        return None
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -186,14 +339,23 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[sqlite_utils.Database]:
         """One write transaction, taking the lock at BEGIN so concurrent writers queue, not deadlock."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._errors():
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # SQLite may have rolled back already (disk full, I/O error)
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+
+    def check_writable(self) -> None:
+        """Take the write lock and let it go: a `StoreError` now rather than at the first alert."""
+        with self.write():
+            # A no-op write: BEGIN alone succeeds on a read-only file.
+            self._conn().execute("DELETE FROM lease WHERE 0")
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -202,34 +364,90 @@ class Store:
             self._local.conn = None
             self._local.db = None
 
+    def _check_schema(self, conn: sqlite3.Connection, *, upgrade: bool) -> int:
+        """The schema version, if this code can use it (after migrating, when `upgrade`)."""
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        latest = len(MIGRATIONS)
+        if version > latest:
+            raise StoreError(
+                self.path,
+                f"schema version {version} is newer than this mlops-console knows ({latest}); "
+                "upgrade mlops-console",
+                "schema",
+            )
+        if version == 0:
+            tables = conn.execute("SELECT name FROM sqlite_master WHERE type='table' LIMIT 1").fetchall()
+            if tables:
+                # Never add our tables to someone else's database (store.path pointing at mlflow.db).
+                raise StoreError(
+                    self.path,
+                    f"not an mlops-console store (it holds other tables, e.g. {tables[0][0]!r})",
+                    "corrupt",
+                )
+            if not upgrade:
+                raise StoreError(
+                    self.path,
+                    "holds no alerts yet: it was never initialised (`mlops-console watch` or the console "
+                    "does that)",
+                    "schema",
+                )
+        elif version < latest and not upgrade:
+            raise StoreError(
+                self.path,
+                f"schema version {version} is older than this mlops-console's ({latest}); run "
+                "`mlops-console watch` or the console once to upgrade it",
+                "schema",
+            )
+        return version
+
     def _migrate(self) -> None:
-        conn = self._conn()
+        with self._errors():
+            conn = self._conn()
+            if self._check_schema(conn, upgrade=True) == len(MIGRATIONS):
+                return  # the usual case: no write lock taken, so opening never waits for a writer
         with self.write():
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            version = self._check_schema(conn, upgrade=True)  # another process may have migrated
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 for statement in _statements(script):
                     conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={number}")
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
-        return [dict(row) for row in self._conn().execute(sql, params)]
+        with self._errors():
+            return [dict(row) for row in self._conn().execute(sql, params)]
 
     # -- alerts --------------------------------------------------------------------------------------
     def open_alert(
         self,
         alert: dict[str, Any],
         notifications: Callable[[int], list[dict[str, Any]]] | list[dict[str, Any]],
+        *,
+        events: Sequence[str] = (),
+        adopt_open: bool = False,
     ) -> int:
         """Insert a firing alert, its `fired` event and its pending notifications in one transaction.
 
         `notifications` may be a function of the new alert's id, so messages can name the alert.
+        `events`: further event kinds to record with it (e.g. `flapping`). `adopt_open`: if an alert
+        with the same fingerprint is already open (another engine recorded it), return its id and
+        write nothing, so one incident never becomes two alerts.
         """
         at = alert.get("started_at") or now()
         with self.write() as db:
+            if adopt_open:
+                rows = self.query(
+                    "SELECT id FROM alerts WHERE fingerprint=? AND state!='resolved' "
+                    "ORDER BY started_at DESC LIMIT 1",
+                    [alert["fingerprint"]],
+                )
+                if rows:
+                    return int(rows[0]["id"])
             alert_id = (
                 db["alerts"].insert({**alert, "state": "firing", "started_at": at, "updated_at": at}).last_pk
             )
             self._event(db, alert_id, "fired", at=at, data={"value": alert.get("value")})
+            for kind in events:
+                self._event(db, alert_id, kind, at=at)
             rows = notifications(int(alert_id)) if callable(notifications) else notifications
             self._enqueue(db, alert_id, rows, at)
         return int(alert_id)
@@ -237,10 +455,12 @@ class Store:
     def resolve_alert(
         self,
         alert_id: int,
-        notifications: list[dict[str, Any]],
+        notifications: Callable[[], list[dict[str, Any]]] | list[dict[str, Any]],
         note: str | None = None,
         at: float | None = None,
     ) -> None:
+        """Resolve the alert and queue its notifications (a list, or a function called inside the
+        transaction) in one transaction."""
         at = at or now()
         with self.write() as db:
             db.execute(
@@ -248,9 +468,12 @@ class Store:
                 [at, at, alert_id],
             )
             self._event(db, alert_id, "resolved", at=at, note=note)
-            self._enqueue(db, alert_id, notifications, at)
+            rows = notifications() if callable(notifications) else notifications
+            self._enqueue(db, alert_id, rows, at)
 
     def acknowledge(self, alert_id: int, by: str, note: str | None = None) -> dict[str, Any]:
+        check_text(by, "the acknowledging name")
+        check_text(note, "the note")
         at = now()
         with self.write() as db:
             alert = self._get_alert(alert_id)
@@ -276,7 +499,12 @@ class Store:
         return self._get_alert(alert_id)
 
     def silence(self, alert_id: int, seconds: float, by: str, note: str | None = None) -> dict[str, Any]:
-        """Silence the alert's fingerprint: this incident and any recurrence until then stay quiet."""
+        """Silence the alert's fingerprint: this incident and any recurrence until then stay quiet.
+
+        ValueError for a duration that is not positive or longer than 30 days, or overlong text."""
+        check_silence(seconds)
+        check_text(by, "the silencing name")
+        check_text(note, "the note")
         at = now()
         until = at + seconds
         with self.write() as db:
@@ -305,12 +533,10 @@ class Store:
         return self._get_alert(alert_id)
 
     def silenced_until(self, fingerprint: str) -> float | None:
-        row = (
-            self._conn()
-            .execute("SELECT max(silenced_until) FROM alerts WHERE fingerprint=?", [fingerprint])
-            .fetchone()
-        )
-        return row[0] if row and row[0] and row[0] > now() else None
+        sql = "SELECT max(silenced_until) AS until FROM alerts WHERE fingerprint=?"
+        rows = self.query(sql, [fingerprint])
+        until = rows[0]["until"] if rows else None
+        return until if until and until > now() else None
 
     def remind(self, alert_id: int, notifications: list[dict[str, Any]]) -> None:
         at = now()
@@ -432,24 +658,47 @@ class Store:
             .last_pk
         )
 
-    @staticmethod
+    @classmethod
     def _enqueue(
-        db: sqlite_utils.Database, alert_id: int | None, notifications: list[dict[str, Any]], at: float
+        cls, db: sqlite_utils.Database, alert_id: int | None, notifications: list[dict[str, Any]], at: float
     ) -> None:
+        """Queue notifications for the notifier. A row with `delivered_at` was already sent directly
+        (while the store was unwritable): it is recorded as sent, with its delivery, and never resent."""
         if not notifications:
             return
-        rows = [
-            {
-                **n,
+        for n in notifications:
+            delivered_at = n.get("delivered_at")
+            row = {
+                **{k: v for k, v in n.items() if k not in ("delivered_at", "duration_ms")},
                 "alert_id": alert_id,
-                "status": "pending",
-                "attempts": 0,
+                "status": "pending" if delivered_at is None else "sent",
+                "attempts": 0 if delivered_at is None else 1,
                 "next_attempt_at": at,
                 "created_at": at,
+                "sent_at": delivered_at,
             }
-            for n in notifications
-        ]
-        db["notifications"].insert_all(rows)
+            notification_id = db["notifications"].insert(row).last_pk
+            if delivered_at is None:
+                continue
+            db["deliveries"].insert(
+                {
+                    "notification_id": notification_id,
+                    "at": delivered_at,
+                    "ok": 1,
+                    "duration_ms": n.get("duration_ms"),
+                    "error": None,
+                }
+            )
+            if alert_id is not None:
+                cls._event(
+                    db,
+                    alert_id,
+                    "notified",
+                    at=delivered_at,
+                    actor=n["target"],
+                    note="sent directly: the alert store was unwritable",
+                    data={"notification": notification_id, "kind": n["kind"], "attempt": 1, "direct": True},
+                )
         if alert_id is not None:
             db.execute("UPDATE alerts SET last_notified_at=? WHERE id=?", [at, alert_id])
 
@@ -462,12 +711,8 @@ class Store:
         )
 
     def next_due_at(self) -> float | None:
-        row = (
-            self._conn()
-            .execute("SELECT min(next_attempt_at) FROM notifications WHERE status='pending'")
-            .fetchone()
-        )
-        return row[0] if row else None
+        rows = self.query("SELECT min(next_attempt_at) AS at FROM notifications WHERE status='pending'")
+        return rows[0]["at"] if rows else None
 
     def record_delivery(
         self,
@@ -631,12 +876,20 @@ class Store:
         return rows[0] if rows else None
 
     # -- endpoint status and rollups, so followers see what the lease holder sees ---------------------
-    def write_status(self, rows: list[dict[str, Any]]) -> None:
+    def write_status(self, rows: list[dict[str, Any]], engine: dict[str, Any] | None = None) -> None:
+        """Endpoint snapshots, and the writing engine's health (`owner`, `state`, `reason`)."""
         at = now()
         with self.write() as db:
             db["endpoint_status"].upsert_all(
                 [{"name": r["name"], "updated_at": at, "data": json.dumps(r)} for r in rows], pk="name"
             )
+            if engine is not None:
+                db.execute("DELETE FROM engine_health WHERE owner!=?", [engine["owner"]])
+                db["engine_health"].upsert({**engine, "updated_at": at}, pk="owner")
+
+    def engine_health(self, owner: str) -> dict[str, Any] | None:
+        rows = self.query("SELECT * FROM engine_health WHERE owner=?", [owner])
+        return rows[0] if rows else None
 
     def read_status(self) -> list[dict[str, Any]]:
         return [

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from console.serve import mlflow_protocol
 from console.serve.chaos import ChaosSettings
+from console.serve.limits import DEFAULT_MAX_BODY
 from console.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
 from console.serve.model_loader import ModelIdentity
 
@@ -21,6 +22,7 @@ IDENTITY_KEY = web.AppKey("identity", ModelIdentity)
 METRICS_KEY = web.AppKey("metrics", ServeMetrics)
 CHAOS_KEY = web.AppKey("chaos", ChaosSettings)
 EXECUTOR_KEY = web.AppKey("executor", ThreadPoolExecutor)
+MAX_BODY_KEY = web.AppKey("max_body", int)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -39,6 +41,24 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         raise
     finally:
         metrics.observe_request(request.path, request.method, status, time.perf_counter() - started)
+
+
+@web.middleware
+async def body_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse bodies over the limit with MLflow's JSON error shape, before reading them if the
+    client declared their length (aiohttp itself answers a plain-text 413 only after reading)."""
+    limit = request.app[MAX_BODY_KEY]
+    if request.content_length is not None and request.content_length > limit:
+        return _too_large(limit)
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        return _too_large(limit)
+
+
+def _too_large(limit: int) -> web.Response:
+    message = f"request body too large: over {limit} bytes (the server's --max-body)"
+    return _error(413, "RESOURCE_LIMIT_EXCEEDED", message)
 
 
 def _json_response(payload: Any, status: int = 200) -> web.Response:
@@ -105,13 +125,24 @@ async def post_chaos(request: web.Request) -> web.Response:
         chaos.update(await request.json())
     except ValueError as e:  # json.JSONDecodeError is a ValueError too
         return _error(400, "BAD_REQUEST", f"invalid chaos settings: {e}")
+    except RecursionError:
+        return _error(400, "BAD_REQUEST", "invalid chaos settings: JSON nested too deeply")
     return _json_response(chaos.as_json())
 
 
 def build_app(
-    model: Any, identity: ModelIdentity, *, chaos: bool = False, workers: int = 4
+    model: Any,
+    identity: ModelIdentity,
+    *,
+    chaos: bool = False,
+    workers: int = 4,
+    max_body: int = DEFAULT_MAX_BODY,
 ) -> web.Application:
-    app = web.Application(middlewares=[metrics_middleware], client_max_size=64 * 1024 * 1024)
+    # aiohttp refuses a body that reaches client_max_size; one more byte lets exactly `max_body` in.
+    app = web.Application(
+        middlewares=[metrics_middleware, body_limit_middleware], client_max_size=max_body + 1
+    )
+    app[MAX_BODY_KEY] = max_body
     app[MODEL_KEY] = model
     app[IDENTITY_KEY] = identity
     app[METRICS_KEY] = ServeMetrics()

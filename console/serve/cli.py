@@ -8,6 +8,8 @@ import logging
 import os
 import sys
 
+from console.serve.limits import DEFAULT_MAX_BODY, parse_size
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -22,8 +24,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--chaos", action="store_true", help="enable POST /chaos fault injection (demos only)"
     )
     parser.add_argument("--workers", type=int, default=4, help="prediction threads (default 4)")
+    parser.add_argument(
+        "--max-body",
+        type=_size,
+        default=DEFAULT_MAX_BODY,
+        metavar="SIZE",
+        help="largest request body accepted, e.g. 512k, 10M (default 10M); larger ones get HTTP 413",
+    )
     # Used by the demo: exit when this process is gone, so restarted servers never outlive the demo.
     parser.add_argument("--exit-with-pid", type=int, default=None, help=argparse.SUPPRESS)
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         f"{identity.model_name} v{identity.model_version}" if identity.model_version else args.model_uri
     )
     print(f"serve: loaded {args.model_uri} ({described})", file=sys.stderr, flush=True)
-    app = build_app(model, identity, chaos=args.chaos, workers=args.workers)
+    app = build_app(model, identity, chaos=args.chaos, workers=args.workers, max_body=args.max_body)
     try:
         return asyncio.run(serve_forever(app, args.host, args.port, exit_with_pid=args.exit_with_pid))
     except OSError as e:  # typically the port is taken

@@ -355,6 +355,10 @@ class MlopsConsole(App[int]):
         elif snap is not None and self.clock() - snap.at > STALE_SECONDS:
             out.append("  │ ")
             out.append(f"engine: no update for {self.clock() - snap.at:.0f}s", style=f"bold {colors['down']}")
+        elif snap is not None and not snap.engine.ok:
+            out.append("  │ ")
+            problem = f"engine {snap.engine.state}: {snap.engine.reason or ''}".rstrip(": ")
+            out.append_text(safe_text(problem, f"bold {colors['down']}", limit=80))
         elif snap is not None:
             out.append("  │ engine ")
             following = snap.owner != "this process"
@@ -462,14 +466,7 @@ def run_console(settings: Settings, read_only: bool = False, demo: Any = None) -
 
 def _log_to_file() -> None:
     """Engine and worker logs go to a file: a stray line on stderr would garble the screen."""
-    import logging
-    from logging.handlers import RotatingFileHandler
-
     from console import locations
-    from console.logs import configure
+    from console.logs import log_to_file
 
-    path = locations.log_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = RotatingFileHandler(path, maxBytes=5_000_000, backupCount=2, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s %(message)s"))
-    configure(handler)
+    log_to_file(locations.log_path())

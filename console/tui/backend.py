@@ -111,7 +111,8 @@ class Backend:
             if self._store is None:
                 from console.core.store import Store  # sqlite_utils pulls in pandas: ~0.6 s
 
-                self._store = Store(self.settings.store.path)
+                store = self.settings.store
+                self._store = Store(store.path, lock_timeout=store.lock_timeout)
             return self._store
 
     @property

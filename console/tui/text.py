@@ -13,6 +13,9 @@ from collections.abc import Iterable
 
 from rich.text import Text
 
+from console.core.limits import displayable_epoch
+from console.core.text import BIDI
+
 # CSI / OSC / DCS / single-character escapes, then any remaining C0/C1 control character.
 _ESCAPES = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI ... final byte
@@ -20,7 +23,7 @@ _ESCAPES = re.compile(
     r"|\x1b[@-Z\\-_]"  # two-byte escapes
     r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
 )
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f" + BIDI + "]")
 _WHITESPACE = re.compile(r"[\t\r\n]+")
 
 
@@ -112,7 +115,7 @@ def fmt_age(then: float | None, now: float) -> str:
     """`12s`, `4m`, `3h`, `2d` since `then`; a dash when never."""
     if then is None:
         return "never"
-    seconds = max(0.0, now - then)
+    seconds = max(0.0, displayable_epoch(now) - displayable_epoch(then))
     if seconds < 60:
         return f"{seconds:.0f}s"
     if seconds < 3600:
@@ -134,7 +137,7 @@ def fmt_time(at: float | None, now: float | None = None) -> str:
     """Local time: `HH:MM:SS` today, `Mon DD HH:MM` otherwise."""
     if at is None:
         return DASH
-    local = time.localtime(at)
+    local = time.localtime(displayable_epoch(at))
     if now is not None and time.localtime(now)[:3] == local[:3]:
         return time.strftime("%H:%M:%S", local)
     return time.strftime("%b %d %H:%M", local)

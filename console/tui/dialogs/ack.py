@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from console.core.limits import check_text
 from console.tui.text import join, safe_text
 
 
@@ -41,13 +42,22 @@ class AckDialog(ModalScreen[str | None]):
                 yield Button("Cancel", id="cancel")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip())
+        self._acknowledge()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "ok":
-            self.dismiss(self.query_one("#note", Input).value.strip())
+            self._acknowledge()
         else:
             self.dismiss(None)
+
+    def _acknowledge(self) -> None:
+        note = self.query_one("#note", Input).value.strip()
+        try:
+            check_text(note, "the note")
+        except ValueError as exc:  # stay open: the note is still there to shorten
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self.dismiss(note)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

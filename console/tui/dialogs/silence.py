@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from console.core.limits import check_text
 from console.tui.text import join, safe_text
 
 DURATIONS: list[tuple[str, float]] = [("15m", 900.0), ("1h", 3600.0), ("4h", 14400.0), ("24h", 86400.0)]
@@ -64,7 +65,13 @@ class SilenceDialog(ModalScreen[tuple[float, str] | None]):
         return self.query_one("#note", Input).value.strip()
 
     def action_choose(self, index: int) -> None:
-        self.dismiss((DURATIONS[index][1], self._note()))
+        note = self._note()
+        try:
+            check_text(note, "the note")
+        except ValueError as exc:  # stay open: the note is still there to shorten
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self.dismiss((DURATIONS[index][1], note))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.action_choose(event.option_index)
