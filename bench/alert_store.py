@@ -96,7 +96,7 @@ def generate(n_events: int, t0: float):  # type: ignore[no-untyped-def]
 
 def ingest_api(path: Path, n_events: int) -> dict[str, Any]:
     """The per-operation API (one transaction per call), on a sample."""
-    from console.core.store import Store
+    from mlops_console.core.store import Store
 
     store = Store(path)
     notes = [
@@ -138,7 +138,7 @@ def ingest_api(path: Path, n_events: int) -> dict[str, Any]:
 
 
 def ingest_bulk(path: Path, n_events: int, t0: float) -> dict[str, Any]:
-    from console.core.store import Store
+    from mlops_console.core.store import Store
 
     store = Store(path)
     started, events, alerts = time.perf_counter(), 0, 0
@@ -153,7 +153,7 @@ def ingest_bulk(path: Path, n_events: int, t0: float) -> dict[str, Any]:
 
 def ingest_sqlite(path: Path, n_events: int, t0: float) -> dict[str, Any]:
     """Baseline: plain sqlite3 executemany into the same schema (same pragmas, same batches)."""
-    from console.core.store import Store
+    from mlops_console.core.store import Store
 
     Store(path).close()  # the schema
     conn = sqlite3.connect(path, isolation_level=None)
@@ -180,7 +180,7 @@ def ingest_sqlite(path: Path, n_events: int, t0: float) -> dict[str, Any]:
 
 
 def queries(path: Path, repeats: int) -> dict[str, Any]:
-    from console.core.store import Store
+    from mlops_console.core.store import Store
 
     store = Store(path)
     max_id = store.query("SELECT max(id) AS n FROM alerts")[0]["n"]

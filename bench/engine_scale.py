@@ -2,7 +2,7 @@
 
 `python -m bench.engine_scale --mode engine|aiohttp|httpx --n N --duration S --port P`
 prints one JSON line: probes done versus scheduled, schedule lag, CPU per 1000 probes, peak RSS.
-Modes: `engine` is the product (console.core.engine.Engine with its store, rules, notifier and
+Modes: `engine` is the product (mlops_console.core.engine.Engine with its store, rules, notifier and
 housekeeping); `aiohttp` and `httpx` are bare asyncio loops sending the same requests (baselines).
 """
 
@@ -82,9 +82,9 @@ async def bare_loop(mode: str, n: int, interval: float, duration: float, port: i
 
 
 async def engine_loop(n: int, interval: float, duration: float, port: int) -> dict[str, Any]:
-    from console.config import parse_settings
-    from console.core.engine import Engine
-    from console.core.store import Store
+    from mlops_console.config import parse_settings
+    from mlops_console.core.engine import Engine
+    from mlops_console.core.store import Store
 
     tmp = tempfile.mkdtemp(prefix="bench-engine-")
     settings = parse_settings(

@@ -29,9 +29,9 @@ def arrived(sink: Any, since: int, prefix: str) -> list[dict[str, Any]]:
 
 
 async def run(trials: int, interval: float, limit: float) -> dict[str, Any]:
-    from console.config import parse_settings
-    from console.core.engine import Engine
-    from console.core.store import Store
+    from mlops_console.config import parse_settings
+    from mlops_console.core.engine import Engine
+    from mlops_console.core.store import Store
     from tests._loopback import FaultServer, Sink
 
     servers = [FaultServer().start() for _ in range(trials)]

@@ -1,7 +1,7 @@
 """Scenario 6 worker: 1000 endpoints' series fed the equivalent of 24 h of samples; RSS must level off.
 
 `python -m bench.memory --endpoints 1000 --hours 24` prints one JSON line. Each endpoint gets the
-engine's own state (`console.core.engine._state_for`: series, snapshot, adapter); every simulated
+engine's own state (`mlops_console.core.engine._state_for`: series, snapshot, adapter); every simulated
 second adds one probe (1 in 50 failed) and one metrics scrape with a 12-bucket histogram, exactly as
 a 1 s probe + scrape interval would. Every simulated hour the engine's per-probe snapshot refresh
 runs once per endpoint (so snapshot-held lists are counted too) and RSS is sampled.
@@ -29,11 +29,11 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=300.0, help="wall-time bound")
     args = parser.parse_args()
 
-    from console.config import parse_settings
-    from console.core.adapters import ProbeResult
-    from console.core.engine import Engine
-    from console.core.series import MetricsSample
-    from console.core.store import Store
+    from mlops_console.config import parse_settings
+    from mlops_console.core.adapters import ProbeResult
+    from mlops_console.core.engine import Engine
+    from mlops_console.core.series import MetricsSample
+    from mlops_console.core.store import Store
 
     proc = psutil.Process()
     rss_start = proc.memory_info().rss

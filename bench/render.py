@@ -23,7 +23,7 @@ from bench.common import emit, pct
 
 
 def make_snapshot(n: int, tick: int) -> Any:
-    from console.core.snapshot import EndpointSnapshot, EngineSnapshot
+    from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot
 
     now = time.time()
     endpoints = []
@@ -89,9 +89,9 @@ class TickingSource:
 
 
 async def measure(n: int, seconds: float, warmup: float) -> dict[str, Any]:
-    from console.config import parse_settings
-    from console.core.store import Store
-    from console.tui.app import MlopsConsole
+    from mlops_console.config import parse_settings
+    from mlops_console.core.store import Store
+    from mlops_console.tui.app import MlopsConsole
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-render-"))
     settings = parse_settings(
@@ -111,7 +111,7 @@ async def measure(n: int, seconds: float, warmup: float) -> dict[str, Any]:
     painted: list[float] = []
     counting = False
 
-    import console.tui.app as app_module
+    import mlops_console.tui.app as app_module
 
     class TimedConsole(MlopsConsole):
         CSS_PATH = str(Path(app_module.__file__).parent / "console.tcss")

@@ -71,7 +71,16 @@ class Watchers:
         log = open(self.logs / f"watch-{len(self.procs)}.log", "wb")  # noqa: SIM115 (kept while it runs)
         # stderr through a pipe drained by a thread: a file would itself hit the disk_full fault.
         proc = subprocess.Popen(
-            [sys.executable, "-m", "console", "--config", str(self.config), "watch", "--log-format", "json"],
+            [
+                sys.executable,
+                "-m",
+                "mlops_console",
+                "--config",
+                str(self.config),
+                "watch",
+                "--log-format",
+                "json",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )

@@ -29,7 +29,7 @@ WRAPPER = (
     "t = time.time()\n"
     "open(sys.argv[1], 'w').write(repr(t))\n"
     "sys.argv = ['mlops-console', '--config', sys.argv[2]]\n"
-    "from console.cli import main\n"
+    "from mlops_console.cli import main\n"
     "sys.exit(main())\n"
 )
 

@@ -7,10 +7,10 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from console.config import ConfigError, Settings, load_settings
-from console.core.limits import check_id, check_text
-from console.core.store import StoreError
-from console.core.text import printable
+from mlops_console.config import ConfigError, Settings, load_settings
+from mlops_console.core.limits import check_id, check_text
+from mlops_console.core.store import StoreError
+from mlops_console.core.text import printable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_STORE = 3
@@ -54,13 +54,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
     `${VAR}` references in notification URLs and deploy hooks are resolved where they are used, so
     commands that neither page nor deploy run without those secrets (`Settings.require_paging`).
     """
-    from console.core.adapters import adapter_names
+    from mlops_console.core.adapters import adapter_names
 
     return load_settings(getattr(args, "config", None), known_adapters=adapter_names(), require_env=False)
 
 
 def _command_modules() -> list[Callable[[argparse._SubParsersAction], None]]:
-    from console import commands_alerts, commands_demo, commands_models, commands_watch
+    from mlops_console import commands_alerts, commands_demo, commands_models, commands_watch
 
     return [
         commands_watch.register,
@@ -99,7 +99,7 @@ def _version() -> str:
 
 
 def _run_tui(args: argparse.Namespace) -> int:
-    from console.tui.app import run_console
+    from mlops_console.tui.app import run_console
 
     return run_console(settings_from(args), read_only=args.read_only)
 

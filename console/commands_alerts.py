@@ -8,14 +8,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console.cli import EXIT_OK, CommandError, bounded_text, positive_int, settings_from
-from console.config import parse_duration
-from console.core.actor import os_user
-from console.core.limits import check_silence, displayable_epoch, json_safe
-from console.core.text import printable
+from mlops_console.cli import EXIT_OK, CommandError, bounded_text, positive_int, settings_from
+from mlops_console.config import parse_duration
+from mlops_console.core.actor import os_user
+from mlops_console.core.limits import check_silence, displayable_epoch, json_safe
+from mlops_console.core.text import printable
 
 if TYPE_CHECKING:
-    from console.core.store import Store
+    from mlops_console.core.store import Store
 
 JSON_FIELDS = (
     "id",
@@ -63,7 +63,7 @@ def alert_json(alert: dict[str, Any]) -> dict[str, Any]:
 
 def _store(args: argparse.Namespace, *, read_only: bool) -> Store:
     """Reads open the file read-only and never create it; writes wait `store.lock_timeout` for a lock."""
-    from console.core.store import Store
+    from mlops_console.core.store import Store
 
     store = settings_from(args).store
     return Store(store.path, read_only=read_only, create=False, lock_timeout=store.lock_timeout)

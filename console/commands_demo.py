@@ -8,10 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from console import locations
-from console.cli import EXIT_FAILED, EXIT_OK, CommandError
-from console.config import Settings, load_settings
-from console.core.snapshot import EndpointSnapshot
+from mlops_console import locations
+from mlops_console.cli import EXIT_FAILED, EXIT_OK, CommandError
+from mlops_console.config import Settings, load_settings
+from mlops_console.core.snapshot import EndpointSnapshot
 
 CHECK_DEADLINE = 50.0
 
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--root", type=Path, default=None, help=argparse.SUPPRESS)
     demo.set_defaults(func=cmd_demo)
 
-    from console.serve.cli import add_arguments, run
+    from mlops_console.serve.cli import add_arguments, run
 
     serve = sub.add_parser("serve", help="serve an MLflow model with /metrics and /model-info")
     add_arguments(serve)
@@ -31,9 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from console.demo.environment import DemoEnvironment
-    from console.demo.processes import EndpointStartError
-    from console.demo.registry import build_registry
+    from mlops_console.demo.environment import DemoEnvironment
+    from mlops_console.demo.processes import EndpointStartError
+    from mlops_console.demo.registry import build_registry
 
     root = args.root or locations.demo_dir()
     started = time.monotonic()
@@ -54,7 +54,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         if args.check:
             return _check(settings, started)
-        from console.tui.app import run_console
+        from mlops_console.tui.app import run_console
 
         return run_console(settings, demo=env)
     finally:
@@ -63,9 +63,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _check(settings: Settings, started: float) -> int:
     """Wait until the engine reports every endpoint up with latency and throughput, or explain which not."""
-    from console.commands_watch import status_table
-    from console.core.engine import Engine
-    from console.core.store import Store
+    from mlops_console.commands_watch import status_table
+    from mlops_console.core.engine import Engine
+    from mlops_console.core.store import Store
 
     store = Store(settings.store.path)
 

@@ -8,11 +8,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from console.cli import CommandError, bounded_text, positive_int, settings_from
-from console.config import ConfigError, Settings
-from console.core.actor import os_user
-from console.core.limits import json_safe
-from console.core.text import printable
+from mlops_console.cli import CommandError, bounded_text, positive_int, settings_from
+from mlops_console.config import ConfigError, Settings
+from mlops_console.core.actor import os_user
+from mlops_console.core.limits import json_safe
+from mlops_console.core.text import printable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -79,7 +79,7 @@ def _target_args(parser: argparse.ArgumentParser) -> None:
 
 # -- plumbing --------------------------------------------------------------------------------------------
 def _registry(settings: Settings) -> Any:
-    from console.core.registry import RegistryClient
+    from mlops_console.core.registry import RegistryClient
 
     if not settings.registry.tracking_uri:
         raise ConfigError(settings.source, ["registry.tracking_uri: required for registry commands"])
@@ -87,7 +87,7 @@ def _registry(settings: Settings) -> Any:
 
 
 def _store(settings: Settings, *, read_only: bool = False) -> Any:
-    from console.core.store import Store
+    from mlops_console.core.store import Store
 
     return Store(settings.store.path, read_only=read_only, lock_timeout=settings.store.lock_timeout)
 
@@ -120,7 +120,7 @@ def _print_json(data: Any) -> None:
 
 
 def _registry_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    from console.core.registry import RegistryError
+    from mlops_console.core.registry import RegistryError
 
     try:
         return fn(*args, **kwargs)
@@ -164,7 +164,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_models_show(args: argparse.Namespace) -> int:
-    from console.core.registry import RegistryError, RegistryNotFound
+    from mlops_console.core.registry import RegistryError, RegistryNotFound
 
     settings = settings_from(args)
     registry = _registry(settings)
@@ -214,7 +214,7 @@ def cmd_models_show(args: argparse.Namespace) -> int:
 
 # -- promote / rollback ------------------------------------------------------------------------------------
 def cmd_promote(args: argparse.Namespace) -> int:
-    from console.core import promotion
+    from mlops_console.core import promotion
 
     settings = settings_from(args)
     registry, store = _registry(settings), _store(settings)
@@ -233,7 +233,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from console.core import promotion
+    from mlops_console.core import promotion
 
     settings = settings_from(args)
     registry, store = _registry(settings), _store(settings)
@@ -253,7 +253,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def _confirm_and_apply(
     args: argparse.Namespace, settings: Settings, store: Any, registry: Any, plan: Any
 ) -> int:
-    from console.core import promotion
+    from mlops_console.core import promotion
 
     actor = args.by or os_user()
     if plan.ok and not plan.noop and not args.no_deploy:

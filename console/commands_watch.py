@@ -13,15 +13,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console.cli import EXIT_FAILED, EXIT_OK, settings_from
-from console.config import ConfigError, Settings
-from console.core.snapshot import EndpointSnapshot
-from console.core.text import printable
-from console.logs import TextLines, configure
+from mlops_console.cli import EXIT_FAILED, EXIT_OK, settings_from
+from mlops_console.config import ConfigError, Settings
+from mlops_console.core.snapshot import EndpointSnapshot
+from mlops_console.core.text import printable
+from mlops_console.logs import TextLines, configure
 
 if TYPE_CHECKING:
-    from console.core.snapshot import EngineHealth
-    from console.core.store import Store
+    from mlops_console.core.snapshot import EngineHealth
+    from mlops_console.core.store import Store
 
 LOG_FIELDS = ("event", "endpoint", "health", "state", "alert", "rule")
 
@@ -88,7 +88,7 @@ def open_store_waiting(settings: Settings, log: logging.Logger) -> Store | None:
     While another process holds its lock, wait and say so every `store.lock_timeout` (at least 1 s);
     None if SIGINT/SIGTERM came first. Any other problem (corrupt, not writable...) raises StoreError.
     """
-    from console.core.store import Store, StoreError
+    from mlops_console.core.store import Store, StoreError
 
     path, remind_every = settings.store.path, max(settings.store.lock_timeout, 1.0)
     stop = threading.Event()
@@ -130,9 +130,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     settings.require_paging()
     setup_logging(args.log_format, args.log_level)
-    from console.core.engine import Engine
+    from mlops_console.core.engine import Engine
 
-    log = logging.getLogger("console.watch")
+    log = logging.getLogger("mlops_console.watch")
     store = open_store_waiting(settings, log)
     if store is None:
         log.info("stopped while waiting for the store", extra={"event": "stop"})
@@ -154,7 +154,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         await engine.run(stop)
         log.info("stopped", extra={"event": "stop"})
 
-    from console.core.engine import EngineFailed
+    from mlops_console.core.engine import EngineFailed
 
     try:
         asyncio.run(main())
@@ -204,8 +204,8 @@ def status_table(endpoints: list[EndpointSnapshot]) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    from console.core.engine import Engine
-    from console.core.store import Store
+    from mlops_console.core.engine import Engine
+    from mlops_console.core.store import Store
 
     # Probing needs no store: opened read-only and lazily, a locked, corrupt or missing one never matters.
     store = Store(settings.store.path, read_only=True)
@@ -227,7 +227,7 @@ def _watcher_health(store: Store) -> EngineHealth | None:
     """The watcher holding the store's lease, as it reports itself (None: no watcher, or unreadable)."""
     import sqlite3
 
-    from console.core.engine import watcher_health
+    from mlops_console.core.engine import watcher_health
 
     try:
         return watcher_health(store)
@@ -236,8 +236,8 @@ def _watcher_health(store: Store) -> EngineHealth | None:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    from console.config import load_settings
-    from console.core.adapters import adapter_names
+    from mlops_console.config import load_settings
+    from mlops_console.core.adapters import adapter_names
 
     path = args.path or getattr(args, "config", None)
     settings = load_settings(path, known_adapters=adapter_names())
@@ -254,7 +254,7 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     if not settings.notifications:
         raise ConfigError(settings.source, ["notifications: no [[notifications]] configured"])
     settings.require_paging()
-    from console.core.notifier import deliver, redact
+    from mlops_console.core.notifier import deliver, redact
 
     failed = 0
     for notification in settings.notifications:

@@ -22,9 +22,9 @@ from pydantic import (
     model_validator,
 )
 
-from console import locations
-from console.core import secrets
-from console.core.templates import env_name, quoted_placeholders
+from mlops_console import locations
+from mlops_console.core import secrets
+from mlops_console.core.templates import env_name, quoted_placeholders
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}

@@ -8,7 +8,7 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
-from console.core.text import printable
+from mlops_console.core.text import printable
 
 NOISY = ("apprise", "aiohttp", "urllib3", "mlflow", "alembic", "httpx")
 

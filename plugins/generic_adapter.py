@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from console.core.adapters import (
+from mlops_console.core.adapters import (
     MAX_BODY,
     Adapter,
     ProbeResult,

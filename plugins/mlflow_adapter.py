@@ -14,8 +14,8 @@ from typing import Any
 
 import aiohttp
 
-from console.config import EndpointSettings
-from console.core.adapters import (
+from mlops_console.config import EndpointSettings
+from mlops_console.core.adapters import (
     Adapter,
     ProbeResult,
     describe_exception,

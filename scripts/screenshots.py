@@ -46,14 +46,14 @@ async def wait_until(pilot: Any, condition: Any, timeout: float, what: str) -> b
 
 
 async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 20.0) -> list[Path]:
-    from console.tui.dialogs.ack import AckDialog
-    from console.tui.dialogs.confirm_change import ChangeDialog
-    from console.tui.dialogs.silence import SilenceDialog
-    from console.tui.screens.alert_timeline import AlertTimelineScreen
-    from console.tui.screens.alerts import AlertsScreen
-    from console.tui.screens.audit import AuditScreen
-    from console.tui.screens.endpoint_detail import EndpointDetailScreen
-    from console.tui.screens.models import ModelsScreen
+    from mlops_console.tui.dialogs.ack import AckDialog
+    from mlops_console.tui.dialogs.confirm_change import ChangeDialog
+    from mlops_console.tui.dialogs.silence import SilenceDialog
+    from mlops_console.tui.screens.alert_timeline import AlertTimelineScreen
+    from mlops_console.tui.screens.alerts import AlertsScreen
+    from mlops_console.tui.screens.audit import AuditScreen
+    from mlops_console.tui.screens.endpoint_detail import EndpointDetailScreen
+    from mlops_console.tui.screens.models import ModelsScreen
 
     taken: list[Path] = []
 
@@ -206,20 +206,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    from console.config import load_settings
-    from console.tui.app import MlopsConsole
+    from mlops_console.config import load_settings
+    from mlops_console.tui.app import MlopsConsole
 
     env = None
     if args.sample:
-        from console.tui import sample
+        from mlops_console.tui import sample
 
         work = Path(tempfile.mkdtemp(prefix="mlops-shots-"))
         counter = iter(range(100))
         taken = asyncio.run(shoot(lambda: sample.make_app(work / str(next(counter))), args.out, first_wait=1))
     else:
         if args.demo:
-            from console.demo.environment import DemoEnvironment
-            from console.demo.registry import build_registry
+            from mlops_console.demo.environment import DemoEnvironment
+            from mlops_console.demo.registry import build_registry
 
             root = args.root or Path(tempfile.mkdtemp(prefix="mlops-demo-"))
             print(f"screenshots: building the demo in {root} ...", file=sys.stderr)

@@ -1,7 +1,7 @@
 """Fixtures around a real MLflow registry, shared by the registry, promotion and TUI tests.
 
 - `mlflow_registry_template` (session): a sqlite-backed registry trained once per session by
-  `console.demo.registry.build_registry` (about 7 s): `iris` v1..v3 (accuracy 0.82 / 0.91 / 0.89,
+  `mlops_console.demo.registry.build_registry` (about 7 s): `iris` v1..v3 (accuracy 0.82 / 0.91 / 0.89,
   aliases production=2, staging=3) and `diabetes` v1..v2 (production=1, staging=2). Every version
   has a run with metrics and a `serving_input_example.json`. Read-only: do not mutate it.
 - `mlflow_registry` (function): a FRESH copy of that registry for a test that mutates it (copies the
@@ -164,7 +164,7 @@ def start_model_server(
 
 @pytest.fixture(scope="session")
 def mlflow_registry_template(tmp_path_factory: pytest.TempPathFactory) -> MlflowRegistry:
-    from console.demo.registry import build_registry
+    from mlops_console.demo.registry import build_registry
 
     root = tmp_path_factory.mktemp("mlflow-registry")
     build_registry(root)

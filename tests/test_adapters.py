@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from console.config import MetricNames, parse_settings
-from console.core.adapters import MAX_BODY, ProbeResult, new_http_session, probe_endpoint_once
-from console.core.promscrape import MetricsError, scrape
+from mlops_console.config import MetricNames, parse_settings
+from mlops_console.core.adapters import MAX_BODY, ProbeResult, new_http_session, probe_endpoint_once
+from mlops_console.core.promscrape import MetricsError, scrape
 from tests._loopback import free_port
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from console.config import parse_settings
-from console.core.alerts import ADOPTED_CLEAR_PROBES, FLAP_FIRES, FLAP_SETTLE, AlertBook, Condition
-from console.core.store import Store
+from mlops_console.config import parse_settings
+from mlops_console.core.alerts import ADOPTED_CLEAR_PROBES, FLAP_FIRES, FLAP_SETTLE, AlertBook, Condition
+from mlops_console.core.store import Store
 
 
 class Clock:
@@ -100,7 +100,7 @@ def test_restart_adopts_open_alerts_instead_of_paging_twice(world) -> None:  # t
 
 
 def test_acknowledged_alert_is_not_reminded(world) -> None:  # type: ignore[no-untyped-def]
-    from console.core.alerts import remind_unacknowledged
+    from mlops_console.core.alerts import remind_unacknowledged
 
     settings, store, _, _, step = world
     step(True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from console.core.engine import Engine
-from console.core.store import Store
+from mlops_console.core.engine import Engine
+from mlops_console.core.store import Store
 from tests._loopback import FaultServer, Sink, async_wait_for
 from tests.test_engine_faults import make_settings
 
@@ -96,9 +96,9 @@ async def test_second_engine_taking_over_the_lease_adopts_the_outage(
 
 
 def test_conditions_clear_only_on_evidence(tmp_path: Path) -> None:
-    from console.config import parse_settings
-    from console.core.adapters import ProbeResult
-    from console.core.rules import MIN_LATENCY_SAMPLES
+    from mlops_console.config import parse_settings
+    from mlops_console.core.adapters import ProbeResult
+    from mlops_console.core.rules import MIN_LATENCY_SAMPLES
 
     settings = parse_settings(
         {

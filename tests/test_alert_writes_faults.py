@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from console.config import parse_settings
-from console.core import writer as writer_module
-from console.core.alerts import open_external_alert
-from console.core.engine import Engine
-from console.core.notifier import Notifier
-from console.core.store import Store
+from mlops_console.config import parse_settings
+from mlops_console.core import writer as writer_module
+from mlops_console.core.alerts import open_external_alert
+from mlops_console.core.engine import Engine
+from mlops_console.core.notifier import Notifier
+from mlops_console.core.store import Store
 from tests._loopback import FaultServer, Sink, async_wait_for
 from tests.test_engine_faults import make_settings
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import main
-from console.config import load_settings
-from console.core.alerts import open_external_alert
-from console.core.limits import MAX_ID, MAX_TEXT
-from console.core.store import Store
+from mlops_console.cli import main
+from mlops_console.config import load_settings
+from mlops_console.core.alerts import open_external_alert
+from mlops_console.core.limits import MAX_ID, MAX_TEXT
+from mlops_console.core.store import Store
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import main
+from mlops_console.cli import main
 from tests._loopback import FaultServer, Sink
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import main
-from console.config import ConfigError, load_settings, parse_settings
-from console.core.alerts import open_external_alert
-from console.core.store import Store
+from mlops_console.cli import main
+from mlops_console.config import ConfigError, load_settings, parse_settings
+from mlops_console.core.alerts import open_external_alert
+from mlops_console.core.store import Store
 
 GOOD = """
 [[endpoints]]
@@ -56,7 +56,7 @@ def test_bad_config_exits_2_naming_file_key_and_problem(case: str, tmp_path: Pat
     path = tmp_path / "bad.toml"
     path.write_text(text)
     result = subprocess.run(
-        [sys.executable, "-m", "console", "config", "check", str(path)],
+        [sys.executable, "-m", "mlops_console", "config", "check", str(path)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -105,7 +105,7 @@ def test_config_found_through_environment_variable(
 
 
 def test_rules_override_defaults_per_endpoint() -> None:
-    from console.core.rules import params_for
+    from mlops_console.core.rules import params_for
 
     settings = parse_settings(
         {

@@ -13,8 +13,8 @@ import httpx
 import psutil
 import pytest
 
-from console.demo import DemoEnvironment, build_registry
-from console.demo.registry import MARKER
+from mlops_console.demo import DemoEnvironment, build_registry
+from mlops_console.demo.registry import MARKER
 from tests._serve_helpers import poll_until, sample, scrape, total
 
 
@@ -117,7 +117,7 @@ def test_demo_environment_end_to_end(demo: DemoEnvironment, tmp_path: Path) -> N
     assert (entry["adapter"], entry["model"], entry["alias"]) == ("mlflow", "iris", "production")
 
     # the demo's pager receives the console's apprise notifications
-    from console.core.notifier import deliver
+    from mlops_console.core.notifier import deliver
 
     pager = config["notifications"][0]["url"]
     assert deliver(pager, "[FIRING] iris-prod: endpoint down", "body", "critical", "firing", 5).ok

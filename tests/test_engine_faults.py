@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from console.config import Settings, parse_settings
-from console.core.engine import Engine
-from console.core.store import Store
+from mlops_console.config import Settings, parse_settings
+from mlops_console.core.engine import Engine
+from mlops_console.core.store import Store
 from tests._loopback import FaultServer, Sink, async_wait_for
 
 PAYLOAD = {"dataframe_split": {"columns": ["a"], "data": [[1.0], [2.0]]}}

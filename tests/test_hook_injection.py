@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from console.config import ConfigError, parse_settings
-from console.core import promotion
-from console.core.adapters import ProbeResult
-from console.core.registry import RegistryClient
-from console.core.store import Store
-from console.core.templates import quoted_placeholders
+from mlops_console.config import ConfigError, parse_settings
+from mlops_console.core import promotion
+from mlops_console.core.adapters import ProbeResult
+from mlops_console.core.registry import RegistryClient
+from mlops_console.core.store import Store
+from mlops_console.core.templates import quoted_placeholders
 
 # (model name, actor): each one runs `touch pwned` if a value reaches the shell as code.
 HOSTILE = [
@@ -138,7 +138,7 @@ def test_config_check_rejects_a_quoted_placeholder(case: str, tmp_path: Path) ->
         f"deploy = {{ command = {json.dumps(command)} }}\n"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "console", "config", "check", str(path)],
+        [sys.executable, "-m", "mlops_console", "config", "check", str(path)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -149,7 +149,7 @@ def test_config_check_rejects_a_quoted_placeholder(case: str, tmp_path: Path) ->
     assert '"$MLOPS_' in result.stderr and "Traceback" not in result.stderr
     # Every command refuses such a config, not only `config check`.
     status = subprocess.run(
-        [sys.executable, "-m", "console", "--config", str(path), "status"],
+        [sys.executable, "-m", "mlops_console", "--config", str(path), "status"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -12,11 +12,11 @@ class Block:
         if name.split(".")[0] in {blocked}:
             raise ImportError("blocked: " + name)
 sys.meta_path.insert(0, Block())
-import console.core, plugins
-for pkg in (console.core, plugins):
+import mlops_console.core, mlops_console_plugins
+for pkg in (mlops_console.core, mlops_console_plugins):
     for mod in pkgutil.iter_modules(pkg.__path__, pkg.__name__ + "."):
         importlib.import_module(mod.name)
-import console.cli, console.commands_watch, console.commands_alerts
+import mlops_console.cli, mlops_console.commands_watch, mlops_console.commands_alerts
 print("ok")
 """
 
@@ -34,3 +34,23 @@ def test_core_imports_without_textual() -> None:
 def test_core_and_cli_import_without_mlflow() -> None:
     result = run({"mlflow"})
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_nothing_imports_the_folder_names() -> None:
+    """The folders `console/` and `plugins/` install as `mlops_console` and `mlops_console_plugins`.
+
+    Run from the repository root, `import console` would still find the folder and load a second copy of
+    every module beside the installed one (two stores, two alert books): nothing may use those names.
+    """
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    pattern = re.compile(r"^\s*(from|import)\s+(console|plugins)\b", re.MULTILINE)
+    offenders = [
+        str(path.relative_to(root))
+        for folder in ("console", "plugins", "tests", "bench", "scripts")
+        for path in (root / folder).rglob("*.py")
+        if pattern.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []

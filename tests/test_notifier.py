@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from console.config import parse_settings
-from console.core import notifier as notifier_module
-from console.core.alerts import open_external_alert
-from console.core.notifier import Notifier, redact
-from console.core.store import Store
+from mlops_console.config import parse_settings
+from mlops_console.core import notifier as notifier_module
+from mlops_console.core.alerts import open_external_alert
+from mlops_console.core.notifier import Notifier, redact
+from mlops_console.core.store import Store
 from tests._loopback import Sink, async_wait_for
 
 

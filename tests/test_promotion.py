@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from console.config import Settings, parse_settings
-from console.core import promotion
-from console.core.adapters import ProbeResult
-from console.core.registry import RegistryClient
-from console.core.store import Store
+from mlops_console.config import Settings, parse_settings
+from mlops_console.core import promotion
+from mlops_console.core.adapters import ProbeResult
+from mlops_console.core.registry import RegistryClient
+from mlops_console.core.store import Store
 from tests.fixtures_mlflow import free_port, start_model_server, stop_process_group
 
 
@@ -273,9 +273,9 @@ def test_webhook_hook(mlflow_registry, tmp_path: Path) -> None:
 
 # -- the CLI ----------------------------------------------------------------------------------------------
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Like `console.cli.main`, without importing sibling command modules other people own."""
-    from console.cli import CommandError
-    from console.commands_models import register
+    """Like `mlops_console.cli.main`, without importing sibling command modules other people own."""
+    from mlops_console.cli import CommandError
+    from mlops_console.commands_models import register
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", type=Path)

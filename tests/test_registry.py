@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from console.config import RegistrySettings
-from console.core.registry import (
+from mlops_console.config import RegistrySettings
+from mlops_console.core.registry import (
     RegistryClient,
     RegistryNotFound,
     RegistryUnavailable,
@@ -120,7 +120,7 @@ def test_blackholed_server_hits_the_deadline() -> None:
 def test_permission_errors_become_not_permitted(registry: RegistryClient, monkeypatch) -> None:
     from mlflow.exceptions import RestException
 
-    from console.core.registry import RegistryNotPermitted
+    from mlops_console.core.registry import RegistryNotPermitted
 
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "dave")
     error = registry._translate(

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from console.config import parse_settings
-from console.core import promotion
-from console.core.registry import RegistryClient, RegistryNotFound
-from console.core.store import Store
+from mlops_console.config import parse_settings
+from mlops_console.core import promotion
+from mlops_console.core.registry import RegistryClient, RegistryNotFound
+from mlops_console.core.store import Store
 
 pytestmark = pytest.mark.slow
 

@@ -22,14 +22,14 @@ from typing import Any
 
 import pytest
 
-from console.cli import main
-from console.config import ConfigError, parse_settings
-from console.core import promotion
-from console.core.adapters import ProbeResult
-from console.core.engine import Engine
-from console.core.registry import RegistryClient
-from console.core.secrets import redact_url
-from console.core.store import Store
+from mlops_console.cli import main
+from mlops_console.config import ConfigError, parse_settings
+from mlops_console.core import promotion
+from mlops_console.core.adapters import ProbeResult
+from mlops_console.core.engine import Engine
+from mlops_console.core.registry import RegistryClient
+from mlops_console.core.secrets import redact_url
+from mlops_console.core.store import Store
 from tests._loopback import FaultServer, Sink, async_wait_for, wait_for
 
 TOKEN = "Tk9sEcReT4711zz"
@@ -129,7 +129,7 @@ url = "ntfy://127.0.0.1:{failing.port}/{LITERAL.lower()}"
     log = tmp_path / "watch.log"
     with open(log, "wb") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "console", "--config", str(config), "watch", "--log-format", "json"],
+            [sys.executable, "-m", "mlops_console", "--config", str(config), "watch", "--log-format", "json"],
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             env={**os.environ, "PAGER_TOKEN": TOKEN},
@@ -144,7 +144,7 @@ url = "ntfy://127.0.0.1:{failing.port}/{LITERAL.lower()}"
         failing.stop()
     assert sink.paths[0] == f"/hook/{TOKEN}" and failing.attempts >= 1
     lines = [json.loads(line) for line in log.read_text().splitlines()]
-    messages = [line["message"] for line in lines if line["logger"] == "console.core.notifier"]
+    messages = [line["message"] for line in lines if line["logger"] == "mlops_console.core.notifier"]
     assert any(f"json://127.0.0.1:{sink.port}/hook/${{PAGER_TOKEN}}: delivered" in m for m in messages)
     assert any(f"ntfy://127.0.0.1:{failing.port}/****: " in m and "error=500" in m for m in messages), (
         messages
@@ -233,8 +233,8 @@ deploy = {{ webhook = "{webhook}", verify_timeout = 1 }}
 
 
 def test_a_secret_at_the_cut_of_a_long_output_is_not_half_shown(monkeypatch: pytest.MonkeyPatch) -> None:
-    from console.config import DeploySettings
-    from console.core.deploy import OUTPUT_TAIL_CHARS, run_hook
+    from mlops_console.config import DeploySettings
+    from mlops_console.core.deploy import OUTPUT_TAIL_CHARS, run_hook
 
     monkeypatch.setenv("DEPLOY_TOKEN", TOKEN)
     after = OUTPUT_TAIL_CHARS - 9  # the kept tail starts 8 characters before the token ends
@@ -289,16 +289,16 @@ url = "http://:{LITERAL}@/x"
 
 # -- (d) the console's log file --------------------------------------------------------------------------
 def test_console_log_is_created_private_and_an_old_one_is_tightened(tmp_path: Path) -> None:
-    from console import locations
-    from console.logs import PrivateFileHandler
-    from console.tui.app import _log_to_file
+    from mlops_console import locations
+    from mlops_console.logs import PrivateFileHandler
+    from mlops_console.tui.app import _log_to_file
 
     root = logging.getLogger()
     saved = (root.handlers[:], root.level, logging.getLogger("apprise").propagate)
     old_umask = os.umask(0o022)
     try:
         _log_to_file()  # what `mlops-console` (the console) does before its first frame
-        logging.getLogger("console.test").warning("alert #1 acknowledged by alice")
+        logging.getLogger("mlops_console.test").warning("alert #1 acknowledged by alice")
         path = locations.log_path()
         assert "acknowledged by alice" in path.read_text()
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -348,8 +348,8 @@ def test_commands_that_neither_page_nor_deploy_run_without_the_secrets(
     monkeypatch.delenv("PAGER_TOKEN", raising=False)
     monkeypatch.delenv("DEPLOY_TOKEN", raising=False)
     config = lazy_config(tmp_path)
-    from console.config import load_settings
-    from console.core.alerts import open_external_alert
+    from mlops_console.config import load_settings
+    from mlops_console.core.alerts import open_external_alert
 
     settings = load_settings(config, require_env=False)
     alert_id = open_external_alert(
@@ -407,7 +407,7 @@ def test_promote_from_the_console_is_refused_before_the_alias_moves(
     mlflow_registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DEPLOY_TOKEN", raising=False)
-    from console.config import load_settings
+    from mlops_console.config import load_settings
 
     config = lazy_config(tmp_path, f'[registry]\ntracking_uri = "{mlflow_registry.tracking_uri}"\n')
     settings = load_settings(config, require_env=False)

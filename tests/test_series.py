@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 
-from console.core.rules import THROUGHPUT_WARMUP, throughput_dropped
-from console.core.series import EndpointSeries, MetricsSample, histogram_quantile
+from mlops_console.core.rules import THROUGHPUT_WARMUP, throughput_dropped
+from mlops_console.core.series import EndpointSeries, MetricsSample, histogram_quantile
 
 
 def sample(at: float, requests: float, errors: float = 0.0, slow_share: float = 0.0) -> MetricsSample:

@@ -1,4 +1,4 @@
-"""`python -m console.serve`: MLflow scoring compatibility, metrics, model identity, chaos, shutdown."""
+"""`python -m mlops_console.serve`: MLflow scoring compatibility, metrics, model identity, chaos, shutdown."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from console.config import parse_settings
-from console.core.adapters import MAX_BODY, probe_endpoint_once
-from console.serve.limits import DEFAULT_MAX_BODY, parse_size
+from mlops_console.config import parse_settings
+from mlops_console.core.adapters import MAX_BODY, probe_endpoint_once
+from mlops_console.serve.limits import DEFAULT_MAX_BODY, parse_size
 from tests._serve_helpers import (
     IRIS_COLUMNS,
     TINY_MODEL,
@@ -92,7 +92,7 @@ def ours(tracking_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     cmd = [
         sys.executable,
         "-m",
-        "console.serve",
+        "mlops_console.serve",
         f"models:/{TINY_MODEL}@production",
         "--port",
         str(port),
@@ -282,7 +282,7 @@ def test_run_uri_without_chaos_with_max_body_and_clean_sigterm(
     port, log = free_port(), tmp_path / "serve.log"
     uri = f"runs:/{run_id}/model"
     proc = spawn(
-        [sys.executable, "-m", "console.serve", uri, "--port", str(port), "--max-body", "4k"],
+        [sys.executable, "-m", "mlops_console.serve", uri, "--port", str(port), "--max-body", "4k"],
         log,
         process_env(tracking_uri),
     )
@@ -303,14 +303,21 @@ def test_run_uri_without_chaos_with_max_body_and_clean_sigterm(
 
 
 def test_unloadable_model_exits_non_zero(tracking_uri: str, tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "console.serve", f"models:/{TINY_MODEL}/99", "--port", str(free_port())]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlops_console.serve",
+        f"models:/{TINY_MODEL}/99",
+        "--port",
+        str(free_port()),
+    ]
     result = subprocess.run(cmd, env=process_env(tracking_uri), capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "cannot load" in result.stderr
 
 
 @pytest.mark.parametrize("size", ["10X", "0", "2G", "-5", ""])
 def test_bad_max_body_is_a_usage_error(size: str) -> None:
-    cmd = [sys.executable, "-m", "console.serve", "models:/m@production", "--max-body", size]
+    cmd = [sys.executable, "-m", "mlops_console.serve", "models:/m@production", "--max-body", size]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "argument --max-body: " in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
@@ -325,7 +332,7 @@ def test_mlflow_internals_still_exist() -> None:
     """We reuse mlflow's request parsing; an MLflow upgrade that moves it must fail here, loudly."""
     from mlflow.pyfunc import scoring_server
 
-    from console.serve import mlflow_protocol
+    from mlops_console.serve import mlflow_protocol
 
     for name in mlflow_protocol.REQUIRED_INTERNALS:
         assert hasattr(scoring_server, name), f"mlflow.pyfunc.scoring_server.{name} is gone"
@@ -334,14 +341,14 @@ def test_mlflow_internals_still_exist() -> None:
 
 
 def test_cli_module_does_not_import_mlflow() -> None:
-    code = "import sys, console.serve.cli; print('mlflow' in sys.modules)"
+    code = "import sys, mlops_console.serve.cli; print('mlflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
 
 def test_port_in_use_fails_fast(ours: Server, tracking_uri: str) -> None:
     port = ours.url.rsplit(":", 1)[1]
-    cmd = [sys.executable, "-m", "console.serve", f"models:/{TINY_MODEL}@production", "--port", port]
+    cmd = [sys.executable, "-m", "mlops_console.serve", f"models:/{TINY_MODEL}@production", "--port", port]
     result = subprocess.run(cmd, env=process_env(tracking_uri), capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "cannot listen" in result.stderr
     poll_until(lambda: httpx.get(f"{ours.url}/ping").status_code == 200, 5, "original server still up")

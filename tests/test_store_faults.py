@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import main
-from console.config import load_settings
-from console.core import store as store_module
-from console.core.alerts import open_external_alert
-from console.core.store import Store
+from mlops_console.cli import main
+from mlops_console.config import load_settings
+from mlops_console.core import store as store_module
+from mlops_console.core.alerts import open_external_alert
+from mlops_console.core.store import Store
 from tests._loopback import wait_for
 
-CLI = [sys.executable, "-m", "console"]
+CLI = [sys.executable, "-m", "mlops_console"]
 
 
 def write_config(tmp_path: Path, db: Path | None = None, lock_timeout: str = "0.5s") -> Path:

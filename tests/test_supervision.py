@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from console.core.engine import Engine, EngineFailed, watcher_health
-from console.core.store import Store
+from mlops_console.core.engine import Engine, EngineFailed, watcher_health
+from mlops_console.core.store import Store
 from tests._loopback import FaultServer, Sink, async_wait_for, wait_for
 from tests.test_engine_faults import make_settings
 
-CLI = [sys.executable, "-m", "console"]
+CLI = [sys.executable, "-m", "mlops_console"]
 
 
 @pytest.fixture

@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable
 
-from console.tui import sample
-from console.tui.app import MlopsConsole
-from console.tui.dialogs.ack import AckDialog
-from console.tui.dialogs.confirm_change import ChangeDialog
-from console.tui.dialogs.silence import SilenceDialog
-from console.tui.messages import SnapshotReceived
-from console.tui.screens.alerts import AlertsScreen
-from console.tui.screens.endpoint_detail import EndpointDetailScreen
-from console.tui.screens.help import HelpScreen
-from console.tui.screens.models import ModelsScreen
-from console.tui.screens.overview import OverviewScreen
+from mlops_console.tui import sample
+from mlops_console.tui.app import MlopsConsole
+from mlops_console.tui.dialogs.ack import AckDialog
+from mlops_console.tui.dialogs.confirm_change import ChangeDialog
+from mlops_console.tui.dialogs.silence import SilenceDialog
+from mlops_console.tui.messages import SnapshotReceived
+from mlops_console.tui.screens.alerts import AlertsScreen
+from mlops_console.tui.screens.endpoint_detail import EndpointDetailScreen
+from mlops_console.tui.screens.help import HelpScreen
+from mlops_console.tui.screens.models import ModelsScreen
+from mlops_console.tui.screens.overview import OverviewScreen
 
 
 async def settle(pilot) -> None:
@@ -301,7 +301,7 @@ async def test_registry_unreachable_is_shown_and_the_rest_keeps_working(tmp_path
 
 
 async def test_following_another_watcher_is_shown(tmp_path: Path) -> None:
-    from console.tui.sources import StaticSource
+    from mlops_console.tui.sources import StaticSource
 
     snap = dataclasses.replace(sample.snapshot(), owner="pid 4711 on opsbox")
     app = sample.make_app(tmp_path, snapshot_source=StaticSource(snap))
@@ -332,7 +332,7 @@ def test_first_frame_path_imports_no_heavy_modules() -> None:
     import sys
 
     code = (
-        "import sys, console.tui.app; "
+        "import sys, mlops_console.tui.app; "
         "heavy = ('mlflow', 'sqlite_utils', 'pandas', 'textual_plotext'); "
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
@@ -358,8 +358,8 @@ async def test_a_failing_worker_is_reported_literally(app: MlopsConsole) -> None
 
 
 async def test_stalled_engine_is_shown_in_the_status_bar(tmp_path: Path) -> None:
-    from console.core.snapshot import EngineHealth
-    from console.tui.sources import StaticSource
+    from mlops_console.core.snapshot import EngineHealth
+    from mlops_console.tui.sources import StaticSource
 
     health = EngineHealth("stalled", "pid 4711 on opsbox: no store update for 40 s")
     snap = dataclasses.replace(sample.snapshot(), owner="pid 4711 on opsbox", engine=health)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from console.config import RegistrySettings
-from console.tui import sample
-from console.tui.dialogs.confirm_change import ChangeDialog
-from console.tui.screens.models import ModelsScreen
+from mlops_console.config import RegistrySettings
+from mlops_console.tui import sample
+from mlops_console.tui.dialogs.confirm_change import ChangeDialog
+from mlops_console.tui.screens.models import ModelsScreen
 
 
 async def settle(pilot) -> None:
@@ -17,7 +17,7 @@ async def settle(pilot) -> None:
 
 
 async def test_promote_from_models_screen_moves_the_alias(mlflow_registry, tmp_path: Path) -> None:
-    from console.core.registry import RegistryClient
+    from mlops_console.core.registry import RegistryClient
 
     app = sample.make_app(tmp_path, tracking_uri=mlflow_registry.tracking_uri, deploy=False)
     # No endpoint serves iris here, so the promote has nothing to redeploy or verify.

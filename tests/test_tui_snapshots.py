@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from console.tui import sample
+from mlops_console.tui import sample
 
 WIDE = (160, 48)
 NARROW = (80, 24)

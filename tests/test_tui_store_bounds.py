@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
-from console.core.limits import MAX_TEXT
-from console.tui import sample
-from console.tui.app import MlopsConsole
-from console.tui.dialogs.ack import AckDialog
-from console.tui.dialogs.silence import SilenceDialog
-from console.tui.screens.alert_timeline import AlertTimelineScreen
-from console.tui.screens.alerts import AlertsScreen
+from mlops_console.core.limits import MAX_TEXT
+from mlops_console.tui import sample
+from mlops_console.tui.app import MlopsConsole
+from mlops_console.tui.dialogs.ack import AckDialog
+from mlops_console.tui.dialogs.silence import SilenceDialog
+from mlops_console.tui.screens.alert_timeline import AlertTimelineScreen
+from mlops_console.tui.screens.alerts import AlertsScreen
 from tests.test_tui_app import rows, settle
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from console.tui.text import DASH, clean, fmt_age, fmt_latency, fmt_ratio, safe_text, sparkline
+from mlops_console.tui.text import DASH, clean, fmt_age, fmt_latency, fmt_ratio, safe_text, sparkline
 
 
 def test_markup_is_literal() -> None:

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from textual._xterm_parser import XTermParser
 
-from console.tui import sample
-from console.tui.app import MlopsConsole
-from console.tui.screens.alerts import AlertsScreen
-from console.tui.screens.audit import AuditScreen
-from console.tui.screens.models import ModelsScreen
-from console.tui.screens.overview import OverviewScreen
+from mlops_console.tui import sample
+from mlops_console.tui.app import MlopsConsole
+from mlops_console.tui.screens.alerts import AlertsScreen
+from mlops_console.tui.screens.audit import AuditScreen
+from mlops_console.tui.screens.models import ModelsScreen
+from mlops_console.tui.screens.overview import OverviewScreen
 
 
 async def settle(pilot) -> None:
@@ -117,7 +117,7 @@ async def test_held_keys_are_let_go_when_the_colon_cannot_come_back(app: MlopsCo
     """If the widget `:` went to leaves the screen before it bubbled back, the held keys still act."""
     from textual import events
 
-    from console.tui.screens.endpoint_detail import EndpointDetailScreen
+    from mlops_console.tui.screens.endpoint_detail import EndpointDetailScreen
 
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)

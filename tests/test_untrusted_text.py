@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from console.cli import main
-from console.config import load_settings
-from console.core.alerts import open_external_alert
-from console.core.store import Store
-from console.core.text import printable
+from mlops_console.cli import main
+from mlops_console.config import load_settings
+from mlops_console.core.alerts import open_external_alert
+from mlops_console.core.store import Store
+from mlops_console.core.text import printable
 from tests._loopback import FaultServer, wait_for
 
 EVIL = (
@@ -50,7 +50,7 @@ def test_printable_escapes_what_a_terminal_would_obey() -> None:
 
 
 def test_the_console_drops_bidi_overrides_too() -> None:
-    from console.tui.text import clean
+    from mlops_console.tui.text import clean
 
     assert clean("price\u202e01$\u2066x\u2069") == "price01$x"
 
@@ -177,7 +177,7 @@ def test_watch_text_log_lines_are_escaped(tmp_path: Path, servers: tuple[FaultSe
     log = tmp_path / "watch.log"
     with open(log, "wb") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "console", "--config", str(config), "watch", "--log-format", "text"],
+            [sys.executable, "-m", "mlops_console", "--config", str(config), "watch", "--log-format", "text"],
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
@@ -197,7 +197,7 @@ def test_watch_json_log_lines_keep_the_text_exactly(
 ) -> None:
     config = endpoints_config(tmp_path, *servers)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "console", "--config", str(config), "watch", "--log-format", "json"],
+        [sys.executable, "-m", "mlops_console", "--config", str(config), "watch", "--log-format", "json"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

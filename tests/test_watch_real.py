@@ -18,7 +18,7 @@ import pytest
 from tests._loopback import Sink, free_port, wait_for
 from tests.fixtures_mlflow import MlflowRegistry, start_model_server
 
-CLI = [sys.executable, "-m", "console"]
+CLI = [sys.executable, "-m", "mlops_console"]
 
 
 def cli(*args: str, config: Path) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import aiohttp
 from yarl import URL
 
-from console.config import EndpointSettings
+from mlops_console.config import EndpointSettings
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from console.config import Settings
-from console.core.notifier import outbox_rows
-from console.core.rules import rule_title
-from console.core.store import Store
+from mlops_console.config import Settings
+from mlops_console.core.notifier import outbox_rows
+from mlops_console.core.rules import rule_title
+from mlops_console.core.store import Store
 
-log = logging.getLogger("console.alerts")
+log = logging.getLogger("mlops_console.alerts")
 
 FLAP_WINDOW = 600.0
 FLAP_FIRES = 3

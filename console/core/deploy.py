@@ -2,11 +2,11 @@
 
 A running `mlflow models serve` resolves its model once at start, so moving an alias changes nothing
 until the endpoint is redeployed by its `deploy` hook: a shell command or a webhook, with `{model}`,
-`{alias}`, `{version}`... substituted in one pass (`console.core.templates`) and also passed as
+`{alias}`, `{version}`... substituted in one pass (`mlops_console.core.templates`) and also passed as
 `MLOPS_MODEL`, `MLOPS_ALIAS`, `MLOPS_VERSION`... in the command's environment. Verification then probes
 the endpoint until it is healthy and, where the adapter can tell, serves the new version.
 
-Everything here is async; `console.core.promotion` runs it with `asyncio.run` from a worker thread.
+Everything here is async; `mlops_console.core.promotion` runs it with `asyncio.run` from a worker thread.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import quote
 
-from console.config import DeploySettings, EndpointSettings
-from console.core.secrets import MissingVariable, env_values, scrub
-from console.core.templates import env_name, render
+from mlops_console.config import DeploySettings, EndpointSettings
+from mlops_console.core.secrets import MissingVariable, env_values, scrub
+from mlops_console.core.templates import env_name, render
 
 OUTPUT_TAIL_CHARS = 4000
 VERIFY_POLL_S = 1.0
@@ -203,7 +203,7 @@ async def verify(
 ) -> VerifyResult:
     """Probe until healthy and (if the adapter can tell) serving `version`, or until `timeout`."""
     if probe is None:
-        from console.core.adapters import probe_endpoint_once as probe
+        from mlops_console.core.adapters import probe_endpoint_once as probe
     started = time.monotonic()
     deadline = started + timeout
     probes, last_error, served = 0, "no probe finished", None

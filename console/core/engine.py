@@ -26,26 +26,26 @@ from typing import Any
 
 import aiohttp
 
-from console.config import EndpointSettings, Settings
-from console.core.adapters import Adapter, ProbeResult, create_adapter, new_http_session
-from console.core.alerts import AlertBook, Condition, remind_unacknowledged
-from console.core.notifier import Notifier
-from console.core.promscrape import MetricsError, scrape
-from console.core.rules import (
+from mlops_console.config import EndpointSettings, Settings
+from mlops_console.core.adapters import Adapter, ProbeResult, create_adapter, new_http_session
+from mlops_console.core.alerts import AlertBook, Condition, remind_unacknowledged
+from mlops_console.core.notifier import Notifier
+from mlops_console.core.promscrape import MetricsError, scrape
+from mlops_console.core.rules import (
     MIN_LATENCY_SAMPLES,
     MIN_REQUESTS_FOR_RATIO,
     THROUGHPUT_WARMUP,
     params_for,
     throughput_dropped,
 )
-from console.core.secrets import missing as missing_env
-from console.core.series import EndpointSeries, WindowStats, quantile
-from console.core.snapshot import EndpointSnapshot, EngineHealth, EngineSnapshot, ProbeError
-from console.core.store import Store
-from console.core.supervise import Supervisor
-from console.core.writer import AlertWriter
+from mlops_console.core.secrets import missing as missing_env
+from mlops_console.core.series import EndpointSeries, WindowStats, quantile
+from mlops_console.core.snapshot import EndpointSnapshot, EngineHealth, EngineSnapshot, ProbeError
+from mlops_console.core.store import Store
+from mlops_console.core.supervise import Supervisor
+from mlops_console.core.writer import AlertWriter
 
-log = logging.getLogger("console.engine")
+log = logging.getLogger("mlops_console.engine")
 
 LEASE_TTL = 10.0
 LEASE_RENEW = 3.0
@@ -800,7 +800,7 @@ def _status_row(snap: EndpointSnapshot) -> dict[str, Any]:
 
 
 def _registry_client(settings: Settings) -> Any:
-    from console.core.registry import RegistryClient
+    from mlops_console.core.registry import RegistryClient
 
     return RegistryClient(settings.registry)
 

@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from console.config import NotificationSettings, Settings
-from console.core.secrets import MissingVariable, env_values, redact_url, scrub, url_secrets
-from console.core.store import Store
+from mlops_console.config import NotificationSettings, Settings
+from mlops_console.core.secrets import MissingVariable, env_values, redact_url, scrub, url_secrets
+from mlops_console.core.store import Store
 
 log = logging.getLogger(__name__)
 redact = redact_url

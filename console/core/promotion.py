@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from console.config import EndpointSettings, Settings
-from console.core.deploy import DeployOutcome, Probe, deploy_endpoint
-from console.core.registry import (
+from mlops_console.config import EndpointSettings, Settings
+from mlops_console.core.deploy import DeployOutcome, Probe, deploy_endpoint
+from mlops_console.core.registry import (
     READY,
     RegistryClient,
     RegistryError,
@@ -35,7 +35,7 @@ from console.core.registry import (
     VersionInfo,
     alias_problem,
 )
-from console.core.store import Store
+from mlops_console.core.store import Store
 
 HISTORY_TAG = "mlops_console.history."
 STAGE_HISTORY_TAG = "mlops_console.stage_history."
@@ -696,7 +696,7 @@ def _deploy_all(
             detail=outcome.as_dict(),
         )
         if not outcome.ok:
-            from console.core.alerts import open_external_alert
+            from mlops_console.core.alerts import open_external_alert
 
             summary = (
                 f"deploy of {plan.model} v{plan.new.version} to {outcome.endpoint} did not converge"

@@ -8,9 +8,9 @@ import time
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from console.config import MetricNames
-from console.core.adapters import describe_exception, timed_request, too_large
-from console.core.series import MetricsSample
+from mlops_console.config import MetricNames
+from mlops_console.core.adapters import describe_exception, timed_request, too_large
+from mlops_console.core.series import MetricsSample
 
 
 class MetricsError(Exception):

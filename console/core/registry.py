@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from console.config import RegistrySettings
+from mlops_console.config import RegistrySettings
 
 T = TypeVar("T")
 
@@ -303,7 +303,7 @@ class RegistryClient:
 
         return self._call(f"download the input example of {model} v{version}", fetch, model=model)
 
-    # -- writes (used by console.core.promotion) -------------------------------------------------------
+    # -- writes (used by mlops_console.core.promotion) -------------------------------------------------------
     def set_alias(self, model: str, alias: str, version: str) -> None:
         self._call(
             f"set alias {alias} of {model}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, replace
 
-from console.config import RuleSettings, Settings
+from mlops_console.config import RuleSettings, Settings
 
 THROUGHPUT_WARMUP = 300.0
 """Seconds of throughput history before a drop can alert: never page on a cold baseline."""

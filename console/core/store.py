@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console.core.limits import check_silence, check_text
+from mlops_console.core.limits import check_silence, check_text
 
 if TYPE_CHECKING:
     import sqlite_utils

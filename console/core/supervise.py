@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-log = logging.getLogger("console.engine")
+log = logging.getLogger("mlops_console.engine")
 
 
 @dataclass

@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Callable
 
-from console.core.secrets import MissingVariable, missing
+from mlops_console.core.secrets import MissingVariable, missing
 
 PLACEHOLDERS = ("model", "alias", "version", "endpoint", "action", "actor", "from_version")
 """Placeholders a hook template may use; each is also in the hook's environment as `MLOPS_<NAME>`."""

@@ -21,12 +21,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from console.config import NotificationSettings, Settings
-from console.core.alerts import AlertWrite, DirectPageInFlight
-from console.core.notifier import channel_id, deliver
-from console.core.store import Store
+from mlops_console.config import NotificationSettings, Settings
+from mlops_console.core.alerts import AlertWrite, DirectPageInFlight
+from mlops_console.core.notifier import channel_id, deliver
+from mlops_console.core.store import Store
 
-log = logging.getLogger("console.writer")
+log = logging.getLogger("mlops_console.writer")
 
 STORE_PAGE_AFTER = 10.0
 """Seconds a paging write may wait for the store before its pages are sent directly."""

@@ -3,8 +3,8 @@
 Importing this package is cheap: mlflow and sklearn are only imported in child processes.
 """
 
-from console.demo.environment import DEFAULT_ENDPOINTS, DemoEnvironment, EndpointSpec
-from console.demo.processes import EndpointStartError
-from console.demo.registry import build_registry
+from mlops_console.demo.environment import DEFAULT_ENDPOINTS, DemoEnvironment, EndpointSpec
+from mlops_console.demo.processes import EndpointStartError
+from mlops_console.demo.registry import build_registry
 
 __all__ = ["DEFAULT_ENDPOINTS", "DemoEnvironment", "EndpointSpec", "EndpointStartError", "build_registry"]

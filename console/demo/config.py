@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from console.demo.state import EndpointState
+from mlops_console.demo.state import EndpointState
 
 PROBE_INTERVAL_S = 1.0
 PROBE_TIMEOUT_S = 2.0
@@ -24,7 +24,7 @@ def deploy_command(root: Path, endpoint: str) -> str:
     return " ".join(
         [
             shlex.quote(sys.executable),
-            "-m console.demo.redeploy",
+            "-m mlops_console.demo.redeploy",
             f"--root {shlex.quote(str(root))}",
             f"--endpoint {shlex.quote(endpoint)}",
             "--model {model} --version {version}",

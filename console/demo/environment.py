@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from console.demo import config, processes, servers, state
-from console.demo.datasets import DIABETES, IRIS
-from console.demo.registry import build_registry, tracking_uri_for
-from console.demo.state import EndpointState
+from mlops_console.demo import config, processes, servers, state
+from mlops_console.demo.datasets import DIABETES, IRIS
+from mlops_console.demo.registry import build_registry, tracking_uri_for
+from mlops_console.demo.state import EndpointState
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class DemoEnvironment:
     def _start_traffic(self) -> None:
         self.pager_port = processes.free_port()
         cmd = [
-            sys.executable, "-m", "console.demo.traffic",
+            sys.executable, "-m", "mlops_console.demo.traffic",
             "--root", str(self.root), "--exit-with-pid", str(os.getpid()),
             "--pager-port", str(self.pager_port),
         ]  # fmt: skip

@@ -1,6 +1,6 @@
 """The demo's deploy command: restart one endpoint's server on another model version, same port.
 
-    python -m console.demo.redeploy --root ROOT --endpoint iris-prod --model iris --version 3
+    python -m mlops_console.demo.redeploy --root ROOT --endpoint iris-prod --model iris --version 3
 
 Exits 0 once the new server answers /ping; otherwise exits 1 with the reason on stderr (and the
 previous version brought back, best effort).
@@ -12,12 +12,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from console.demo.processes import EndpointStartError
-from console.demo.servers import READY_TIMEOUT_S, restart_endpoint
+from mlops_console.demo.processes import EndpointStartError
+from mlops_console.demo.servers import READY_TIMEOUT_S, restart_endpoint
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m console.demo.redeploy", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m mlops_console.demo.redeploy", description=__doc__)
     parser.add_argument("--root", type=Path, required=True, help="the demo's root directory")
     parser.add_argument("--endpoint", required=True, help="demo endpoint name, e.g. iris-prod")
     parser.add_argument("--model", required=True, help="registered model name")

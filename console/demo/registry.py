@@ -1,6 +1,6 @@
 """Build the demo's MLflow registry: small real scikit-learn models, versions and aliases.
 
-`build_registry` runs the training in a child process (`python -m console.demo.registry`) so the
+`build_registry` runs the training in a child process (`python -m mlops_console.demo.registry`) so the
 caller never imports mlflow/sklearn, never gets its global tracking URI changed, and stays quiet.
 """
 
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from console.demo.datasets import DIABETES, IRIS, export_rows, load_frame
+from mlops_console.demo.datasets import DIABETES, IRIS, export_rows, load_frame
 
 MARKER = ".registry-built.json"
 EXPERIMENT = "mlops-console-demo"
@@ -50,7 +50,7 @@ def build_registry(root: Path, reset: bool = False) -> str:
     shutil.rmtree(root / "artifacts", ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
-        [sys.executable, "-m", "console.demo.registry", "--root", str(root)],
+        [sys.executable, "-m", "mlops_console.demo.registry", "--root", str(root)],
         capture_output=True,
         text=True,
         timeout=BUILD_TIMEOUT_S,

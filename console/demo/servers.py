@@ -1,5 +1,5 @@
 """Starting and restarting one demo endpoint's serving process (shared by DemoEnvironment and
-the `console.demo.redeploy` deploy command)."""
+the `mlops_console.demo.redeploy` deploy command)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from console.demo import processes, state
-from console.demo.state import EndpointState
+from mlops_console.demo import processes, state
+from mlops_console.demo.state import EndpointState
 
 READY_TIMEOUT_S = 60.0
 
@@ -21,7 +21,7 @@ def server_command(
     root: Path, endpoint: EndpointState, tracking_uri: str, owner_pid: int | None
 ) -> list[str]:
     cmd = [
-        sys.executable, "-m", "console.serve", endpoint.model_uri,
+        sys.executable, "-m", "mlops_console.serve", endpoint.model_uri,
         "--host", endpoint.host, "--port", str(endpoint.port),
         "--tracking-uri", tracking_uri, "--chaos", "--workers", "2",
     ]  # fmt: skip

@@ -1,6 +1,6 @@
 """Background traffic for the demo endpoints, run as its own process:
 
-    python -m console.demo.traffic --root ROOT [--exit-with-pid PID]
+    python -m mlops_console.demo.traffic --root ROOT [--exit-with-pid PID]
 
 Each endpoint gets a request rate that swings slowly (a sine plus jitter) around its base rate,
 with realistic rows from its dataset. A JSON control file, re-read every second, switches on
@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from console.demo import state
-from console.demo.datasets import load_rows, shift_row
+from mlops_console.demo import state
+from mlops_console.demo.datasets import load_rows, shift_row
 
 PERIOD_S = 90.0
 MAX_IN_FLIGHT = 32
@@ -184,7 +184,7 @@ async def run(root: Path, exit_with_pid: int | None, pager_port: int | None = No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m console.demo.traffic")
+    parser = argparse.ArgumentParser(prog="python -m mlops_console.demo.traffic")
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--exit-with-pid", type=int, default=None)
     parser.add_argument("--pager-port", type=int, default=None, help="also receive notifications here")

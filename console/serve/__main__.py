@@ -1,5 +1,5 @@
 import sys
 
-from console.serve.cli import main
+from mlops_console.serve.cli import main
 
 sys.exit(main())

@@ -11,11 +11,11 @@ from typing import Any
 
 from aiohttp import web
 
-from console.serve import mlflow_protocol
-from console.serve.chaos import ChaosSettings
-from console.serve.limits import DEFAULT_MAX_BODY
-from console.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
-from console.serve.model_loader import ModelIdentity
+from mlops_console.serve import mlflow_protocol
+from mlops_console.serve.chaos import ChaosSettings
+from mlops_console.serve.limits import DEFAULT_MAX_BODY
+from mlops_console.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
+from mlops_console.serve.model_loader import ModelIdentity
 
 MODEL_KEY = web.AppKey("model", object)
 IDENTITY_KEY = web.AppKey("identity", ModelIdentity)

@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from console.serve.limits import DEFAULT_MAX_BODY, parse_size
+from mlops_console.serve.limits import DEFAULT_MAX_BODY, parse_size
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
         os.environ["MLFLOW_TRACKING_URI"] = args.tracking_uri
     _quiet_mlflow()
     # Imported here: mlflow costs ~2 s and the main CLI must stay fast for other subcommands.
-    from console.serve import mlflow_protocol, model_loader
-    from console.serve.app import build_app
-    from console.serve.server import serve_forever
+    from mlops_console.serve import mlflow_protocol, model_loader
+    from mlops_console.serve.app import build_app
+    from mlops_console.serve.server import serve_forever
 
     try:
         model, identity = model_loader.load(args.model_uri)

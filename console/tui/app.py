@@ -21,27 +21,27 @@ from textual.binding import Binding
 from textual.color import Color
 from textual.worker import Worker, WorkerState
 
-from console.config import Settings
-from console.core.snapshot import EngineSnapshot
-from console.tui.backend import Backend, next_order
-from console.tui.commands import ConsoleCommands
-from console.tui.host import HostSample, HostSampler
-from console.tui.messages import (
+from mlops_console.config import Settings
+from mlops_console.core.snapshot import EngineSnapshot
+from mlops_console.tui.backend import Backend, next_order
+from mlops_console.tui.commands import ConsoleCommands
+from mlops_console.tui.host import HostSample, HostSampler
+from mlops_console.tui.messages import (
     AlertCountsReceived,
     HostSampled,
     RegistrySeen,
     SnapshotReceived,
     StoreChanged,
 )
-from console.tui.screens.alerts import AlertsScreen
-from console.tui.screens.audit import AuditScreen
-from console.tui.screens.base import ConsoleScreen
-from console.tui.screens.models import ModelsScreen
-from console.tui.screens.overview import OverviewScreen
-from console.tui.sources import EngineSource, SnapshotSource
-from console.tui.text import clean, firing_and_pending, safe_text
-from console.tui.typeahead import TypeAhead
-from console.tui.widgets.command_bar import CommandBar, resolve
+from mlops_console.tui.screens.alerts import AlertsScreen
+from mlops_console.tui.screens.audit import AuditScreen
+from mlops_console.tui.screens.base import ConsoleScreen
+from mlops_console.tui.screens.models import ModelsScreen
+from mlops_console.tui.screens.overview import OverviewScreen
+from mlops_console.tui.sources import EngineSource, SnapshotSource
+from mlops_console.tui.text import clean, firing_and_pending, safe_text
+from mlops_console.tui.typeahead import TypeAhead
+from mlops_console.tui.widgets.command_bar import CommandBar, resolve
 
 STORE_POLL_SECONDS = 2.0
 HOST_POLL_SECONDS = 2.0
@@ -398,7 +398,7 @@ class MlopsConsole(App[int]):
             self.switch_mode("overview")
 
     def open_endpoint(self, name: str) -> None:
-        from console.tui.screens.endpoint_detail import EndpointDetailScreen
+        from mlops_console.tui.screens.endpoint_detail import EndpointDetailScreen
 
         if name not in self.endpoint_names():
             self.notify(clean(f"no endpoint named {name!r}", limit=120), severity="warning", markup=False)
@@ -420,7 +420,7 @@ class MlopsConsole(App[int]):
             bar.open()
 
     def action_help(self) -> None:
-        from console.tui.screens.help import HelpScreen
+        from mlops_console.tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
@@ -466,7 +466,7 @@ def run_console(settings: Settings, read_only: bool = False, demo: Any = None) -
 
 def _log_to_file() -> None:
     """Engine and worker logs go to a file: a stray line on stderr would garble the screen."""
-    from console import locations
-    from console.logs import log_to_file
+    from mlops_console import locations
+    from mlops_console.logs import log_to_file
 
     log_to_file(locations.log_path())

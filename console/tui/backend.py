@@ -13,11 +13,11 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from console.config import Settings
-from console.core.actor import os_user
+from mlops_console.config import Settings
+from mlops_console.core.actor import os_user
 
 if TYPE_CHECKING:
-    from console.core.store import Store
+    from mlops_console.core.store import Store
 
 
 def default_actor() -> str:
@@ -37,7 +37,7 @@ def next_order() -> int:
 
 
 def is_unreachable(exc: BaseException) -> bool:
-    from console.core.registry import RegistryUnavailable
+    from mlops_console.core.registry import RegistryUnavailable
 
     return isinstance(exc, RegistryUnavailable) or str(exc).startswith("registry unreachable")
 
@@ -68,7 +68,7 @@ class ObservedRegistry:
                     prefix = "registry unreachable"
                     self._report(message if message.startswith(prefix) else f"{prefix}: {message}")
                 else:
-                    from console.core.registry import RegistryNotFound
+                    from mlops_console.core.registry import RegistryNotFound
 
                     if isinstance(exc, RegistryNotFound):  # it answered
                         self._report("ok")
@@ -109,7 +109,7 @@ class Backend:
     def store(self) -> Store:
         with self._lock:
             if self._store is None:
-                from console.core.store import Store  # sqlite_utils pulls in pandas: ~0.6 s
+                from mlops_console.core.store import Store  # sqlite_utils pulls in pandas: ~0.6 s
 
                 store = self.settings.store
                 self._store = Store(store.path, lock_timeout=store.lock_timeout)
@@ -128,7 +128,7 @@ class Backend:
                     if not self.settings.registry.tracking_uri:
                         raise RegistryMissing("no registry configured ([registry] tracking_uri)")
                     try:
-                        from console.core.registry import RegistryClient
+                        from mlops_console.core.registry import RegistryClient
                     except ImportError as exc:  # pragma: no cover - during parallel development
                         raise RegistryMissing(f"registry client unavailable: {exc}") from exc
                     self._registry = RegistryClient(self.settings.registry)
@@ -139,7 +139,7 @@ class Backend:
         """One cheap registry call, so that `registry_state` follows the registry when nothing else asks."""
         self.registry.list_models()
 
-    # -- promotion: the same console.core.promotion code the CLI runs ---------------------------------
+    # -- promotion: the same mlops_console.core.promotion code the CLI runs ---------------------------------
     def plan(
         self,
         action: str,
@@ -150,7 +150,7 @@ class Backend:
         expect_current: str | None = None,
     ) -> Any:
         """A ChangePlan for the confirmation dialog (reads the registry; blocking)."""
-        from console.core import promotion
+        from mlops_console.core import promotion
 
         if action == "promote":
             return promotion.plan_promote(
@@ -168,7 +168,7 @@ class Backend:
 
     def apply(self, plan: Any, reason: str, on_progress: Any) -> Any:
         """Carry out the plan the user confirmed; guards are re-checked against the registry first."""
-        from console.core import promotion
+        from mlops_console.core import promotion
 
         return promotion.apply_plan(
             self.settings,

@@ -7,7 +7,7 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from console.tui.text import clean
+from mlops_console.tui.text import clean
 
 
 class ConsoleCommands(Provider):

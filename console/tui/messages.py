@@ -7,7 +7,7 @@ from typing import Any
 
 from textual.message import Message
 
-from console.core.snapshot import EngineSnapshot
+from mlops_console.core.snapshot import EngineSnapshot
 
 
 @dataclass

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from console.config import Settings, parse_settings
-from console.core.snapshot import EndpointSnapshot, EngineSnapshot, ProbeError
-from console.tui.host import HostSample, ProcSample
+from mlops_console.config import Settings, parse_settings
+from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot, ProbeError
+from mlops_console.tui.host import HostSample, ProcSample
 
 T0 = 4_102_444_800.0  # 2100-01-01T00:00:00Z
 EVIL = "[bold red]evil[/] \x1b[31mred\x1b[0m"
@@ -345,9 +345,9 @@ def make_app(
     root: Path, *, registry: Any = None, tracking_uri: str | None = None, deploy: bool = True, **kwargs: Any
 ) -> Any:
     """A console over sample data in `root`: populated store, fixed clock, fixed host sample, no polling."""
-    from console.core.store import Store
-    from console.tui.app import MlopsConsole
-    from console.tui.sources import StaticSource
+    from mlops_console.core.store import Store
+    from mlops_console.tui.app import MlopsConsole
+    from mlops_console.tui.sources import StaticSource
 
     store = Store(root / "console.db")
     populate_store(store)

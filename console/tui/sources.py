@@ -1,6 +1,6 @@
 """Where snapshots come from. The app takes any object with `start(on_snapshot)` and `stop()`.
 
-The default is the real engine thread (`console.core.engine.EngineThread`), imported only when the
+The default is the real engine thread (`mlops_console.core.engine.EngineThread`), imported only when the
 app starts it from a worker thread, so the first frame never waits for it. Tests and screenshots
 pass a `StaticSource` with deterministic data.
 """
@@ -11,8 +11,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from console.config import Settings
-from console.core.snapshot import EngineSnapshot
+from mlops_console.config import Settings
+from mlops_console.core.snapshot import EngineSnapshot
 
 OnSnapshot = Callable[[EngineSnapshot], None]
 
@@ -34,7 +34,7 @@ class EngineSource:
         self._engine = None
 
     def start(self, on_snapshot: OnSnapshot) -> None:
-        from console.core.engine import EngineThread
+        from mlops_console.core.engine import EngineThread
 
         self._engine = EngineThread(self.settings, on_snapshot, period=self.period)
         self._engine.start()

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 
 from rich.text import Text
 
-from console.core.limits import displayable_epoch
-from console.core.text import BIDI
+from mlops_console.core.limits import displayable_epoch
+from mlops_console.core.text import BIDI
 
 # CSI / OSC / DCS / single-character escapes, then any remaining C0/C1 control character.
 _ESCAPES = re.compile(

@@ -10,8 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from console.core.limits import check_text
-from console.tui.text import join, safe_text
+from mlops_console.core.limits import check_text
+from mlops_console.tui.text import join, safe_text
 
 
 class AckDialog(ModalScreen[str | None]):

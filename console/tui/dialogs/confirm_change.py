@@ -14,9 +14,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, RichLog, Static
 
-from console.tui.messages import StoreChanged
-from console.tui.model_metrics import judge
-from console.tui.text import DASH, clean, fmt_metric, safe_text
+from mlops_console.tui.messages import StoreChanged
+from mlops_console.tui.model_metrics import judge
+from mlops_console.tui.text import DASH, clean, fmt_metric, safe_text
 
 
 def open_change_dialog(

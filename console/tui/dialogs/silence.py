@@ -11,8 +11,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from console.core.limits import check_text
-from console.tui.text import join, safe_text
+from mlops_console.core.limits import check_text
+from mlops_console.tui.text import join, safe_text
 
 DURATIONS: list[tuple[str, float]] = [("15m", 900.0), ("1h", 3600.0), ("4h", 14400.0), ("24h", 86400.0)]
 

@@ -10,8 +10,8 @@ from textual import work
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from console.tui.screens.base import ConsoleScreen
-from console.tui.text import DASH, clean, fmt_age, fmt_time, safe_text
+from mlops_console.tui.screens.base import ConsoleScreen
+from mlops_console.tui.text import DASH, clean, fmt_age, fmt_time, safe_text
 
 KIND_LABEL = {
     "fired": "▲ fired",

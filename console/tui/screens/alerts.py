@@ -11,10 +11,10 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import DataTable
 
-from console.tui.messages import StoreChanged
-from console.tui.screens.base import ConsoleScreen
-from console.tui.text import DASH, clean, fmt_age, safe_text
-from console.tui.widgets.filter_bar import FilterBar
+from mlops_console.tui.messages import StoreChanged
+from mlops_console.tui.screens.base import ConsoleScreen
+from mlops_console.tui.text import DASH, clean, fmt_age, safe_text
+from mlops_console.tui.widgets.filter_bar import FilterBar
 
 STATES = ["all", "open", "firing", "acknowledged", "silenced", "resolved"]
 STATE_SYMBOL = {
@@ -231,12 +231,12 @@ class AlertsScreen(ConsoleScreen):
     def action_timeline(self) -> None:
         alert = self._selected()
         if alert:
-            from console.tui.screens.alert_timeline import AlertTimelineScreen
+            from mlops_console.tui.screens.alert_timeline import AlertTimelineScreen
 
             self.app.push_screen(AlertTimelineScreen(alert["id"]))
 
     def action_ack(self) -> None:
-        from console.tui.dialogs.ack import AckDialog
+        from mlops_console.tui.dialogs.ack import AckDialog
 
         alert = self._selected()
         if alert is None:
@@ -259,7 +259,7 @@ class AlertsScreen(ConsoleScreen):
         self.app.post_message(StoreChanged("alerts"))
 
     def action_silence(self) -> None:
-        from console.tui.dialogs.silence import SilenceDialog
+        from mlops_console.tui.dialogs.silence import SilenceDialog
 
         alert = self._selected()
         if alert is None:
@@ -289,7 +289,7 @@ class AlertsScreen(ConsoleScreen):
                 "no promote or rollback of this model in the 15 minutes before this alert", severity="warning"
             )
             return
-        from console.tui.dialogs.confirm_change import open_change_dialog
+        from mlops_console.tui.dialogs.confirm_change import open_change_dialog
 
         open_change_dialog(
             self,

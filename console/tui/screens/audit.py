@@ -11,9 +11,9 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import DataTable
 
-from console.tui.screens.base import ConsoleScreen
-from console.tui.text import DASH, clean, fmt_time, safe_text
-from console.tui.widgets.filter_bar import FilterBar
+from mlops_console.tui.screens.base import ConsoleScreen
+from mlops_console.tui.text import DASH, clean, fmt_time, safe_text
+from mlops_console.tui.widgets.filter_bar import FilterBar
 
 ACTIONS = ["all", "promote", "rollback", "deploy", "ack", "silence"]
 

@@ -13,13 +13,13 @@ from textual.widget import Widget
 from textual.widgets import Footer
 from textual.worker import Worker
 
-from console.core.snapshot import EngineSnapshot
-from console.tui.widgets.command_bar import CommandBar
-from console.tui.widgets.filter_bar import FilterBar
-from console.tui.widgets.status_bar import StatusBar
+from mlops_console.core.snapshot import EngineSnapshot
+from mlops_console.tui.widgets.command_bar import CommandBar
+from mlops_console.tui.widgets.filter_bar import FilterBar
+from mlops_console.tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
-    from console.tui.app import MlopsConsole
+    from mlops_console.tui.app import MlopsConsole
 
 # Actions that change production or alert state; absent in --read-only mode.
 WRITE_ACTIONS = frozenset({"ack", "silence", "promote", "rollback", "rollback_change"})

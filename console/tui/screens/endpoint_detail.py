@@ -14,10 +14,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from console.core.series import RPS_STEP
-from console.core.snapshot import EndpointSnapshot, EngineSnapshot
-from console.tui.screens.base import ConsoleScreen
-from console.tui.text import (
+from mlops_console.core.series import RPS_STEP
+from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot
+from mlops_console.tui.screens.base import ConsoleScreen
+from mlops_console.tui.text import (
     DASH,
     firing_and_pending,
     fmt_age,
@@ -28,7 +28,7 @@ from console.tui.text import (
     fmt_time,
     safe_text,
 )
-from console.tui.widgets.charts import SeriesChart
+from mlops_console.tui.widgets.charts import SeriesChart
 
 HISTORY_SECONDS = 3600
 

@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from console.tui.widgets.command_bar import COMMANDS
+from mlops_console.tui.widgets.command_bar import COMMANDS
 
 
 class HelpScreen(ModalScreen[None]):

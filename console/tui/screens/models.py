@@ -14,9 +14,9 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from console.tui.screens.base import ConsoleScreen
-from console.tui.text import DASH, clean, fmt_metric, fmt_time, safe_text
-from console.tui.widgets.filter_bar import FilterBar
+from mlops_console.tui.screens.base import ConsoleScreen
+from mlops_console.tui.text import DASH, clean, fmt_metric, fmt_time, safe_text
+from mlops_console.tui.widgets.filter_bar import FilterBar
 
 KEY_METRICS = 3
 
@@ -302,7 +302,7 @@ class ModelsScreen(ConsoleScreen):
         self.compare_panel.display = True
 
     def action_promote(self) -> None:
-        from console.tui.dialogs.confirm_change import open_change_dialog
+        from mlops_console.tui.dialogs.confirm_change import open_change_dialog
 
         version = self.selected_version()
         if version is None or not self.current_model:
@@ -319,7 +319,7 @@ class ModelsScreen(ConsoleScreen):
         )
 
     def action_rollback(self) -> None:
-        from console.tui.dialogs.confirm_change import open_change_dialog
+        from mlops_console.tui.dialogs.confirm_change import open_change_dialog
 
         if not self.current_model:
             return

@@ -11,10 +11,10 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import DataTable
 
-from console.core.snapshot import EndpointSnapshot, EngineSnapshot
-from console.tui.host import HostSample
-from console.tui.screens.base import ConsoleScreen
-from console.tui.text import (
+from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot
+from mlops_console.tui.host import HostSample
+from mlops_console.tui.screens.base import ConsoleScreen
+from mlops_console.tui.text import (
     DASH,
     clean,
     firing_and_pending,
@@ -25,8 +25,8 @@ from console.tui.text import (
     safe_text,
     sparkline,
 )
-from console.tui.widgets.filter_bar import FilterBar
-from console.tui.widgets.host_panel import HostPanel
+from mlops_console.tui.widgets.filter_bar import FilterBar
+from mlops_console.tui.widgets.host_panel import HostPanel
 
 NARROW_BELOW = 120  # terminal columns
 SPARK_WIDTH = 14

@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from console.tui.host import HostSample, fmt_bytes
-from console.tui.text import safe_text
-from console.tui.widgets.status_bar import rows_needed
+from mlops_console.tui.host import HostSample, fmt_bytes
+from mlops_console.tui.text import safe_text
+from mlops_console.tui.widgets.status_bar import rows_needed
 
 
 def bar(percent: float, width: int = 10) -> str:
