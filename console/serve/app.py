@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -13,6 +14,7 @@ from aiohttp import web
 
 from mlops_console.serve import mlflow_protocol
 from mlops_console.serve.chaos import ChaosSettings
+from mlops_console.serve.inference_log import InferenceLog, Scored, count_rows
 from mlops_console.serve.limits import DEFAULT_MAX_BODY
 from mlops_console.serve.metrics import CONTENT_TYPE_LATEST, ServeMetrics
 from mlops_console.serve.model_loader import ModelIdentity
@@ -23,6 +25,7 @@ METRICS_KEY = web.AppKey("metrics", ServeMetrics)
 CHAOS_KEY = web.AppKey("chaos", ChaosSettings)
 EXECUTOR_KEY = web.AppKey("executor", ThreadPoolExecutor)
 MAX_BODY_KEY = web.AppKey("max_body", int)
+LOG_KEY = web.AppKey("inference_log", InferenceLog)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -98,11 +101,30 @@ async def invocations(request: web.Request) -> web.Response:
             return _error(500, "INTERNAL_ERROR", "chaos: injected failure")
     body = await request.read()
     loop = asyncio.get_running_loop()
-    result = await loop.run_in_executor(
-        app[EXECUTOR_KEY], mlflow_protocol.score, app[MODEL_KEY], body, request.headers.get("Content-Type")
+    log = app.get(LOG_KEY)
+    score = functools.partial(
+        mlflow_protocol.score,
+        app[MODEL_KEY],
+        body,
+        request.headers.get("Content-Type"),
+        capture=log is not None,
     )
+    result = await loop.run_in_executor(app[EXECUTOR_KEY], score)
     if result.status == 200:
         _count_predictions(app[METRICS_KEY], result.body)
+        if log is not None and result.scored_at is not None:
+            identity = app[IDENTITY_KEY]
+            log.submit(
+                Scored(
+                    at=result.scored_at,
+                    model=identity.model_name,
+                    version=identity.model_version,
+                    data=result.inputs,
+                    predictions=result.predictions,
+                    request_id=request.headers.get("X-Request-Id"),
+                    rows=count_rows(result.inputs),
+                )
+            )
     return web.Response(text=result.body, status=result.status, headers={"Content-Type": result.content_type})
 
 
@@ -137,7 +159,10 @@ def build_app(
     chaos: bool = False,
     workers: int = 4,
     max_body: int = DEFAULT_MAX_BODY,
+    inference_log: InferenceLog | None = None,
 ) -> web.Application:
+    """The scoring app. An `inference_log` gets every scored request and is closed (its queue written
+    out) when the app shuts down."""
     # aiohttp refuses a body that reaches client_max_size; one more byte lets exactly `max_body` in.
     app = web.Application(
         middlewares=[metrics_middleware, body_limit_middleware], client_max_size=max_body + 1
@@ -158,8 +183,14 @@ def build_app(
         app.router.add_get("/chaos", get_chaos)
         app.router.add_post("/chaos", post_chaos)
 
+    if inference_log is not None:
+        inference_log.on_rows = app[METRICS_KEY].observe_logged
+        app[LOG_KEY] = inference_log
+
     async def shutdown_executor(app_: web.Application) -> None:
         app_[EXECUTOR_KEY].shutdown(wait=False, cancel_futures=True)
+        if LOG_KEY in app_:
+            await asyncio.get_running_loop().run_in_executor(None, app_[LOG_KEY].close)
 
     app.on_cleanup.append(shutdown_executor)
     return app

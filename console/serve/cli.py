@@ -7,8 +7,12 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 
 from mlops_console.serve.limits import DEFAULT_MAX_BODY, parse_size
+
+DEFAULT_LOG_MAX_BYTES = 100 * 1024 * 1024
+MAX_LOG_BYTES = 1024**4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +35,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SIZE",
         help="largest request body accepted, e.g. 512k, 10M (default 10M); larger ones get HTTP 413",
     )
+    parser.add_argument(
+        "--log-inferences",
+        type=Path,
+        metavar="PATH",
+        help="append one JSON line per scored row to PATH (inputs, prediction, model version)",
+    )
+    parser.add_argument(
+        "--log-sample",
+        type=_rate,
+        default=1.0,
+        metavar="RATE",
+        help="share of scored rows logged, above 0 and at most 1 (default 1: every row)",
+    )
+    parser.add_argument(
+        "--log-max-bytes",
+        type=_log_size,
+        default=DEFAULT_LOG_MAX_BYTES,
+        metavar="SIZE",
+        help="rotate the log (PATH.1, PATH.2, ...; 5 kept) when it would grow past SIZE (default 100M)",
+    )
     # Used by the demo: exit when this process is gone, so restarted servers never outlive the demo.
     parser.add_argument("--exit-with-pid", type=int, default=None, help=argparse.SUPPRESS)
 
@@ -40,6 +64,23 @@ def _size(text: str) -> int:
         return parse_size(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _log_size(text: str) -> int:
+    try:
+        return parse_size(text, MAX_LOG_BYTES)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _rate(text: str) -> float:
+    try:
+        rate = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < rate <= 1.0:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0 and at most 1")
+    return rate
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,12 +102,34 @@ def run(args: argparse.Namespace) -> int:
         f"{identity.model_name} v{identity.model_version}" if identity.model_version else args.model_uri
     )
     print(f"serve: loaded {args.model_uri} ({described})", file=sys.stderr, flush=True)
-    app = build_app(model, identity, chaos=args.chaos, workers=args.workers, max_body=args.max_body)
+    inference_log = None
+    if args.log_inferences is not None:
+        from mlops_console.serve.inference_log import InferenceLog
+
+        try:
+            inference_log = InferenceLog(
+                args.log_inferences, sample=args.log_sample, max_bytes=args.log_max_bytes
+            )
+        except OSError as e:
+            print(f"serve: cannot write inference log {args.log_inferences}: {e.strerror}", file=sys.stderr)
+            return 1
+        print(f"serve: logging scored rows to {args.log_inferences}", file=sys.stderr, flush=True)
+    app = build_app(
+        model,
+        identity,
+        chaos=args.chaos,
+        workers=args.workers,
+        max_body=args.max_body,
+        inference_log=inference_log,
+    )
     try:
         return asyncio.run(serve_forever(app, args.host, args.port, exit_with_pid=args.exit_with_pid))
     except OSError as e:  # typically the port is taken
         print(f"serve: cannot listen on {args.host}:{args.port}: {e}", file=sys.stderr)
         return 1
+    finally:
+        if inference_log is not None:
+            inference_log.close()
 
 
 def _quiet_mlflow() -> None:

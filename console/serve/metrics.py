@@ -37,7 +37,18 @@ class ServeMetrics:
             ("label",),
             registry=self.registry,
         )
+        self.logged_rows = Counter(
+            "inference_log_rows",
+            "Scored rows by what became of them in the inference log "
+            "(written, sampled_out, dropped, unsplittable, error)",
+            ("outcome",),
+            registry=self.registry,
+        )
         self._labels: set[str] = set()
+
+    def observe_logged(self, outcome: str, rows: int) -> None:
+        """Called from the inference log's writer thread (prometheus_client counters are thread-safe)."""
+        self.logged_rows.labels(outcome).inc(rows)
 
     @staticmethod
     def handler_label(path: str) -> str:
