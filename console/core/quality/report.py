@@ -147,7 +147,7 @@ def drift_report(
     signature = signature_for(*key) if signature_for is not None else None
     if signature is None:
         kinds = {name: profile.kind for name, profile in reference.features if name in reference.input_names}
-        signature = Signature.from_columns(kinds, source=f"the reference's columns ({reference.source})")
+        signature = Signature.from_columns(kinds, source="the reference's columns")
     monitor = QualityMonitor(options, learn_reference=False)
     monitor.set_reference(key, reference)
     monitor.set_signature(key, signature)
