@@ -174,17 +174,29 @@ class InferenceLog:
             os.close(self._fd)
 
     def _write(self, batch: list[Scored]) -> None:
-        lines: list[str] = []
+        lines: list[bytes] = []
         for scored in batch:
             with self._pending_lock:
                 self._pending -= scored.rows
-            lines.extend(self._lines(scored))
-        if not lines:
-            return
-        data = ("\n".join(lines) + "\n").encode("utf-8")
-        try:
-            if self._size > 0 and self._size + len(data) > self.max_bytes:
+            lines.extend((text + "\n").encode("utf-8") for text in self._lines(scored))
+        # Whole lines per write, and a rotation wherever the next line would pass the cap.
+        chunk: list[bytes] = []
+        room = self.max_bytes - self._size
+        for data in lines:
+            if chunk and len(data) > room:
+                self._append(chunk)
+                chunk, room = [], self.max_bytes - self._size
+            if len(data) > room and self._size > 0:
                 self._rotate()
+                room = self.max_bytes - self._size
+            chunk.append(data)
+            room -= len(data)
+        if chunk:
+            self._append(chunk)
+
+    def _append(self, lines: list[bytes]) -> None:
+        data = b"".join(lines)
+        try:
             written = 0
             while written < len(data):
                 written += os.write(self._fd, data[written:])

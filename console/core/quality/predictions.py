@@ -81,9 +81,8 @@ def signature_problem(prediction: Any, outputs: tuple[ColumnSpec, ...]) -> str |
                 values = prediction
             else:
                 values = [prediction]
-            if element and not all(
-                value_fits(v, element) for v in values if not (isinstance(v, float) and math.isnan(v))
-            ):
+            finite = [v for v in values if not (isinstance(v, float) and not math.isfinite(v))]
+            if element and not all(value_fits(v, element) for v in finite):
                 return f"expected {spec.dtype} values, got {json.dumps(prediction, default=str)[:60]}"
             return None
         if not value_fits(prediction, spec.type) and not isinstance(prediction, dict):
