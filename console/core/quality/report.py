@@ -122,35 +122,29 @@ def drift_report(
     end = newest.time if end is None else end
     key: VersionKey = (newest.model, version if version is not None else newest.version)
     start = end - window
-    events: list[str] = []
+    reference: ReferenceProfile | None = None
+    note = ""
     if reference_for is not None:
         reference = reference_for(*key)
     else:
         collector = _first_rows_reference(tail, key, options.first_rows, end)
-        if collector.rows == 0:
-            return DriftReport(
-                log,
-                window,
-                end,
-                key[0],
-                key[1],
-                None,
-                "none",
-                events=(f"no rows of version {key[1]} in the log",),
+        if collector.complete:
+            start = max(start, collector.last or start)  # the reference's rows are not scored against it
+            reference = collector.profile(bins=10)
+        else:
+            note = (
+                f"no reference yet: {collector.rows} rows of version {key[1]} in the log, "
+                f"{options.first_rows} needed to learn one"
             )
-        if not collector.complete:
-            events.append(
-                f"only {collector.rows} rows of version {key[1]} in the log: the reference is small"
-            )
-        start = max(start, collector.last or start)
-        reference = collector.profile(bins=10)
     signature = signature_for(*key) if signature_for is not None else None
-    if signature is None:
+    if signature is None and reference is not None:
         kinds = {name: profile.kind for name, profile in reference.features if name in reference.input_names}
         signature = Signature.from_columns(kinds, source="the reference's columns")
     monitor = QualityMonitor(options, learn_reference=False)
-    monitor.set_reference(key, reference)
-    monitor.set_signature(key, signature)
+    if reference is not None:
+        monitor.set_reference(key, reference)
+    if signature is not None:
+        monitor.set_signature(key, signature)
     others: dict[str, int] = {}
 
     def feed(records: list[Record]) -> bool:
@@ -162,18 +156,9 @@ def drift_report(
         monitor.add(r for r in inside if not isinstance(r, InferenceRecord) or (r.model, r.version) == key)
         return not records or records[-1].time <= end
 
-    malformed, read_events = _scan(tail, _start_at(tail, start), feed)
-    results = monitor.evaluate(end)
-    quality = next((q for q in results if (q.model, q.version) == key), None)
-    return DriftReport(
-        log,
-        window,
-        end,
-        key[0],
-        key[1],
-        quality,
-        signature.source,
-        others,
-        malformed,
-        (*events, *read_events),
-    )
+    malformed, events = _scan(tail, _start_at(tail, start), feed)
+    quality = monitor.window(key).evaluate(reference, end, note)
+    described = signature.source if signature is not None else "none"
+    # Following rotated files through a backlog is routine; only losses and truncations are news.
+    news = tuple(e for e in events if not e.startswith("rotated:"))
+    return DriftReport(log, window, end, key[0], key[1], quality, described, others, malformed, news)
