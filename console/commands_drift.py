@@ -198,6 +198,7 @@ def describe(report: Any) -> list[str]:
                 str(f.missing),
             ]
             for f in (*drift.features, *drift.predictions)
+            if f.verdict != "not in reference" or f in drift.features  # a reference without predictions
         ]
         header = ["FEATURE", "KIND", "VERDICT", "SCORE", "PSI (CRITICAL)", "KS", "REF N", "CUR N", "MISSING"]
         lines += ["", _table(header, table), ""]
@@ -208,6 +209,12 @@ def describe(report: Any) -> list[str]:
             f"inputs: {inputs.broken_rows} of {inputs.rows} rows break the signature "
             f"({(inputs.share or 0):.1%}){detail} [signature: {printable(report.signature)}]"
         )
+    mix = quality.prediction_mix
+    if mix.get("kind") == "classes" and mix.get("shares"):
+        shares = ", ".join(f"{printable(k)} {v:.0%}" for k, v in mix["shares"].items())
+        lines.append(f"prediction mix: {shares}")
+    elif mix.get("kind") == "numeric" and mix.get("count"):
+        lines.append(f"prediction mix: p5 {mix['p5']:.4g}, median {mix['p50']:.4g}, p95 {mix['p95']:.4g}")
     predictions = quality.predictions
     examples = f": {printable(predictions.examples[0])}" if predictions.examples else ""
     lines.append(f"predictions: {predictions.invalid_rows} of {predictions.rows} invalid{examples}")

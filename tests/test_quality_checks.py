@@ -25,8 +25,14 @@ from mlops_console.core.quality.window import QualityOptions
 # As MLflow writes them in MLmodel (JSON text inside YAML).
 IRIS_SIGNATURE = {
     "inputs": json.dumps(
-        [{"type": "double", "name": n, "required": True} for n in ("sepal_length", "sepal_width", "petal_length")]
-        + [{"type": "long", "name": "count", "required": True}, {"type": "string", "name": "note", "required": False}]
+        [
+            {"type": "double", "name": n, "required": True}
+            for n in ("sepal_length", "sepal_width", "petal_length")
+        ]
+        + [
+            {"type": "long", "name": "count", "required": True},
+            {"type": "string", "name": "note", "required": False},
+        ]
     ),
     "outputs": json.dumps([{"type": "tensor", "tensor-spec": {"dtype": "int64", "shape": [-1]}}]),
 }
@@ -159,7 +165,9 @@ def test_actuals_join_by_id_within_the_delay_from_either_side() -> None:
 def test_classifier_performance_against_the_training_run() -> None:
     predicted = [0, 1, 2, 2, 1, 0, 1, 1, 2, 0] * 30
     actual = [0, 1, 2, 1, 1, 0, 2, 1, 2, 0] * 30
-    monitor = QualityMonitor(QualityOptions(window=3600), PerformanceOptions(min_labelled=200), learn_reference=False)
+    monitor = QualityMonitor(
+        QualityOptions(window=3600), PerformanceOptions(min_labelled=200), learn_reference=False
+    )
     monitor.set_training_metrics(("iris", "3"), {"accuracy": 0.97, "f1_macro": 0.96})
     records: list[InferenceRecord | ActualRecord] = []
     for i, (p, a) in enumerate(zip(predicted, actual, strict=True)):

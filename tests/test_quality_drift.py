@@ -35,7 +35,9 @@ def reference() -> ReferenceProfile:
 
 def window(rng: np.random.Generator, n: int, shift: dict[str, float] | None = None) -> dict[str, object]:
     shift = shift or {}
-    columns: dict[str, object] = {f"f{i}": rng.normal(10.0 + shift.get(f"f{i}", 0.0), 2.0, n) for i in range(8)}
+    columns: dict[str, object] = {
+        f"f{i}": rng.normal(10.0 + shift.get(f"f{i}", 0.0), 2.0, n) for i in range(8)
+    }
     p = [0.2, 0.3, 0.5] if "colour" in shift else [0.5, 0.3, 0.2]
     columns["colour"] = rng.choice(["red", "green", "blue"], n, p=p).tolist()
     columns["prediction"] = rng.choice([0, 1, 2], n).tolist()
@@ -95,7 +97,9 @@ def test_scores_match_scipy_on_the_same_samples() -> None:
     x = next(f for f in result.features if f.name == "x")
     c = next(f for f in result.features if f.name == "c")
     assert x.ks == pytest.approx(ks_2samp(ref_values, cur_values).statistic, abs=0.003)
-    assert x.wasserstein == pytest.approx(wasserstein_distance(ref_values, cur_values) / ref_values.std(), rel=0.02)
+    assert x.wasserstein == pytest.approx(
+        wasserstein_distance(ref_values, cur_values) / ref_values.std(), rel=0.02
+    )
     counts = dict(profile.get("c").counts)  # type: ignore[union-attr]
     p = np.array([counts["a"], counts["b"]]) / 5000
     q = np.array([current["c"].count("a"), current["c"].count("b")]) / 3000  # type: ignore[attr-defined]

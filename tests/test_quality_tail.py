@@ -24,7 +24,9 @@ T0 = 1_795_000_000.0
 
 
 def line(i: int, at: float | None = None) -> str:
-    record = InferenceRecord(T0 + i if at is None else at, {"x": float(i), "c": "a"}, i % 3, "m", "1", id=f"r{i}")
+    record = InferenceRecord(
+        T0 + i if at is None else at, {"x": float(i), "c": "a"}, i % 3, "m", "1", id=f"r{i}"
+    )
     return to_json_line(record) + "\n"
 
 
@@ -153,7 +155,11 @@ def test_actual_outcomes_and_csv_rows_with_rotation(tmp_path: Path) -> None:
     tail = LineTail(log, "csv")
     batch = tail.read(None)
     scored, actual = batch.records
-    assert isinstance(scored, InferenceRecord) and scored.inputs == {"x": 1.5, "c": "a"} and scored.prediction == 2
+    assert (
+        isinstance(scored, InferenceRecord)
+        and scored.inputs == {"x": 1.5, "c": "a"}
+        and scored.prediction == 2
+    )
     assert isinstance(actual, ActualRecord) and (actual.id, actual.actual) == ("r0", 2)
     append(log, f"{format_time(T0 + 2)},m,1,r1,2.5,b,1,\n")
     rotate(log)
@@ -166,7 +172,9 @@ def test_actual_outcomes_and_csv_rows_with_rotation(tmp_path: Path) -> None:
 def test_sqlite_table_by_rowid_and_a_recreated_table(tmp_path: Path) -> None:
     db = tmp_path / "log.db"
     with sqlite3.connect(db) as conn:
-        conn.execute('CREATE TABLE "inferences" (time TEXT, model TEXT, version TEXT, id TEXT, inputs TEXT, prediction)')
+        conn.execute(
+            "CREATE TABLE inferences (time TEXT, model TEXT, version TEXT, id TEXT, inputs TEXT, prediction)"
+        )
         for i in range(5):
             conn.execute(
                 "INSERT INTO inferences VALUES (?, 'm', '1', ?, ?, ?)",
@@ -177,7 +185,7 @@ def test_sqlite_table_by_rowid_and_a_recreated_table(tmp_path: Path) -> None:
     assert ids == [f"r{i}" for i in range(5)]
     with sqlite3.connect(db) as conn:
         conn.execute("DROP TABLE inferences")
-        conn.execute("CREATE TABLE inferences (time TEXT, id TEXT, \"inputs.x\" REAL, prediction)")
+        conn.execute('CREATE TABLE inferences (time TEXT, id TEXT, "inputs.x" REAL, prediction)')
         conn.execute("INSERT INTO inferences VALUES (?, 'r9', 9.0, 1)", (format_time(T0 + 9),))
     ids, _, events = drain(tail, offset)
     assert ids == ["r9"] and any(e.startswith("truncated:") for e in events)
@@ -239,7 +247,9 @@ def test_the_writer_samples_and_counts_what_it_left_out(tmp_path: Path) -> None:
 def test_the_writer_drops_rather_than_queue_without_bound(tmp_path: Path) -> None:
     counts: dict[str, int] = {}
     log = tmp_path / "inferences.jsonl"
-    writer = InferenceLog(log, max_pending_rows=10, on_rows=lambda k, n: counts.__setitem__(k, counts.get(k, 0) + n))
+    writer = InferenceLog(
+        log, max_pending_rows=10, on_rows=lambda k, n: counts.__setitem__(k, counts.get(k, 0) + n)
+    )
     big = pd.DataFrame({"x": np.arange(11, dtype=float)})
     writer.submit(Scored(time.time(), "m", "1", big, np.zeros(11), None, 11))
     small = pd.DataFrame({"x": [1.0, float("nan")]})
