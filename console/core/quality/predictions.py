@@ -164,6 +164,14 @@ class PredictionProblems:
         }
 
 
+def _key(prediction: Any) -> str:
+    """The prediction as JSON text (what is persisted); labels and scores take a shortcut."""
+    kind = type(prediction)
+    if kind is int or (kind is float and math.isfinite(prediction)):
+        return repr(prediction)
+    return json.dumps(prediction, sort_keys=True, default=str, allow_nan=True)
+
+
 def _digest(value: Any) -> str:
     """A short fingerprint: the detector keeps no inputs, only whether they changed."""
     text = json.dumps(value, sort_keys=True, default=str, allow_nan=True)
@@ -186,7 +194,7 @@ class StuckDetector:
     """The run's first inputs, held in memory only (a fingerprint is what gets persisted)."""
 
     def update(self, inputs: Mapping[str, Any], prediction: Any) -> None:
-        key = json.dumps(prediction, sort_keys=True, default=str, allow_nan=True)
+        key = _key(prediction)
         if key == self.prediction:
             self.run += 1
             if not self.inputs_varied:

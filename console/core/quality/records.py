@@ -22,6 +22,7 @@ outcome. CSV cells that parse as numbers are numbers, empty cells are null.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Mapping
@@ -68,6 +69,12 @@ def parse_time(value: Any) -> float | None:
         return number if math.isfinite(number) else None
     if not isinstance(value, str) or not value:
         return None
+    return _parse_stamp(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_stamp(value: str) -> float | None:
+    """The rows of one request share their time stamp, so most calls are cache hits."""
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

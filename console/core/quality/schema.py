@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from mlops_console.core.quality.columns import is_missing, is_number
 
@@ -157,34 +159,90 @@ class InputProblems:
         return "; ".join(f"{name} {kind} in {n} rows" for n, name, kind in items[:limit])
 
 
-def check_inputs(signature: Signature, rows: Iterable[Mapping[str, Any]]) -> InputProblems:
-    """Count the rows whose inputs break the signature's named input columns."""
-    specs = signature.named_inputs
-    expected = {spec.name for spec in specs}
-    problems = InputProblems()
-    for row in rows:
-        problems.rows += 1
-        broken = False
-        for spec in specs:
-            assert spec.name is not None
-            if spec.name not in row:
-                kind = MISSING if spec.required else None
-            elif is_missing(row[spec.name]):
-                kind = NULL if spec.required else None
-            elif not value_fits(row[spec.name], spec.type):
-                kind = TYPE
-            else:
-                kind = None
-            if kind is not None:
-                broken = True
-                counts = problems.columns.setdefault(spec.name, {})
-                counts[kind] = counts.get(kind, 0) + 1
-        if broken:
-            problems.broken_rows += 1
-        if expected and not expected.issuperset(row):
-            for name in row:
-                if name not in expected and (
-                    name in problems.extra or len(problems.extra) < MAX_EXTRA_COLUMNS
-                ):
-                    problems.extra[name] = problems.extra.get(name, 0) + 1
+ABSENT: Any = object()
+"""A column's value in a row that lacks the key (unlike None, a value that is null)."""
+
+
+def _masks(values: Sequence[Any], spec: ColumnSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(missing, null, wrong type) per row of one column."""
+    size = len(values)
+    nothing = np.zeros(size, dtype=bool)
+    types = set(map(type, values))
+    if types <= _NUMBERS:  # the common case, decided with whole-column operations
+        floats = np.array(values, dtype=np.float64)
+        null = np.isnan(floats)
+        if spec.type in ("long", "integer"):
+            return nothing, null, ~null & (np.isinf(floats) | (np.floor(floats) != floats))
+        if spec.type in ("double", "float", "datetime") or spec.type not in _KNOWN:
+            return nothing, null, nothing
+        return nothing, null, ~null
+    if types == {str}:
+        fits = spec.type in ("string", "binary", "datetime") or spec.type not in _KNOWN
+        return nothing, nothing, np.full(size, not fits)
+    missing = np.fromiter((v is ABSENT for v in values), bool, size)
+    null = np.fromiter((v is not ABSENT and is_missing(v) for v in values), bool, size)
+    wrong = np.fromiter(
+        (v is not ABSENT and not is_missing(v) and not value_fits(v, spec.type) for v in values), bool, size
+    )
+    return missing, null, wrong
+
+
+_NUMBERS = frozenset({int, float})
+_KNOWN = frozenset(
+    {
+        "double",
+        "float",
+        "long",
+        "integer",
+        "boolean",
+        "string",
+        "binary",
+        "datetime",
+        "array",
+        "object",
+        "map",
+    }
+)
+
+
+def check_columns(signature: Signature, columns: Mapping[str, Sequence[Any]], rows: int) -> InputProblems:
+    """Count the rows whose inputs break the signature's named input columns. `columns` hold one
+    value per row, ABSENT where a row lacks the key."""
+    problems = InputProblems(rows=rows)
+    broken = np.zeros(rows, dtype=bool)
+    expected = set()
+    for spec in signature.named_inputs:
+        assert spec.name is not None
+        expected.add(spec.name)
+        values = columns.get(spec.name)
+        if values is None:
+            kinds = {MISSING: rows} if spec.required and rows else {}
+            broken[:] |= spec.required
+        else:
+            missing, null, wrong = _masks(values, spec)
+            if not spec.required:
+                missing[:] = False
+                null[:] = False
+            broken |= missing | null | wrong
+            kinds = {MISSING: int(missing.sum()), NULL: int(null.sum()), TYPE: int(wrong.sum())}
+        kinds = {kind: n for kind, n in kinds.items() if n}
+        if kinds:
+            problems.columns[spec.name] = kinds
+    problems.broken_rows = int(broken.sum())
+    if expected:
+        for name, values in columns.items():
+            if name not in expected and len(problems.extra) < MAX_EXTRA_COLUMNS:
+                present = sum(1 for v in values if v is not ABSENT)
+                if present:
+                    problems.extra[name] = present
     return problems
+
+
+def check_inputs(signature: Signature, rows: Iterable[Mapping[str, Any]]) -> InputProblems:
+    """`check_columns` for rows given one by one."""
+    listed = list(rows)
+    names: dict[str, None] = {}
+    for row in listed:
+        names.update(dict.fromkeys(row))
+    columns = {name: [row.get(name, ABSENT) for row in listed] for name in names}
+    return check_columns(signature, columns, len(listed))
