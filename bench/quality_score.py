@@ -65,11 +65,15 @@ def main() -> None:
     reference = profile_columns(ref_raw, source="bench")
     signature = Signature.from_columns(dict.fromkeys(names, "numeric"), source="bench")
     # Half the features shifted a little, so the scores are not all trivially zero.
-    cur = {n: rng.normal(0.2 * (i % 2), s, args.rows) for i, (n, s) in enumerate(zip(names, scales, strict=True))}
+    cur = {
+        n: rng.normal(0.2 * (i % 2), s, args.rows) for i, (n, s) in enumerate(zip(names, scales, strict=True))
+    }
     predictions = rng.integers(0, 3, args.rows)
 
     records = [
-        InferenceRecord(T0 + i * 0.06, {n: float(cur[n][i]) for n in names}, int(predictions[i]), "bench", "1")
+        InferenceRecord(
+            T0 + i * 0.06, {n: float(cur[n][i]) for n in names}, int(predictions[i]), "bench", "1"
+        )
         for i in range(args.rows)
     ]
     window = VersionWindow("bench", "1", QualityOptions(window=3600.0), signature)

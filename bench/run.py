@@ -20,7 +20,19 @@ from typing import Any
 from bench.common import ROOT, loopserver, machine_info, median, ratio, run_worker
 
 RESULTS = ROOT / "bench" / "results"
-SCENARIOS = ["engine_scale", "render", "startup", "alert_store", "fault_page", "memory"]
+SCENARIOS = [
+    "engine_scale",
+    "render",
+    "startup",
+    "alert_store",
+    "fault_page",
+    "memory",
+    "quality_score",
+    "quality_tail",
+    "quality_memory",
+    "serve_log",
+    "quality_alarms",
+]
 
 
 def plan(quick: bool, repeats: int | None) -> dict[str, Any]:
@@ -32,6 +44,11 @@ def plan(quick: bool, repeats: int | None) -> dict[str, Any]:
             "alert_store": {"events": 20_000, "api_events": 200, "repeats": 20},
             "fault_page": {"trials": 2, "interval": 1.0, "max_seconds": 30},
             "memory": {"endpoints": 100, "hours": 0.05, "max_seconds": 10},
+            "quality_score": {"rows": 10_000, "features": 20, "repeats": 3},
+            "quality_tail": {"rate": 1000, "seconds": 3},
+            "quality_memory": {"memory_rows": 5_000},
+            "serve_log": {"requests": 100},
+            "quality_alarms": {"hours": 0.3, "trials": 1},
         }
     return {
         "engine_scale": {"ns": [100, 500, 1000], "duration": 30.0, "warmup": 2.0, "repeats": repeats or 3},
@@ -40,6 +57,11 @@ def plan(quick: bool, repeats: int | None) -> dict[str, Any]:
         "alert_store": {"events": 1_000_000, "api_events": 5_000, "repeats": 300},
         "fault_page": {"trials": 20, "interval": 1.0, "max_seconds": 300},
         "memory": {"endpoints": 1000, "hours": 24.0, "max_seconds": 420},
+        "quality_score": {"rows": 10_000, "features": 20, "repeats": 50},
+        "quality_tail": {"rate": 1000, "seconds": 120},
+        "quality_memory": {"memory_rows": 500_000},
+        "serve_log": {"requests": 2000},
+        "quality_alarms": {"hours": 4.0, "trials": 10},
     }
 
 
@@ -145,6 +167,26 @@ def s_memory(p: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def s_quality_score(p: dict[str, Any]) -> dict[str, Any]:
+    return run_worker("bench.quality_score", flags(p, "rows", "features", "repeats"), timeout=600)
+
+
+def s_quality_tail(p: dict[str, Any]) -> dict[str, Any]:
+    return run_worker("bench.quality_tail", flags(p, "rate", "seconds"), timeout=p["seconds"] * 3 + 300)
+
+
+def s_quality_memory(p: dict[str, Any]) -> dict[str, Any]:
+    return run_worker("bench.quality_tail", flags(p, "memory_rows"), timeout=1800)
+
+
+def s_serve_log(p: dict[str, Any]) -> dict[str, Any]:
+    return run_worker("bench.serve_log", flags(p, "requests"), timeout=600 + p["requests"])
+
+
+def s_quality_alarms(p: dict[str, Any]) -> dict[str, Any]:
+    return run_worker("bench.quality_alarms", flags(p, "hours", "trials"), timeout=600 + 300 * p["hours"])
+
+
 RUNNERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "engine_scale": s_engine_scale,
     "render": s_render,
@@ -152,6 +194,11 @@ RUNNERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "alert_store": s_alert_store,
     "fault_page": s_fault_page,
     "memory": s_memory,
+    "quality_score": s_quality_score,
+    "quality_tail": s_quality_tail,
+    "quality_memory": s_quality_memory,
+    "serve_log": s_serve_log,
+    "quality_alarms": s_quality_alarms,
 }
 
 
@@ -323,9 +370,105 @@ def rows(results: dict[str, Any], quick: bool) -> list[tuple[str, str, str, str,
                 verdict(ok) if not quick else "-",
             )
         )
+    out += quality_rows(results, quick, verdict, f)
     for name, r in results.items():
         if isinstance(r, dict) and "error" in r:
             out.append((name, "ERROR", r["error"].splitlines()[-1][:80], "", "CRASHED"))
+    return out
+
+
+def quality_rows(
+    results: dict[str, Any], quick: bool, verdict: Callable[[bool | None], str], f: Callable[[Any, str], str]
+) -> list[tuple[str, str, str, str, str]]:
+    out: list[tuple[str, str, str, str, str]] = []
+    qs = results.get("quality_score", {})
+    if "evaluate" in qs:
+        e, s, b = qs["evaluate"], qs["score"], qs["baseline"]
+        out.append(
+            (
+                "7 drift scoring",
+                f"{qs['features']} features x {qs['rows']:,} rows, wall / CPU ms (p50)",
+                f"{f(e['wall_p50_ms'], '.1f')} / {f(e['cpu_p50_ms'], '.1f')}",
+                f"score_window alone {f(s['cpu_p50_ms'], '.1f')} CPU ms; bare scipy "
+                f"{f(b['wall_p50_ms'], '.0f')} / {f(b['cpu_p50_ms'], '.0f')}; target < 50",
+                verdict(e["wall_p50_ms"] < 50) if not quick else "-",
+            )
+        )
+    qt = results.get("quality_tail", {})
+    if "tailer" in qt:
+        t = qt["tailer"]
+        out.append(
+            (
+                "8 tail",
+                f"CPU share at {qt['rate']:.0f} rows/s (read + fold in)",
+                f(t["tail_cpu_share"], ".1%"),
+                f"bare read {f(qt['bare']['cpu_share'], '.2%')}, read + json.loads "
+                f"{f(qt['bare-parse']['cpu_share'], '.1%')}; target < 5%",
+                verdict(t["tail_cpu_share"] < 0.05) if not quick else "-",
+            )
+        )
+        out.append(
+            (
+                "8 tail",
+                "evaluate every 10 s: CPU ms (max)",
+                f(t["evaluate_cpu_ms_max"], ".0f"),
+                f"{t['evaluations']} evaluations; all-in CPU share {f(t['cpu_share'], '.1%')}",
+                "-",
+            )
+        )
+    qm = results.get("quality_memory", {})
+    if "tailer" in qm:
+        t = qm["tailer"]
+        samples = t["rss_samples"]
+        half = samples[len(samples) // 2][1] if samples else None
+        growth = None if half is None else t["rss_end_mb"] - half
+        out.append(
+            (
+                "8 tail memory",
+                f"RSS MB after {t['rows']:,} rows ({qm['log_bytes_on_disk'] / 2**20:.0f} MB kept on disk)",
+                f"{f(t['rss_end_mb'], '.0f')} (start {f(t['rss_start_mb'], '.0f')})",
+                f"last-half growth {f(growth, '.1f')} MB; target flat",
+                verdict(growth is not None and growth < 20) if not quick else "-",
+            )
+        )
+    sl = results.get("serve_log", {})
+    if "plain" in sl:
+        p, lg = sl["plain"], sl["logging"]
+        out.append(
+            (
+                "9 serve --log-inferences",
+                "latency p50 / p99 ms, 5-row requests",
+                f"{f(lg['p50_ms'], '.2f')} / {f(lg['p99_ms'], '.1f')}",
+                f"without the log {f(p['p50_ms'], '.2f')} / {f(p['p99_ms'], '.1f')}",
+                "-",
+            )
+        )
+        out.append(
+            (
+                "9 serve --log-inferences",
+                "requests/s, 8 concurrent clients",
+                f(lg["rps"], ".0f"),
+                f"without the log {f(p['rps'], '.0f')}; "
+                f"rows logged {sl['rows_logged']:,} of {sl['rows_expected'] // 2:,}",
+                "-",
+            )
+        )
+    qa = results.get("quality_alarms", {})
+    for key, r in qa.items():
+        if not isinstance(r, dict) or "evaluations" not in r:
+            continue
+        delay = f(r["all_features_delay_s_median"], ".0f")
+        out.append(
+            (
+                f"10 alarms {key}",
+                f"false alarms over {qa['hours']:g} h clean / detection delay s",
+                f"{r['alarm_evaluations']} of {r['evaluations']} / {delay}",
+                f"max {f(r['all_features_delay_s_max'], '.0f')} s over {r['detected_all']} of {qa['trials']} "
+                f"trials; dataset drift {f(r['dataset_delay_s_median'], '.0f')} s; "
+                f"wrongly named {r['wrongly_named']}",
+                "-",
+            )
+        )
     return out
 
 
