@@ -1,6 +1,6 @@
 """Scenario 10 worker: false alarms on clean traffic, and how soon shifted traffic is caught.
 
-`python -m bench.quality_alarms --hours 12 --trials 10` prints one JSON line. The demo's own traffic
+`python -m bench.quality_alarms --hours 2 --trials 5` prints one JSON line. The demo's own traffic
 is replayed in simulated time (no servers, so hours take seconds): the request bodies come from the
 demo traffic generator (`good_payload`: 1 to 5 rows drawn from the model's dataset, or shifted by
 its "shifted inputs" chaos), at the demo's mean rate for the model's production endpoint. The
@@ -126,8 +126,8 @@ def detection(model: str, rps: float, mode: str, seed: int, shifted_names: set[s
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--hours", type=float, default=12.0)
-    parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--hours", type=float, default=2.0)
+    parser.add_argument("--trials", type=int, default=5)
     args = parser.parse_args()
 
     from mlops_console.demo.datasets import _SHIFTS, DIABETES, IRIS

@@ -61,7 +61,7 @@ def plan(quick: bool, repeats: int | None) -> dict[str, Any]:
         "quality_tail": {"rate": 1000, "seconds": 120},
         "quality_memory": {"memory_rows": 500_000},
         "serve_log": {"requests": 2000},
-        "quality_alarms": {"hours": 4.0, "trials": 10},
+        "quality_alarms": {"hours": 2.0, "trials": 5},
     }
 
 
