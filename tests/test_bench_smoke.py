@@ -14,10 +14,23 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = {"engine_scale", "render", "startup", "alert_store", "fault_page", "memory"}
+SCENARIOS = {
+    "engine_scale",
+    "render",
+    "startup",
+    "alert_store",
+    "fault_page",
+    "memory",
+    "quality_score",
+    "quality_tail",
+    "quality_memory",
+    "serve_log",
+    "quality_alarms",
+}
 
 
-@pytest.mark.timeout(90)
+# The quality scenarios add about 40 s to the quick run (serve_log starts two scoring servers).
+@pytest.mark.timeout(180)
 def test_bench_quick_runs_and_reports_every_scenario(tmp_path: Path) -> None:
     output = tmp_path / "bench.json"
     proc = subprocess.run(
@@ -25,7 +38,7 @@ def test_bench_quick_runs_and_reports_every_scenario(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=85,
+        timeout=170,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(output.read_text())
