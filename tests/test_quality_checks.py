@@ -198,3 +198,17 @@ def test_regressor_performance_needs_enough_labelled_rows() -> None:
     assert report.metrics["rmse"] == pytest.approx(mean_squared_error(truth, guess) ** 0.5)
     assert not report.enough and not report.performance_drop  # 150 labelled rows < 200
     assert performance(labelled, {"rmse": 0.5}, PerformanceOptions(min_labelled=100)).dropped == ("rmse",)
+
+
+def test_whole_number_columns_take_the_fast_path_with_the_same_answers() -> None:
+    """A column of numbers only is checked with array operations: NaN is still a null, 2.5 still no long."""
+    specs = [{"type": "double", "name": "x"}, {"type": "long", "name": "n"}, {"type": "string", "name": "s"}]
+    signature = Signature.from_mlflow({"inputs": json.dumps(specs)})
+    rows = [
+        {"x": 1.0, "n": 1, "s": "a"},
+        {"x": float("nan"), "n": 2.5, "s": "b"},
+        {"x": 3, "n": 3.0, "s": 4.0},
+    ]
+    problems = check_inputs(signature, rows)
+    assert problems.columns == {"x": {"null": 1}, "n": {"type": 1}, "s": {"type": 1}}
+    assert problems.broken_rows == 2

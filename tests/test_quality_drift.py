@@ -129,3 +129,16 @@ def test_a_profile_survives_json_and_scores_the_same(reference: ReferenceProfile
     columns = window(rng, 800, {"f2": 1.0})
     assert score_window(restored, columns) == score_window(reference, columns)
     assert max(len(json.dumps(p.to_dict())) for _, p in reference.features) < 40_000
+
+
+def test_the_psi_critical_value_guards_small_samples() -> None:
+    """With minimum sizes lowered to 100/50, chance alone lifts PSI above 0.1 (its no-drift mean is
+    about 0.14 here): only the critical value for these sizes keeps such windows quiet."""
+    rng = np.random.default_rng(RNG_SEED + 8)
+    small = DriftOptions(min_reference=100, min_current=50, wasserstein_threshold=0.0)
+    reference = profile_columns({"x": rng.normal(size=200)}, source="t")
+    results = [score_window(reference, {"x": rng.normal(size=100)}, small).features[0] for _ in range(200)]
+    assert sum(f.psi > 0.1 for f in results) > 50  # the fixed threshold alone would page often
+    assert sum(f.drifted for f in results) <= 1
+    shifted = score_window(reference, {"x": rng.normal(1.5, 1.0, size=100)}, small).features[0]
+    assert shifted.drifted
