@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
-from mlops_console.tui import sample
+from tests import sample
 
 WIDE = (160, 48)
 NARROW = (80, 24)

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from mlops_console.config import RegistrySettings
 
@@ -173,7 +173,7 @@ class RegistryClient:
             )
         if "error" in box:
             raise self._translate(box["error"], what, model=model, write=write) from box["error"]
-        return box["value"]
+        return cast(T, box["value"])
 
     def _where(self) -> str:
         if self.tracking_uri.startswith("sqlite:"):
@@ -299,7 +299,8 @@ class RegistryClient:
                     if _is_missing_artifact(exc):
                         return None
                     raise
-                return json.loads(Path(path).read_text(encoding="utf-8"))
+                example: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+                return example
 
         return self._call(f"download the input example of {model} v{version}", fetch, model=model)
 
