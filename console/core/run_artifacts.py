@@ -14,7 +14,8 @@ from typing import Any
 
 from mlops_console.core.quality.schema import Signature
 from mlops_console.core.quality.sources import FetchArtifact
-from mlops_console.core.registry import RegistryClient, RegistryError, RegistryNotFound, _is_missing_artifact
+from mlops_console.core.registry import RegistryClient, RegistryError, RegistryNotFound
+from mlops_console.core.registry.client import _is_missing_artifact
 
 MAX_ARTIFACT_BYTES = 256 * 1024 * 1024
 """A reference is profiled in memory; anything bigger is refused before it is downloaded."""

@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mlops_console.cli import EXIT_OK, CommandError, settings_from
-from mlops_console.commands_models import _table
+from mlops_console.commands.common import EXIT_OK, CommandError, config_option, settings_from
+from mlops_console.commands.output import table
 from mlops_console.core.limits import json_safe
 from mlops_console.core.text import printable
 
@@ -25,7 +25,7 @@ FORMATS = ("jsonl", "csv", "sqlite")
 
 def register(sub: argparse._SubParsersAction) -> None:
     drift = sub.add_parser("drift", help="drift, input-schema and prediction checks of an inference log")
-    drift.add_argument("--config", default=argparse.SUPPRESS, help="config file (for [registry])")
+    config_option(drift)
     drift.add_argument("--log", type=Path, required=True, metavar="PATH", help="the inference log")
     drift.add_argument(
         "--format", choices=FORMATS, default=None, help="log format (default: from the suffix)"
@@ -185,7 +185,7 @@ def describe(report: Any) -> list[str]:
                 f"{sum(1 for f in drift.features if f.verdict in ('drift', 'ok'))} features drift "
                 f"(share {drift.share:.2f}, threshold {opts.dataset_share:.2f})"
             )
-        table = [
+        rows = [
             [
                 f.name,
                 f.kind,
@@ -201,7 +201,7 @@ def describe(report: Any) -> list[str]:
             if f.verdict != "not in reference" or f in drift.features  # a reference without predictions
         ]
         header = ["FEATURE", "KIND", "VERDICT", "SCORE", "PSI (CRITICAL)", "KS", "REF N", "CUR N", "MISSING"]
-        lines += ["", _table(header, table), ""]
+        lines += ["", table(header, rows), ""]
     if quality.inputs is not None and quality.inputs.rows:
         inputs = quality.inputs
         detail = f": {printable(inputs.summary())}" if inputs.broken_rows else ""
