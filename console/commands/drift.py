@@ -109,7 +109,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     client = _registry(uri) if uri else None
 
     def reference_for(model: str | None, version: str | None) -> Any:
-        if is_artifact:
+        if is_artifact and client is not None:
             if not model or not version:
                 raise CommandError("the log's records name no model version: an artifact reference needs one")
             fetch, described = version_artifact_reader(client, model, version)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from mlops_console.config.endpoints import DeploySettings, EndpointSettings, MetricNames
 from mlops_console.config.loading import load_settings, parse_settings
 from mlops_console.config.notifications import NotificationSettings, NotifySettings
+from mlops_console.config.quality import DriftSettings, InferenceLogSettings
 from mlops_console.config.registry import RegistrySettings
 from mlops_console.config.rules import RuleSettings
 from mlops_console.config.settings import ConfigError, Settings
@@ -21,8 +22,10 @@ __all__ = [
     "SEVERITY_RANK",
     "ConfigError",
     "DeploySettings",
+    "DriftSettings",
     "Duration",
     "EndpointSettings",
+    "InferenceLogSettings",
     "MetricNames",
     "NotificationSettings",
     "NotifySettings",

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from mlops_console.config.quality import DriftSettings, InferenceLogSettings
 from mlops_console.config.values import Duration, Section, check_http_url, check_lazy
 from mlops_console.core.templates import env_name, quoted_placeholders
 
@@ -81,6 +82,10 @@ class EndpointSettings(Section):
     """`generic` adapter: text the body must contain."""
     deploy: DeploySettings | None = None
     """How to redeploy this endpoint after a promote or rollback."""
+    inference_log: InferenceLogSettings | None = None
+    """The endpoint's inference log: the console tails it for model quality (drift, invalid predictions)."""
+    drift: DriftSettings | None = None
+    """How model quality is judged (default settings when only `inference_log` is set)."""
 
     @field_validator("url")
     @classmethod
@@ -96,4 +101,13 @@ class EndpointSettings(Section):
     def _alias_needs_model(self) -> EndpointSettings:
         if self.alias and not self.model:
             raise ValueError("`alias` needs `model`")
+        if self.drift is not None and self.inference_log is None:
+            raise ValueError("`drift` needs `inference_log`: the log the quality is computed from")
         return self
+
+    @property
+    def quality(self) -> DriftSettings | None:
+        """The model-quality settings, when the endpoint has an inference log."""
+        if self.inference_log is None:
+            return None
+        return self.drift or DriftSettings()

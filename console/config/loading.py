@@ -81,6 +81,18 @@ def _semantic_problems(settings: Settings, known_adapters: set[str] | None) -> l
                 f"endpoints[{index}].adapter: unknown adapter {endpoint.adapter!r} "
                 f"(installed: {', '.join(sorted(known_adapters)) or 'none'})"
             )
+        reference = endpoint.drift.reference if endpoint.drift else None
+        if reference and reference.startswith("artifact:"):
+            if not endpoint.model:
+                problems.append(
+                    f"endpoints[{index}].drift.reference: an artifact of the served version's run needs "
+                    "the endpoint's `model`"
+                )
+            elif not settings.registry.tracking_uri:
+                problems.append(
+                    f"endpoints[{index}].drift.reference: an artifact is found through the registry, and "
+                    "registry.tracking_uri is not set"
+                )
         if endpoint.timeout > max(endpoint.interval, 0) * 10:
             problems.append(f"endpoints[{index}].timeout: {endpoint.timeout}s is over ten intervals")
     for index, rule in enumerate(settings.rules):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from mlops_console.config import EndpointSettings
 from mlops_console.core.adapters import Adapter, ProbeResult, create_adapter
 from mlops_console.core.conditions import Reading
+from mlops_console.core.quality.snapshot import QualitySnapshot
 from mlops_console.core.series import EndpointSeries, MetricsSample, WindowStats, quantile
 from mlops_console.core.snapshot import EndpointSnapshot, Health, ProbeError
 from mlops_console.core.store import Rollup
@@ -59,6 +60,8 @@ class EndpointState:
         self.probes = 0
         self.failures = 0
         self.firing: tuple[str, ...] = ()
+        self.quality: QualitySnapshot | None = None
+        self.quality_interval = 0.0
         self._minute = _Minute()
         self._frozen: EndpointSnapshot | None = None
 
@@ -127,6 +130,11 @@ class EndpointState:
         if (version, alias) != (self.expected_version, self.alias):
             self.expected_version, self.alias = version, alias
             self._frozen = None
+
+    def set_quality(self, quality: QualitySnapshot, every: float) -> None:
+        """The last evaluation of the endpoint's inference log."""
+        self.quality, self.quality_interval = quality, every
+        self._frozen = None
 
     def set_firing(self, firing: tuple[str, ...]) -> None:
         """The rules firing (or pending) for this endpoint after the last evaluation."""
@@ -203,6 +211,7 @@ class EndpointState:
                 failures=self.failures,
                 recent_errors=tuple(self.recent_errors),
                 firing=self.firing,
+                quality=self.quality,
             )
         return self._frozen
 
@@ -227,6 +236,8 @@ class EndpointState:
             rps=self.rps,
             throughput_baseline=self.series.throughput_baseline(now),
             adopted=adopted,
+            quality=self.quality,
+            quality_interval=self.quality_interval,
         )
 
     def rollup(self) -> Rollup | None:

@@ -26,10 +26,11 @@ from mlops_console.core.alerts import AlertBook, AlertWrite, remind_unacknowledg
 from mlops_console.core.conditions import evaluate
 from mlops_console.core.endpoint_state import EndpointState
 from mlops_console.core.notifier import Notifier
+from mlops_console.core.quality.snapshot import QualitySnapshot
 from mlops_console.core.registry_watch import RegistryWatch
 from mlops_console.core.secrets import missing as missing_env
 from mlops_console.core.snapshot import EndpointSnapshot, EngineHealth, EngineSnapshot
-from mlops_console.core.sources import ProbeSource, ScheduleStats, Source
+from mlops_console.core.sources import ProbeSource, QualitySource, ScheduleStats, Source
 from mlops_console.core.store import Rollup, Store
 from mlops_console.core.supervise import Supervisor
 from mlops_console.core.watcher_health import watcher_health
@@ -63,6 +64,8 @@ class Engine:
         self.book = AlertBook(settings)
         self.stats = ScheduleStats()
         self.sources: list[Source] = [ProbeSource(list(self.endpoints.values()), self.stats)]
+        if any(e.inference_log is not None for e in settings.endpoints):
+            self.sources.append(QualitySource(settings, list(self.endpoints.values()), store))
         self.registry = RegistryWatch(settings)
         self.leader = False
         self.follow_owner: str | None = None
@@ -275,6 +278,13 @@ class Engine:
         """The sink of the sources: record the result, then evaluate the endpoint's rules."""
         if state.record(result, now):
             self.registry.wake()  # it serves another version: the registry's answer may be stale too
+        self._evaluate(state, now)
+
+    def quality_evaluated(
+        self, state: EndpointState, quality: QualitySnapshot, every: float, now: float
+    ) -> None:
+        """The sink of the quality source: keep the evaluation, then evaluate the endpoint's rules."""
+        state.set_quality(quality, every)
         self._evaluate(state, now)
 
     def _evaluate(self, state: EndpointState, now: float) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from mlops_console.core.quality.snapshot import QualitySnapshot
+
 Health = Literal["up", "degraded", "down", "unknown"]
 
 
@@ -61,6 +63,8 @@ class EndpointSnapshot:
     recent_errors: tuple[ProbeError, ...] = ()
     firing: tuple[str, ...] = ()
     """Rules currently firing for this endpoint (`rule (pending)` while their `for` runs)."""
+    quality: QualitySnapshot | None = None
+    """The last model-quality evaluation of the endpoint's inference log (None without one)."""
 
     def __post_init__(self) -> None:
         # Callers may pass lists; what is published holds tuples, so nobody can change it afterwards.
@@ -84,12 +88,15 @@ class EndpointSnapshot:
         data["firing"] = list(self.firing)
         data["recent_errors"] = [e.to_dict() for e in self.recent_errors]
         data["version_mismatch"] = self.version_mismatch
+        data["quality"] = self.quality.to_dict() if self.quality is not None else None
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EndpointSnapshot:
         known = {k: v for k, v in data.items() if k in _FIELD_NAMES}
         known["recent_errors"] = tuple(ProbeError(**e) for e in known.get("recent_errors", ()))
+        if known.get("quality") is not None:
+            known["quality"] = QualitySnapshot.from_dict(known["quality"])
         return cls(**known)
 
 

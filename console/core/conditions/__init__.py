@@ -1,6 +1,6 @@
 """Rules: a `Reading` of one endpoint in, one `Condition` per rule out, for the alert book.
 
-Each family of rules is one module here (`availability`, `traffic`, `versions`) with its `DEFAULTS`
+Each family of rules is one module here (`availability`, `traffic`, `versions`, `quality`) with its `DEFAULTS`
 and a `conditions()` function; `FAMILIES` lists them in evaluation order. A new family (detectors,
 model quality, pipelines) is a new module and one line below.
 """
@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from mlops_console.core.conditions import availability, traffic, versions
+from mlops_console.core.conditions import availability, quality, traffic, versions
 from mlops_console.core.conditions.base import Condition, Reading, evidence
 from mlops_console.core.conditions.params import EndpointRules, RuleParams, resolve
 
@@ -20,8 +20,15 @@ if TYPE_CHECKING:
 
 Family = Callable[[Reading, EndpointRules], Iterator[Condition | None]]
 
-FAMILIES: tuple[Family, ...] = (availability.conditions, traffic.conditions, versions.conditions)
-DEFAULTS = MappingProxyType({**availability.DEFAULTS, **traffic.DEFAULTS, **versions.DEFAULTS})
+FAMILIES: tuple[Family, ...] = (
+    availability.conditions,
+    traffic.conditions,
+    versions.conditions,
+    quality.conditions,
+)
+DEFAULTS = MappingProxyType(
+    {**availability.DEFAULTS, **traffic.DEFAULTS, **versions.DEFAULTS, **quality.DEFAULTS}
+)
 """Every rule the engine evaluates, with its default parameters."""
 EXTERNAL_TITLES = MappingProxyType({**versions.EXTERNAL_TITLES})
 

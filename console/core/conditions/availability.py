@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from mlops_console.core.conditions.base import Condition, Reading, evidence
 from mlops_console.core.conditions.params import EndpointRules, RuleParams
+from mlops_console.core.conditions.quality import invalid_in_log
 
 DEFAULTS = {
     "down": RuleParams(True, 2, 0.0, "critical", "endpoint down", " failed probes"),
@@ -24,13 +25,17 @@ def conditions(reading: Reading, rules: EndpointRules) -> Iterator[Condition | N
         failures,
         f"{name} failed {failures} consecutive probes (threshold {down.threshold:g}){reason}",
     )
+    # Two kinds of evidence: our probes' answers of the wrong shape, and invalid predictions in the
+    # endpoint's inference log (NaN, probabilities outside [0, 1], outside the output signature).
     invalid = reading.consecutive_invalid
+    threshold = rules.params("invalid_prediction").threshold
+    probed = invalid >= threshold
+    logged, logged_detail = invalid_in_log(reading, threshold)
+    details = [f"{name} returned {invalid} invalid prediction answers in a row{reason}"] if probed else []
+    details += [f"{name}: {logged_detail}"] if logged else []
     yield rules.condition(
         "invalid_prediction",
-        evidence(
-            invalid >= rules.params("invalid_prediction").threshold,
-            clear=reading.answered and not invalid,
-        ),
+        evidence(probed or bool(logged), clear=reading.answered and not invalid and logged is not True),
         invalid,
-        f"{name} returned {invalid} invalid prediction answers in a row{reason}",
+        "; ".join(details) or f"{name} returned {invalid} invalid prediction answers in a row{reason}",
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlops_console.core.quality.snapshot import QualitySnapshot
 from mlops_console.core.series import WindowStats
 from mlops_console.core.snapshot import Health
 
@@ -61,6 +62,10 @@ class Reading:
     """(median, MAD, seconds of history) of throughput before the last minute."""
     adopted: tuple[tuple[str, str | None], ...] = ()
     """(rule, model) of open alerts no probe rule raises (a deploy that did not converge)."""
+    quality: QualitySnapshot | None = None
+    """The last evaluation of the endpoint's inference log (None: no log configured, or not yet)."""
+    quality_interval: float = 0.0
+    """Seconds between quality evaluations."""
 
     @property
     def version(self) -> str | None:

@@ -1,9 +1,9 @@
 """The seam between the engine and where its figures come from.
 
-A source feeds endpoint states while the engine leads: today the console's own probes (`probes`);
-a Prometheus server or an inference log later, each one module beside it. The engine supervises the
-loops a source names, closes the source when it stops leading, and does not care which source a
-value came from. Sources report through the `Sink` the engine gives them.
+A source feeds endpoint states while the engine leads: the console's own probes (`probes`) and
+the endpoints' inference logs (`quality`); a Prometheus server later, one module beside them. The
+engine supervises the loops a source names, closes the source when it stops leading, and does not
+care which source a value came from. Sources report through the `Sink` the engine gives them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Protocol
 
 from mlops_console.core.adapters import ProbeResult
 from mlops_console.core.endpoint_state import EndpointState
+from mlops_console.core.quality.snapshot import QualitySnapshot
 
 Loop = Callable[[], Awaitable[None]]
 
@@ -32,6 +33,12 @@ class Sink(Protocol):
     """Where a source delivers what it observed (the engine: record, then evaluate the rules)."""
 
     def probed(self, state: EndpointState, result: ProbeResult, now: float) -> None: ...
+
+    def quality_evaluated(
+        self, state: EndpointState, quality: QualitySnapshot, every: float, now: float
+    ) -> None:
+        """An evaluation of the endpoint's inference log (every `every` seconds)."""
+        ...
 
 
 class Source(Protocol):

@@ -1,7 +1,7 @@
 """The SQLite store: alerts, their events, the notification outbox, the audit trail, the engine lease.
 
 `Store` is one object over one file; each group of tables has its own module (`alerts`, `outbox`,
-`audit`, `lease`, `status`), the connection and migrations theirs (`base`, `schema`), and every row
+`audit`, `lease`, `status`, `quality`), the connection and migrations theirs (`base`, `schema`), and every row
 comes back typed (`rows`).
 """
 
@@ -13,6 +13,7 @@ from mlops_console.core.store.base import DEFAULT_LOCK_TIMEOUT
 from mlops_console.core.store.errors import StoreError
 from mlops_console.core.store.lease import Lease
 from mlops_console.core.store.outbox import Outbox
+from mlops_console.core.store.quality import QualityTables
 from mlops_console.core.store.rows import (
     Alert,
     AlertEvent,
@@ -24,12 +25,13 @@ from mlops_console.core.store.rows import (
     NewAlert,
     Notification,
     OutboxMessage,
+    QualityState,
     Rollup,
 )
 from mlops_console.core.store.status import EndpointStatus
 
 
-class Store(AlertTables, Outbox, AuditTrail, Lease, EndpointStatus):
+class Store(AlertTables, Outbox, AuditTrail, Lease, EndpointStatus, QualityTables):
     """Thread-safe facade over one SQLite file (see `base.StoreBase` for opening and locking)."""
 
 
@@ -46,6 +48,7 @@ __all__ = [
     "NewAlert",
     "Notification",
     "OutboxMessage",
+    "QualityState",
     "Rollup",
     "Store",
     "StoreError",

@@ -247,3 +247,16 @@ class Rollup:
 
 
 _ALERT_COLUMNS = tuple(f.name for f in fields(Alert) if f.name not in ("flapping", "display_state"))
+
+
+@dataclass(frozen=True, slots=True)
+class QualityState:
+    """Where the engine stopped reading an endpoint's inference log, and what it learned there."""
+
+    endpoint: str
+    log: str
+    offset: dict[str, Any]
+    """A `LogOffset` as a JSON object."""
+    learned: dict[str, Any]
+    """References learned from versions' first rows and the stuck detector's state, as JSON."""
+    updated_at: float

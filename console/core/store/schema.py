@@ -126,6 +126,28 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
+    # 3: model quality. Where the engine stopped reading each endpoint's inference log (and what it
+    # learned there: references of versions, the stuck detector), and one row of aggregates per
+    # evaluation (scores, bins, counts; never an input value).
+    """
+    CREATE TABLE quality_state (
+        endpoint TEXT PRIMARY KEY,
+        log TEXT NOT NULL,
+        offset TEXT NOT NULL,
+        learned TEXT NOT NULL DEFAULT '{}',
+        updated_at REAL NOT NULL
+    );
+
+    CREATE TABLE quality_windows (
+        id INTEGER PRIMARY KEY,
+        endpoint TEXT NOT NULL,
+        model TEXT,
+        version TEXT,
+        evaluated_at REAL NOT NULL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX quality_windows_endpoint ON quality_windows(endpoint, evaluated_at DESC);
+    """,
 ]
 
 

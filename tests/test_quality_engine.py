@@ -1,0 +1,211 @@
+"""Model quality in the engine, end to end: a real scikit-learn model served by `mlops-console serve
+--log-inferences`, the real engine tailing that log with the reference artifact found through a real
+MLflow registry, the real SQLite store, and real apprise deliveries to a loopback sink.
+
+Clean traffic raises nothing; the demo's "shifted inputs" raise `feature_drift` naming the shifted
+features (stored before it is delivered); clean traffic again resolves it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mlops_console.config import Settings, parse_settings
+from mlops_console.core.engine import Engine
+from mlops_console.core.quality.snapshot import QualitySnapshot
+from mlops_console.core.store import Store
+from mlops_console.demo.datasets import IRIS, load_frame
+from mlops_console.demo.traffic import good_payload
+from tests._loopback import Sink, async_wait_for
+from tests._quality_models import QUALITY_MODEL, REFERENCE_ROWS, train_quality_registry
+from tests._serve_helpers import free_port, process_env, spawn, stop_group, wait_ping
+
+SHIFTED = {"petal_length", "petal_width", "sepal_width"}  # what the demo's chaos moves (datasets._SHIFTS)
+FEATURES = {"sepal_length", "sepal_width", "petal_length", "petal_width"}
+TITLE = "iris-prod: input features drifted"
+
+
+@dataclass
+class Traffic:
+    """The demo traffic generator's own request bodies, sent without pause from a thread."""
+
+    url: str
+    shifted: bool = False
+    stop: threading.Event = field(default_factory=threading.Event)
+    rows: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def run(self) -> None:
+        features, _ = load_frame(IRIS)
+        columns, data = list(features.columns), features.round(6).values.tolist()
+        with httpx.Client(timeout=30) as client:
+            while not self.stop.is_set():
+                body = good_payload(IRIS, columns, data, self.shifted)
+                response = client.post(
+                    f"{self.url}/invocations", content=body, headers={"Content-Type": "application/json"}
+                )
+                if response.status_code != 200:
+                    self.errors.append(response.text[:200])
+                    continue
+                self.rows += len(response.json()["predictions"])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
+    root = tmp_path_factory.mktemp("quality-engine")
+    uri = train_quality_registry(root / "registry")
+    port, log = free_port(), root / "inferences.jsonl"
+    cmd = [sys.executable, "-m", "mlops_console", "serve", f"models:/{QUALITY_MODEL}@production",
+           "--port", str(port), "--log-inferences", str(log)]  # fmt: skip
+    output = root / "serve.out"
+    proc = spawn(cmd, output, process_env(uri))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ping(url, proc, output, timeout=180)
+        yield uri, url, log
+    finally:
+        stop_group(proc)
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    s = Sink().start()
+    yield s
+    s.stop()
+
+
+def settings_for(tmp_path: Path, uri: str, url: str, log: Path, sink: Sink) -> Settings:
+    return parse_settings(
+        {
+            "registry": {"tracking_uri": uri},
+            "store": {"path": str(tmp_path / "console.db")},
+            "endpoints": [
+                {
+                    "name": "iris-prod",
+                    "url": url,
+                    "model": QUALITY_MODEL,
+                    "alias": "production",
+                    "interval": 1.0,
+                    "inference_log": {"path": str(log), "format": "jsonl"},
+                    # A short window, so the test sees a whole clean -> shifted -> clean cycle.
+                    "drift": {
+                        "reference": "artifact:reference.csv",
+                        "window": "12s",
+                        "evaluate_every": "1s",
+                        "min_current": 200,
+                    },
+                }
+            ],
+            "notifications": [{"url": sink.url}],
+        }
+    )
+
+
+@dataclass
+class Running:
+    engine: Engine
+    store: Store
+    traffic: Traffic
+
+    @property
+    def quality(self) -> QualitySnapshot | None:
+        return self.engine.snapshot().endpoints[0].quality
+
+
+@pytest.fixture
+async def running(tmp_path: Path, served: tuple[str, str, Path], sink: Sink) -> AsyncIterator[Running]:
+    uri, url, log = served
+    settings = settings_for(tmp_path, uri, url, log, sink)
+    store = Store(settings.store.path)
+    engine = Engine(settings, store)
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    traffic = Traffic(url)
+    thread = threading.Thread(target=traffic.run, daemon=True)
+    thread.start()
+    try:
+        yield Running(engine, store, traffic)
+    finally:
+        traffic.stop.set()
+        stop.set()
+        await task
+        thread.join(timeout=30)
+
+
+def _judged(running: Running) -> QualitySnapshot | None:
+    quality = running.quality
+    return quality if quality is not None and quality.drift_share is not None else None
+
+
+async def test_shifted_inputs_page_feature_drift_and_clean_traffic_resolves_it(
+    running: Running, sink: Sink
+) -> None:
+    # Clean traffic: every feature judged against the artifact's rows, none drifting, nothing paged.
+    first = await async_wait_for(lambda: _judged(running), timeout=120, what="a judged clean window")
+    assert first.reference.startswith(f"artifact:reference.csv of {QUALITY_MODEL} v1 (run ")
+    assert {f.reference_n for f in first.features} == {REFERENCE_ROWS}
+    assert first.signature == f"MLmodel of {QUALITY_MODEL} v1"
+    judged = [first.evaluated_at]
+
+    def evaluations() -> bool:
+        quality = _judged(running)
+        if quality is not None and quality.evaluated_at != judged[-1]:
+            judged.append(quality.evaluated_at)
+            assert quality.drifted == (), quality.features
+        return len(judged) >= 8
+
+    await async_wait_for(evaluations, timeout=60, what="eight clean evaluations")
+    assert running.traffic.errors == []
+    assert not [t for t in sink.titles() if "drift" in t]
+    quality_rules = {"feature_drift", "prediction_drift", "input_schema", "stuck_prediction"}
+    alerts = await asyncio.to_thread(running.store.list_alerts, "all")
+    assert [a.rule for a in alerts if a.rule in quality_rules] == []
+
+    # The demo's "shifted inputs": a page naming the shifted features, written to the store first.
+    running.traffic.shifted = True
+    await async_wait_for(
+        lambda: any(f"[FIRING] {TITLE}" in t for t in sink.titles()), timeout=90, what="drift page"
+    )
+    alerts = await asyncio.to_thread(running.store.list_alerts, "firing")
+    drift = [a for a in alerts if a.rule == "feature_drift"]
+    assert len(drift) == 1 and drift[0].model == QUALITY_MODEL and drift[0].version == "1"
+    # It fires as soon as enough of the window has moved: the features named are shifted ones.
+    named = {f for f in FEATURES if f"{f} " in drift[0].summary.split(" rows in the last")[0]}
+    assert named and named <= SHIFTED, drift[0].summary
+    assert "reference rows (artifact:reference.csv" in drift[0].summary
+    page = next(m["message"] for m in sink.received if TITLE in m["title"])
+    assert all(name in page for name in named)
+    kinds = [e.kind for e in await asyncio.to_thread(running.store.events, drift[0].id)]
+    assert kinds[:2] == ["fired", "notified"]
+    # Once the window is all shifted, exactly the three shifted features drift.
+    await async_wait_for(
+        lambda: (q := _judged(running)) is not None and set(q.drifted) == SHIFTED,
+        timeout=60,
+        what="the three shifted features drifting",
+    )
+
+    # Clean again: one resolve once the window holds clean rows.
+    running.traffic.shifted = False
+    await async_wait_for(
+        lambda: any(f"[RESOLVED] {TITLE}" in t for t in sink.titles()), timeout=90, what="drift resolve"
+    )
+    assert sum(f"[FIRING] {TITLE}" in t for t in sink.titles()) == 1
+    resolved = await asyncio.to_thread(running.store.list_alerts, "resolved")
+    assert [a.rule for a in resolved if a.rule == "feature_drift"] == ["feature_drift"]
+
+    # The store holds the read position and aggregates, never an input value.
+    db = sqlite3.connect(running.store.path)
+    offset = json.loads(db.execute("SELECT offset FROM quality_state").fetchone()[0])
+    assert offset["position"] > 0
+    windows = [json.loads(row[0]) for row in db.execute("SELECT data FROM quality_windows")]
+    assert windows and all("inputs" not in w for w in windows)
+    assert any(set(w["drifted"]) == SHIFTED for w in windows)
