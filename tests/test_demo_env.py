@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import tomllib
 from collections.abc import Iterator
@@ -12,9 +13,17 @@ import httpx
 import psutil
 import pytest
 
+from mlops_console.config import load_settings
+from mlops_console.core.engine import Engine
+from mlops_console.core.quality.snapshot import QualitySnapshot
+from mlops_console.core.store import Store
 from mlops_console.demo import DemoEnvironment, build_registry
 from mlops_console.demo.registry import MARKER
+from tests._loopback import async_wait_for
 from tests._serve_helpers import poll_until, sample, scrape, total
+
+IRIS_SHIFTED = {"petal_length", "petal_width", "sepal_width"}  # datasets._SHIFTS
+IRIS_FEATURES = {"sepal_length", *IRIS_SHIFTED}
 
 
 def alive(pid: int) -> bool:
@@ -70,6 +79,48 @@ def demo(demo_root: Path) -> Iterator[DemoEnvironment]:
         yield env
     finally:
         env.stop()
+
+
+async def test_shifted_inputs_chaos_raises_a_drift_alert_naming_the_shifted_features(
+    demo: DemoEnvironment, tmp_path: Path
+) -> None:
+    """The demo as configured (its servers log inferences, its config tails them): clean traffic is
+    judged against the first rows and does not drift; the "shifted inputs" chaos pages drift."""
+    settings = load_settings(demo.write_config(tmp_path / "demo.toml"))
+    store = Store(settings.store.path)
+    engine = Engine(settings, store)
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+
+    def judged() -> QualitySnapshot | None:
+        quality = next(e.quality for e in engine.snapshot().endpoints if e.name == "iris-prod")
+        return quality if quality is not None and quality.drift_share is not None else None
+
+    def drift_alerts() -> list:  # type: ignore[type-arg]
+        return [
+            a for a in store.list_alerts("firing") if (a.rule, a.endpoint) == ("feature_drift", "iris-prod")
+        ]
+
+    try:
+        clean = await async_wait_for(judged, timeout=300, what="iris-prod judged against its first rows")
+        assert clean.reference.startswith("first 1500 rows of version 2"), clean.reference
+        assert clean.drifted == () and await asyncio.to_thread(drift_alerts) == []
+        demo.shift("iris-prod", True)
+        alerts = await async_wait_for(lambda: drift_alerts(), timeout=240, what="a feature_drift alert")
+        summary = alerts[0].summary.split(" rows in the last")[0]
+        named = {f for f in IRIS_FEATURES if f"{f} " in summary}
+        assert named and named <= IRIS_SHIFTED, alerts[0].summary
+        assert alerts[0].version == "2"
+        inbox = demo.root / "run" / "pager.jsonl"
+        await async_wait_for(
+            lambda: inbox.exists() and "[FIRING] iris-prod: input features drifted" in inbox.read_text(),
+            timeout=30,
+            what="the drift page in the demo's pager",
+        )
+    finally:
+        demo.shift("iris-prod", False)
+        stop.set()
+        await task
 
 
 def test_demo_environment_end_to_end(demo: DemoEnvironment, tmp_path: Path) -> None:

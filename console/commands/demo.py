@@ -70,7 +70,9 @@ def _check(settings: Settings, started: float) -> int:
     store = Store(settings.store.path)
 
     def ready(endpoint: EndpointSnapshot) -> bool:
-        return endpoint.health == "up" and endpoint.p95 is not None and endpoint.rps is not None
+        # The inference log is read (evaluated without error), besides health, latency and throughput.
+        quality = endpoint.quality is not None and endpoint.quality.error is None
+        return endpoint.health == "up" and endpoint.p95 is not None and endpoint.rps is not None and quality
 
     async def run() -> int:
         stop = asyncio.Event()
@@ -88,7 +90,8 @@ def _check(settings: Settings, started: float) -> int:
                     print(status_table(snapshot.endpoints))
                     print(
                         f"demo check passed in {time.monotonic() - started:.1f}s: "
-                        f"{len(snapshot.endpoints)} endpoints up, traffic flowing, registry ok"
+                        f"{len(snapshot.endpoints)} endpoints up, traffic flowing, inference logs read, "
+                        "registry ok"
                     )
                     return EXIT_OK
                 await asyncio.sleep(0.5)
@@ -96,7 +99,8 @@ def _check(settings: Settings, started: float) -> int:
             print(status_table(snapshot.endpoints))
             missing = [
                 f"{e.name}: health {e.health}, p95 {'missing' if e.p95 is None else 'ok'}, "
-                f"throughput {'unknown' if e.rps is None else 'ok'}"
+                f"throughput {'unknown' if e.rps is None else 'ok'}, inference log "
+                + ("not read yet" if e.quality is None else (e.quality.error or "ok"))
                 for e in snapshot.endpoints
                 if not ready(e)
             ]

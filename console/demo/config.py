@@ -7,9 +7,13 @@ import shlex
 import sys
 from pathlib import Path
 
-from mlops_console.demo.state import EndpointState
+from mlops_console.demo.datasets import DIABETES
+from mlops_console.demo.state import EndpointState, inference_log_path
 
 PROBE_INTERVAL_S = 1.0
+DRIFT_WINDOW = "2m"
+"""Short enough that the "shifted inputs" chaos shows as drift within minutes (production: 15m)."""
+DRIFT_EVERY = "5s"
 PROBE_TIMEOUT_S = 2.0
 DEPLOY_TIMEOUT_S = 60
 
@@ -57,7 +61,20 @@ def render_config(
             f"timeout = {PROBE_TIMEOUT_S}",
             f"metrics_url = {_toml_str(ep.url + '/metrics')}",
             f"deploy = {deploy}",
+            "",
+            "[endpoints.inference_log]",
+            f"path = {_toml_str(str(inference_log_path(root, ep.name)))}",
+            "",
+            "[endpoints.drift]",
+            "# No reference given: each version's first 1500 scored rows after its deploy are its reference.",
+            f"window = {_toml_str(DRIFT_WINDOW)}",
+            f"evaluate_every = {_toml_str(DRIFT_EVERY)}",
         ]
+    for ep in endpoints:
+        if ep.model == DIABETES:
+            # Three of diabetes' ten features shift in the chaos: page when a quarter of them drift.
+            rule = ['rule = "feature_drift"', f"endpoint = {_toml_str(ep.name)}", "threshold = 0.25"]
+            lines += ["", "[[rules]]", *rule]
     if pager_url:
         # The demo's own pager (served by its traffic process), so notification delivery is visible.
         lines += ["", "[[notifications]]", f"url = {_toml_str(pager_url)}", 'min_severity = "warning"']

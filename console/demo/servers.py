@@ -24,6 +24,7 @@ def server_command(
         sys.executable, "-m", "mlops_console.serve", endpoint.model_uri,
         "--host", endpoint.host, "--port", str(endpoint.port),
         "--tracking-uri", tracking_uri, "--chaos", "--workers", "2",
+        "--log-inferences", str(state.inference_log_path(root, endpoint.name)), "--log-max-bytes", "20M",
     ]  # fmt: skip
     if owner_pid:
         cmd += ["--exit-with-pid", str(owner_pid)]

@@ -42,6 +42,11 @@ def log_path(root: Path, name: str) -> Path:
     return root / "logs" / f"{name}.log"
 
 
+def inference_log_path(root: Path, name: str) -> Path:
+    """Where the endpoint's server logs every scored row (the console tails it for drift)."""
+    return run_dir(root) / f"{name}.inferences.jsonl"
+
+
 def owner_path(root: Path) -> Path:
     return run_dir(root) / "owner.json"
 
