@@ -6,10 +6,12 @@ environment is running. Times are relative to a fixed clock (`T0`, in 2100 so si
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
 from mlops_console.config import Settings, parse_settings
+from mlops_console.core.quality.snapshot import FeatureScore, QualitySnapshot
 from mlops_console.core.registry import ModelInfo, VersionInfo
 from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot, ProbeError
 from mlops_console.core.store import NewAlert, Store
@@ -48,6 +50,82 @@ def _history(base: float, n: int = 30, wobble: float = 0.2) -> list[float]:
     return [base * (1 + wobble * ((i * 7919) % 13 - 6) / 6) for i in range(n)]
 
 
+def _bins(shares: list[float], current: list[int], start: float, step: float) -> tuple:  # type: ignore[type-arg]
+    edges = [start + step * i for i in range(len(shares) - 1)]
+    labels = [
+        f"<= {edges[0]:.4g}",
+        *(f"{a:.4g} .. {b:.4g}" for a, b in itertools.pairwise(edges)),
+        f"> {edges[-1]:.4g}",
+    ]
+    return tuple(zip(labels, shares, current, strict=True))
+
+
+def quality(at: float = T0) -> QualitySnapshot:
+    """iris-prod v2 under the demo's "shifted inputs": three features drift, one holds."""
+    tenth = [0.1] * 10
+
+    def feature(
+        name: str, verdict: str, score: float, psi: float, ks: float, current: list[int]
+    ) -> FeatureScore:
+        trend = tuple(round(score * (0.2 + 0.8 * i / 30) * (1.1 if i % 3 else 0.9), 4) for i in range(1, 31))
+        return FeatureScore(
+            name,
+            "numeric",
+            verdict,
+            score,
+            psi,
+            0.0603,
+            ks,
+            1500,
+            601,
+            0,
+            _bins(tenth, current, 4.5, 0.4),
+            trend,
+        )
+
+    return QualitySnapshot(
+        log="/var/log/iris/inferences.jsonl",
+        evaluated_at=at - 4,
+        model="iris",
+        version="2",
+        window=900.0,
+        rows=601,
+        reference="first 1500 rows of version 2 (2099-12-31T22:10:02.114Z to 2099-12-31T22:51:40.873Z)",
+        features=(
+            feature("petal_length", "drift", 1.75, 4.38, 0.63, [0, 0, 0, 0, 12, 30, 61, 98, 160, 240]),
+            feature("petal_width", "drift", 1.49, 3.67, 0.56, [0, 0, 0, 3, 20, 40, 80, 110, 150, 198]),
+            feature("sepal_width", "drift", 0.983, 0.865, 0.43, [140, 120, 90, 80, 60, 40, 30, 20, 12, 9]),
+            feature(EVIL, "ok", 0.0552, 0.0282, 0.05, [60, 61, 58, 62, 59, 60, 61, 60, 60, 60]),
+        ),
+        predictions=(
+            FeatureScore(
+                "prediction",
+                "categorical",
+                "drift",
+                0.41,
+                1.2,
+                0.02,
+                None,
+                1500,
+                601,
+                0,
+                (("0", 0.33, 2), ("1", 0.34, 204), ("2", 0.33, 395)),
+            ),
+        ),
+        drifted=("petal_length", "petal_width", "sepal_width"),
+        drift_share=0.75,
+        dataset_share=0.5,
+        input_rows=601,
+        broken_rows=12,
+        input_problems="petal_width null in 12 rows",
+        signature="MLmodel of iris v2",
+        prediction_rows=601,
+        invalid_rows=0,
+        longest_run=19,
+        mix=(("2", 0.66), ("1", 0.34)),
+    )
+
+
 def snapshot(at: float = T0) -> EngineSnapshot:
     endpoints = [
         EndpointSnapshot(
@@ -71,7 +149,8 @@ def snapshot(at: float = T0) -> EngineSnapshot:
             last_ok_at=at - 2,
             last_probe_at=at - 2,
             probes=720,
-            firing=["version_mismatch"],
+            firing=["version_mismatch", "feature_drift"],
+            quality=quality(at),
         ),
         EndpointSnapshot(
             "iris-staging",

@@ -117,3 +117,12 @@ def test_command_bar(snap_compare, tmp_path: Path) -> None:
 def test_overview_no_color(snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     assert snap_compare(sample.make_app(tmp_path), terminal_size=NARROW, run_before=keys())
+
+
+def test_quality_view(snap_compare, tmp_path: Path) -> None:
+    # Opened from the overview's first row (fraud-scorer, no log), then by command for iris-prod.
+    assert snap_compare(
+        sample.make_app(tmp_path),
+        terminal_size=WIDE,
+        run_before=keys("colon", "d r i f t space i r i s minus p r o d", "enter", "down down"),
+    )

@@ -332,6 +332,16 @@ class MlopsConsole(App[int]):
             self.pop_screen()
         self.push_screen(EndpointDetailScreen(name))
 
+    def open_quality(self, name: str) -> None:
+        """The model-quality view of an endpoint (over its detail screen, so `esc` leads there)."""
+        from mlops_console.tui.screens.quality import QualityScreen
+
+        if name not in self.endpoint_names():
+            self.notify(clean(f"no endpoint named {name!r}", limit=120), severity="warning", markup=False)
+            return
+        self.open_endpoint(name)
+        self.push_screen(QualityScreen(name))
+
     @work(thread=True, exit_on_error=False, group="demo")
     def demo_chaos(self, method: str, endpoint: str, *args: Any) -> None:
         """Run one of the demo environment's chaos controls (kill, restart, slow, fail, heal)."""
@@ -360,6 +370,11 @@ class MlopsConsole(App[int]):
                 self.open_endpoint(rest.strip())
             else:
                 self.switch_mode("overview")
+        elif command == "drift":
+            if rest.strip():
+                self.open_quality(rest.strip())
+            else:
+                self.notify("usage: :drift ENDPOINT", severity="warning", markup=False)
         elif command in self.MODES:
             if self.current_mode == command:
                 while len(self.screen_stack) > 1:
@@ -368,7 +383,7 @@ class MlopsConsole(App[int]):
                 self.switch_mode(command)
         else:
             self.notify(
-                clean(f"unknown command: {text}", limit=80) + " (try :alerts :models :audit :q)",
+                clean(f"unknown command: {text}", limit=80) + " (try :alerts :models :audit :drift NAME :q)",
                 severity="warning",
                 markup=False,
             )

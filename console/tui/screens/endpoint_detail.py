@@ -10,6 +10,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 from textual import work
+from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
@@ -32,10 +33,16 @@ class EndpointDetailScreen(ConsoleScreen):
         "the share of failed requests (%) from the store's rollups (the last hour), or the recent probes "
         "when no rollups exist yet. While the endpoint is down its percentiles are marked stale. "
         "Below: recent probe errors with their response text, this endpoint's alerts, the model version "
-        "it serves with its run metrics, and the promote/rollback history of its model. `esc` goes back."
+        "it serves with its run metrics, and the promote/rollback history of its model. `d` opens its model "
+        "quality (drift, invalid and stuck predictions) when it has an inference log. `esc` goes back."
     )
     FILTERABLE = False
     POLL_SECONDS = 10.0
+    BINDINGS = [
+        Binding(
+            "d", "drift", "Quality", id="endpoint.drift", tooltip="Model quality: drift, invalid predictions"
+        ),
+    ]
 
     def __init__(self, name: str) -> None:
         super().__init__()
@@ -95,6 +102,11 @@ class EndpointDetailScreen(ConsoleScreen):
 
     def focus_main(self) -> None:
         self.alerts_table.focus()
+
+    def action_drift(self) -> None:
+        from mlops_console.tui.screens.quality import QualityScreen
+
+        self.console.push_screen(QualityScreen(self.endpoint_name))
 
     def _endpoint(self, snapshot: EngineSnapshot | None) -> EndpointSnapshot | None:
         if snapshot is None:

@@ -48,6 +48,29 @@ def _current(e: EndpointSnapshot, latency: float | None) -> float | None:
     return None if e.health == "down" else latency
 
 
+def _drift_order(e: EndpointSnapshot) -> tuple[int, float]:
+    """Drifting endpoints first, then by their drifting share; endpoints without a verdict last."""
+    q = e.quality
+    if q is None or q.drift_share is None:
+        return (2, 0.0)
+    return (0 if q.dataset_drift else 1, -q.drift_share)
+
+
+def _drift_cell(e: EndpointSnapshot, colors: dict[str, str]) -> Text:
+    """`⚠3/4` when the dataset drifts, `1/4` when some features do, `ok`, `…` before a verdict."""
+    q = e.quality
+    if q is None:
+        return Text(DASH, style="dim")
+    judged = sum(1 for f in q.features if f.verdict in ("drift", "ok"))
+    if q.drift_share is None or not judged:
+        return Text("…", style="dim")
+    if q.dataset_drift:
+        return Text(f"⚠{len(q.drifted)}/{judged}", style=f"bold {colors['down']}")
+    if q.drifted:
+        return Text(f"{len(q.drifted)}/{judged}", style=colors["degraded"])
+    return Text("ok")
+
+
 COLUMNS: list[Column] = [
     Column("health", "health", 10, True, lambda e: HEALTH_ORDER.get(e.health, 9)),
     Column("name", "endpoint", 22, True, lambda e: e.name),  # 16 when narrow
@@ -61,6 +84,7 @@ COLUMNS: list[Column] = [
     Column("rps", "req/s", 7, True, lambda e: -(e.rps or 0.0)),
     Column("err", "err%", 6, True, lambda e: -(e.error_ratio or 0.0)),
     Column("spark", "latency", SPARK_WIDTH, False, lambda e: _num(e.p50)),
+    Column("drift", "drift", 7, False, lambda e: _drift_order(e)),
     Column("last_ok", "last ok", 7, True, lambda e: -(e.last_ok_at or 0.0)),
 ]
 
@@ -73,7 +97,8 @@ class OverviewScreen(ConsoleScreen):
         "endpoint reports (≠ marks a mismatch). Latency percentiles come from the endpoint's metrics "
         "when it has them, else from probes; while an endpoint is down they show \u2013 (the last values are "
         "in its detail). ⚑N: N alerts firing; ⚐N: N conditions holding that fire once their `for` "
-        "has elapsed (pending)."
+        "has elapsed (pending). `drift`: ⚠N/M when N of M input features drift (the dataset drifts), "
+        "N/M below that share, ok, … before a verdict, \u2013 without an inference log."
     )
 
     BINDINGS = [
@@ -188,6 +213,7 @@ class OverviewScreen(ConsoleScreen):
             "rps": formatting.rate(e.rps),
             "err": Text(formatting.ratio(e.error_ratio), style=error_style),
             "spark": Text(sparkline(e.latency_history, SPARK_WIDTH), style=colors["accent"]),
+            "drift": _drift_cell(e, colors),
             "last_ok": Text(formatting.age(e.last_ok_at, now), style=colors["down"] if stale else ""),
         }
 

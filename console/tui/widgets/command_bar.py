@@ -1,4 +1,4 @@
-"""The k9s-style `:` command bar: `:alerts`, `:models`, `:audit`, `:endpoint NAME`, `:q`."""
+"""The k9s-style `:` command bar: `:alerts`, `:models`, `:audit`, `:endpoint NAME`, `:drift NAME`, `:q`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "models": ("m", "mo", "model"),
     "audit": ("au", "log"),
     "endpoint": ("e", "endpoint"),
+    "drift": ("d", "quality"),
     "help": ("h", "?"),
     "quit": ("q", "q!", "exit"),
 }
@@ -34,9 +35,10 @@ class CommandBar(Input):
     ]
 
     def __init__(self, endpoint_names: list[str] | None = None, **kwargs) -> None:
-        words = [*COMMANDS, *(f"endpoint {name}" for name in endpoint_names or [])]
+        names = endpoint_names or []
+        words = [*COMMANDS, *(f"endpoint {name}" for name in names), *(f"drift {name}" for name in names)]
         super().__init__(
-            placeholder=":alerts  :models  :audit  :endpoint NAME  :q",
+            placeholder=":alerts  :models  :audit  :endpoint NAME  :drift NAME  :q",
             suggester=SuggestFromList(words, case_sensitive=False),
             **kwargs,
         )

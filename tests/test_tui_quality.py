@@ -1,0 +1,92 @@
+"""The model-quality view and the overview's drift column, driven through the real console over sample
+data (a frozen quality snapshot: no log is read on the UI thread)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable
+
+from mlops_console.tui.app import MlopsConsole
+from mlops_console.tui.screens.endpoint_detail import EndpointDetailScreen
+from mlops_console.tui.screens.quality import QualityScreen
+from mlops_console.tui.text import DASH
+from tests import sample
+
+
+async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def rows(table: DataTable) -> list[list[str]]:
+    return [[getattr(c, "plain", str(c)) for c in table.get_row(r.key)] for r in table.ordered_rows]
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> MlopsConsole:
+    return sample.make_app(tmp_path)
+
+
+async def test_drift_command_shows_features_sorted_by_drift_with_escaped_names(app: MlopsConsole) -> None:
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("colon", *"drift iris-prod", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, QualityScreen)
+        shown = rows(screen.table)
+        assert [r[0] for r in shown] == [
+            "petal_length",
+            "petal_width",
+            "sepal_width",
+            "[bold red]evil[/] red",
+            "prediction",
+        ]
+        assert [r[1] for r in shown][:4] == ["DRIFT", "DRIFT", "DRIFT", "ok"]
+        assert shown[0][2] == "1.75" and shown[0][3] == "4.38 (0.0603)" and shown[0][6] == "1500/601"
+        assert shown[0][5]  # the trend sparkline
+        assert not any("\x1b" in cell for row in shown for cell in row)
+        summary = screen.summary.render().plain  # type: ignore[union-attr]
+        assert "iris v2" in summary and "reference first 1500 rows of version 2" in summary
+        assert "3 of 4 features drift (share 0.75, threshold 0.50)" in summary
+        assert "12 of 601 rows break the signature" in summary and "petal_width null in 12 rows" in summary
+        assert "0 of 601 invalid" in summary and "stuck: no" in summary
+        # `esc` goes back to the endpoint's detail, where `d` opens the view again.
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, EndpointDetailScreen)
+        await pilot.press("d")
+        await settle(pilot)
+        assert isinstance(app.screen, QualityScreen)
+
+
+async def test_enter_shows_reference_and_current_histograms_of_the_feature(app: MlopsConsole) -> None:
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        app.open_quality("iris-prod")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, QualityScreen)
+        screen.table.focus()
+        await pilot.press("down", "down", "enter")
+        await settle(pilot)
+        text = screen.histogram.render().plain  # type: ignore[union-attr]
+        assert screen.selected == "sepal_width"
+        assert "reference" in text and "current" in text
+        # sepal_width's first bin: 10% of the reference, 140 of 601 current rows (23%).
+        assert "10% → 23%" in text.splitlines()[1]
+        assert "1500 reference and 601 current values" in text
+
+
+async def test_overview_flags_drifting_endpoints(app: MlopsConsole) -> None:
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        table = app.screen.table
+        columns = [str(c.label.plain) for c in table.columns.values()]
+        drift = columns.index("drift")
+        by_name = {r[1].split(" ")[0]: r for r in rows(table)}
+        assert by_name["iris-prod"][drift] == "⚠3/4"
+        assert by_name["iris-staging"][drift] == DASH  # no inference log
