@@ -54,6 +54,7 @@ async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 2
     from mlops_console.tui.screens.audit import AuditScreen
     from mlops_console.tui.screens.endpoint_detail import EndpointDetailScreen
     from mlops_console.tui.screens.models import ModelsScreen
+    from mlops_console.tui.screens.quality import QualityScreen
 
     taken: list[Path] = []
 
@@ -91,10 +92,27 @@ async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 2
         )
         await pilot.pause(first_wait / 2)
         if env is not None:
+            # The demo's "shifted inputs" on iris-prod, once its reference (its first rows) is learned.
+            def iris_quality() -> Any:
+                return next((e.quality for e in app.snapshot.endpoints if e.name == "iris-prod"), None)
+
+            await wait_until(
+                pilot,
+                lambda: (q := iris_quality()) is not None and q.drift_share is not None,
+                300,
+                "iris-prod's reference",
+            )
+            await asyncio.to_thread(env.shift, "iris-prod", True)
             victim = app.snapshot.endpoints[-1].name
             await asyncio.to_thread(env.fail, victim, 0.6)
             await wait_until(
                 pilot, lambda: (app.alert_counts or {}).get("firing", 0) >= 1, 90, "an alert to fire"
+            )
+            await wait_until(
+                pilot,
+                lambda: (q := iris_quality()) is not None and q.dataset_drift,
+                240,
+                "iris-prod drifting",
             )
             await pilot.pause(3)
         await fresh(pilot)
@@ -105,7 +123,13 @@ async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 2
         await settle(pilot, 1.0)
         await fresh(pilot)
         save(app, "endpoint_detail")
-        await pilot.press("escape", "2")
+        await pilot.press("escape", "colon", *"drift iris-prod", "enter")
+        await on(pilot, QualityScreen)
+        await settle(pilot, 1.0)
+        await pilot.press("down", "down")
+        await settle(pilot)
+        save(app, "quality")
+        await pilot.press("escape", "escape", "2")
         await on(pilot, AlertsScreen)
         await settle(pilot)
         screen = app.screen

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mlops_console.cli import main
 from mlops_console.config import Settings, parse_settings
 from mlops_console.core.engine import Engine
 from mlops_console.core.quality.snapshot import QualitySnapshot
@@ -27,7 +28,7 @@ from mlops_console.demo.datasets import IRIS, load_frame
 from mlops_console.demo.traffic import good_payload
 from tests._loopback import Sink, async_wait_for
 from tests._quality_models import QUALITY_MODEL, REFERENCE_ROWS, train_quality_registry
-from tests._serve_helpers import free_port, process_env, spawn, stop_group, wait_ping
+from tests._serve_helpers import free_port, poll_until, process_env, spawn, stop_group, wait_ping
 
 SHIFTED = {"petal_length", "petal_width", "sepal_width"}  # what the demo's chaos moves (datasets._SHIFTS)
 FEATURES = {"sepal_length", "sepal_width", "petal_length", "petal_width"}
@@ -209,3 +210,35 @@ async def test_shifted_inputs_page_feature_drift_and_clean_traffic_resolves_it(
     windows = [json.loads(row[0]) for row in db.execute("SELECT data FROM quality_windows")]
     assert windows and all("inputs" not in w for w in windows)
     assert any(set(w["drifted"]) == SHIFTED for w in windows)
+
+
+def test_status_json_shows_each_endpoints_quality(
+    served: tuple[str, str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`status` reads the log's latest window once (no store, no watcher) and prints its quality."""
+    uri, url, log = served
+    traffic = Traffic(url, shifted=True)
+    thread = threading.Thread(target=traffic.run, daemon=True)
+    thread.start()
+    try:
+        poll_until(lambda: traffic.rows >= 600, 120, "600 shifted rows scored")
+    finally:
+        traffic.stop.set()
+        thread.join(timeout=30)
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[registry]\ntracking_uri = "{uri}"\n[store]\npath = "{tmp_path / "console.db"}"\n'
+        f'[[endpoints]]\nname = "iris-prod"\nurl = "{url}"\nmodel = "{QUALITY_MODEL}"\n'
+        f'[endpoints.inference_log]\npath = "{log}"\n'
+        '[endpoints.drift]\nreference = "artifact:reference.csv"\nwindow = "10m"\n'
+    )
+    assert main(["--config", str(config), "status", "--json"]) == 0
+    endpoint = json.loads(capsys.readouterr().out)[0]
+    quality = endpoint["quality"]
+    assert quality["version"] == "1" and quality["rows"] >= 600 and quality["error"] is None
+    assert quality["reference"].startswith("artifact:reference.csv of iris-q v1")
+    assert quality["dataset_drift"] is True and set(quality["drifted"]) <= SHIFTED
+    assert all("bins" in f and f["reference_n"] == REFERENCE_ROWS for f in quality["features"])
+    assert main(["--config", str(config), "status"]) == 0
+    text = capsys.readouterr().out
+    assert "quality iris-prod v1: DRIFT" in text

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from mlops_console.commands.common import EXIT_FAILED, EXIT_OK, config_option, settings_from
 from mlops_console.config import ConfigError
 from mlops_console.core import formatting
+from mlops_console.core.limits import json_safe
 from mlops_console.core.snapshot import EndpointSnapshot
 from mlops_console.core.text import printable
 
@@ -66,6 +67,33 @@ def status_table(endpoints: Sequence[EndpointSnapshot]) -> str:
     ).rstrip()
 
 
+def quality_lines(endpoints: Sequence[EndpointSnapshot]) -> list[str]:
+    """One line per endpoint with an inference log: drift verdict, broken inputs, invalid and stuck
+    predictions of its latest window (names from the log and the registry escaped)."""
+    lines = []
+    for e in endpoints:
+        q = e.quality
+        if q is None:
+            continue
+        who = f"{e.name} v{q.version}" if q.version else e.name
+        if q.error:
+            lines.append(f"quality {printable(who)}: {printable(q.error)}")
+            continue
+        if q.drift_share is None:
+            drift = f"no drift verdict yet ({printable(q.reference or 'no reference')})"
+        else:
+            judged = sum(1 for f in q.features if f.verdict in ("drift", "ok"))
+            names = f": {printable(', '.join(q.drifted))}" if q.drifted else ""
+            drift = (
+                f"{'DRIFT' if q.dataset_drift else 'no drift'}, {len(q.drifted)} of {judged} features{names}"
+            )
+        lines.append(
+            f"quality {printable(who)}: {drift}; {q.rows} rows in the window; inputs breaking the signature "
+            f"{q.broken_rows}; invalid predictions {q.invalid_rows}; stuck {'yes' if q.stuck else 'no'}"
+        )
+    return lines
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     from mlops_console.core.engine import Engine
@@ -77,9 +105,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     snapshot = asyncio.run(engine.probe_once())
     watcher = _watcher_health(store)
     if args.json:
-        print(json.dumps([e.to_dict() for e in snapshot.endpoints], indent=2))
+        print(json.dumps(json_safe([e.to_dict() for e in snapshot.endpoints]), indent=2))
     else:
         print(status_table(snapshot.endpoints))
+        quality = quality_lines(snapshot.endpoints)
+        if quality:
+            print("\n" + "\n".join(quality))
         if watcher is not None:
             reason = f": {watcher.reason}" if watcher.reason else ""
             print(f"\nwatcher: {watcher.state}{reason}")
