@@ -134,7 +134,7 @@ async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 2
         await settle(pilot)
         screen = app.screen
         # An open alert to acknowledge and then silence (a flapping endpoint also leaves resolved ones).
-        target = next((a["id"] for a in getattr(screen, "alerts", []) if a["state"] != "resolved"), None)
+        target = next((a.id for a in getattr(screen, "alerts", []) if a.state != "resolved"), None)
         if isinstance(screen, AlertsScreen) and target is not None and not app.read_only:
             screen.table.focus()
             screen.table.move_cursor(row=screen.table.get_row_index(str(target)))

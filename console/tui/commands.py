@@ -39,6 +39,8 @@ class ConsoleCommands(Provider):
                 ("restart", (), "restart its server"),
                 ("slow", (800.0,), "add 800 ms latency"),
                 ("fail", (0.3,), "fail 30% of requests"),
+                ("shift", (True,), "shift its traffic's inputs (model drift)"),
+                ("malformed", (True,), "send malformed requests"),
                 ("heal", (), "remove all chaos"),
             ]
             for name in app.endpoint_names():
