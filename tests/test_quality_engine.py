@@ -242,3 +242,37 @@ def test_status_json_shows_each_endpoints_quality(
     assert main(["--config", str(config), "status"]) == 0
     text = capsys.readouterr().out
     assert "quality iris-prod v1: DRIFT" in text
+
+
+async def test_rows_with_a_null_column_page_input_schema(
+    tmp_path: Path, served: tuple[str, str, Path], sink: Sink
+) -> None:
+    """The imputing model scores rows whose petal_width is null; the engine counts them against the
+    version's MLmodel signature and pages `input_schema` with the column and the count."""
+    uri, url, log = served
+    settings = settings_for(tmp_path, uri, url, log, sink)
+    store = Store(settings.store.path)
+    engine = Engine(settings, store)
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    row = {"sepal_length": 5.0, "sepal_width": 3.1, "petal_length": 1.5, "petal_width": 0.2}
+    broken = {**row, "petal_width": None}
+
+    def send() -> None:
+        with httpx.Client(timeout=30) as client:
+            for _ in range(40):  # 40 rows of which 10 have no petal_width: 25% > 5%
+                body = {"dataframe_records": [row, row, row, broken]}
+                assert client.post(f"{url}/invocations", json=body).status_code == 200
+
+    try:
+        await asyncio.to_thread(send)
+        title = "[FIRING] iris-prod: inputs break the model signature"
+        await async_wait_for(lambda: any(title in t for t in sink.titles()), timeout=90, what=title)
+        alert = next(
+            a for a in await asyncio.to_thread(store.list_alerts, "firing") if a.rule == "input_schema"
+        )
+        assert "petal_width null in" in alert.summary
+        assert f"[signature: MLmodel of {QUALITY_MODEL} v1]" in alert.summary
+    finally:
+        stop.set()
+        await task
