@@ -80,3 +80,20 @@ def test_another_log_path_starts_afresh_at_the_window(tmp_path: Path) -> None:
     moved = settings(tmp_path, new)
     snapshot = QualityTracker(moved, moved.endpoints[0], store).step(now)
     assert snapshot is not None and snapshot.rows == 300  # 400 new rows, the first 100 learned as reference
+
+
+def test_a_replaced_version_is_forgotten_once_its_rows_leave_the_window(tmp_path: Path) -> None:
+    log = tmp_path / "inferences.jsonl"
+    now = time.time()
+    append(log, 300, now - 60)
+    s = settings(tmp_path, log)
+    tracker = QualityTracker(s, s.endpoints[0], Store(s.store.path))
+    tracker.step(now)
+    with log.open("a") as out:  # a promote: version 2 an hour and a half later
+        for i in range(300):
+            out.write(
+                to_json_line(InferenceRecord(now + 5400 + i * 0.001, {"x": float(i % 7)}, 1, "m", "2")) + "\n"
+            )
+    snapshot = tracker.step(now + 5401)
+    assert snapshot is not None and snapshot.version == "2"
+    assert list(tracker.monitor.windows) == [("m", "2")]
