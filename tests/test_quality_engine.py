@@ -27,7 +27,7 @@ from mlops_console.core.store import Store
 from mlops_console.demo.datasets import IRIS, load_frame
 from mlops_console.demo.traffic import good_payload
 from tests._loopback import Sink, async_wait_for
-from tests._quality_models import QUALITY_MODEL, REFERENCE_ROWS, train_quality_registry
+from tests._quality_models import CONSTANT_MODEL, QUALITY_MODEL, REFERENCE_ROWS, train_quality_registry
 from tests._serve_helpers import free_port, poll_until, process_env, spawn, stop_group, wait_ping
 
 SHIFTED = {"petal_length", "petal_width", "sepal_width"}  # what the demo's chaos moves (datasets._SHIFTS)
@@ -61,11 +61,13 @@ class Traffic:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
-    root = tmp_path_factory.mktemp("quality-engine")
-    uri = train_quality_registry(root / "registry")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return train_quality_registry(tmp_path_factory.mktemp("quality-engine-registry"))
+
+
+def _serve(uri: str, model: str, root: Path) -> Iterator[tuple[str, str, Path]]:
     port, log = free_port(), root / "inferences.jsonl"
-    cmd = [sys.executable, "-m", "mlops_console", "serve", f"models:/{QUALITY_MODEL}@production",
+    cmd = [sys.executable, "-m", "mlops_console", "serve", f"models:/{model}@production",
            "--port", str(port), "--log-inferences", str(log)]  # fmt: skip
     output = root / "serve.out"
     proc = spawn(cmd, output, process_env(uri))
@@ -77,6 +79,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
         stop_group(proc)
 
 
+@pytest.fixture(scope="module")
+def served(registry: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
+    yield from _serve(registry, QUALITY_MODEL, tmp_path_factory.mktemp("quality-engine"))
+
+
+@pytest.fixture(scope="module")
+def constant(registry: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
+    yield from _serve(registry, CONSTANT_MODEL, tmp_path_factory.mktemp("quality-constant"))
+
+
 @pytest.fixture
 def sink() -> Iterator[Sink]:
     s = Sink().start()
@@ -84,7 +96,9 @@ def sink() -> Iterator[Sink]:
     s.stop()
 
 
-def settings_for(tmp_path: Path, uri: str, url: str, log: Path, sink: Sink) -> Settings:
+def settings_for(
+    tmp_path: Path, uri: str, url: str, log: Path, sink: Sink, model: str = QUALITY_MODEL
+) -> Settings:
     return parse_settings(
         {
             "registry": {"tracking_uri": uri},
@@ -93,7 +107,7 @@ def settings_for(tmp_path: Path, uri: str, url: str, log: Path, sink: Sink) -> S
                 {
                     "name": "iris-prod",
                     "url": url,
-                    "model": QUALITY_MODEL,
+                    "model": model,
                     "alias": "production",
                     "interval": 1.0,
                     "inference_log": {"path": str(log), "format": "jsonl"},
@@ -276,3 +290,35 @@ async def test_rows_with_a_null_column_page_input_schema(
     finally:
         stop.set()
         await task
+
+
+async def test_a_model_answering_one_class_pages_stuck_prediction(
+    tmp_path: Path, constant: tuple[str, str, Path], sink: Sink
+) -> None:
+    """A classifier that answers 1 whatever it is asked: varied inputs, one answer, a critical page."""
+    uri, url, log = constant
+    settings = settings_for(tmp_path, uri, url, log, sink, model=CONSTANT_MODEL)
+    store = Store(settings.store.path)
+    engine = Engine(settings, store)
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    traffic = Traffic(url)
+    thread = threading.Thread(target=traffic.run, daemon=True)
+    try:
+        thread.start()
+        title = "[FIRING] iris-prod: model stuck on one prediction"
+        await async_wait_for(lambda: any(title in t for t in sink.titles()), timeout=90, what=title)
+        alert = next(
+            a for a in await asyncio.to_thread(store.list_alerts, "firing") if a.rule == "stuck_prediction"
+        )
+        assert alert.severity == "critical" and alert.version == "1"
+        assert (
+            "the same prediction 1 for the last" in alert.summary
+            and "while the inputs varied" in alert.summary
+        )
+        assert traffic.errors == []
+    finally:
+        traffic.stop.set()
+        stop.set()
+        await task
+        thread.join(timeout=30)
