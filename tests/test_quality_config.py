@@ -132,3 +132,16 @@ def test_an_artifact_reference_needs_the_model_and_a_registry(
     assert (
         code == 2 and "FILE: endpoints[0].drift.reference: an artifact is found through the registry" in err
     )
+
+
+def test_drift_by_endpoint_name_needs_a_configured_inference_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(ENDPOINT)
+    assert main(["--config", str(path), "drift", "nope"]) == 2
+    assert "no endpoint named 'nope' in the config (configured: iris-prod)" in capsys.readouterr().err
+    assert main(["--config", str(path), "drift", "iris-prod"]) == 2
+    assert "endpoints[0] (iris-prod) has no [endpoints.inference_log]" in capsys.readouterr().err
+    assert main(["--config", str(path), "drift"]) == 2
+    assert "give either ENDPOINT (from the config) or --log PATH" in capsys.readouterr().err

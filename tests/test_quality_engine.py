@@ -256,6 +256,12 @@ def test_status_json_shows_each_endpoints_quality(
     assert main(["--config", str(config), "status"]) == 0
     text = capsys.readouterr().out
     assert "quality iris-prod v1: DRIFT" in text
+    # `drift ENDPOINT` reads the same log with the endpoint's reference and window.
+    assert main(["--config", str(config), "drift", "iris-prod", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["log"] == str(log) and report["window_seconds"] == 600.0
+    assert report["quality"]["reference"].startswith("artifact:reference.csv of iris-q v1")
+    assert report["quality"]["drift"]["dataset_drift"] is True
 
 
 async def test_rows_with_a_null_column_page_input_schema(

@@ -1,4 +1,5 @@
-"""`drift --log PATH`: per-feature drift scores, sample sizes and verdicts of an inference log.
+"""`drift ENDPOINT` or `drift --log PATH`: per-feature drift scores, sample sizes and verdicts of an
+inference log (a configured endpoint's, with its reference and window, or any log).
 
 The window ends at the log's newest record and covers the newest record's model version (or
 `--version`). The reference is a CSV/Parquet/JSON-lines file, an artifact of that version's training
@@ -12,10 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
-from mlops_console.commands.common import EXIT_OK, CommandError, config_option, settings_from
+from mlops_console.commands.common import EXIT_OK, EXIT_USAGE, CommandError, config_option, settings_from
 from mlops_console.commands.output import table
 from mlops_console.core.limits import json_safe
 from mlops_console.core.text import printable
@@ -26,7 +28,10 @@ FORMATS = ("jsonl", "csv", "sqlite")
 def register(sub: argparse._SubParsersAction) -> None:
     drift = sub.add_parser("drift", help="drift, input-schema and prediction checks of an inference log")
     config_option(drift)
-    drift.add_argument("--log", type=Path, required=True, metavar="PATH", help="the inference log")
+    drift.add_argument(
+        "endpoint", nargs="?", metavar="ENDPOINT", help="a configured endpoint: its inference_log and drift"
+    )
+    drift.add_argument("--log", type=Path, metavar="PATH", help="the inference log (instead of ENDPOINT)")
     drift.add_argument(
         "--format", choices=FORMATS, default=None, help="log format (default: from the suffix)"
     )
@@ -36,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="REF",
         help="CSV/Parquet/JSON-lines file, or artifact:NAME of the version's run (default: its first rows)",
     )
-    drift.add_argument("--window", type=_duration, default=900.0, help="current window, e.g. 15m (default)")
+    drift.add_argument("--window", type=_duration, default=None, help="current window (default 15m)")
     drift.add_argument("--version", help="model version to check (default: the newest record's)")
     drift.add_argument(
         "--tracking-uri", help="MLflow registry (default: $MLFLOW_TRACKING_URI, then [registry])"
@@ -87,6 +92,28 @@ def _registry(uri: str) -> Any:
     return RegistryClient(RegistrySettings(tracking_uri=uri))
 
 
+def _from_endpoint(args: argparse.Namespace) -> str | None:
+    """Fill the log, its format, the reference and the window in from the endpoint's config (the
+    command line wins where both say something)."""
+    settings = settings_from(args)
+    names = [e.name for e in settings.endpoints]
+    if args.endpoint not in names:
+        return f"no endpoint named {args.endpoint!r} in the config (configured: {', '.join(names) or 'none'})"
+    index = names.index(args.endpoint)
+    endpoint = settings.endpoints[index]
+    if endpoint.inference_log is None or endpoint.quality is None:
+        return f"endpoints[{index}] ({args.endpoint}) has no [endpoints.inference_log]"
+    log = endpoint.inference_log
+    args.log = Path(log.path).expanduser()
+    args.format = args.format or log.format
+    args.table = args.table or log.table
+    args.reference = args.reference or endpoint.quality.reference
+    args.window = args.window or endpoint.quality.window
+    if not args.tracking_uri and settings.registry.tracking_uri:
+        args.tracking_uri = settings.registry.tracking_uri
+    return None
+
+
 def cmd_drift(args: argparse.Namespace) -> int:
     from mlops_console.core.quality.offsets import TailError
     from mlops_console.core.quality.report import drift_report, open_tail
@@ -94,6 +121,17 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from mlops_console.core.registry import RegistryError
     from mlops_console.core.run_artifacts import version_artifact_reader, version_signature
 
+    problem = (
+        "give either ENDPOINT (from the config) or --log PATH"
+        if (args.endpoint is None) == (args.log is None)
+        else None
+    )
+    if problem is None and args.endpoint is not None:
+        problem = _from_endpoint(args)
+    if problem is not None:
+        print(f"mlops-console drift: {printable(problem)}", file=sys.stderr)
+        return EXIT_USAGE
+    args.window = args.window or 900.0
     fmt = _format_of(args)
     if fmt == "sqlite" and not args.table:
         raise CommandError("an SQLite log needs --table")
