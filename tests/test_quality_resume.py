@@ -5,6 +5,7 @@ rotation that happened meanwhile, without reading a row twice or learning the re
 from __future__ import annotations
 
 import random
+import sqlite3
 import time
 from pathlib import Path
 
@@ -97,3 +98,25 @@ def test_a_replaced_version_is_forgotten_once_its_rows_leave_the_window(tmp_path
     snapshot = tracker.step(now + 5401)
     assert snapshot is not None and snapshot.version == "2"
     assert list(tracker.monitor.windows) == [("m", "2")]
+
+
+def test_a_locked_store_does_not_stop_the_evaluation_and_the_next_save_catches_up(tmp_path: Path) -> None:
+    log = tmp_path / "inferences.jsonl"
+    now = time.time()
+    append(log, 300, now - 60)
+    s = settings(tmp_path, log)
+    store = Store(s.store.path, lock_timeout=0.2)
+    tracker = QualityTracker(s, s.endpoints[0], store)
+    holder = sqlite3.connect(s.store.path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        snapshot = tracker.step(now)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert snapshot is not None and snapshot.rows == 200
+    assert store.quality_state("ep") is None
+    append(log, 10, now - 1)
+    tracker.step(now + 2)
+    saved = store.quality_state("ep")
+    assert saved is not None and saved.offset["position"] == log.stat().st_size

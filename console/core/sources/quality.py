@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -268,13 +269,27 @@ class QualityTracker:
         self.evaluated_at = now
         snapshot = self.evaluate(now)
         if self.store is not None and self.offset is not None:
-            window = snapshot.to_dict()
-            for feature in (*window["features"], *window["predictions"]):
-                feature.pop("trend", None)
+            self._save(snapshot)
+        return snapshot
+
+    def _save(self, snapshot: QualitySnapshot) -> None:
+        """Persist the position with what it was read for. A store refusing writes (locked, full) is
+        not a reason to stop judging the log: the position stays in memory and the next save has it."""
+        assert self.store is not None and self.offset is not None
+        window = snapshot.to_dict()
+        for feature in (*window["features"], *window["predictions"]):
+            feature.pop("trend", None)
+        try:
             self.store.save_quality(
                 self.endpoint.name, self.path, self.offset.to_dict(), self._learned(), window
             )
-        return snapshot
+        except sqlite3.Error as exc:  # StoreError is one too
+            log.warning(
+                "%s: could not save the inference log position: %s",
+                self.endpoint.name,
+                exc,
+                extra={"event": "store_error", "endpoint": self.endpoint.name},
+            )
 
     def _read(self) -> None:
         assert self.offset is not None
