@@ -214,7 +214,13 @@ def test_following_the_real_writer_while_it_rotates(tmp_path: Path) -> None:
     """`serve --log-inferences`' writer rotating every few kB while a reader follows it: every row
     exactly once, in order."""
     log = tmp_path / "inferences.jsonl"
-    writer = InferenceLog(log, max_bytes=8 * 1024, backups=3)
+    written = {"rows": 0}
+
+    def count(kind: str, n: int) -> None:
+        if kind == "written":
+            written["rows"] += n
+
+    writer = InferenceLog(log, max_bytes=8 * 1024, backups=3, on_rows=count)
     tail = LineTail(log)
     seen: list[str] = []
     offset = None
@@ -222,6 +228,9 @@ def test_following_the_real_writer_while_it_rotates(tmp_path: Path) -> None:
         frame = pd.DataFrame({"x": np.arange(5, dtype=float) + n, "c": ["a"] * 5})
         writer.submit(Scored(time.time(), "m", "1", frame, np.arange(5) % 3, f"q{n}", 5))
         if n % 7 == 0:  # the reader comes back now and then, not after every write
+            # Once the writer thread caught up: a reader away for more than `backups` rotations
+            # would rightly miss a deleted file, and a loaded machine must not make it so.
+            poll_until(lambda n=n: written["rows"] == 5 * (n + 1), 30, "the writer to catch up")
             ids, offset, _ = drain(tail, offset)
             seen += ids
     writer.close()
