@@ -345,8 +345,8 @@ class QualityTracker:
         # A version without rows in the window (replaced by a promote) is forgotten: memory stays
         # bounded however many versions the log has seen.
         horizon = now - self.options.window
-        for key in [k for k, w in self.monitor.windows.items() if w.last_time <= horizon]:
-            del self.monitor.windows[key]
+        for idle in [k for k, w in self.monitor.windows.items() if w.last_time <= horizon]:
+            del self.monitor.windows[idle]
         error = self.error or self.facts.error
         if not results:
             previous = self.last
