@@ -335,7 +335,7 @@ def test_first_frame_path_imports_no_heavy_modules() -> None:
 
     code = (
         "import sys, mlops_console.tui.app; "
-        "heavy = ('mlflow', 'sqlite_utils', 'pandas', 'textual_plotext'); "
+        "heavy = ('mlflow', 'sqlite_utils', 'pandas', 'numpy', 'scipy', 'textual_plotext'); "
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -30,7 +30,7 @@ from mlops_console.core.quality.snapshot import QualitySnapshot
 from mlops_console.core.registry_watch import RegistryWatch
 from mlops_console.core.secrets import missing as missing_env
 from mlops_console.core.snapshot import EndpointSnapshot, EngineHealth, EngineSnapshot
-from mlops_console.core.sources import ProbeSource, QualitySource, ScheduleStats, Source
+from mlops_console.core.sources import ProbeSource, ScheduleStats, Source
 from mlops_console.core.store import Rollup, Store
 from mlops_console.core.supervise import Supervisor
 from mlops_console.core.watcher_health import watcher_health
@@ -65,6 +65,8 @@ class Engine:
         self.stats = ScheduleStats()
         self.sources: list[Source] = [ProbeSource(list(self.endpoints.values()), self.stats)]
         if any(e.inference_log is not None for e in settings.endpoints):
+            from mlops_console.core.sources.quality import QualitySource  # numpy, scipy: only when used
+
             self.sources.append(QualitySource(settings, list(self.endpoints.values()), store))
         self.registry = RegistryWatch(settings)
         self.leader = False

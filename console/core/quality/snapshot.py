@@ -7,10 +7,14 @@ Only aggregates: scores, bin shares and counts, problem counts, the prediction m
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlops_console.core.quality.drift import DRIFT, OK, FeatureDrift
-from mlops_console.core.quality.window import VersionQuality
+if TYPE_CHECKING:  # numpy and scipy stay out of the console's first frame: the UI imports this module
+    from mlops_console.core.quality.drift import FeatureDrift
+    from mlops_console.core.quality.window import VersionQuality
+
+DRIFT, OK = "drift", "ok"
+"""The verdicts of `quality.drift` that are judgements (the others say why there is none)."""
 
 TREND_POINTS = 30
 """Scores kept per feature for its trend sparkline (one per evaluation)."""

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from mlops_console.core.sources.base import Loop, ScheduleStats, Sink, Source
 from mlops_console.core.sources.probes import ProbeSource
-from mlops_console.core.sources.quality import QualitySource
 
-__all__ = ["Loop", "ProbeSource", "QualitySource", "ScheduleStats", "Sink", "Source"]
+# `quality` (inference logs) is imported by the engine only when an endpoint has a log: it needs numpy.
+__all__ = ["Loop", "ProbeSource", "ScheduleStats", "Sink", "Source"]
