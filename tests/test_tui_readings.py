@@ -65,7 +65,7 @@ async def test_pending_conditions_are_counted_apart_from_firing_alerts(app: Mlop
         table = app.screen.table
         # iris-staging's latency rule holds but its `for` has not elapsed: pending, not firing
         assert cell(table, "iris-staging", "name") == "iris-staging ⚐1"
-        assert cell(table, "iris-prod", "name") == "iris-prod ⚑1"
+        assert cell(table, "iris-prod", "name") == "iris-prod ⚑2"  # version_mismatch, feature_drift
         status = app.status_text().plain
         assert "alerts 2 firing · 1 pending · 1 acked" in status
         both = _with(sample.snapshot(), "iris-prod", firing=["version_mismatch", "latency_p95 (pending)"])
