@@ -82,6 +82,8 @@ class EndpointState:
     snapshot: EndpointSnapshot
     recent_errors: deque[ProbeError] = field(default_factory=lambda: deque(maxlen=RECENT_ERRORS))
     consecutive_invalid: int = 0
+    loading: bool = False
+    """The last probe found the server up but its model still loading (see `ProbeResult.loading`)."""
     metrics_error: str | None = None
     minute: int = 0
     minute_latencies: list[float] = field(default_factory=list)
@@ -373,7 +375,7 @@ class Engine:
         url = state.settings.metrics_url
         assert url is not None
         try:
-            sample = await scrape(http, url, state.settings.metrics, state.settings.timeout)
+            sample = await scrape(http, url, state.adapter.metric_names(), state.settings.timeout)
         except MetricsError as exc:
             state.metrics_error = str(exc)
             return
@@ -386,6 +388,7 @@ class Engine:
         snap.last_probe_at = now
         state.series.add_probe(now, result.latency if result.ok else None)
         self._roll_minute(state, result, now)
+        state.loading = result.loading and not result.ok
         if result.ok:
             snap.consecutive_failures = 0
             snap.last_ok_at = now
@@ -393,7 +396,7 @@ class Engine:
                 if snap.served_version is not None:
                     self._registry_wake.set()
                 snap.served_version = result.served_version
-        else:
+        elif not state.loading:  # a loading server neither failed nor answered: `down` keeps its state
             snap.failures += 1
             snap.consecutive_failures += 1
         if result.valid is False:
@@ -482,6 +485,8 @@ class Engine:
         snap = state.snapshot
         if snap.probes == 0:
             snap.health = "unknown"
+        elif state.loading:
+            snap.health = "loading"
         elif snap.consecutive_failures > 0:
             snap.health = "down"
         elif state.consecutive_invalid or snap.firing or snap.version_mismatch:
@@ -521,7 +526,7 @@ class Engine:
                     )
                 )
 
-        answered = snap.probes > 0 and snap.consecutive_failures == 0
+        answered = snap.probes > 0 and snap.consecutive_failures == 0 and not state.loading
         down = params_for(self.settings, "down", name)
         reason = f" (last error: {snap.last_error})" if snap.last_error else ""
         add(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Health = Literal["up", "degraded", "down", "unknown"]
+Health = Literal["up", "degraded", "loading", "down", "unknown"]
+"""`loading`: the server answers but is still loading its model (not down, not serving yet)."""
 
 
 @dataclass

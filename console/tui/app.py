@@ -48,7 +48,7 @@ HOST_POLL_SECONDS = 2.0
 STALE_SECONDS = 15.0
 REGISTRY_RECHECK_SECONDS = 5.0
 
-HEALTH_SYMBOL = {"up": "●", "degraded": "◐", "down": "✖", "unknown": "?"}
+HEALTH_SYMBOL = {"up": "●", "degraded": "◐", "loading": "◌", "down": "✖", "unknown": "?"}
 
 
 class MlopsConsole(App[int]):
@@ -289,6 +289,7 @@ class MlopsConsole(App[int]):
             self._palette = {
                 "up": solid("success", "green"),
                 "degraded": solid("warning", "yellow"),
+                "loading": solid("warning", "yellow"),
                 "down": solid("error", "red"),
                 "unknown": solid("foreground-muted", "grey50"),
                 "accent": solid("accent", "yellow"),
@@ -320,7 +321,7 @@ class MlopsConsole(App[int]):
             counts = {h: 0 for h in HEALTH_SYMBOL}
             for endpoint in snap.endpoints:
                 counts[endpoint.health] = counts.get(endpoint.health, 0) + 1
-            for health in ("up", "degraded", "down", "unknown"):
+            for health in ("up", "degraded", "loading", "down", "unknown"):
                 if counts[health] or health in ("up", "down"):
                     out.append(
                         f"{HEALTH_SYMBOL[health]} {counts[health]} {health}  ",
