@@ -43,12 +43,11 @@ def reduce_exposition(text: str, names: MetricNames, at: float) -> MetricsSample
     latency_match = names.match if names.latency_match is None else names.latency_match
     buckets: dict[float, float] = {}
     found_requests = False
+    declared = counted = False
     try:
         for family in text_string_to_metric_families(text):
-            # A declared counter without samples is one nothing has counted yet (prometheus_client
-            # shows labelled counters so until their first use): zero requests, not a missing series.
             if family.name == requests_name and not family.samples:
-                found_requests = True
+                declared = True
             # Match sample names: the parser strips `_total` from counter family names, not samples.
             for sample in family.samples:
                 if sample.name == latency_bucket:
@@ -56,9 +55,10 @@ def reduce_exposition(text: str, names: MetricNames, at: float) -> MetricsSample
                         bound = float(sample.labels.get("le", "inf"))
                         buckets[bound] = buckets.get(bound, 0.0) + sample.value
                     continue
+                counter = _counter(sample.name)
+                counted = counted or counter == requests_name
                 if not _matches(sample.labels, names.match):
                     continue
-                counter = _counter(sample.name)
                 if counter == requests_name:
                     found_requests = True
                     requests += sample.value
@@ -70,7 +70,9 @@ def reduce_exposition(text: str, names: MetricNames, at: float) -> MetricsSample
                     errors += sample.value
     except (ValueError, TypeError) as exc:
         raise MetricsError(f"unparseable metrics: {exc}") from None
-    if not found_requests:
+    # A counter declared without any sample is one nothing has counted yet (prometheus_client shows
+    # labelled counters so until their first use): zero requests, not a missing series.
+    if not found_requests and not (declared and not counted):
         raise MetricsError(f"no {names.requests} series matching {names.match}")
     ordered = tuple(sorted(buckets.items(), key=lambda kv: kv[0]))
     if ordered and not math.isinf(ordered[-1][0]):
