@@ -28,7 +28,7 @@ from mlops_console.core.adapters import (
     timed_request,
     too_large,
 )
-from mlops_console.core.jsonhttp import request_json
+from mlops_console.core.jsonhttp import Deadline, request_json
 from mlops_console.core.readiness import LoadWatch
 
 METADATA_EVERY = 10.0
@@ -108,19 +108,19 @@ class BentomlAdapter(Adapter):
         return BENTOML_METRICS.model_copy(update={"match": {"endpoint": self.route}} if self.route else {})
 
     async def probe(self, http: aiohttp.ClientSession) -> ProbeResult:
-        base, timeout = self.endpoint.url, self.endpoint.timeout
+        base, left = self.endpoint.url, Deadline(self.endpoint.timeout)
         route = "/livez"
         try:
-            live = await timed_request(http, "GET", base + route, timeout)
+            live = await timed_request(http, "GET", base + route, left())
             if live.redirect is not None or live.status != 200:
                 error = f"{route} {live.redirect}" if live.redirect else f"HTTP {live.status} from {route}"
                 return ProbeResult(ok=False, latency=live.latency, status=live.status, error=error)
             route = "/readyz"
-            ready = await timed_request(http, "GET", base + route, timeout)
+            ready = await timed_request(http, "GET", base + route, left())
             if ready.status != 200:
                 why = f"HTTP {ready.status} from /readyz: {excerpt(ready.body, 120)}"
                 return self.watch.loading(ProbeResult(ok=False, status=ready.status), why)
-            await self._metadata(http)
+            await self._metadata(http, left)
             payload = self._configured or self._built
             if payload is None or self.route is None:
                 self.watch.ready()
@@ -128,7 +128,7 @@ class BentomlAdapter(Adapter):
                     ok=True, latency=ready.latency, status=200, served_version=self._served_version
                 )
             route = self.route
-            answer = await request_json(http, "POST", base, route, timeout, payload)
+            answer = await request_json(http, "POST", base, route, left(), payload)
         except Exception as exc:
             if isinstance(exc, TimeoutError) and self.watch.hang_is_loading:
                 # BentoML's socket is open before its service has loaded: requests wait, unanswered.
@@ -164,15 +164,15 @@ class BentomlAdapter(Adapter):
             return f"expected {len(batches[0])} predictions, got {len(data)}"
         return None
 
-    async def _metadata(self, http: aiohttp.ClientSession) -> None:
+    async def _metadata(self, http: aiohttp.ClientSession, left: Deadline) -> None:
         """The route's schema (request body, answer shape) and the served version, now and then."""
         now = time.monotonic()
         if now < self._next_metadata:
             return
         self._next_metadata = now + METADATA_EVERY
-        base, timeout = self.endpoint.url, self.endpoint.timeout
+        base = self.endpoint.url
         try:
-            schema = await request_json(http, "GET", base, "/schema.json", timeout)
+            schema = await request_json(http, "GET", base, "/schema.json", left())
             routes = schema.data.get("routes") if schema.ok and isinstance(schema.data, dict) else None
             if isinstance(routes, list):
                 listed = [r for r in routes if isinstance(r, dict) and isinstance(r.get("route"), str)]
@@ -184,7 +184,7 @@ class BentomlAdapter(Adapter):
                     self._returns_list = isinstance(output, dict) and output.get("type") == "array"
                     body = payload_from_schema(spec.get("input"), self._rows)
                     self._built = json.dumps(body).encode() if body is not None else None
-            metrics = await timed_request(http, "GET", base + "/metrics", timeout)
+            metrics = await timed_request(http, "GET", base + "/metrics", left())
             found = _VERSION.search(metrics.body) if metrics.status == 200 else None
             version = found.group(1).decode("utf-8", "replace") if found else None
             self._served_version = version if version and version != UNVERSIONED else None

@@ -21,7 +21,7 @@ import aiohttp
 
 from mlops_console.config import EndpointSettings, MetricNames
 from mlops_console.core.adapters import Adapter, ProbeResult, describe_exception, too_large
-from mlops_console.core.jsonhttp import JsonAnswer, request_json
+from mlops_console.core.jsonhttp import Deadline, JsonAnswer, request_json
 from mlops_console.core.readiness import LoadWatch
 
 METADATA_EVERY = 10.0
@@ -160,29 +160,29 @@ class OipAdapter(Adapter):
         return json.dumps(body).encode() if body else None
 
     async def probe(self, http: aiohttp.ClientSession) -> ProbeResult:
-        base, timeout = self.endpoint.url, self.endpoint.timeout
+        base, left = self.endpoint.url, Deadline(self.endpoint.timeout)
         route = "/v2/health/live"
         try:
-            live = await request_json(http, "GET", base, route, timeout)
+            live = await request_json(http, "GET", base, route, left())
             if live.answer.redirect is not None or live.status != 200:
                 return ProbeResult(
                     ok=False, latency=live.answer.latency, status=live.status, error=live.problem
                 )
             if self.stack is None:
-                await self._server_metadata(http)
+                await self._server_metadata(http, left)
             if self.model is None:
                 route = "/v2/health/ready"
-                ready = await request_json(http, "GET", base, route, timeout)
+                ready = await request_json(http, "GET", base, route, left())
                 if ready.status != 200:
                     return self.watch.loading(ProbeResult(ok=False, status=ready.status), "server not ready")
                 self.watch.ready()
                 return ProbeResult(ok=True, latency=ready.answer.latency, status=200)
             route = f"{self._model_route}/ready"
-            ready = await request_json(http, "GET", base, route, timeout)
+            ready = await request_json(http, "GET", base, route, left())
             if ready.status != 200:
                 why = f"model {self.model} not ready (HTTP {ready.status} from {route})"
                 return self.watch.loading(ProbeResult(ok=False, status=ready.status), why)
-            await self._metadata(http)
+            await self._metadata(http, left)
             payload = self._payload()
             if payload is None:
                 self.watch.ready()
@@ -190,7 +190,7 @@ class OipAdapter(Adapter):
                     ok=True, latency=ready.answer.latency, status=200, served_version=self._served_version
                 )
             route = f"{self._model_route}/infer"
-            answer = await request_json(http, "POST", base, route, timeout, payload)
+            answer = await request_json(http, "POST", base, route, left(), payload)
         except Exception as exc:
             return self._unanswered(exc, route)
         return self._judge(answer, payload)
@@ -226,23 +226,22 @@ class OipAdapter(Adapter):
         return result
 
     # -- metadata --------------------------------------------------------------------------------------
-    async def _server_metadata(self, http: aiohttp.ClientSession) -> None:
+    async def _server_metadata(self, http: aiohttp.ClientSession, left: Deadline) -> None:
         try:
-            server = await request_json(http, "GET", self.endpoint.url, "/v2", self.endpoint.timeout)
+            server = await request_json(http, "GET", self.endpoint.url, "/v2", left())
         except Exception:
             return
         name = server.data.get("name") if isinstance(server.data, dict) else None
         self.stack = str(name).lower() if name else "unknown"
 
-    async def _metadata(self, http: aiohttp.ClientSession) -> None:
+    async def _metadata(self, http: aiohttp.ClientSession, left: Deadline) -> None:
         """Declared inputs and the served version, re-read every `METADATA_EVERY` seconds."""
         now = time.monotonic()
         if now < self._next_metadata:
             return
         self._next_metadata = now + METADATA_EVERY
-        base, timeout = self.endpoint.url, self.endpoint.timeout
         try:
-            metadata = await request_json(http, "GET", base, self._model_route, timeout)
+            metadata = await request_json(http, "GET", self.endpoint.url, self._model_route, left())
             if not metadata.ok:
                 return
             self._declared = _from_metadata(metadata.data)
@@ -251,17 +250,15 @@ class OipAdapter(Adapter):
             if version is None and isinstance(versions, list) and len(versions) == 1:
                 version = str(versions[0])
             if version is None:
-                version = await self._indexed_version(http)
+                version = await self._indexed_version(http, left)
             if version is not None:
                 self._served_version = version
         except Exception:  # version and inputs are best effort; readiness was already measured
             pass
 
-    async def _indexed_version(self, http: aiohttp.ClientSession) -> str | None:
+    async def _indexed_version(self, http: aiohttp.ClientSession, left: Deadline) -> str | None:
         """The version the repository index says is READY for this model (one, or the highest)."""
-        answer = await request_json(
-            http, "POST", self.endpoint.url, "/v2/repository/index", self.endpoint.timeout, b"{}"
-        )
+        answer = await request_json(http, "POST", self.endpoint.url, "/v2/repository/index", left(), b"{}")
         if not answer.ok or not isinstance(answer.data, list):
             return None
         ready = [

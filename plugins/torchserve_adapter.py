@@ -17,7 +17,7 @@ import aiohttp
 
 from mlops_console.config import EndpointSettings, MetricNames
 from mlops_console.core.adapters import Adapter, ProbeResult, describe_exception, too_large
-from mlops_console.core.jsonhttp import request_json
+from mlops_console.core.jsonhttp import Deadline, request_json
 from mlops_console.core.readiness import LoadWatch
 
 # TorchServe counts requests per model and sums their latency in microseconds (a counter, not a
@@ -64,16 +64,16 @@ class TorchserveAdapter(Adapter):
         return f"{route}/{quote(version, safe='')}" if version else route
 
     async def probe(self, http: aiohttp.ClientSession) -> ProbeResult:
-        base, timeout = self.endpoint.url, self.endpoint.timeout
+        base, left = self.endpoint.url, Deadline(self.endpoint.timeout)
         route, version = "/ping", None
         try:
-            ping = await request_json(http, "GET", base, route, timeout)
+            ping = await request_json(http, "GET", base, route, left())
             result = ProbeResult(
                 ok=ping.ok, latency=ping.answer.latency, status=ping.status, error=ping.problem
             )
             if self.model is not None and self.endpoint.management_url:
                 route = self._route("/models")
-                described = await request_json(http, "GET", self.endpoint.management_url, route, timeout)
+                described = await request_json(http, "GET", self.endpoint.management_url, route, left())
                 if not described.ok:
                     why = described.problem or f"{route} answered no model description"
                     return self.watch.loading(ProbeResult(ok=False, status=described.status), why)
@@ -85,7 +85,7 @@ class TorchserveAdapter(Adapter):
                 return result
             if self.payload is not None and self.model is not None:
                 route = self._route("/predictions")
-                predicted = await request_json(http, "POST", base, route, timeout, self.payload)
+                predicted = await request_json(http, "POST", base, route, left(), self.payload)
                 result = ProbeResult(
                     ok=predicted.status == 200, latency=predicted.answer.latency, status=predicted.status
                 )

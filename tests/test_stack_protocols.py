@@ -5,6 +5,7 @@ count failures apart or label latency differently, and adapter metric defaults u
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -58,12 +59,14 @@ class OipServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ready = True
+        self.delay = 0.0
+        """Seconds every answer waits."""
         self.success = self.failure = 0
         self.infer_bodies: list[dict[str, Any]] = []
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> OipServer:
-        app = web.Application()
+        app = web.Application(middlewares=[self._slow])
         app.router.add_get("/v2", self._json(TRITON_SERVER))
         app.router.add_get("/v2/health/live", self._json(None))
         app.router.add_get("/v2/health/ready", self._ready)
@@ -80,6 +83,11 @@ class OipServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    @web.middleware
+    async def _slow(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        await asyncio.sleep(self.delay)
+        return await handler(request)
 
     @staticmethod
     def _json(body: Any) -> Any:
@@ -162,6 +170,18 @@ async def test_triton_metric_names_give_throughput_and_errors_latency_from_probe
         await run.until(lambda s: (s.error_ratio or 0) > 0.5, "Triton's failures in the error ratio")
         snap = run.snap
         assert snap.latency_source == "probe" and snap.p95 is not None  # no histogram from Triton
+
+
+async def test_a_probe_keeps_within_its_timeout_across_its_requests(triton: OipServer) -> None:
+    """Live, ready and infer each answer within the timeout, together they do not: a probe gets one
+    timeout in all, not one per request (the engine cuts a probe off at timeout + 1 s)."""
+    adapter = adapter_for(url=triton.url, adapter="oip", served_model="densenet", timeout=1.0)
+    async with new_http_session() as http:
+        assert (await adapter.probe(http)).ok  # seen ready, so a timeout now is not a load
+        triton.delay = 0.4  # live, ready and infer: 1.2 s in all
+        result = await adapter.probe(http)
+    assert not result.ok and not result.loading
+    assert result.error is not None and result.error.endswith("timed out"), result.error
 
 
 def test_triton_exposition_reduces_per_model() -> None:

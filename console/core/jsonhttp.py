@@ -4,12 +4,25 @@ schemas): the same caps, redirect rules and timeout as every probe request."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from mlops_console.core.adapters import HttpAnswer, excerpt, timed_request, too_large
+
+
+class Deadline:
+    """One probe's time budget, shared by the requests it makes (the engine cuts a probe off at its
+    timeout + 1 s, and a probe cut off counts as failed, never as loading)."""
+
+    def __init__(self, seconds: float) -> None:
+        self._end = time.monotonic() + seconds
+
+    def __call__(self) -> float:
+        """Seconds left; `timed_request` raises TimeoutError at once when none are."""
+        return self._end - time.monotonic()
 
 
 @dataclass(frozen=True)
