@@ -71,12 +71,9 @@ def payload_from_schema(schema: Any, rows: list[Any] | None) -> dict[str, Any] |
 
 def _example_rows(example: dict[str, Any]) -> list[Any] | None:
     split = example.get("dataframe_split")
-    if isinstance(split, dict) and isinstance(split.get("data"), list):
-        return split["data"]
-    for key in ("instances", "inputs"):
-        if isinstance(example.get(key), list):
-            return example[key]
-    return None
+    candidates = [split.get("data") if isinstance(split, dict) else None]
+    candidates += [example.get("instances"), example.get("inputs")]
+    return next((rows for rows in candidates if isinstance(rows, list)), None)
 
 
 class BentomlAdapter(Adapter):
