@@ -21,6 +21,7 @@ import httpx
 import psutil
 
 from mlops_console.core.snapshot import EndpointSnapshot
+from mlops_console.core.store.rows import Alert
 from tests._serve_helpers import free_port, poll_until
 from tests.serving_envs import bin_path
 
@@ -383,5 +384,5 @@ class EngineRun:
                 )
             await asyncio.sleep(0.1)
 
-    async def alerts(self, state: str = "all") -> list[dict[str, Any]]:
+    async def alerts(self, state: str = "all") -> list[Alert]:
         return await asyncio.to_thread(self.store.list_alerts, state)

@@ -236,7 +236,7 @@ async def test_a_server_back_from_an_outage_but_still_loading_does_not_resolve_d
         await run.until(lambda s: s.health == "loading", "loading after the restart")
         probes = run.snap.probes
         await run.until(lambda s: s.probes >= probes + 4, "a few more probes while loading")
-        assert [a["state"] for a in await run.alerts()] == ["firing"], "loading is not recovery"
+        assert [a.state for a in await run.alerts()] == ["firing"], "loading is not recovery"
         assert not [t for t in sink.titles() if "[RESOLVED]" in t]
         triton.ready = True
         await run.until(lambda s: s.health == "up", "up")
@@ -257,7 +257,7 @@ async def test_a_restarted_watcher_does_not_resolve_an_adopted_down_alert_while_
         probes = second.snap.probes
         # Past the adoption window (three intervals): an answer would have resolved it by now.
         await second.until(lambda s: s.probes >= probes + 6, "more probes while loading")
-        assert [a["state"] for a in await second.alerts()] == ["firing"]
+        assert [a.state for a in await second.alerts()] == ["firing"]
         triton.ready = True
         await second.until(lambda s: s.health == "up", "up")
         await async_wait_for(lambda: [t for t in sink.titles() if "[RESOLVED]" in t], 20, "the resolve")
