@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["tests.fixtures_mlflow"]
+pytest_plugins = ["tests.fixtures_mlflow", "tests.serving_guard", "pytester"]
 
 
 @pytest.fixture(autouse=True)
