@@ -338,3 +338,92 @@ def test_registry_example_becomes_one_v2_tensor() -> None:
     }
     adapter.set_example({"dataframe_split": {"columns": ["a"], "data": [["text"]]}})
     assert adapter._payload() is None  # not numbers: no tensor, no guess
+
+
+# -- an adapter that learns which series to read by probing ----------------------------------------------
+class BentoShaped:
+    """A loopback server with BentoML's routes and metric names; `/metrics` counts its health routes
+    too, so a scrape that reads every route reads many more requests than the inference route saw."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.predictions = 500  # traffic before the console started watching
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> BentoShaped:
+        app = web.Application()
+        app.router.add_get("/livez", self._ok)
+        app.router.add_get("/readyz", self._ok)
+        schema = {"routes": [{"route": "/predict", "input": {"type": "object"}, "output": {"type": "array"}}]}
+
+        async def described(request: web.Request) -> web.Response:
+            return web.json_response(schema)
+
+        app.router.add_get("/schema.json", described)
+        app.router.add_post("/predict", self._predict)
+        app.router.add_get("/metrics", self._metrics)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @staticmethod
+    async def _ok(request: web.Request) -> web.Response:
+        return web.Response()
+
+    async def _predict(self, request: web.Request) -> web.Response:
+        self.predictions += 1
+        return web.json_response([0])
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        name = "bentoml_service_request_total"
+        labels = 'http_response_code="200",service_name="iris",service_version="2"'
+        return web.Response(
+            text=f"# TYPE {name} counter\n"
+            f'{name}{{endpoint="/readyz",{labels}}} 20000\n'
+            f'{name}{{endpoint="/predict",{labels}}} {self.predictions}\n'
+        )
+
+
+async def test_status_reads_the_route_the_probe_found_not_a_spike_from_every_route(tmp_path: Path) -> None:
+    from mlops_console.core.engine import Engine
+    from mlops_console.core.store import Store
+
+    server = await BentoShaped().start()
+    try:
+        endpoint = {
+            "name": "ep",
+            "url": server.url,
+            "adapter": "bentoml",
+            "metrics_url": f"{server.url}/metrics",
+        }
+        settings = parse_settings({"store": {"path": str(tmp_path / "c.db")}, "endpoints": [endpoint]})
+        snap = (await Engine(settings, Store(settings.store.path, read_only=True)).probe_once()).endpoints[0]
+    finally:
+        await server.stop()
+    # One prediction (the probe's) at most between the two samples; reading every route first and
+    # the learned route second made the drop look like a restart: 501 requests in a second.
+    assert snap.health == "up" and snap.served_version == "2"
+    assert snap.rps is not None and snap.rps < 5, snap.rps
+
+
+def test_samples_of_another_selection_start_the_series_afresh() -> None:
+    from mlops_console.core.endpoint_state import EndpointState
+    from mlops_console.core.series import MetricsSample
+
+    settings = parse_settings(
+        {"endpoints": [{"name": "ep", "url": "http://127.0.0.1:9", "adapter": "bentoml"}]}
+    )
+    state = EndpointState(settings.endpoints[0])
+    every_route, one_route = MetricNames(match={}), MetricNames(match={"endpoint": "/predict"})
+    state.add_metrics(MetricsSample(at=1000.0, requests=20500.0, errors=0.0), every_route)
+    state.add_metrics(MetricsSample(at=1010.0, requests=510.0, errors=0.0), one_route)
+    state.add_metrics(MetricsSample(at=1020.0, requests=530.0, errors=0.0), one_route)
+    assert state.series.metric_stats(1020.0, 60.0).rps == pytest.approx(2.0)  # 20 requests in 10 s
+    state.add_metrics(MetricsSample(at=1030.0, requests=550.0, errors=0.0), one_route)
+    assert state.series.metric_stats(1030.0, 60.0).rps == pytest.approx(2.0)  # same selection: kept

@@ -11,7 +11,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 
-from mlops_console.config import EndpointSettings
+from mlops_console.config import EndpointSettings, MetricNames
 from mlops_console.core.adapters import Adapter, ProbeResult, create_adapter
 from mlops_console.core.conditions import Reading
 from mlops_console.core.series import EndpointSeries, MetricsSample, WindowStats, quantile
@@ -46,6 +46,7 @@ class EndpointState:
         self.loading = False
         """The last probe found the server up but its model still loading (see `ProbeResult.loading`)."""
         self.metrics_error: str | None = None
+        self._metric_names: MetricNames | None = None
         # What the snapshot shows (see EndpointSnapshot for the meaning of each).
         self.alias = settings.alias
         self.health: Health = "unknown"
@@ -116,8 +117,14 @@ class EndpointState:
             )
         return version_changed
 
-    def add_metrics(self, sample: MetricsSample) -> None:
+    def add_metrics(self, sample: MetricsSample, names: MetricNames) -> None:
+        """One scrape, reduced with `names`. An adapter may change which series it reads once it
+        knows more (BentoML's route from its schema, Triton from `/v2`): samples of another selection
+        are not comparable, and a drop between them would read as a restart, so they are dropped."""
         self.metrics_error = None
+        if names != self._metric_names:
+            self.series.metrics.clear()
+            self._metric_names = names
         self.series.add_metrics(sample)
         self._frozen = None
 
