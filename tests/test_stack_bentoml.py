@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mlops_console.config import parse_settings
@@ -74,6 +75,12 @@ async def test_bentoml_watched_end_to_end_kill_restart_new_version(
             "throughput and latency read from BentoML's metrics",
         )
         assert run.snap.error_ratio == 0.0 and run.snap.last_error is None
+        # Rejected requests count as errors (by their `http_response_code`).
+        async with httpx.AsyncClient() as client:
+            for _ in range(10):
+                answer = await client.post(f"{bento.url}/predict", json={"data": "not rows"})
+                assert answer.status_code >= 400
+        await run.until(lambda s: (s.error_ratio or 0) > 0, "rejected requests in the error ratio")
 
         bento.kill()
         await run.until(lambda s: s.health == "down", "down after the kill")
