@@ -142,11 +142,14 @@ async def test_delivery_recorded_after_the_store_comes_back_is_not_sent_twice(
     )
     notifier = Notifier(settings, store, poll=0.05)
     conn = sqlite3.connect(settings.store.path, isolation_level=None)
-    conn.execute("BEGIN EXCLUSIVE")  # the delivery goes out; recording it waits, then fails
+    # Marking the page as being sent waits for the lock and fails; the page goes out anyway (unmarked),
+    # and recording its delivery waits, then fails.
+    conn.execute("BEGIN EXCLUSIVE")
     stop = asyncio.Event()
     task = asyncio.create_task(notifier.run(stop))
     try:
-        await async_wait_for(lambda: sink.received, what="delivery")
+        await async_wait_for(lambda: sink.received, timeout=30, what="delivery while the store is locked")
+        assert any("sent unmarked" in r.getMessage() for r in caplog.records)
         await async_wait_for(
             lambda: any("notifier round failed" in r.getMessage() for r in caplog.records),
             timeout=30,
