@@ -126,6 +126,13 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
+    # 3: a notification being sent is marked first (when, by whom), so a watcher that dies between the
+    # delivery and its record leaves a trace; `interrupted` counts sends cut off that way.
+    """
+    ALTER TABLE notifications ADD COLUMN sending_at REAL;
+    ALTER TABLE notifications ADD COLUMN sending_by TEXT;
+    ALTER TABLE notifications ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 
