@@ -60,13 +60,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def _command_modules() -> list[Callable[[argparse._SubParsersAction], None]]:
-    from mlops_console import commands_alerts, commands_demo, commands_models, commands_watch
+    from mlops_console import commands_alerts, commands_demo, commands_models, commands_replay, commands_watch
 
     return [
         commands_watch.register,
         commands_alerts.register,
         commands_models.register,
         commands_demo.register,
+        commands_replay.register,
     ]
 
 

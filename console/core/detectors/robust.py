@@ -1,0 +1,232 @@
+"""A baseline that learns each endpoint's normal: median and MAD of recent accepted values.
+
+A value is anomalous when it is both far out in robust terms (|value - median| > `z` robust standard
+deviations, 1.4826 MAD) and far out in relative terms (at least `rel_floor`, 20 %, away from the
+median), in the directions asked for (latency: up only; throughput: both). Latency and traffic are
+compared on a log scale, where "three times slower" is the same step at 8 ms and at 800 ms.
+
+- Anomalous values are not learnt, so an incident never becomes its own baseline. When the signal
+  stays out in the same direction for `accept_after` polls, the new level is accepted: the baseline is
+  rebuilt from it and the verdict says `level_shift` with `accepted: true`.
+- A second, long reference (`long_window` polls of accepted values, one kept in `long_step`) catches
+  slow ramps that the short baseline would follow: the value must clear it by `long_floor` (50 %).
+- Once a day of history exists, a daily profile (see `seasonal.py`) is taken out before comparing,
+  so the morning traffic ramp is expected and a 3 a.m. surge is not.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlops_console.core.detectors.base import UNKNOWN, Detector, Verdict
+from mlops_console.core.detectors.seasonal import DailyProfile
+
+MAD_SCALE = 1.4826
+MIN_LONG_POINTS = 10
+
+
+@dataclass(frozen=True)
+class RobustParams:
+    direction: str = "both"
+    """`up`, `down` or `both`: which excursions are anomalies."""
+    log: bool = True
+    offset: float = 1e-3
+    """Added before taking the log, so a zero (no traffic) stays finite. In the signal's unit."""
+    z: float = 3.5
+    rel_floor: float = 0.2
+    window: int = 60
+    """Accepted values behind the median and MAD."""
+    warmup: int = 30
+    """Accepted values before any verdict: a cold baseline never pages."""
+    min_spread: float = 0.03
+    """Smallest robust standard deviation assumed (on the detector's scale): a flat line is not exact."""
+    min_count: float = 0.0
+    """Events behind a value (`count`) below which it is no evidence and is not learnt."""
+    accept_after: int = 120
+    """Anomalous polls in one direction after which the new level is accepted (0: never)."""
+    shift_after: int = 10
+    """Anomalous polls in one direction after which the excursion is reported as a level shift."""
+    long_window: int = 360
+    """Accepted polls behind the long reference that catches slow ramps (0: no ramp check)."""
+    long_step: int = 6
+    long_floor: float = 0.5
+    seasonal: bool = True
+    season_bins: int = 48
+    up_kind: str = "spike"
+    down_kind: str = "drop"
+    persistence: tuple[int, int] = (3, 5)
+    """Anomalous verdicts among the last polls that make the condition hold (used by the evaluator)."""
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("up", "down", "both"):
+            raise ValueError(f"direction must be 'up', 'down' or 'both', got {self.direction!r}")
+        if self.warmup < 3 or self.window < 3:
+            raise ValueError("window and warmup must be at least 3")
+
+
+class RobustDetector(Detector):
+    name = "robust"
+    Params = RobustParams
+    params: RobustParams
+
+    def __init__(self, params: RobustParams | None = None) -> None:
+        super().__init__(params)
+        p = self.params
+        self._window: deque[tuple[float, float]] = deque(maxlen=p.window)
+        self._long: deque[tuple[float, float]] = deque(maxlen=max(1, p.long_window // p.long_step))
+        self._accepted = 0
+        self._run: deque[tuple[float, float]] = deque(maxlen=max(p.window, p.accept_after, p.shift_after))
+        self._run_dir = 0
+        self._run_len = 0
+        self._gap = 0
+        self._profile = DailyProfile(bins=p.season_bins)
+
+    # -- scale -----------------------------------------------------------------------------------------
+    def _to_scale(self, value: float) -> float:
+        p = self.params
+        return math.log(max(value, 0.0) + p.offset) if p.log else value
+
+    def _from_scale(self, y: float) -> float:
+        p = self.params
+        return max(math.exp(y) - p.offset, 0.0) if p.log else y
+
+    def _limits(self, sigma: float, center: float, floor: float) -> tuple[float, float]:
+        """How far up and down a value may go from `center` (on the detector's scale) and stay normal."""
+        p = self.params
+        if p.log:
+            return max(p.z * sigma, math.log1p(floor)), max(p.z * sigma, -math.log1p(-min(floor, 0.99)))
+        spread = max(p.z * sigma, floor * abs(center))
+        return spread, spread
+
+    def _seasonal_offset(self, at: float, active: bool) -> float:
+        return self._profile.offset(at) if active else 0.0
+
+    def _baseline(self, points: deque[tuple[float, float]], active: bool) -> tuple[float, float]:
+        residuals = [y - self._seasonal_offset(t, active) for t, y in points]
+        median = statistics.median(residuals)
+        mad = statistics.median([abs(r - median) for r in residuals])
+        return median, max(MAD_SCALE * mad, self.params.min_spread)
+
+    # -- the verdict -----------------------------------------------------------------------------------
+    def update(self, at: float, value: float | None, count: float | None = None) -> Verdict:
+        p = self.params
+        if value is None or not math.isfinite(value):
+            return UNKNOWN
+        if count is not None and count < p.min_count:
+            return Verdict(None, evidence={"value": value, "count": count, "min_count": p.min_count})
+        y = self._to_scale(value)
+        if self._accepted < p.warmup:
+            self._learn(at, y)
+            return Verdict(None, evidence={"value": value, "warming_up": self._accepted, "of": p.warmup})
+        seasonal = p.seasonal and self._profile.active(at)
+        season = self._seasonal_offset(at, seasonal)
+        median, sigma = self._baseline(self._window, seasonal)
+        center = median + season
+        up, down = self._limits(sigma, center, p.rel_floor)
+        deviation = y - center
+        direction = self._direction(deviation, up, down)
+        ramp = False
+        if direction == 0 and p.long_window and len(self._long) >= MIN_LONG_POINTS:
+            long_median, long_sigma = self._baseline(self._long, seasonal)
+            long_up, long_down = self._limits(long_sigma, long_median + season, p.long_floor)
+            direction = self._direction(y - long_median - season, long_up, long_down)
+            ramp = direction != 0
+        score = deviation / sigma
+        evidence: dict[str, Any] = {
+            "value": value,
+            "median": self._from_scale(center),
+            "spread": sigma,
+            "z": round(score, 3),
+            "baseline_n": len(self._window),
+            "seasonal": seasonal,
+        }
+        expected = (self._from_scale(center - down), self._from_scale(center + up))
+        if direction == 0:
+            self._learn(at, y)
+            self._gap += 1
+            if self._gap > p.persistence[1]:
+                self._run_dir, self._run_len = 0, 0
+                self._run.clear()
+            return Verdict(False, score, expected, None, evidence)
+        if direction != self._run_dir:
+            self._run.clear()
+            self._run_dir, self._run_len = direction, 0
+        self._run.append((at, y))
+        self._run_len += 1
+        self._gap = 0
+        if p.accept_after and self._run_len >= p.accept_after:
+            return self._accept(median, evidence, expected)
+        if ramp:
+            kind = "ramp"
+        elif self._run_len >= p.shift_after:
+            kind = "level_shift"
+        else:
+            kind = p.up_kind if direction > 0 else p.down_kind
+        evidence["direction"] = "up" if direction > 0 else "down"
+        evidence["anomalous_polls"] = self._run_len
+        return Verdict(True, score, expected, kind, evidence)
+
+    def _direction(self, deviation: float, up: float, down: float) -> int:
+        allowed = self.params.direction
+        if deviation > up and allowed in ("up", "both"):
+            return 1
+        if -deviation > down and allowed in ("down", "both"):
+            return -1
+        return 0
+
+    def _accept(self, old_median: float, evidence: dict[str, Any], expected: tuple[float, float]) -> Verdict:
+        """The excursion has lasted: it is the new normal. Rebuild the baselines from it."""
+        p = self.params
+        points = list(self._run)[-p.window :]
+        seasonal = p.seasonal and self._profile.active(points[-1][0])
+        residuals = [y - self._seasonal_offset(t, seasonal) for t, y in points]
+        new_median = statistics.median(residuals)
+        self._profile.shift(new_median - old_median)
+        self._window.clear()
+        self._window.extend(points)
+        self._long.clear()
+        self._long.extend(points[:: p.long_step])
+        self._run.clear()
+        self._run_dir, self._run_len, self._gap = 0, 0, 0
+        evidence.update(
+            accepted=True,
+            previous_median=self._from_scale(old_median),
+            new_median=self._from_scale(new_median),
+        )
+        return Verdict(False, evidence["z"], expected, "level_shift", evidence)
+
+    def _learn(self, at: float, y: float) -> None:
+        self._window.append((at, y))
+        if self._accepted % self.params.long_step == 0:
+            self._long.append((at, y))
+        self._accepted += 1
+        if self.params.seasonal:
+            self._profile.add(at, y)
+
+    # -- state -----------------------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            "window": [list(point) for point in self._window],
+            "long": [list(point) for point in self._long],
+            "accepted": self._accepted,
+            "run": [list(point) for point in self._run],
+            "run_dir": self._run_dir,
+            "run_len": self._run_len,
+            "gap": self._gap,
+            "profile": self._profile.to_state(),
+        }
+
+    def _load(self, state: Mapping[str, Any]) -> None:
+        self._window.extend((float(t), float(y)) for t, y in state.get("window", []))
+        self._long.extend((float(t), float(y)) for t, y in state.get("long", []))
+        self._accepted = int(state.get("accepted", len(self._window)))
+        self._run.extend((float(t), float(y)) for t, y in state.get("run", []))
+        self._run_dir = int(state.get("run_dir", 0))
+        self._run_len = int(state.get("run_len", 0))
+        self._gap = int(state.get("gap", 0))
+        self._profile.load(state.get("profile", {}))
