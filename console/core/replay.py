@@ -179,8 +179,11 @@ def condition_for(
     interval: float,
     model: str | None = None,
     version: str | None = None,
+    detail: bool = True,
 ) -> Condition:
-    """The alert book's view of one judgement: what the engine hands over for a detector's rule."""
+    """The alert book's view of one judgement: what the engine hands over for a detector's rule.
+
+    `detail=False` leaves out the text, for a caller that knows no alert can start or end now."""
     verdict = judgement.verdict
     return Condition(
         spec.rule,
@@ -190,7 +193,7 @@ def condition_for(
         spec.for_,
         verdict.evidence.get("value"),
         verdict.expected[1] if verdict.expected else None,
-        f"{endpoint} {describe(spec.signal, verdict)}",
+        f"{endpoint} {describe(spec.signal, verdict)}" if detail else "",
         model,
         version,
         interval,
@@ -215,8 +218,10 @@ def replay(
         now[0] = point.at
         for spec, evaluator in evaluators:
             judgement = evaluator.update(point.at, point.value, point.count)
-            condition = condition_for(spec, endpoint, judgement, interval=interval)
             episode = open_.get(spec.rule)
+            # The text is only read when an alert fires or resolves: skip it on quiet polls.
+            needed = bool(judgement.active) or episode is not None
+            condition = condition_for(spec, endpoint, judgement, interval=interval, detail=needed)
             if episode is not None and judgement.verdict.score is not None and judgement.active:
                 episode.peak = max(episode.peak or -math.inf, judgement.verdict.score)
             for write in book.evaluate(condition):

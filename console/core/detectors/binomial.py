@@ -73,14 +73,15 @@ class BinomialDetector(Detector):
     def __init__(self, params: BinomialParams | None = None) -> None:
         super().__init__(params)
         self._window: deque[tuple[float, float]] = deque(maxlen=self.params.window)
+        self._errors = 0.0
+        self._requests = 0.0
+        """Sums over the window, kept as polls come and go."""
         self._accepted = 0
         self._run = 0
 
     def baseline(self) -> float:
         p = self.params
-        errors = sum(e for e, _ in self._window) + p.prior_errors
-        requests = sum(n for _, n in self._window) + p.prior_requests
-        return errors / requests
+        return (self._errors + p.prior_errors) / (self._requests + p.prior_requests)
 
     def update(self, at: float, value: float | None, count: float | None = None) -> Verdict:
         p = self.params
@@ -105,7 +106,7 @@ class BinomialDetector(Detector):
             "baseline": base,
             "tested": tested,
             "p_value": tail,
-            "baseline_requests": sum(n for _, n in self._window),
+            "baseline_requests": self._requests,
         }
         expected = (0.0, min(1.0, (critical - 1) / requests))
         if errors < critical:
@@ -117,13 +118,21 @@ class BinomialDetector(Detector):
         return Verdict(True, score, expected, kind, evidence)
 
     def _learn(self, errors: float, requests: float) -> None:
-        self._window.append((errors, requests))
+        window = self._window
+        if len(window) == window.maxlen:
+            old_errors, old_requests = window[0]
+            self._errors -= old_errors
+            self._requests -= old_requests
+        window.append((errors, requests))
+        self._errors += errors
+        self._requests += requests
         self._accepted += 1
 
     def _state(self) -> dict[str, Any]:
         return {"window": [list(w) for w in self._window], "accepted": self._accepted, "run": self._run}
 
     def _load(self, state: Mapping[str, Any]) -> None:
-        self._window.extend((float(e), float(n)) for e, n in state.get("window", []))
-        self._accepted = int(state.get("accepted", len(self._window)))
+        for e, n in state.get("window", []):
+            self._learn(float(e), float(n))
+        self._accepted = int(state.get("accepted", self._accepted))
         self._run = int(state.get("run", 0))

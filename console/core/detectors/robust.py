@@ -6,8 +6,9 @@ median), in the directions asked for (latency: up only; throughput: both). Laten
 compared on a log scale, where "three times slower" is the same step at 8 ms and at 800 ms.
 
 - Anomalous values are not learnt, so an incident never becomes its own baseline. When the signal
-  stays out in the same direction for `accept_after` polls, the new level is accepted: the baseline is
-  rebuilt from it and the verdict says `level_shift` with `accepted: true`.
+  stays out in the same direction for `accept_after` polls and has settled (no longer climbing or
+  falling), the new level is accepted: the baseline is rebuilt from it and the verdict says
+  `level_shift` with `accepted: true`.
 - A second, long reference (`long_window` polls of accepted values, one kept in `long_step`) catches
   slow ramps that the short baseline would follow: the value must clear it by `long_floor` (50 %).
 - Once a day of history exists, a daily profile (see `seasonal.py`) is taken out before comparing,
@@ -33,7 +34,8 @@ MIN_LONG_POINTS = 10
 @dataclass(frozen=True)
 class RobustParams:
     direction: str = "both"
-    """`up`, `down` or `both`: which excursions are anomalies."""
+    """`up`, `down` or `both`: which excursions are anomalies. Excursions the other way are not
+    learnt either, until they last (accepted like any level shift)."""
     log: bool = True
     offset: float = 1e-3
     """Added before taking the log, so a zero (no traffic) stays finite. In the signal's unit."""
@@ -47,6 +49,9 @@ class RobustParams:
     """Smallest robust standard deviation assumed (on the detector's scale): a flat line is not exact."""
     min_count: float = 0.0
     """Events behind a value (`count`) below which it is no evidence and is not learnt."""
+    count_spread: float = 0.0
+    """Sampling error of a value from `count` events, as a robust standard deviation at one event
+    (shrinking with the square root of the count): a p95 of three requests proves little."""
     accept_after: int = 120
     """Anomalous polls in one direction after which the new level is accepted (0: never)."""
     shift_after: int = 10
@@ -103,11 +108,12 @@ class RobustDetector(Detector):
         spread = max(p.z * sigma, floor * abs(center))
         return spread, spread
 
-    def _seasonal_offset(self, at: float, active: bool) -> float:
-        return self._profile.offset(at) if active else 0.0
-
     def _baseline(self, points: deque[tuple[float, float]], active: bool) -> tuple[float, float]:
-        residuals = [y - self._seasonal_offset(t, active) for t, y in points]
+        if active:
+            offsets, width, bins = self._profile.offsets(), self._profile.width, self._profile.bins
+            residuals = [y - offsets[int(t // width) % bins] for t, y in points]
+        else:
+            residuals = [y for _, y in points]
         median = statistics.median(residuals)
         mad = statistics.median([abs(r - median) for r in residuals])
         return median, max(MAD_SCALE * mad, self.params.min_spread)
@@ -121,11 +127,13 @@ class RobustDetector(Detector):
             return Verdict(None, evidence={"value": value, "count": count, "min_count": p.min_count})
         y = self._to_scale(value)
         if self._accepted < p.warmup:
-            self._learn(at, y)
+            self._learn(at, y, None)
             return Verdict(None, evidence={"value": value, "warming_up": self._accepted, "of": p.warmup})
         seasonal = p.seasonal and self._profile.active(at)
-        season = self._seasonal_offset(at, seasonal)
+        season = self._profile.offset(at) if seasonal else 0.0
         median, sigma = self._baseline(self._window, seasonal)
+        if count and p.count_spread:
+            sigma = max(sigma, p.count_spread / math.sqrt(count))
         center = median + season
         up, down = self._limits(sigma, center, p.rel_floor)
         deviation = y - center
@@ -147,7 +155,7 @@ class RobustDetector(Detector):
         }
         expected = (self._from_scale(center - down), self._from_scale(center + up))
         if direction == 0:
-            self._learn(at, y)
+            self._learn(at, y, deviation)
             self._gap += 1
             if self._gap > p.persistence[1]:
                 self._run_dir, self._run_len = 0, 0
@@ -159,8 +167,12 @@ class RobustDetector(Detector):
         self._run.append((at, y))
         self._run_len += 1
         self._gap = 0
-        if p.accept_after and self._run_len >= p.accept_after:
+        if p.accept_after and self._run_len >= p.accept_after and self._settled():
             return self._accept(median, evidence, expected)
+        if p.direction != "both" and (direction > 0) != (p.direction == "up"):
+            # Out the other way (latency got faster): not an alert, but not learnt either until it
+            # lasts, so a lasting change moves the baseline at once instead of seeping into it.
+            return Verdict(False, score, expected, None, evidence)
         if ramp:
             kind = "ramp"
         elif self._run_len >= p.shift_after:
@@ -171,22 +183,32 @@ class RobustDetector(Detector):
         evidence["anomalous_polls"] = self._run_len
         return Verdict(True, score, expected, kind, evidence)
 
-    def _direction(self, deviation: float, up: float, down: float) -> int:
-        allowed = self.params.direction
-        if deviation > up and allowed in ("up", "both"):
+    @staticmethod
+    def _direction(deviation: float, up: float, down: float) -> int:
+        """1 above the band, -1 below it, 0 inside (whichever directions alert)."""
+        if deviation > up:
             return 1
-        if -deviation > down and allowed in ("down", "both"):
+        if -deviation > down:
             return -1
         return 0
+
+    def _settled(self) -> bool:
+        """The excursion has found its level: the two halves of its last `window` polls agree.
+
+        A ramp that is still climbing is not a new normal yet (its median would be left behind)."""
+        points = [y for _, y in list(self._run)[-self.params.window :]]
+        half = len(points) // 2
+        first, second = statistics.median(points[:half]), statistics.median(points[half:])
+        return abs(second - first) <= self._limits(0.0, first, self.params.rel_floor / 2)[0]
 
     def _accept(self, old_median: float, evidence: dict[str, Any], expected: tuple[float, float]) -> Verdict:
         """The excursion has lasted: it is the new normal. Rebuild the baselines from it."""
         p = self.params
         points = list(self._run)[-p.window :]
         seasonal = p.seasonal and self._profile.active(points[-1][0])
-        residuals = [y - self._seasonal_offset(t, seasonal) for t, y in points]
+        offset = self._profile.offset
+        residuals = [y - (offset(t) if seasonal else 0.0) for t, y in points]
         new_median = statistics.median(residuals)
-        self._profile.shift(new_median - old_median)
         self._window.clear()
         self._window.extend(points)
         self._long.clear()
@@ -200,13 +222,14 @@ class RobustDetector(Detector):
         )
         return Verdict(False, evidence["z"], expected, "level_shift", evidence)
 
-    def _learn(self, at: float, y: float) -> None:
+    def _learn(self, at: float, y: float, error: float | None) -> None:
+        """Take an accepted value into the baselines; `error` (value minus prediction) into the profile."""
         self._window.append((at, y))
         if self._accepted % self.params.long_step == 0:
             self._long.append((at, y))
         self._accepted += 1
-        if self.params.seasonal:
-            self._profile.add(at, y)
+        if self.params.seasonal and error is not None:
+            self._profile.add(at, error)
 
     # -- state -----------------------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:

@@ -1,10 +1,12 @@
-"""A daily profile of a signal, learnt from accepted values, so 9 a.m. is compared with a usual 9 a.m.
+"""A daily profile of a signal, so the morning ramp is expected at 9 a.m. and a 3 a.m. surge is not.
 
-The day is cut into `bins` slots (30 minutes by default). Each visit to a slot (the polls that fall in
-it, one day) is averaged, and the average is folded into the slot's profile with weight `mix`, so the
-profile follows the last few days whatever the poll interval. The seasonal offset of a slot is its
-profile minus the mean of all visited slots: it moves values, never the overall level. It is used
-only once a full day of history exists and most slots have been seen.
+The day is cut into `bins` slots (30 minutes by default). The profile learns, per slot, by how much
+accepted values stood above or below the baseline's prediction (as in Holt-Winters: the seasonal
+part is what the level does not explain). Each visit to a slot (its polls on one day) is averaged
+and folded into the slot with weight `mix`, so the profile follows the last few days whatever the
+poll interval. Because it learns prediction errors rather than levels, a lasting level change moves
+the baseline, not the profile. It is used once a full day of history exists and most slots have
+been seen.
 """
 
 from __future__ import annotations
@@ -26,11 +28,15 @@ class DailyProfile:
         """(absolute slot number, sum, count) of the slot being visited now."""
         self._offsets: list[float] | None = None
 
-    def slot(self, at: float) -> int:
-        return int(at // (DAY / self.bins))
+    @property
+    def width(self) -> float:
+        return DAY / self.bins
 
-    def add(self, at: float, value: float) -> None:
-        """Learn an accepted value (on the detector's scale, e.g. log latency)."""
+    def slot(self, at: float) -> int:
+        return int(at // self.width)
+
+    def add(self, at: float, error: float) -> None:
+        """Learn how far an accepted value stood from the prediction (on the detector's scale)."""
         if self.first_at is None:
             self.first_at = at
         slot = self.slot(at)
@@ -39,7 +45,7 @@ class DailyProfile:
         if self._visit is None:
             self._visit = (slot, 0.0, 0)
         _, total, n = self._visit
-        self._visit = (slot, total + value, n + 1)
+        self._visit = (slot, total + error, n + 1)
 
     def _fold(self) -> None:
         assert self._visit is not None
@@ -48,9 +54,8 @@ class DailyProfile:
         if n == 0:
             return
         index = slot % self.bins
-        mean = total / n
         old = self.profile[index]
-        self.profile[index] = mean if old is None else old + self.mix * (mean - old)
+        self.profile[index] = total / n if old is None else old + self.mix * total / n
         self._offsets = None
 
     def active(self, at: float) -> bool:
@@ -59,21 +64,14 @@ class DailyProfile:
         seen = sum(1 for p in self.profile if p is not None)
         return seen >= self.min_coverage * self.bins
 
-    def offset(self, at: float) -> float:
-        """The seasonal offset of the slot holding `at` (0 for a slot never seen)."""
+    def offsets(self) -> list[float]:
+        """The seasonal offset of each slot of the day (0 for a slot never seen)."""
         if self._offsets is None:
-            seen = [p for p in self.profile if p is not None]
-            level = sum(seen) / len(seen) if seen else 0.0
-            self._offsets = [0.0 if p is None else p - level for p in self.profile]
-        return self._offsets[self.slot(at) % self.bins]
+            self._offsets = [0.0 if p is None else p for p in self.profile]
+        return self._offsets
 
-    def shift(self, delta: float) -> None:
-        """Move the whole profile by `delta` (an accepted level shift): the shape stays."""
-        self.profile = [None if p is None else p + delta for p in self.profile]
-        if self._visit is not None:
-            slot, total, n = self._visit
-            self._visit = (slot, total + delta * n, n)
-        self._offsets = None
+    def offset(self, at: float) -> float:
+        return self.offsets()[self.slot(at) % self.bins]
 
     def to_state(self) -> dict[str, Any]:
         return {"profile": list(self.profile), "first_at": self.first_at, "visit": self._visit}

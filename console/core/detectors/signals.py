@@ -19,7 +19,13 @@ from mlops_console.core.detectors.evaluator import SignalEvaluator
 
 SIGNALS = ("latency", "throughput", "error_rate")
 
-LATENCY_ROBUST: dict[str, Any] = {"direction": "up", "offset": 0.001, "min_count": 0}
+LATENCY_ROBUST: dict[str, Any] = {
+    "direction": "up",
+    "offset": 0.001,
+    "count_spread": 0.5,
+    "rel_floor": 0.25,
+    "persistence": (4, 5),
+}
 THROUGHPUT_ROBUST: dict[str, Any] = {
     "direction": "both",
     "offset": 0.05,
