@@ -5,7 +5,8 @@ them. Instead: with `n` requests and a baseline error proportion `p0` (errors ov
 recent accepted polls, with a small prior so a clean history is not "exactly zero"), how likely are
 `k` or more errors if the true proportion were `p0` lifted by `rel_floor`? Below `alpha` it is
 anomalous, but never with fewer than `min_errors` errors: two failed requests out of three at night
-are not an incident. Anomalous polls are not learnt.
+are not an incident. The same test runs over the sum of the last `span` polls, which sees a rate
+that is too low to stand out in any single poll. Anomalous polls are not learnt.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class BinomialParams:
     """A prior of 1 error in 1000 requests: a spotless history still leaves room for bad luck."""
     assumed_requests: float = 100.0
     """Requests behind a ratio given without a count (a CSV of ratios only)."""
+    span: int = 5
+    """Polls summed for a second test, so a rate too low to stand out in one poll's few requests
+    (1 % of 30 requests a minute) still does over several."""
     shift_after: int = 10
     persistence: tuple[int, int] = (2, 3)
 
@@ -73,6 +77,8 @@ class BinomialDetector(Detector):
     def __init__(self, params: BinomialParams | None = None) -> None:
         super().__init__(params)
         self._window: deque[tuple[float, float]] = deque(maxlen=self.params.window)
+        self._recent: deque[tuple[float, float]] = deque(maxlen=self.params.span)
+        """The last `span` judged polls, anomalous or not."""
         self._errors = 0.0
         self._requests = 0.0
         """Sums over the window, kept as polls come and go."""
@@ -98,7 +104,14 @@ class BinomialDetector(Detector):
         tested = min(max(base * (1 + p.rel_floor), base + p.abs_floor), 0.999)
         critical = max(critical_errors(requests, tested, p.alpha), math.ceil(p.min_errors))
         tail = binomial_tail(errors, requests, tested)
-        score = -math.log10(max(tail, 1e-300))
+        self._recent.append((errors, requests))
+        # Without its worst poll: one bad minute is the single-poll test's business, not the span's.
+        worst = max(self._recent, key=lambda r: r[0])
+        span_errors = sum(e for e, _ in self._recent) - worst[0]
+        span_requests = sum(n for _, n in self._recent) - worst[1]
+        span_tail = binomial_tail(span_errors, span_requests, tested)
+        over_span = span_errors >= p.min_errors and span_tail < p.alpha
+        score = -math.log10(max(min(tail, span_tail), 1e-300))
         evidence = {
             "value": value,
             "errors": errors,
@@ -108,8 +121,14 @@ class BinomialDetector(Detector):
             "p_value": tail,
             "baseline_requests": self._requests,
         }
+        if over_span and errors < critical:
+            evidence.update(span_errors=span_errors, span_requests=span_requests, span_p_value=span_tail)
         expected = (0.0, min(1.0, (critical - 1) / requests))
-        if errors < critical:
+        # Once anomalous, it stays so while the recent polls still run above the tested proportion:
+        # a lasting rise is one alert, not one per quiet minute in it.
+        recent_rate = sum(e for e, _ in self._recent) / max(sum(n for _, n in self._recent), 1.0)
+        holding = self._run > 0 and recent_rate > tested
+        if errors < critical and not (over_span and errors > tested * requests) and not holding:
             self._learn(errors, requests)
             self._run = 0
             return Verdict(False, score, expected, None, evidence)
@@ -129,10 +148,16 @@ class BinomialDetector(Detector):
         self._accepted += 1
 
     def _state(self) -> dict[str, Any]:
-        return {"window": [list(w) for w in self._window], "accepted": self._accepted, "run": self._run}
+        return {
+            "window": [list(w) for w in self._window],
+            "recent": [list(r) for r in self._recent],
+            "accepted": self._accepted,
+            "run": self._run,
+        }
 
     def _load(self, state: Mapping[str, Any]) -> None:
         for e, n in state.get("window", []):
             self._learn(float(e), float(n))
+        self._recent.extend((float(e), float(n)) for e, n in state.get("recent", []))
         self._accepted = int(state.get("accepted", self._accepted))
         self._run = int(state.get("run", 0))

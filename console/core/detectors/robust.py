@@ -29,6 +29,8 @@ from mlops_console.core.detectors.seasonal import DailyProfile
 
 MAD_SCALE = 1.4826
 MIN_LONG_POINTS = 10
+SEASONAL_GAIN = 0.9
+"""The daily profile is used when it shrinks the spread of the recent values to below this share."""
 
 
 @dataclass(frozen=True)
@@ -127,11 +129,18 @@ class RobustDetector(Detector):
             return Verdict(None, evidence={"value": value, "count": count, "min_count": p.min_count})
         y = self._to_scale(value)
         if self._accepted < p.warmup:
-            self._learn(at, y, None)
+            self._learn(at, y)
             return Verdict(None, evidence={"value": value, "warming_up": self._accepted, "of": p.warmup})
+        median, sigma = self._baseline(self._window, False)
         seasonal = p.seasonal and self._profile.active(at)
+        if seasonal:
+            # The profile is used while it makes the recent values more regular than they are raw:
+            # a profile that learnt something that was not daily (a change on its first day) is not.
+            seasonal_median, seasonal_sigma = self._baseline(self._window, True)
+            seasonal = seasonal_sigma < SEASONAL_GAIN * sigma
+            if seasonal:
+                median, sigma = seasonal_median, seasonal_sigma
         season = self._profile.offset(at) if seasonal else 0.0
-        median, sigma = self._baseline(self._window, seasonal)
         if count and p.count_spread:
             sigma = max(sigma, p.count_spread / math.sqrt(count))
         center = median + season
@@ -155,7 +164,7 @@ class RobustDetector(Detector):
         }
         expected = (self._from_scale(center - down), self._from_scale(center + up))
         if direction == 0:
-            self._learn(at, y, deviation)
+            self._learn(at, y)
             self._gap += 1
             if self._gap > p.persistence[1]:
                 self._run_dir, self._run_len = 0, 0
@@ -168,7 +177,7 @@ class RobustDetector(Detector):
         self._run_len += 1
         self._gap = 0
         if p.accept_after and self._run_len >= p.accept_after and self._settled():
-            return self._accept(median, evidence, expected)
+            return self._accept(median, seasonal, season, evidence, expected)
         if p.direction != "both" and (direction > 0) != (p.direction == "up"):
             # Out the other way (latency got faster): not an alert, but not learnt either until it
             # lasts, so a lasting change moves the baseline at once instead of seeping into it.
@@ -201,14 +210,22 @@ class RobustDetector(Detector):
         first, second = statistics.median(points[:half]), statistics.median(points[half:])
         return abs(second - first) <= self._limits(0.0, first, self.params.rel_floor / 2)[0]
 
-    def _accept(self, old_median: float, evidence: dict[str, Any], expected: tuple[float, float]) -> Verdict:
-        """The excursion has lasted: it is the new normal. Rebuild the baselines from it."""
+    def _accept(
+        self,
+        old_median: float,
+        seasonal: bool,
+        season: float,
+        evidence: dict[str, Any],
+        expected: tuple[float, float],
+    ) -> Verdict:
+        """The excursion has lasted and settled: it is the new normal. Rebuild the baselines from it.
+
+        `old_median` is the level it left, on the same footing (`seasonal` or raw) as the new one."""
         p = self.params
         points = list(self._run)[-p.window :]
-        seasonal = p.seasonal and self._profile.active(points[-1][0])
-        offset = self._profile.offset
-        residuals = [y - (offset(t) if seasonal else 0.0) for t, y in points]
-        new_median = statistics.median(residuals)
+        new_median = self._baseline(deque(points), seasonal)[0]
+        # A profile learnt at the old level would take the step for a daily pattern: learn it afresh.
+        self._profile = DailyProfile(bins=p.season_bins)
         self._window.clear()
         self._window.extend(points)
         self._long.clear()
@@ -217,19 +234,18 @@ class RobustDetector(Detector):
         self._run_dir, self._run_len, self._gap = 0, 0, 0
         evidence.update(
             accepted=True,
-            previous_median=self._from_scale(old_median),
-            new_median=self._from_scale(new_median),
+            previous_median=self._from_scale(old_median + season),
+            new_median=self._from_scale(new_median + season),
         )
         return Verdict(False, evidence["z"], expected, "level_shift", evidence)
 
-    def _learn(self, at: float, y: float, error: float | None) -> None:
-        """Take an accepted value into the baselines; `error` (value minus prediction) into the profile."""
+    def _learn(self, at: float, y: float) -> None:
         self._window.append((at, y))
         if self._accepted % self.params.long_step == 0:
             self._long.append((at, y))
         self._accepted += 1
-        if self.params.seasonal and error is not None:
-            self._profile.add(at, error)
+        if self.params.seasonal:
+            self._profile.add(at, y)
 
     # -- state -----------------------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:

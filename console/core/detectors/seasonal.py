@@ -1,12 +1,11 @@
-"""A daily profile of a signal, so the morning ramp is expected at 9 a.m. and a 3 a.m. surge is not.
+"""A daily profile of a signal, learnt from accepted values, so 9 a.m. is compared with a usual 9 a.m.
 
-The day is cut into `bins` slots (30 minutes by default). The profile learns, per slot, by how much
-accepted values stood above or below the baseline's prediction (as in Holt-Winters: the seasonal
-part is what the level does not explain). Each visit to a slot (its polls on one day) is averaged
-and folded into the slot with weight `mix`, so the profile follows the last few days whatever the
-poll interval. Because it learns prediction errors rather than levels, a lasting level change moves
-the baseline, not the profile. It is used once a full day of history exists and most slots have
-been seen.
+The day is cut into `bins` slots (30 minutes by default). Each visit to a slot (the polls that fall in
+it, one day) is averaged, and the average is folded into the slot's profile with weight `mix`, so the
+profile follows the last few days whatever the poll interval. The seasonal offset of a slot is its
+profile minus the mean of all visited slots: it moves values, never the overall level. It is offered
+once a full day of history exists and most slots have been seen; the detector uses it only while it
+makes the recent values more regular (see `robust.py`).
 """
 
 from __future__ import annotations
@@ -35,8 +34,8 @@ class DailyProfile:
     def slot(self, at: float) -> int:
         return int(at // self.width)
 
-    def add(self, at: float, error: float) -> None:
-        """Learn how far an accepted value stood from the prediction (on the detector's scale)."""
+    def add(self, at: float, value: float) -> None:
+        """Learn an accepted value (on the detector's scale, e.g. log latency)."""
         if self.first_at is None:
             self.first_at = at
         slot = self.slot(at)
@@ -45,7 +44,7 @@ class DailyProfile:
         if self._visit is None:
             self._visit = (slot, 0.0, 0)
         _, total, n = self._visit
-        self._visit = (slot, total + error, n + 1)
+        self._visit = (slot, total + value, n + 1)
 
     def _fold(self) -> None:
         assert self._visit is not None
@@ -54,8 +53,9 @@ class DailyProfile:
         if n == 0:
             return
         index = slot % self.bins
+        mean = total / n
         old = self.profile[index]
-        self.profile[index] = total / n if old is None else old + self.mix * total / n
+        self.profile[index] = mean if old is None else old + self.mix * (mean - old)
         self._offsets = None
 
     def active(self, at: float) -> bool:
@@ -67,7 +67,9 @@ class DailyProfile:
     def offsets(self) -> list[float]:
         """The seasonal offset of each slot of the day (0 for a slot never seen)."""
         if self._offsets is None:
-            self._offsets = [0.0 if p is None else p for p in self.profile]
+            seen = [p for p in self.profile if p is not None]
+            level = sum(seen) / len(seen) if seen else 0.0
+            self._offsets = [0.0 if p is None else p - level for p in self.profile]
         return self._offsets
 
     def offset(self, at: float) -> float:

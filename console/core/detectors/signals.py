@@ -29,6 +29,7 @@ LATENCY_ROBUST: dict[str, Any] = {
 THROUGHPUT_ROBUST: dict[str, Any] = {
     "direction": "both",
     "offset": 0.05,
+    "count_spread": 1.0,
     "up_kind": "surge",
     "down_kind": "drop",
     "long_window": 0,
