@@ -162,7 +162,10 @@ class RobustDetector(Detector):
             "baseline_n": len(self._window),
             "seasonal": seasonal,
         }
-        expected = (self._from_scale(center - down), self._from_scale(center + up))
+        # A direction that does not alert has no edge: a latency that got faster is within its band.
+        low = self._from_scale(center - down) if p.direction != "up" else (0.0 if p.log else -math.inf)
+        high = self._from_scale(center + up) if p.direction != "down" else math.inf
+        expected = (low, high)
         if direction == 0:
             self._learn(at, y)
             self._gap += 1
