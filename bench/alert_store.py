@@ -96,35 +96,31 @@ def generate(n_events: int, t0: float):  # type: ignore[no-untyped-def]
 
 def ingest_api(path: Path, n_events: int) -> dict[str, Any]:
     """The per-operation API (one transaction per call), on a sample."""
-    from mlops_console.core.store import Store
+    from mlops_console.core.store import NewAlert, OutboxMessage, Store
 
     store = Store(path)
     notes = [
-        {
-            "kind": "firing",
-            "channel": "c",
-            "target": "json://****",
-            "severity": "critical",
-            "title": "t",
-            "body": "b",
-        }
+        OutboxMessage(
+            kind="firing", channel="c", target="json://****", severity="critical", title="t", body="b"
+        )
     ]
     started, events = time.perf_counter(), 0
     i = 0
     while events < n_events:
         i += 1
         alert_id = store.open_alert(
-            {
-                "fingerprint": f"down:ep{i % 200}",
-                "rule": "down",
-                "endpoint": f"ep{i % 200}",
-                "model": "m",
-                "version": "1",
-                "severity": "critical",
-                "summary": "down",
-                "value": 2.0,
-                "threshold": 2.0,
-            },
+            NewAlert(
+                fingerprint=f"down:ep{i % 200}",
+                rule="down",
+                endpoint=f"ep{i % 200}",
+                model="m",
+                version="1",
+                severity="critical",
+                summary="down",
+                value=2.0,
+                threshold=2.0,
+                started_at=time.time(),
+            ),
             notes,
         )
         store.add_event(alert_id, "notified", actor="json://****", data={"notification": i})

@@ -70,7 +70,7 @@ async def run(trials: int, interval: float, limit: float) -> dict[str, Any]:
                 failures.append(f"stopped after {i} trials (time limit)")
                 break
             name = f"ep{i}"
-            state = engine.endpoints[name].snapshot
+            state = engine.endpoints[name]
             if not await wait_for(lambda state=state: state.health == "up", 15):
                 failures.append(f"{name} never came up")
                 continue

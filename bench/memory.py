@@ -1,7 +1,7 @@
 """Scenario 6 worker: 1000 endpoints' series fed the equivalent of 24 h of samples; RSS must level off.
 
 `python -m bench.memory --endpoints 1000 --hours 24` prints one JSON line. Each endpoint gets the
-engine's own state (`mlops_console.core.engine._state_for`: series, snapshot, adapter); every simulated
+engine's own state (`mlops_console.core.endpoint_state.EndpointState`: series, adapter); every simulated
 second adds one probe (1 in 50 failed) and one metrics scrape with a 12-bucket histogram, exactly as
 a 1 s probe + scrape interval would. Every simulated hour the engine's per-probe snapshot refresh
 runs once per endpoint (so snapshot-held lists are counted too) and RSS is sampled.
@@ -79,7 +79,8 @@ def main() -> None:
         fed_seconds = second + 1
         if second % 3600 == 3599:
             for state in states:
-                engine._record(state, ProbeResult(ok=True, latency=0.005, status=200), now)
+                state.record(ProbeResult(ok=True, latency=0.005, status=200), now)
+                state.snapshot()
             gc.collect()
             rss_series.append((fed_seconds / 3600, proc.memory_info().rss / 2**20))
         if time.monotonic() - started > args.max_seconds:

@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
 
     env = None
     if args.sample:
-        from mlops_console.tui import sample
+        from tests import sample
 
         work = Path(tempfile.mkdtemp(prefix="mlops-shots-"))
         counter = iter(range(100))

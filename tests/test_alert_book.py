@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from mlops_console.config import parse_settings
-from mlops_console.core.alerts import ADOPTED_CLEAR_PROBES, FLAP_FIRES, FLAP_SETTLE, AlertBook, Condition
+from mlops_console.core.alerts import ADOPTED_CLEAR_PROBES, FLAP_FIRES, FLAP_SETTLE, AlertBook
+from mlops_console.core.conditions import Condition
 from mlops_console.core.store import Store
 
 
@@ -49,10 +50,10 @@ def test_pending_until_for_elapses_then_one_alert_not_one_per_probe(world) -> No
     for _ in range(5):
         step(True, for_=30)
         clock.now += 1
-    assert [a["state"] for a in store.list_alerts()] == ["firing"]
+    assert [a.state for a in store.list_alerts()] == ["firing"]
     assert titles(store) == ["[FIRING] ep: latency p95 high"]
     step(False)
-    assert [a["state"] for a in store.list_alerts()] == ["resolved"]
+    assert [a.state for a in store.list_alerts()] == ["resolved"]
     assert titles(store)[-1] == "[RESOLVED] ep: latency p95 high"
 
 
@@ -68,10 +69,10 @@ def test_flapping_pages_once_stays_open_then_resolves_when_settled(world) -> Non
     assert pages.count("[FIRING] ep: latency p95 high") == FLAP_FIRES - 1
     alerts = store.list_alerts()
     assert len(alerts) == FLAP_FIRES, "cycles while flapping stay one open alert"
-    assert alerts[0]["flapping"] and alerts[0]["state"] == "firing"
+    assert alerts[0].flapping and alerts[0].state == "firing"
     clock.now += FLAP_SETTLE
     step(False)
-    assert store.list_alerts()[0]["state"] == "resolved"
+    assert store.list_alerts()[0].state == "resolved"
     assert titles(store)[-1] == "[RESOLVED] ep: latency p95 high"
 
 
@@ -79,7 +80,7 @@ def test_silence_covers_recurrences_but_alerts_are_still_stored(world) -> None: 
     _, store, _, _, step = world
     step(True)
     first = store.list_alerts()[0]
-    store.silence(first["id"], 3600, by="bob")
+    store.silence(first.id, 3600, by="bob")
     step(False)
     step(True)
     assert len(store.list_alerts()) == 2
@@ -96,7 +97,7 @@ def test_restart_adopts_open_alerts_instead_of_paging_twice(world) -> None:  # t
     assert len(store.list_alerts()) == 1
     for op in reborn.evaluate(Condition("latency_p95", "ep", False, "warning")):
         op(store)
-    assert store.list_alerts()[0]["state"] == "resolved"
+    assert store.list_alerts()[0].state == "resolved"
 
 
 def test_acknowledged_alert_is_not_reminded(world) -> None:  # type: ignore[no-untyped-def]
@@ -108,7 +109,7 @@ def test_acknowledged_alert_is_not_reminded(world) -> None:  # type: ignore[no-u
     store._conn().execute("UPDATE alerts SET last_notified_at = started_at - 7200")
     assert remind_unacknowledged(store, settings) == 1
     store._conn().execute("UPDATE alerts SET last_notified_at = started_at - 7200")
-    store.acknowledge(alert["id"], "alice")
+    store.acknowledge(alert.id, "alice")
     assert remind_unacknowledged(store, settings) == 0
     assert titles(store)[-1] == "[STILL FIRING] ep: latency p95 high"
 
@@ -133,7 +134,7 @@ def test_adopted_alert_is_not_resolved_by_missing_evidence(world) -> None:  # ty
         assert reborn.evaluate(down(None)) == []
         clock.now += 1
     assert reborn.is_firing("down", "ep", None)
-    assert [a["state"] for a in store.list_alerts()] == ["firing"]
+    assert [a.state for a in store.list_alerts()] == ["firing"]
 
 
 def test_adopted_alert_resolves_only_after_a_full_clear_window(world) -> None:  # type: ignore[no-untyped-def]
@@ -152,7 +153,7 @@ def test_adopted_alert_resolves_only_after_a_full_clear_window(world) -> None:  
     clock.now += 0.1
     for op in reborn.evaluate(down(False)):
         op(store)
-    assert [a["state"] for a in store.list_alerts()] == ["resolved"]
+    assert [a.state for a in store.list_alerts()] == ["resolved"]
     assert titles(store) == ["[FIRING] ep: endpoint down", "[RESOLVED] ep: endpoint down"]
 
 
@@ -164,7 +165,7 @@ def test_adopted_alert_seen_active_again_resolves_at_once(world) -> None:  # typ
     assert reborn.evaluate(down(True)) == [], "still down after the restart: no second page"
     for op in reborn.evaluate(down(False)):
         op(store)
-    assert [a["state"] for a in store.list_alerts()] == ["resolved"]
+    assert [a.state for a in store.list_alerts()] == ["resolved"]
 
 
 def test_fresh_alert_resolves_on_first_clear_but_not_on_missing_evidence(world) -> None:  # type: ignore[no-untyped-def]
@@ -172,10 +173,10 @@ def test_fresh_alert_resolves_on_first_clear_but_not_on_missing_evidence(world) 
     for op in book.evaluate(down(True)):
         op(store)
     assert book.evaluate(down(None)) == []
-    assert store.list_alerts()[0]["state"] == "firing"
+    assert store.list_alerts()[0].state == "firing"
     for op in book.evaluate(down(False)):
         op(store)
-    assert store.list_alerts()[0]["state"] == "resolved"
+    assert store.list_alerts()[0].state == "resolved"
 
 
 def test_write_that_lands_after_a_stale_read_does_not_revive_the_alert(world) -> None:  # type: ignore[no-untyped-def]

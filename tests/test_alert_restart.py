@@ -53,9 +53,9 @@ async def test_engine_restart_during_outage_neither_resolves_nor_pages_again(
         probes = second.stats.probes
         await async_wait_for(lambda: second.stats.probes >= probes + 10, what="probes after restart")
         alerts = await asyncio.to_thread(second.store.list_alerts)
-        assert [(a["rule"], a["state"]) for a in alerts] == [("down", "firing")]
+        assert [(a.rule, a.state) for a in alerts] == [("down", "firing")]
         assert count(sink, "[RESOLVED]") == 0 and count(sink, "[FIRING]") == 1
-        assert second.snapshot().endpoints[0].firing == ["down"]
+        assert second.snapshot().endpoints[0].firing == ("down",)
         server.faults.mode = "ok"
         await async_wait_for(lambda: count(sink, "[RESOLVED] ep") == 1, what="one resolve after recovery")
     finally:
@@ -63,7 +63,7 @@ async def test_engine_restart_during_outage_neither_resolves_nor_pages_again(
         await task
     assert count(sink, "[FIRING]") == 1 and count(sink, "[RESOLVED]") == 1
     alerts = await asyncio.to_thread(second.store.list_alerts)
-    assert [(a["rule"], a["state"]) for a in alerts] == [("down", "resolved")]
+    assert [(a.rule, a.state) for a in alerts] == [("down", "resolved")]
 
 
 async def test_second_engine_taking_over_the_lease_adopts_the_outage(
@@ -98,7 +98,8 @@ async def test_second_engine_taking_over_the_lease_adopts_the_outage(
 def test_conditions_clear_only_on_evidence(tmp_path: Path) -> None:
     from mlops_console.config import parse_settings
     from mlops_console.core.adapters import ProbeResult
-    from mlops_console.core.rules import MIN_LATENCY_SAMPLES
+    from mlops_console.core.conditions import evaluate
+    from mlops_console.core.conditions.traffic import MIN_LATENCY_SAMPLES
 
     settings = parse_settings(
         {
@@ -110,24 +111,25 @@ def test_conditions_clear_only_on_evidence(tmp_path: Path) -> None:
     state = engine.endpoints["ep"]
 
     def verdicts(now: float) -> dict[str, bool | None]:
-        return {c.rule: c.active for c in engine.conditions(state, now)}
+        return {c.rule: c.active for c in evaluate(settings, state.reading(now))}
 
     assert verdicts(1000.0)["down"] is None, "no probe yet says nothing"
-    engine._record(state, ProbeResult(ok=False, error="refused"), 1000.0)
+    state.record(ProbeResult(ok=False, error="refused"), 1000.0)
     assert verdicts(1000.0)["down"] is None, "one failure is below the threshold but is not clear"
-    engine._record(state, ProbeResult(ok=False, error="refused"), 1001.0)
+    state.record(ProbeResult(ok=False, error="refused"), 1001.0)
     assert verdicts(1001.0)["down"] is True
-    engine._record(state, ProbeResult(ok=True, latency=0.01, valid=True), 1002.0)
+    state.record(ProbeResult(ok=True, latency=0.01, valid=True), 1002.0)
     after_one = verdicts(1002.0)
     assert after_one["down"] is False and after_one["invalid_prediction"] is False
     assert after_one["latency_p95"] is None, "a p95 of one probe cannot clear a latency alert"
     for i in range(MIN_LATENCY_SAMPLES - 1):
-        engine._record(state, ProbeResult(ok=True, latency=0.01, valid=True), 1003.0 + i)
+        state.record(ProbeResult(ok=True, latency=0.01, valid=True), 1003.0 + i)
     assert verdicts(1003.0 + i)["latency_p95"] is False
-    engine._record(state, ProbeResult(ok=True, latency=0.01, valid=False, error="bad shape"), 1010.0)
+    state.record(ProbeResult(ok=True, latency=0.01, valid=False, error="bad shape"), 1010.0)
     assert verdicts(1010.0)["invalid_prediction"] is None
-    engine._record(state, ProbeResult(ok=True, latency=0.01, valid=False, error="bad shape"), 1011.0)
+    state.record(ProbeResult(ok=True, latency=0.01, valid=False, error="bad shape"), 1011.0)
     assert verdicts(1011.0)["invalid_prediction"] is True
     assert verdicts(1011.0)["version_mismatch"] is None, "no versions known: no verdict"
-    state.snapshot.served_version = state.snapshot.expected_version = "3"
+    state.served_version = "3"
+    state.expect("3", "production")
     assert verdicts(1011.0)["version_mismatch"] is False

@@ -80,11 +80,11 @@ async def test_unwritable_store_pages_directly_then_records_the_alert_once(
     await async_wait_for(lambda: not engine.writer.queue, what="queued writes recorded")
     await async_wait_for(lambda: count(sink, "[RESOLVED] ep"), what="resolve page")
     alerts = await asyncio.to_thread(engine.store.list_alerts)
-    assert [(a["rule"], a["state"]) for a in alerts] == [("down", "resolved")]
-    kinds = [e["kind"] for e in await asyncio.to_thread(engine.store.events, alerts[0]["id"])]
+    assert [(a.rule, a.state) for a in alerts] == [("down", "resolved")]
+    kinds = [e.kind for e in await asyncio.to_thread(engine.store.events, alerts[0].id)]
     assert kinds[:2] == ["fired", "notified"] and "resolved" in kinds
-    sent = await asyncio.to_thread(engine.store.notifications_for, alerts[0]["id"])
-    assert [(n["kind"], n["status"]) for n in sent] == [("firing", "sent"), ("resolved", "sent")]
+    sent = await asyncio.to_thread(engine.store.notifications_for, alerts[0].id)
+    assert [(n.kind, n.status) for n in sent] == [("firing", "sent"), ("resolved", "sent")]
     # Recorded as sent, the direct page is never in the notifier's due list.
     assert count(sink, "[FIRING]") == 1 and count(sink, "[RESOLVED]") == 1
     assert engine.health().state == "running"
@@ -117,9 +117,9 @@ async def test_store_locked_past_the_busy_timeout_keeps_the_alert(
         holder.join()
     await async_wait_for(lambda: not engine.writer.queue, timeout=30, what="alert written after the lock")
     alerts = await asyncio.to_thread(engine.store.list_alerts)
-    assert [(a["rule"], a["state"]) for a in alerts] == [("down", "firing")]
-    sent = await asyncio.to_thread(engine.store.notifications_for, alerts[0]["id"])
-    assert [(n["kind"], n["status"]) for n in sent] == [("firing", "sent")]
+    assert [(a.rule, a.state) for a in alerts] == [("down", "firing")]
+    sent = await asyncio.to_thread(engine.store.notifications_for, alerts[0].id)
+    assert [(n.kind, n.status) for n in sent] == [("firing", "sent")]
     assert count(sink, "[FIRING]") == 1
 
 
@@ -154,7 +154,7 @@ async def test_delivery_recorded_after_the_store_comes_back_is_not_sent_twice(
         )
         conn.execute("COMMIT")
         await async_wait_for(
-            lambda: store.notifications_for(alert_id)[0]["status"] == "sent", timeout=20, what="recorded"
+            lambda: store.notifications_for(alert_id)[0].status == "sent", timeout=20, what="recorded"
         )
     finally:
         stop.set()
@@ -188,9 +188,7 @@ async def test_stopping_mid_delivery_does_not_send_it_again(tmp_path: Path) -> N
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await notifier.drain_once()  # what the engine's shutdown does
-        await async_wait_for(
-            lambda: store.notifications_for(alert_id)[0]["status"] == "sent", what="recorded"
-        )
+        await async_wait_for(lambda: store.notifications_for(alert_id)[0].status == "sent", what="recorded")
     finally:
         sink.stop()
     assert sink.attempts == 1 and len(sink.received) == 1

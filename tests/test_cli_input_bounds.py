@@ -49,10 +49,10 @@ def unchanged(config: Path) -> bool:
     store = Store(config.parent / "c.db")
     alert = store.get_alert(1)
     return (
-        alert["state"] == "firing"
-        and alert["silenced_until"] is None
+        alert.state == "firing"
+        and alert.silenced_until is None
         and store.list_audit() == []
-        and [e["kind"] for e in store.events(1)] == ["fired"]
+        and [e.kind for e in store.events(1)] == ["fired"]
     )
 
 
@@ -111,8 +111,8 @@ def test_a_30_day_silence_is_accepted(config: Path, capsys: pytest.CaptureFixtur
     code, _, err = run(config, "alerts", "silence", "1", "--for", "30d", capsys=capsys)
     assert code == 0, err
     alert = Store(config.parent / "c.db").get_alert(1)
-    assert alert["display_state"] == "silenced"
-    assert alert["silenced_until"] - alert["updated_at"] == 30 * 86400
+    assert alert.display_state == "silenced"
+    assert alert.silenced_until - alert.updated_at == 30 * 86400
 
 
 @pytest.mark.parametrize(
@@ -147,7 +147,7 @@ def test_promote_and_rollback_bound_reason_and_actor(
 def test_a_note_of_the_maximum_length_is_kept_whole(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     note = "n" * MAX_TEXT
     assert run(config, "alerts", "ack", "1", "--note", note, capsys=capsys)[0] == 0
-    assert Store(config.parent / "c.db").get_alert(1)["ack_note"] == note
+    assert Store(config.parent / "c.db").get_alert(1).ack_note == note
 
 
 def test_the_store_itself_refuses_out_of_range_silences_and_texts(config: Path) -> None:

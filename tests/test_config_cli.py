@@ -105,7 +105,7 @@ def test_config_found_through_environment_variable(
 
 
 def test_rules_override_defaults_per_endpoint() -> None:
-    from mlops_console.core.rules import params_for
+    from mlops_console.core.conditions import params_for
 
     settings = parse_settings(
         {
@@ -175,4 +175,4 @@ def test_alerts_cli_list_ack_silence_show(tmp_path: Path, capsys: pytest.Capture
     with pytest.raises(SystemExit) as usage:  # a duration that does not parse is a usage error
         run("alerts", "silence", str(first), "--for", "soon")
     assert usage.value.code == 2
-    assert [r["action"] for r in store.list_audit()] == ["silence", "ack"]
+    assert [r.action for r in store.list_audit()] == ["silence", "ack"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,8 +153,11 @@ def test_demo_environment_end_to_end(demo: DemoEnvironment, tmp_path: Path) -> N
     assert httpx.get(f"{endpoints['diabetes-prod']['url']}/chaos").json()["delay_ms"] == 0
     seen_pids.update(demo.pids().values())
 
-    started = time.monotonic()
     demo.stop()
-    assert time.monotonic() - started < 20
-    assert [pid for pid in seen_pids if alive(pid)] == []
+    # Processes started by the deploy command are not our children: their exit is seen a moment later.
+    try:
+        poll_until(lambda: not [pid for pid in seen_pids if alive(pid)], 15, "every demo process gone")
+    except AssertionError:
+        left = {pid: " ".join(psutil.Process(pid).cmdline()) for pid in seen_pids if alive(pid)}
+        raise AssertionError(f"still running after the demo stopped: {left}") from None
     assert demo.endpoints() == []

@@ -89,17 +89,17 @@ async def test_down_fires_once_and_resolves_with_deliveries(
         lambda: any("[FIRING] ep: endpoint down" in t for t in sink.titles()), what="down page"
     )
     firing = await running.alerts("firing")
-    assert [a["rule"] for a in firing] == ["down"]
-    assert "connection" in firing[0]["summary"] or "closed" in firing[0]["summary"]
+    assert [a.rule for a in firing] == ["down"]
+    assert "connection" in firing[0].summary or "closed" in firing[0].summary
     server.faults.mode = "ok"
     await async_wait_for(
         lambda: any("[RESOLVED] ep: endpoint down" in t for t in sink.titles()), what="resolve"
     )
     alerts = await running.alerts()
-    assert len(alerts) == 1 and alerts[0]["state"] == "resolved"
+    assert len(alerts) == 1 and alerts[0].state == "resolved"
     # One page per state change, never one per failed probe.
     assert sum("FIRING" in t for t in sink.titles()) == 1
-    events = [e["kind"] for e in running.store.events(alerts[0]["id"])]
+    events = [e.kind for e in running.store.events(alerts[0].id)]
     assert events[:2] == ["fired", "notified"] and "resolved" in events
 
 
@@ -215,6 +215,6 @@ async def test_pending_condition_shows_in_snapshot_without_paging(
 ) -> None:
     server.faults.delay = 0.1
     await async_wait_for(lambda: running.engine.snapshot().pending, what="pending rule in snapshot")
-    assert running.engine.snapshot().pending == ["ep:latency_p95 (pending)"]
+    assert running.engine.snapshot().pending == ("ep:latency_p95 (pending)",)
     assert running.snap.health == "degraded"
     assert await running.alerts() == [] and sink.received == []

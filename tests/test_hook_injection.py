@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from mlops_console.config import ConfigError, parse_settings
-from mlops_console.core import promotion
 from mlops_console.core.adapters import ProbeResult
 from mlops_console.core.registry import RegistryClient
 from mlops_console.core.store import Store
 from mlops_console.core.templates import quoted_placeholders
+from tests._changes import promote
 
 # (model name, actor): each one runs `touch pwned` if a value reaches the shell as code.
 HOSTILE = [
@@ -70,9 +70,7 @@ def test_hostile_names_reach_the_hook_as_data(
     )
     settings = settings_for(tmp_path, mlflow_registry.tracking_uri, model, {"command": command})
     store = Store(settings.store.path)
-    result = promotion.promote(
-        settings, store, RegistryClient(settings.registry), model, 1, actor=actor, probe=healthy
-    )
+    result = promote(settings, store, RegistryClient(settings.registry), model, 1, actor=actor, probe=healthy)
     assert not (work / "pwned").exists()
     assert not Path("pwned").exists()
     assert result.ok, result.message
@@ -104,7 +102,7 @@ def test_a_value_holding_a_placeholder_is_not_expanded_again(mlflow_registry, tm
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/deploy/{{model}}/{{actor}}"
         settings = settings_for(tmp_path, mlflow_registry.tracking_uri, model, {"webhook": url})
-        result = promotion.promote(
+        result = promote(
             settings,
             Store(settings.store.path),
             RegistryClient(settings.registry),

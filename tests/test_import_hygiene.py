@@ -1,4 +1,5 @@
-"""The core runs without Textual (the watcher and CLI reuse it unchanged) and never imports MLflow eagerly."""
+"""The core, the config and every command module import without Textual (the watcher and CLI reuse them
+unchanged) and without MLflow (imported lazily, never on the start-up path)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ class Block:
         if name.split(".")[0] in {blocked}:
             raise ImportError("blocked: " + name)
 sys.meta_path.insert(0, Block())
-import mlops_console.core, mlops_console_plugins
-for pkg in (mlops_console.core, mlops_console_plugins):
-    for mod in pkgutil.iter_modules(pkg.__path__, pkg.__name__ + "."):
+import mlops_console.commands, mlops_console.config, mlops_console.core, mlops_console_plugins
+for pkg in (mlops_console.core, mlops_console_plugins, mlops_console.config, mlops_console.commands):
+    for mod in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
         importlib.import_module(mod.name)
-import mlops_console.cli, mlops_console.commands_watch, mlops_console.commands_alerts
+import mlops_console.cli
 print("ok")
 """
 
@@ -54,3 +55,19 @@ def test_nothing_imports_the_folder_names() -> None:
         if pattern.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+def test_every_package_is_installed() -> None:
+    """A package folder missing from `[tool.setuptools] packages` works in an editable install and is
+    left out of a wheel: every folder with an `__init__.py` must be listed."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join((name, *init.parent.relative_to(root / folder).parts))
+        for folder, name in (("console", "mlops_console"), ("plugins", "mlops_console_plugins"))
+        for init in (root / folder).rglob("__init__.py")
+    }
+    assert found - listed == set()

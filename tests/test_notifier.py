@@ -53,17 +53,17 @@ async def test_failing_sink_is_retried_until_delivered_exactly_once(
         await async_wait_for(lambda: sink.attempts >= 3, what="a timed out attempt")
         sink.mode = "ok"
         await async_wait_for(lambda: sink.received, timeout=20, what="delivery after recovery")
-        await async_wait_for(lambda: store.notifications_for(alert_id)[0]["status"] == "sent", what="sent")
+        await async_wait_for(lambda: store.notifications_for(alert_id)[0].status == "sent", what="sent")
     finally:
         stop.set()
         await task
         sink.stop()
     deliveries = store.deliveries()
-    assert [d["ok"] for d in deliveries][-1] == 1
-    assert sum(d["ok"] for d in deliveries) == 1
-    assert len(deliveries) >= 4 and all(d["error"] for d in deliveries[:-1])
+    assert [d.ok for d in deliveries][-1] == 1
+    assert sum(d.ok for d in deliveries) == 1
+    assert len(deliveries) >= 4 and all(d.error for d in deliveries[:-1])
     assert len(sink.received) == 1, "a delivered notification must never be sent again"
-    kinds = [e["kind"] for e in store.events(alert_id)]
+    kinds = [e.kind for e in store.events(alert_id)]
     assert kinds.count("notify_failed") >= 3 and kinds[-1] == "notified"
 
 
@@ -94,10 +94,10 @@ async def test_gives_up_after_max_attempts_and_records_it(tmp_path: Path, fast_b
         assert await notifier.drain_once() == 1
     finally:
         sink.stop()
-    assert store.notifications_for(alert_id)[0]["status"] == "dead"
-    assert store.notifications_for(alert_id)[0]["attempts"] == 2
+    assert store.notifications_for(alert_id)[0].status == "dead"
+    assert store.notifications_for(alert_id)[0].attempts == 2
     assert store.due_notifications() == []
-    assert "notify_gave_up" in [e["kind"] for e in store.events(alert_id)]
+    assert "notify_gave_up" in [e.kind for e in store.events(alert_id)]
 
 
 def test_routing_by_severity_and_endpoint(tmp_path: Path) -> None:
@@ -122,7 +122,7 @@ def test_routing_by_severity_and_endpoint(tmp_path: Path) -> None:
         store, settings, rule="x", endpoint="a", model=None, version=None, severity="critical", summary="s"
     )
     assert store.notifications_for(warn) == []
-    assert {n["target"] for n in store.notifications_for(crit)} == {
+    assert {n.target for n in store.notifications_for(crit)} == {
         "json://127.0.0.1:9/pager",
         "json://127.0.0.1:9/team-a",
     }

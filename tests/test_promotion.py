@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from mlops_console.config import Settings, parse_settings
-from mlops_console.core import promotion
 from mlops_console.core.adapters import ProbeResult
+from mlops_console.core.promotion import Promoter
 from mlops_console.core.registry import RegistryClient
 from mlops_console.core.store import Store
+from tests._changes import promote, rollback
 from tests.fixtures_mlflow import free_port, start_model_server, stop_process_group
 
 
@@ -50,17 +51,17 @@ async def never_healthy(_endpoint: Any) -> ProbeResult:
 
 def test_promote_moves_alias_writes_audit_and_tags(env) -> None:
     settings, store, registry = env
-    result = promotion.promote(settings, store, registry, "iris", 3, actor="alice", reason="better f1")
+    result = promote(settings, store, registry, "iris", 3, actor="alice", reason="better f1")
     assert result.ok and result.changed and (result.from_version, result.to_version) == ("2", "3")
     assert registry.alias_version("iris", "production") == "3"
     [row] = store.list_audit(model="iris")
-    assert (row["actor"], row["action"], row["alias"], row["result"]) == (
+    assert (row.actor, row.action, row.alias, row.result) == (
         "alice",
         "promote",
         "production",
         "ok",
     )
-    assert (row["from_version"], row["to_version"], row["reason"]) == ("2", "3", "better f1")
+    assert (row.from_version, row.to_version, row.reason) == ("2", "3", "better f1")
     tags = registry.version("iris", 3).tags
     assert tags["promoted_by"] == "alice" and tags["promoted_reason"] == "better f1" and tags["promoted_at"]
     history = json.loads(registry.get_model("iris").tags["mlops_console.history.production"])
@@ -69,52 +70,53 @@ def test_promote_moves_alias_writes_audit_and_tags(env) -> None:
 
 def test_rollback_twice_then_nothing_left(env) -> None:
     settings, store, registry = env
-    assert promotion.promote(settings, store, registry, "iris", 1, actor="a").ok  # 2 -> 1
-    assert promotion.promote(settings, store, registry, "iris", 3, actor="a").ok  # 1 -> 3
-    first = promotion.rollback(settings, store, registry, "iris", actor="b", reason="regression")
+    assert promote(settings, store, registry, "iris", 1, actor="a").ok  # 2 -> 1
+    assert promote(settings, store, registry, "iris", 3, actor="a").ok  # 1 -> 3
+    first = rollback(settings, store, registry, "iris", actor="b", reason="regression")
     assert first.ok and (first.from_version, first.to_version) == ("3", "1")
-    second = promotion.rollback(settings, store, registry, "iris", actor="b")
+    second = rollback(settings, store, registry, "iris", actor="b")
     assert second.ok and (second.from_version, second.to_version) == ("1", "2")
     assert registry.alias_version("iris", "production") == "2"
-    third = promotion.rollback(settings, store, registry, "iris", actor="b")
+    third = rollback(settings, store, registry, "iris", actor="b")
     assert not third.ok and third.refused and "no previous version" in third.message
     assert registry.alias_version("iris", "production") == "2"
-    assert [r["result"] for r in store.list_audit(model="iris")] == ["refused", "ok", "ok", "ok", "ok"]
+    assert [r.result for r in store.list_audit(model="iris")] == ["refused", "ok", "ok", "ok", "ok"]
 
 
 def test_rollback_from_a_fresh_store_uses_the_model_tag(env, tmp_path: Path) -> None:
     settings, store, registry = env
-    assert promotion.promote(settings, store, registry, "iris", 3, actor="a").ok
+    assert promote(settings, store, registry, "iris", 3, actor="a").ok
     other_store = Store(tmp_path / "other.db")
-    result = promotion.rollback(settings, other_store, registry, "iris", actor="b")
+    result = rollback(settings, other_store, registry, "iris", actor="b")
     assert result.ok and result.to_version == "2"
 
 
 def test_rollback_without_history_is_a_clear_error(env) -> None:
     settings, store, registry = env
-    result = promotion.rollback(settings, store, registry, "diabetes", actor="a")
+    result = rollback(settings, store, registry, "diabetes", actor="a")
     assert result.refused and "no previous version" in result.message
 
 
 def test_rollback_refuses_after_an_outside_change(env) -> None:
     settings, store, registry = env
-    assert promotion.promote(settings, store, registry, "iris", 3, actor="a").ok
+    assert promote(settings, store, registry, "iris", 3, actor="a").ok
     registry.set_alias("iris", "production", "1")  # someone used the MLflow UI
-    result = promotion.rollback(settings, store, registry, "iris", actor="a")
+    result = rollback(settings, store, registry, "iris", actor="a")
     assert result.refused and "outside the console" in result.message
 
 
 def test_expect_current_detects_a_concurrent_change(env) -> None:
     settings, store, registry = env
-    plan = promotion.plan_promote(settings, registry, "iris", 3)  # what engineer A saw: v2
+    promoter = Promoter(settings, store, registry)
+    plan = promoter.plan_promote("iris", 3)  # what engineer A saw: v2
     assert plan.ok and plan.current_version == "2"
-    assert promotion.promote(settings, store, registry, "iris", 1, actor="bob").ok  # B moves it first
-    result = promotion.apply_plan(settings, store, registry, plan, actor="alice")
+    assert promote(settings, store, registry, "iris", 1, actor="bob").ok  # B moves it first
+    result = promoter.apply(plan, actor="alice")
     assert result.refused and "changed since you looked" in result.message
     assert registry.alias_version("iris", "production") == "1"
-    explicit = promotion.promote(settings, store, registry, "iris", 3, actor="alice", expect_current=2)
+    explicit = promote(settings, store, registry, "iris", 3, actor="alice", expect_current=2)
     assert explicit.refused and registry.alias_version("iris", "production") == "1"
-    assert promotion.promote(settings, store, registry, "iris", 3, actor="alice", expect_current="1").ok
+    assert promote(settings, store, registry, "iris", 3, actor="alice", expect_current="1").ok
 
 
 def test_refuses_missing_non_ready_and_reserved(env, mlflow_registry) -> None:
@@ -127,24 +129,24 @@ def test_refuses_missing_non_ready_and_reserved(env, mlflow_registry) -> None:
         ({"model": "iris", "version": 1, "alias": "latest"}, "reserved"),
     ]
     for kwargs, expected in cases:
-        result = promotion.promote(settings, store, registry, actor="a", **kwargs)
+        result = promote(settings, store, registry, actor="a", **kwargs)
         assert result.refused and expected in result.message, result.message
     assert registry.alias_version("iris", "production") == "2"
-    assert {r["result"] for r in store.list_audit()} == {"refused"}
+    assert {r.result for r in store.list_audit()} == {"refused"}
 
 
 def test_promote_to_the_current_version_is_a_noop(env) -> None:
     settings, store, registry = env
-    result = promotion.promote(settings, store, registry, "iris", 2, actor="a")
+    result = promote(settings, store, registry, "iris", 2, actor="a")
     assert result.ok and not result.changed and store.list_audit() == []
 
 
 def test_legacy_stage_promote_and_rollback(env) -> None:
     settings, store, registry = env
-    assert promotion.promote(settings, store, registry, "iris", 1, stage="production", actor="a").ok
-    assert promotion.promote(settings, store, registry, "iris", 2, stage="Production", actor="a").ok
+    assert promote(settings, store, registry, "iris", 1, stage="production", actor="a").ok
+    assert promote(settings, store, registry, "iris", 2, stage="Production", actor="a").ok
     assert registry.stage_version("iris", "Production") == "2"
-    result = promotion.rollback(settings, store, registry, "iris", stage="Production", actor="a")
+    result = rollback(settings, store, registry, "iris", stage="Production", actor="a")
     assert result.ok and result.to_version == "1" and registry.stage_version("iris", "Production") == "1"
     assert registry.alias_version("iris", "production") == "2"  # the alias is untouched
 
@@ -155,10 +157,10 @@ def test_unreachable_registry_fails_fast_and_audits_failure(tmp_path: Path) -> N
     settings.registry.timeout = 2
     store = Store(settings.store.path)
     started = time.monotonic()
-    result = promotion.promote(settings, store, RegistryClient(settings.registry), "iris", 3, actor="a")
+    result = promote(settings, store, RegistryClient(settings.registry), "iris", 3, actor="a")
     assert time.monotonic() - started < 8  # includes the first `import mlflow`
     assert not result.ok and "registry unreachable" in result.message
-    assert [r["result"] for r in store.list_audit()] == ["failed"]
+    assert [r.result for r in store.list_audit()] == ["failed"]
 
 
 # -- deploy hooks ------------------------------------------------------------------------------------------
@@ -188,36 +190,36 @@ def test_deploy_hook_success_runs_with_placeholders(mlflow_registry, tmp_path: P
             "verify_timeout": 5,
         },
     )
-    plan = promotion.plan_promote(settings, registry, "iris", 3)
+    plan = Promoter(settings, store, registry).plan_promote("iris", 3)
     assert plan.endpoints == ["iris-prod"] and plan.not_redeployed == ["iris-nohook"]
-    result = promotion.promote(settings, store, registry, "iris", 3, actor="a", probe=healthy())
+    result = promote(settings, store, registry, "iris", 3, actor="a", probe=healthy())
     assert result.ok, result.message
     assert marker.read_text().split() == ["iris", "production", "3"]
     deploy_row = store.list_audit(action="deploy")[0]
-    assert deploy_row["result"] == "ok" and deploy_row["endpoint"] == "iris-prod"
-    assert deploy_row["detail"]["hook"]["exit_code"] == 0 and "done" in deploy_row["detail"]["hook"]["output"]
+    assert deploy_row.result == "ok" and deploy_row.endpoint == "iris-prod"
+    assert deploy_row.detail["hook"]["exit_code"] == 0 and "done" in deploy_row.detail["hook"]["output"]
     promote_row = store.list_audit(action="promote")[0]
-    assert promote_row["detail"]["deploys"][0]["ok"] is True
+    assert promote_row.detail["deploys"][0]["ok"] is True
     assert any("iris-nohook" in w for w in result.warnings)
 
 
 def test_deploy_hook_failure_alerts_but_keeps_the_promote(mlflow_registry, tmp_path: Path) -> None:
     settings, store, registry = deploy_env(mlflow_registry, tmp_path, {"command": "echo boom >&2; exit 3"})
-    result = promotion.promote(settings, store, registry, "iris", 3, actor="a", probe=healthy())
+    result = promote(settings, store, registry, "iris", 3, actor="a", probe=healthy())
     assert not result.ok and result.changed and "hook exited 3: boom" in result.message
     assert registry.alias_version("iris", "production") == "3"
-    assert store.list_audit(action="promote")[0]["result"] == "ok"
+    assert store.list_audit(action="promote")[0].result == "ok"
     deploy_row = store.list_audit(action="deploy")[0]
-    assert deploy_row["result"] == "failed" and deploy_row["detail"]["hook"]["exit_code"] == 3
+    assert deploy_row.result == "failed" and deploy_row.detail["hook"]["exit_code"] == 3
     [alert] = store.list_alerts()
-    assert alert["rule"] == "deploy_not_converged" and alert["severity"] == "critical"
-    assert "deploy of iris v3 to iris-prod did not converge" in alert["summary"]
+    assert alert.rule == "deploy_not_converged" and alert.severity == "critical"
+    assert "deploy of iris v3 to iris-prod did not converge" in alert.summary
 
 
 def test_deploy_hook_timeout_is_killed(mlflow_registry, tmp_path: Path) -> None:
     settings, store, registry = deploy_env(mlflow_registry, tmp_path, {"command": "sleep 30", "timeout": 1})
     started = time.monotonic()
-    result = promotion.promote(settings, store, registry, "iris", 3, actor="a", probe=healthy())
+    result = promote(settings, store, registry, "iris", 3, actor="a", probe=healthy())
     assert time.monotonic() - started < 10
     assert not result.ok and "timed out after 1s" in result.message
 
@@ -226,18 +228,18 @@ def test_verification_timeout_raises_an_alert(mlflow_registry, tmp_path: Path) -
     settings, store, registry = deploy_env(
         mlflow_registry, tmp_path, {"command": "true", "verify_timeout": 2}
     )
-    result = promotion.promote(settings, store, registry, "iris", 3, actor="a", probe=never_healthy)
+    result = promote(settings, store, registry, "iris", 3, actor="a", probe=never_healthy)
     assert not result.ok and "did not converge" in result.message
-    assert store.list_alerts()[0]["summary"].startswith("deploy of iris v3 to iris-prod did not converge")
+    assert store.list_alerts()[0].summary.startswith("deploy of iris v3 to iris-prod did not converge")
 
 
 def test_verification_waits_for_the_new_version(mlflow_registry, tmp_path: Path) -> None:
     settings, store, registry = deploy_env(
         mlflow_registry, tmp_path, {"command": "true", "verify_timeout": 2}
     )
-    stale = promotion.promote(settings, store, registry, "iris", 3, actor="a", probe=healthy("2"))
+    stale = promote(settings, store, registry, "iris", 3, actor="a", probe=healthy("2"))
     assert not stale.ok and "still serves v2" in stale.message
-    fresh = promotion.promote(settings, store, registry, "iris", 1, actor="a", probe=healthy("1"))
+    fresh = promote(settings, store, registry, "iris", 1, actor="a", probe=healthy("1"))
     assert fresh.ok
 
 
@@ -263,23 +265,25 @@ def test_webhook_hook(mlflow_registry, tmp_path: Path) -> None:
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/deploy/{{model}}"
         settings, store, registry = deploy_env(mlflow_registry, tmp_path, {"webhook": url})
-        result = promotion.promote(settings, store, registry, "iris", 3, actor="a", probe=healthy())
+        result = promote(settings, store, registry, "iris", 3, actor="a", probe=healthy())
     finally:
         server.shutdown()
     assert result.ok, result.message
     assert received[0]["path"] == "/deploy/iris" and received[0]["version"] == "3"
-    assert store.list_audit(action="deploy")[0]["detail"]["hook"]["exit_code"] == 202
+    assert store.list_audit(action="deploy")[0].detail["hook"]["exit_code"] == 202
 
 
 # -- the CLI ----------------------------------------------------------------------------------------------
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """Like `mlops_console.cli.main`, without importing sibling command modules other people own."""
-    from mlops_console.cli import CommandError
-    from mlops_console.commands_models import register
+    from mlops_console.commands import changes, models
+    from mlops_console.commands.common import CommandError
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--config", type=Path)
-    register(parser.add_subparsers())
+    sub = parser.add_subparsers()
+    models.register(sub)
+    changes.register(sub)
     args = parser.parse_args(argv)
     try:
         code = int(args.func(args) or 0)
@@ -402,7 +406,7 @@ def test_promote_redeploys_a_real_mlflow_models_serve(mlflow_registry, tmp_path:
     messages: list[str] = []
     try:
         started = time.monotonic()
-        result = promotion.promote(
+        result = promote(
             settings, store, registry, "iris", 3, actor="a", reason="real serve", on_progress=messages.append
         )
         elapsed = time.monotonic() - started
@@ -423,6 +427,6 @@ def test_promote_redeploys_a_real_mlflow_models_serve(mlflow_registry, tmp_path:
 
 def test_no_deploy_moves_the_alias_and_warns(mlflow_registry, tmp_path: Path) -> None:
     settings, store, registry = deploy_env(mlflow_registry, tmp_path, {"command": "false"})
-    result = promotion.promote(settings, store, registry, "iris", 3, actor="a", deploy=False)
+    result = promote(settings, store, registry, "iris", 3, actor="a", deploy=False)
     assert result.ok and result.deploys == [] and any("--no-deploy" in w for w in result.warnings)
     assert store.list_audit(action="deploy") == []

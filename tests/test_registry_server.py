@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from mlops_console.config import parse_settings
-from mlops_console.core import promotion
 from mlops_console.core.registry import RegistryClient, RegistryNotFound
 from mlops_console.core.store import Store
+from tests._changes import promote, rollback
 
 pytestmark = pytest.mark.slow
 
@@ -40,17 +40,15 @@ def test_reads_over_http(server_env) -> None:
 
 def test_promote_and_rollback_over_http(server_env) -> None:
     settings, store, registry = server_env
-    result = promotion.promote(
+    result = promote(
         settings, store, registry, "diabetes", 2, alias="canary", actor="http-user", reason="over http"
     )
     assert result.ok and result.from_version is None and registry.alias_version("diabetes", "canary") == "2"
     assert registry.version("diabetes", 2).tags["promoted_by"] == "http-user"
-    assert promotion.promote(settings, store, registry, "diabetes", 1, alias="canary", actor="u").ok
-    back = promotion.rollback(settings, store, registry, "diabetes", alias="canary", actor="u")
+    assert promote(settings, store, registry, "diabetes", 1, alias="canary", actor="u").ok
+    back = rollback(settings, store, registry, "diabetes", alias="canary", actor="u")
     assert back.ok and back.to_version == "2"
-    again = promotion.rollback(settings, store, registry, "diabetes", alias="canary", actor="u")
+    again = rollback(settings, store, registry, "diabetes", alias="canary", actor="u")
     assert again.refused and "no previous version" in again.message
-    stale = promotion.promote(
-        settings, store, registry, "diabetes", 1, alias="canary", actor="u", expect_current=1
-    )
+    stale = promote(settings, store, registry, "diabetes", 1, alias="canary", actor="u", expect_current=1)
     assert stale.refused and registry.alias_version("diabetes", "canary") == "2"

@@ -24,12 +24,12 @@ import pytest
 
 from mlops_console.cli import main
 from mlops_console.config import ConfigError, parse_settings
-from mlops_console.core import promotion
 from mlops_console.core.adapters import ProbeResult
 from mlops_console.core.engine import Engine
 from mlops_console.core.registry import RegistryClient
 from mlops_console.core.secrets import redact_url
 from mlops_console.core.store import Store
+from tests._changes import promote, rollback
 from tests._loopback import FaultServer, Sink, async_wait_for, wait_for
 
 TOKEN = "Tk9sEcReT4711zz"
@@ -226,8 +226,8 @@ deploy = {{ webhook = "{webhook}", verify_timeout = 1 }}
     assert "auth ${DEPLOY_TOKEN} refused" in text
     assert leaks(json.dumps(rows) + text + cli.out + cli.err, TOKEN) == []
     store = Store(tmp_path / "c.db")
-    alerts = {alert["endpoint"]: alert for alert in store.list_alerts()}
-    assert "auth ${DEPLOY_TOKEN} refused" in alerts["by-command"]["summary"]
+    alerts = {alert.endpoint: alert for alert in store.list_alerts()}
+    assert "auth ${DEPLOY_TOKEN} refused" in alerts["by-command"].summary
     store.close()
     assert leaks(b"".join(p.read_bytes() for p in tmp_path.glob("c.db*")), TOKEN) == []
 
@@ -366,7 +366,7 @@ def test_commands_that_neither_page_nor_deploy_run_without_the_secrets(
     assert "environment variable" not in captured.err
     assert "ep failed 2 consecutive probes" in captured.out
     [row] = Store(settings.store.path).notifications_for(alert_id)
-    assert row["target"] == "json://127.0.0.1:9/hook/${PAGER_TOKEN}"
+    assert row.target == "json://127.0.0.1:9/hook/${PAGER_TOKEN}"
 
 
 def test_models_runs_without_the_paging_secrets(
@@ -413,8 +413,8 @@ def test_promote_from_the_console_is_refused_before_the_alias_moves(
     settings = load_settings(config, require_env=False)
     store, registry = Store(settings.store.path), RegistryClient(settings.registry)
     for change in (
-        lambda: promotion.promote(settings, store, registry, "iris", 3, actor="a", probe=healthy),
-        lambda: promotion.rollback(settings, store, registry, "iris", actor="a", probe=healthy),
+        lambda: promote(settings, store, registry, "iris", 3, actor="a", probe=healthy),
+        lambda: rollback(settings, store, registry, "iris", actor="a", probe=healthy),
     ):
         result = change()
         assert result.refused and not result.changed

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from mlops_console.core.rules import THROUGHPUT_WARMUP, throughput_dropped
+from mlops_console.core.conditions.traffic import THROUGHPUT_WARMUP, throughput_dropped
 from mlops_console.core.series import EndpointSeries, MetricsSample, histogram_quantile
 
 

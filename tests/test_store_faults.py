@@ -21,9 +21,8 @@ import pytest
 
 from mlops_console.cli import main
 from mlops_console.config import load_settings
-from mlops_console.core import store as store_module
 from mlops_console.core.alerts import open_external_alert
-from mlops_console.core.store import Store
+from mlops_console.core.store import NewAlert, Store, StoreError, schema
 from tests._loopback import wait_for
 
 CLI = [sys.executable, "-m", "mlops_console"]
@@ -110,7 +109,7 @@ def test_write_commands_on_a_locked_store_wait_their_bound_then_fail_in_one_line
     assert code == 3 and "locked by another process" in one_line(err)
     holder.execute("ROLLBACK")
     alert = Store(tmp_path / "c.db").get_alert(1)
-    assert alert["state"] == "firing" and alert["silenced_until"] is None  # nothing half-written
+    assert alert.state == "firing" and alert.silenced_until is None  # nothing half-written
     assert run(config, "alerts", "ack", "1", "--by", "bob", capsys=capsys)[0] == 0
     assert run(config, "alerts", "silence", "1", "--for", "1h", capsys=capsys)[0] == 0
 
@@ -119,7 +118,7 @@ def test_opening_a_current_store_takes_no_lock(tmp_path: Path, holder: sqlite3.C
     """The console's store (and `watch` restarting) must not wait for a writer just to open the file."""
     holder.execute("BEGIN EXCLUSIVE")
     store = Store(tmp_path / "c.db", lock_timeout=0.2)
-    assert [a["id"] for a in store.list_alerts("open")] == [1]
+    assert [a.id for a in store.list_alerts("open")] == [1]
 
 
 class Lines:
@@ -214,7 +213,7 @@ def test_read_only_store_file_reads_fine_and_refuses_writes_in_one_line(tmp_path
             f"mlops-console: store {db}: not writable: the file (or its directory) is read-only"
         ), args
     db.chmod(0o600)
-    assert Store(db).get_alert(1)["state"] == "firing"
+    assert Store(db).get_alert(1).state == "firing"
 
 
 def test_read_only_store_directory_gives_one_line(tmp_path: Path) -> None:
@@ -250,13 +249,14 @@ def garbage_pages(db: Path) -> None:
     store = Store(db)
     for i in range(100):
         store.open_alert(
-            {
-                "fingerprint": f"f{i}",
-                "rule": "down",
-                "endpoint": "e",
-                "severity": "critical",
-                "summary": "x" * 300,
-            },
+            NewAlert(
+                fingerprint=f"f{i}",
+                rule="down",
+                endpoint="e",
+                severity="critical",
+                summary="x" * 300,
+                started_at=0,
+            ),
             [],
         )
     store.close()
@@ -327,9 +327,9 @@ def test_older_schema_is_read_only_after_upgrade_and_newer_is_refused(
     config = write_config(tmp_path)
     seed(config)
     db = tmp_path / "c.db"
-    current = len(store_module.MIGRATIONS)
+    current = len(schema.MIGRATIONS)
     # This code gains a migration: the file is now one schema version behind.
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, "CREATE TABLE extra (x)"])
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, "CREATE TABLE extra (x)"])
     code, _, err = run(config, "alerts", "list", capsys=capsys)
     assert code == 3
     assert one_line(err) == (
@@ -378,10 +378,10 @@ def test_a_full_store_fails_in_one_line_and_the_next_write_works(tmp_path: Path)
     store = Store(tmp_path / "c.db")
     pages = store.query("PRAGMA page_count")[0]["page_count"]
     store.query(f"PRAGMA max_page_count={pages}")
-    with pytest.raises(store_module.StoreError) as full:
+    with pytest.raises(StoreError) as full:
         for i in range(200):  # until a new page is needed
             store.add_event(1, "note", actor="bob", note="x" * 900 + str(i))
     assert str(full.value) == f"store {tmp_path / 'c.db'}: cannot write: the disk is full"
     store.query(f"PRAGMA max_page_count={pages * 100}")
     store.add_event(1, "note", actor="bob", note="after")  # no transaction left open by the failure
-    assert [e["note"] for e in store.events(1)][-1] == "after"
+    assert [e.note for e in store.events(1)][-1] == "after"

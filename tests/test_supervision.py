@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from mlops_console.core.engine import Engine, EngineFailed, watcher_health
+from mlops_console.core.engine import Engine, EngineFailed
 from mlops_console.core.store import Store
+from mlops_console.core.watcher_health import watcher_health
 from tests._loopback import FaultServer, Sink, async_wait_for, wait_for
 from tests.test_engine_faults import make_settings
 

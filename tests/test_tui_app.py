@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable
 
-from mlops_console.tui import sample
 from mlops_console.tui.app import MlopsConsole
 from mlops_console.tui.dialogs.ack import AckDialog
 from mlops_console.tui.dialogs.confirm_change import ChangeDialog
@@ -20,6 +19,7 @@ from mlops_console.tui.screens.endpoint_detail import EndpointDetailScreen
 from mlops_console.tui.screens.help import HelpScreen
 from mlops_console.tui.screens.models import ModelsScreen
 from mlops_console.tui.screens.overview import OverviewScreen
+from tests import sample
 
 
 async def settle(pilot) -> None:
@@ -104,7 +104,9 @@ async def test_snapshot_updates_cells_in_place(app: MlopsConsole) -> None:
         original = table.add_row
         table.add_row = lambda *a, **k: added.append(a) or original(*a, **k)  # type: ignore[method-assign]
         snap = sample.snapshot()
-        snap.endpoints[1] = dataclasses.replace(snap.endpoints[1], p95=0.5)
+        endpoints = list(snap.endpoints)
+        endpoints[1] = dataclasses.replace(endpoints[1], p95=0.5)
+        snap = dataclasses.replace(snap, endpoints=endpoints)
         app.post_message(SnapshotReceived(snap))
         await pilot.pause()
         assert added == []
@@ -144,41 +146,41 @@ async def test_enter_opens_endpoint_detail(app: MlopsConsole) -> None:
 
 async def test_ack_from_alerts_screen_reaches_the_store(app: MlopsConsole) -> None:
     store = app.backend.store
-    target = next(a for a in store.list_alerts("firing") if a["endpoint"] == "fraud-scorer")
+    target = next(a for a in store.list_alerts("firing") if a.endpoint == "fraud-scorer")
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.press("2")
         await settle(pilot)
         screen = app.screen
-        screen.table.move_cursor(row=screen.table.get_row_index(str(target["id"])))
+        screen.table.move_cursor(row=screen.table.get_row_index(str(target.id)))
         await pilot.press("a")
         await pilot.pause()
         assert isinstance(app.screen, AckDialog)
         await pilot.press(*"on it", "enter")
         await settle(pilot)
         assert isinstance(app.screen, AlertsScreen)
-    alert = store.get_alert(target["id"])
-    assert alert["state"] == "acknowledged"
-    assert alert["acked_by"] == "tester@console" and alert["ack_note"] == "on it"
-    mine = [r for r in store.list_audit(action="ack") if r["actor"] == "tester@console"]
-    assert [r["alert_id"] for r in mine] == [target["id"]]
+    alert = store.get_alert(target.id)
+    assert alert.state == "acknowledged"
+    assert alert.acked_by == "tester@console" and alert.ack_note == "on it"
+    mine = [r for r in store.list_audit(action="ack") if r.actor == "tester@console"]
+    assert [r.alert_id for r in mine] == [target.id]
 
 
 async def test_silence_from_alerts_screen(app: MlopsConsole) -> None:
     store = app.backend.store
-    target = next(a for a in store.list_alerts("firing") if a["endpoint"] == "fraud-scorer")
+    target = next(a for a in store.list_alerts("firing") if a.endpoint == "fraud-scorer")
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.press("2")
         await settle(pilot)
         screen = app.screen
-        screen.table.move_cursor(row=screen.table.get_row_index(str(target["id"])))
+        screen.table.move_cursor(row=screen.table.get_row_index(str(target.id)))
         await pilot.press("s")
         await pilot.pause()
         assert isinstance(app.screen, SilenceDialog)
         await pilot.press("2")  # 1h
         await settle(pilot)
-    alert = store.get_alert(target["id"])
-    assert alert["display_state"] == "silenced"
-    assert 3500 < alert["silenced_until"] - time.time() <= 3600
+    alert = store.get_alert(target.id)
+    assert alert.display_state == "silenced"
+    assert 3500 < alert.silenced_until - time.time() <= 3600
 
 
 async def test_alert_after_a_promote_offers_rollback(app: MlopsConsole) -> None:
@@ -229,7 +231,7 @@ async def test_read_only_removes_write_actions(tmp_path: Path) -> None:
         await pilot.pause()
         assert isinstance(app.screen, ModelsScreen)
     assert app.backend.store.list_audit(action="ack") == [] or all(
-        r["actor"] != "tester@console" for r in app.backend.store.list_audit(action="ack")
+        r.actor != "tester@console" for r in app.backend.store.list_audit(action="ack")
     )
 
 
@@ -368,3 +370,18 @@ async def test_stalled_engine_is_shown_in_the_status_bar(tmp_path: Path) -> None
         await settle(pilot)
         status = app.status_text().plain
         assert "engine stalled: pid 4711 on opsbox: no store update for 40 s" in status
+
+
+async def test_audit_filter_narrows_the_trail(app: MlopsConsole) -> None:
+    """`/` on the audit screen filters by text, as on every other screen."""
+    from mlops_console.tui.screens.audit import AuditScreen
+
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, AuditScreen) and screen.table.row_count == 4
+        await pilot.press("slash", *"carol")
+        await settle(pilot)
+        assert [row[1] for row in rows(screen.table)] == ["carol@ops"]
+        assert screen.shown_action == "all"

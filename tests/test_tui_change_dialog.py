@@ -14,12 +14,12 @@ import pytest
 from rich.table import Table
 from textual.widgets import Button, Static
 
-from mlops_console.tui import sample
 from mlops_console.tui.app import MlopsConsole
 from mlops_console.tui.dialogs.confirm_change import ChangeDialog
 from mlops_console.tui.model_metrics import direction, judge
 from mlops_console.tui.screens.models import ModelsScreen
 from mlops_console.tui.widgets.status_bar import StatusBar
+from tests import sample
 from tests.fixtures_mlflow import MLFLOW_BIN, free_port, quiet_env, stop_process_group, wait_http_ok
 
 

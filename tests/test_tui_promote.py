@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlops_console.config import RegistrySettings
-from mlops_console.tui import sample
 from mlops_console.tui.dialogs.confirm_change import ChangeDialog
 from mlops_console.tui.screens.models import ModelsScreen
+from tests import sample
 
 
 async def settle(pilot) -> None:
@@ -54,8 +54,8 @@ async def test_promote_from_models_screen_moves_the_alias(mlflow_registry, tmp_p
         assert isinstance(app.screen, ModelsScreen)
     client = RegistryClient(RegistrySettings(tracking_uri=mlflow_registry.tracking_uri))
     assert client.alias_version("iris", "production") == "1"
-    audit = next(r for r in app.backend.store.list_audit(action="promote") if r["actor"] == "tester@console")
-    assert (audit["from_version"], audit["to_version"], audit["reason"], audit["result"]) == (
+    audit = next(r for r in app.backend.store.list_audit(action="promote") if r.actor == "tester@console")
+    assert (audit.from_version, audit.to_version, audit.reason, audit.result) == (
         "2",
         "1",
         "pilot test",

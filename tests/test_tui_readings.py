@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable
 
-from mlops_console.tui import sample
 from mlops_console.tui.app import MlopsConsole
 from mlops_console.tui.messages import SnapshotReceived
 from mlops_console.tui.screens.endpoint_detail import EndpointDetailScreen
 from mlops_console.tui.text import DASH
+from tests import sample
 
 
 async def settle(pilot) -> None:

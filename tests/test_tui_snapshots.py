@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
 
-from mlops_console.tui import sample
+from tests import sample
 
 WIDE = (160, 48)
 NARROW = (80, 24)
@@ -37,6 +38,10 @@ def keys(*presses: str):
         for press in presses:
             await pilot.press(*press.split(" "))
             await settle(pilot)
+        # A blinking cursor is shown or not depending on when the frame is taken: pin it shown.
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.pause()
 
     return run_before
 

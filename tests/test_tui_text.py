@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from mlops_console.tui.text import DASH, clean, fmt_age, fmt_latency, fmt_ratio, safe_text, sparkline
+from mlops_console.core.formatting import age as fmt_age
+from mlops_console.core.formatting import latency as fmt_latency
+from mlops_console.core.formatting import ratio as fmt_ratio
+from mlops_console.tui.text import DASH, clean, safe_text, sparkline
 
 
 def test_markup_is_literal() -> None:

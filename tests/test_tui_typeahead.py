@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from textual._xterm_parser import XTermParser
 
-from mlops_console.tui import sample
 from mlops_console.tui.app import MlopsConsole
 from mlops_console.tui.screens.alerts import AlertsScreen
 from mlops_console.tui.screens.audit import AuditScreen
 from mlops_console.tui.screens.models import ModelsScreen
 from mlops_console.tui.screens.overview import OverviewScreen
+from tests import sample
 
 
 async def settle(pilot) -> None:
@@ -42,22 +42,22 @@ def app(tmp_path: Path) -> MlopsConsole:
 async def _on_firing_alert(app: MlopsConsole, pilot) -> dict:
     """Open the alerts screen with the cursor on fraud-scorer's firing alert; return that alert."""
     store = app.backend.store
-    target = next(a for a in store.list_alerts("firing") if a["endpoint"] == "fraud-scorer")
+    target = next(a for a in store.list_alerts("firing") if a.endpoint == "fraud-scorer")
     await pilot.press("2")
     await settle(pilot)
     screen = app.screen
     assert isinstance(screen, AlertsScreen)
-    screen.table.move_cursor(row=screen.table.get_row_index(str(target["id"])))
+    screen.table.move_cursor(row=screen.table.get_row_index(str(target.id)))
     await pilot.pause()
-    assert screen.selected_alert() == target["id"]
+    assert screen.selected_alert() == target.id
     return target
 
 
 def _untouched(app: MlopsConsole, alert_id: int) -> None:
     store = app.backend.store
     alert = store.get_alert(alert_id)
-    assert alert["display_state"] == "firing", alert
-    assert not [r for r in store.list_audit() if r.get("alert_id") == alert_id and r["action"] != "fire"]
+    assert alert.display_state == "firing", alert
+    assert not [r for r in store.list_audit() if r.alert_id == alert_id and r.action != "fire"]
 
 
 @pytest.mark.parametrize(
@@ -73,7 +73,7 @@ async def test_command_typed_ahead_goes_to_the_bar_not_the_alert(
         await settle(pilot)
         assert type(app.screen) is screen_type
         assert not app.screen.query_one("#command").display
-    _untouched(app, target["id"])
+    _untouched(app, target.id)
 
 
 async def test_filter_typed_ahead_goes_to_the_filter(app: MlopsConsole) -> None:
@@ -84,11 +84,11 @@ async def test_filter_typed_ahead_goes_to_the_filter(app: MlopsConsole) -> None:
         await settle(pilot)
         assert app.screen is screen
         assert screen.filter_text == "fraud-scorer" and screen.state == "all"
-        assert [a["endpoint"] for a in screen._visible()] == ["fraud-scorer"]
+        assert [a.endpoint for a in screen._visible()] == ["fraud-scorer"]
         burst(app, "\r")
         await settle(pilot)
         assert app.focused is screen.table
-    _untouched(app, target["id"])
+    _untouched(app, target.id)
 
 
 async def test_keys_before_the_colon_still_act_on_the_screen(app: MlopsConsole) -> None:

@@ -6,7 +6,7 @@ until the endpoint is redeployed by its `deploy` hook: a shell command or a webh
 `MLOPS_MODEL`, `MLOPS_ALIAS`, `MLOPS_VERSION`... in the command's environment. Verification then probes
 the endpoint until it is healthy and, where the adapter can tell, serves the new version.
 
-Everything here is async; `mlops_console.core.promotion` runs it with `asyncio.run` from a worker thread.
+Everything here is async; `mlops_console.core.deploy_fanout` runs it with `asyncio.run` from a worker thread.
 """
 
 from __future__ import annotations
@@ -203,7 +203,9 @@ async def verify(
 ) -> VerifyResult:
     """Probe until healthy and (if the adapter can tell) serving `version`, or until `timeout`."""
     if probe is None:
-        from mlops_console.core.adapters import probe_endpoint_once as probe
+        from mlops_console.core.adapters import probe_endpoint_once
+
+        probe = probe_endpoint_once
     started = time.monotonic()
     deadline = started + timeout
     probes, last_error, served = 0, "no probe finished", None

@@ -14,11 +14,10 @@ import logging
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from mlops_console.config import NotificationSettings, Settings
 from mlops_console.core.secrets import MissingVariable, env_values, redact_url, scrub, url_secrets
-from mlops_console.core.store import Store
+from mlops_console.core.store import Notification, OutboxMessage, Store
 
 log = logging.getLogger(__name__)
 redact = redact_url
@@ -34,20 +33,20 @@ def channel_id(template: str) -> str:
     return hashlib.sha256(template.encode()).hexdigest()[:16]
 
 
-def outbox_rows(
+def outbox_messages(
     settings: Settings, *, endpoint: str, severity: str, kind: str, title: str, body: str
-) -> list[dict[str, Any]]:
+) -> list[OutboxMessage]:
     """One pending notification per channel that routes this endpoint and severity."""
     routed_severity = "critical" if kind == "test" else severity
     return [
-        {
-            "kind": kind,
-            "channel": channel_id(n.template),
-            "target": redact(n.template),
-            "severity": severity,
-            "title": title,
-            "body": body,
-        }
+        OutboxMessage(
+            kind=kind,
+            channel=channel_id(n.template),
+            target=redact(n.template),
+            severity=severity,
+            title=title,
+            body=body,
+        )
         for n in settings.notifications
         if kind == "test" or n.routes(endpoint, routed_severity)
     ]
@@ -109,7 +108,7 @@ def _deliver(url: str, title: str, body: str, severity: str, kind: str, timeout:
 
 
 def backoff(attempt: int) -> float:
-    return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempt - 1))
+    return min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** max(0, attempt - 1))
 
 
 class Notifier:
@@ -128,7 +127,7 @@ class Notifier:
                 self._channels.setdefault(channel_id(n.url), n)
         self._warned_at = -STORE_WARN_EVERY
         self._inflight: set[asyncio.Future[None]] = set()
-        self._unrecorded: dict[int, tuple[dict[str, Any], Delivery, float | None]] = {}
+        self._unrecorded: dict[int, tuple[Notification, Delivery, float | None]] = {}
         """Deliveries made but not yet recorded (the store refused the write): recorded later, never
         sent again."""
 
@@ -178,8 +177,8 @@ class Notifier:
                     raise result
         return len(due)
 
-    async def _attempt(self, row: dict[str, Any]) -> None:
-        channel = self._channels.get(row["channel"])
+    async def _attempt(self, row: Notification) -> None:
+        channel = self._channels.get(row.channel)
         if channel is None:
             delivery = Delivery(False, "channel no longer configured", 0.0)
             retry_at = None
@@ -187,28 +186,28 @@ class Notifier:
             delivery = await asyncio.to_thread(
                 deliver,
                 channel,
-                row["title"],
-                row["body"],
-                row["severity"],
-                row["kind"],
+                row.title,
+                row.body,
+                row.severity,
+                row.kind,
                 self.settings.notify.timeout,
             )
-            attempt = row["attempts"] + 1
+            attempt = row.attempts + 1
             give_up = delivery.ok or attempt >= self.settings.notify.max_attempts
             retry_at = None if give_up else time.time() + backoff(attempt)
         level = logging.INFO if delivery.ok else logging.WARNING
         log.log(
             level,
             "notification %s to %s: %s",
-            row["id"],
-            row["target"],
+            row.id,
+            row.target,
             "delivered" if delivery.ok else delivery.error,
         )
-        self._unrecorded[row["id"]] = (row, delivery, retry_at)
+        self._unrecorded[row.id] = (row, delivery, retry_at)
         await self._record(row, delivery, retry_at)
 
-    async def _record(self, row: dict[str, Any], delivery: Delivery, retry_at: float | None) -> None:
+    async def _record(self, row: Notification, delivery: Delivery, retry_at: float | None) -> None:
         await asyncio.to_thread(
             self.store.record_delivery, row, delivery.ok, delivery.duration_ms, delivery.error, retry_at
         )
-        del self._unrecorded[row["id"]]
+        del self._unrecorded[row.id]

@@ -18,10 +18,10 @@ from pathlib import Path
 from statistics import median
 
 from mlops_console.config import Settings
-from mlops_console.core.alerts import AlertBook, Condition
+from mlops_console.core.alerts import AlertBook
+from mlops_console.core.conditions import DEFAULTS, Condition, params_for
 from mlops_console.core.detectors.evaluator import Judgement, SignalEvaluator
 from mlops_console.core.detectors.signals import DEFAULT_RULES, RuleSpec, describe
-from mlops_console.core.rules import DEFAULTS, params_for
 
 
 @dataclass(frozen=True)

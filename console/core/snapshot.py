@@ -1,21 +1,32 @@
-"""What the engine shows the world: plain, JSON-friendly records the TUI, CLI and store share."""
+"""What the engine shows the world: immutable, JSON-friendly records the TUI, CLI and store share.
+
+Snapshots cross threads (the engine's to the UI's), so they are frozen and hold tuples: a reader can
+never see a row that mixes fields of two probes, because nothing changes a published snapshot. The
+engine builds a new one from its own mutable state whenever that state changed.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 Health = Literal["up", "degraded", "down", "unknown"]
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class ProbeError:
     at: float
     error: str
     status: int | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": self.at, "error": self.error, "status": self.status}
 
-@dataclass
+
+_TUPLE_FIELDS = ("latency_history", "rps_history", "recent_errors", "firing")
+
+
+@dataclass(frozen=True, slots=True)
 class EndpointSnapshot:
     """One endpoint as of the last probe. Latencies in seconds; None means unknown, never zero."""
 
@@ -38,18 +49,25 @@ class EndpointSnapshot:
     rps_5m: float | None = None
     error_ratio: float | None = None
     """Share of failed requests over the last minute (metrics), else of failed probes."""
-    latency_history: list[float] = field(default_factory=list)
+    latency_history: tuple[float, ...] = ()
     """Recent probe latencies (seconds), oldest first, for sparklines."""
-    rps_history: list[float] = field(default_factory=list)
+    rps_history: tuple[float, ...] = ()
     last_ok_at: float | None = None
     last_probe_at: float | None = None
     last_error: str | None = None
     consecutive_failures: int = 0
     probes: int = 0
     failures: int = 0
-    recent_errors: list[ProbeError] = field(default_factory=list)
-    firing: list[str] = field(default_factory=list)
-    """Rules currently firing for this endpoint."""
+    recent_errors: tuple[ProbeError, ...] = ()
+    firing: tuple[str, ...] = ()
+    """Rules currently firing for this endpoint (`rule (pending)` while their `for` runs)."""
+
+    def __post_init__(self) -> None:
+        # Callers may pass lists; what is published holds tuples, so nobody can change it afterwards.
+        for name in _TUPLE_FIELDS:
+            value = getattr(self, name)
+            if not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
 
     @property
     def version_mismatch(self) -> bool:
@@ -58,16 +76,24 @@ class EndpointSnapshot:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        """A JSON document (lists, not tuples); built field by field, without `asdict`'s deep copy
+        (it runs for every endpoint every few seconds)."""
+        data = {name: getattr(self, name) for name in _FIELD_NAMES}
+        data["latency_history"] = list(self.latency_history)
+        data["rps_history"] = list(self.rps_history)
+        data["firing"] = list(self.firing)
+        data["recent_errors"] = [e.to_dict() for e in self.recent_errors]
         data["version_mismatch"] = self.version_mismatch
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EndpointSnapshot:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        known["recent_errors"] = [ProbeError(**e) for e in known.get("recent_errors", [])]
+        known = {k: v for k, v in data.items() if k in _FIELD_NAMES}
+        known["recent_errors"] = tuple(ProbeError(**e) for e in known.get("recent_errors", ()))
         return cls(**known)
 
+
+_FIELD_NAMES = tuple(f.name for f in fields(EndpointSnapshot))
 
 EngineState = Literal["running", "degraded", "stalled", "failed", "stopped"]
 
@@ -89,15 +115,21 @@ class EngineHealth:
         return {"state": self.state, "reason": self.reason}
 
 
-@dataclass
+@dataclass(frozen=True)
 class EngineSnapshot:
     at: float
-    endpoints: list[EndpointSnapshot]
+    endpoints: tuple[EndpointSnapshot, ...]
     registry: str = "not configured"
     """`ok`, `connecting`, `not configured`, or `unreachable: <reason>`."""
     owner: str = "this process"
     """Who probes and notifies: `this process`, or `pid N on HOST` when following another watcher."""
-    pending: list[str] = field(default_factory=list)
+    pending: tuple[str, ...] = ()
     """`rule/endpoint` pairs whose condition holds but whose `for` has not elapsed."""
     engine: EngineHealth = field(default_factory=EngineHealth)
     """Health of the engine that probes and pages (this process's, or the followed watcher's)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.endpoints, tuple):
+            object.__setattr__(self, "endpoints", tuple(self.endpoints))
+        if not isinstance(self.pending, tuple):
+            object.__setattr__(self, "pending", tuple(self.pending))

@@ -19,12 +19,12 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
 
 from mlops_console.config import NotificationSettings, Settings
 from mlops_console.core.alerts import AlertWrite, DirectPageInFlight
 from mlops_console.core.notifier import channel_id, deliver
-from mlops_console.core.store import Store
+from mlops_console.core.store import OutboxMessage, Store
 
 log = logging.getLogger("mlops_console.writer")
 
@@ -97,7 +97,7 @@ class AlertWriter:
         except Exception:
             # Not the store: a bug in this write. Retrying cannot help, and keeping it would hold every
             # later alert behind it: page what it would have paged, drop it, and say so loudly.
-            log.exception("alert write %s for %s failed; dropped", write.kind, write.alert.get("endpoint"))
+            log.exception("alert write %s for %s failed; dropped", write.kind, write.alert.endpoint)
             self.queue.popleft()
             await self._page(write, "Sent directly: the alert could not be recorded (see the watcher's log).")
             return True
@@ -145,40 +145,38 @@ class AlertWriter:
 
     async def _page(self, write: AlertWrite, note: str) -> None:
         write.direct_tried = True  # channels that fail are tried again at the retry cadence
-        rows = write.direct_rows(self.settings, note)
-        if not rows or await self._silenced(write.fingerprint) or not write.claim_direct():
+        messages = write.direct_messages(self.settings, note)
+        if not messages or await self._silenced(write.fingerprint) or not write.claim_direct():
             return
         try:
-            await asyncio.gather(*(self._send(write, row) for row in rows))
+            await asyncio.gather(*(self._send(write, message) for message in messages))
         finally:
             write.release_direct()
 
-    async def _send(self, write: AlertWrite, row: dict[str, Any]) -> None:
-        channel = self._channels.get(row["channel"])
+    async def _send(self, write: AlertWrite, message: OutboxMessage) -> None:
+        channel = self._channels.get(message.channel)
         if channel is None:
             return
         delivery = await asyncio.to_thread(
             deliver,
             channel,
-            row["title"],
-            row["body"],
-            row["severity"],
-            row["kind"],
+            message.title,
+            message.body,
+            message.severity,
+            message.kind,
             self.settings.notify.timeout,
         )
         if delivery.ok:
-            write.direct[row["channel"]] = {
-                **row,
-                "delivered_at": time.time(),
-                "duration_ms": delivery.duration_ms,
-            }
+            write.direct[message.channel] = replace(
+                message, delivered_at=time.time(), duration_ms=delivery.duration_ms
+            )
         log.log(
             logging.WARNING if delivery.ok else logging.ERROR,
             "paged directly to %s: %s: %s",
-            row["target"],
-            row["title"],
+            message.target,
+            message.title,
             "delivered" if delivery.ok else delivery.error,
-            extra={"event": "paged_directly", "endpoint": write.alert.get("endpoint")},
+            extra={"event": "paged_directly", "endpoint": write.alert.endpoint},
         )
 
     async def _silenced(self, fingerprint: str) -> bool:

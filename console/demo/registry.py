@@ -145,8 +145,8 @@ def _train_all(root: Path) -> dict[str, object]:
             version = str(info.registered_model_version)
             client.set_model_version_tag(name, version, "algorithm", label)
             summary[f"{name}/{version}"] = {"algorithm": label, **metrics}
-        for alias, version in ALIASES[name].items():
-            client.set_registered_model_alias(name, alias, str(version))
+        for alias, number in ALIASES[name].items():
+            client.set_registered_model_alias(name, alias, str(number))
         export_rows(root, name)
     return summary
 

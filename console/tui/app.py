@@ -18,11 +18,11 @@ from rich.text import Text
 from textual import events, work
 from textual.app import App
 from textual.binding import Binding
-from textual.color import Color
 from textual.worker import Worker, WorkerState
 
 from mlops_console.config import Settings
 from mlops_console.core.snapshot import EngineSnapshot
+from mlops_console.core.store import Alert
 from mlops_console.tui.backend import Backend, next_order
 from mlops_console.tui.commands import ConsoleCommands
 from mlops_console.tui.host import HostSample, HostSampler
@@ -39,16 +39,15 @@ from mlops_console.tui.screens.base import ConsoleScreen
 from mlops_console.tui.screens.models import ModelsScreen
 from mlops_console.tui.screens.overview import OverviewScreen
 from mlops_console.tui.sources import EngineSource, SnapshotSource
-from mlops_console.tui.text import clean, firing_and_pending, safe_text
+from mlops_console.tui.status_line import HEALTH_SYMBOL, registry_label, status_line
+from mlops_console.tui.text import clean
+from mlops_console.tui.theme import palette
 from mlops_console.tui.typeahead import TypeAhead
 from mlops_console.tui.widgets.command_bar import CommandBar, resolve
 
 STORE_POLL_SECONDS = 2.0
 HOST_POLL_SECONDS = 2.0
-STALE_SECONDS = 15.0
 REGISTRY_RECHECK_SECONDS = 5.0
-
-HEALTH_SYMBOL = {"up": "●", "degraded": "◐", "down": "✖", "unknown": "?"}
 
 
 class MlopsConsole(App[int]):
@@ -107,7 +106,7 @@ class MlopsConsole(App[int]):
             store=store,
             registry=registry,
             actor=actor,
-            on_registry_state=lambda seen: self.post_message(RegistrySeen(seen)),
+            on_registry_state=self._registry_seen,
         )
         self.source: SnapshotSource = snapshot_source or EngineSource(settings)
         self.host_sampler = host_sampler
@@ -116,7 +115,7 @@ class MlopsConsole(App[int]):
         """A running `DemoEnvironment` (`mlops-console demo`): adds chaos commands to the palette."""
         self.snapshot: EngineSnapshot | None = None
         self.alert_counts: dict[str, int] | None = None
-        self.open_alerts: list[dict[str, Any]] = []
+        self.open_alerts: list[Alert] = []
         self.host_sample: HostSample | None = None
         self.store_error: str | None = None
         self._engine_registry: tuple[int, str] | None = None
@@ -125,6 +124,10 @@ class MlopsConsole(App[int]):
         self.typeahead = TypeAhead(self)
         if read_only:
             self.sub_title = "READ-ONLY"
+
+    def _registry_seen(self, seen: tuple[int, str]) -> None:
+        """A registry call of this console reached the registry or did not (from a worker thread)."""
+        self.post_message(RegistrySeen(seen))
 
     # -- startup and shutdown ----------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -237,7 +240,7 @@ class MlopsConsole(App[int]):
 
     def _recheck_registry(self) -> None:
         """While the registry looks unreachable, ask it again: recovery shows without a screen asking."""
-        if _registry_label(self.registry_state()).startswith("unreachable"):
+        if registry_label(self.registry_state()).startswith("unreachable"):
             self._check_registry()
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="registry-check")
@@ -274,26 +277,7 @@ class MlopsConsole(App[int]):
     def theme_colors(self) -> dict[str, str]:
         """Rich styles for data cells, from the theme's variables (alpha blended over the background)."""
         if self._palette is None:
-            variables = self.get_css_variables()
-            background = Color.parse(variables.get("background", "black"))
-
-            def solid(name: str, fallback: str) -> str:
-                try:
-                    color = Color.parse(variables.get(name, fallback))
-                except Exception:
-                    return fallback
-                if color.a < 1:
-                    color = background.blend(color.with_alpha(1.0), color.a)
-                return color.hex6
-
-            self._palette = {
-                "up": solid("success", "green"),
-                "degraded": solid("warning", "yellow"),
-                "down": solid("error", "red"),
-                "unknown": solid("foreground-muted", "grey50"),
-                "accent": solid("accent", "yellow"),
-                "muted": solid("foreground-muted", "grey50"),
-            }
+            self._palette = palette(self.get_css_variables())
         return self._palette
 
     def watch_theme(self) -> None:
@@ -307,69 +291,8 @@ class MlopsConsole(App[int]):
         return Text(f"{symbol} {health}" if word else symbol, style=style, end="")
 
     def status_text(self) -> Text:
-        colors = self.theme_colors()
-        out = Text(end="")
-        out.append(" mlops-console ", style="bold reverse")
-        if self.read_only:
-            out.append(" READ-ONLY ", style=f"bold reverse {colors['degraded']}")
-        out.append("  ")
-        snap = self.snapshot
-        if snap is None:
-            out.append("endpoints: starting…", style="dim")
-        else:
-            counts = {h: 0 for h in HEALTH_SYMBOL}
-            for endpoint in snap.endpoints:
-                counts[endpoint.health] = counts.get(endpoint.health, 0) + 1
-            for health in ("up", "degraded", "down", "unknown"):
-                if counts[health] or health in ("up", "down"):
-                    out.append(
-                        f"{HEALTH_SYMBOL[health]} {counts[health]} {health}  ",
-                        style=colors[health] if counts[health] else "",
-                    )
-        out.append("│ alerts ")
-        if self.store_error:
-            out.append_text(safe_text(self.store_error, colors["down"]))
-        elif self.alert_counts is None:
-            out.append("…", style="dim")
-        else:
-            firing = self.alert_counts.get("firing", 0)
-            out.append(f"{firing} firing", style=f"bold {colors['down']}" if firing else "")
-            # Conditions that hold but whose `for` has not elapsed: flagged ⚐ in the overview, not stored yet.
-            pending = sum(len(firing_and_pending(e.firing)[1]) for e in snap.endpoints) if snap else 0
-            if pending:
-                out.append(f" · {pending} pending", style=colors["degraded"])
-            out.append(f" · {self.alert_counts.get('acknowledged', 0)} acked")
-            out.append(f" · {self.alert_counts.get('silenced', 0)} silenced")
-        out.append("  │ registry ")
-        registry = _registry_label(self.registry_state())
-        style = (
-            colors["up"]
-            if registry == "ok"
-            else (colors["down"] if registry.startswith("unreachable") else "dim")
-        )
-        out.append_text(safe_text(registry, style, limit=60))
-        engine_error = getattr(self.source, "error", None)
-        if engine_error is not None:
-            out.append("  │ ")
-            out.append_text(safe_text(f"engine stopped: {engine_error}", f"bold {colors['down']}", limit=80))
-        elif snap is not None and self.clock() - snap.at > STALE_SECONDS:
-            out.append("  │ ")
-            out.append(f"engine: no update for {self.clock() - snap.at:.0f}s", style=f"bold {colors['down']}")
-        elif snap is not None and not snap.engine.ok:
-            out.append("  │ ")
-            problem = f"engine {snap.engine.state}: {snap.engine.reason or ''}".rstrip(": ")
-            out.append_text(safe_text(problem, f"bold {colors['down']}", limit=80))
-        elif snap is not None:
-            out.append("  │ engine ")
-            following = snap.owner != "this process"
-            out.append_text(
-                safe_text(
-                    f"following {snap.owner}" if following else snap.owner,
-                    colors["accent"] if following else "",
-                    limit=40,
-                )
-            )
-        return out
+        """The status line: endpoints by health, alerts by state, the registry, the engine."""
+        return status_line(self)
 
     def _update_status(self) -> None:
         """The status line of the screen in view, also while a dialog covers part of it."""
@@ -449,11 +372,6 @@ class MlopsConsole(App[int]):
                 severity="warning",
                 markup=False,
             )
-
-
-def _registry_label(state: str) -> str:
-    """`registry unreachable: x` reads `unreachable: x` after the status bar's own `registry` label."""
-    return state.removeprefix("registry ").strip()
 
 
 def run_console(settings: Settings, read_only: bool = False, demo: Any = None) -> int:

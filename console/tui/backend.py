@@ -17,6 +17,7 @@ from mlops_console.config import Settings
 from mlops_console.core.actor import os_user
 
 if TYPE_CHECKING:
+    from mlops_console.core.promotion import ChangePlan, ChangeResult, Promoter
     from mlops_console.core.store import Store
 
 
@@ -139,7 +140,12 @@ class Backend:
         """One cheap registry call, so that `registry_state` follows the registry when nothing else asks."""
         self.registry.list_models()
 
-    # -- promotion: the same mlops_console.core.promotion code the CLI runs ---------------------------------
+    # -- promotion: the same `Promoter` the CLI runs ---------------------------------------------------
+    def promoter(self) -> Promoter:
+        from mlops_console.core.promotion import Promoter
+
+        return Promoter(self.settings, self.store, self.registry)
+
     def plan(
         self,
         action: str,
@@ -148,35 +154,15 @@ class Backend:
         version: str | None = None,
         alias: str | None = None,
         expect_current: str | None = None,
-    ) -> Any:
+    ) -> ChangePlan:
         """A ChangePlan for the confirmation dialog (reads the registry; blocking)."""
-        from mlops_console.core import promotion
-
+        promoter = self.promoter()
         if action == "promote":
-            return promotion.plan_promote(
-                self.settings,
-                self.registry,
-                model,
-                str(version),
-                alias=alias,
-                expect_current=expect_current,
-                store=self.store,
-            )
-        return promotion.plan_rollback(
-            self.settings, self.store, self.registry, model, alias=alias, expect_current=expect_current
-        )
+            return promoter.plan_promote(model, str(version), alias=alias, expect_current=expect_current)
+        return promoter.plan_rollback(model, alias=alias, expect_current=expect_current)
 
-    def apply(self, plan: Any, reason: str, on_progress: Any) -> Any:
+    def apply(self, plan: ChangePlan, reason: str, on_progress: Callable[[str], None]) -> ChangeResult:
         """Carry out the plan the user confirmed; guards are re-checked against the registry first."""
-        from mlops_console.core import promotion
-
-        return promotion.apply_plan(
-            self.settings,
-            self.store,
-            self.registry,
-            plan,
-            actor=self.actor,
-            reason=reason,
-            on_progress=on_progress,
-            recheck=True,
+        return self.promoter().apply(
+            plan, actor=self.actor, reason=reason, on_progress=on_progress, recheck=True
         )

@@ -4,30 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from mlops_console.tui.text import clean
 
+if TYPE_CHECKING:
+    from mlops_console.tui.app import MlopsConsole
+
 
 class ConsoleCommands(Provider):
     def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
-        app = self.app
-        run = app.run_console_command  # type: ignore[attr-defined]
+        app = cast("MlopsConsole", self.app)
+        run = app.run_console_command
         out: list[tuple[str, str, Callable[[], object]]] = [
             ("go: overview", "Endpoints overview", partial(run, "overview")),
             ("go: alerts", "Firing, acknowledged, silenced and resolved alerts", partial(run, "alerts")),
             ("go: models", "Registered models and versions", partial(run, "models")),
             ("go: audit", "Who did what, when", partial(run, "audit")),
         ]
-        for name in app.endpoint_names():  # type: ignore[attr-defined]
+        for name in app.endpoint_names():
             out.append(
                 (
                     f"endpoint: {clean(name, limit=60)}",
                     "Open the endpoint detail",
                     partial(app.open_endpoint, name),
                 )
-            )  # type: ignore[attr-defined]
+            )
         demo = getattr(app, "demo", None)
         if demo is not None and not getattr(app, "read_only", False):
             chaos = [
@@ -37,7 +41,7 @@ class ConsoleCommands(Provider):
                 ("fail", (0.3,), "fail 30% of requests"),
                 ("heal", (), "remove all chaos"),
             ]
-            for name in app.endpoint_names():  # type: ignore[attr-defined]
+            for name in app.endpoint_names():
                 for method, args, what in chaos:
                     out.append(
                         (
@@ -45,7 +49,7 @@ class ConsoleCommands(Provider):
                             f"Demo chaos: {what}",
                             partial(app.demo_chaos, method, name, *args),
                         )
-                    )  # type: ignore[attr-defined]
+                    )
         screen = self.screen
         actions = getattr(screen, "palette_actions", None)
         if actions is not None:

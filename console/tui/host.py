@@ -6,6 +6,7 @@ per-process CPU percentages are measured over the interval between samples.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
@@ -36,7 +37,7 @@ class HostSample:
 
 def local_port(url: str) -> int | None:
     parsed = urlparse(url)
-    if parsed.hostname not in LOCAL_HOSTS and parsed.hostname != psutil.os.uname().nodename:
+    if parsed.hostname not in LOCAL_HOSTS and parsed.hostname != os.uname().nodename:
         return None
     return parsed.port or (443 if parsed.scheme == "https" else 80)
 
@@ -57,7 +58,7 @@ class HostSampler:
             ports: dict[int, int] = {}
             try:
                 for conn in psutil.net_connections(kind="tcp"):
-                    if conn.status == psutil.CONN_LISTEN and conn.pid:
+                    if conn.status == psutil.CONN_LISTEN and conn.pid and conn.laddr:
                         ports.setdefault(conn.laddr.port, conn.pid)
             except (psutil.AccessDenied, OSError):
                 pass

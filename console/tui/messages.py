@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from textual.message import Message
 
 from mlops_console.core.snapshot import EngineSnapshot
+from mlops_console.core.store import Alert
+from mlops_console.tui.host import HostSample
 
 
 @dataclass
@@ -26,7 +27,7 @@ class AlertCountsReceived(Message):
     """Open alerts by display state, plus the firing alerts per endpoint."""
 
     counts: dict[str, int]
-    open_alerts: list[dict[str, Any]]
+    open_alerts: list[Alert]
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, AlertCountsReceived)
@@ -36,7 +37,7 @@ class AlertCountsReceived(Message):
 class HostSampled(Message):
     """One psutil sample of the console host and the local endpoint processes."""
 
-    sample: Any
+    sample: HostSample
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, HostSampled)

@@ -1,7 +1,7 @@
 """Where snapshots come from. The app takes any object with `start(on_snapshot)` and `stop()`.
 
-The default is the real engine thread (`mlops_console.core.engine.EngineThread`), imported only when the
-app starts it from a worker thread, so the first frame never waits for it. Tests and screenshots
+The default is the real engine thread (`mlops_console.core.engine_thread.EngineThread`), imported only
+when the app starts it from a worker thread, so the first frame never waits for it. Tests and screenshots
 pass a `StaticSource` with deterministic data.
 """
 
@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mlops_console.config import Settings
 from mlops_console.core.snapshot import EngineSnapshot
+
+if TYPE_CHECKING:
+    from mlops_console.core.engine_thread import EngineThread
 
 OnSnapshot = Callable[[EngineSnapshot], None]
 
@@ -31,10 +34,10 @@ class EngineSource:
     def __init__(self, settings: Settings, period: float = 1.0) -> None:
         self.settings = settings
         self.period = period
-        self._engine = None
+        self._engine: EngineThread | None = None
 
     def start(self, on_snapshot: OnSnapshot) -> None:
-        from mlops_console.core.engine import EngineThread
+        from mlops_console.core.engine_thread import EngineThread
 
         self._engine = EngineThread(self.settings, on_snapshot, period=self.period)
         self._engine.start()

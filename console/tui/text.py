@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from rich.text import Text
 
+from mlops_console.core.formatting import DASH as DASH
 from mlops_console.core.limits import displayable_epoch
 from mlops_console.core.text import BIDI
 
@@ -75,62 +76,7 @@ def firing_and_pending(rules: Iterable[str]) -> tuple[list[str], list[str]]:
     return firing, pending
 
 
-# -- formatting of numbers and times (pure; the clock is passed in so tests are deterministic) -----
-DASH = "\u2013"
-
-
-def fmt_latency(seconds: float | None) -> str:
-    if seconds is None:
-        return DASH
-    ms = seconds * 1000
-    if ms < 10:
-        return f"{ms:.1f}ms"
-    if ms < 10_000:
-        return f"{ms:.0f}ms"
-    return f"{seconds:.1f}s"
-
-
-def fmt_rate(rps: float | None) -> str:
-    if rps is None:
-        return DASH
-    if rps >= 1000:
-        return f"{rps / 1000:.1f}k/s"
-    if rps >= 100:
-        return f"{rps:.0f}/s"
-    return f"{rps:.1f}/s"
-
-
-def fmt_ratio(ratio: float | None) -> str:
-    if ratio is None:
-        return DASH
-    pct = ratio * 100
-    if pct == 0:
-        return "0%"
-    if pct < 10:
-        return f"{pct:.1f}%"
-    return f"{pct:.0f}%"
-
-
-def fmt_age(then: float | None, now: float) -> str:
-    """`12s`, `4m`, `3h`, `2d` since `then`; a dash when never."""
-    if then is None:
-        return "never"
-    seconds = max(0.0, displayable_epoch(now) - displayable_epoch(then))
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f}m"
-    if seconds < 86400:
-        return f"{seconds // 3600:.0f}h"
-    return f"{seconds // 86400:.0f}d"
-
-
-def fmt_duration(seconds: float) -> str:
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 86400:
-        return f"{seconds / 3600:g}h"
-    return f"{seconds / 86400:g}d"
+# -- times and metric values for display (figures: `mlops_console.core.formatting`) ----------------
 
 
 def fmt_time(at: float | None, now: float | None = None) -> str:
@@ -152,7 +98,7 @@ def fmt_metric(value: object) -> str:
 _SPARK = "▁▂▃▄▅▆▇█"
 
 
-def sparkline(values: list[float], width: int) -> str:
+def sparkline(values: Sequence[float], width: int) -> str:
     """A block-character sparkline of the last `width` values, scaled to their own range."""
     data = [v for v in values[-width:] if v is not None]
     if not data:

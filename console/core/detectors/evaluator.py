@@ -33,7 +33,8 @@ class Judgement:
 class SignalEvaluator:
     def __init__(self, detector: Detector, persistence: tuple[int, int] | None = None) -> None:
         self.detector = detector
-        k, n = persistence or getattr(detector.params, "persistence", (1, 1))
+        default: tuple[int, int] = getattr(detector.params, "persistence", (1, 1))
+        k, n = persistence or default
         if not 1 <= k <= n:
             raise ValueError(f"persistence must be k of n with 1 <= k <= n, got {k} of {n}")
         self.k, self.n = k, n

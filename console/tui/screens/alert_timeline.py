@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from rich.text import Text
 from textual import work
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
+from mlops_console.core import formatting
+from mlops_console.core.store import Alert, AlertEvent
 from mlops_console.tui.screens.base import ConsoleScreen
-from mlops_console.tui.text import DASH, clean, fmt_age, fmt_time, safe_text
+from mlops_console.tui.text import DASH, clean, fmt_time, safe_text
 
 KIND_LABEL = {
     "fired": "▲ fired",
@@ -69,28 +70,28 @@ class AlertTimelineScreen(ConsoleScreen):
         events = store.events(self.alert_id)
         self.app.call_from_thread(self._show, alert, events)
 
-    def _show(self, alert: dict[str, Any], events: list[dict[str, Any]]) -> None:
+    def _show(self, alert: Alert, events: list[AlertEvent]) -> None:
         colors = self.console.theme_colors()
         now = self.console.clock()
         head = Text(end="")
-        head.append(f"#{alert['id']} ", style="bold")
-        head.append_text(safe_text(alert["display_state"], "bold"))
+        head.append(f"#{alert.id} ", style="bold")
+        head.append_text(safe_text(alert.display_state, "bold"))
         head.append("  ")
-        head.append_text(safe_text(f"{alert['severity']} · {alert['rule']} · {alert['endpoint']}", limit=120))
-        if alert.get("model"):
-            head.append_text(safe_text(f" · {alert['model']} v{alert.get('version') or '?'}", limit=80))
+        head.append_text(safe_text(f"{alert.severity} · {alert.rule} · {alert.endpoint}", limit=120))
+        if alert.model:
+            head.append_text(safe_text(f" · {alert.model} v{alert.version or '?'}", limit=80))
         head.append("\n")
-        head.append_text(safe_text(alert.get("summary"), limit=400))
-        if alert.get("value") is not None:
-            head.append(f"\nvalue {alert['value']:.4g}")
-            if alert.get("threshold") is not None:
-                head.append(f" (threshold {alert['threshold']:.4g})")
+        head.append_text(safe_text(alert.summary, limit=400))
+        if alert.value is not None:
+            head.append(f"\nvalue {alert.value:.4g}")
+            if alert.threshold is not None:
+                head.append(f" (threshold {alert.threshold:.4g})")
         head.append(
-            f"\nstarted {fmt_time(alert['started_at'], now)} ({fmt_age(alert['started_at'], now)} ago)"
+            f"\nstarted {fmt_time(alert.started_at, now)} ({formatting.age(alert.started_at, now)} ago)"
         )
-        if alert.get("ack_note"):
+        if alert.ack_note:
             head.append("  note: ")
-            head.append_text(safe_text(alert["ack_note"], limit=200))
+            head.append_text(safe_text(alert.ack_note, limit=200))
         self.summary.update(head)
         bad = {
             "notify_failed": colors["degraded"],
@@ -102,9 +103,9 @@ class AlertTimelineScreen(ConsoleScreen):
         with self.app.batch_update():
             self.table.clear()
             for event in events:
-                kind = event["kind"]
-                detail = clean(event.get("note") or "")
-                data = event.get("data") or {}
+                kind = event.kind
+                detail = clean(event.note or "")
+                data = event.data or {}
                 if kind == "silenced" and data.get("until"):
                     detail = f"until {fmt_time(data['until'], now)}" + (f" · {detail}" if detail else "")
                 elif kind in ("notified", "notify_failed", "notify_gave_up"):
@@ -119,9 +120,9 @@ class AlertTimelineScreen(ConsoleScreen):
                 elif kind == "fired" and data.get("value") is not None:
                     detail = f"value {data['value']:.4g}"
                 self.table.add_row(
-                    fmt_time(event["at"], now),
+                    fmt_time(event.at, now),
                     Text(KIND_LABEL.get(kind, clean(kind)), style=bad.get(kind, "")),
-                    safe_text(event.get("actor") or DASH, limit=60),
+                    safe_text(event.actor or DASH, limit=60),
                     safe_text(detail, limit=300),
-                    key=str(event["id"]),
+                    key=str(event.id),
                 )

@@ -11,9 +11,12 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import DataTable
 
+from mlops_console.core import formatting
+from mlops_console.core.store import Alert, AuditEntry
+from mlops_console.tui.dialogs.alert_action import Acknowledge, Silence
 from mlops_console.tui.messages import StoreChanged
 from mlops_console.tui.screens.base import ConsoleScreen
-from mlops_console.tui.text import DASH, clean, fmt_age, safe_text
+from mlops_console.tui.text import DASH, clean, safe_text
 from mlops_console.tui.widgets.filter_bar import FilterBar
 
 STATES = ["all", "open", "firing", "acknowledged", "silenced", "resolved"]
@@ -27,17 +30,13 @@ CHANGE_WINDOW = 15 * 60  # an alert this soon after a promote/rollback of its mo
 LIMIT = 500
 
 
-def recent_change(alert: dict[str, Any], changes: list[dict[str, Any]]) -> dict[str, Any] | None:
+def recent_change(alert: Alert, changes: list[AuditEntry]) -> AuditEntry | None:
     """The promote/rollback of the alert's model that happened at most 15 min before it fired."""
-    if not alert.get("model"):
+    if not alert.model:
         return None
     for change in changes:  # newest first
-        delta = alert["started_at"] - change["at"]
-        if (
-            change.get("model") == alert["model"]
-            and 0 <= delta <= CHANGE_WINDOW
-            and change.get("result") != "failed"
-        ):
+        delta = alert.started_at - change.at
+        if change.model == alert.model and 0 <= delta <= CHANGE_WINDOW and change.result != "failed":
             return change
     return None
 
@@ -71,8 +70,8 @@ class AlertsScreen(ConsoleScreen):
         self.table: DataTable = DataTable(id="alerts", cursor_type="row", zebra_stripes=True)
         self.state = "all"
         self.filter_text = ""
-        self.alerts: list[dict[str, Any]] = []
-        self.changes: list[dict[str, Any]] = []
+        self.alerts: list[Alert] = []
+        self.changes: list[AuditEntry] = []
         self._shown: list[tuple[Any, ...]] | None = None
         self.loaded = False
 
@@ -125,28 +124,25 @@ class AlertsScreen(ConsoleScreen):
     def _load(self, state: str) -> None:
         store = self.console.backend.store
         alerts = store.list_alerts(state, limit=LIMIT)
-        changes = [row for row in store.list_audit(limit=200) if row["action"] in ("promote", "rollback")]
+        changes = [row for row in store.list_audit(limit=200) if row.action in ("promote", "rollback")]
         self.app.call_from_thread(self._show, alerts, changes)
 
-    def _show(self, alerts: list[dict[str, Any]], changes: list[dict[str, Any]]) -> None:
+    def _show(self, alerts: list[Alert], changes: list[AuditEntry]) -> None:
         self.alerts, self.changes, self.loaded = alerts, changes, True
         self._draw()
 
-    def _visible(self) -> list[dict[str, Any]]:
+    def _visible(self) -> list[Alert]:
         if not self.filter_text:
             return self.alerts
         needle = self.filter_text.lower()
         fields = ("endpoint", "rule", "summary", "model", "severity", "display_state", "acked_by", "ack_note")
-        return [a for a in self.alerts if needle in " ".join(clean(a.get(f)) for f in fields).lower()]
+        return [a for a in self.alerts if needle in " ".join(clean(getattr(a, f)) for f in fields).lower()]
 
     def _draw(self) -> None:
         now = self.console.clock()
         colors = self.console.theme_colors()
         rows = self._visible()
-        signature = [
-            (a["id"], a["display_state"], a.get("acked_by"), a.get("silenced_until"), int(now // 60))
-            for a in rows
-        ]
+        signature = [(a.id, a.display_state, a.acked_by, a.silenced_until, int(now // 60)) for a in rows]
         if signature == self._shown:
             return
         self._shown = signature
@@ -160,35 +156,35 @@ class AlertsScreen(ConsoleScreen):
         with self.app.batch_update():
             self.table.clear()
             for alert in rows:
-                display = alert["display_state"]
+                display = alert.display_state
                 change = recent_change(alert, self.changes)
                 who = DASH
                 if display == "silenced":
-                    who = f"until {fmt_age(now, alert['silenced_until'])}"
-                elif alert.get("acked_by"):
-                    who = f"{alert['acked_by']}"
+                    who = f"until {formatting.age(now, alert.silenced_until or now)}"
+                elif alert.acked_by:
+                    who = f"{alert.acked_by}"
                 change_text = Text(end="")
                 if change:
                     change_text = safe_text(
-                        f"{change['action']} v{change.get('from_version') or '?'}"
-                        f"→v{change.get('to_version') or '?'} "
-                        f"{fmt_age(change['at'], alert['started_at'])} before",
+                        f"{change.action} v{change.from_version or '?'}"
+                        f"→v{change.to_version or '?'} "
+                        f"{formatting.age(change.at, alert.started_at)} before",
                         colors["degraded"],
                         limit=40,
                     )
-                sev = alert.get("severity", "")
+                sev = alert.severity
                 cells = {
                     "state": Text(STATE_SYMBOL.get(display, display), style=state_style.get(display, "")),
                     "sev": safe_text(sev, colors["down"] if sev == "critical" else ""),
-                    "id": str(alert["id"]),
-                    "endpoint": safe_text(alert.get("endpoint"), limit=40),
-                    "rule": safe_text(alert.get("rule"), limit=30),
-                    "summary": safe_text(alert.get("summary"), limit=200),
-                    "age": fmt_age(alert["started_at"], now),
+                    "id": str(alert.id),
+                    "endpoint": safe_text(alert.endpoint, limit=40),
+                    "rule": safe_text(alert.rule, limit=30),
+                    "summary": safe_text(alert.summary, limit=200),
+                    "age": formatting.age(alert.started_at, now),
                     "who": safe_text(who, limit=40),
                     "change": change_text,
                 }
-                self.table.add_row(*(cells[c.value] for c in self.table.columns), key=str(alert["id"]))
+                self.table.add_row(*(cells[str(c.value)] for c in self.table.columns), key=str(alert.id))
             if selected is not None and str(selected) in self.table.rows:
                 self.table.move_cursor(row=self.table.get_row_index(str(selected)), animate=False)
         total = len(self.alerts)
@@ -206,9 +202,9 @@ class AlertsScreen(ConsoleScreen):
             return None
         return int(row_key.value) if row_key.value else None
 
-    def _selected(self) -> dict[str, Any] | None:
+    def _selected(self) -> Alert | None:
         alert_id = self.selected_alert()
-        return next((a for a in self.alerts if a["id"] == alert_id), None)
+        return next((a for a in self.alerts if a.id == alert_id), None)
 
     # -- actions ---------------------------------------------------------------------------------
     def action_cycle_state(self) -> None:
@@ -233,7 +229,7 @@ class AlertsScreen(ConsoleScreen):
         if alert:
             from mlops_console.tui.screens.alert_timeline import AlertTimelineScreen
 
-            self.app.push_screen(AlertTimelineScreen(alert["id"]))
+            self.app.push_screen(AlertTimelineScreen(alert.id))
 
     def action_ack(self) -> None:
         from mlops_console.tui.dialogs.ack import AckDialog
@@ -241,13 +237,13 @@ class AlertsScreen(ConsoleScreen):
         alert = self._selected()
         if alert is None:
             return
-        if alert["state"] == "resolved":
+        if alert.state == "resolved":
             self.notify("resolved alerts need no acknowledgement", severity="warning")
             return
 
-        def done(note: str | None) -> None:
-            if note is not None:
-                self._acknowledge(alert["id"], note or None)
+        def done(answer: Acknowledge | None) -> None:
+            if answer is not None:
+                self._acknowledge(alert.id, answer.note)
 
         self.app.push_screen(AckDialog(alert), done)
 
@@ -264,13 +260,13 @@ class AlertsScreen(ConsoleScreen):
         alert = self._selected()
         if alert is None:
             return
-        if alert["state"] == "resolved":
+        if alert.state == "resolved":
             self.notify("the alert is resolved; nothing to silence", severity="warning")
             return
 
-        def done(result: tuple[float, str] | None) -> None:
-            if result is not None:
-                self._silence(alert["id"], result[0], result[1] or None)
+        def done(answer: Silence | None) -> None:
+            if answer is not None:
+                self._silence(alert.id, answer.seconds, answer.note)
 
         self.app.push_screen(SilenceDialog(alert), done)
 
@@ -284,7 +280,7 @@ class AlertsScreen(ConsoleScreen):
     def action_rollback_change(self) -> None:
         alert = self._selected()
         change = recent_change(alert, self.changes) if alert else None
-        if not change:
+        if alert is None or change is None or change.model is None:
             self.notify(
                 "no promote or rollback of this model in the 15 minutes before this alert", severity="warning"
             )
@@ -294,10 +290,10 @@ class AlertsScreen(ConsoleScreen):
         open_change_dialog(
             self,
             "rollback",
-            change["model"],
-            alias=change.get("alias"),
-            version=change.get("from_version"),
-            reason=f"alert #{alert['id']} fired after {change['action']}",
+            change.model,
+            alias=change.alias,
+            version=change.from_version,
+            reason=f"alert #{alert.id} fired after {change.action}",
         )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

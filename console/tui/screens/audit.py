@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import DataTable
 
+from mlops_console.core.store import AuditEntry
 from mlops_console.tui.screens.base import ConsoleScreen
 from mlops_console.tui.text import DASH, clean, fmt_time, safe_text
 from mlops_console.tui.widgets.filter_bar import FilterBar
@@ -33,9 +34,10 @@ class AuditScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.table: DataTable = DataTable(id="audit", cursor_type="row", zebra_stripes=True)
-        self.action_filter = "all"
+        self.shown_action = "all"
+        """The action filter `f` cycles through (`self.action_filter` is the `/` binding's action)."""
         self.filter_text = ""
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[AuditEntry] = []
         self._shown: list[Any] | None = None
 
     def compose_body(self) -> Iterable[Widget]:
@@ -60,14 +62,14 @@ class AuditScreen(ConsoleScreen):
         self.table.focus()
 
     def reload(self) -> None:
-        self._load(self.action_filter)
+        self._load(self.shown_action)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="audit-load")
     def _load(self, action: str) -> None:
         rows = self.console.backend.store.list_audit(action=None if action == "all" else action, limit=1000)
         self.app.call_from_thread(self._show, rows)
 
-    def _show(self, rows: list[dict[str, Any]]) -> None:
+    def _show(self, rows: list[AuditEntry]) -> None:
         self.rows = rows
         self._draw()
 
@@ -76,9 +78,11 @@ class AuditScreen(ConsoleScreen):
         if self.filter_text:
             needle = self.filter_text.lower()
             rows = [
-                r for r in rows if needle in " ".join(clean(v) for v in r.values() if v is not None).lower()
+                r
+                for r in rows
+                if needle in " ".join(clean(v) for v in r.as_dict().values() if v is not None).lower()
             ]
-        signature = [(r["id"], r["result"]) for r in rows]
+        signature = [(r.id, r.result) for r in rows]
         if signature == self._shown:
             return
         self._shown = signature
@@ -94,28 +98,28 @@ class AuditScreen(ConsoleScreen):
             self.table.clear()
             for row in rows:
                 change = DASH
-                if row.get("from_version") or row.get("to_version"):
-                    change = f"{row.get('from_version') or DASH}→{row.get('to_version') or DASH}"
-                target = row.get("endpoint") or ""
-                if row.get("alert_id"):
-                    target = f"{target} #{row['alert_id']}".strip()
+                if row.from_version or row.to_version:
+                    change = f"{row.from_version or DASH}→{row.to_version or DASH}"
+                target = row.endpoint or ""
+                if row.alert_id:
+                    target = f"{target} #{row.alert_id}".strip()
                 self.table.add_row(
-                    fmt_time(row["at"], now),
-                    safe_text(row["actor"], limit=40),
-                    safe_text(row["action"]),
-                    safe_text(row.get("model") or DASH, limit=40),
-                    safe_text(row.get("alias") or DASH, limit=30),
+                    fmt_time(row.at, now),
+                    safe_text(row.actor, limit=40),
+                    safe_text(row.action),
+                    safe_text(row.model or DASH, limit=40),
+                    safe_text(row.alias or DASH, limit=30),
                     safe_text(change),
-                    Text(clean(row["result"]), style=result_style.get(row["result"], "")),
+                    Text(clean(row.result), style=result_style.get(row.result, "")),
                     safe_text(target or DASH, limit=40),
-                    safe_text(row.get("reason") or "", limit=200),
-                    key=str(row["id"]),
+                    safe_text(row.reason or "", limit=200),
+                    key=str(row.id),
                 )
-        self.table.border_title = f"audit: {self.action_filter} ({len(rows)})"
+        self.table.border_title = f"audit: {self.shown_action} ({len(rows)})"
         self.table.border_subtitle = "" if rows else "nothing recorded yet"
 
     def action_cycle_action(self) -> None:
-        self.action_filter = ACTIONS[(ACTIONS.index(self.action_filter) + 1) % len(ACTIONS)]
+        self.shown_action = ACTIONS[(ACTIONS.index(self.shown_action) + 1) % len(ACTIONS)]
         self.reload()
 
     def on_filter_bar_applied(self, event: FilterBar.Applied) -> None:

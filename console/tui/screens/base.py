@@ -14,6 +14,7 @@ from textual.widgets import Footer
 from textual.worker import Worker
 
 from mlops_console.core.snapshot import EngineSnapshot
+from mlops_console.tui.bindings import declared_bindings
 from mlops_console.tui.widgets.command_bar import CommandBar
 from mlops_console.tui.widgets.filter_bar import FilterBar
 from mlops_console.tui.widgets.status_bar import StatusBar
@@ -90,7 +91,7 @@ class ConsoleScreen(Screen):
     def palette_actions(self) -> list[tuple[str, str, str]]:
         """(title, help, action) for the command palette: only actions valid now."""
         out = []
-        for binding in [b for group in self._bindings.key_to_bindings.values() for b in group]:
+        for binding in declared_bindings(self):
             if not binding.show or not binding.description:
                 continue
             if self.check_action(binding.action, ()) is not True:

@@ -14,20 +14,12 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
+from mlops_console.core import formatting
 from mlops_console.core.series import RPS_STEP
 from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot
+from mlops_console.core.store import Alert, AuditEntry, Rollup
 from mlops_console.tui.screens.base import ConsoleScreen
-from mlops_console.tui.text import (
-    DASH,
-    firing_and_pending,
-    fmt_age,
-    fmt_latency,
-    fmt_metric,
-    fmt_rate,
-    fmt_ratio,
-    fmt_time,
-    safe_text,
-)
+from mlops_console.tui.text import DASH, firing_and_pending, fmt_metric, fmt_time, safe_text
 from mlops_console.tui.widgets.charts import SeriesChart
 
 HISTORY_SECONDS = 3600
@@ -63,7 +55,7 @@ class EndpointDetailScreen(ConsoleScreen):
         )
         self.alerts_table: DataTable = DataTable(id="ep-alerts", cursor_type="row")
         self.deploys_table: DataTable = DataTable(id="ep-deploys", cursor_type="row")
-        self.rollups: list[dict[str, Any]] = []
+        self.rollups: list[Rollup] = []
         self._version_key: tuple[str | None, str | None] | None = None
 
     def compose_body(self) -> Iterable[Widget]:
@@ -141,7 +133,10 @@ class EndpointDetailScreen(ConsoleScreen):
         )
         if e.version_mismatch:
             out.append("  version mismatch", style=f"bold {colors['degraded']}")
-        latency = f"p50 {fmt_latency(e.p50)}  p95 {fmt_latency(e.p95)}  p99 {fmt_latency(e.p99)}"
+        latency = "  ".join(
+            f"{name} {formatting.latency(value)}"
+            for name, value in (("p50", e.p50), ("p95", e.p95), ("p99", e.p99))
+        )
         if e.health == "down" and e.latency_source != "none":
             out.append("\nlatency ")
             out.append("stale", style=f"bold {colors['down']}")
@@ -149,10 +144,12 @@ class EndpointDetailScreen(ConsoleScreen):
             out.append(latency, style="dim")
         else:
             out.append(f"\n{latency}  ({e.latency_source})")
-        out.append(f"   {fmt_rate(e.rps)} (5m {fmt_rate(e.rps_5m)})   errors ")
-        out.append(fmt_ratio(e.error_ratio), style=colors["down"] if (e.error_ratio or 0) >= 0.05 else "")
+        out.append(f"   {formatting.rate(e.rps)} (5m {formatting.rate(e.rps_5m)})   errors ")
         out.append(
-            f"   last ok {fmt_age(e.last_ok_at, now)}{' ago' if e.last_ok_at else ''}"
+            formatting.ratio(e.error_ratio), style=colors["down"] if (e.error_ratio or 0) >= 0.05 else ""
+        )
+        out.append(
+            f"   last ok {formatting.age(e.last_ok_at, now)}{' ago' if e.last_ok_at else ''}"
             f" · probes {e.probes}, failed {e.failures}"
             f", {e.consecutive_failures} in a row"
         )
@@ -190,13 +187,14 @@ class EndpointDetailScreen(ConsoleScreen):
         self.errors.update(out)
 
     def _show_charts(self, e: EndpointSnapshot, now: float) -> None:
-        errors_now = f"errors % (now {fmt_ratio(e.error_ratio)})"
-        rollups = [r for r in self.rollups if r.get("p50") is not None or r.get("rps") is not None]
+        errors_now = f"errors % (now {formatting.ratio(e.error_ratio)})"
+        rollups = [r for r in self.rollups if r.p50 is not None or r.rps is not None]
         if len(rollups) >= 5:  # a few minutes of rollups; before that the recent probes say more
-            x = [round((r["minute"] * 60 - now) / 60, 1) for r in rollups]
+            x = [round((r.minute * 60 - now) / 60, 1) for r in rollups]
 
             def ms(key: str) -> tuple[list[float], list[float | None]]:
-                return x, [None if r.get(key) is None else r[key] * 1000 for r in rollups]
+                values = [getattr(r, key) for r in rollups]
+                return x, [None if v is None else v * 1000 for v in values]
 
             self.latency_chart.show(
                 {"p50": ms("p50"), "p95": ms("p95"), "p99": ms("p99")},
@@ -204,7 +202,7 @@ class EndpointDetailScreen(ConsoleScreen):
                 note="per minute",
             )
             self.traffic_chart.show(
-                {"req/s": (x, [r.get("rps") for r in rollups])},
+                {"req/s": (x, [r.rps for r in rollups])},
                 right={errors_now: self._error_share(now, x[0])},
                 x_label="minutes ago",
                 note="per minute",
@@ -235,9 +233,9 @@ class EndpointDetailScreen(ConsoleScreen):
         """Per-minute error share (%) from the rollups back to `since` minutes ago, then the current one."""
         e = self._endpoint(self.console.snapshot)
         points = [
-            (round((r["minute"] * 60 - now) / 60, 1), r["error_ratio"] * 100)
+            (round((r.minute * 60 - now) / 60, 1), r.error_ratio * 100)
             for r in self.rollups
-            if r.get("error_ratio") is not None and (r["minute"] * 60 - now) / 60 >= since
+            if r.error_ratio is not None and (r.minute * 60 - now) / 60 >= since
         ]
         if e is not None and e.error_ratio is not None:
             points.append((0.0, e.error_ratio * 100))
@@ -274,14 +272,12 @@ class EndpointDetailScreen(ConsoleScreen):
             audit = [
                 r
                 for r in store.list_audit(model=model, limit=200)
-                if (r["action"] in ("promote", "rollback") and r.get("alias") in (alias, None))
-                or (r["action"] == "deploy" and r.get("endpoint") == self.endpoint_name)
+                if (r.action in ("promote", "rollback") and r.alias in (alias, None))
+                or (r.action == "deploy" and r.endpoint == self.endpoint_name)
             ][:100]
         self.app.call_from_thread(self._show_store, rollups, alerts, audit)
 
-    def _show_store(
-        self, rollups: list[dict[str, Any]], alerts: list[dict[str, Any]], audit: list[dict[str, Any]]
-    ) -> None:
+    def _show_store(self, rollups: list[Rollup], alerts: list[Alert], audit: list[AuditEntry]) -> None:
         self.rollups = rollups
         now = self.console.clock()
         e = self._endpoint(self.console.snapshot)
@@ -291,24 +287,24 @@ class EndpointDetailScreen(ConsoleScreen):
             self.alerts_table.clear()
             for alert in alerts:
                 self.alerts_table.add_row(
-                    fmt_time(alert["started_at"], now),
-                    safe_text(alert["display_state"]),
-                    safe_text(alert["rule"], limit=30),
-                    safe_text(alert["summary"], limit=200),
-                    key=str(alert["id"]),
+                    fmt_time(alert.started_at, now),
+                    safe_text(alert.display_state),
+                    safe_text(alert.rule, limit=30),
+                    safe_text(alert.summary, limit=200),
+                    key=str(alert.id),
                 )
             self.alerts_table.border_subtitle = "" if alerts else "no alerts"
             self.deploys_table.clear()
             for row in audit:
-                change = f"{row.get('from_version') or DASH}→{row.get('to_version') or DASH}"
+                change = f"{row.from_version or DASH}→{row.to_version or DASH}"
                 self.deploys_table.add_row(
-                    fmt_time(row["at"], now),
-                    safe_text(row["action"]),
+                    fmt_time(row.at, now),
+                    safe_text(row.action),
                     safe_text(change),
-                    safe_text(row["actor"], limit=40),
-                    safe_text(row["result"]),
-                    safe_text(row.get("reason") or "", limit=200),
-                    key=str(row["id"]),
+                    safe_text(row.actor, limit=40),
+                    safe_text(row.result),
+                    safe_text(row.reason or "", limit=200),
+                    key=str(row.id),
                 )
             self.deploys_table.border_subtitle = "" if audit else "no promotes or rollbacks recorded"
 

@@ -10,6 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from mlops_console.tui.bindings import offered_bindings
 from mlops_console.tui.widgets.command_bar import COMMANDS
 
 
@@ -47,19 +48,17 @@ class HelpScreen(ModalScreen[None]):
         seen: set[str] = set()
         screen = self.for_screen
         read_only = getattr(self.app, "read_only", False)
-        for node in (screen, self.app):
-            for bindings in node._bindings.key_to_bindings.values():
-                for binding in bindings:
-                    if not binding.description or binding.id in seen:
-                        continue
-                    if node is screen and screen.check_action(binding.action, ()) is False:
-                        continue
-                    seen.add(binding.id or binding.key)
-                    table.add_row(
-                        Text(self.app.get_key_display(binding)),
-                        Text(binding.tooltip or binding.description),
-                        Text(binding.id or ""),
-                    )
+        for node, binding in offered_bindings(screen):
+            if not binding.description or binding.id in seen:
+                continue
+            if node is screen and screen.check_action(binding.action, ()) is False:
+                continue
+            seen.add(binding.id or binding.key)
+            table.add_row(
+                Text(self.app.get_key_display(binding)),
+                Text(binding.tooltip or binding.description),
+                Text(binding.id or ""),
+            )
         if read_only:
             table.add_row(
                 "", Text("read-only: promote, rollback, ack and silence are disabled", style="bold"), ""

@@ -11,20 +11,11 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import DataTable
 
+from mlops_console.core import formatting
 from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot
 from mlops_console.tui.host import HostSample
 from mlops_console.tui.screens.base import ConsoleScreen
-from mlops_console.tui.text import (
-    DASH,
-    clean,
-    firing_and_pending,
-    fmt_age,
-    fmt_latency,
-    fmt_rate,
-    fmt_ratio,
-    safe_text,
-    sparkline,
-)
+from mlops_console.tui.text import DASH, clean, firing_and_pending, safe_text, sparkline
 from mlops_console.tui.widgets.filter_bar import FilterBar
 from mlops_console.tui.widgets.host_panel import HostPanel
 
@@ -182,7 +173,7 @@ class OverviewScreen(ConsoleScreen):
         stale = e.last_ok_at is None or now - e.last_ok_at > 3 * max(self._interval(e.name), 1.0)
 
         def latency(seconds: float | None) -> str | Text:
-            return Text(DASH, style="dim") if e.health == "down" else fmt_latency(seconds)
+            return Text(DASH, style="dim") if e.health == "down" else formatting.latency(seconds)
 
         return {
             "health": app.health_text(e.health),
@@ -194,10 +185,10 @@ class OverviewScreen(ConsoleScreen):
             "p50": latency(e.p50),
             "p95": latency(e.p95),
             "p99": latency(e.p99),
-            "rps": fmt_rate(e.rps),
-            "err": Text(fmt_ratio(e.error_ratio), style=error_style),
+            "rps": formatting.rate(e.rps),
+            "err": Text(formatting.ratio(e.error_ratio), style=error_style),
             "spark": Text(sparkline(e.latency_history, SPARK_WIDTH), style=colors["accent"]),
-            "last_ok": Text(fmt_age(e.last_ok_at, now), style=colors["down"] if stale else ""),
+            "last_ok": Text(formatting.age(e.last_ok_at, now), style=colors["down"] if stale else ""),
         }
 
     def _interval(self, name: str) -> float:

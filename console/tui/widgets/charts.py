@@ -71,10 +71,11 @@ class SeriesChart(PlotextPlot):
             self.refresh()
             return
         if "left" in drawn:
-            plt.ylabel(self.y_label, yside="left")
+            # plotext's own signatures say `xside` where `yside` is meant; its docs and code agree on `yside`.
+            plt.ylabel(self.y_label, yside="left")  # type: ignore[call-arg]
         if "right" in drawn:
-            plt.ylabel(self.right_label, yside="right")
-            plt.ylim(0, min(max(peak * 1.2, 1.0), 100.0), yside="right")
+            plt.ylabel(self.right_label, yside="right")  # type: ignore[call-arg]
+            plt.ylim(0, min(max(peak * 1.2, 1.0), 100.0), yside="right")  # type: ignore[arg-type]
         plt.xlabel(x_label)
         if earliest < 0:
             plt.xlim(earliest, 0)

@@ -1,18 +1,18 @@
 """Deterministic sample data: a snapshot, a populated store and an in-memory registry.
 
-Used by the TUI's snapshot tests and by `scripts/screenshots.py --sample` when no demo environment
-is running. Times are relative to a fixed clock (`T0`, in 2100 so silences stay in force).
+Used by the TUI's tests and snapshot tests, and by `scripts/screenshots.py --sample` when no demo
+environment is running. Times are relative to a fixed clock (`T0`, in 2100 so silences stay in force).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlops_console.config import Settings, parse_settings
+from mlops_console.core.registry import ModelInfo, VersionInfo
 from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot, ProbeError
+from mlops_console.core.store import NewAlert, Store
 from mlops_console.tui.host import HostSample, ProcSample
 
 T0 = 4_102_444_800.0  # 2100-01-01T00:00:00Z
@@ -174,7 +174,7 @@ def host_sample(_endpoints: list[tuple[str, str]] | None = None) -> HostSample:
     )
 
 
-def populate_store(store: Any, at: float = T0) -> dict[str, int]:
+def populate_store(store: Store, at: float = T0) -> dict[str, int]:
     """Alerts in every state with events and deliveries, and an audit trail. Returns alert ids by name."""
     ids: dict[str, int] = {}
 
@@ -191,18 +191,18 @@ def populate_store(store: Any, at: float = T0) -> dict[str, int]:
         threshold: float | None = None,
     ) -> int:
         alert_id = store.open_alert(
-            {
-                "fingerprint": f"{rule}/{endpoint}",
-                "rule": rule,
-                "endpoint": endpoint,
-                "model": model,
-                "version": version,
-                "severity": severity,
-                "summary": summary,
-                "value": value,
-                "threshold": threshold,
-                "started_at": started,
-            },
+            NewAlert(
+                fingerprint=f"{rule}/{endpoint}",
+                rule=rule,
+                endpoint=endpoint,
+                model=model,
+                version=version,
+                severity=severity,
+                summary=summary,
+                value=value,
+                threshold=threshold,
+                started_at=started,
+            ),
             [],
         )
         ids[name] = alert_id
@@ -216,17 +216,7 @@ def populate_store(store: Any, at: float = T0) -> dict[str, int]:
         note: str | None = None,
         data: dict[str, Any] | None = None,
     ) -> None:
-        with store.write() as db:
-            db["alert_events"].insert(
-                {
-                    "alert_id": alert_id,
-                    "at": when,
-                    "kind": kind,
-                    "actor": actor,
-                    "note": note,
-                    "data": json.dumps(data) if data else None,
-                }
-            )
+        store.add_event(alert_id, kind, actor=actor, note=note, data=data, at=when)
 
     # a promote of iris 5 minutes before the mismatch alert
     store.add_audit(
@@ -316,9 +306,7 @@ def populate_store(store: Any, at: float = T0) -> dict[str, int]:
         "iris-staging is down: connection refused",
         at - 90_000,
     )
-    with store.write() as db:
-        db.execute("UPDATE alerts SET state='resolved', resolved_at=? WHERE id=?", [at - 89_000, old])
-    event(old, "resolved", at - 89_000)
+    store.resolve_alert(old, [], at=at - 89_000)
     store.add_audit(
         actor="carol@ops",
         action="ack",
@@ -345,7 +333,6 @@ def make_app(
     root: Path, *, registry: Any = None, tracking_uri: str | None = None, deploy: bool = True, **kwargs: Any
 ) -> Any:
     """A console over sample data in `root`: populated store, fixed clock, fixed host sample, no polling."""
-    from mlops_console.core.store import Store
     from mlops_console.tui.app import MlopsConsole
     from mlops_console.tui.sources import StaticSource
 
@@ -364,38 +351,12 @@ def make_app(
 
 
 # -- an in-memory registry with the RegistryClient's read interface ------------------------------------
-@dataclass
-class SampleModel:
-    name: str
-    aliases: dict[str, str]
-    latest_versions: list[str] = field(default_factory=list)
-    description: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    updated_at: float | None = None
-
-
-@dataclass
-class SampleVersion:
-    model: str
-    version: str
-    status: str
-    aliases: list[str]
-    stage: str | None
-    tags: dict[str, str]
-    created_at: float | None
-    run_id: str | None
-    source: str | None
-    metrics: dict[str, float] = field(default_factory=dict)
-    status_message: str | None = None
-    description: str | None = None
-
-
 class SampleRegistry:
     def __init__(self, at: float = T0) -> None:
         def v(
             model: str, n: int, aliases: list[str], metrics: dict[str, float], status: str = "READY"
-        ) -> SampleVersion:
-            return SampleVersion(
+        ) -> VersionInfo:
+            return VersionInfo(
                 model,
                 str(n),
                 status,
@@ -421,18 +382,18 @@ class SampleRegistry:
             EVIL: [v(EVIL, 1, [], {"auc": 0.5}, status="FAILED_REGISTRATION")],
         }
 
-    def list_models(self, max_results: int = 1000) -> list[SampleModel]:
+    def list_models(self, max_results: int = 1000) -> list[ModelInfo]:
         return [self.get_model(name) for name in sorted(self.data)]
 
-    def get_model(self, name: str) -> SampleModel:
+    def get_model(self, name: str) -> ModelInfo:
         aliases = {a: ver.version for ver in self.data[name] for a in ver.aliases}
-        return SampleModel(name, aliases, [self.data[name][0].version])
+        return ModelInfo(name, aliases, [self.data[name][0].version], None, {}, None)
 
     def alias_version(self, model: str, alias: str) -> str | None:
         return self.get_model(model).aliases.get(alias)
 
-    def versions(self, name: str, max_results: int = 50, **_: Any) -> list[SampleVersion]:
+    def versions(self, name: str, max_results: int = 50, **_: Any) -> list[VersionInfo]:
         return self.data[name][:max_results]
 
-    def version(self, name: str, version: str | int, with_metrics: bool = True) -> SampleVersion:
+    def version(self, name: str, version: str | int, with_metrics: bool = True) -> VersionInfo:
         return next(v for v in self.data[name] if v.version == str(version))

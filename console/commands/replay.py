@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from mlops_console.cli import EXIT_OK, EXIT_USAGE, settings_from
+from mlops_console.commands.common import EXIT_OK, EXIT_USAGE, config_option, settings_from
 from mlops_console.core.detectors.signals import SIGNALS
 from mlops_console.core.text import printable
 
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     replay.add_argument("file", type=Path, metavar="FILE.csv")
     replay.add_argument("--signal", required=True, choices=SIGNALS, help="what the values are")
-    replay.add_argument("--config", default=argparse.SUPPRESS, help="config whose [[rules]] overrides apply")
+    config_option(replay)
     replay.add_argument("--json", action="store_true", help="a JSON array of {start, end, rule, severity}")
     replay.set_defaults(func=cmd_replay)
 

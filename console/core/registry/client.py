@@ -17,108 +17,27 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from mlops_console.config import RegistrySettings
+from mlops_console.core.registry.records import (
+    READY,
+    ModelInfo,
+    RegistryError,
+    RegistryNotFound,
+    RegistryNotPermitted,
+    RegistryUnavailable,
+    VersionInfo,
+    VersionPage,
+    registry_user,
+)
 
 T = TypeVar("T")
 
 # Beyond MLflow's own HTTP timeout, so MLflow's clearer error normally wins the race.
 _DEADLINE_GRACE_S = 2.0
-READY = "READY"
-
-
-class RegistryError(Exception):
-    """A registry call that failed; `str()` is a one-line message fit for a user."""
-
-
-class RegistryUnavailable(RegistryError):
-    """The registry did not answer (refused, timed out, DNS, 5xx)."""
-
-
-class RegistryNotPermitted(RegistryError):
-    """401/403 from a server with auth."""
-
-
-class RegistryNotFound(RegistryError):
-    """No such registered model, version or run."""
-
-
-@dataclass
-class ModelInfo:
-    name: str
-    aliases: dict[str, str]
-    """alias -> version."""
-    latest_versions: list[str]
-    """Newest version per legacy stage (MLflow's `latest_versions`), newest first."""
-    description: str | None
-    tags: dict[str, str]
-    updated_at: float | None
-    """Epoch seconds."""
-
-
-@dataclass
-class VersionInfo:
-    model: str
-    version: str
-    status: str
-    """READY, PENDING_REGISTRATION or FAILED_REGISTRATION."""
-    aliases: list[str]
-    stage: str | None
-    """Legacy stage (None when "None")."""
-    tags: dict[str, str]
-    created_at: float | None
-    """Epoch seconds."""
-    run_id: str | None
-    source: str | None
-    metrics: dict[str, float] = field(default_factory=dict)
-    """The source run's metrics, else the MLflow 3 logged model's."""
-    status_message: str | None = None
-    description: str | None = None
-
-
-@dataclass
-class VersionPage:
-    """One page of versions, newest first; iterate it like a list."""
-
-    versions: list[VersionInfo]
-    next_page_token: str | None
-
-    def __iter__(self) -> Iterator[VersionInfo]:
-        return iter(self.versions)
-
-    def __len__(self) -> int:
-        return len(self.versions)
-
-    def __getitem__(self, index: int) -> VersionInfo:
-        return self.versions[index]
-
-
-_RESERVED_VERSION_ALIAS = re.compile(r"^v\d+$", re.IGNORECASE)
-_ALIAS_CHARS = re.compile(r"^[\w\-]+$")
-
-
-def alias_problem(alias: str) -> str | None:
-    """Why MLflow would refuse this alias name, or None. Checked locally to say it before any call."""
-    if not alias:
-        return "alias name is empty"
-    if alias.lower() == "latest" or _RESERVED_VERSION_ALIAS.match(alias):
-        return f"alias name {alias!r} is reserved by MLflow"
-    if not _ALIAS_CHARS.match(alias) or len(alias) > 255:
-        return f"alias name {alias!r} may only contain letters, digits, '_' and '-'"
-    return None
-
-
-def registry_user() -> str:
-    """Who MLflow authenticates as, for "not permitted: <user> ..." messages."""
-    if os.environ.get("MLFLOW_TRACKING_USERNAME"):
-        return os.environ["MLFLOW_TRACKING_USERNAME"]
-    if os.environ.get("MLFLOW_TRACKING_TOKEN"):
-        return "the token in $MLFLOW_TRACKING_TOKEN"
-    return "anonymous"
 
 
 class RegistryClient:
@@ -173,7 +92,7 @@ class RegistryClient:
             )
         if "error" in box:
             raise self._translate(box["error"], what, model=model, write=write) from box["error"]
-        return box["value"]
+        return cast(T, box["value"])
 
     def _where(self) -> str:
         if self.tracking_uri.startswith("sqlite:"):
@@ -299,7 +218,8 @@ class RegistryClient:
                     if _is_missing_artifact(exc):
                         return None
                     raise
-                return json.loads(Path(path).read_text(encoding="utf-8"))
+                example: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+                return example
 
         return self._call(f"download the input example of {model} v{version}", fetch, model=model)
 

@@ -8,14 +8,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_console.cli import EXIT_OK, CommandError, bounded_text, positive_int, settings_from
+from mlops_console.commands.common import EXIT_OK, CommandError, bounded_text, positive_int, settings_from
 from mlops_console.config import parse_duration
 from mlops_console.core.actor import os_user
 from mlops_console.core.limits import check_silence, displayable_epoch, json_safe
 from mlops_console.core.text import printable
 
 if TYPE_CHECKING:
-    from mlops_console.core.store import Store
+    from mlops_console.core.store import Alert, Store
 
 JSON_FIELDS = (
     "id",
@@ -52,8 +52,8 @@ def _local(at: float | None) -> str:
     return "-" if at is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(displayable_epoch(at)))
 
 
-def alert_json(alert: dict[str, Any]) -> dict[str, Any]:
-    out = {k: alert.get(k) for k in JSON_FIELDS}
+def alert_json(alert: Alert) -> dict[str, Any]:
+    out = {k: getattr(alert, k) for k in JSON_FIELDS}
     for key in TIME_FIELDS:
         if key in out:
             out[key] = iso(out[key])
@@ -81,7 +81,7 @@ def silence_duration(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{exc}, got {text[:40]!r}") from None
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     alerts = sub.add_parser("alerts", help="list, inspect, acknowledge and silence alerts")
     alerts.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="config file")
     actions = alerts.add_subparsers(metavar="ACTION", required=True)
@@ -132,18 +132,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no {args.state} alerts" if args.state != "all" else "no alerts")
         return EXIT_OK
-    table = [("ID", "STATE", "SEVERITY", "ENDPOINT", "RULE", "STARTED", "RESOLVED", "ACKED BY")]
+    table: list[tuple[str, ...]] = [
+        ("ID", "STATE", "SEVERITY", "ENDPOINT", "RULE", "STARTED", "RESOLVED", "ACKED BY")
+    ]
     for r in rows:
-        state = r["display_state"] + (" (flapping)" if r["flapping"] else "")
+        state = r.display_state + (" (flapping)" if r.flapping else "")
         cells = (
-            str(r["id"]),
+            str(r.id),
             state,
-            r["severity"],
-            r["endpoint"],
-            r["rule"],
-            _local(r["started_at"]),
-            _local(r["resolved_at"]),
-            r["acked_by"] or "-",
+            r.severity,
+            r.endpoint,
+            r.rule,
+            _local(r.started_at),
+            _local(r.resolved_at),
+            r.acked_by or "-",
         )
         table.append(tuple(printable(cell) for cell in cells))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
@@ -152,7 +154,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _get(store: Store, alert_id: int) -> dict[str, Any]:
+def _get(store: Store, alert_id: int) -> Alert:
     try:
         return store.get_alert(alert_id)
     except KeyError:
@@ -165,23 +167,23 @@ def cmd_show(args: argparse.Namespace) -> int:
     events = store.events(args.id)
     if args.json:
         data = alert_json(alert)
-        data["events"] = json_safe([{**e, "at": iso(e["at"])} for e in events])
+        data["events"] = json_safe([{**e.as_dict(), "at": iso(e.at)} for e in events])
         print(json.dumps(data, indent=2))
         return EXIT_OK
     # Summaries quote endpoint error bodies; actors and notes are whatever `--by`/`--note` said.
     p = printable
     print(
-        f"alert #{alert['id']}  {p(alert['display_state'])}  {p(alert['severity'])}  "
-        f"{p(alert['endpoint'])}  {p(alert['rule'])}"
+        f"alert #{alert.id}  {p(alert.display_state)}  {p(alert.severity)}  "
+        f"{p(alert.endpoint)}  {p(alert.rule)}"
     )
-    print(f"  {p(alert['summary'])}")
-    if alert["model"]:
-        print(f"  model {p(alert['model'])}" + (f" v{p(alert['version'])}" if alert["version"] else ""))
+    print(f"  {p(alert.summary)}")
+    if alert.model:
+        print(f"  model {p(alert.model)}" + (f" v{p(alert.version)}" if alert.version else ""))
     print("timeline:")
     for event in events:
-        who = f" by {p(event['actor'])}" if event["actor"] else ""
-        note = f": {p(event['note'])}" if event["note"] else ""
-        print(f"  {_local(event['at'])}  {p(event['kind'])}{who}{note}")
+        who = f" by {p(event.actor)}" if event.actor else ""
+        note = f": {p(event.note)}" if event.note else ""
+        print(f"  {_local(event.at)}  {p(event.kind)}{who}{note}")
     return EXIT_OK
 
 
@@ -192,7 +194,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
         alert = store.acknowledge(args.id, args.by or os_user(), args.note)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    print(f"alert #{alert['id']} acknowledged by {printable(alert['acked_by'])}")
+    print(f"alert #{alert.id} acknowledged by {printable(alert.acked_by)}")
     return EXIT_OK
 
 
@@ -200,5 +202,5 @@ def cmd_silence(args: argparse.Namespace) -> int:
     store = _store(args, read_only=False)
     _get(store, args.id)
     alert = store.silence(args.id, args.duration, args.by or os_user(), args.note)
-    print(f"alert #{alert['id']} silenced until {_local(alert['silenced_until'])}")
+    print(f"alert #{alert.id} silenced until {_local(alert.silenced_until)}")
     return EXIT_OK

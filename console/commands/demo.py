@@ -9,14 +9,14 @@ import time
 from pathlib import Path
 
 from mlops_console import locations
-from mlops_console.cli import EXIT_FAILED, EXIT_OK, CommandError
+from mlops_console.commands.common import EXIT_FAILED, EXIT_OK, CommandError
 from mlops_console.config import Settings, load_settings
 from mlops_console.core.snapshot import EndpointSnapshot
 
 CHECK_DEADLINE = 50.0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = sub.add_parser("demo", help="run the console on a built-in demo: real models, servers, traffic")
     demo.add_argument("--reset", action="store_true", help="rebuild the demo registry from scratch")
     demo.add_argument("--check", action="store_true", help="headless: verify the demo works, then exit")
@@ -63,7 +63,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _check(settings: Settings, started: float) -> int:
     """Wait until the engine reports every endpoint up with latency and throughput, or explain which not."""
-    from mlops_console.commands_watch import status_table
+    from mlops_console.commands.status import status_table
     from mlops_console.core.engine import Engine
     from mlops_console.core.store import Store
 

@@ -1,0 +1,139 @@
+"""`status`, `config check` and `notify test`: one-shots around the engine, the config and the pager."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlops_console.commands.common import EXIT_FAILED, EXIT_OK, config_option, settings_from
+from mlops_console.config import ConfigError
+from mlops_console.core import formatting
+from mlops_console.core.snapshot import EndpointSnapshot
+from mlops_console.core.text import printable
+
+if TYPE_CHECKING:
+    from mlops_console.core.snapshot import EngineHealth
+    from mlops_console.core.store import Store
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    status = sub.add_parser("status", help="probe every endpoint once and print its health")
+    config_option(status)
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    config = sub.add_parser("config", help="configuration tools")
+    config_sub = config.add_subparsers(metavar="ACTION", required=True)
+    check = config_sub.add_parser("check", help="validate a config file without running anything")
+    check.add_argument("path", nargs="?", type=Path)
+    check.set_defaults(func=cmd_config_check)
+
+    notify = sub.add_parser("notify", help="notification tools")
+    notify_sub = notify.add_subparsers(metavar="ACTION", required=True)
+    test = notify_sub.add_parser("test", help="send a test message to every configured URL")
+    config_option(test)
+    test.set_defaults(func=cmd_notify_test)
+
+
+def status_table(endpoints: Sequence[EndpointSnapshot]) -> str:
+    rows: list[tuple[str, ...]] = [
+        ("ENDPOINT", "HEALTH", "P50", "P95", "P99", "REQ/S", "ERRORS", "VERSION", "DETAIL")
+    ]
+    for e in endpoints:
+        version = e.served_version or "-"
+        if e.version_mismatch:
+            version += f" (want {e.expected_version})"
+        cells = (
+            e.name,
+            e.health,
+            formatting.latency(e.p50, none="-"),
+            formatting.latency(e.p95, none="-"),
+            formatting.latency(e.p99, none="-"),
+            formatting.rate(e.rps, none="unknown"),
+            formatting.ratio(e.error_ratio, none="-"),
+            version,
+            (e.last_error or "")[:80],
+        )
+        # Names, versions and error texts come from endpoints and the registry: shown escaped.
+        rows.append(tuple(printable(cell) for cell in cells))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join(str(c).ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1] for r in rows
+    ).rstrip()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    from mlops_console.core.engine import Engine
+    from mlops_console.core.store import Store
+
+    # Probing needs no store: opened read-only and lazily, a locked, corrupt or missing one never matters.
+    store = Store(settings.store.path, read_only=True)
+    engine = Engine(settings, store)
+    snapshot = asyncio.run(engine.probe_once())
+    watcher = _watcher_health(store)
+    if args.json:
+        print(json.dumps([e.to_dict() for e in snapshot.endpoints], indent=2))
+    else:
+        print(status_table(snapshot.endpoints))
+        if watcher is not None:
+            reason = f": {watcher.reason}" if watcher.reason else ""
+            print(f"\nwatcher: {watcher.state}{reason}")
+    stuck = watcher is not None and watcher.state in ("stalled", "failed")
+    return EXIT_OK if all(e.health != "down" for e in snapshot.endpoints) and not stuck else EXIT_FAILED
+
+
+def _watcher_health(store: Store) -> EngineHealth | None:
+    """The watcher holding the store's lease, as it reports itself (None: no watcher, or unreadable)."""
+    import sqlite3
+
+    from mlops_console.core.watcher_health import watcher_health
+
+    try:
+        return watcher_health(store)
+    except sqlite3.Error:
+        return None
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from mlops_console.config import load_settings
+    from mlops_console.core.adapters import adapter_names
+
+    path = args.path or getattr(args, "config", None)
+    settings = load_settings(path, known_adapters=adapter_names())
+    where = settings.source
+    print(
+        f"{where}: ok ({len(settings.endpoints)} endpoints, {len(settings.notifications)} notification "
+        f"channels, {len(settings.rules)} rule overrides)"
+    )
+    return EXIT_OK
+
+
+def cmd_notify_test(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    if not settings.notifications:
+        raise ConfigError(settings.source, ["notifications: no [[notifications]] configured"])
+    settings.require_paging()
+    from mlops_console.core.notifier import deliver, redact
+
+    failed = 0
+    for notification in settings.notifications:
+        result = deliver(
+            notification,
+            "mlops-console test notification",
+            "If you can read this, mlops-console can page you here.",
+            "info",
+            "test",
+            settings.notify.timeout,
+        )
+        target = redact(notification.template)
+        if result.ok:
+            print(f"ok      {printable(target)} ({result.duration_ms:.0f} ms)")
+        else:
+            failed += 1
+            print(f"FAILED  {printable(target)}: {printable(result.error)}")
+    return EXIT_OK if not failed else EXIT_FAILED

@@ -1,0 +1,99 @@
+"""`[[endpoints]]`: what to probe, how, which model it serves, and how to redeploy it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from mlops_console.config.values import Duration, Section, check_http_url, check_lazy
+from mlops_console.core.templates import env_name, quoted_placeholders
+
+
+class DeploySettings(Section):
+    command: str | None = None
+    """Shell command run after a promote or rollback. Placeholders (`{model}`, `{version}`...) are replaced
+    by their shell-quoted values and must stand unquoted; the hook's environment has them as
+    `$MLOPS_MODEL`, `$MLOPS_VERSION`... `${VAR}` references stay unexpanded until the hook runs."""
+    webhook: str | None = None
+    """URL that receives a POST with model, alias and version as JSON (placeholders URL-encoded)."""
+    timeout: Duration = 120.0
+    """Seconds the hook may run."""
+    verify_timeout: Duration = 90.0
+    """Seconds to wait for the endpoint to be healthy (and serve the new version) afterwards."""
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        return check_lazy(value, check_http_url)
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: str | None) -> str | None:
+        quoted = quoted_placeholders(value or "")
+        if quoted:
+            name = quoted[0]
+            raise ValueError(
+                f"placeholder {{{name}}} is inside quotes (or after a backslash): its value is shell-quoted "
+                f"already, and a value such as x'; reboot; ' would end your quotes and run; write it "
+                f'unquoted, {{{name}}}, or use "${env_name(name)}" in double quotes'
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DeploySettings:
+        if bool(self.command) == bool(self.webhook):
+            raise ValueError("set exactly one of `command` or `webhook`")
+        return self
+
+
+class MetricNames(Section):
+    """Names of the Prometheus series an endpoint exposes (defaults match `mlops-console serve`)."""
+
+    requests: str = "http_requests_total"
+    latency: str = "http_request_duration_seconds"
+    status_label: str = "status"
+    match: dict[str, str] = {"handler": "/invocations"}
+    """Only samples carrying these labels count (e.g. the inference route)."""
+
+
+class EndpointSettings(Section):
+    name: str = Field(min_length=1, max_length=200)
+    url: str
+    adapter: str = "mlflow"
+    """Adapter plugin name: `mlflow` (`mlflow models serve` protocol) or `generic`, or a third-party one."""
+    model: str | None = None
+    """Registered model this endpoint serves."""
+    alias: str | None = None
+    """Alias it should serve (default: the registry's default alias when `model` is set)."""
+    interval: Duration = Field(default=5.0, gt=0)
+    timeout: Duration = Field(default=2.0, gt=0)
+    metrics_url: str | None = None
+    """Prometheus `/metrics` URL; gives throughput, error ratio and latency quantiles of real traffic."""
+    metrics: MetricNames = MetricNames()
+    payload: dict[str, Any] | str | None = None
+    """Synthetic `/invocations` body; default: the model version's `serving_input_example.json`."""
+    path: str = "/"
+    """`generic` adapter: path probed with GET."""
+    expect_status: int = Field(default=200, ge=100, le=599)
+    """`generic` adapter: status that counts as healthy."""
+    expect_body: str | None = None
+    """`generic` adapter: text the body must contain."""
+    deploy: DeploySettings | None = None
+    """How to redeploy this endpoint after a promote or rollback."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_http_url(value.rstrip("/")) or value
+
+    @field_validator("metrics_url")
+    @classmethod
+    def _metrics_url(cls, value: str | None) -> str | None:
+        return check_http_url(value)
+
+    @model_validator(mode="after")
+    def _alias_needs_model(self) -> EndpointSettings:
+        if self.alias and not self.model:
+            raise ValueError("`alias` needs `model`")
+        return self

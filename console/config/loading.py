@@ -1,0 +1,150 @@
+"""Reading a config file: `${VAR}` expansion, validation, and every problem named by file and key."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from mlops_console import locations
+from mlops_console.config.settings import ConfigError, Settings
+from mlops_console.core import secrets
+
+# Keys whose `${VAR}` references stay in the settings as written and are expanded where they are used
+# (paging, running a hook): commands that neither page nor deploy run without those secrets, and the
+# secret never reaches what is stored or shown.
+_LAZY_KEY = re.compile(r"^(notifications\[\d+\]\.url|endpoints\[\d+\]\.deploy\.(command|webhook))$")
+
+
+def _expand_env(value: Any, key: str, missing: list[str], used: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        if _LAZY_KEY.match(key):
+            used.update(secrets.env_values(value))
+            return value
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                missing.append(f"{key}: environment variable ${{{name}}} is not set")
+                return ""
+            used[name] = os.environ[name]
+            return os.environ[name]
+
+        return secrets.ENV_REF.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _expand_env(v, f"{key}.{k}" if key else k, missing, used) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, f"{key}[{i}]", missing, used) for i, v in enumerate(value)]
+    return value
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            # pydantic reports tagged union / validator branches as extra loc parts; keep real keys only
+            if part in ("function-after", "function-before") or part.startswith("function-"):
+                continue
+            out += f".{part}" if out else part
+    return out or "(top level)"
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        return "unknown key"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _semantic_problems(settings: Settings, known_adapters: set[str] | None) -> list[str]:
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for index, endpoint in enumerate(settings.endpoints):
+        if endpoint.name in seen:
+            problems.append(
+                f"endpoints[{index}].name: duplicate endpoint name {endpoint.name!r} "
+                f"(also endpoints[{seen[endpoint.name]}])"
+            )
+        seen.setdefault(endpoint.name, index)
+        if known_adapters is not None and endpoint.adapter not in known_adapters:
+            problems.append(
+                f"endpoints[{index}].adapter: unknown adapter {endpoint.adapter!r} "
+                f"(installed: {', '.join(sorted(known_adapters)) or 'none'})"
+            )
+        if endpoint.timeout > max(endpoint.interval, 0) * 10:
+            problems.append(f"endpoints[{index}].timeout: {endpoint.timeout}s is over ten intervals")
+    for index, rule in enumerate(settings.rules):
+        if rule.endpoint != "*" and not any(fnmatch.fnmatchcase(n, rule.endpoint) for n in seen):
+            problems.append(f"rules[{index}].endpoint: {rule.endpoint!r} matches no endpoint")
+    for index, notification in enumerate(settings.notifications):
+        url = notification.template if secrets.missing(notification.template) else notification.url
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        if not scheme and not url.startswith("${"):
+            problems.append(f"notifications[{index}].url: not an apprise URL (expected scheme://...)")
+    return problems
+
+
+def parse_settings(
+    data: dict[str, Any],
+    path: Path | None = None,
+    known_adapters: set[str] | None = None,
+    *,
+    require_env: bool = True,
+) -> Settings:
+    """Validate a decoded TOML document; raise ConfigError listing every problem found.
+
+    `require_env=False` accepts unset variables in notification URLs and deploy hooks (resolved where
+    they are used); other keys need theirs either way.
+    """
+    missing: list[str] = []
+    used: dict[str, str] = {}
+    data = _expand_env(data, "", missing, used)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{_key_path(e['loc'])}: {_message(e)}" for e in exc.errors()]
+        raise ConfigError(path, _scrubbed(missing + problems, used)) from None
+    problems = missing + (settings.missing_env() if require_env else [])
+    problems += _semantic_problems(settings, known_adapters)
+    if problems:
+        raise ConfigError(path, _scrubbed(problems, used))
+    settings.source = path
+    return settings
+
+
+def _scrubbed(problems: list[str], used: dict[str, str]) -> list[str]:
+    """Problems never echo a value that came from the environment (it may be a token)."""
+    return [secrets.scrub(problem, used) for problem in problems]
+
+
+def load_settings(
+    path: Path | None = None, known_adapters: set[str] | None = None, *, require_env: bool = True
+) -> Settings:
+    """Read and validate the config file (`--config`, `$MLOPS_CONSOLE_CONFIG`, user config dir).
+
+    `require_env=False` is for commands that neither page nor deploy: see `parse_settings`.
+    """
+    path = Path(path) if path else locations.default_config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            path, ["file not found (pass --config PATH or set $MLOPS_CONSOLE_CONFIG)"]
+        ) from None
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read: {exc.strerror}"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
+    return parse_settings(data, path, known_adapters, require_env=require_env)

@@ -1,0 +1,80 @@
+"""`Settings`: the whole validated config, one attribute per section, and `ConfigError`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field
+
+from mlops_console.config.endpoints import EndpointSettings
+from mlops_console.config.notifications import NotificationSettings, NotifySettings
+from mlops_console.config.registry import RegistrySettings
+from mlops_console.config.rules import RuleSettings
+from mlops_console.config.store import StoreSettings
+from mlops_console.config.tui import TuiSettings
+from mlops_console.config.values import Section
+from mlops_console.core import secrets
+
+
+class Settings(Section):
+    registry: RegistrySettings = RegistrySettings()
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    endpoints: list[EndpointSettings] = []
+    notifications: list[NotificationSettings] = []
+    rules: list[RuleSettings] = []
+    notify: NotifySettings = NotifySettings()
+    tui: TuiSettings = TuiSettings()
+
+    source: Path | None = Field(default=None, exclude=True)
+    """The file these settings came from (not a config key)."""
+
+    def endpoint(self, name: str) -> EndpointSettings:
+        for endpoint in self.endpoints:
+            if endpoint.name == name:
+                return endpoint
+        raise KeyError(name)
+
+    def alias_for(self, model: str) -> str:
+        return self.registry.aliases.get(model, self.registry.default_alias)
+
+    def lazy_values(self) -> list[tuple[str, str]]:
+        """`(key, text as written)` of every value whose `${VAR}` references are resolved when used."""
+        out = [(f"notifications[{i}].url", n.template) for i, n in enumerate(self.notifications)]
+        for index, endpoint in enumerate(self.endpoints):
+            if endpoint.deploy is not None:
+                for field in ("command", "webhook"):
+                    value = getattr(endpoint.deploy, field)
+                    if value:
+                        out.append((f"endpoints[{index}].deploy.{field}", value))
+        return out
+
+    def missing_env(self, prefix: str = "") -> list[str]:
+        """`key: environment variable ${VAR} is not set` for each unset reference under `prefix`."""
+        return [
+            f"{key}: environment variable ${{{name}}} is not set"
+            for key, value in self.lazy_values()
+            if key.startswith(prefix)
+            for name in secrets.missing(value)
+        ]
+
+    def require_paging(self) -> None:
+        """Raise ConfigError naming each notification URL whose `${VAR}` is unset (for whatever pages)."""
+        problems = self.missing_env("notifications")
+        if problems:
+            raise ConfigError(self.source, problems)
+
+
+@dataclass
+class ConfigError(Exception):
+    """A config that cannot be used; `problems` are `key: message` lines."""
+
+    path: Path | None
+    problems: list[str]
+
+    def lines(self) -> list[str]:
+        where = str(self.path) if self.path else "<config>"
+        return [f"{where}: {problem}" for problem in self.problems]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())

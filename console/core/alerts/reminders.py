@@ -1,0 +1,22 @@
+"""Reminders: pages again about firing alerts nobody acknowledged."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlops_console.core.alerts.messages import alert_messages
+from mlops_console.core.store import Store
+
+if TYPE_CHECKING:
+    from mlops_console.config import Settings
+
+
+def remind_unacknowledged(store: Store, settings: Settings) -> int:
+    """Re-notify firing alerts nobody acknowledged within `notify.renotify_after`; returns how many."""
+    after = settings.notify.renotify_after
+    if after <= 0:
+        return 0
+    due = store.due_reminders(after)
+    for alert in due:
+        store.remind(alert.id, alert_messages(settings, "reminder", alert))
+    return len(due)

@@ -1,0 +1,61 @@
+"""Rules: a `Reading` of one endpoint in, one `Condition` per rule out, for the alert book.
+
+Each family of rules is one module here (`availability`, `traffic`, `versions`) with its `DEFAULTS`
+and a `conditions()` function; `FAMILIES` lists them in evaluation order. A new family (detectors,
+model quality, pipelines) is a new module and one line below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from mlops_console.core.conditions import availability, traffic, versions
+from mlops_console.core.conditions.base import Condition, Reading, evidence
+from mlops_console.core.conditions.params import EndpointRules, RuleParams, resolve
+
+if TYPE_CHECKING:
+    from mlops_console.config import Settings
+
+Family = Callable[[Reading, EndpointRules], Iterator[Condition | None]]
+
+FAMILIES: tuple[Family, ...] = (availability.conditions, traffic.conditions, versions.conditions)
+DEFAULTS = MappingProxyType({**availability.DEFAULTS, **traffic.DEFAULTS, **versions.DEFAULTS})
+"""Every rule the engine evaluates, with its default parameters."""
+EXTERNAL_TITLES = MappingProxyType({**versions.EXTERNAL_TITLES})
+
+
+def evaluate(settings: Settings, reading: Reading) -> list[Condition]:
+    """Each enabled rule's condition: active, clear, or unknown (None) where the evidence does not say.
+
+    Only evidence clears a condition: `down` after a successful probe, window rules with enough
+    samples, `version_mismatch` with both versions known. A restarted engine therefore never
+    resolves an open alert just because it has not probed enough yet.
+    """
+    rules = EndpointRules(DEFAULTS, settings, reading)
+    return [c for family in FAMILIES for c in family(reading, rules) if c is not None]
+
+
+def params_for(settings: Settings, rule: str, endpoint: str) -> RuleParams:
+    """A rule's parameters for one endpoint: its defaults, overridden by matching `[[rules]]` tables."""
+    return resolve(DEFAULTS, settings, rule, endpoint)
+
+
+def rule_title(rule: str) -> str:
+    if rule in DEFAULTS:
+        return DEFAULTS[rule].title
+    return EXTERNAL_TITLES.get(rule, rule.replace("_", " "))
+
+
+__all__ = [
+    "DEFAULTS",
+    "FAMILIES",
+    "Condition",
+    "Reading",
+    "RuleParams",
+    "evaluate",
+    "evidence",
+    "params_for",
+    "rule_title",
+]

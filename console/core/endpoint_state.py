@@ -1,0 +1,266 @@
+"""One endpoint inside the engine: what its probes and metrics said, rolled up, and published frozen.
+
+`EndpointState` is mutable and lives on the engine's event loop only. Whatever leaves the loop (to the
+UI thread, the store, the rules) is built from it: `snapshot()` (a frozen `EndpointSnapshot`, rebuilt
+only after something changed), `reading()` (what the rules see), `status_row()` and `rollup()`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+
+from mlops_console.config import EndpointSettings
+from mlops_console.core.adapters import Adapter, ProbeResult, create_adapter
+from mlops_console.core.conditions import Reading
+from mlops_console.core.series import EndpointSeries, MetricsSample, WindowStats, quantile
+from mlops_console.core.snapshot import EndpointSnapshot, Health, ProbeError
+from mlops_console.core.store import Rollup
+
+log = logging.getLogger("mlops_console.engine")
+
+RECENT_ERRORS = 20
+RPS_HISTORY_POINTS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Latency and error figures of the last minute: of real traffic where metrics exist, else of our
+    own probes. Computed once per probe; the snapshot and every rule use the same one."""
+
+    stats: WindowStats
+    source: str
+    """`metrics` or `probe`."""
+
+
+class EndpointState:
+    """The engine's mutable view of one endpoint. Every change goes through a method here."""
+
+    def __init__(self, settings: EndpointSettings, adapter: Adapter | None = None) -> None:
+        self.settings = settings
+        self.adapter = adapter or create_adapter(settings)
+        self.series = EndpointSeries(interval=settings.interval)
+        self.recent_errors: deque[ProbeError] = deque(maxlen=RECENT_ERRORS)
+        self.consecutive_invalid = 0
+        self.metrics_error: str | None = None
+        # What the snapshot shows (see EndpointSnapshot for the meaning of each).
+        self.alias = settings.alias
+        self.health: Health = "unknown"
+        self.expected_version: str | None = None
+        self.served_version: str | None = None
+        self.window = Window(WindowStats(), "probe")
+        self.rps: float | None = None
+        self.rps_5m: float | None = None
+        self.last_ok_at: float | None = None
+        self.last_probe_at: float | None = None
+        self.last_error: str | None = None
+        self.consecutive_failures = 0
+        self.probes = 0
+        self.failures = 0
+        self.firing: tuple[str, ...] = ()
+        self._minute = _Minute()
+        self._frozen: EndpointSnapshot | None = None
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    @property
+    def version_mismatch(self) -> bool:
+        return bool(
+            self.expected_version and self.served_version and self.expected_version != self.served_version
+        )
+
+    # -- what the sources report ---------------------------------------------------------------------
+    def record(self, result: ProbeResult, now: float) -> bool:
+        """One probe's result. True when the endpoint now serves another version than it did (the
+        registry's answer may be stale)."""
+        self.probes += 1
+        self.last_probe_at = now
+        self.series.add_probe(now, result.latency if result.ok else None)
+        self._minute.add(result, now)
+        version_changed = False
+        if result.ok:
+            self.consecutive_failures = 0
+            self.last_ok_at = now
+            if result.served_version is not None and result.served_version != self.served_version:
+                version_changed = self.served_version is not None
+                self.served_version = result.served_version
+        else:
+            self.failures += 1
+            self.consecutive_failures += 1
+        if result.valid is False:
+            self.consecutive_invalid += 1
+        elif result.ok:
+            self.consecutive_invalid = 0
+        if result.error:
+            self.last_error = result.error
+            self.recent_errors.append(ProbeError(at=now, error=result.error, status=result.status))
+        elif result.ok:
+            self.last_error = None
+        previous = self.health
+        self.refresh(now)
+        if (self.health != previous and previous != "unknown") or (
+            previous == "unknown" and self.health == "down"
+        ):
+            log.info(
+                "%s is %s%s",
+                self.name,
+                self.health,
+                f": {result.error}" if result.error else "",
+                extra={"event": "health", "endpoint": self.name, "health": self.health},
+            )
+        return version_changed
+
+    def add_metrics(self, sample: MetricsSample) -> None:
+        self.metrics_error = None
+        self.series.add_metrics(sample)
+        self._frozen = None
+
+    def metrics_failed(self, error: str) -> None:
+        self.metrics_error = error
+        self._frozen = None
+
+    def expect(self, version: str | None, alias: str) -> None:
+        """What the registry says this endpoint should serve."""
+        if (version, alias) != (self.expected_version, self.alias):
+            self.expected_version, self.alias = version, alias
+            self._frozen = None
+
+    def set_firing(self, firing: tuple[str, ...]) -> None:
+        """The rules firing (or pending) for this endpoint after the last evaluation."""
+        self.firing = firing
+        self._update_health()
+        self._frozen = None
+
+    # -- derived figures -----------------------------------------------------------------------------
+    @property
+    def traffic_measured(self) -> bool:
+        """Metrics are configured and being read, so rates and error ratios describe real traffic."""
+        return bool(self.settings.metrics_url) and self.metrics_error is None
+
+    def compute_window(self, now: float) -> Window:
+        series = self.series
+        if self.settings.metrics_url and len(series.metrics) >= 2 and self.metrics_error is None:
+            stats = series.metric_stats(now, 60.0)
+            if stats.p95 is not None:
+                return Window(stats, "metrics")
+            probe = series.probe_stats(now)
+            stats.p50, stats.p95, stats.p99, stats.samples = probe.p50, probe.p95, probe.p99, probe.samples
+            return Window(stats, "probe")
+        return Window(series.probe_stats(now), "probe")
+
+    def refresh(self, now: float) -> None:
+        """Recompute the window and the rates from the series (after a probe, or for `status`)."""
+        self.window = window = self.compute_window(now)
+        if window.source == "metrics" or self.traffic_measured:
+            self.rps = self.series.metric_stats(now, 60.0).rps
+            self.rps_5m = self.series.metric_stats(now, 300.0).rps
+        else:
+            self.rps = self.rps_5m = None
+        self._update_health()
+        self._frozen = None
+
+    def _update_health(self) -> None:
+        if self.probes == 0:
+            self.health = "unknown"
+        elif self.consecutive_failures > 0:
+            self.health = "down"
+        elif self.consecutive_invalid or self.firing or self.version_mismatch:
+            self.health = "degraded"
+        else:
+            self.health = "up"
+
+    # -- what leaves the event loop ------------------------------------------------------------------
+    def snapshot(self) -> EndpointSnapshot:
+        """The endpoint as of now, frozen; the same object until something changes."""
+        if self._frozen is None:
+            s, stats = self.settings, self.window.stats
+            self._frozen = EndpointSnapshot(
+                name=s.name,
+                url=s.url,
+                adapter=s.adapter,
+                model=s.model,
+                alias=self.alias,
+                health=self.health,
+                expected_version=self.expected_version,
+                served_version=self.served_version,
+                p50=stats.p50,
+                p95=stats.p95,
+                p99=stats.p99,
+                latency_source="none" if stats.p50 is None else self.window.source,  # type: ignore[arg-type]
+                rps=self.rps,
+                rps_5m=self.rps_5m,
+                error_ratio=stats.error_ratio,
+                latency_history=tuple(self.series.latency_history),
+                rps_history=tuple(rate for _, rate in self.series.rps_history)[-RPS_HISTORY_POINTS:],
+                last_ok_at=self.last_ok_at,
+                last_probe_at=self.last_probe_at,
+                last_error=self.last_error,
+                consecutive_failures=self.consecutive_failures,
+                probes=self.probes,
+                failures=self.failures,
+                recent_errors=tuple(self.recent_errors),
+                firing=self.firing,
+            )
+        return self._frozen
+
+    def reading(self, now: float, adopted: tuple[tuple[str, str | None], ...] = ()) -> Reading:
+        """What the rules see, from the window computed by the last `refresh`."""
+        return Reading(
+            endpoint=self.name,
+            model=self.settings.model,
+            now=now,
+            interval=self.settings.interval,
+            health=self.health,
+            probes=self.probes,
+            consecutive_failures=self.consecutive_failures,
+            consecutive_invalid=self.consecutive_invalid,
+            last_error=self.last_error,
+            served_version=self.served_version,
+            expected_version=self.expected_version,
+            alias=self.alias,
+            window=self.window.stats,
+            window_source=self.window.source,
+            traffic_measured=self.traffic_measured,
+            rps=self.rps,
+            throughput_baseline=self.series.throughput_baseline(now),
+            adopted=adopted,
+        )
+
+    def rollup(self) -> Rollup | None:
+        """This minute's probes and traffic so far (None before the first probe)."""
+        minute = self._minute
+        if not minute.minute:
+            return None
+        latencies = sorted(minute.latencies)
+        return Rollup(
+            endpoint=self.name,
+            minute=minute.minute,
+            probes=len(latencies) + minute.failures,
+            failures=minute.failures,
+            p50=quantile(latencies, 0.5),
+            p95=quantile(latencies, 0.95),
+            p99=quantile(latencies, 0.99),
+            rps=self.rps,
+            error_ratio=self.window.stats.error_ratio,
+        )
+
+
+@dataclass
+class _Minute:
+    """Probe results of the current minute, for the store's rollups."""
+
+    minute: int = 0
+    latencies: list[float] = field(default_factory=list)
+    failures: int = 0
+
+    def add(self, result: ProbeResult, now: float) -> None:
+        minute = int(now // 60)
+        if minute != self.minute:
+            self.minute, self.latencies, self.failures = minute, [], 0
+        if result.ok and result.latency is not None:
+            self.latencies.append(result.latency)
+        elif not result.ok:
+            self.failures += 1

@@ -1,0 +1,32 @@
+"""The MLflow model registry: `RegistryClient` (fail-fast calls, lazy `import mlflow`) in `client`,
+what it answers and the errors it raises in `records`."""
+
+from __future__ import annotations
+
+from mlops_console.core.registry.client import RegistryClient
+from mlops_console.core.registry.records import (
+    READY,
+    ModelInfo,
+    RegistryError,
+    RegistryNotFound,
+    RegistryNotPermitted,
+    RegistryUnavailable,
+    VersionInfo,
+    VersionPage,
+    alias_problem,
+    registry_user,
+)
+
+__all__ = [
+    "READY",
+    "ModelInfo",
+    "RegistryClient",
+    "RegistryError",
+    "RegistryNotFound",
+    "RegistryNotPermitted",
+    "RegistryUnavailable",
+    "VersionInfo",
+    "VersionPage",
+    "alias_problem",
+    "registry_user",
+]

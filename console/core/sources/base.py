@@ -1,0 +1,48 @@
+"""The seam between the engine and where its figures come from.
+
+A source feeds endpoint states while the engine leads: today the console's own probes (`probes`);
+a Prometheus server or an inference log later, each one module beside it. The engine supervises the
+loops a source names, closes the source when it stops leading, and does not care which source a
+value came from. Sources report through the `Sink` the engine gives them.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from mlops_console.core.adapters import ProbeResult
+from mlops_console.core.endpoint_state import EndpointState
+
+Loop = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class ScheduleStats:
+    """How well the probe schedule is kept, for benchmarks and `status`."""
+
+    probes: int = 0
+    scheduled: int = 0
+    lags: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+
+
+class Sink(Protocol):
+    """Where a source delivers what it observed (the engine: record, then evaluate the rules)."""
+
+    def probed(self, state: EndpointState, result: ProbeResult, now: float) -> None: ...
+
+
+class Source(Protocol):
+    async def open(self) -> None:
+        """Acquire what the loops share (an HTTP session...), when the engine starts leading."""
+
+    def loops(self, sink: Sink) -> Mapping[str, Loop]:
+        """Named loops the engine runs, supervised, while it leads."""
+
+    async def close(self) -> None:
+        """Release what `open` acquired (the engine stopped leading, or stops)."""
+
+    async def once(self) -> None:
+        """One observation of every endpoint, without the rules (for `mlops-console status`)."""

@@ -1,0 +1,52 @@
+"""The SQLite store: alerts, their events, the notification outbox, the audit trail, the engine lease.
+
+`Store` is one object over one file; each group of tables has its own module (`alerts`, `outbox`,
+`audit`, `lease`, `status`), the connection and migrations theirs (`base`, `schema`), and every row
+comes back typed (`rows`).
+"""
+
+from __future__ import annotations
+
+from mlops_console.core.store.alerts import ALERT_STATES, AlertTables
+from mlops_console.core.store.audit import AuditTrail
+from mlops_console.core.store.base import DEFAULT_LOCK_TIMEOUT
+from mlops_console.core.store.errors import StoreError
+from mlops_console.core.store.lease import Lease
+from mlops_console.core.store.outbox import Outbox
+from mlops_console.core.store.rows import (
+    Alert,
+    AlertEvent,
+    AliasChange,
+    AuditEntry,
+    DeliveryRecord,
+    EngineHealthRecord,
+    LeaseHolder,
+    NewAlert,
+    Notification,
+    OutboxMessage,
+    Rollup,
+)
+from mlops_console.core.store.status import EndpointStatus
+
+
+class Store(AlertTables, Outbox, AuditTrail, Lease, EndpointStatus):
+    """Thread-safe facade over one SQLite file (see `base.StoreBase` for opening and locking)."""
+
+
+__all__ = [
+    "ALERT_STATES",
+    "DEFAULT_LOCK_TIMEOUT",
+    "Alert",
+    "AlertEvent",
+    "AliasChange",
+    "AuditEntry",
+    "DeliveryRecord",
+    "EngineHealthRecord",
+    "LeaseHolder",
+    "NewAlert",
+    "Notification",
+    "OutboxMessage",
+    "Rollup",
+    "Store",
+    "StoreError",
+]

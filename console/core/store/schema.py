@@ -1,0 +1,133 @@
+"""The store's tables, as a list of migrations applied in order (`PRAGMA user_version` counts them)."""
+
+from __future__ import annotations
+
+# Each migration runs once, in order, inside one transaction; PRAGMA user_version remembers progress.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        model TEXT,
+        version TEXT,
+        severity TEXT NOT NULL,
+        state TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        value REAL,
+        threshold REAL,
+        started_at REAL NOT NULL,
+        resolved_at REAL,
+        acked_by TEXT,
+        acked_at REAL,
+        ack_note TEXT,
+        silenced_until REAL,
+        silenced_by TEXT,
+        flapping INTEGER NOT NULL DEFAULT 0,
+        last_notified_at REAL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX alerts_state_started ON alerts(state, started_at DESC);
+    CREATE INDEX alerts_started ON alerts(started_at DESC);
+    CREATE INDEX alerts_fingerprint ON alerts(fingerprint, started_at DESC);
+    CREATE INDEX alerts_endpoint ON alerts(endpoint, started_at DESC);
+
+    CREATE TABLE alert_events (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER NOT NULL REFERENCES alerts(id),
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        actor TEXT,
+        note TEXT,
+        data TEXT
+    );
+    CREATE INDEX alert_events_alert ON alert_events(alert_id, at);
+
+    CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER REFERENCES alerts(id),
+        kind TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        target TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        created_at REAL NOT NULL,
+        sent_at REAL,
+        last_error TEXT
+    );
+    CREATE INDEX notifications_due ON notifications(status, next_attempt_at);
+    CREATE INDEX notifications_alert ON notifications(alert_id);
+
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        notification_id INTEGER NOT NULL REFERENCES notifications(id),
+        at REAL NOT NULL,
+        ok INTEGER NOT NULL,
+        duration_ms REAL,
+        error TEXT
+    );
+    CREATE INDEX deliveries_notification ON deliveries(notification_id);
+
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        model TEXT,
+        alias TEXT,
+        from_version TEXT,
+        to_version TEXT,
+        reason TEXT,
+        result TEXT NOT NULL,
+        detail TEXT,
+        alert_id INTEGER,
+        endpoint TEXT
+    );
+    CREATE INDEX audit_at ON audit(at DESC);
+    CREATE INDEX audit_model ON audit(model, alias, at DESC);
+
+    CREATE TABLE lease (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        pid INTEGER,
+        host TEXT,
+        acquired_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+
+    CREATE TABLE endpoint_status (
+        name TEXT PRIMARY KEY,
+        updated_at REAL NOT NULL,
+        data TEXT NOT NULL
+    );
+
+    CREATE TABLE rollups (
+        endpoint TEXT NOT NULL,
+        minute INTEGER NOT NULL,
+        probes INTEGER NOT NULL,
+        failures INTEGER NOT NULL,
+        p50 REAL, p95 REAL, p99 REAL,
+        rps REAL,
+        error_ratio REAL,
+        PRIMARY KEY (endpoint, minute)
+    );
+    """,
+    # 2: the lease holder's own health (running, degraded, stalled...), for followers and `status`.
+    """
+    CREATE TABLE engine_health (
+        owner TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        reason TEXT,
+        updated_at REAL NOT NULL
+    );
+    """,
+]
+
+
+def statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
