@@ -42,13 +42,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except SeriesError as exc:
         print(f"mlops-console: {printable(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    specs = rules_for(args.signal, settings, endpoint=args.file.stem)
+    endpoint = args.file.stem  # what `[[rules]] endpoint` globs match, and what the alerts name
+    specs = rules_for(args.signal, settings, endpoint=endpoint)
     if args.signal == "error_rate" and series.points[0].count is None:
         print(
             "mlops-console: no `requests` column: each row counts as 100 requests for the binomial test",
             file=sys.stderr,
         )
-    episodes = replay(series.points, specs, interval=series.interval, settings=settings)
+    episodes = replay(series.points, specs, interval=series.interval, settings=settings, endpoint=endpoint)
     if args.json:
         print(json.dumps([e.to_json() for e in episodes], indent=2))
         return EXIT_OK

@@ -281,7 +281,7 @@ class Engine:
         writes: list[AlertWrite] = []
         firing: list[str] = []
         reading = state.reading(now, tuple(self.book.open_rules(state.name)))
-        for condition in evaluate(self.settings, reading):
+        for condition in evaluate(self.settings, reading, state.detected):
             writes.extend(self.book.evaluate(condition))
             if self.book.is_firing(condition.rule, condition.endpoint, condition.model):
                 firing.append(condition.rule)

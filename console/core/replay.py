@@ -12,16 +12,17 @@ import csv
 import itertools
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
 
 from mlops_console.config import Settings
 from mlops_console.core.alerts import AlertBook
-from mlops_console.core.conditions import DEFAULTS, Condition, params_for
-from mlops_console.core.detectors.evaluator import Judgement, SignalEvaluator
-from mlops_console.core.detectors.signals import DEFAULT_RULES, RuleSpec, describe
+from mlops_console.core.conditions import params_for
+from mlops_console.core.conditions.detected import condition_for, rule_spec
+from mlops_console.core.detectors.evaluator import SignalEvaluator
+from mlops_console.core.detectors.signals import RULE_SIGNALS, RuleSpec
 
 
 @dataclass(frozen=True)
@@ -154,50 +155,14 @@ def _number(path: Path, line: int, text: str, column: str) -> float:
 
 
 def rules_for(signal: str, settings: Settings | None = None, endpoint: str = "") -> list[RuleSpec]:
-    """The signal's rules, with `[[rules]]` overrides (enabled, threshold, for, severity) for `endpoint`."""
+    """The signal's enabled rules for `endpoint`, resolved from the config as the engine resolves them."""
+    settings = settings or Settings()
     out: list[RuleSpec] = []
-    for spec in DEFAULT_RULES[signal]:
-        if settings is not None and spec.rule in DEFAULTS:
-            params = params_for(settings, spec.rule, endpoint)
-            if not params.enabled:
-                continue
-            spec = replace(
-                spec,
-                params={**spec.params, "threshold": params.threshold},
-                for_=params.for_,
-                severity=params.severity,
-            )
-        out.append(spec)
+    for rule, watched in RULE_SIGNALS.items():
+        params = params_for(settings, rule, endpoint)
+        if watched == signal and params.enabled:
+            out.append(rule_spec(rule, params))
     return out
-
-
-def condition_for(
-    spec: RuleSpec,
-    endpoint: str,
-    judgement: Judgement,
-    *,
-    interval: float,
-    model: str | None = None,
-    version: str | None = None,
-    detail: bool = True,
-) -> Condition:
-    """The alert book's view of one judgement: what the engine hands over for a detector's rule.
-
-    `detail=False` leaves out the text, for a caller that knows no alert can start or end now."""
-    verdict = judgement.verdict
-    return Condition(
-        spec.rule,
-        endpoint,
-        judgement.active,
-        spec.severity,
-        spec.for_,
-        verdict.evidence.get("value"),
-        verdict.expected[1] if verdict.expected else None,
-        f"{endpoint} {describe(spec.signal, verdict)}" if detail else "",
-        model,
-        version,
-        interval,
-    )
 
 
 def replay(

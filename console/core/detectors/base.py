@@ -13,6 +13,7 @@ watcher continues with the baselines it had instead of warming up again.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -88,5 +89,29 @@ def params_from(params_type: type, values: Mapping[str, Any]) -> Any:
     if unknown:
         known = ", ".join(sorted(names))
         raise ValueError(f"unknown detector parameter(s): {', '.join(unknown)}; known: {known}")
-    converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    defaults = {f.name: f.default for f in dataclasses.fields(params_type)}
+    converted = {k: _typed(k, v, defaults[k]) for k, v in values.items()}
     return params_type(**converted)
+
+
+def _typed(name: str, value: Any, default: Any) -> Any:
+    """`value` if it has the kind of `default` (a number for a number...), else a ValueError that says so."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if isinstance(default, int) and not isinstance(default, bool) and value != int(value):
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+        return type(default)(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be a string, got {value!r}")
+        return value
+    if isinstance(default, tuple):
+        if not isinstance(value, list | tuple) or len(value) != len(default):
+            raise ValueError(f"{name} must be a list like {list(default)!r}, got {value!r}")
+        return tuple(_typed(name, v, d) for v, d in zip(value, default, strict=True))
+    return value

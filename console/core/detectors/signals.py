@@ -53,6 +53,51 @@ class RuleSpec:
         return SignalEvaluator(create(self.detector, self.params), self.persistence)
 
 
+RULE_SIGNALS: dict[str, str] = {
+    "latency_p95": "latency",
+    "latency_anomaly": "latency",
+    "throughput_drop": "throughput",
+    "throughput_anomaly": "throughput",
+    "error_ratio": "error_rate",
+    "error_ratio_anomaly": "error_rate",
+}
+"""The rules a detector can judge, and the signal each one watches."""
+STATIC_RULES = ("latency_p95", "throughput_drop", "error_ratio")
+"""Rules that have always been static limits: `threshold` is their default detector, and only for them."""
+
+SIGNAL_DETECTORS: dict[str, dict[str, dict[str, Any]]] = {
+    "latency": {"threshold": {"min_count": 5, "raise_below_min": True}, "robust": LATENCY_ROBUST},
+    "throughput": {"threshold": {"mode": "drop"}, "robust": THROUGHPUT_ROBUST},
+    "error_rate": {"threshold": {"min_count": 10}, "binomial": {}, "burn_rate": {}},
+}
+"""The detectors that make sense for each signal, with the parameters they start from there."""
+
+
+def detectors_for(rule: str) -> tuple[str, ...]:
+    """The detectors `rule` may use (a static limit only on the rules that have always had one)."""
+    names = SIGNAL_DETECTORS[RULE_SIGNALS[rule]]
+    return tuple(n for n in names if n != "threshold" or rule in STATIC_RULES)
+
+
+def spec_for(
+    rule: str,
+    detector: str,
+    params: Mapping[str, Any],
+    *,
+    threshold: float,
+    for_: float,
+    severity: str,
+    persistence: tuple[int, int] | None = None,
+) -> RuleSpec:
+    """One rule's spec: the detector's defaults for the signal, the rule's threshold (static limits
+    only), then `params` from the config."""
+    signal = RULE_SIGNALS[rule]
+    base = dict(SIGNAL_DETECTORS[signal][detector])
+    if detector == "threshold":
+        base["threshold"] = threshold
+    return RuleSpec(rule, signal, detector, {**base, **params}, for_, severity, persistence)
+
+
 DEFAULT_RULES: dict[str, tuple[RuleSpec, ...]] = {
     "latency": (
         RuleSpec(
