@@ -1,7 +1,9 @@
 """The adaptive latency rule end to end: a real `mlops-console serve` endpoint with its chaos switch,
 watched by a real `mlops-console watch` that pages a local sink. Normal jitter does not page; latency
 that triples does, through `latency_anomaly`, while the static 1 s threshold stays quiet. The alert
-says why it fired: observed value, expected band, detector, in the page and in the stored timeline."""
+says why it fired: observed value, expected band, detector, in the page and in the stored timeline.
+A watcher killed with -9 in the middle of the incident comes back with the baselines it had: it
+judges at once (no new warm-up) and keeps the alert open without paging it again."""
 
 from __future__ import annotations
 
@@ -91,6 +93,15 @@ def detection(row: dict[str, Any]) -> str:
     return next((d for d in row.get("detection", []) if d.startswith("latency_anomaly: ")), "")
 
 
+def start_watch(config: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*CLI, "--config", str(config), "watch", "--log-format", "json"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def cli(config: Path, *args: str) -> Any:
     done = subprocess.run([*CLI, "--config", str(config), *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -103,12 +114,7 @@ def test_latency_that_triples_pages_through_the_adaptive_rule_and_jitter_does_no
 ) -> None:
     sink = Sink().start()
     config = write_config(tmp_path, scorer, sink)
-    watch = subprocess.Popen(
-        [*CLI, "--config", str(config), "watch", "--log-format", "json"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    watch = start_watch(config)
     store = Store(tmp_path / "console.db", read_only=True)
     try:
         # Warm-up: the rule says it is learning, then judges. Normal jitter meanwhile pages nothing.
@@ -147,6 +153,34 @@ def test_latency_that_triples_pages_through_the_adaptive_rule_and_jitter_does_no
         assert evidence["observed"] >= 2 * normal_p95
         assert evidence["score"] > 3.5 and evidence["baseline"]["median"] < high
         assert shown["threshold"] == pytest.approx(high)
+
+        # kill -9 in the middle of the incident, and start again.
+        watch.kill()
+        watch.wait(timeout=30)
+        killed_at = status_of(store)["updated_at"]
+        watch = start_watch(config)
+        said: list[str] = []
+
+        def judging_again() -> bool:
+            row = status_of(store)
+            if row.get("updated_at", 0) > killed_at and detection(row):
+                said.append(detection(row))
+            return any("expected up to" in d for d in said)
+
+        poll_until(judging_again, 60, "the restarted watcher judging")
+        assert not any("learning the baseline" in d for d in said), said
+        # Still the same incident: the alert stays open and nobody is paged again.
+        seen.clear()
+
+        def ran_a_while() -> bool:
+            seen.add(status_of(store)["updated_at"])
+            return len(seen) >= 4
+
+        poll_until(ran_a_while, 60, "the restarted watcher running ~6 s")
+        assert [(a["id"], a["state"]) for a in cli(config, "alerts", "list", "--json")] == [
+            (alerts[0]["id"], "firing")
+        ]
+        assert [t for t in sink.titles() if "latency anomaly" in t] == ["[FIRING] scorer: latency anomaly"]
     finally:
         httpx.post(f"{scorer}/chaos", json={"delay_ms": 0})
         watch.send_signal(signal.SIGTERM)

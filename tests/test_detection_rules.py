@@ -196,3 +196,42 @@ def test_good_detector_keys_pass_and_reach_replay(tmp_path: Path, capsys: pytest
     (_, latency) = rules_for("latency", settings, "api")
     assert latency.params["z"] == 5.0 and latency.params["direction"] == "up"
     assert latency.evaluator().k == 2
+
+
+def test_restored_detectors_continue_an_ongoing_anomaly_without_warming_up(tmp_path: Path) -> None:
+    settings, detected = settings_with(FAST, tmp_path), DetectedRules()
+    for i in range(32):
+        evaluate(settings, reading(1000.0 + i, LATENCIES[i % 3]), detected)
+    assert not detected.urgent or detected.take_state()  # the end of warm-up is worth storing
+    for i in range(32, 36):
+        (condition,) = anomaly(evaluate(settings, reading(1000.0 + i, 0.027), detected))
+    assert condition.active is True and detected.urgent  # the condition turned: store it now
+    store = Store(settings.store.path)
+    state = detected.take_state()
+    assert state is not None and not detected.urgent and detected.take_state() is None
+    store.write_detector_state({"api": state})
+
+    # A new engine: the state comes back from the store, through JSON.
+    resumed = DetectedRules()
+    restored = resumed.load(Store(settings.store.path).read_detector_state()["api"])
+    assert sorted(restored) == ["error_ratio_anomaly", "latency_anomaly", "throughput_anomaly"]
+    evaluate(settings, reading(1100.0, 0.027), resumed)  # sets the new run's clock
+    (condition,) = anomaly(evaluate(settings, reading(1101.0, 0.027), resumed))
+    assert condition.active is True and condition.evidence["anomalous_recent"] == 5
+    # Without it, the same value would be the first of a 30-value warm-up: no page for 30 values.
+    fresh = DetectedRules()
+    evaluate(settings, reading(1100.0, 0.027), fresh)
+    assert anomaly(evaluate(settings, reading(1101.0, 0.027), fresh))[0].active is None
+
+
+def test_restored_state_of_a_reconfigured_rule_is_not_used() -> None:
+    settings, detected = settings_with(FAST), DetectedRules()
+    for i in range(32):
+        evaluate(settings, reading(1000.0 + i, LATENCIES[i % 3]), detected)
+    resumed = DetectedRules()
+    resumed.load(json.loads(json.dumps(detected.to_state())))
+    stricter = settings_with(FAST + "params = { z = 5.0 }\n")
+    evaluate(stricter, reading(1100.0, 0.009), resumed)
+    (condition,) = anomaly(evaluate(stricter, reading(1101.0, 0.009), resumed))
+    assert condition.active is None  # another question, another baseline: it learns afresh
+    assert resumed.load({"latency_anomaly": {"spec": {}}, "gone": {}}) == []

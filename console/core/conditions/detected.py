@@ -206,6 +206,11 @@ class DetectedRules:
 
     def __init__(self) -> None:
         self._trackers: dict[str, _Tracker] = {}
+        self.changed = False
+        """Something was learnt or judged since the state was last taken (`take_state`)."""
+        self.urgent = False
+        """A condition turned (active, clear): its state should be stored now, so a watcher killed
+        in the middle of an incident comes back knowing it."""
 
     def conditions(self, reading: Reading, rules: EndpointRules) -> Iterator[Condition | None]:
         if reading.consecutive_failures:
@@ -221,7 +226,10 @@ class DetectedRules:
             elif slot != tracker.slot:
                 tracker.slot = slot
                 value, count = signal_value(tracker.spec.signal, reading)
+                before = tracker.judgement.active if tracker.judgement else None
                 tracker.judgement = tracker.evaluator.update(reading.now, value, count)
+                self.changed = True
+                self.urgent = self.urgent or tracker.judgement.active != before
             if tracker.judgement is not None:
                 yield condition_for(
                     tracker.spec,
@@ -252,6 +260,13 @@ class DetectedRules:
         return tracker
 
     # -- state that survives a restart -----------------------------------------------------------------
+    def take_state(self) -> dict[str, Any] | None:
+        """`to_state()` if anything changed since the last call, else None."""
+        if not self.changed:
+            return None
+        self.changed = self.urgent = False
+        return self.to_state()
+
     def to_state(self) -> dict[str, Any]:
         """Each rule's evaluator (detector baselines, recent verdicts) and spec, JSON-able."""
         return {

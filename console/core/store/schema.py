@@ -126,6 +126,15 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
+    # 3: what each endpoint's detectors learnt (baselines, recent verdicts), so a restarted or
+    # taking-over engine continues with them instead of learning from scratch.
+    """
+    CREATE TABLE detector_state (
+        endpoint TEXT PRIMARY KEY,
+        updated_at REAL NOT NULL,
+        data TEXT NOT NULL
+    );
+    """,
 ]
 
 
