@@ -197,15 +197,25 @@ class _Tracker:
     spec: RuleSpec
     every: float
     evaluator: SignalEvaluator
+    params: RuleParams | None = None
+    """The configured parameters the spec was checked against (None: restored, not checked yet)."""
     slot: int | None = None
     judgement: Judgement | None = None
+    condition: Condition | None = None
+    """The condition of the last judgement, built once: the engine asks for it on every probe."""
+    said: str | None = None
 
 
 class DetectedRules:
-    """One endpoint's detector-judged rules: their evaluators, fed once per `every`."""
+    """One endpoint's detector-judged rules: their evaluators, fed once per `every`.
+
+    The engine evaluates rules on every probe, and a value is judged once per `every` only: between
+    two, a rule answers with the condition it built at its last judgement."""
 
     def __init__(self) -> None:
         self._trackers: dict[str, _Tracker] = {}
+        self._configured: tuple[tuple[str, RuleParams], ...] = ()
+        self._configured_by: object = None
         self.changed = False
         """Something was learnt or judged since the state was last taken (`take_state`)."""
         self.urgent = False
@@ -215,10 +225,7 @@ class DetectedRules:
     def conditions(self, reading: Reading, rules: EndpointRules) -> Iterator[Condition | None]:
         if reading.consecutive_failures:
             return  # inhibited by `down`, like the static traffic rules: nothing learnt or judged
-        for rule in RULE_SIGNALS:
-            params = rules.params(rule)
-            if not params.enabled or not judged_by_detector(rule, params):
-                continue
+        for rule, params in self._rules(rules):
             tracker = self._tracker(rule, params)
             slot = int(reading.now // tracker.every)
             if tracker.slot is None:
@@ -228,10 +235,14 @@ class DetectedRules:
                 value, count = signal_value(tracker.spec.signal, reading)
                 before = tracker.judgement.active if tracker.judgement else None
                 tracker.judgement = tracker.evaluator.update(reading.now, value, count)
+                tracker.condition = tracker.said = None
                 self.changed = True
                 self.urgent = self.urgent or tracker.judgement.active != before
-            if tracker.judgement is not None:
-                yield condition_for(
+            if tracker.judgement is None:
+                continue
+            condition = tracker.condition
+            if condition is None or (condition.model, condition.version) != (reading.model, reading.version):
+                condition = tracker.condition = condition_for(
                     tracker.spec,
                     reading.endpoint,
                     tracker.judgement,
@@ -239,6 +250,7 @@ class DetectedRules:
                     model=reading.model,
                     version=reading.version,
                 )
+            yield condition
 
     def describe(self) -> tuple[str, ...]:
         """`rule: what its detector said last`, for the endpoint's snapshot."""
@@ -248,15 +260,29 @@ class DetectedRules:
             if judged is None:
                 out.append(f"{rule}: waiting for its first value")
             elif judged.verdict.evidence.get("value") is not None:
-                out.append(f"{rule}: {describe(tracker.spec.signal, judged.verdict)}")
+                if tracker.said is None:
+                    tracker.said = f"{rule}: {describe(tracker.spec.signal, judged.verdict)}"
+                out.append(tracker.said)
             # else: the endpoint does not give this signal (no metrics): nothing to say
         return tuple(out)
 
+    def _rules(self, rules: EndpointRules) -> tuple[tuple[str, RuleParams], ...]:
+        """The enabled detector-judged rules and their parameters (resolved once: settings do not
+        change while an engine runs)."""
+        if rules.settings is not self._configured_by:
+            self._configured_by = rules.settings
+            resolved = ((rule, rules.params(rule)) for rule in RULE_SIGNALS)
+            self._configured = tuple((r, p) for r, p in resolved if p.enabled and judged_by_detector(r, p))
+        return self._configured
+
     def _tracker(self, rule: str, params: RuleParams) -> _Tracker:
-        spec = rule_spec(rule, params)
         tracker = self._trackers.get(rule)
+        if tracker is not None and tracker.params is params:
+            return tracker
+        spec = rule_spec(rule, params)
         if tracker is None or tracker.spec != spec or tracker.every != params.every:
             tracker = self._trackers[rule] = _Tracker(spec, params.every, spec.evaluator())
+        tracker.params = params
         return tracker
 
     # -- state that survives a restart -----------------------------------------------------------------

@@ -73,6 +73,10 @@ class EndpointRules:
         self._settings = settings
         self.reading = reading
 
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
     def params(self, rule: str) -> RuleParams:
         return resolve(self._defaults, self._settings, rule, self.reading.endpoint)
 
