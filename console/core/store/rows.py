@@ -136,6 +136,11 @@ class Notification:
     created_at: float
     sent_at: float | None
     last_error: str | None
+    sending_at: float | None = None
+    """Set while a notifier sends it (`Outbox.mark_sending`); cleared when the attempt is recorded."""
+    sending_by: str | None = None
+    interrupted: int = 0
+    """How many sends of it were cut off before their outcome was recorded (a watcher killed mid-send)."""
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Notification:

@@ -126,7 +126,14 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
-    # 3: what each endpoint's detectors learnt (baselines, recent verdicts), so a restarted or
+    # 3: a notification being sent is marked first (when, by whom), so a watcher that dies between the
+    # delivery and its record leaves a trace; `interrupted` counts sends cut off that way.
+    """
+    ALTER TABLE notifications ADD COLUMN sending_at REAL;
+    ALTER TABLE notifications ADD COLUMN sending_by TEXT;
+    ALTER TABLE notifications ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 4: what each endpoint's detectors learnt (baselines, recent verdicts), so a restarted or
     # taking-over engine continues with them instead of learning from scratch.
     """
     CREATE TABLE detector_state (
