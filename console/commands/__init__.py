@@ -10,7 +10,7 @@ Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Non
 
 def registrations() -> list[Register]:
     """Every command group's `register`, in the order `--help` lists them."""
-    from mlops_console.commands import alerts, changes, demo, models, status, watch
+    from mlops_console.commands import alerts, changes, demo, models, replay, status, watch
 
     return [
         watch.register,
@@ -19,4 +19,5 @@ def registrations() -> list[Register]:
         models.register,
         changes.register,
         demo.register,
+        replay.register,
     ]

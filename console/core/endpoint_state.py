@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from mlops_console.config import EndpointSettings, MetricNames
 from mlops_console.core.adapters import Adapter, ProbeResult, create_adapter
-from mlops_console.core.conditions import Reading
+from mlops_console.core.conditions import DetectedRules, Reading
 from mlops_console.core.series import EndpointSeries, MetricsSample, WindowStats, quantile
 from mlops_console.core.snapshot import EndpointSnapshot, Health, ProbeError
 from mlops_console.core.store import Rollup
@@ -62,6 +62,8 @@ class EndpointState:
         self.probes = 0
         self.failures = 0
         self.firing: tuple[str, ...] = ()
+        self.detected = DetectedRules()
+        """The detector-judged rules' learnt state (baselines, recent verdicts)."""
         self._minute = _Minute()
         self._frozen: EndpointSnapshot | None = None
 
@@ -215,6 +217,7 @@ class EndpointState:
                 failures=self.failures,
                 recent_errors=tuple(self.recent_errors),
                 firing=self.firing,
+                detection=self.detected.describe(),
             )
         return self._frozen
 

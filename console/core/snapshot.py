@@ -24,7 +24,7 @@ class ProbeError:
         return {"at": self.at, "error": self.error, "status": self.status}
 
 
-_TUPLE_FIELDS = ("latency_history", "rps_history", "recent_errors", "firing")
+_TUPLE_FIELDS = ("latency_history", "rps_history", "recent_errors", "firing", "detection")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,9 @@ class EndpointSnapshot:
     recent_errors: tuple[ProbeError, ...] = ()
     firing: tuple[str, ...] = ()
     """Rules currently firing for this endpoint (`rule (pending)` while their `for` runs)."""
+    detection: tuple[str, ...] = ()
+    """What each detector-judged rule says as of its last value, `rule: text` (learning its baseline,
+    or the value against its expected band)."""
 
     def __post_init__(self) -> None:
         # Callers may pass lists; what is published holds tuples, so nobody can change it afterwards.
@@ -83,6 +86,7 @@ class EndpointSnapshot:
         data["latency_history"] = list(self.latency_history)
         data["rps_history"] = list(self.rps_history)
         data["firing"] = list(self.firing)
+        data["detection"] = list(self.detection)
         data["recent_errors"] = [e.to_dict() for e in self.recent_errors]
         data["version_mismatch"] = self.version_mismatch
         return data

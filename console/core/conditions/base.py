@@ -7,7 +7,9 @@ network: the same code runs live and, later, over recorded history.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from mlops_console.core.series import WindowStats
 from mlops_console.core.snapshot import Health
@@ -31,6 +33,9 @@ class Condition:
     version: str | None = None
     interval: float = 0.0
     """Seconds between the observations behind the condition (the endpoint's probe interval)."""
+    evidence: Mapping[str, Any] | None = None
+    """Why a detector judged so (detector, observed value, expected band, score, baseline), JSON-able;
+    kept with the alert."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -32,6 +33,9 @@ class NewAlert:
     flapping: bool = False
     id: int | None = None
     """Known once written (pages for a resolve name the alert)."""
+    evidence: Mapping[str, Any] | None = None
+    """Why a detector fired it (detector, observed, expected band, score, baseline): kept in the
+    `fired` event's data."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,6 +133,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE notifications ADD COLUMN sending_by TEXT;
     ALTER TABLE notifications ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: what each endpoint's detectors learnt (baselines, recent verdicts), so a restarted or
+    # taking-over engine continues with them instead of learning from scratch.
+    """
+    CREATE TABLE detector_state (
+        endpoint TEXT PRIMARY KEY,
+        updated_at REAL NOT NULL,
+        data TEXT NOT NULL
+    );
+    """,
 ]
 
 
