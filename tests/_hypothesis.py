@@ -15,6 +15,6 @@ from hypothesis import HealthCheck, settings
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow], "print_blob": True}
 
 settings.register_profile("ci", max_examples=60, **_COMMON)
-settings.register_profile("mutation", max_examples=25, derandomize=True, database=None, **_COMMON)
+settings.register_profile("mutation", max_examples=10, derandomize=True, database=None, **_COMMON)
 settings.register_profile("thorough", max_examples=2000, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
