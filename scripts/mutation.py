@@ -3,6 +3,7 @@
     .venv/bin/python scripts/mutation.py                 # list the modules and their tests
     .venv/bin/python scripts/mutation.py alerts_book     # mutate one module, print its score
     .venv/bin/python scripts/mutation.py alerts_book --survivors   # ... and the diff of each survivor
+    .venv/bin/python scripts/mutation.py alerts_book --retest      # survivors again, after new tests
     .venv/bin/python scripts/mutation.py --all           # every module, one after the other
 
 The modules and the tests that judge each one are `[tool.mutmut.modules.*]` in pyproject.toml. mutmut
@@ -63,9 +64,20 @@ def stage(name: str, module: dict[str, list[str]]) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(ROOT / "console", src / "mlops_console", ignore=ignore)
     shutil.copytree(ROOT / "plugins", src / "mlops_console_plugins", ignore=ignore)
+    # tests/ holds the module's test files and the shared helpers, and the selection is always
+    # "tests/": adding a test file to a module then keeps mutmut's earlier verdicts (a change of the
+    # selection itself would reset them all).
     if (where / "tests").exists():
         shutil.rmtree(where / "tests")
-    shutil.copytree(ROOT / "tests", where / "tests", ignore=ignore)
+    selected = {Path(t).name for t in module["tests"]}
+    shutil.copytree(
+        ROOT / "tests",
+        where / "tests",
+        ignore=lambda folder, names: (
+            [n for n in names if n.startswith("test_") and n.endswith(".py") and n not in selected]
+            + list(ignore(folder, names))
+        ),
+    )
     base = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
     settings = {k: v for k, v in base.items() if k != "modules"}
     only = [
@@ -75,7 +87,7 @@ def stage(name: str, module: dict[str, list[str]]) -> Path:
         "[tool.mutmut]",
         'source_paths = ["src/"]',
         f"only_mutate = {_toml_list(only)}",
-        f"pytest_add_cli_args_test_selection = {_toml_list(module['tests'])}",
+        'pytest_add_cli_args_test_selection = ["tests/"]',
     ]
     for key, value in settings.items():
         if isinstance(value, list):
@@ -87,19 +99,24 @@ def stage(name: str, module: dict[str, list[str]]) -> Path:
     return where
 
 
-def run(name: str, module: dict[str, list[str]], jobs: int) -> int:
+def run(name: str, module: dict[str, list[str]], jobs: int, retest: bool = False) -> int:
+    survivors = (
+        [key for key, status in results(name).items() if status not in KILLED | NOT_RUN] if retest else []
+    )
     where = stage(name, module)
     mutmut = str(Path(sys.executable).with_name("mutmut"))
     # Property tests run their small, derandomized profile: the same verdict for a mutant on every run.
     env = {"HYPOTHESIS_PROFILE": "mutation", **os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     # The MLflow registry the promotion tests train is built once per module, not once per mutant.
     env["MLOPS_TEST_REGISTRY_CACHE"] = str(where / "registry")
-    command = ["nice", "-n", "19", mutmut, "run", "--max-children", str(jobs)]
+    command = ["nice", "-n", "19", mutmut, "run", "--max-children", str(jobs), *survivors]
     return subprocess.call(command, cwd=where, env=env)
 
 
 def results(name: str) -> dict[str, str]:
     where = WORK / name
+    if not (where / "mutants").exists():
+        return {}
     mutmut = str(Path(sys.executable).with_name("mutmut"))
     out = subprocess.run(
         [mutmut, "results", "--all", "true"], cwd=where, capture_output=True, text=True, check=False
@@ -145,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", action="store_true", help="print the last scores without running")
     parser.add_argument("--survivors", action="store_true", help="show the diff of every surviving mutant")
     parser.add_argument(
+        "--retest", action="store_true", help="run the survivors of the last run again (after adding tests)"
+    )
+    parser.add_argument(
         "--tests",
         nargs="+",
         metavar="PATH",
@@ -167,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         module = dict(known[name], tests=args.tests) if args.tests else known[name]
         if not args.report:
-            run(name, module, args.jobs)
+            run(name, module, args.jobs, retest=args.retest)
         ratio = report(name, args.survivors)
         below = below or ratio is None or ratio < TARGET
     return 1 if below else 0
