@@ -64,7 +64,7 @@ def test_promote_refusals_in_words(env, mlflow_registry) -> None:  # type: ignor
         (("ghost", 1), {}, "model 'ghost' does not exist"),
         (("iris", 1), {"alias": "latest"}, "reserved"),
         (("iris", 1), {"stage": "Canary"}, "unknown stage 'Canary' (one of Staging, Production, Archived)"),
-        (("iris", 1), {"expect_current": "3"}, "production of iris changed since you looked: it is v2, you expected v3"),
+        (("iris", 1), {"expect_current": "3"}, "iris changed since you looked: it is v2, you expected v3"),
         (("iris", 1), {"expect_current": "unset"}, "it is v2, you expected unset"),
     ]  # fmt: skip
     for args, kwargs, expected in cases:
