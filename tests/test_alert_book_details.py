@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlops_console.config import parse_settings
-from mlops_console.core.alerts import FLAP_WINDOW, AlertBook
+from mlops_console.core.alerts import FLAP_FIRES, FLAP_WINDOW, AlertBook
 from mlops_console.core.alerts.book import fingerprint
 from mlops_console.core.conditions import Condition
 from mlops_console.core.store import NewAlert, Store
@@ -215,3 +215,92 @@ def test_after_a_resolve_the_next_outage_is_fresh_not_adopted(world) -> None:  #
     run(book, store, down("a", True))  # a new outage this book sees itself
     run(book, store, down("a", False))
     assert [a.state for a in store.list_alerts()] == ["resolved", "resolved"], "resolves on its first clear"
+
+
+def test_restore_skips_an_alert_it_already_fires_and_still_adopts_the_next(world) -> None:  # type: ignore[no-untyped-def]
+    _, store, _, book = world
+    run(book, store, down("a", True))
+    [a] = store.open_alerts()
+    b = external(store, "b")
+    book.restore([a, store.get_alert(b)])
+    assert book.is_firing("down", "a", None) and book.is_firing("down", "b", None)
+
+
+def test_an_adopted_alert_with_fast_probes_still_waits_its_window(world) -> None:  # type: ignore[no-untyped-def]
+    settings, store, clock, _ = world
+    external(store, "a")
+    book = AlertBook(settings, clock=clock)
+    book.restore(store.open_alerts())
+    fast = Condition("down", "a", False, "critical", 0.0, 0, 2, "a answers", interval=0.2)
+    assert book.evaluate(fast) == [], "one clear probe is not the 0.6 s window"
+    clock.now += 0.61
+    assert len(book.evaluate(fast)) == 1
+
+
+def test_a_resolve_still_queued_is_not_undone_by_a_stale_read(world) -> None:  # type: ignore[no-untyped-def]
+    _, store, clock, book = world
+    run(book, store, down("a", True))
+    stale = store.open_alerts()
+    clock.now += FLAP_WINDOW + 10  # its firing is long past: only the queued write keeps it known
+    queued = book.evaluate(down("a", False))
+    assert len(queued) == 1
+    assert book.evaluate(down("a", False)) == []  # a second clear while the resolve waits
+    book.restore(stale)
+    assert not book.is_firing("down", "a", None), "the store is behind, not the book"
+    for write in queued:
+        write(store)
+    assert [a.state for a in store.list_alerts()] == ["resolved"]
+
+
+def test_flapping_is_seen_through_repeated_clears(world) -> None:  # type: ignore[no-untyped-def]
+    _, store, clock, book = world
+    for _ in range(FLAP_FIRES):
+        run(book, store, down("a", True))
+        clock.now += 20
+        run(book, store, down("a", False))
+        clock.now += 20
+        run(book, store, down("a", False))  # clear again before it returns
+        clock.now += 20
+    flapping = [a for a in store.list_alerts() if a.flapping]
+    assert len(flapping) == 1 and flapping[0].state == "firing"
+    assert "flapping" in [e.kind for e in store.events(flapping[0].id)]
+    assert pages(store).count("[FLAPPING] a: endpoint down") == 1
+
+
+def test_fires_exactly_a_flap_window_apart_still_count_as_flapping(world) -> None:  # type: ignore[no-untyped-def]
+    _, store, clock, book = world
+    start = clock.now
+    for i in range(FLAP_FIRES):
+        clock.now = start + i * FLAP_WINDOW / (FLAP_FIRES - 1)
+        run(book, store, down("a", True))
+        clock.now += 1
+        run(book, store, down("a", False))
+    assert store.list_alerts()[0].flapping, "the first fire is exactly FLAP_WINDOW before the last"
+
+
+def test_a_fired_alert_keeps_its_model_version_in_store_and_page(world) -> None:  # type: ignore[no-untyped-def]
+    _, store, _, book = world
+    cond = Condition("down", "a", True, "critical", 0.0, 3, 2, "a down", "iris", "3", interval=1.0)
+    [write] = book.evaluate(cond)
+    assert write.kind == "firing"
+    [direct] = write.direct_messages(book.settings, "")
+    assert direct.title == "[FIRING] a: endpoint down" and "Model: iris v3" in direct.body
+    write(store)
+    [alert] = store.list_alerts()
+    assert (alert.model, alert.version) == ("iris", "3")
+    assert "Model: iris v3" in store.notifications_for(alert.id)[0].body
+
+
+def test_the_log_says_fired_or_adopted(world, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    settings, store, clock, book = world
+    caplog.set_level("INFO", logger="mlops_console.alerts")
+    run(book, store, down("a", True))
+    fired = [r for r in caplog.records if getattr(r, "event", None) == "alert_firing"]
+    assert len(fired) == 1 and fired[0].levelname == "WARNING"
+    caplog.clear()
+    other = AlertBook(settings, clock=clock)  # another engine that has not seen the store's alert
+    run(other, store, down("a", True))
+    assert len(store.open_alerts()) == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        f"alert #{store.open_alerts()[0].id} was already open in the store: adopted"
+    ]
