@@ -103,6 +103,7 @@ def test_a_failed_attempt_is_retried_at_its_time_and_recorded(store: Store) -> N
     assert (delivery.ok, delivery.duration_ms, delivery.error) == (False, 20.0, "HTTP 500")
     [event] = [e for e in store.events(alert_id) if e.kind.startswith("notify")]
     assert (event.kind, event.actor, event.note) == ("notify_failed", row.target, "HTTP 500")
+    assert event.at == delivery.at, "the timeline and the delivery record name the same moment"
     assert event.data == {"notification": row.id, "kind": "firing", "attempt": 1}
 
 
