@@ -146,3 +146,10 @@ def test_a_test_message_without_an_alert_records_no_event(store: Store) -> None:
     store.record_delivery(row, True, 1.0, None, None)
     assert store.query("SELECT count(*) AS n FROM alert_events")[0]["n"] == 0
     assert [d.notification_id for d in store.deliveries()] == [row.id]
+
+
+def test_a_round_takes_at_most_fifty_due_rows_oldest_first(store: Store) -> None:
+    at = time.time() - 100
+    open_alert(store, [message(channel=f"c{i:02d}") for i in range(51)], at=at)
+    due = store.due_notifications()
+    assert len(due) == 50 and [n.channel for n in due] == [f"c{i:02d}" for i in range(50)]
