@@ -11,9 +11,12 @@ fingerprint fires often enough to count as flapping. Fault plans, applied during
 
 - `plain`: nothing else.
 - `sigint`: after the page, stop the watcher with SIGINT and start a new one.
-- `kill9`: after the page, SIGKILL the watcher and start a new one (it waits for the lease to expire).
+- `kill9`: once the page is delivered and recorded, SIGKILL the watcher and start a new one (it waits
+  for the lease to expire). A kill between a delivery and its record is the one case that pages twice
+  (the second page says it may be a repeat): `tests/test_soak.py` covers it deterministically.
 - `kill9_early`: SIGKILL the watcher right after the break, before it can page; the next one must.
-- `takeover`: start a standby watcher, then SIGKILL the leader; the standby takes over the lease.
+- `takeover`: start a standby watcher, then SIGKILL the leader (its page recorded); the standby takes
+  over the lease.
 - `lock`: another connection holds `BEGIN EXCLUSIVE` on the store from before the break until past the
   busy timeout and the direct-page bound.
 - `disk_full`: the watcher cannot grow any file (`fsize`: RLIMIT_FSIZE set with prlimit on its pid, no
@@ -38,6 +41,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from mlops_console.core.notifier import POSSIBLE_REPEAT
 
 PLANS = ("plain", "sigint", "kill9", "kill9_early", "takeover", "lock", "disk_full")
 STORE_FAULT_SECONDS = 13.0
@@ -264,11 +269,13 @@ def run(
                 watchers.kill(leader, signal.SIGINT)
                 watchers.start()
             elif incident.plan == "kill9":
+                _wait_recorded(store, incident)
                 watchers.kill(leader, signal.SIGKILL)
                 watchers.start()
             elif incident.plan == "takeover":
                 standby = watchers.start()
                 _wait_following(workdir, watchers, standby)
+                _wait_recorded(store, incident)
                 watchers.kill(leader, signal.SIGKILL)
             if incident.plan in ("sigint", "kill9", "kill9_early", "takeover"):
                 watchers.leader()
@@ -309,6 +316,26 @@ def _wait_up(store: Path, endpoint: str) -> None:
             return
         time.sleep(0.1)
     raise TimeoutError(f"{endpoint} never came up")
+
+
+def _wait_recorded(store: Path, incident: Incident) -> None:
+    """Until the store records the incident's page as sent (a delivery is recorded just after it lands)."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        try:
+            conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1)
+            row = conn.execute(
+                "SELECT count(*) FROM notifications n JOIN alerts a ON a.id=n.alert_id WHERE a.endpoint=? "
+                "AND a.started_at>=? AND n.kind IN ('firing', 'flapping') AND n.status='sent'",
+                [incident.endpoint, incident.broke_at],
+            ).fetchone()
+            conn.close()
+        except sqlite3.Error:
+            row = None
+        if row and row[0]:
+            return
+        time.sleep(0.05)
+    incident.problems.append(f"page not recorded within {WAIT:.0f} s")
 
 
 def _wait_following(workdir: Path, watchers: Watchers, standby: subprocess.Popen[bytes]) -> None:
@@ -370,6 +397,7 @@ def _report(
         "duplicates": max(0, fired - len(incidents)) + max(0, resolved - len(incidents)),
         "missing": max(0, len(incidents) - fired) + max(0, len(incidents) - resolved),
         "flapping_pages": flapping,
+        "possible_repeats": sum(POSSIBLE_REPEAT in m.get("message", "") for m in received),
         "alerts_in_store": len(alerts),
         "alerts_not_resolved": len(wrong_alerts),
         "pages_in_order": per_endpoint_ok,

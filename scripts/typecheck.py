@@ -5,8 +5,8 @@
 The folders install as `mlops_console` and `mlops_console_plugins` (setuptools' package-dir mapping),
 which mypy cannot see through an editable install's import hook. This links both folders under their
 import names in a temporary directory, runs mypy on those packages with the settings in
-`pyproject.toml` (strict for `mlops_console.core`), and prints paths as the repository has them.
-Exits with mypy's status.
+`pyproject.toml` (strict for `mlops_console.core` and the adapters, `mlops_console_plugins`), and
+prints paths as the repository has them. Exits with mypy's status.
 """
 
 from __future__ import annotations

@@ -168,6 +168,9 @@ class Sink:
     mode: str = "ok"
     delay: float = 0.0
     """Seconds before answering a POST that succeeds (a slow but working pager)."""
+    on_receive: Callable[[dict[str, Any]], None] | None = None
+    """Called with each message that arrives, before it is recorded and answered (e.g. to kill the
+    sender while its delivery is under way)."""
     received: list[dict[str, Any]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     """Request path of every attempt (tokens in `json://host/path/TOKEN` URLs arrive here)."""
@@ -189,12 +192,15 @@ class Sink:
                 if sink.mode == "hang":
                     time.sleep(6)
                     return
+                message = json.loads(body)
+                if sink.on_receive is not None:
+                    sink.on_receive(message)
                 if sink.mode == "fail":
                     self.send_response(500)
                     self.end_headers()
                     return
                 time.sleep(sink.delay)
-                sink.received.append(json.loads(body) | {"_at": time.time()})
+                sink.received.append(message | {"_at": time.time()})
                 self.send_response(200)
                 self.end_headers()
 

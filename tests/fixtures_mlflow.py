@@ -166,7 +166,10 @@ def start_model_server(
 def mlflow_registry_template(tmp_path_factory: pytest.TempPathFactory) -> MlflowRegistry:
     from mlops_console.demo.registry import build_registry
 
-    root = tmp_path_factory.mktemp("mlflow-registry")
+    # Mutation runs start a pytest session per mutant: they build the registry once (build_registry
+    # is idempotent) and reuse it.
+    cached = os.environ.get("MLOPS_TEST_REGISTRY_CACHE")
+    root = Path(cached) if cached else tmp_path_factory.mktemp("mlflow-registry")
     build_registry(root)
     return MlflowRegistry(root=root, db_path=root / "mlflow.db")
 

@@ -13,7 +13,7 @@ import pytest
 
 from mlops_console.config import parse_settings
 from mlops_console.core import writer as writer_module
-from mlops_console.core.alerts import open_external_alert
+from mlops_console.core.alerts import AlertWrite, open_external_alert
 from mlops_console.core.engine import Engine
 from mlops_console.core.notifier import Notifier
 from mlops_console.core.store import Store
@@ -142,11 +142,14 @@ async def test_delivery_recorded_after_the_store_comes_back_is_not_sent_twice(
     )
     notifier = Notifier(settings, store, poll=0.05)
     conn = sqlite3.connect(settings.store.path, isolation_level=None)
-    conn.execute("BEGIN EXCLUSIVE")  # the delivery goes out; recording it waits, then fails
+    # Marking the page as being sent waits for the lock and fails; the page goes out anyway (unmarked),
+    # and recording its delivery waits, then fails.
+    conn.execute("BEGIN EXCLUSIVE")
     stop = asyncio.Event()
     task = asyncio.create_task(notifier.run(stop))
     try:
-        await async_wait_for(lambda: sink.received, what="delivery")
+        await async_wait_for(lambda: sink.received, timeout=30, what="delivery while the store is locked")
+        assert any("sent unmarked" in r.getMessage() for r in caplog.records)
         await async_wait_for(
             lambda: any("notifier round failed" in r.getMessage() for r in caplog.records),
             timeout=30,
@@ -192,3 +195,38 @@ async def test_stopping_mid_delivery_does_not_send_it_again(tmp_path: Path) -> N
     finally:
         sink.stop()
     assert sink.attempts == 1 and len(sink.received) == 1
+
+
+def test_no_direct_page_once_the_write_committed_its_outbox_rows() -> None:
+    """The writer checks `claim_direct` on the event loop while the write commits on the store thread.
+    Checked the moment the commit lets go of the write's lock, before the write is marked done, it must
+    already refuse: the committed outbox rows page, and a direct page would be a second one."""
+    answers: list[bool] = []
+
+    class CheckOnRelease:
+        """The write's lock; the moment the committing thread releases it, the writer checks."""
+
+        def __init__(self) -> None:
+            self.inner, self.checking = threading.Lock(), False
+
+        def __enter__(self) -> None:
+            self.inner.acquire()
+
+        def __exit__(self, *exc: object) -> None:
+            self.inner.release()
+            if committed and not self.checking:
+                self.checking = True
+                answers.append(write.claim_direct())
+
+    committed = False
+
+    def commit(store: Store, write: AlertWrite) -> None:
+        nonlocal committed
+        write.with_direct([])  # inside the transaction, as store.open_alert calls it
+        committed = True  # COMMIT went through
+
+    write = AlertWrite("firing", "fp", 0.0, {}, commit)
+    write._lock = CheckOnRelease()  # type: ignore[assignment]
+    write(None)  # type: ignore[arg-type]
+    assert answers == [False]
+    assert write.done and not write.claim_direct()

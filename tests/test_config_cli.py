@@ -31,7 +31,7 @@ BAD = {
     ),
     "unknown adapter": (
         GOOD.replace('url = "http://127.0.0.1:5001"', 'url = "http://127.0.0.1:5001"\nadapter = "k8s"'),
-        "endpoints[0].adapter: unknown adapter 'k8s' (installed: generic, mlflow)",
+        "endpoints[0].adapter: unknown adapter 'k8s' (installed: bentoml, generic, mlflow, oip, torchserve)",
     ),
     "duplicate names": (
         GOOD + '[[endpoints]]\nname = "iris-prod"\nurl = "http://127.0.0.1:5002"\n',

@@ -180,6 +180,10 @@ async def test_without_metrics_throughput_is_unknown_not_zero(running: Running) 
 
 async def test_served_version_comes_from_model_info(running: Running, server: FaultServer) -> None:
     await async_wait_for(lambda: running.snap.served_version == "1", what="served version")
+    assert running.snap.health == "up"
+    server.version = "7"  # a redeploy: the next probes report what it serves now
+    await async_wait_for(lambda: running.snap.served_version == "7", what="the new served version")
+    assert running.snap.served_version == "7"
 
 
 async def test_second_engine_on_the_same_store_follows_instead_of_paging_twice(

@@ -156,10 +156,8 @@ def test_unreachable_registry_fails_fast_and_audits_failure(tmp_path: Path) -> N
     settings = make_settings(tmp_path, f"http://127.0.0.1:{port}")
     settings.registry.timeout = 2
     store = Store(settings.store.path)
-    started = time.monotonic()
     result = promote(settings, store, RegistryClient(settings.registry), "iris", 3, actor="a")
-    assert time.monotonic() - started < 8  # includes the first `import mlflow`
-    assert not result.ok and "registry unreachable" in result.message
+    assert not result.ok and not result.changed and "registry unreachable" in result.message
     assert [r.result for r in store.list_audit()] == ["failed"]
 
 
@@ -217,11 +215,14 @@ def test_deploy_hook_failure_alerts_but_keeps_the_promote(mlflow_registry, tmp_p
 
 
 def test_deploy_hook_timeout_is_killed(mlflow_registry, tmp_path: Path) -> None:
-    settings, store, registry = deploy_env(mlflow_registry, tmp_path, {"command": "sleep 30", "timeout": 1})
-    started = time.monotonic()
+    pidfile = tmp_path / "hook.pid"
+    settings, store, registry = deploy_env(
+        mlflow_registry, tmp_path, {"command": f"echo $$ > {pidfile}; exec sleep 30", "timeout": 1}
+    )
     result = promote(settings, store, registry, "iris", 3, actor="a", probe=healthy())
-    assert time.monotonic() - started < 10
     assert not result.ok and "timed out after 1s" in result.message
+    pid = int(pidfile.read_text())
+    assert not Path(f"/proc/{pid}").exists(), "the hook was left running"
 
 
 def test_verification_timeout_raises_an_alert(mlflow_registry, tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import time
 
 import pytest
 
@@ -77,15 +76,14 @@ def test_unreachable_server_fails_fast() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     client = RegistryClient(RegistrySettings(tracking_uri=f"http://127.0.0.1:{port}", timeout=2))
-    client._mlflow_client()  # pay the mlflow import outside the measured call
-    started = time.monotonic()
-    with pytest.raises(RegistryUnavailable, match="registry unreachable"):
+    with pytest.raises(RegistryUnavailable, match=rf"registry unreachable: .*127\.0\.0\.1:{port}"):
         client.list_models()
-    assert time.monotonic() - started < 3
+    # How fast it gives up is a figure, not a test: `python -m bench.deadlines`.
 
 
 def test_blackholed_server_hits_the_deadline() -> None:
-    """A server that accepts but never answers: the call gives up after timeout (+ grace), not minutes."""
+    """A server that accepts but never answers: the call gives up after one attempt, instead of MLflow's
+    retries for minutes (the time it takes is measured by `python -m bench.deadlines`)."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -104,11 +102,9 @@ def test_blackholed_server_hits_the_deadline() -> None:
         client = RegistryClient(
             RegistrySettings(tracking_uri=f"http://127.0.0.1:{listener.getsockname()[1]}", timeout=1)
         )
-        client._mlflow_client()
-        started = time.monotonic()
         with pytest.raises(RegistryUnavailable, match="registry unreachable"):
             client.get_model("iris")
-        assert time.monotonic() - started < 4
+        assert len(accepted) == 1, f"{len(accepted)} connections: the client retried"
     finally:
         stop.set()
         thread.join()

@@ -323,7 +323,17 @@ async def test_command_palette_provider_navigates(app: MlopsConsole) -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await pilot.press("ctrl+p", *"go: audit")
-        await pilot.pause(0.5)
+        from textual.command import CommandList
+
+        for _ in range(200):  # the palette searches in a worker: poll until the hit is listed
+            options = app.screen.query(CommandList)
+            if (
+                options
+                and options.first().option_count
+                and "go: audit" in str(options.first().get_option_at_index(0).prompt)
+            ):
+                break
+            await pilot.pause(0.05)
         await pilot.press("enter")
         await settle(pilot)
         assert app.current_mode == "audit"

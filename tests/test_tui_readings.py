@@ -107,3 +107,15 @@ async def test_screenshots_keep_the_spaces_between_words(app: MlopsConsole) -> N
         assert svg.startswith("<svg") and 'xml:space="preserve"' in svg.split(">", 1)[0]
         # the host panel line that ran together ("iris-prodpid 4242") has its spaces in the SVG text
         assert "&#160;&#160;pid&#160;4242" in svg
+
+
+async def test_a_loading_endpoint_shows_as_loading_not_down(app: MlopsConsole) -> None:
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        table = app.screen.table
+        loading = _with(sample.snapshot(), "iris-prod", health="loading", consecutive_failures=0)
+        app.post_message(SnapshotReceived(loading))
+        await pilot.pause()
+        assert cell(table, "iris-prod", "health") == "◌ loading"
+        status = app.status_text().plain
+        assert "◌ 1 loading" in status and "✖ 1 down" in status  # the sample's one down endpoint

@@ -10,7 +10,7 @@ Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Non
 
 def registrations() -> list[Register]:
     """Every command group's `register`, in the order `--help` lists them."""
-    from mlops_console.commands import alerts, changes, demo, drift, models, status, watch
+    from mlops_console.commands import alerts, changes, demo, drift, models, replay, status, watch
 
     return [
         watch.register,
@@ -20,4 +20,5 @@ def registrations() -> list[Register]:
         changes.register,
         demo.register,
         drift.register,
+        replay.register,
     ]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_console.commands.common import EXIT_OK, CommandError, bounded_text, positive_int, settings_from
 from mlops_console.config import parse_duration
 from mlops_console.core.actor import os_user
+from mlops_console.core.conditions.detected import explain_evidence
 from mlops_console.core.limits import check_silence, displayable_epoch, json_safe
 from mlops_console.core.text import printable
 
@@ -184,6 +185,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         who = f" by {p(event.actor)}" if event.actor else ""
         note = f": {p(event.note)}" if event.note else ""
         print(f"  {_local(event.at)}  {p(event.kind)}{who}{note}")
+        evidence = (event.data or {}).get("evidence")
+        if event.kind == "fired" and isinstance(evidence, dict):
+            print(f"    why: {p(explain_evidence(evidence))}")
     return EXIT_OK
 
 

@@ -49,20 +49,28 @@ class DeploySettings(Section):
 
 
 class MetricNames(Section):
-    """Names of the Prometheus series an endpoint exposes (defaults match `mlops-console serve`)."""
+    """Names of the Prometheus series an endpoint exposes. These defaults match `mlops-console serve`;
+    each adapter has its own for its stack, and the keys set here override them one by one."""
 
     requests: str = "http_requests_total"
     latency: str = "http_request_duration_seconds"
     status_label: str = "status"
+    failures: str | None = None
+    """A counter of failed requests kept apart from `requests`, which then counts successes only
+    (MLServer, Triton); `status_label` is not used then."""
     match: dict[str, str] = {"handler": "/invocations"}
     """Only samples carrying these labels count (e.g. the inference route)."""
+    latency_match: dict[str, str] | None = None
+    """Labels the latency histogram's samples must carry instead of `match`, for stacks whose request
+    counters and latency histogram are labelled differently (MLServer: by model, and by route)."""
 
 
 class EndpointSettings(Section):
     name: str = Field(min_length=1, max_length=200)
     url: str
     adapter: str = "mlflow"
-    """Adapter plugin name: `mlflow` (`mlflow models serve` protocol) or `generic`, or a third-party one."""
+    """Adapter plugin name: `mlflow` (`mlflow models serve` protocol), `oip` (Open Inference Protocol:
+    MLServer, Triton, KServe), `bentoml`, `torchserve`, `generic`, or a third-party one."""
     model: str | None = None
     """Registered model this endpoint serves."""
     alias: str | None = None
@@ -80,6 +88,15 @@ class EndpointSettings(Section):
     """`generic` adapter: status that counts as healthy."""
     expect_body: str | None = None
     """`generic` adapter: text the body must contain."""
+    served_model: str | None = None
+    """Name of the model on the serving stack (`oip`, `torchserve`, `bentoml` route); default `model`."""
+    served_version: str | None = None
+    """`oip`, `torchserve`: probe this version of the served model rather than its default one."""
+    management_url: str | None = None
+    """`torchserve`: the management API (worker status and loaded version), e.g. http://host:8081."""
+    load_timeout: Duration = Field(default=120.0, gt=0)
+    """How long a server that answers but is still loading its model shows as `loading` before it
+    counts as down."""
     deploy: DeploySettings | None = None
     """How to redeploy this endpoint after a promote or rollback."""
     inference_log: InferenceLogSettings | None = None
@@ -96,6 +113,11 @@ class EndpointSettings(Section):
     @classmethod
     def _metrics_url(cls, value: str | None) -> str | None:
         return check_http_url(value)
+
+    @field_validator("management_url")
+    @classmethod
+    def _management_url(cls, value: str | None) -> str | None:
+        return check_http_url(value.rstrip("/") if value else None)
 
     @model_validator(mode="after")
     def _alias_needs_model(self) -> EndpointSettings:

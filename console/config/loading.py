@@ -95,9 +95,17 @@ def _semantic_problems(settings: Settings, known_adapters: set[str] | None) -> l
                 )
         if endpoint.timeout > max(endpoint.interval, 0) * 10:
             problems.append(f"endpoints[{index}].timeout: {endpoint.timeout}s is over ten intervals")
+    from mlops_console.core.conditions import DEFAULTS
+    from mlops_console.core.conditions.detected import check
+
     for index, rule in enumerate(settings.rules):
         if rule.endpoint != "*" and not any(fnmatch.fnmatchcase(n, rule.endpoint) for n in seen):
             problems.append(f"rules[{index}].endpoint: {rule.endpoint!r} matches no endpoint")
+        default = DEFAULTS[rule.rule].detector
+        for key, problem in check(
+            rule.rule, rule.detector, default, rule.params, rule.persistence, rule.threshold
+        ):
+            problems.append(f"rules[{index}].{key}: {problem}")
     for index, notification in enumerate(settings.notifications):
         url = notification.template if secrets.missing(notification.template) else notification.url
         scheme = url.split("://", 1)[0] if "://" in url else ""
@@ -155,6 +163,8 @@ def load_settings(
         ) from None
     except OSError as exc:
         raise ConfigError(path, [f"cannot read: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, [f"not UTF-8 text (byte {exc.start}: {exc.reason})"]) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

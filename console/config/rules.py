@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, field_validator
 
 from mlops_console.config.values import Duration, Section, Severity
@@ -18,6 +20,22 @@ class RuleSettings(Section):
     threshold: float | None = None
     for_: Duration | None = Field(default=None, alias="for")
     severity: Severity | None = None
+    detector: str | None = None
+    """What judges the rule's signal: `threshold` (a static limit), `robust`, `binomial`, `burn_rate`
+    (which ones fit the rule is checked with the rest of the file, see `loading`)."""
+    params: dict[str, Any] | None = None
+    """The detector's parameters, e.g. `{ z = 4.0, warmup = 60 }`."""
+    every: Duration | None = None
+    """Seconds between two values the detector judges (default 60)."""
+    persistence: tuple[int, int] | None = None
+    """`[k, n]`: the condition holds while k of the last n judgements were anomalous."""
+
+    @field_validator("every")
+    @classmethod
+    def _positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("must be more than 0 seconds")
+        return value
 
     @field_validator("rule")
     @classmethod

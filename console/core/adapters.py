@@ -1,8 +1,8 @@
 """The adapter interface: how the engine talks to one kind of serving stack.
 
 Adapters are plugins found through the `mlops_console.adapters` entry-point group; the first-party
-ones (`mlflow`, `generic`) register there exactly as a third-party package would. A plugin that fails
-to load is reported and skipped, never fatal.
+ones (`mlflow`, `oip`, `bentoml`, `torchserve`, `generic`) register there exactly as a third-party
+package would. A plugin that fails to load is reported and skipped, never fatal.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 import aiohttp
 from yarl import URL
 
-from mlops_console.config import EndpointSettings
+from mlops_console.config import EndpointSettings, MetricNames
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +46,34 @@ class ProbeResult:
     """Whether the synthetic prediction had the expected shape (None: not checked)."""
     served_version: str | None = None
     """The model version the endpoint says it serves (None: the adapter cannot tell)."""
+    loading: bool = False
+    """Not ok, but not down either: the server answers and is still loading its model. The engine
+    shows it as `loading`, and neither fires nor resolves `down` for it."""
 
 
 class Adapter(ABC):
     """One endpoint's probe logic. Instances are created once per endpoint and reused."""
 
     name: ClassVar[str]
+    default_metrics: ClassVar[MetricNames | None] = None
+    """The stack's own Prometheus names; None keeps `MetricNames`' defaults."""
 
     def __init__(self, endpoint: EndpointSettings) -> None:
         self.endpoint = endpoint
+
+    def metric_names(self) -> MetricNames:
+        """Which series to read from `metrics_url`: the adapter's defaults, with every key the
+        endpoint's `metrics` table sets taken from there instead."""
+        defaults = self.stack_metrics()
+        if defaults is None:
+            return self.endpoint.metrics
+        chosen = self.endpoint.metrics
+        return defaults.model_copy(update={key: getattr(chosen, key) for key in chosen.model_fields_set})
+
+    def stack_metrics(self) -> MetricNames | None:
+        """The defaults `metric_names` starts from; override where they depend on the endpoint (the
+        served model's name in `match`) or on what the server said it is."""
+        return self.default_metrics
 
     @property
     def wants_example(self) -> bool:

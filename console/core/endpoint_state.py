@@ -11,9 +11,9 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 
-from mlops_console.config import EndpointSettings
+from mlops_console.config import EndpointSettings, MetricNames
 from mlops_console.core.adapters import Adapter, ProbeResult, create_adapter
-from mlops_console.core.conditions import Reading
+from mlops_console.core.conditions import DetectedRules, Reading
 from mlops_console.core.quality.snapshot import QualitySnapshot
 from mlops_console.core.series import EndpointSeries, MetricsSample, WindowStats, quantile
 from mlops_console.core.snapshot import EndpointSnapshot, Health, ProbeError
@@ -44,7 +44,10 @@ class EndpointState:
         self.series = EndpointSeries(interval=settings.interval)
         self.recent_errors: deque[ProbeError] = deque(maxlen=RECENT_ERRORS)
         self.consecutive_invalid = 0
+        self.loading = False
+        """The last probe found the server up but its model still loading (see `ProbeResult.loading`)."""
         self.metrics_error: str | None = None
+        self._metric_names: MetricNames | None = None
         # What the snapshot shows (see EndpointSnapshot for the meaning of each).
         self.alias = settings.alias
         self.health: Health = "unknown"
@@ -62,6 +65,8 @@ class EndpointState:
         self.firing: tuple[str, ...] = ()
         self.quality: QualitySnapshot | None = None
         self.quality_interval = 0.0
+        self.detected = DetectedRules()
+        """The detector-judged rules' learnt state (baselines, recent verdicts)."""
         self._minute = _Minute()
         self._frozen: EndpointSnapshot | None = None
 
@@ -84,13 +89,14 @@ class EndpointState:
         self.series.add_probe(now, result.latency if result.ok else None)
         self._minute.add(result, now)
         version_changed = False
+        self.loading = result.loading and not result.ok
         if result.ok:
             self.consecutive_failures = 0
             self.last_ok_at = now
             if result.served_version is not None and result.served_version != self.served_version:
                 version_changed = self.served_version is not None
                 self.served_version = result.served_version
-        else:
+        elif not self.loading:  # a loading server neither failed nor answered: `down` keeps its state
             self.failures += 1
             self.consecutive_failures += 1
         if result.valid is False:
@@ -116,8 +122,14 @@ class EndpointState:
             )
         return version_changed
 
-    def add_metrics(self, sample: MetricsSample) -> None:
+    def add_metrics(self, sample: MetricsSample, names: MetricNames) -> None:
+        """One scrape, reduced with `names`. An adapter may change which series it reads once it
+        knows more (BentoML's route from its schema, Triton from `/v2`): samples of another selection
+        are not comparable, and a drop between them would read as a restart, so they are dropped."""
         self.metrics_error = None
+        if names != self._metric_names:
+            self.series.metrics.clear()
+            self._metric_names = names
         self.series.add_metrics(sample)
         self._frozen = None
 
@@ -173,6 +185,8 @@ class EndpointState:
     def _update_health(self) -> None:
         if self.probes == 0:
             self.health = "unknown"
+        elif self.loading:
+            self.health = "loading"
         elif self.consecutive_failures > 0:
             self.health = "down"
         elif self.consecutive_invalid or self.firing or self.version_mismatch:
@@ -212,6 +226,7 @@ class EndpointState:
                 recent_errors=tuple(self.recent_errors),
                 firing=self.firing,
                 quality=self.quality,
+                detection=self.detected.describe(),
             )
         return self._frozen
 

@@ -45,6 +45,9 @@ LEASE_RENEW = 3.0
 STATUS_EVERY = 2.0
 STORE_SYNC_EVERY = 5.0
 REMIND_EVERY = 30.0
+DETECTOR_STATE_EVERY = 10.0
+"""Seconds between writes of what the detectors learnt: a watcher killed with -9 loses at most this,
+and never a change of a condition (written within a housekeeping round, 0.5 s)."""
 STALL_PROBES = 3
 """A leader whose endpoint has not completed a probe in this many (interval + timeout) is stalled."""
 STALL_MIN = 15.0
@@ -230,6 +233,7 @@ class Engine:
             # the store is the truth now. With writes still queued, our book is newer than the store.
             self.book = AlertBook(self.settings)
         self.book.restore(open_alerts)
+        await self._restore_detectors()
         notifier = self._notifier = Notifier(self.settings, self.store)
         supervise = self.supervisor.start
         tasks = []
@@ -239,6 +243,29 @@ class Engine:
         tasks.append(supervise("notifier", lambda: notifier.run(self._stop)))
         tasks.append(supervise("housekeeping", self._housekeeping_loop))
         return tasks
+
+    async def _restore_detectors(self) -> None:
+        """Continue with the baselines the last lease holder (this watcher before a restart, or
+        another engine) wrote, instead of learning from scratch."""
+        saved = await self._in_store(self.store.read_detector_state)
+        restored = 0
+        for name, state in self.endpoints.items():
+            if name in saved:
+                restored += len(state.detected.load(saved[name]))
+        if restored:
+            log.info(
+                "detectors continue from the stored state (%d rules)",
+                restored,
+                extra={"event": "detectors_restored", "rules": restored},
+            )
+
+    def _detector_states(self, everything: bool = False) -> dict[str, dict[str, Any]]:
+        states = {}
+        for name, state in self.endpoints.items():
+            taken = state.detected.to_state() if everything else state.detected.take_state()
+            if taken:
+                states[name] = taken
+        return states
 
     async def _stop_leading(self, leader_tasks: list[asyncio.Task[Any]]) -> None:
         for task in leader_tasks:
@@ -269,6 +296,7 @@ class Engine:
         final = EngineHealth("stopped") if self.failure is None else self.health()
         try:
             rows = [state.snapshot().to_dict() for state in self.endpoints.values()]
+            await self._in_store(self.store.write_detector_state, self._detector_states(everything=True))
             await self._in_store(self._write_status, rows, [], final)
             await self._in_store(self.store.release_lease, self.owner)
         except Exception as exc:
@@ -293,7 +321,7 @@ class Engine:
         writes: list[AlertWrite] = []
         firing: list[str] = []
         reading = state.reading(now, tuple(self.book.open_rules(state.name)))
-        for condition in evaluate(self.settings, reading):
+        for condition in evaluate(self.settings, reading, state.detected):
             writes.extend(self.book.evaluate(condition))
             if self.book.is_firing(condition.rule, condition.endpoint, condition.model):
                 firing.append(condition.rule)
@@ -313,7 +341,7 @@ class Engine:
 
     # -- periodic work ---------------------------------------------------------------------------------
     async def _housekeeping_loop(self) -> None:
-        last = {"status": 0.0, "sync": 0.0, "remind": 0.0}
+        last = {"status": 0.0, "sync": 0.0, "remind": 0.0, "detectors": time.time()}
         logged_at = 0.0
         while True:
             await asyncio.sleep(0.5)
@@ -347,6 +375,17 @@ class Engine:
             if change_id != self._last_change_id:
                 self._last_change_id = change_id
                 self.registry.wake()
+        urgent = any(state.detected.urgent for state in self.endpoints.values())
+        if urgent or now - last["detectors"] >= DETECTOR_STATE_EVERY:
+            last["detectors"] = now
+            learnt = self._detector_states()
+            if learnt:
+                try:
+                    await self._in_store(self.store.write_detector_state, learnt)
+                except sqlite3.Error:
+                    for name in learnt:
+                        self.endpoints[name].detected.changed = True  # written next round instead
+                    raise
         if now - last["remind"] >= REMIND_EVERY:
             last["remind"] = now
             if await self._in_store(remind_unacknowledged, self.store, self.settings):

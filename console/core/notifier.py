@@ -3,6 +3,11 @@
 Store first, notify second: callers commit an alert together with its outbox rows; the Notifier
 delivers them later, retries with backoff, and records each attempt. Only a channel id and a redacted
 URL are stored; the real URL (which may carry tokens) is looked up from the settings at send time.
+
+A delivery and its record cannot be one atomic step. The notifier commits a mark (`sending_at`) right
+before each delivery and records the outcome right after, so the only ambiguous window is the delivery
+itself. A watcher killed inside it leaves the mark behind; the next one sends the page again, at least
+once rather than possibly never, with a line saying it may repeat one already received.
 """
 
 from __future__ import annotations
@@ -11,9 +16,10 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mlops_console.config import NotificationSettings, Settings
 from mlops_console.core.secrets import MissingVariable, env_values, redact_url, scrub, url_secrets
@@ -26,6 +32,11 @@ BACKOFF_BASE = 1.0
 BACKOFF_CAP = 300.0
 STORE_WARN_EVERY = 30.0
 """While the store keeps failing, repeat the notifier's warning at most this often."""
+POSSIBLE_REPEAT = (
+    "Possible repeat: the watcher sending this page stopped before it could record whether it arrived, "
+    "so it is sent again. If you already received it, this is the same page."
+)
+"""Added to a page whose earlier send was cut off (the watcher was killed mid-delivery)."""
 
 
 def channel_id(template: str) -> str:
@@ -107,6 +118,15 @@ def _deliver(url: str, title: str, body: str, severity: str, kind: str, timeout:
     return Delivery(False, "; ".join(messages) or "delivery failed", 0.0)
 
 
+def warm_up(channel: NotificationSettings) -> None:
+    """Load apprise and the channel's plugin ahead of a delivery (seconds on a busy host, the first time),
+    so the window between marking a page as being sent and recording it holds the delivery alone."""
+    import apprise
+
+    with contextlib.suppress(Exception):  # a bad URL or a missing variable is reported by the delivery
+        apprise.Apprise().add(channel.url)
+
+
 def backoff(attempt: int) -> float:
     return min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** max(0, attempt - 1))
 
@@ -126,6 +146,10 @@ class Notifier:
             with contextlib.suppress(MissingVariable):
                 self._channels.setdefault(channel_id(n.url), n)
         self._warned_at = -STORE_WARN_EVERY
+        self.identity = f"pid {os.getpid()} on {os.uname().nodename}"
+        """Written into the rows this notifier is sending, so the timeline can say who stopped mid-send."""
+        self._warm: set[str] = set()
+        """Channels whose apprise plugin is loaded in this process."""
         self._inflight: set[asyncio.Future[None]] = set()
         self._unrecorded: dict[int, tuple[Notification, Delivery, float | None]] = {}
         """Deliveries made but not yet recorded (the store refused the write): recorded later, never
@@ -140,7 +164,7 @@ class Notifier:
             next_due = None
             try:
                 await self.drain_once()
-                next_due = await asyncio.to_thread(self.store.next_due_at)
+                next_due = await asyncio.to_thread(self.store.next_due_at, self._stale_after)
             except sqlite3.Error as exc:
                 # The store refusing a read or a write is not a bug: outbox rows wait in the store.
                 if time.monotonic() - self._warned_at >= STORE_WARN_EVERY:
@@ -155,8 +179,15 @@ class Notifier:
             for waiter in waiters:
                 waiter.cancel()
 
+    @property
+    def _stale_after(self) -> float:
+        """A row marked as being sent longer ago than one delivery may take was abandoned by its sender
+        (this notifier finishes and records its own sends before it looks again)."""
+        return self.settings.notify.timeout
+
     async def drain_once(self) -> int:
-        """Attempt every due notification once, channels in parallel; returns the number attempted."""
+        """Attempt every due notification once: one alert's pages to one channel in order, the rest in
+        parallel. Returns the number attempted."""
         if self._inflight:
             # A round cancelled mid-delivery (engine stopping, lease lost) finishes and records first:
             # its rows are still pending in the store and would otherwise be sent a second time.
@@ -164,9 +195,15 @@ class Notifier:
         for row, delivery, retry_at in list(self._unrecorded.values()):
             await self._record(row, delivery, retry_at)
         # Only once every earlier delivery is recorded (else this raised): none of them is due again.
-        due = await asyncio.to_thread(self.store.due_notifications)
+        due = await asyncio.to_thread(self.store.due_notifications, 50, self._stale_after)
         if due:
-            attempts = [asyncio.ensure_future(self._attempt(row)) for row in due]
+            # A firing page sent again after an interrupted send must still reach its channel before
+            # the alert's resolve.
+            queues: dict[tuple[object, ...], list[Notification]] = {}
+            for row in sorted(due, key=lambda r: r.id):
+                key = (row.alert_id, row.channel) if row.alert_id else ("row", row.id)
+                queues.setdefault(key, []).append(row)
+            attempts = [asyncio.ensure_future(self._attempt_in_order(rows)) for rows in queues.values()]
             self._inflight.update(attempts)
             for attempt in attempts:
                 attempt.add_done_callback(self._inflight.discard)
@@ -177,17 +214,35 @@ class Notifier:
                     raise result
         return len(due)
 
+    async def _attempt_in_order(self, rows: list[Notification]) -> None:
+        for row in rows:
+            await self._attempt(row)
+
     async def _attempt(self, row: Notification) -> None:
         channel = self._channels.get(row.channel)
         if channel is None:
             delivery = Delivery(False, "channel no longer configured", 0.0)
             retry_at = None
         else:
+            if row.channel not in self._warm:
+                await asyncio.to_thread(warm_up, channel)
+                self._warm.add(row.channel)
+            try:
+                marked = await asyncio.to_thread(self.store.mark_sending, row, self.identity)
+            except sqlite3.Error as exc:
+                # The store refuses writes: send anyway (a page is never held back by its bookkeeping);
+                # the outcome is kept and recorded once the store takes writes again.
+                log.warning("notification %s sent unmarked: %s", row.id, exc, extra={"event": "store_error"})
+                marked = replace(row, interrupted=row.interrupted + (row.sending_at is not None))
+            if marked is None:
+                return  # silenced, sent or marked by someone else meanwhile
+            row = marked
+            body = row.body + ("\n" + POSSIBLE_REPEAT if row.interrupted else "")
             delivery = await asyncio.to_thread(
                 deliver,
                 channel,
                 row.title,
-                row.body,
+                body,
                 row.severity,
                 row.kind,
                 self.settings.notify.timeout,
@@ -198,10 +253,11 @@ class Notifier:
         level = logging.INFO if delivery.ok else logging.WARNING
         log.log(
             level,
-            "notification %s to %s: %s",
+            "notification %s to %s: %s%s",
             row.id,
             row.target,
             "delivered" if delivery.ok else delivery.error,
+            " (sent again after an interrupted send: a possible repeat)" if row.interrupted else "",
         )
         self._unrecorded[row.id] = (row, delivery, retry_at)
         await self._record(row, delivery, retry_at)

@@ -25,28 +25,54 @@ def _is_error(status: str) -> bool:
     return not status[:1].isdigit() or int(status[:1]) >= 4
 
 
+def _counter(name: str | None) -> str | None:
+    """A counter's name without `_total`: the parser adds the suffix to samples that lack it (Triton's
+    `nv_inference_request_success`), and a config may name a counter either way."""
+    return name.removesuffix("_total") if name else None
+
+
 def reduce_exposition(text: str, names: MetricNames, at: float) -> MetricsSample:
-    """Sum the request counter (total and non-2xx/3xx) and the latency histogram over matching labels."""
+    """Sum the request counter (total and non-2xx/3xx) and the latency histogram over matching labels.
+
+    With `names.failures`, `requests` counts successes and `failures` the failed requests: the total
+    is their sum and the errors are the failures (stacks without a status label: MLServer, Triton).
+    """
     requests = errors = 0.0
+    requests_name, failures_name = _counter(names.requests), _counter(names.failures)
+    latency_bucket = f"{names.latency}_bucket"
+    latency_match = names.match if names.latency_match is None else names.latency_match
     buckets: dict[float, float] = {}
     found_requests = False
+    declared = counted = False
     try:
         for family in text_string_to_metric_families(text):
+            if family.name == requests_name and not family.samples:
+                declared = True
             # Match sample names: the parser strips `_total` from counter family names, not samples.
             for sample in family.samples:
+                if sample.name == latency_bucket:
+                    if _matches(sample.labels, latency_match):
+                        bound = float(sample.labels.get("le", "inf"))
+                        buckets[bound] = buckets.get(bound, 0.0) + sample.value
+                    continue
+                counter = _counter(sample.name)
+                counted = counted or counter == requests_name
                 if not _matches(sample.labels, names.match):
                     continue
-                if sample.name == names.requests:
+                if counter == requests_name:
                     found_requests = True
                     requests += sample.value
-                    if _is_error(sample.labels.get(names.status_label, "200")):
+                    if names.failures is None and _is_error(sample.labels.get(names.status_label, "200")):
                         errors += sample.value
-                elif sample.name == f"{names.latency}_bucket":
-                    bound = float(sample.labels.get("le", "inf"))
-                    buckets[bound] = buckets.get(bound, 0.0) + sample.value
+                elif counter == failures_name:
+                    found_requests = True
+                    requests += sample.value
+                    errors += sample.value
     except (ValueError, TypeError) as exc:
         raise MetricsError(f"unparseable metrics: {exc}") from None
-    if not found_requests:
+    # A counter declared without any sample is one nothing has counted yet (prometheus_client shows
+    # labelled counters so until their first use): zero requests, not a missing series.
+    if not found_requests and not (declared and not counted):
         raise MetricsError(f"no {names.requests} series matching {names.match}")
     ordered = tuple(sorted(buckets.items(), key=lambda kv: kv[0]))
     if ordered and not math.isinf(ordered[-1][0]):

@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from mlops_console.core.quality.snapshot import QualitySnapshot
 
-Health = Literal["up", "degraded", "down", "unknown"]
+Health = Literal["up", "degraded", "loading", "down", "unknown"]
+"""`loading`: the server answers but is still loading its model (not down, not serving yet)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +26,7 @@ class ProbeError:
         return {"at": self.at, "error": self.error, "status": self.status}
 
 
-_TUPLE_FIELDS = ("latency_history", "rps_history", "recent_errors", "firing")
+_TUPLE_FIELDS = ("latency_history", "rps_history", "recent_errors", "firing", "detection")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,9 @@ class EndpointSnapshot:
     """Rules currently firing for this endpoint (`rule (pending)` while their `for` runs)."""
     quality: QualitySnapshot | None = None
     """The last model-quality evaluation of the endpoint's inference log (None without one)."""
+    detection: tuple[str, ...] = ()
+    """What each detector-judged rule says as of its last value, `rule: text` (learning its baseline,
+    or the value against its expected band)."""
 
     def __post_init__(self) -> None:
         # Callers may pass lists; what is published holds tuples, so nobody can change it afterwards.
@@ -86,6 +90,7 @@ class EndpointSnapshot:
         data["latency_history"] = list(self.latency_history)
         data["rps_history"] = list(self.rps_history)
         data["firing"] = list(self.firing)
+        data["detection"] = list(self.detection)
         data["recent_errors"] = [e.to_dict() for e in self.recent_errors]
         data["version_mismatch"] = self.version_mismatch
         data["quality"] = self.quality.to_dict() if self.quality is not None else None

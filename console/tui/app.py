@@ -212,6 +212,8 @@ class MlopsConsole(App[int]):
         if self._engine_registry is None or self._engine_registry[1] != message.snapshot.registry:
             self._engine_registry = (next_order(), message.snapshot.registry)
         self._update_status()
+        if not self.screen_stack:
+            return  # shutting down: a snapshot that arrives late has no screen to go to
         screen = self.screen
         if isinstance(screen, ConsoleScreen):
             screen.show_snapshot(message.snapshot)
@@ -250,6 +252,8 @@ class MlopsConsole(App[int]):
 
     def on_host_sampled(self, message: HostSampled) -> None:
         self.host_sample = message.sample
+        if not self.screen_stack:
+            return  # shutting down: the host poll's last sample arrived after the screens closed
         screen = self.screen
         if hasattr(screen, "show_host"):
             screen.show_host(message.sample)

@@ -11,7 +11,7 @@ from mlops_console.tui.text import firing_and_pending, safe_text
 if TYPE_CHECKING:
     from mlops_console.tui.app import MlopsConsole
 
-HEALTH_SYMBOL = {"up": "●", "degraded": "◐", "down": "✖", "unknown": "?"}
+HEALTH_SYMBOL = {"up": "●", "degraded": "◐", "loading": "◌", "down": "✖", "unknown": "?"}
 STALE_SECONDS = 15.0
 """Seconds without a snapshot after which the engine is shown as not updating."""
 
@@ -31,7 +31,7 @@ def status_line(app: MlopsConsole) -> Text:
         counts = {h: 0 for h in HEALTH_SYMBOL}
         for endpoint in snap.endpoints:
             counts[endpoint.health] = counts.get(endpoint.health, 0) + 1
-        for health in ("up", "degraded", "down", "unknown"):
+        for health in ("up", "degraded", "loading", "down", "unknown"):
             if counts[health] or health in ("up", "down"):
                 out.append(
                     f"{HEALTH_SYMBOL[health]} {counts[health]} {health}  ",

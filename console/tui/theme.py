@@ -22,6 +22,7 @@ def palette(variables: dict[str, str]) -> dict[str, str]:
     return {
         "up": solid("success", "green"),
         "degraded": solid("warning", "yellow"),
+        "loading": solid("warning", "yellow"),
         "down": solid("error", "red"),
         "unknown": solid("foreground-muted", "grey50"),
         "accent": solid("accent", "yellow"),

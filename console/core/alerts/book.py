@@ -188,6 +188,7 @@ class AlertBook:
             threshold=condition.threshold,
             started_at=now,
             flapping=starts_flapping,
+            evidence=condition.evidence,
         )
         tracked.alert = alert
         settings = self.settings

@@ -43,12 +43,16 @@ class AlertWrite:
     _committing: bool = False
 
     def __call__(self, store: Store) -> None:
+        committed = False
         try:
             self.run(store, self)
+            committed = True
         finally:
             with self._lock:
+                # Done before the commit's claim is let go: a direct page checked in between would
+                # otherwise go out beside the outbox rows just committed.
+                self.done = self.done or committed
                 self._committing = False
-        self.done = True
 
     def claim_direct(self) -> bool:
         """Before paging directly: False if the write is committing (its outbox rows will page)."""

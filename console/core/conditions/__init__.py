@@ -1,8 +1,9 @@
 """Rules: a `Reading` of one endpoint in, one `Condition` per rule out, for the alert book.
 
-Each family of rules is one module here (`availability`, `traffic`, `versions`, `quality`) with its `DEFAULTS`
-and a `conditions()` function; `FAMILIES` lists them in evaluation order. A new family (detectors,
-model quality, pipelines) is a new module and one line below.
+Each family of rules is one module here (`availability`, `traffic`, `versions`, `quality`) with its
+`DEFAULTS` and a `conditions()` function; `FAMILIES` lists them in evaluation order. A new family
+(pipelines) is a new module and one line below. Rules judged by a detector (`detected`) learn,
+so their state lives with the endpoint and comes in as `evaluate(..., detected=...)`.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from collections.abc import Callable, Iterator
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from mlops_console.core.conditions import availability, quality, traffic, versions
+from mlops_console.core.conditions import availability, detected, quality, traffic, versions
 from mlops_console.core.conditions.base import Condition, Reading, evidence
+from mlops_console.core.conditions.detected import DetectedRules
 from mlops_console.core.conditions.params import EndpointRules, RuleParams, resolve
 
 if TYPE_CHECKING:
@@ -27,13 +29,19 @@ FAMILIES: tuple[Family, ...] = (
     quality.conditions,
 )
 DEFAULTS = MappingProxyType(
-    {**availability.DEFAULTS, **traffic.DEFAULTS, **versions.DEFAULTS, **quality.DEFAULTS}
+    {
+        **availability.DEFAULTS,
+        **traffic.DEFAULTS,
+        **detected.DEFAULTS,
+        **versions.DEFAULTS,
+        **quality.DEFAULTS,
+    }
 )
 """Every rule the engine evaluates, with its default parameters."""
 EXTERNAL_TITLES = MappingProxyType({**versions.EXTERNAL_TITLES})
 
 
-def evaluate(settings: Settings, reading: Reading) -> list[Condition]:
+def evaluate(settings: Settings, reading: Reading, detected: DetectedRules | None = None) -> list[Condition]:
     """Each enabled rule's condition: active, clear, or unknown (None) where the evidence does not say.
 
     Only evidence clears a condition: `down` after a successful probe, window rules with enough
@@ -41,7 +49,10 @@ def evaluate(settings: Settings, reading: Reading) -> list[Condition]:
     resolves an open alert just because it has not probed enough yet.
     """
     rules = EndpointRules(DEFAULTS, settings, reading)
-    return [c for family in FAMILIES for c in family(reading, rules) if c is not None]
+    out = [c for family in FAMILIES for c in family(reading, rules) if c is not None]
+    if detected is not None:
+        out.extend(c for c in detected.conditions(reading, rules) if c is not None)
+    return out
 
 
 def params_for(settings: Settings, rule: str, endpoint: str) -> RuleParams:
@@ -59,6 +70,7 @@ __all__ = [
     "DEFAULTS",
     "FAMILIES",
     "Condition",
+    "DetectedRules",
     "Reading",
     "RuleParams",
     "evaluate",

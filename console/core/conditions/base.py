@@ -7,7 +7,9 @@ network: the same code runs live and, later, over recorded history.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from mlops_console.core.quality.snapshot import QualitySnapshot
 from mlops_console.core.series import WindowStats
@@ -32,6 +34,9 @@ class Condition:
     version: str | None = None
     interval: float = 0.0
     """Seconds between the observations behind the condition (the endpoint's probe interval)."""
+    evidence: Mapping[str, Any] | None = None
+    """Why a detector judged so (detector, observed value, expected band, score, baseline), JSON-able;
+    kept with the alert."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +78,9 @@ class Reading:
 
     @property
     def answered(self) -> bool:
-        """The last probe got an answer (evidence that down-type conditions are clear)."""
-        return self.probes > 0 and self.consecutive_failures == 0
+        """The last probe got an answer (evidence that down-type conditions are clear); a server still
+        loading its model has not answered yet."""
+        return self.probes > 0 and self.consecutive_failures == 0 and self.health != "loading"
 
     @property
     def version_mismatch(self) -> bool:

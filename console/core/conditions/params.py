@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from mlops_console.core.conditions.base import Condition, Reading
 
@@ -21,6 +22,14 @@ class RuleParams:
     severity: str
     title: str
     unit: str = ""
+    detector: str = "threshold"
+    """What judges the rule's signal (see `core/detectors`); `threshold` is the static limit."""
+    detector_params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """The detector's parameters over its defaults for the signal (`[[rules]] params`)."""
+    every: float = 60.0
+    """Seconds between two values a detector judges (one fresh minute of the window by default)."""
+    persistence: tuple[int, int] | None = None
+    """k of the last n judgements that make the condition hold; None: the detector's default."""
 
 
 def resolve(defaults: Mapping[str, RuleParams], settings: Settings, rule: str, endpoint: str) -> RuleParams:
@@ -42,6 +51,17 @@ def _apply(params: RuleParams, override: RuleSettings) -> RuleParams:
         changes["for_"] = override.for_
     if override.severity is not None:
         changes["severity"] = override.severity
+    detector_params = params.detector_params
+    if override.detector is not None and override.detector != params.detector:
+        # Another detector: the parameters of the one before mean nothing to it.
+        changes["detector"] = override.detector
+        detector_params = changes["detector_params"] = MappingProxyType({})
+    if override.params:
+        changes["detector_params"] = MappingProxyType({**detector_params, **override.params})
+    if override.every is not None:
+        changes["every"] = override.every
+    if override.persistence is not None:
+        changes["persistence"] = tuple(override.persistence)
     return replace(params, **changes)  # type: ignore[arg-type]
 
 
@@ -52,6 +72,10 @@ class EndpointRules:
         self._defaults = defaults
         self._settings = settings
         self.reading = reading
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
 
     def params(self, rule: str) -> RuleParams:
         return resolve(self._defaults, self._settings, rule, self.reading.endpoint)

@@ -1,5 +1,6 @@
 """What real traffic (or our probes) says about the last minute: `latency_p95`, `error_ratio`,
-`throughput_drop`.
+`throughput_drop`, as static limits. A `[[rules]]` table that gives one of them another detector hands
+it to the `detected` family.
 
 While an endpoint does not answer, `down` says everything: these keep their last state instead of
 paging for the same outage (inhibition), so they report nothing then.
@@ -12,6 +13,11 @@ from collections.abc import Iterator
 from mlops_console.core import formatting
 from mlops_console.core.conditions.base import Condition, Reading, evidence
 from mlops_console.core.conditions.params import EndpointRules, RuleParams
+
+
+def _static(rules: EndpointRules, rule: str) -> bool:
+    return rules.params(rule).detector == "threshold"
+
 
 THROUGHPUT_WARMUP = 300.0
 """Seconds of throughput history before a drop can alert: never page on a cold baseline."""
@@ -34,17 +40,18 @@ def conditions(reading: Reading, rules: EndpointRules) -> Iterator[Condition | N
     name, stats, source = reading.endpoint, reading.window, reading.window_source
     latency = rules.params("latency_p95")
     p95 = stats.p95
-    yield rules.condition(
-        "latency_p95",
-        evidence(
-            p95 is not None and p95 > latency.threshold,
-            clear=p95 is not None and stats.samples >= MIN_LATENCY_SAMPLES,
-        ),
-        p95,
-        f"{name} latency p95 {_ms(p95)} > {_ms(latency.threshold)} "
-        f"for {formatting.duration(latency.for_)} ({source})",
-    )
-    if source == "metrics" or reading.traffic_measured:
+    if _static(rules, "latency_p95"):
+        yield rules.condition(
+            "latency_p95",
+            evidence(
+                p95 is not None and p95 > latency.threshold,
+                clear=p95 is not None and stats.samples >= MIN_LATENCY_SAMPLES,
+            ),
+            p95,
+            f"{name} latency p95 {_ms(p95)} > {_ms(latency.threshold)} "
+            f"for {formatting.duration(latency.for_)} ({source})",
+        )
+    if (source == "metrics" or reading.traffic_measured) and _static(rules, "error_ratio"):
         errors = rules.params("error_ratio")
         ratio, enough = stats.error_ratio, stats.requests >= MIN_REQUESTS_FOR_RATIO
         yield rules.condition(
@@ -58,7 +65,7 @@ def conditions(reading: Reading, rules: EndpointRules) -> Iterator[Condition | N
             f"{formatting.ratio(errors.threshold)} over the last minute ({stats.requests:.0f} requests)",
         )
     baseline = reading.throughput_baseline
-    if baseline is not None:
+    if baseline is not None and _static(rules, "throughput_drop"):
         drop = rules.params("throughput_drop")
         dropped, amount = throughput_dropped(reading.rps, baseline, drop.threshold)
         yield rules.condition(

@@ -47,12 +47,13 @@ class ProbeSource:
             await http.close()
 
     async def once(self) -> None:
-        """Probe every endpoint once (and sample metrics twice, a second apart)."""
+        """Probe every endpoint once, then sample metrics twice, a second apart: after the probes, so
+        that an adapter reads the series of what its probe found (a route, a stack), both times."""
         scraped = [s for s in self.states if s.settings.metrics_url]
         async with new_http_session() as http:
-            await asyncio.gather(*(self._scrape(http, s) for s in scraped))
             await asyncio.gather(*(self._probe(http, s, None) for s in self.states))
             if scraped:
+                await asyncio.gather(*(self._scrape(http, s) for s in scraped))
                 await asyncio.sleep(METRICS_SETTLE)
                 await asyncio.gather(*(self._scrape(http, s) for s in scraped))
 
@@ -94,9 +95,10 @@ class ProbeSource:
     async def _scrape(http: aiohttp.ClientSession, state: EndpointState) -> None:
         url = state.settings.metrics_url
         assert url is not None
+        names = state.adapter.metric_names()
         try:
-            sample = await scrape(http, url, state.settings.metrics, state.settings.timeout)
+            sample = await scrape(http, url, names, state.settings.timeout)
         except MetricsError as exc:
             state.metrics_failed(str(exc))
             return
-        state.add_metrics(sample)
+        state.add_metrics(sample, names)

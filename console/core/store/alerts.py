@@ -59,7 +59,10 @@ class AlertTables(StoreBase):
                 "updated_at": at,
             }
             alert_id = insert_row(db, "alerts", row)
-            insert_event(db, alert_id, "fired", at=at, data={"value": alert.value})
+            fired: dict[str, Any] = {"value": alert.value}
+            if alert.evidence:
+                fired["evidence"] = dict(alert.evidence)
+            insert_event(db, alert_id, "fired", at=at, data=fired)
             for kind in events:
                 insert_event(db, alert_id, kind, at=at)
             messages = notifications(alert_id) if callable(notifications) else notifications

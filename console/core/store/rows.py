@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -32,6 +33,9 @@ class NewAlert:
     flapping: bool = False
     id: int | None = None
     """Known once written (pages for a resolve name the alert)."""
+    evidence: Mapping[str, Any] | None = None
+    """Why a detector fired it (detector, observed, expected band, score, baseline): kept in the
+    `fired` event's data."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +136,11 @@ class Notification:
     created_at: float
     sent_at: float | None
     last_error: str | None
+    sending_at: float | None = None
+    """Set while a notifier sends it (`Outbox.mark_sending`); cleared when the attempt is recorded."""
+    sending_by: str | None = None
+    interrupted: int = 0
+    """How many sends of it were cut off before their outcome was recorded (a watcher killed mid-send)."""
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Notification:

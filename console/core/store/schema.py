@@ -126,7 +126,23 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     """,
-    # 3: model quality. Where the engine stopped reading each endpoint's inference log (and what it
+    # 3: a notification being sent is marked first (when, by whom), so a watcher that dies between the
+    # delivery and its record leaves a trace; `interrupted` counts sends cut off that way.
+    """
+    ALTER TABLE notifications ADD COLUMN sending_at REAL;
+    ALTER TABLE notifications ADD COLUMN sending_by TEXT;
+    ALTER TABLE notifications ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 4: what each endpoint's detectors learnt (baselines, recent verdicts), so a restarted or
+    # taking-over engine continues with them instead of learning from scratch.
+    """
+    CREATE TABLE detector_state (
+        endpoint TEXT PRIMARY KEY,
+        updated_at REAL NOT NULL,
+        data TEXT NOT NULL
+    );
+    """,
+    # 5: model quality. Where the engine stopped reading each endpoint's inference log (and what it
     # learned there: references of versions, the stuck detector), and one row of aggregates per
     # evaluation (scores, bins, counts; never an input value).
     """

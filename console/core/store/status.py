@@ -1,9 +1,10 @@
-"""Endpoint status and per-minute rollups, so followers and `status` see what the lease holder sees."""
+"""Endpoint status and per-minute rollups, so followers and `status` see what the lease holder sees;
+and what its detectors learnt, so the next lease holder continues from it."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlops_console.core.store.base import StoreBase, now
@@ -43,3 +44,28 @@ class EndpointStatus(StoreBase):
             [endpoint, int(since // 60)],
         )
         return [Rollup.from_row(row) for row in rows]
+
+    def write_detector_state(self, states: Mapping[str, Mapping[str, Any]]) -> None:
+        """Each endpoint's detector state (`DetectedRules.to_state()`), replacing what was there."""
+        if states:
+            at = now()
+            with self.write() as db:
+                db["detector_state"].upsert_all(  # type: ignore[union-attr]
+                    [
+                        {"endpoint": name, "updated_at": at, "data": json.dumps(state)}
+                        for name, state in states.items()
+                    ],
+                    pk="endpoint",
+                )
+
+    def read_detector_state(self) -> dict[str, dict[str, Any]]:
+        """Endpoint name to the detector state written last (unreadable rows are left out)."""
+        out: dict[str, dict[str, Any]] = {}
+        for row in self.query("SELECT endpoint, data FROM detector_state"):
+            try:
+                data = json.loads(row["data"])
+            except ValueError:
+                continue
+            if isinstance(data, dict):
+                out[str(row["endpoint"])] = data
+        return out

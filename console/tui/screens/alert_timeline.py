@@ -10,6 +10,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from mlops_console.core import formatting
+from mlops_console.core.conditions.detected import explain_evidence
 from mlops_console.core.store import Alert, AlertEvent
 from mlops_console.tui.screens.base import ConsoleScreen
 from mlops_console.tui.text import DASH, clean, fmt_time, safe_text
@@ -82,7 +83,15 @@ class AlertTimelineScreen(ConsoleScreen):
             head.append_text(safe_text(f" · {alert.model} v{alert.version or '?'}", limit=80))
         head.append("\n")
         head.append_text(safe_text(alert.summary, limit=400))
-        if alert.value is not None:
+        evidence = next(
+            (e.data["evidence"] for e in events if e.kind == "fired" and e.data and e.data.get("evidence")),
+            None,
+        )
+        if isinstance(evidence, dict):
+            # Why a detector fired it: the value against the band it expected, and how far out it was.
+            head.append("\nwhy: ", style="bold")
+            head.append_text(safe_text(explain_evidence(evidence), limit=300))
+        elif alert.value is not None:
             head.append(f"\nvalue {alert.value:.4g}")
             if alert.threshold is not None:
                 head.append(f" (threshold {alert.threshold:.4g})")
@@ -117,6 +126,8 @@ class AlertTimelineScreen(ConsoleScreen):
                         + (f", attempt {attempt}" if attempt else "")
                         + (f": {detail}" if detail else "")
                     )
+                elif kind == "fired" and isinstance(data.get("evidence"), dict):
+                    detail = explain_evidence(data["evidence"])
                 elif kind == "fired" and data.get("value") is not None:
                     detail = f"value {data['value']:.4g}"
                 self.table.add_row(

@@ -21,7 +21,7 @@ from mlops_console.tui.widgets.host_panel import HostPanel
 
 NARROW_BELOW = 120  # terminal columns
 SPARK_WIDTH = 14
-HEALTH_ORDER = {"down": 0, "degraded": 1, "unknown": 2, "up": 3}
+HEALTH_ORDER = {"down": 0, "degraded": 1, "loading": 2, "unknown": 3, "up": 4}
 
 
 class KeyedText(Text):

@@ -1,0 +1,343 @@
+"""Rules judged by a detector: the adaptive rules (`latency_anomaly`, `throughput_anomaly`,
+`error_ratio_anomaly`), and a static traffic rule whose `[[rules]]` table names another detector.
+
+Detectors learn, so unlike the other families these conditions come from a `DetectedRules` that
+lives with its endpoint (`EndpointState.detected`). Each rule judges one value every `every` seconds
+(default 60: a fresh minute of the same window the other rules see) with its `SignalEvaluator`
+(detector plus persistence); between two values the rule keeps its last judgement. Replay runs the
+same specs and the same `condition_for` over a recorded series (`core/replay.py`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlops_console.core.conditions.base import Condition, Reading
+from mlops_console.core.conditions.params import EndpointRules, RuleParams
+from mlops_console.core.detectors import create
+from mlops_console.core.detectors.evaluator import Judgement, SignalEvaluator
+from mlops_console.core.detectors.signals import (
+    RULE_SIGNALS,
+    STATIC_RULES,
+    RuleSpec,
+    describe,
+    detectors_for,
+    format_value,
+    spec_for,
+)
+
+DEFAULTS = {
+    "latency_anomaly": RuleParams(True, 0.0, 0.0, "warning", "latency anomaly", "s", detector="robust"),
+    "throughput_anomaly": RuleParams(
+        True, 0.0, 0.0, "warning", "throughput anomaly", " req/s", detector="robust"
+    ),
+    "error_ratio_anomaly": RuleParams(
+        True, 0.0, 0.0, "warning", "error ratio anomaly", "", detector="binomial"
+    ),
+}
+SIGNAL_LABELS = {"latency": "latency p95", "throughput": "throughput", "error_rate": "error ratio"}
+
+
+def judged_by_detector(rule: str, params: RuleParams) -> bool:
+    """Whether this family evaluates `rule` (the traffic family keeps the static limits)."""
+    return rule in RULE_SIGNALS and not (rule in STATIC_RULES and params.detector == "threshold")
+
+
+def rule_spec(rule: str, params: RuleParams) -> RuleSpec:
+    return spec_for(
+        rule,
+        params.detector,
+        params.detector_params,
+        threshold=params.threshold,
+        for_=params.for_,
+        severity=params.severity,
+        persistence=params.persistence,
+    )
+
+
+def check(
+    rule: str,
+    detector: str | None,
+    default_detector: str,
+    params: Mapping[str, Any] | None,
+    persistence: tuple[int, int] | None,
+    threshold: float | None,
+) -> list[tuple[str, str]]:
+    """Problems of one `[[rules]]` table's detector keys, as (key, what is wrong)."""
+    if rule not in RULE_SIGNALS:
+        given = [
+            k for k, v in (("detector", detector), ("params", params), ("persistence", persistence)) if v
+        ]
+        return [(key, f"rule {rule!r} is not judged by a detector") for key in given]
+    allowed = detectors_for(rule)
+    name = detector or default_detector
+    if name not in allowed:
+        return [("detector", f"{name!r} cannot judge {rule} (use {' or '.join(repr(a) for a in allowed)})")]
+    problems: list[tuple[str, str]] = []
+    if threshold is not None and name != "threshold":
+        problems.append(("threshold", f"only a static limit has one; the {name} detector takes `params`"))
+    try:
+        spec = spec_for(rule, name, params or {}, threshold=threshold or 1.0, for_=0.0, severity="warning")
+        create(spec.detector, spec.params)
+    except (TypeError, ValueError) as exc:
+        problems.append(("params", str(exc)))
+    if persistence is not None:
+        k, n = persistence
+        if not 1 <= k <= n:
+            problems.append(("persistence", f"expected [k, n] with 1 <= k <= n, got [{k}, {n}]"))
+    return problems
+
+
+def condition_for(
+    spec: RuleSpec,
+    endpoint: str,
+    judgement: Judgement,
+    *,
+    interval: float,
+    model: str | None = None,
+    version: str | None = None,
+    detail: bool = True,
+) -> Condition:
+    """The alert book's view of one judgement, with the evidence the alert keeps.
+
+    `detail=False` leaves out the text and evidence, for a caller that knows no alert can start or end
+    now (replay skips them on quiet polls)."""
+    verdict = judgement.verdict
+    return Condition(
+        spec.rule,
+        endpoint,
+        judgement.active,
+        spec.severity,
+        spec.for_,
+        verdict.evidence.get("value"),
+        verdict.expected[1] if verdict.expected and math.isfinite(verdict.expected[1]) else None,
+        summary(spec, endpoint, judgement) if detail else "",
+        model,
+        version,
+        interval,
+        evidence_of(spec, judgement) if detail else None,
+    )
+
+
+def summary(spec: RuleSpec, endpoint: str, judgement: Judgement) -> str:
+    said = describe(spec.signal, judgement.verdict)
+    return f"{endpoint} {SIGNAL_LABELS[spec.signal]} {said} ({spec.detector} detector)"
+
+
+def evidence_of(spec: RuleSpec, judgement: Judgement) -> dict[str, Any]:
+    """What the alert stores about why it fired: JSON-able, no infinities."""
+    verdict = judgement.verdict
+    expected = None
+    if verdict.expected is not None:
+        expected = [v if math.isfinite(v) else None for v in verdict.expected]
+    finite: dict[str, Any] = _finite(
+        {
+            "detector": spec.detector,
+            "signal": spec.signal,
+            "observed": verdict.evidence.get("value"),
+            "expected": expected,
+            "score": verdict.score,
+            "kind": verdict.kind,
+            "anomalous_recent": judgement.anomalous_recent,
+            "baseline": {k: v for k, v in verdict.evidence.items() if k != "value"},
+        }
+    )
+    return finite
+
+
+def explain_evidence(evidence: Mapping[str, Any]) -> str:
+    """A stored alert's evidence in one line: detector, observed value against its band, score."""
+    signal = str(evidence.get("signal") or "")
+    value = format_value(signal, evidence.get("observed"))
+    low, high = [*(evidence.get("expected") or []), None, None][:2]
+    if high is None and low is None:
+        band = "no expected band"
+    elif not low:
+        band = f"expected up to {format_value(signal, high)}"
+    elif high is None:
+        band = f"expected at least {format_value(signal, low)}"
+    else:
+        band = f"expected {format_value(signal, low)} to {format_value(signal, high)}"
+    score = evidence.get("score")
+    scored = f", score {score:.1f}" if isinstance(score, int | float) else ""
+    baseline = evidence.get("baseline") or {}
+    usual = ""
+    if isinstance(baseline, Mapping) and isinstance(baseline.get("median"), int | float):
+        usual = f", usual {format_value(signal, baseline['median'])}"
+    return f"{evidence.get('detector')} detector: observed {value}, {band}{usual}{scored}"
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def signal_value(signal: str, reading: Reading) -> tuple[float | None, float | None]:
+    """The value a detector judges for `signal`, and the events behind it (None: nothing to judge)."""
+    stats = reading.window
+    if signal == "latency":
+        return stats.p95, float(stats.samples)
+    if signal == "throughput":
+        return reading.rps, (float(stats.requests) if reading.traffic_measured else None)
+    if reading.window_source == "metrics" or reading.traffic_measured:
+        return stats.error_ratio, float(stats.requests)
+    return None, None
+
+
+@dataclass
+class _Tracker:
+    spec: RuleSpec
+    every: float
+    evaluator: SignalEvaluator
+    params: RuleParams | None = None
+    """The configured parameters the spec was checked against (None: restored, not checked yet)."""
+    slot: int | None = None
+    judgement: Judgement | None = None
+    condition: Condition | None = None
+    """The condition of the last judgement, built once: the engine asks for it on every probe."""
+    said: str | None = None
+
+
+class DetectedRules:
+    """One endpoint's detector-judged rules: their evaluators, fed once per `every`.
+
+    The engine evaluates rules on every probe, and a value is judged once per `every` only: between
+    two, a rule answers with the condition it built at its last judgement."""
+
+    def __init__(self) -> None:
+        self._trackers: dict[str, _Tracker] = {}
+        self._configured: tuple[tuple[str, RuleParams], ...] = ()
+        self._configured_by: object = None
+        self.changed = False
+        """Something was learnt or judged since the state was last taken (`take_state`)."""
+        self.urgent = False
+        """A condition turned (active, clear): its state should be stored now, so a watcher killed
+        in the middle of an incident comes back knowing it."""
+
+    def conditions(self, reading: Reading, rules: EndpointRules) -> Iterator[Condition | None]:
+        if reading.consecutive_failures:
+            return  # inhibited by `down`, like the static traffic rules: nothing learnt or judged
+        for rule, params in self._rules(rules):
+            tracker = self._tracker(rule, params)
+            slot = int(reading.now // tracker.every)
+            if tracker.slot is None:
+                tracker.slot = slot  # the first value judged is the first whole period seen
+            elif slot != tracker.slot:
+                tracker.slot = slot
+                value, count = signal_value(tracker.spec.signal, reading)
+                before = tracker.judgement.active if tracker.judgement else None
+                tracker.judgement = tracker.evaluator.update(reading.now, value, count)
+                tracker.condition = tracker.said = None
+                self.changed = True
+                self.urgent = self.urgent or tracker.judgement.active != before
+            if tracker.judgement is None:
+                continue
+            condition = tracker.condition
+            if condition is None or (condition.model, condition.version) != (reading.model, reading.version):
+                condition = tracker.condition = condition_for(
+                    tracker.spec,
+                    reading.endpoint,
+                    tracker.judgement,
+                    interval=tracker.every,
+                    model=reading.model,
+                    version=reading.version,
+                )
+            yield condition
+
+    def describe(self) -> tuple[str, ...]:
+        """`rule: what its detector said last`, for the endpoint's snapshot."""
+        out = []
+        for rule, tracker in self._trackers.items():
+            judged = tracker.judgement
+            if judged is None:
+                out.append(f"{rule}: waiting for its first value")
+            elif judged.verdict.evidence.get("value") is not None:
+                if tracker.said is None:
+                    tracker.said = f"{rule}: {describe(tracker.spec.signal, judged.verdict)}"
+                out.append(tracker.said)
+            # else: the endpoint does not give this signal (no metrics): nothing to say
+        return tuple(out)
+
+    def _rules(self, rules: EndpointRules) -> tuple[tuple[str, RuleParams], ...]:
+        """The enabled detector-judged rules and their parameters (resolved once: settings do not
+        change while an engine runs)."""
+        if rules.settings is not self._configured_by:
+            self._configured_by = rules.settings
+            resolved = ((rule, rules.params(rule)) for rule in RULE_SIGNALS)
+            self._configured = tuple((r, p) for r, p in resolved if p.enabled and judged_by_detector(r, p))
+        return self._configured
+
+    def _tracker(self, rule: str, params: RuleParams) -> _Tracker:
+        tracker = self._trackers.get(rule)
+        if tracker is not None and tracker.params is params:
+            return tracker
+        spec = rule_spec(rule, params)
+        if tracker is None or tracker.spec != spec or tracker.every != params.every:
+            tracker = self._trackers[rule] = _Tracker(spec, params.every, spec.evaluator())
+        tracker.params = params
+        return tracker
+
+    # -- state that survives a restart -----------------------------------------------------------------
+    def take_state(self) -> dict[str, Any] | None:
+        """`to_state()` if anything changed since the last call, else None."""
+        if not self.changed:
+            return None
+        self.changed = self.urgent = False
+        return self.to_state()
+
+    def to_state(self) -> dict[str, Any]:
+        """Each rule's evaluator (detector baselines, recent verdicts) and spec, JSON-able."""
+        return {
+            rule: {"spec": _spec_state(t.spec), "every": t.every, "evaluator": t.evaluator.to_state()}
+            for rule, t in self._trackers.items()
+        }
+
+    def load(self, state: Mapping[str, Any]) -> list[str]:
+        """Continue from `to_state()` of an earlier run; returns the rules restored. A rule whose
+        configuration changed since starts afresh (its old baseline answered another question)."""
+        restored = []
+        for rule, saved in state.items():
+            if rule not in RULE_SIGNALS or not isinstance(saved, Mapping):
+                continue
+            try:
+                spec = _spec_from(saved["spec"])
+                evaluator = SignalEvaluator.from_state(saved["evaluator"])
+                every = float(saved["every"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            self._trackers[rule] = _Tracker(spec, every, evaluator)
+            restored.append(rule)
+        return restored
+
+
+def _spec_state(spec: RuleSpec) -> dict[str, Any]:
+    return {
+        "rule": spec.rule,
+        "signal": spec.signal,
+        "detector": spec.detector,
+        "params": {k: list(v) if isinstance(v, tuple) else v for k, v in spec.params.items()},
+        "for": spec.for_,
+        "severity": spec.severity,
+        "persistence": list(spec.persistence) if spec.persistence else None,
+    }
+
+
+def _spec_from(data: Mapping[str, Any]) -> RuleSpec:
+    persistence = data.get("persistence")
+    return RuleSpec(
+        str(data["rule"]),
+        str(data["signal"]),
+        str(data["detector"]),
+        {k: tuple(v) if isinstance(v, list) else v for k, v in dict(data["params"]).items()},
+        float(data["for"]),
+        str(data["severity"]),
+        (int(persistence[0]), int(persistence[1])) if persistence else None,
+    )

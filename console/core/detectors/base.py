@@ -1,0 +1,117 @@
+"""What every detector shares: the verdict it returns for one observation, and its serialisable state.
+
+A detector sees one signal of one endpoint, one value per poll, in time order. It answers with a
+`Verdict`: anomalous (True), normal (False) or unknown (None: still warming up, or too little data
+behind the value to say either). Persistence over several polls and the rule's `for` are not the
+detector's business: `evaluator.SignalEvaluator` and the alert book apply them, the same way live and
+in replay.
+
+State goes out and comes back as a JSON-able dict (`to_state` / `detectors.restore`), so a restarted
+watcher continues with the baselines it had instead of warming up again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+STATE_VERSION = 1
+
+KINDS = ("spike", "level_shift", "surge", "drop", "ramp", "burn", "above", "below")
+"""What a verdict says happened: a short excursion (spike), a lasting change of level (level_shift),
+traffic well above or below its normal (surge, drop), a slow climb away from the long-term normal
+(ramp), an error budget burning too fast (burn), a static limit crossed (above, below)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A detector's answer for one observation."""
+
+    anomalous: bool | None
+    """True: this value is anomalous. False: normal. None: unknown (warming up, not enough data)."""
+    score: float | None = None
+    """How far out the value is, in the detector's own unit (robust z, -log10 p, burn rate, ratio)."""
+    expected: tuple[float, float] | None = None
+    """The band of normal values (low, high) in the signal's unit; an open side is -inf/inf."""
+    kind: str | None = None
+    """One of KINDS for anomalous verdicts (and for an accepted level shift), else None."""
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    """What the verdict was based on (observed value, baseline, spread, counts...), JSON-able."""
+
+
+UNKNOWN = Verdict(None)
+
+
+class Detector:
+    """Base class: parameters are a frozen dataclass (`Params`), state is plain data."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type]
+
+    def __init__(self, params: Any = None) -> None:
+        self.params = params if params is not None else self.Params()
+
+    def update(self, at: float, value: float | None, count: float | None = None) -> Verdict:
+        """Judge `value` observed at `at` (epoch seconds). `count` is how many events stand behind it
+        (latency samples, requests for an error ratio) where known. A None value is a missed poll."""
+        raise NotImplementedError
+
+    def to_state(self) -> dict[str, Any]:
+        """Parameters and learnt state as JSON-able data; `detectors.restore` rebuilds the detector."""
+        return {
+            "detector": self.name,
+            "version": STATE_VERSION,
+            "params": dataclasses.asdict(self.params),
+            "state": self._state(),
+        }
+
+    def _state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _load(self, state: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def from_state(cls, data: Mapping[str, Any]) -> Detector:
+        params = params_from(cls.Params, data.get("params") or {})
+        detector = cls(params)
+        detector._load(data.get("state") or {})
+        return detector
+
+
+def params_from(params_type: type, values: Mapping[str, Any]) -> Any:
+    """A Params dataclass from a mapping, refusing unknown names (a typo never silently does nothing)."""
+    names = {f.name for f in dataclasses.fields(params_type)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        known = ", ".join(sorted(names))
+        raise ValueError(f"unknown detector parameter(s): {', '.join(unknown)}; known: {known}")
+    defaults = {f.name: f.default for f in dataclasses.fields(params_type)}
+    converted = {k: _typed(k, v, defaults[k]) for k, v in values.items()}
+    return params_type(**converted)
+
+
+def _typed(name: str, value: Any, default: Any) -> Any:
+    """`value` if it has the kind of `default` (a number for a number...), else a ValueError that says so."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if isinstance(default, int) and not isinstance(default, bool) and value != int(value):
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+        return type(default)(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be a string, got {value!r}")
+        return value
+    if isinstance(default, tuple):
+        if not isinstance(value, list | tuple) or len(value) != len(default):
+            raise ValueError(f"{name} must be a list like {list(default)!r}, got {value!r}")
+        return tuple(_typed(name, v, d) for v, d in zip(value, default, strict=True))
+    return value

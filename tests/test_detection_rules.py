@@ -1,0 +1,237 @@
+"""Detector-judged rules as the engine evaluates them, and their `[[rules]]` keys in the config.
+
+`conditions.evaluate(settings, reading, detected)` is the engine's one step per probe; readings are
+built here as the engine builds them, so cadence, inhibition and evidence can be checked exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mlops_console.cli import main
+from mlops_console.config import parse_settings
+from mlops_console.config.settings import Settings
+from mlops_console.core.alerts import AlertBook
+from mlops_console.core.conditions import DetectedRules, Reading, evaluate
+from mlops_console.core.detectors.signals import DEFAULT_RULES
+from mlops_console.core.replay import rules_for
+from mlops_console.core.series import WindowStats
+from mlops_console.core.store import Store
+
+LATENCIES = (0.008, 0.009, 0.010)
+
+
+def settings_with(rules: str = "", tmp_path: Path | None = None) -> Settings:
+    import tomllib
+
+    store = f'[store]\npath = "{tmp_path / "c.db"}"\n' if tmp_path else ""
+    text = store + '[[endpoints]]\nname = "api"\nurl = "http://127.0.0.1:9"\nadapter = "generic"\n' + rules
+    return parse_settings(tomllib.loads(text))
+
+
+def reading(now: float, p95: float | None, *, failures: int = 0, samples: int = 60) -> Reading:
+    return Reading(
+        endpoint="api",
+        model=None,
+        now=now,
+        interval=1.0,
+        health="down" if failures else "up",
+        probes=100,
+        consecutive_failures=failures,
+        consecutive_invalid=0,
+        last_error=None,
+        served_version=None,
+        expected_version=None,
+        alias=None,
+        window=WindowStats(p50=p95, p95=p95, p99=p95, samples=samples, requests=samples),
+        window_source="probe",
+        traffic_measured=False,
+        rps=None,
+        throughput_baseline=None,
+    )
+
+
+def anomaly(conditions: list) -> list:
+    return [c for c in conditions if c.rule == "latency_anomaly"]
+
+
+FAST = '[[rules]]\nrule = "latency_anomaly"\nevery = "1s"\n'
+
+
+def test_default_specs_are_the_catalogue_and_replay_uses_them() -> None:
+    settings = Settings()
+    for signal, specs in DEFAULT_RULES.items():
+        assert rules_for(signal, settings, "api") == list(specs)
+
+
+def test_detector_judges_one_value_per_period_and_learns_30_before_judging() -> None:
+    settings, detected = settings_with(FAST), DetectedRules()
+    # Probes every 0.25 s: four readings per judged value. The first period only sets the clock.
+    judged = []
+    for i in range(4 * 40):
+        now = 1000.0 + i * 0.25
+        out = anomaly(evaluate(settings, reading(now, LATENCIES[(i // 4) % 3]), detected))
+        judged.append(out[0].active if out else "none")
+    assert judged[:4] == ["none"] * 4  # nothing judged in the first (partial) second
+    assert judged[4 : 4 * 31] == [None] * (4 * 30)  # 30 values learnt: unknown, never a page
+    assert set(judged[4 * 31 :]) == {False}
+    assert detected.describe() == ("latency_anomaly: 8 ms, expected up to 15 ms, usual 9 ms, robust z -0.7",)
+
+
+def test_latency_tripling_holds_at_the_fourth_slow_value_with_its_evidence() -> None:
+    settings, detected = settings_with(FAST), DetectedRules()
+    for i in range(32):
+        evaluate(settings, reading(1000.0 + i, LATENCIES[i % 3]), detected)
+    states = []
+    for i in range(32, 37):
+        (condition,) = anomaly(evaluate(settings, reading(1000.0 + i, 0.027), detected))
+        states.append(condition.active)
+    assert states == [False, False, False, True, True]  # 4 of the last 5 (the latency default)
+    assert condition.interval == 1.0 and condition.for_ == 0.0
+    assert condition.value == 0.027 and condition.threshold == pytest.approx(0.0154, abs=1e-4)
+    assert condition.detail.startswith("api latency p95 27 ms, spike, expected up to 15 ms, usual 9 ms")
+    assert condition.detail.endswith("(robust detector)")
+    evidence = condition.evidence
+    assert evidence is not None and evidence["detector"] == "robust" and evidence["kind"] == "spike"
+    assert evidence["expected"] == [0.0, pytest.approx(0.0154, abs=1e-4)]
+    assert evidence["baseline"]["median"] == pytest.approx(0.009) and evidence["anomalous_recent"] == 5
+    json.dumps(evidence, allow_nan=False)  # stored as JSON: no infinities
+
+
+def test_a_down_endpoint_feeds_and_judges_nothing() -> None:
+    settings, detected = settings_with(FAST), DetectedRules()
+    for i in range(32):
+        evaluate(settings, reading(1000.0 + i, LATENCIES[i % 3]), detected)
+    assert anomaly(evaluate(settings, reading(1040.0, 5.0, failures=3), detected)) == []
+    # Nothing was learnt from the outage either: the next normal value is judged against 9 ms.
+    (after,) = anomaly(evaluate(settings, reading(1041.0, 0.009), detected))
+    assert after.active is False and after.evidence["baseline"]["median"] == pytest.approx(0.009)
+
+
+def test_a_static_rule_given_a_detector_leaves_the_traffic_family(tmp_path: Path) -> None:
+    settings = settings_with('[[rules]]\nrule = "latency_p95"\ndetector = "robust"\nevery = "1s"\n')
+    detected = DetectedRules()
+    rules = [c.rule for c in evaluate(settings, reading(1000.0, 5.0), detected)]
+    assert "latency_p95" not in rules  # not the 1 s limit any more, and not judged before a period
+    rules = [c.rule for c in evaluate(settings, reading(1001.5, 5.0), detected)]
+    assert rules.count("latency_p95") == 1  # judged by its robust detector (learning: unknown)
+    static = [c.rule for c in evaluate(settings_with(), reading(1000.0, 5.0), DetectedRules())]
+    assert "latency_p95" in static
+
+
+def test_disabled_adaptive_rule_is_not_evaluated() -> None:
+    settings = settings_with('[[rules]]\nrule = "latency_anomaly"\nenabled = false\nevery = "1s"\n')
+    detected = DetectedRules()
+    for i in range(5):
+        assert anomaly(evaluate(settings, reading(1000.0 + i, 0.01), detected)) == []
+
+
+def test_evidence_reaches_the_fired_event_and_alerts_show(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = settings_with(FAST, tmp_path)
+    store, book, detected = Store(settings.store.path), AlertBook(settings), DetectedRules()
+    writes = []
+    for i in range(36):
+        value = LATENCIES[i % 3] if i < 32 else 0.027
+        for condition in evaluate(settings, reading(1000.0 + i, value), detected):
+            writes.extend(book.evaluate(condition))
+    (fired,) = [w for w in writes if w.kind == "firing"]
+    fired(store)
+    (alert,) = store.open_alerts()
+    assert alert.rule == "latency_anomaly" and "expected up to 15 ms" in alert.summary
+    event = next(e for e in store.events(alert.id) if e.kind == "fired")
+    assert event.data is not None and event.data["evidence"]["detector"] == "robust"
+    assert event.data["evidence"]["observed"] == 0.027
+    config = tmp_path / "c.toml"
+    config.write_text(f'[store]\npath = "{settings.store.path}"\n')
+    assert main(["--config", str(config), "alerts", "show", str(alert.id)]) == 0
+    shown = capsys.readouterr().out
+    assert "    why: robust detector: observed 27 ms, expected up to 15 ms, usual 9 ms, score 7.3" in shown
+
+
+BAD_RULES = [
+    ('rule = "latency_p95"\ndetector = "binomial"', "rules[0].detector: 'binomial' cannot judge latency_p95"),
+    ('rule = "latency_anomaly"\ndetector = "threshold"', "rules[0].detector: 'threshold' cannot judge"),
+    ('rule = "latency_anomaly"\nthreshold = 2', "rules[0].threshold: only a static limit has one"),
+    ('rule = "latency_anomaly"\nparams = { zz = 1 }', "rules[0].params: unknown detector parameter(s): zz"),
+    ('rule = "latency_anomaly"\nparams = { z = "high" }', "rules[0].params: z must be a finite number"),
+    ('rule = "latency_anomaly"\nparams = { z = inf }', "rules[0].params: z must be a finite number"),
+    ('rule = "latency_anomaly"\npersistence = [4, 3]', "rules[0].persistence: expected [k, n]"),
+    ('rule = "down"\ndetector = "robust"', "rules[0].detector: rule 'down' is not judged by a detector"),
+    ('rule = "latency_anomaly"\nevery = "0s"', "rules[0].every: must be more than 0 seconds"),
+    (
+        'rule = "error_ratio_anomaly"\ndetector = "burn_rate"\nparams = { objective = 99.9 }',
+        "rules[0].params: objective must be between 0 and 1",
+    ),
+]
+
+
+@pytest.mark.parametrize(("table", "message"), BAD_RULES)
+def test_bad_detector_keys_exit_2_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], table: str, message: str
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(f'[store]\npath = "{tmp_path / "c.db"}"\n\n[[rules]]\n{table}\n')
+    assert main(["config", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: {message}" in err and "Traceback" not in err
+
+
+def test_good_detector_keys_pass_and_reach_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        f'[store]\npath = "{tmp_path / "c.db"}"\n\n'
+        '[[rules]]\nrule = "error_ratio_anomaly"\ndetector = "burn_rate"\nparams = { objective = 0.99 }\n'
+        'severity = "critical"\n\n'
+        '[[rules]]\nrule = "latency_anomaly"\nparams = { z = 5.0, persistence = [2, 3] }\n'
+    )
+    assert main(["config", "check", str(path)]) == 0
+    settings = parse_settings(__import__("tomllib").loads(path.read_text()))
+    (_, errors) = rules_for("error_rate", settings, "api")
+    assert (errors.detector, errors.params["objective"], errors.severity) == ("burn_rate", 0.99, "critical")
+    (_, latency) = rules_for("latency", settings, "api")
+    assert latency.params["z"] == 5.0 and latency.params["direction"] == "up"
+    assert latency.evaluator().k == 2
+
+
+def test_restored_detectors_continue_an_ongoing_anomaly_without_warming_up(tmp_path: Path) -> None:
+    settings, detected = settings_with(FAST, tmp_path), DetectedRules()
+    for i in range(32):
+        evaluate(settings, reading(1000.0 + i, LATENCIES[i % 3]), detected)
+    assert not detected.urgent or detected.take_state()  # the end of warm-up is worth storing
+    for i in range(32, 36):
+        (condition,) = anomaly(evaluate(settings, reading(1000.0 + i, 0.027), detected))
+    assert condition.active is True and detected.urgent  # the condition turned: store it now
+    store = Store(settings.store.path)
+    state = detected.take_state()
+    assert state is not None and not detected.urgent and detected.take_state() is None
+    store.write_detector_state({"api": state})
+
+    # A new engine: the state comes back from the store, through JSON.
+    resumed = DetectedRules()
+    restored = resumed.load(Store(settings.store.path).read_detector_state()["api"])
+    assert sorted(restored) == ["error_ratio_anomaly", "latency_anomaly", "throughput_anomaly"]
+    evaluate(settings, reading(1100.0, 0.027), resumed)  # sets the new run's clock
+    (condition,) = anomaly(evaluate(settings, reading(1101.0, 0.027), resumed))
+    assert condition.active is True and condition.evidence["anomalous_recent"] == 5
+    # Without it, the same value would be the first of a 30-value warm-up: no page for 30 values.
+    fresh = DetectedRules()
+    evaluate(settings, reading(1100.0, 0.027), fresh)
+    assert anomaly(evaluate(settings, reading(1101.0, 0.027), fresh))[0].active is None
+
+
+def test_restored_state_of_a_reconfigured_rule_is_not_used() -> None:
+    settings, detected = settings_with(FAST), DetectedRules()
+    for i in range(32):
+        evaluate(settings, reading(1000.0 + i, LATENCIES[i % 3]), detected)
+    resumed = DetectedRules()
+    resumed.load(json.loads(json.dumps(detected.to_state())))
+    stricter = settings_with(FAST + "params = { z = 5.0 }\n")
+    evaluate(stricter, reading(1100.0, 0.009), resumed)
+    (condition,) = anomaly(evaluate(stricter, reading(1101.0, 0.009), resumed))
+    assert condition.active is None  # another question, another baseline: it learns afresh
+    assert resumed.load({"latency_anomaly": {"spec": {}}, "gone": {}}) == []

@@ -1,0 +1,193 @@
+"""Percentiles, rates and ratios against values computed by hand.
+
+These figures decide `latency_p95`, `error_ratio` and `throughput_drop`: an off-by-one in an index or
+a window boundary pages falsely or not at all, so each is pinned to an exact number.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from mlops_console.core.conditions.traffic import THROUGHPUT_WARMUP, throughput_dropped
+from mlops_console.core.series import (
+    METRICS_STEP,
+    PROBE_WINDOW,
+    RPS_STEP,
+    EndpointSeries,
+    MetricsSample,
+    histogram_quantile,
+    quantile,
+)
+
+TENTHS = [0.1 * i for i in range(1, 11)]  # 0.1 .. 1.0
+
+
+def test_quantile_interpolates_between_ranks() -> None:
+    # position (n - 1) * q: 9 * 0.5 = 4.5 -> halfway between 0.5 and 0.6
+    assert quantile(TENTHS, 0.5) == pytest.approx(0.55)
+    assert quantile(TENTHS, 0.95) == pytest.approx(0.955)  # 9 * 0.95 = 8.55 -> 0.9 + 0.55 * 0.1
+    assert quantile(TENTHS, 0.99) == pytest.approx(0.991)  # 8.91
+    assert quantile(TENTHS, 0.0) == pytest.approx(0.1)
+    assert quantile(TENTHS, 1.0) == pytest.approx(1.0)
+    assert quantile([0.25], 0.99) == 0.25
+    assert quantile([], 0.5) is None
+
+
+def test_probe_window_percentiles_error_ratio_and_counts() -> None:
+    series = EndpointSeries(interval=1.0)
+    now = 10_000.0
+    series.add_probe(now - 61, 9.0)  # outside the minute: ignored
+    for i, latency in enumerate(TENTHS):
+        series.add_probe(now - 50 + i, latency)
+    series.add_probe(now - 5, None)
+    series.add_probe(now - 4, None)
+    stats = series.probe_stats(now)
+    assert stats.requests == 12 and stats.samples == 10
+    assert stats.error_ratio == pytest.approx(2 / 12)
+    assert (stats.p50, stats.p95, stats.p99) == (
+        pytest.approx(0.55),
+        pytest.approx(0.955),
+        pytest.approx(0.991),
+    )
+    assert stats.rps is None, "probes are not traffic"
+
+
+def test_probe_window_includes_its_boundary() -> None:
+    series = EndpointSeries(interval=1.0)
+    series.add_probe(100.0, 0.3)
+    assert series.probe_stats(100.0 + PROBE_WINDOW).samples == 1
+    assert series.probe_stats(100.0 + PROBE_WINDOW + 0.001).requests == 0
+
+
+def test_failed_probes_only_give_a_full_error_ratio_and_no_latency() -> None:
+    series = EndpointSeries(interval=1.0)
+    for t in range(3):
+        series.add_probe(float(t), None)
+    stats = series.probe_stats(3.0)
+    assert (stats.error_ratio, stats.requests, stats.samples, stats.p95) == (1.0, 3, 0, None)
+    assert list(series.latency_history) == []
+
+
+def test_histogram_quantile_by_hand() -> None:
+    buckets = [(0.1, 100.0), (0.5, 180.0), (1.0, 200.0), (math.inf, 200.0)]
+    assert histogram_quantile(0.5, buckets) == pytest.approx(0.1)  # rank 100: top of the first bucket
+    assert histogram_quantile(0.25, buckets) == pytest.approx(0.05)  # rank 50: half of the first 100
+    assert histogram_quantile(0.95, buckets) == pytest.approx(0.75)  # rank 190: 0.5 + 0.5 * 10 / 20
+    assert histogram_quantile(0.99, buckets) == pytest.approx(0.95)  # rank 198: 0.5 + 0.5 * 18 / 20
+    assert histogram_quantile(0.7, buckets) == pytest.approx(0.3)  # rank 140: 0.1 + 0.4 * 40 / 80
+
+
+def test_histogram_quantile_in_the_inf_bucket_is_the_last_finite_bound() -> None:
+    assert histogram_quantile(0.95, [(0.1, 10.0), (0.2, 12.0), (math.inf, 20.0)]) == 0.2
+
+
+def test_histogram_quantile_of_empty_buckets() -> None:
+    assert histogram_quantile(0.5, []) is None
+    assert histogram_quantile(0.5, [(0.1, 0.0), (math.inf, 0.0)]) is None
+    # an empty bucket in between: the rank is reached at its bound, not by dividing by zero
+    assert histogram_quantile(0.5, [(0.1, 0.0), (0.2, 5.0), (0.4, 5.0), (math.inf, 10.0)]) == pytest.approx(
+        0.2
+    )
+
+
+def sample(at: float, requests: float, errors: float, buckets: tuple[tuple[float, float], ...] = ()):  # type: ignore[no-untyped-def]
+    return MetricsSample(at, requests, errors, buckets)
+
+
+def test_metric_rates_ratio_and_delta_quantiles_by_hand() -> None:
+    series = EndpointSeries(interval=1.0)
+    old = ((0.1, 50.0), (0.5, 90.0), (1.0, 100.0), (math.inf, 100.0))
+    new = ((0.1, 150.0), (0.5, 270.0), (1.0, 300.0), (math.inf, 300.0))
+    series.add_metrics(sample(1000.0, 100.0, 5.0, old))
+    series.add_metrics(sample(1010.0, 300.0, 15.0, new))
+    stats = series.metric_stats(1010.0, 60.0)
+    assert stats.rps == pytest.approx(20.0)  # 200 requests in 10 s
+    assert stats.requests == 200.0
+    assert stats.error_ratio == pytest.approx(0.05)  # 10 errors of 200
+    # the delta histogram: (0.1, 100), (0.5, 180), (1.0, 200), (inf, 200)
+    assert stats.samples == 200.0
+    assert stats.p50 == pytest.approx(0.1)
+    assert stats.p95 == pytest.approx(0.75)
+    assert stats.p99 == pytest.approx(0.95)
+
+
+def test_metric_window_starts_at_the_oldest_sample_inside_it() -> None:
+    series = EndpointSeries(interval=1.0)
+    for at, requests in [(0.0, 0.0), (30.0, 300.0), (70.0, 1000.0), (100.0, 1600.0)]:
+        series.add_metrics(sample(at, requests, 0.0))
+    stats = series.metric_stats(100.0, 60.0)
+    assert stats.rps == pytest.approx(20.0)  # from t=70: 600 requests in 30 s
+    assert series.metric_stats(100.0, 100.0).rps == pytest.approx(16.0)  # from t=0: 1600 in 100 s
+    assert series.metric_stats(100.0, 5.0).rps == pytest.approx(20.0), "nothing inside: the one before"
+
+
+def test_restarted_counters_count_from_zero_for_rates_errors_and_buckets() -> None:
+    series = EndpointSeries(interval=1.0)
+    series.add_metrics(sample(0.0, 5000.0, 400.0, ((0.1, 5000.0), (math.inf, 5000.0))))
+    series.add_metrics(sample(10.0, 40.0, 4.0, ((0.1, 30.0), (math.inf, 40.0))))
+    stats = series.metric_stats(10.0, 60.0)
+    assert stats.rps == pytest.approx(4.0) and stats.requests == 40.0
+    assert stats.error_ratio == pytest.approx(0.1)
+    assert stats.samples == 40.0
+    assert stats.p50 == pytest.approx(0.1 * 20 / 30)  # rank 20 of 30 in [0, 0.1]
+
+
+def test_no_requests_means_no_error_ratio() -> None:
+    series = EndpointSeries(interval=1.0)
+    series.add_metrics(sample(0.0, 10.0, 1.0))
+    series.add_metrics(sample(10.0, 10.0, 1.0))
+    stats = series.metric_stats(10.0, 60.0)
+    assert (stats.rps, stats.requests, stats.error_ratio) == (0.0, 0.0, None)
+
+
+def test_one_sample_or_no_elapsed_time_gives_no_rate() -> None:
+    series = EndpointSeries(interval=1.0)
+    series.add_metrics(sample(0.0, 10.0, 0.0))
+    assert series.metric_stats(0.0, 60.0).rps is None
+    series.metrics.append(sample(0.0, 20.0, 0.0))
+    assert series.metric_stats(0.0, 60.0).rps is None
+
+
+def test_scrapes_closer_than_a_step_replace_the_newest_sample() -> None:
+    series = EndpointSeries(interval=1.0)
+    for at in (0.0, METRICS_STEP, METRICS_STEP + 1):
+        series.add_metrics(sample(at, 10.0 * at, 0.0))
+    assert [m.at for m in series.metrics] == [0.0, METRICS_STEP, METRICS_STEP + 1]
+    series.add_metrics(sample(METRICS_STEP + 2, 70.0, 0.0))  # within a step of the one before the newest
+    assert [m.at for m in series.metrics] == [0.0, METRICS_STEP, METRICS_STEP + 2]
+    assert series.metrics[-1].requests == 70.0
+    series.add_metrics(sample(2 * METRICS_STEP, 100.0, 0.0))  # a full step after it: kept
+    assert [m.at for m in series.metrics] == [0.0, METRICS_STEP, METRICS_STEP + 2, 2 * METRICS_STEP]
+
+
+def test_throughput_history_keeps_one_rate_per_step() -> None:
+    series = EndpointSeries(interval=1.0)
+    for t in range(0, 31, 5):
+        series.add_metrics(sample(float(t), 10.0 * t, 0.0))
+    assert [at for at, _ in series.rps_history] == [5.0, 5.0 + RPS_STEP, 5.0 + 2 * RPS_STEP]
+    assert all(rate == pytest.approx(10.0) for _, rate in series.rps_history)
+
+
+def test_throughput_baseline_median_mad_and_span_by_hand() -> None:
+    series = EndpointSeries(interval=1.0)
+    series.rps_history.extend([(0.0, 10.0), (10.0, 12.0), (20.0, 11.0), (30.0, 30.0), (100.0, 1.0)])
+    median, mad, span = series.throughput_baseline(120.0)  # type: ignore[misc]
+    # the last minute (t=100) is left out: median of 10, 11, 12, 30 = 11.5; deviations 1.5, 0.5, 0.5, 18.5
+    assert (median, mad, span) == (pytest.approx(11.5), pytest.approx(1.0), 120.0)
+    assert series.throughput_baseline(120.0, exclude_recent=100.0) is None, "fewer than 3 rates"
+
+
+def test_throughput_drop_by_hand() -> None:
+    baseline = (20.0, 1.0, THROUGHPUT_WARMUP)
+    dropped, amount = throughput_dropped(10.0, baseline, 0.5)
+    assert dropped and amount == pytest.approx(0.5), "exactly the threshold is a drop"
+    dropped, amount = throughput_dropped(10.1, baseline, 0.5)
+    assert not dropped and amount == pytest.approx(0.495)
+    # a drop inside the noise band (3 x 1.4826 x MAD) is not one, however large the share
+    noisy = (2.0, 1.0, THROUGHPUT_WARMUP)
+    assert throughput_dropped(0.0, noisy, 0.5)[0] is False
+    assert throughput_dropped(0.0, (20.0, 0.0, THROUGHPUT_WARMUP - 0.1), 0.5) == (False, None)
+    assert throughput_dropped(0.0, (0.2, 0.0, THROUGHPUT_WARMUP), 0.5) == (False, None)
+    assert throughput_dropped(None, baseline, 0.5) == (False, None)
