@@ -199,8 +199,12 @@ async def test_shifted_inputs_page_feature_drift_and_clean_traffic_resolves_it(
     assert "reference rows (artifact:reference.csv" in drift[0].summary
     page = next(m["message"] for m in sink.received if TITLE in m["title"])
     assert all(name in page for name in named)
-    kinds = [e.kind for e in await asyncio.to_thread(running.store.events, drift[0].id)]
-    assert kinds[:2] == ["fired", "notified"]
+    # The sink has the page before the notifier records its delivery: wait for that record.
+    await async_wait_for(
+        lambda: [e.kind for e in running.store.events(drift[0].id)][:2] == ["fired", "notified"],
+        timeout=30,
+        what="the page recorded as notified after the fired event",
+    )
     # Once the window is all shifted, exactly the three shifted features drift.
     await async_wait_for(
         lambda: (q := _judged(running)) is not None and set(q.drifted) == SHIFTED,
