@@ -13,6 +13,7 @@ from mlops_console.core.promotion.history import alias_history, push
 from mlops_console.core.promotion.target import LEGACY_STAGES, Target, resolve_target
 from mlops_console.core.registry import (
     READY,
+    ModelInfo,
     RegistryClient,
     RegistryNotFound,
     VersionInfo,
@@ -83,17 +84,10 @@ def plan_promote(
 ) -> ChangePlan:
     """Check a promote without changing anything. Raises RegistryError only when the registry is
     unreachable or forbids reading; refusals (missing or non-READY version...) land in `problems`."""
-    target = resolve_target(settings, model, alias, stage)
-    plan = ChangePlan("promote", model, target, None, None)
-    if not _target_valid(target, plan):
+    plan, info, current = _begin("promote", settings, registry, model, alias, stage)
+    if info is None:
         return plan
-    try:
-        info = registry.get_model(model)
-    except RegistryNotFound:
-        plan.problems.append(f"model {model!r} does not exist")
-        return plan
-    current = _current_version(registry, model, target, info.aliases)
-    plan.current = _version_or_none(registry, model, current)
+    target = plan.target
     try:
         plan.new = registry.version(model, str(version))
     except RegistryNotFound:
@@ -120,17 +114,10 @@ def plan_rollback(
     expect_current: str | int | None = None,
 ) -> ChangePlan:
     """Which version a rollback would restore (the one before the last promote), without changing anything."""
-    target = resolve_target(settings, model, alias, stage)
-    plan = ChangePlan("rollback", model, target, None, None)
-    if not _target_valid(target, plan):
+    plan, info, current = _begin("rollback", settings, registry, model, alias, stage)
+    if info is None:
         return plan
-    try:
-        info = registry.get_model(model)
-    except RegistryNotFound:
-        plan.problems.append(f"model {model!r} does not exist")
-        return plan
-    current = _current_version(registry, model, target, info.aliases)
-    plan.current = _version_or_none(registry, model, current)
+    target = plan.target
     _check_expected(plan, current, expect_current)
     stack, source = alias_history(store, model, target, current, info.tags)
     if source == "diverged":
@@ -170,6 +157,30 @@ def _target_valid(target: Target, plan: ChangePlan) -> bool:
     if problem:
         plan.problems.append(problem)
     return problem is None
+
+
+def _begin(
+    action: str,
+    settings: Settings,
+    registry: RegistryClient,
+    model: str,
+    alias: str | None,
+    stage: str | None,
+) -> tuple[ChangePlan, ModelInfo | None, str | None]:
+    """What promote and rollback check first: the target, the model, its current version. The model is
+    None when the plan cannot go on (its problems say why)."""
+    target = resolve_target(settings, model, alias, stage)
+    plan = ChangePlan(action, model, target, None, None)
+    if not _target_valid(target, plan):
+        return plan, None, None
+    try:
+        info = registry.get_model(model)
+    except RegistryNotFound:
+        plan.problems.append(f"model {model!r} does not exist")
+        return plan, None, None
+    current = _current_version(registry, model, target, info.aliases)
+    plan.current = _version_or_none(registry, model, current)
+    return plan, info, current
 
 
 def _current_version(
