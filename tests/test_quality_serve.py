@@ -4,6 +4,7 @@ the log, with the reference artifact and the signature found through a real MLfl
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import subprocess
@@ -321,6 +322,43 @@ def test_a_sampled_log_rotating_under_traffic_is_followed_without_loss_or_double
     order = [(int(i.split(":")[0][1:]), int(i.split(":")[1])) for i in seen]
     assert order == sorted(order)
     assert rotations >= 5 and len(list(served.log.parent.glob("inferences.jsonl.*"))) == 5
+
+
+def test_the_consoles_own_probes_are_scored_but_not_logged(
+    servers: dict[str, Served], iris_rows: tuple[list[str], list[list[float]], list[int]]
+) -> None:
+    """The engine's synthetic probe (its HTTP client marks every request with `X-Mlops-Console-Probe`)
+    is answered like any request, but only the real requests around it reach the inference log."""
+    from mlops_console.config import parse_settings
+    from mlops_console.core.adapters import probe_endpoint_once
+
+    served = servers["iris"]
+    columns, data, _ = iris_rows
+    marker = [9.87, 6.54, 3.21, 1.23]  # a row no real request here sends
+    endpoint = parse_settings(
+        {
+            "endpoints": [
+                {
+                    "name": "iris",
+                    "url": served.url,
+                    "payload": {"dataframe_split": {"columns": columns, "data": [marker, marker]}},
+                }
+            ]
+        }
+    ).endpoints[0]
+    before = len(served.lines())
+    with httpx.Client(timeout=30) as client:
+        for request_id in ("real-before", "real-after"):
+            body = {"dataframe_split": {"columns": columns, "data": [data[0]]}}
+            answer = client.post(f"{served.url}/invocations", json=body, headers={"X-Request-Id": request_id})
+            assert answer.status_code == 200
+            if request_id == "real-before":
+                probed = asyncio.run(probe_endpoint_once(endpoint))
+                assert probed.ok and probed.valid is True, probed.error
+    # The writer keeps request order, so once the later real row is logged the probe's would be too.
+    logged = wait_logged(served, before + 2)[before:]
+    assert [line["id"] for line in logged] == ["real-before", "real-after"]
+    assert not any(line["inputs"]["sepal_length"] == marker[0] for line in served.lines())
 
 
 def test_bad_log_options_are_usage_errors(tmp_path: Path) -> None:

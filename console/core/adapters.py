@@ -21,6 +21,7 @@ import aiohttp
 from yarl import URL
 
 from mlops_console.config import EndpointSettings, MetricNames
+from mlops_console.core.quality.records import PROBE_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +245,8 @@ def new_http_session(connections: int = 0) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(
         limit=connections, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=300
     )
-    return aiohttp.ClientSession(connector=connector, raise_for_status=False)
+    # Every probe says it is one, so a server logging its inferences can leave it out.
+    return aiohttp.ClientSession(connector=connector, raise_for_status=False, headers={PROBE_HEADER: "1"})
 
 
 async def probe_endpoint_once(endpoint: EndpointSettings) -> ProbeResult:

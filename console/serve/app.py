@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from mlops_console.core.quality.records import PROBE_HEADER
 from mlops_console.serve import mlflow_protocol
 from mlops_console.serve.chaos import ChaosSettings
 from mlops_console.serve.inference_log import InferenceLog, Scored, count_rows
@@ -101,7 +102,9 @@ async def invocations(request: web.Request) -> web.Response:
             return _error(500, "INTERNAL_ERROR", "chaos: injected failure")
     body = await request.read()
     loop = asyncio.get_running_loop()
-    log = app.get(LOG_KEY)
+    # The console's own probes are scored like any request but not logged: their fixed example rows
+    # would dilute the window of real traffic whose drift the log is read for.
+    log = None if PROBE_HEADER in request.headers else app.get(LOG_KEY)
     score = functools.partial(
         mlflow_protocol.score,
         app[MODEL_KEY],

@@ -18,6 +18,10 @@ CSV and SQLite hold the same columns flattened: `time`, `model`, `version`, `id`
 column per feature (or one `inputs` column holding a JSON object), `prediction` (a scalar or JSON text;
 or `prediction.<key>` columns for an object) and `actual`. A row whose `actual` is set is an actual
 outcome. CSV cells that parse as numbers are numbers, empty cells are null.
+
+A request carrying the `X-Mlops-Console-Probe` header is one of the console's own synthetic probes: a
+producer leaves it out of the log, since its fixed example rows would dilute the real traffic whose
+drift is measured.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+PROBE_HEADER = "X-Mlops-Console-Probe"
+"""Sent with every request of the engine's probes; `serve --log-inferences` does not log those."""
 INPUT_PREFIX = "inputs."
 PREDICTION_PREFIX = "prediction."
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
