@@ -10,7 +10,7 @@ import pytest
 from mlops_console.cli import main
 from mlops_console.config import parse_settings
 from mlops_console.core.conditions import params_for
-from mlops_console.core.sources.quality import quality_options
+from mlops_console.core.sources.quality.options import quality_options
 
 ENDPOINT = """
 [registry]

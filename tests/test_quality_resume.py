@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mlops_console.config import Settings, parse_settings
 from mlops_console.core.quality.records import InferenceRecord, to_json_line
-from mlops_console.core.sources.quality import QualityTracker
+from mlops_console.core.sources.quality.tracker import QualityTracker
 from mlops_console.core.store import Store
 
 
