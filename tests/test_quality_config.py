@@ -95,6 +95,21 @@ KEY_LOG, KEY_DRIFT = "endpoints[0].inference_log", "endpoints[0].drift"
         (LOG + 'format = "sqlite"', KEY_LOG, "needs `table`"),
         (LOG + 'table = "t"', KEY_LOG, "`table` is for"),
         (LOG + "size = 3", f"{KEY_LOG}.size", "unknown key"),
+        (
+            LOG + '[endpoints.inference_log.actuals]\nformat = "csv"',
+            f"{KEY_LOG}.actuals.path",
+            "required key",
+        ),
+        (
+            LOG + '[endpoints.inference_log.actuals]\npath = "a"\nformat = "sqlite"',
+            f"{KEY_LOG}.actuals",
+            "needs `table`",
+        ),
+        (
+            LOG + '[endpoints.inference_log.actuals]\npath = "a"\ndelay = 3',
+            f"{KEY_LOG}.actuals.delay",
+            "unknown key",
+        ),
         ('[endpoints.drift]\nwindow = "15m"', "endpoints[0]", "`drift` needs `inference_log`"),
         (DRIFT + 'window = "soon"', f"{KEY_DRIFT}.window", "expected a duration"),
         (DRIFT + "window = 0", f"{KEY_DRIFT}.window", "greater than 0"),

@@ -12,6 +12,7 @@ import json
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ import pytest
 from mlops_console.cli import main
 from mlops_console.config import Settings, parse_settings
 from mlops_console.core.engine import Engine
+from mlops_console.core.quality.records import ActualRecord, to_json_line
 from mlops_console.core.quality.snapshot import QualitySnapshot
 from mlops_console.core.store import Store
 from mlops_console.demo.datasets import IRIS, load_frame
@@ -97,8 +99,17 @@ def sink() -> Iterator[Sink]:
 
 
 def settings_for(
-    tmp_path: Path, uri: str, url: str, log: Path, sink: Sink, model: str = QUALITY_MODEL
+    tmp_path: Path,
+    uri: str,
+    url: str,
+    log: Path,
+    sink: Sink,
+    model: str = QUALITY_MODEL,
+    actuals: Path | None = None,
 ) -> Settings:
+    inference_log: dict[str, object] = {"path": str(log), "format": "jsonl"}
+    if actuals is not None:
+        inference_log["actuals"] = {"path": str(actuals)}
     return parse_settings(
         {
             "registry": {"tracking_uri": uri},
@@ -110,7 +121,7 @@ def settings_for(
                     "model": model,
                     "alias": "production",
                     "interval": 1.0,
-                    "inference_log": {"path": str(log), "format": "jsonl"},
+                    "inference_log": inference_log,
                     # A short window, so the test sees a whole clean -> shifted -> clean cycle.
                     "drift": {
                         "reference": "artifact:reference.csv",
@@ -332,3 +343,50 @@ async def test_a_model_answering_one_class_pages_stuck_prediction(
         stop.set()
         await task
         thread.join(timeout=30)
+
+
+async def test_wrong_outcomes_in_a_second_log_page_performance_drop(
+    tmp_path: Path, served: tuple[str, str, Path], sink: Sink
+) -> None:
+    """Requests carry `X-Request-Id`; their outcomes arrive later in another file (the
+    `[endpoints.inference_log.actuals]` log), joined by id. Outcomes that disagree with the model page
+    `performance_drop` against the training run's accuracy from the registry; only the outcomes'
+    file changed, so the inference log alone would never have labelled a row."""
+    uri, url, log = served
+    actuals = tmp_path / "actuals.jsonl"
+    actuals.touch()
+    settings = settings_for(tmp_path, uri, url, log, sink, actuals=actuals)
+    store = Store(settings.store.path)
+    engine = Engine(settings, store)
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    features, target = load_frame(IRIS)
+    columns, data, labels = list(features.columns), features.round(6).values.tolist(), target.tolist()
+    picked = list(range(0, 150, 2))  # 75 requests of 4 rows: 300 labelled rows, every class
+
+    def send() -> None:
+        with httpx.Client(timeout=30) as client:
+            for n, index in enumerate(picked):
+                rows = [data[(index + k) % 150] for k in range(4)]
+                body = {"dataframe_split": {"columns": columns, "data": rows}}
+                answer = client.post(f"{url}/invocations", json=body, headers={"X-Request-Id": f"perf-{n}"})
+                assert answer.status_code == 200
+        # The true class moved by one: the model, right on ~95% of iris, is now right on almost none.
+        with actuals.open("a") as out:
+            for n, index in enumerate(picked):
+                for k in range(4):
+                    wrong = (labels[(index + k) % 150] + 1) % 3
+                    out.write(to_json_line(ActualRecord(time.time(), f"perf-{n}:{k}", wrong)) + "\n")
+
+    try:
+        await asyncio.to_thread(send)
+        title = "[FIRING] iris-prod: live performance dropped"
+        await async_wait_for(lambda: any(title in t for t in sink.titles()), timeout=90, what=title)
+        alert = next(
+            a for a in await asyncio.to_thread(store.list_alerts, "firing") if a.rule == "performance_drop"
+        )
+        assert "accuracy" in alert.summary and "(training 0.9" in alert.summary
+        assert alert.version == "1"
+    finally:
+        stop.set()
+        await task

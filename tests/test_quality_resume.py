@@ -10,12 +10,15 @@ import time
 from pathlib import Path
 
 from mlops_console.config import Settings, parse_settings
-from mlops_console.core.quality.records import InferenceRecord, to_json_line
+from mlops_console.core.quality.records import ActualRecord, InferenceRecord, to_json_line
 from mlops_console.core.sources.quality.tracker import QualityTracker
 from mlops_console.core.store import Store
 
 
-def settings(tmp_path: Path, log: Path) -> Settings:
+def settings(tmp_path: Path, log: Path, actuals: Path | None = None) -> Settings:
+    inference_log: dict[str, object] = {"path": str(log)}
+    if actuals is not None:
+        inference_log["actuals"] = {"path": str(actuals)}
     return parse_settings(
         {
             "store": {"path": str(tmp_path / "console.db")},
@@ -23,12 +26,13 @@ def settings(tmp_path: Path, log: Path) -> Settings:
                 {
                     "name": "ep",
                     "url": "http://127.0.0.1:1",
-                    "inference_log": {"path": str(log)},
+                    "inference_log": inference_log,
                     "drift": {
                         "window": "1h",
                         "evaluate_every": "1s",
                         "first_rows": 100,
                         "min_reference": 100,
+                        "min_labelled": 100,
                     },
                 }
             ],
@@ -120,3 +124,37 @@ def test_a_locked_store_does_not_stop_the_evaluation_and_the_next_save_catches_u
     tracker.step(now + 2)
     saved = store.quality_state("ep")
     assert saved is not None and saved.offset["position"] == log.stat().st_size
+
+
+def test_outcomes_from_a_second_log_are_joined_and_its_position_is_kept(tmp_path: Path) -> None:
+    """`[endpoints.inference_log.actuals]`: outcomes in their own file join the scored rows by id; a
+    scored row in that file is not counted again; its read position is saved beside the log's."""
+    log, actuals = tmp_path / "inferences.jsonl", tmp_path / "actuals.jsonl"
+    now = time.time()
+    with log.open("w") as out:
+        for i in range(300):
+            record = InferenceRecord(now - 60 + i * 0.01, {"x": float(i % 7)}, i % 3, "m", "1", id=f"r{i}")
+            out.write(to_json_line(record) + "\n")
+    with actuals.open("w") as out:
+        for i in range(250):  # right on every row but those divisible by 5
+            out.write(to_json_line(ActualRecord(now - 30, f"r{i}", i % 3 if i % 5 else 9)) + "\n")
+        stray = InferenceRecord(now - 30, {"x": 1.0}, 0, "m", "1")
+        out.write(to_json_line(stray) + "\n")
+    s = settings(tmp_path, log, actuals)
+    store = Store(s.store.path)
+    snapshot = QualityTracker(s, s.endpoints[0], store).step(now)
+    assert snapshot is not None and snapshot.rows == 200  # 300 minus the first 100 learned as reference
+    assert snapshot.labelled == 250
+    assert dict((name, live) for name, live, _ in snapshot.performance)["accuracy"] == 0.8
+    saved = store.quality_state("ep")
+    assert saved is not None and saved.learned["actuals"]["log"] == str(actuals)
+    assert saved.learned["actuals"]["offset"]["position"] == actuals.stat().st_size
+
+    # After a restart, only what the outcomes' file gained since is read.
+    with actuals.open("a") as out:
+        out.write(to_json_line(ActualRecord(now - 20, "r299", 2)) + "\n")
+    restarted = QualityTracker(s, s.endpoints[0], store)
+    restarted.step(now + 1)
+    assert restarted.actuals is not None and restarted.actuals.offset is not None
+    assert restarted.actuals.offset.position == actuals.stat().st_size
+    assert restarted.actuals.malformed == 0 and restarted.monitor.joiner.actuals.keys() == {"r299"}

@@ -19,20 +19,29 @@ ARTIFACT_PREFIX = "artifact:"
 REFERENCE_SUFFIXES = (".csv", ".parquet", ".pq", ".jsonl", ".ndjson")
 
 
-class InferenceLogSettings(Section):
+class LogFileSettings(Section):
     path: str = Field(min_length=1)
-    """The log the serving side writes (`mlops-console serve --log-inferences PATH`), or an SQLite file."""
+    """A JSON-lines or CSV file, or an SQLite file (then `table` names the table)."""
     format: Literal["jsonl", "csv", "sqlite"] = "jsonl"
     table: str | None = Field(default=None, min_length=1)
     """The table holding the records, for `format = "sqlite"` (and only then)."""
 
     @model_validator(mode="after")
-    def _table_for_sqlite(self) -> InferenceLogSettings:
+    def _table_for_sqlite(self) -> LogFileSettings:
         if self.format == "sqlite" and not self.table:
             raise ValueError('`format = "sqlite"` needs `table`, the table that holds the records')
         if self.format != "sqlite" and self.table:
             raise ValueError(f'`table` is for `format = "sqlite"` only (format is {self.format!r})')
         return self
+
+
+class InferenceLogSettings(LogFileSettings):
+    """The log the serving side writes (`mlops-console serve --log-inferences PATH`)."""
+
+    actuals: LogFileSettings | None = None
+    """A second log of actual outcomes (`{"time", "id", "actual"}` records, in any of the formats),
+    joined to the scored rows by `id` within `[endpoints.drift] actual_delay`. Actuals in the
+    inference log itself are read without it."""
 
 
 class DriftSettings(Section):

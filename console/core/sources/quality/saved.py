@@ -24,9 +24,9 @@ log = logging.getLogger("mlops_console.quality")
 
 def resume(
     store: Store, endpoint: str, path: str, monitor: QualityMonitor, stuck_rows: int
-) -> LogOffset | None:
-    """The stored position in this log, with what was learned put back into `monitor`; None when the
-    store has none for this log (or cannot read it)."""
+) -> tuple[LogOffset, Mapping[str, Any]] | None:
+    """The stored position in this log and what was learned there (also put back into `monitor`);
+    None when the store has none for this log (or cannot read it)."""
     saved = store.quality_state(endpoint)
     if saved is None or saved.log != path:
         return None
@@ -36,7 +36,18 @@ def resume(
         log.warning("%s: stored log position unreadable; starting at the window", endpoint)
         return None
     restore(monitor, saved.learned, stuck_rows)
-    return offset
+    return offset, saved.learned
+
+
+def actuals_position(learned: Mapping[str, Any], path: str) -> LogOffset | None:
+    """The stored position in the actuals log at `path`, saved beside the inference log's."""
+    item = learned.get("actuals")
+    if not isinstance(item, Mapping) or item.get("log") != path:
+        return None
+    try:
+        return LogOffset.from_dict(item["offset"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def restore(monitor: QualityMonitor, learned: Mapping[str, Any], stuck_rows: int) -> None:

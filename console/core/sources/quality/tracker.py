@@ -3,12 +3,14 @@ what the registry says about the versions seen, and every `evaluate_every` evalu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops_console.core.quality.monitor import QualityMonitor, VersionKey
 from mlops_console.core.quality.offsets import LogOffset, TailError
+from mlops_console.core.quality.records import ActualRecord, Record
 from mlops_console.core.quality.reference import ReferenceProfile
 from mlops_console.core.quality.report import drift_report
 from mlops_console.core.quality.schema import Signature
@@ -41,6 +43,12 @@ class QualityTracker:
         self.options = quality_options(settings, endpoint, self.drift)
         self.performance = performance_options(settings, endpoint, self.drift)
         self.reader = LogReader(endpoint.name, self.path, self.log_settings.format, self.log_settings.table)
+        actuals = self.log_settings.actuals
+        self.actuals: LogReader | None = None
+        if actuals is not None:
+            path = str(Path(actuals.path).expanduser())
+            self.actuals = LogReader(endpoint.name, path, actuals.format, actuals.table)
+        self._resumed_actuals: LogOffset | None = None
         self.facts = VersionFacts(settings, endpoint, self.drift)
         self.monitor = QualityMonitor(
             self.options, self.performance, learn_reference=self.drift.reference is None
@@ -52,16 +60,33 @@ class QualityTracker:
     def _start(self, now: float) -> LogOffset:
         """Where to read from: the stored position of this log, else the start of the current window."""
         if self.store is not None:
-            offset = saved.resume(
+            resumed = saved.resume(
                 self.store, self.endpoint.name, self.path, self.monitor, self.options.stuck_rows
             )
-            if offset is not None:
+            if resumed is not None:
+                offset, learned = resumed
+                if self.actuals is not None:
+                    self._resumed_actuals = saved.actuals_position(learned, self.actuals.path)
                 return offset
         return self.reader.offset_at(now - self.options.window)
+
+    def _start_actuals(self, now: float) -> LogOffset:
+        """The actuals log's stored position (saved with the inference log's), else the window's start:
+        an actual older than the window's rows has nothing left to join."""
+        assert self.actuals is not None
+        if self._resumed_actuals is not None:
+            return self._resumed_actuals
+        return self.actuals.offset_at(now - self.options.window)
+
+    def _add_actuals(self, records: Iterable[Record]) -> None:
+        # Only outcomes count from this log: a scored row here would be counted twice.
+        self.monitor.add([r for r in records if isinstance(r, ActualRecord)])
 
     def step(self, now: float) -> QualitySnapshot | None:
         """Read what is new; every `evaluate_every`, evaluate and save. The snapshot when evaluated."""
         self.reader.follow(lambda: self._start(now), self.monitor.add)
+        if self.actuals is not None and self.reader.offset is not None:
+            self.actuals.follow(lambda: self._start_actuals(now), self._add_actuals)
         self._resolve(now)
         if now - self.evaluated_at < self.drift.evaluate_every:
             return None
@@ -69,6 +94,8 @@ class QualityTracker:
         snapshot = self.evaluate(now)
         if self.store is not None and self.reader.offset is not None:
             learned = saved.learned(self.monitor, learn_reference=self.drift.reference is None)
+            if self.actuals is not None and self.actuals.offset is not None:
+                learned["actuals"] = {"log": self.actuals.path, "offset": self.actuals.offset.to_dict()}
             saved.save(self.store, self.endpoint.name, self.path, self.reader.offset, learned, snapshot)
         return snapshot
 
@@ -113,6 +140,12 @@ class QualityTracker:
         for idle in [k for k, w in self.monitor.windows.items() if w.last_time <= horizon]:
             del self.monitor.windows[idle]
         error = self.reader.error or self.facts.error
+        malformed, events = self.reader.malformed, tuple(self.reader.events)
+        if self.actuals is not None:
+            if self.actuals.error and not error:
+                error = f"actuals log: {self.actuals.error}"
+            malformed += self.actuals.malformed
+            events += tuple(f"actuals log {e}" for e in self.actuals.events)
         if not results:
             previous = self.last
             snapshot = QualitySnapshot(
@@ -123,8 +156,8 @@ class QualityTracker:
                 window=self.options.window,
                 reference=previous.reference if previous else "no rows logged yet",
                 dataset_share=self.options.drift.dataset_share,
-                malformed=self.reader.malformed,
-                events=tuple(self.reader.events),
+                malformed=malformed,
+                events=events,
                 error=error,
             )
         else:
@@ -139,8 +172,8 @@ class QualityTracker:
                 window=self.options.window,
                 dataset_share=self.options.drift.dataset_share,
                 signature=signature.source if signature is not None else "",
-                malformed=self.reader.malformed,
-                events=tuple(self.reader.events),
+                malformed=malformed,
+                events=events,
                 other_versions=others,
             )
             snapshot = replace(snapshot, error=error).with_trends(self.last)
