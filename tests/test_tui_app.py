@@ -316,7 +316,7 @@ async def test_narrow_terminal_collapses_columns(app: MlopsConsole) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         keys = [c.value for c in app.screen.table.columns]
-        assert keys == ["health", "name", "version", "p95", "rps", "err", "last_ok"]
+        assert keys == ["health", "name", "version", "p95", "rps", "err", "drift", "last_ok"]
 
 
 async def test_command_palette_provider_navigates(app: MlopsConsole) -> None:

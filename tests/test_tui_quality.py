@@ -81,8 +81,9 @@ async def test_enter_shows_reference_and_current_histograms_of_the_feature(app: 
         assert "1500 reference and 601 current values" in text
 
 
-async def test_overview_flags_drifting_endpoints(app: MlopsConsole) -> None:
-    async with app.run_test(size=(160, 48)) as pilot:
+@pytest.mark.parametrize("size", [(160, 48), (80, 24)])
+async def test_overview_flags_drifting_endpoints(app: MlopsConsole, size: tuple[int, int]) -> None:
+    async with app.run_test(size=size) as pilot:
         await settle(pilot)
         table = app.screen.table
         columns = [str(c.label.plain) for c in table.columns.values()]
@@ -90,3 +91,5 @@ async def test_overview_flags_drifting_endpoints(app: MlopsConsole) -> None:
         by_name = {r[1].split(" ")[0]: r for r in rows(table)}
         assert by_name["iris-prod"][drift] == "⚠3/4"
         assert by_name["iris-staging"][drift] == DASH  # no inference log
+        # Every column fits the terminal: nothing scrolls off to the right, even at 80 columns.
+        assert table.virtual_size.width <= table.scrollable_content_region.width

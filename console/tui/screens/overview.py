@@ -20,6 +20,8 @@ from mlops_console.tui.widgets.filter_bar import FilterBar
 from mlops_console.tui.widgets.host_panel import HostPanel
 
 NARROW_BELOW = 120  # terminal columns
+NARROW_WIDTHS = {"name": 16, "version": 5, "p95": 6, "rps": 6, "err": 5, "drift": 5}
+"""Narrower cells below `NARROW_BELOW`, so the drift column fits 80 columns beside the others."""
 SPARK_WIDTH = 14
 HEALTH_ORDER = {"down": 0, "degraded": 1, "loading": 2, "unknown": 3, "up": 4}
 
@@ -84,7 +86,7 @@ COLUMNS: list[Column] = [
     Column("rps", "req/s", 7, True, lambda e: -(e.rps or 0.0)),
     Column("err", "err%", 6, True, lambda e: -(e.error_ratio or 0.0)),
     Column("spark", "latency", SPARK_WIDTH, False, lambda e: _num(e.p50)),
-    Column("drift", "drift", 7, False, lambda e: _drift_order(e)),
+    Column("drift", "drift", 7, True, lambda e: _drift_order(e)),
     Column("last_ok", "last ok", 7, True, lambda e: -(e.last_ok_at or 0.0)),
 ]
 
@@ -155,7 +157,7 @@ class OverviewScreen(ConsoleScreen):
         self.table.clear(columns=True)
         self._rows.clear()
         for column in self._columns():
-            width = 16 if narrow and column.key == "name" else column.width
+            width = NARROW_WIDTHS.get(column.key, column.width) if narrow else column.width
             self.table.add_column(self._label(column), key=column.key, width=width)
         return True
 
