@@ -93,3 +93,43 @@ async def test_overview_flags_drifting_endpoints(app: MlopsConsole, size: tuple[
         assert by_name["iris-staging"][drift] == DASH  # no inference log
         # Every column fits the terminal: nothing scrolls off to the right, even at 80 columns.
         assert table.virtual_size.width <= table.scrollable_content_region.width
+
+
+async def test_mix_over_time_shows_each_version_with_the_promote_between(tmp_path: Path) -> None:
+    """`m` in the quality view: the stored evaluations' prediction mix, newest first, per version, with
+    the sample's promote of iris 2→3 (alice, T0-900) placed between the last v2 and the first v3
+    evaluation; class names from the log are shown escaped."""
+    app = sample.make_app(tmp_path)
+    store = app.backend.store
+    for at, version, mix in (
+        (sample.T0 - 1500, "2", [["setosa", 0.34], ["[b]versicolor[/b]", 0.33], ["virginica", 0.33]]),
+        (sample.T0 - 1200, "2", [["setosa", 0.35], ["[b]versicolor[/b]", 0.32], ["virginica", 0.33]]),
+        (sample.T0 - 600, "3", [["setosa", 0.9], ["[b]versicolor[/b]", 0.05], ["virginica", 0.05]]),
+        (sample.T0 - 300, "3", [["setosa", 0.92], ["[b]versicolor[/b]", 0.04], ["virginica", 0.04]]),
+    ):
+        window = {"model": "iris", "version": version, "evaluated_at": at, "mix": mix}
+        store.save_quality("iris-prod", "/var/log/iris.jsonl", {}, {}, window, at=at)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("colon", *"drift iris-prod", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, QualityScreen)
+        await pilot.press("m")
+        await settle(pilot)
+        lines = screen.histogram.render().plain.splitlines()  # type: ignore[union-attr]
+        body = [line for line in lines if line.strip()][1:]
+        assert [line[13:15] if line[13:15] in ("v2", "v3") else line[:2] for line in body] == [
+            "v3",
+            "v3",
+            "──",
+            "v2",
+            "v2",
+        ]
+        assert "promote 2→3 by alice@ops" in body[2]
+        assert "setosa 92%  [b]versicolor[/b] 4%  virginica 4%" in body[0]
+        assert "setosa 34%" in body[4]
+        # `enter` on a feature goes back to its histogram.
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "reference and" in screen.histogram.render().plain  # type: ignore[union-attr]

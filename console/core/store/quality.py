@@ -34,10 +34,11 @@ class QualityTables(StoreBase):
         offset: dict[str, Any],
         learned: dict[str, Any],
         window: dict[str, Any] | None = None,
+        at: float | None = None,
     ) -> None:
         """The read position and what was learned, with the evaluation's aggregates if there was one,
         in one transaction: the position never runs ahead of what it was read for."""
-        at = now()
+        at = now() if at is None else at
         with self.write() as db:
             db.execute(
                 "INSERT INTO quality_state (endpoint, log, offset, learned, updated_at) "

@@ -1,6 +1,8 @@
 """Model quality of one endpoint: features sorted by drift with their scores, trend and sample sizes,
 the prediction's drift and mix, inputs breaking the signature, invalid and stuck predictions, and the
-reference used; `enter` on a feature shows its reference and current histograms side by side.
+reference used; `enter` on a feature shows its reference and current histograms side by side; `m`
+shows the prediction mix over time per model version instead, with the alias's promotes and rollbacks
+between the evaluations they separate (read from the store on a worker thread).
 
 Everything comes from the endpoint's frozen `QualitySnapshot` in the engine snapshot: no log, store or
 registry is read here. Feature names, bin labels, versions and predictions come from the inference log
@@ -10,8 +12,10 @@ and the registry, so every one is shown through `safe_text`.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from rich.text import Text
+from textual import work
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widget import Widget
@@ -20,12 +24,16 @@ from textual.widgets import DataTable, Static
 from mlops_console.core import formatting
 from mlops_console.core.quality.snapshot import FeatureScore, QualitySnapshot
 from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot
+from mlops_console.core.store import AuditEntry
 from mlops_console.tui.screens.base import ConsoleScreen
 from mlops_console.tui.text import DASH, fmt_time, safe_text, sparkline
 
 TREND_WIDTH = 10
 BAR_WIDTH = 13
 BINS_SHOWN = 14
+MIX_LINES = 16
+"""Evaluations shown in the mix history (thinned evenly, keeping each version's newest)."""
+MIX_WINDOWS = 500
 
 
 def _number(value: float | None, digits: int = 3) -> str:
@@ -53,12 +61,15 @@ class QualityScreen(ConsoleScreen):
         "the value it reaches by chance with these sample sizes, KS for reference; a feature drifts when "
         "PSI clears both 0.1 and that value and the score clears 0.1. Without enough reference or "
         "current rows there is no verdict. The trend is the score at the last evaluations. `enter` on a "
-        "feature shows the reference's and the window's histograms side by side. `esc` goes back."
+        "feature shows the reference's and the window's histograms side by side; `m` shows the "
+        "prediction mix over time per model version, with the promotes and rollbacks between "
+        "evaluations. `esc` goes back."
     )
     FILTERABLE = False
 
     BINDINGS = [
         Binding("enter", "histogram", "Histogram", id="quality.histogram", tooltip="Reference vs current"),
+        Binding("m", "mix", "Mix over time", id="quality.mix", tooltip="Prediction mix per version"),
     ]
 
     def __init__(self, name: str) -> None:
@@ -70,6 +81,7 @@ class QualityScreen(ConsoleScreen):
         self.quality: QualitySnapshot | None = None
         self.selected: str | None = None
         self._rows: list[str] = []
+        self.showing_mix = False
 
     def compose_body(self) -> Iterable[Widget]:
         yield self.summary
@@ -122,7 +134,10 @@ class QualityScreen(ConsoleScreen):
         self.quality = quality
         self.summary.update(self._summary(e, quality))
         self._fill_table(quality)
-        self._show_histogram()
+        if self.showing_mix:
+            self._load_mix()
+        else:
+            self._show_histogram()
 
     def _summary(self, e: EndpointSnapshot, q: QualitySnapshot) -> Text:
         colors = self.console.theme_colors()
@@ -268,8 +283,42 @@ class QualityScreen(ConsoleScreen):
         return self._rows[row] if 0 <= row < len(self._rows) else None
 
     def action_histogram(self) -> None:
+        self.showing_mix = False
         self.selected = self._feature_at_cursor()
         self._show_histogram()
+
+    def action_mix(self) -> None:
+        self.showing_mix = True
+        self.histogram.border_title = "prediction mix over time"
+        self.histogram.update(Text("reading the stored evaluations…", style="dim"))
+        self._load_mix()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="quality-mix")
+    def _load_mix(self) -> None:
+        store = self.console.backend.store
+        windows = store.quality_windows(self.endpoint_name, limit=MIX_WINDOWS)
+        model = alias = None
+        try:
+            configured = self.console.settings.endpoint(self.endpoint_name)
+            model, alias = (
+                configured.model,
+                configured.alias or self.console.settings.alias_for(configured.model or ""),
+            )
+        except KeyError:
+            pass
+        moves: list[AuditEntry] = []
+        if model:
+            moves = [
+                r
+                for r in store.list_audit(model=model, limit=200)
+                if r.action in ("promote", "rollback") and r.alias in (alias, None)
+            ]
+        self.app.call_from_thread(self._show_mix, windows, moves)
+
+    def _show_mix(self, windows: list[dict[str, Any]], moves: list[AuditEntry]) -> None:
+        if not self.showing_mix:
+            return
+        self.histogram.update(mix_history(windows, moves, self.console.clock(), self.console.theme_colors()))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -278,4 +327,61 @@ class QualityScreen(ConsoleScreen):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
         self.selected = self._feature_at_cursor()
-        self._show_histogram()
+        if not self.showing_mix:
+            self._show_histogram()
+
+
+def _thinned(windows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """At most `MIX_LINES` of `windows` (newest first), evenly spread, always keeping each version's
+    newest evaluation so every version in the history shows."""
+    if len(windows) <= MIX_LINES:
+        return windows
+    step = len(windows) / MIX_LINES
+    keep = {int(i * step) for i in range(MIX_LINES)}
+    seen: set[Any] = set()
+    for i, w in enumerate(windows):
+        if w.get("version") not in seen:
+            seen.add(w.get("version"))
+            keep.add(i)
+    return [w for i, w in enumerate(windows) if i in keep]
+
+
+def _mix_text(mix: list[Any]) -> str:
+    return "  ".join(
+        f"{name} {share:.0%}" if name not in ("p5", "p50", "p95") else f"{name} {share:.3g}"
+        for name, share in mix[:6]
+    )
+
+
+def mix_history(
+    windows: list[dict[str, Any]], moves: list[AuditEntry], now: float, colors: dict[str, str]
+) -> Text:
+    """The stored evaluations' prediction mix, newest first, one line each (time, version, mix), with
+    each promote or rollback of the alias placed between the evaluations it falls between."""
+    if not windows:
+        return Text("no evaluations stored yet for this endpoint", style="dim")
+    shown = _thinned(windows)
+    oldest = shown[-1].get("evaluated_at") or 0.0
+    pending = sorted((m for m in moves if m.at >= oldest), key=lambda m: -m.at)
+    out = Text(end="")
+    out.append(f"{'time':<12} {'ver':<6} prediction mix\n", style="bold")
+    for w in shown:
+        at = float(w.get("evaluated_at") or 0.0)
+        while pending and pending[0].at > at:
+            move = pending.pop(0)
+            out.append_text(
+                safe_text(
+                    f"── {fmt_time(move.at, now)} {move.action} {move.from_version or DASH}→"
+                    f"{move.to_version or DASH} by {move.actor} ──",
+                    f"bold {colors['accent']}",
+                    limit=120,
+                )
+            )
+            out.append("\n")
+        version = f"v{w['version']}" if w.get("version") else DASH
+        out.append(f"{fmt_time(at, now):<12} ")
+        out.append_text(safe_text(f"{version[:6]:<6}", limit=6))
+        out.append(" ")
+        out.append_text(safe_text(_mix_text(w.get("mix") or []) or DASH, limit=80))
+        out.append("\n")
+    return out
