@@ -74,6 +74,12 @@ async def drive(url: str, bodies: list[bytes], concurrency: int) -> tuple[list[f
         return latencies, time.perf_counter() - started
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux `/proc`), its threads included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
@@ -121,6 +127,9 @@ def main() -> None:
             ]
             sequential: dict[str, list[float]] = {name: [] for name in servers}
             burst: dict[str, list[float]] = {name: [] for name in servers}
+            # Each server's CPU over the whole run, idle stretches (while the other is driven) alike for
+            # both; the pause at the end lets the log's writer thread finish what is queued.
+            cpu = {name: cpu_seconds(proc.pid) for name, (_, proc) in servers.items()}
             for start in range(0, args.requests, BLOCK):
                 block = bodies[start : start + BLOCK]
                 for name, (url, _) in servers.items():
@@ -129,6 +138,8 @@ def main() -> None:
                 for name, (url, _) in servers.items():
                     _, seconds = asyncio.run(drive(f"{url}/invocations", block, CONCURRENCY))
                     burst[name].append(len(block) / seconds)
+            time.sleep(2)
+            cpu = {name: cpu_seconds(proc.pid) - cpu[name] for name, (_, proc) in servers.items()}
         finally:
             for _, proc in servers.values():
                 proc.terminate()
@@ -144,6 +155,8 @@ def main() -> None:
             "p50_ms": pct(sequential[name], 50),
             "p99_ms": pct(sequential[name], 99),
             "rps": sorted(burst[name])[len(burst[name]) // 2],
+            # The server's own CPU (scoring, HTTP, and for the logging one its writer thread) per request.
+            "cpu_ms_per_request": round(cpu[name] * 1000 / (2 * args.requests), 3),
         }
 
     emit(

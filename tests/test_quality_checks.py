@@ -113,6 +113,23 @@ def test_the_log_spells_non_finite_predictions_as_strings_and_reads_them_back() 
     assert [k for k, _ in prediction_problems(record.prediction, None)] == [NON_FINITE]
 
 
+def test_lines_the_fast_parser_refuses_are_read_as_the_contract_says() -> None:
+    """Bare NaN/Infinity (what Python's `json` writes) and integers past 64 bits (read as floats) are
+    records; a line
+    nested beyond any parser's depth, bad UTF-8 and broken JSON are not (the tail counts them)."""
+    bare = parse_json_line(b'{"time": 1, "inputs": {"x": NaN, "y": -Infinity}, "prediction": NaN}')
+    assert isinstance(bare, InferenceRecord) and math.isnan(bare.prediction)
+    assert math.isnan(bare.inputs["x"]) and bare.inputs["y"] == -math.inf
+    huge = parse_json_line(b'{"time": 1, "inputs": {"n": 123456789012345678901234567890}, "prediction": 1}')
+    assert isinstance(huge, InferenceRecord) and huge.inputs["n"] == pytest.approx(1.2345678901234568e29)
+    deep = b'{"time": 1, "inputs": {"x": 1}, "prediction": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    for line in (deep, b'{"time": 1, "inputs": {"x": "\xff\xfe"}, "prediction": 1}', b'{"time": 1,'):
+        assert parse_json_line(line) is None
+    assert parse_json_line(b'{"time": 2, "inputs": {"x": 1.5}, "prediction": [0.2, 0.8]}') == InferenceRecord(
+        2.0, {"x": 1.5}, [0.2, 0.8]
+    )
+
+
 def test_a_model_answering_the_same_for_fifty_varied_rows_is_stuck() -> None:
     detector = StuckDetector(stuck_rows=50)
     for i in range(49):

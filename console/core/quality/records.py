@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 PROBE_HEADER = "X-Mlops-Console-Probe"
 """Sent with every request of the engine's probes; `serve --log-inferences` does not log those."""
 INPUT_PREFIX = "inputs."
@@ -142,9 +144,15 @@ def record_from_json(obj: Any) -> Record | None:
 
 def parse_json_line(line: bytes | str) -> Record | None:
     try:
-        return record_from_json(json.loads(line))
-    except (ValueError, RecursionError):  # JSONDecodeError and bad UTF-8 are ValueErrors
-        return None
+        decoded = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        # What orjson refuses but the contract accepts (bare NaN and Infinity), or what `json` refuses
+        # as well: the standard parser decides. (orjson reads integers past 64 bits as floats.)
+        try:
+            decoded = json.loads(line)
+        except (ValueError, RecursionError):  # JSONDecodeError and bad UTF-8 are ValueErrors
+            return None
+    return record_from_json(decoded)
 
 
 def guess_cell(cell: Any) -> Any:
