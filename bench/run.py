@@ -449,7 +449,16 @@ def quality_rows(
                 "requests/s, 8 concurrent clients",
                 f(lg["rps"], ".0f"),
                 f"without the log {f(p['rps'], '.0f')}; "
-                f"rows logged {sl['rows_logged']:,} of {sl['rows_expected'] // 2:,}",
+                f"rows logged {sl['rows_logged']:,} of {sl['rows_expected']:,}",
+                "-",
+            )
+        )
+        out.append(
+            (
+                "9 serve --log-inferences",
+                "server CPU ms per request (its writer thread included)",
+                f(lg["cpu_ms_per_request"], ".2f"),
+                f"without the log {f(p['cpu_ms_per_request'], '.2f')}",
                 "-",
             )
         )
