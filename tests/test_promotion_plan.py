@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mlflow import MlflowClient
 
 from mlops_console.config import Settings, parse_settings
 from mlops_console.core.promotion.plan import missing_hook_env, plan_promote, plan_rollback, serving_endpoints
@@ -166,4 +167,29 @@ def test_rollback_plans_and_their_refusals(env) -> None:  # type: ignore[no-unty
     assert moved.problems == [
         "alias production of iris was moved outside the console (now v2); "
         "pick the version explicitly with `mlops-console promote iris N`"
+    ]
+
+
+def test_rollback_of_a_stage_restores_its_previous_version(env) -> None:  # type: ignore[no-untyped-def]
+    settings, store, registry = env
+    assert promote(settings, store, registry, "iris", 1, stage="staging", actor="a", deploy=False).ok
+    assert promote(settings, store, registry, "iris", 3, stage="staging", actor="a", deploy=False).ok
+    plan = plan_rollback(settings, store, registry, "iris", stage="staging")
+    assert plan.ok and (plan.target.stage, plan.target.alias) == ("Staging", None)
+    assert (plan.current_version, plan.new_version, plan.history) == ("3", "1", [])
+    assert plan.endpoints == ["staging"] and plan.not_redeployed == []
+
+
+def test_rollback_falls_back_to_the_audit_trail_when_the_history_tag_is_gone(env, mlflow_registry) -> None:  # type: ignore[no-untyped-def]
+    """Someone deleted the MLflow history tag: the store's audit trail still knows the previous version."""
+    settings, store, registry = env
+    assert promote(settings, store, registry, "iris", 1, actor="a", deploy=False).ok  # 2 -> 1
+    assert promote(settings, store, registry, "iris", 3, actor="a", deploy=False).ok  # 1 -> 3
+    tag = resolve_target(settings, "iris").tag
+    MlflowClient(mlflow_registry.tracking_uri).delete_registered_model_tag("iris", tag)
+    plan = plan_rollback(settings, store, registry, "iris")
+    assert plan.ok and (plan.current_version, plan.new_version, plan.history) == ("3", "1", ["2"])
+    fresh = plan_rollback(settings, None, registry, "iris")
+    assert fresh.problems == [
+        "no previous version to roll back to: the console has no earlier alias production of iris on record"
     ]
