@@ -106,6 +106,8 @@ def test_stage_targets_match_endpoints_by_name_case_insensitively(env) -> None: 
     production = resolve_target(settings, "iris")
     assert [e.name for e in serving_endpoints(settings, "iris", production)] == ["prod-hook", "prod-plain"]
     assert serving_endpoints(settings, "fraud", production) == []
+    diabetes = [e.name for e in serving_endpoints(settings, "diabetes", production)]
+    assert diabetes == ["other-model"], "endpoints of other models listed before it are skipped, not the end"
 
 
 def test_a_model_specific_default_alias_picks_its_endpoints(mlflow_registry, tmp_path: Path) -> None:
