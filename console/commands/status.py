@@ -57,7 +57,7 @@ def status_table(endpoints: Sequence[EndpointSnapshot]) -> str:
             formatting.rate(e.rps, none="unknown"),
             formatting.ratio(e.error_ratio, none="-"),
             version,
-            (e.last_error or "")[:80],
+            (f"stale: {e.stale}" if e.stale else (e.last_error or ""))[:120],
         )
         # Names, versions and error texts come from endpoints and the registry: shown escaped.
         rows.append(tuple(printable(cell) for cell in cells))
@@ -111,6 +111,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         quality = quality_lines(snapshot.endpoints)
         if quality:
             print("\n" + "\n".join(quality))
+        if snapshot.prometheus != "not configured":
+            print(f"\nprometheus: {printable(snapshot.prometheus)}")
         if watcher is not None:
             reason = f": {watcher.reason}" if watcher.reason else ""
             print(f"\nwatcher: {watcher.state}{reason}")

@@ -9,11 +9,13 @@ from pydantic import Field
 
 from mlops_console.config.endpoints import EndpointSettings
 from mlops_console.config.notifications import NotificationSettings, NotifySettings
+from mlops_console.config.prometheus import DiscoverSettings, PrometheusSettings
 from mlops_console.config.registry import RegistrySettings
 from mlops_console.config.rules import RuleSettings
 from mlops_console.config.store import StoreSettings
 from mlops_console.config.tui import TuiSettings
 from mlops_console.config.values import Section
+from mlops_console.config.watch import WatchSettings
 from mlops_console.core import secrets
 
 
@@ -25,6 +27,21 @@ class Settings(Section):
     rules: list[RuleSettings] = []
     notify: NotifySettings = NotifySettings()
     tui: TuiSettings = TuiSettings()
+    watch: WatchSettings = WatchSettings()
+    prometheus: PrometheusSettings | None = None
+    discover: list[DiscoverSettings] = []
+
+    def source_of(self, endpoint: EndpointSettings) -> str:
+        """`probe` or `prometheus`: where the endpoint's figures come from."""
+        if endpoint.source is not None:
+            return endpoint.source
+        return self.prometheus.default_source if self.prometheus is not None else "probe"
+
+    def probes_health(self, endpoint: EndpointSettings) -> bool:
+        """Whether the console probes the endpoint itself (else health is Prometheus' `up{}`)."""
+        if self.source_of(endpoint) == "probe":
+            return True
+        return endpoint.health_from == "probe"
 
     source: Path | None = Field(default=None, exclude=True)
     """The file these settings came from (not a config key)."""
@@ -47,6 +64,8 @@ class Settings(Section):
                     value = getattr(endpoint.deploy, field)
                     if value:
                         out.append((f"endpoints[{index}].deploy.{field}", value))
+        if self.watch.heartbeat_url:
+            out.append(("watch.heartbeat_url", self.watch.heartbeat_url))
         return out
 
     def missing_env(self, prefix: str = "") -> list[str]:

@@ -46,7 +46,7 @@ class EndpointSnapshot:
     p50: float | None = None
     p95: float | None = None
     p99: float | None = None
-    latency_source: Literal["metrics", "probe", "none"] = "none"
+    latency_source: Literal["metrics", "probe", "prometheus", "none"] = "none"
     rps: float | None = None
     """Requests per second over the last minute, from the endpoint's metrics."""
     rps_5m: float | None = None
@@ -69,6 +69,11 @@ class EndpointSnapshot:
     detection: tuple[str, ...] = ()
     """What each detector-judged rule says as of its last value, `rule: text` (learning its baseline,
     or the value against its expected band)."""
+    stale: str | None = None
+    """Why latency, throughput and errors are the last good values rather than current ones (the
+    Prometheus they come from is unreachable, slow, or answered badly); None while they are current."""
+    health_source: Literal["probe", "prometheus"] = "probe"
+    """Where health comes from: the console's own probes, or Prometheus' `up{}` of the target."""
 
     def __post_init__(self) -> None:
         # Callers may pass lists; what is published holds tuples, so nobody can change it afterwards.
@@ -139,6 +144,8 @@ class EngineSnapshot:
     """`rule/endpoint` pairs whose condition holds but whose `for` has not elapsed."""
     engine: EngineHealth = field(default_factory=EngineHealth)
     """Health of the engine that probes and pages (this process's, or the followed watcher's)."""
+    prometheus: str = "not configured"
+    """The `[prometheus]` source: `ok`, `connecting`, `not configured`, or what is wrong with it."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.endpoints, tuple):

@@ -154,6 +154,11 @@ class EndpointDetailScreen(ConsoleScreen):
             out.append("stale", style=f"bold {colors['down']}")
             out.append(f" (from before it went down, {e.latency_source}) ")
             out.append(latency, style="dim")
+        elif e.stale:
+            out.append("\nlatency ")
+            out.append("stale", style=f"bold {colors['degraded']}")
+            out.append_text(safe_text(f" ({e.stale}) ", limit=160))
+            out.append(latency, style="dim")
         else:
             out.append(f"\n{latency}  ({e.latency_source})")
         out.append(f"   {formatting.rate(e.rps)} (5m {formatting.rate(e.rps_5m)})   errors ")
@@ -162,7 +167,8 @@ class EndpointDetailScreen(ConsoleScreen):
         )
         out.append(
             f"   last ok {formatting.age(e.last_ok_at, now)}{' ago' if e.last_ok_at else ''}"
-            f" · probes {e.probes}, failed {e.failures}"
+            + (" · health from Prometheus up{}" if e.health_source == "prometheus" else "")
+            + f" · probes {e.probes}, failed {e.failures}"
             f", {e.consecutive_failures} in a row"
         )
         firing, pending = firing_and_pending(e.firing)
