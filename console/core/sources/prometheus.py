@@ -89,7 +89,7 @@ class PrometheusSource:
             try:
                 figures, up = await self._read(http, queries, states, now)
             except PromError as exc:
-                reason = f"Prometheus {self.prom.url}: {exc}"
+                reason = f"Prometheus {self.client.url}: {exc}"
                 problems.append(str(exc))
                 for state in states:
                     state.prometheus_failed(reason, now)
@@ -102,12 +102,14 @@ class PrometheusSource:
                         state.record(result, now)
                     else:
                         sink.probed(state, result, now)
-        now_state = "ok" if not problems else f"{self.prom.url}: {problems[0]}"
+        now_state = "ok" if not problems else f"{self.client.url}: {problems[0]}"
         if now_state != self.state:
             if problems:
-                log.warning("prometheus %s; figures shown are stale", now_state, extra={"event": "prometheus"})
+                log.warning(
+                    "prometheus %s; figures shown are stale", now_state, extra={"event": "prometheus"}
+                )
             elif self.state != "connecting":
-                log.info("prometheus %s answers again", self.prom.url, extra={"event": "prometheus"})
+                log.info("prometheus %s answers again", self.client.url, extra={"event": "prometheus"})
         self.state = now_state
 
     async def _read(
