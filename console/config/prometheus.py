@@ -126,7 +126,9 @@ class PrometheusSettings(Section):
 
 
 class DiscoverSettings(Section):
-    """Endpoints found through Prometheus: one per series of `selector`, or per active target."""
+    """Endpoints found through Prometheus at every `[prometheus] interval`: one per series of
+    `selector`, or per active target; they come and go with them. Their figures and health come from
+    Prometheus."""
 
     selector: str | None = None
     """A PromQL series selector (e.g. `up{job="models"}`): one endpoint per distinct `[prometheus]
@@ -136,8 +138,7 @@ class DiscoverSettings(Section):
     name: str = "{instance}"
     """Name template over the series' or target's labels, e.g. `"{job}-{instance}"`."""
     adapter: str = "mlflow"
-    interval: Duration = Field(default=30.0, gt=0)
-    """Seconds between discovery rounds."""
+    """Whose metric names the default queries use."""
     model: str | None = None
     alias: str | None = None
 

@@ -59,8 +59,11 @@ class EndpointState:
         *,
         source: str = "probe",
         health_source: str = "probe",
+        discovered: bool = False,
     ) -> None:
         self.settings = settings
+        self.discovered = discovered
+        """Found by a `[[discover]]` table (it goes when its target goes)."""
         self.source = source
         """Where the figures come from: `probe` (our probes and scrapes) or `prometheus`."""
         self.health_source = health_source

@@ -11,11 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import aiohttp
 
-from mlops_console.config import PrometheusQueries, Settings, parse_duration
+from mlops_console.config import (
+    DiscoverSettings,
+    EndpointSettings,
+    PrometheusQueries,
+    Settings,
+    parse_duration,
+)
 from mlops_console.core.adapters import ProbeResult, new_http_session
 from mlops_console.core.endpoint_state import EndpointState, PromFigures
 from mlops_console.core.promapi import PromClient, PromError, Sample
@@ -32,23 +39,38 @@ def client_for(settings: Settings) -> PromClient:
 
 
 class PrometheusSource:
-    def __init__(self, settings: Settings, states: Sequence[EndpointState]) -> None:
+    """Reads the endpoints of `endpoints` whose source is Prometheus; with `[[discover]]` tables, adds
+    the endpoints it finds to `endpoints` and removes them when they are gone (the engine's dict:
+    everything the engine shows, evaluates and stores follows it)."""
+
+    def __init__(self, settings: Settings, endpoints: dict[str, EndpointState]) -> None:
         assert settings.prometheus is not None
+        self.settings = settings
         self.prom = settings.prometheus
         self.client = client_for(settings)
         self.window = parse_duration(self.prom.window)
-        self.states = [s for s in states if s.source == "prometheus"]
+        self.endpoints = endpoints
+        self.configured = frozenset(e.name for e in settings.endpoints)
         self.state = "connecting"
         """`ok`, `connecting`, or what is wrong (shown on screen and in `status`)."""
         self.queries_sent = 0
+        self._queries: dict[tuple[str, str], SignalQueries] = {}
         self._http: aiohttp.ClientSession | None = None
+
+    @property
+    def states(self) -> list[EndpointState]:
+        return [s for s in self.endpoints.values() if s.source == "prometheus"]
 
     def groups(self) -> dict[SignalQueries, list[EndpointState]]:
         """Endpoints by the queries that answer for them (one set per adapter and its overrides)."""
         out: dict[SignalQueries, list[EndpointState]] = {}
         for state in self.states:
-            overrides = self.prom.queries.get(state.settings.adapter)
-            queries = expand(overrides or PrometheusQueries(), state.adapter.metric_names(), self.prom)
+            names = state.adapter.metric_names()
+            key = (state.settings.adapter, names.model_dump_json())
+            queries = self._queries.get(key)
+            if queries is None:
+                overrides = self.prom.queries.get(state.settings.adapter) or PrometheusQueries()
+                queries = self._queries[key] = expand(overrides, names, self.prom)
             out.setdefault(queries, []).append(state)
         return out
 
@@ -56,7 +78,7 @@ class PrometheusSource:
         self._http = new_http_session()
 
     def loops(self, sink: Sink) -> Mapping[str, Loop]:
-        if not self.states:
+        if not self.states and not self.settings.discover:
             return {}
 
         async def run() -> None:
@@ -84,6 +106,11 @@ class PrometheusSource:
     # -- one round ----------------------------------------------------------------------------------
     async def evaluate(self, http: aiohttp.ClientSession, sink: Sink | None) -> None:
         problems = []
+        if self.settings.discover:
+            try:
+                await self.discover(http)
+            except PromError as exc:
+                problems.append(f"discovery: {exc}")  # keep what was found until it answers again
         for queries, states in self.groups().items():
             now = time.time()
             try:
@@ -157,6 +184,69 @@ class PrometheusSource:
                 else:
                     health[state.name] = ProbeResult(ok=True)
         return figures, health
+
+    # -- discovery ------------------------------------------------------------------------------------
+    async def discover(self, http: aiohttp.ClientSession) -> None:
+        """Add the endpoints every `[[discover]]` table finds now, remove those no table finds."""
+        found: dict[str, EndpointSettings] = {}
+        for table in self.settings.discover:
+            for endpoint in await self._found_by(http, table):
+                if endpoint.name not in self.configured:
+                    found.setdefault(endpoint.name, endpoint)
+        for name in [n for n, s in self.endpoints.items() if s.discovered and n not in found]:
+            del self.endpoints[name]
+            log.info("%s is gone from Prometheus", name, extra={"event": "endpoint_gone", "endpoint": name})
+        for name, endpoint in found.items():
+            current = self.endpoints.get(name)
+            if current is not None and current.settings == endpoint:
+                continue
+            self.endpoints[name] = EndpointState(
+                endpoint, source="prometheus", health_source="prometheus", discovered=True
+            )
+            if current is None:
+                log.info("%s found in Prometheus", name, extra={"event": "endpoint_found", "endpoint": name})
+
+    async def _found_by(self, http: aiohttp.ClientSession, table: DiscoverSettings) -> list[EndpointSettings]:
+        group = self.prom.group_by
+        found: list[tuple[dict[str, str], str]] = []
+        if table.selector is not None:
+            for sample in await self.client.query(http, table.selector):
+                labels = dict(sample.labels)
+                found.append((labels, f"http://{labels.get('instance', labels.get(group, ''))}"))
+        else:
+            wanted = table.targets or {}
+            for target in await self.client.targets(http):
+                if all(target.labels.get(k) == v for k, v in wanted.items()):
+                    found.append((dict(target.labels), target.scrape_url))
+        out, seen = [], set()
+        for labels, url in found:
+            key = labels.get(group)
+            if not key or key in seen:
+                continue
+            seen.add(key)
+            try:
+                name = table.name.format_map(labels)
+                endpoint = EndpointSettings(
+                    name=name,
+                    url=_origin(url) or "http://unknown.invalid",
+                    adapter=table.adapter,
+                    model=table.model,
+                    alias=table.alias,
+                    source="prometheus",
+                    prometheus_id=key,
+                )
+            except (KeyError, ValueError, IndexError) as exc:
+                log.warning("[[discover]] name %r: %s", table.name, exc, extra={"event": "discover"})
+                continue
+            out.append(endpoint)
+        return out
+
+
+def _origin(url: str) -> str | None:
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return None
+    return f"{parsed.scheme}://{parsed.netloc.rsplit('@', 1)[-1]}"
 
 
 def _by(samples: list[Sample], label: str) -> dict[str, float]:
