@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -238,3 +239,20 @@ def test_the_watchers_own_metrics_are_scraped_and_queried_back(fleet: Fleet, tmp
         _, err = watch.communicate(timeout=30)
     assert watch.returncode == 0, err[-2000:]
     assert os.path.exists(tmp_path / "console.db")
+
+
+def test_the_shipped_dashboard_and_rules_are_valid_promql(fleet: Fleet) -> None:
+    from tests.test_shipped_monitoring import PROMETHEUS, dashboard_queries
+
+    rules = re.findall(
+        r"^\s+expr: (.+(?:\n\s{10}.+)*)", (PROMETHEUS / "mlops-console.rules.yml").read_text(), re.M
+    )
+    assert len(rules) >= 5
+    for query in [*dashboard_queries(), *rules]:
+        promql = query.replace("$instance", ".*").replace("$__rate_interval", "1m")
+        # Grafana's `label_values(series, label)` asks Prometheus for that series' labels.
+        promql = re.sub(r"^label_values\((.+), \w+\)$", r"\1", promql)
+        answer = httpx.get(
+            f"{fleet.prometheus.url}/api/v1/query", params={"query": promql}, timeout=5.0
+        ).json()
+        assert answer["status"] == "success", (promql, answer)

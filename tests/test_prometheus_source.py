@@ -38,6 +38,7 @@ class FakePrometheus:
         self.url = f"http://127.0.0.1:{self.port}"
         self.mode = "ok"
         self.queries: list[str] = []
+        self.ranges = 0
         self.headers: list[str | None] = []
         fake = self
 
@@ -46,7 +47,11 @@ class FakePrometheus:
                 query = parse_qs(urlparse(self.path).query).get("query", [""])[0]
                 fake.queries.append(query)
                 fake.headers.append(self.headers.get("Authorization"))
-                status, body = fake.answer(query)
+                ranged = urlparse(self.path).path == "/api/v1/query_range"
+                status, body = (
+                    fake.answer_range(query) if ranged and fake.mode == "ok" else fake.answer(query)
+                )
+                fake.ranges += ranged
                 if fake.mode == "slow":
                     time.sleep(1.0)
                 try:
@@ -63,6 +68,16 @@ class FakePrometheus:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def answer_range(self, query: str) -> tuple[int, bytes]:
+        now = time.time()
+        result = [
+            {"metric": {"instance": instance}, "values": [[now - 600 + 10 * i, str(rps)] for i in range(60)]}
+            for instance, rps in RPS.items()
+        ]
+        return 200, json.dumps(
+            {"status": "success", "data": {"resultType": "matrix", "result": result}}
+        ).encode()
 
     def answer(self, query: str) -> tuple[int, bytes]:
         if self.mode == "bad_data":
@@ -137,8 +152,15 @@ def test_one_query_per_signal_answers_for_every_endpoint(prometheus: FakePrometh
     source = PrometheusSource(settings, {s.name: s for s in states})
     prometheus.queries.clear()
     run_round(source)
-    # requests, errors, p50, p95, p99 and up: six queries for three endpoints (and for three thousand).
-    assert len(prometheus.queries) == 6, prometheus.queries
+    # requests, errors, p50, p95, p99 and up: six queries for three endpoints (and for three thousand),
+    # and on the first round one range query that brings their throughput history.
+    assert len(prometheus.queries) == 7 and prometheus.ranges == 1, prometheus.queries
+    history = states[2].series.rps_history
+    assert len(history) >= 60 and history[0][1] == 40.0  # ten minutes back
+    assert states[2].series.throughput_baseline(time.time()) is not None
+    prometheus.queries.clear()
+    run_round(source)
+    assert len(prometheus.queries) == 6 and prometheus.ranges == 1
     assert set(prometheus.headers) == {"Bearer s3cret"}
     by_name = {s.name: s.snapshot() for s in states}
     assert [by_name[n].rps for n in "abc"] == [10.0, 20.0, 40.0]

@@ -72,6 +72,8 @@ class EndpointState:
         self.stale: str | None = None
         """Why the figures shown are the last good ones (Prometheus unreachable, a bad answer...)."""
         self.round_at: float | None = None
+        self.backfilled = False
+        """Its throughput history was read back from Prometheus (or there was none)."""
         """When the Prometheus source last tried to read this endpoint (answered or not)."""
         self.adapter = adapter or create_adapter(settings)
         self.series = EndpointSeries(interval=settings.interval)
@@ -173,6 +175,12 @@ class EndpointState:
         if figures.rps is not None and (not history or figures.at - history[-1][0] >= RPS_STEP):
             history.append((figures.at, figures.rps))
         self.refresh(figures.at)
+
+    def backfill_rps(self, points: list[tuple[float, float]]) -> None:
+        """Throughput history read back from Prometheus (`(time, req/s)`, oldest first), once."""
+        self.backfilled = True
+        if not self.series.rps_history:
+            self.series.rps_history.extend(points)
 
     def prometheus_failed(self, reason: str, now: float) -> None:
         """Prometheus gave no usable answer: keep the last figures, marked stale, and judge nothing on

@@ -27,6 +27,7 @@ from mlops_console.core.adapters import ProbeResult, new_http_session
 from mlops_console.core.endpoint_state import EndpointState, PromFigures
 from mlops_console.core.promapi import PromClient, PromError, Sample
 from mlops_console.core.promql import SignalQueries, expand
+from mlops_console.core.series import RPS_KEEP, RPS_STEP
 from mlops_console.core.sources.base import Loop, Sink
 
 log = logging.getLogger("mlops_console.prometheus")
@@ -121,6 +122,7 @@ class PrometheusSource:
                 for state in states:
                     state.prometheus_failed(reason, now)
                 continue
+            await self._backfill(http, queries, states, now)
             for state in states:
                 state.set_prometheus(figures[state.name])
                 if state.health_source == "prometheus":
@@ -184,6 +186,25 @@ class PrometheusSource:
                 else:
                     health[state.name] = ProbeResult(ok=True)
         return figures, health
+
+    async def _backfill(
+        self, http: aiohttp.ClientSession, queries: SignalQueries, states: list[EndpointState], now: float
+    ) -> None:
+        """Throughput history of endpoints new to this source, from one range query: baselines (and
+        the detail chart) start from what Prometheus remembers, not from nothing. Retried next round
+        when it fails."""
+        todo = [s for s in states if not s.backfilled]
+        if not todo:
+            return
+        try:
+            series = await self.client.query_range(http, queries.requests, now - RPS_KEEP, now, RPS_STEP)
+        except PromError as exc:
+            log.info("no throughput history from Prometheus yet: %s", exc, extra={"event": "prometheus"})
+            return
+        self.queries_sent += 1
+        by_group = {labels.get(self.prom.group_by): points for labels, points in series}
+        for state in todo:
+            state.backfill_rps(by_group.get(state.settings.group_value, []))
 
     # -- discovery ------------------------------------------------------------------------------------
     async def discover(self, http: aiohttp.ClientSession) -> None:
