@@ -132,7 +132,7 @@ class PrometheusSource:
                     else:
                         sink.probed(state, result, now)
         now_state = "ok" if not problems else f"{self.client.url}: {problems[0]}"
-        if now_state != self.state:
+        if now_state != self.state and sink is not None:  # `status` prints the state itself
             if problems:
                 log.warning(
                     "prometheus %s; figures shown are stale", now_state, extra={"event": "prometheus"}
