@@ -337,7 +337,7 @@ class Engine:
     # -- what the sources observed -------------------------------------------------------------------
     def probed(self, state: EndpointState, result: ProbeResult, now: float) -> None:
         """The sink of the sources: record the result, then evaluate the endpoint's rules."""
-        if self.on_probe is not None:
+        if self.on_probe is not None and state.health_source == "probe":  # `up{}` readings are no probes
             self.on_probe(state.name, result)
         if state.record(result, now):
             self.registry.wake()  # it serves another version: the registry's answer may be stale too
