@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from mlops_console.config.quality import DriftSettings, InferenceLogSettings
+from mlops_console.config.slo import SloSettings
 from mlops_console.config.values import Duration, Section, check_http_url, check_lazy
 from mlops_console.core.templates import env_name, quoted_placeholders
 
@@ -103,6 +104,9 @@ class EndpointSettings(Section):
     """The endpoint's inference log: the console tails it for model quality (drift, invalid predictions)."""
     drift: DriftSettings | None = None
     """How model quality is judged (default settings when only `inference_log` is set)."""
+    slo: SloSettings | None = None
+    """Service-level objectives: `{ availability = 0.999, latency_p95 = "250ms" }` (over the top-level
+    `slo` defaults)."""
 
     @field_validator("url")
     @classmethod

@@ -11,6 +11,7 @@ from mlops_console.config.endpoints import EndpointSettings
 from mlops_console.config.notifications import NotificationSettings, NotifySettings
 from mlops_console.config.registry import RegistrySettings
 from mlops_console.config.rules import RuleSettings
+from mlops_console.config.slo import SloSettings
 from mlops_console.config.store import StoreSettings
 from mlops_console.config.tui import TuiSettings
 from mlops_console.config.values import Section
@@ -25,6 +26,8 @@ class Settings(Section):
     rules: list[RuleSettings] = []
     notify: NotifySettings = NotifySettings()
     tui: TuiSettings = TuiSettings()
+    slo: SloSettings = SloSettings()
+    """Objectives every endpoint has unless its own `slo` sets another."""
 
     source: Path | None = Field(default=None, exclude=True)
     """The file these settings came from (not a config key)."""
@@ -34,6 +37,14 @@ class Settings(Section):
             if endpoint.name == name:
                 return endpoint
         raise KeyError(name)
+
+    def slo_for(self, name: str) -> SloSettings:
+        """The objectives of endpoint `name`: the defaults under its own `slo` keys."""
+        try:
+            own = self.endpoint(name).slo
+        except KeyError:
+            own = None
+        return self.slo.merged(own)
 
     def alias_for(self, model: str) -> str:
         return self.registry.aliases.get(model, self.registry.default_alias)

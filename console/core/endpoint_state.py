@@ -168,6 +168,7 @@ class EndpointState:
                 return Window(stats, "metrics")
             probe = series.probe_stats(now)
             stats.p50, stats.p95, stats.p99, stats.samples = probe.p50, probe.p95, probe.p99, probe.samples
+            stats.latencies, stats.buckets = probe.latencies, ()
             return Window(stats, "probe")
         return Window(series.probe_stats(now), "probe")
 
