@@ -228,6 +228,7 @@ class EndpointState:
                 firing=self.firing,
                 quality=self.quality,
                 detection=self.detected.describe(),
+                bands=self.detected.bands(),
             )
         return self._frozen
 
@@ -272,6 +273,11 @@ class EndpointState:
             p99=quantile(latencies, 0.99),
             rps=self.rps,
             error_ratio=self.window.stats.error_ratio,
+            samples=len(latencies),
+            latency_mean=sum(latencies) / len(latencies) if latencies else None,
+            latency_min=latencies[0] if latencies else None,
+            latency_max=latencies[-1] if latencies else None,
+            requests=self.window.stats.requests,
         )
 
 

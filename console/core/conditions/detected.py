@@ -300,6 +300,19 @@ class DetectedRules:
             # else: the endpoint does not give this signal (no metrics): nothing to say
         return tuple(out)
 
+    def bands(self) -> tuple[tuple[str, float | None, float | None], ...]:
+        """(signal, low, high) of each rule's expected band as of its last value (None: an open side;
+        a band whose both sides are open is left out)."""
+        out = []
+        for tracker in self._trackers.values():
+            verdict = tracker.judgement.verdict if tracker.judgement else None
+            if verdict is None or verdict.expected is None:
+                continue
+            low, high = (v if math.isfinite(v) else None for v in verdict.expected)
+            if low is not None or high is not None:
+                out.append((tracker.spec.signal, low, high))
+        return tuple(out)
+
     def _rules(self, rules: EndpointRules) -> tuple[tuple[str, RuleParams], ...]:
         """The enabled detector-judged rules and their parameters (resolved once: settings do not
         change while an engine runs)."""
