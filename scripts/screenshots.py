@@ -216,6 +216,62 @@ def to_png(paths: list[Path]) -> None:
         subprocess.run([converter, "-o", str(path.with_suffix(".png")), str(path)], check=False)
 
 
+async def shoot_history(root: Path, out: Path) -> Path:
+    """The endpoint screen's week view over a week of stored history (a daily cycle, one slow
+    afternoon), with the latency detector's expected band: sample data, as the demo has no week."""
+    import dataclasses
+    import math
+
+    from mlops_console.core.store import Rollup
+    from mlops_console.tui.messages import SnapshotReceived
+    from mlops_console.tui.screens.endpoint_detail import EndpointDetailScreen
+    from tests import sample
+
+    app = sample.make_app(root)
+    now = int(sample.T0 // 60)
+    rows = []
+    for minute in range(now - 7 * 1440, now):
+        day = math.sin(2 * math.pi * (minute % 1440) / 1440)
+        p95 = 0.012 + 0.003 * day + (0.03 if now - 3 * 1440 - 120 <= minute < now - 3 * 1440 else 0.0)
+        rps = 6.0 + 4.0 * day
+        rows.append(
+            Rollup(
+                "iris-prod",
+                minute,
+                12,
+                0,
+                p95 / 2,
+                p95,
+                p95 * 1.3,
+                rps,
+                0.001,
+                12,
+                p95 / 2,
+                p95 / 4,
+                p95,
+                rps * 60,
+            )
+        )
+    app.backend.store.write_rollups(rows)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        snap = sample.snapshot()
+        bands = (("latency", 0.0, 0.022), ("throughput", 1.2, 12.5))
+        endpoints = [
+            dataclasses.replace(e, bands=bands) if e.name == "iris-prod" else e for e in snap.endpoints
+        ]
+        app.post_message(SnapshotReceived(dataclasses.replace(snap, endpoints=endpoints)))
+        await pilot.press("colon", *"endpoint iris-prod", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, EndpointDetailScreen)
+        await pilot.press("h", "h")
+        await settle(pilot, 1.0)
+        path = out / "endpoint_history.svg"
+        app.save_screenshot(str(path))
+    print(f"screenshots: {path}")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -240,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tempfile.mkdtemp(prefix="mlops-shots-"))
         counter = iter(range(100))
         taken = asyncio.run(shoot(lambda: sample.make_app(work / str(next(counter))), args.out, first_wait=1))
+        taken.append(asyncio.run(shoot_history(work / "history", args.out)))
     else:
         if args.demo:
             from mlops_console.demo.environment import DemoEnvironment
