@@ -6,6 +6,7 @@ rates over each window can be checked to the digit: (bad events / events in the 
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -192,3 +193,25 @@ def test_bad_slo_config_exits_2_naming_file_and_key(
     err = capsys.readouterr().err
     assert f"{path}: {problem}" in err, err
     assert "Traceback" not in err
+
+
+def test_a_restarted_watcher_keeps_its_burn_windows_also_with_configured_windows() -> None:
+    settings = settings_with(
+        "slo = { availability = 0.99 }\n"
+        '[[rules]]\nrule = "slo_availability"\n'
+        "params = { windows = [[3600, 300, 14.4], [21600, 1800, 6.0]] }\n"
+    )
+    feed = Feed(settings)
+    for _ in range(31):
+        feed(errors(0.0), "slo_availability")
+    for _ in range(29):
+        feed(errors(0.3), "slo_availability")
+    # Saved as the engine saves it (JSON in the store), loaded by the next lease holder.
+    state = json.loads(json.dumps(feed.detected.to_state()))
+    feed.detected = DetectedRules()
+    assert "slo_availability" in feed.detected.load(state)
+    assert feed(errors(0.3), "slo_availability") is None  # its first minute sets the clock, as at start
+    after = feed(errors(0.3), "slo_availability")
+    # 30 bad minutes among the 59 judged in the last hour (not one of one): the old windows were kept.
+    assert after is not None and after.active is True
+    assert after.evidence["baseline"]["burn_rates"]["1h"] == pytest.approx(30 * 30 / 59)  # type: ignore[index]

@@ -29,6 +29,7 @@ from mlops_console.core.detectors.signals import (
     detectors_for,
     format_value,
     spec_for,
+    tupled,
 )
 
 DEFAULTS = {
@@ -390,7 +391,7 @@ def _spec_from(data: Mapping[str, Any]) -> RuleSpec:
         str(data["rule"]),
         str(data["signal"]),
         str(data["detector"]),
-        {k: tuple(v) if isinstance(v, list) else v for k, v in dict(data["params"]).items()},
+        {k: tupled(v) for k, v in dict(data["params"]).items()},
         float(data["for"]),
         str(data["severity"]),
         (int(persistence[0]), int(persistence[1])) if persistence else None,

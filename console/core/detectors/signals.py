@@ -102,7 +102,14 @@ def spec_for(
     base = dict(SIGNAL_DETECTORS[signal][detector])
     if detector == "threshold":
         base["threshold"] = threshold
-    return RuleSpec(rule, signal, detector, {**base, **params}, for_, severity, persistence, target)
+    merged = {k: tupled(v) for k, v in {**base, **params}.items()}
+    return RuleSpec(rule, signal, detector, merged, for_, severity, persistence, target)
+
+
+def tupled(value: Any) -> Any:
+    """Lists (from TOML or JSON) as tuples, nested ones too, so specs compare equal however they were
+    read (burn-rate `windows` from the config, or from a saved state)."""
+    return tuple(tupled(v) for v in value) if isinstance(value, list | tuple) else value
 
 
 DEFAULT_RULES: dict[str, tuple[RuleSpec, ...]] = {
