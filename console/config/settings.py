@@ -41,6 +41,7 @@ class Settings(Section):
     def lazy_values(self) -> list[tuple[str, str]]:
         """`(key, text as written)` of every value whose `${VAR}` references are resolved when used."""
         out = [(f"notifications[{i}].url", n.template) for i, n in enumerate(self.notifications)]
+        out += [(f"registry.{key}", value) for key, value in self.registry.credentials()]
         for index, endpoint in enumerate(self.endpoints):
             if endpoint.deploy is not None:
                 for field in ("command", "webhook"):
