@@ -14,6 +14,7 @@ from mlops_console.config.rules import RuleSettings
 from mlops_console.config.store import StoreSettings
 from mlops_console.config.tui import TuiSettings
 from mlops_console.config.values import Section
+from mlops_console.config.web import WebSettings
 from mlops_console.core import secrets
 
 
@@ -25,6 +26,7 @@ class Settings(Section):
     rules: list[RuleSettings] = []
     notify: NotifySettings = NotifySettings()
     tui: TuiSettings = TuiSettings()
+    web: WebSettings = WebSettings()
 
     source: Path | None = Field(default=None, exclude=True)
     """The file these settings came from (not a config key)."""
