@@ -272,6 +272,42 @@ async def shoot_history(root: Path, out: Path) -> Path:
     return path
 
 
+def web_shot(config: Path, first_endpoint: str, out: Path) -> Path:
+    """`mlops-console web` on `config`, opened in headless chromium: `web.png` once the overview shows."""
+    import secrets as tokens
+
+    import httpx
+
+    from tests._browser import TerminalFrames, browser, offline_page
+    from tests._serve_helpers import free_port, poll_until
+
+    port, token = free_port(), tokens.token_urlsafe(12)
+    cmd = [sys.executable, "-m", "mlops_console", "--config", str(config), "web", "--port", str(port)]
+    proc = subprocess.Popen([*cmd, "--token", token], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+
+    def listening() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == 403
+        except httpx.HTTPError:
+            return False
+
+    try:
+        poll_until(listening, 60, "mlops-console web")
+        with browser() as chromium:
+            page = offline_page(chromium, 1600, 960)
+            frames = TerminalFrames(page)
+            page.goto(f"{url}/?token={token}")
+            frames.wait_for(page, first_endpoint, 90)
+            page.wait_for_timeout(8000)  # a few probes: figures instead of dashes
+            path = out / "web.png"
+            page.screenshot(path=str(path))
+            return path
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -283,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, help="demo root (default: a temporary directory)")
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
     parser.add_argument("--png", action="store_true", help="also write PNGs (rsvg-convert)")
+    parser.add_argument(
+        "--web", action="store_true", help="also shoot `mlops-console web` in chromium (web.png)"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -313,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(config)
         try:
             taken = asyncio.run(shoot(lambda: MlopsConsole(settings, demo=env), args.out, env=env))
+            if args.web and settings.endpoints:
+                shot = web_shot(config, settings.endpoints[0].name, args.out)
+                print(f"screenshots: {shot}", file=sys.stderr)
         finally:
             if env is not None:
                 env.stop()

@@ -18,7 +18,9 @@ from mlops_console.core import secrets
 # Keys whose `${VAR}` references stay in the settings as written and are expanded where they are used
 # (paging, running a hook): commands that neither page nor deploy run without those secrets, and the
 # secret never reaches what is stored or shown.
-_LAZY_KEY = re.compile(r"^(notifications\[\d+\]\.url|endpoints\[\d+\]\.deploy\.(command|webhook))$")
+_LAZY_KEY = re.compile(
+    r"^(notifications\[\d+\]\.url|endpoints\[\d+\]\.deploy\.(command|webhook)|registry\.(username|password|token))$"
+)
 
 
 def _expand_env(value: Any, key: str, missing: list[str], used: dict[str, str]) -> Any:

@@ -15,6 +15,7 @@ from mlops_console.config.slo import SloSettings
 from mlops_console.config.store import StoreSettings
 from mlops_console.config.tui import TuiSettings
 from mlops_console.config.values import Section
+from mlops_console.config.web import WebSettings
 from mlops_console.core import secrets
 
 
@@ -28,6 +29,7 @@ class Settings(Section):
     tui: TuiSettings = TuiSettings()
     slo: SloSettings = SloSettings()
     """Objectives every endpoint has unless its own `slo` sets another."""
+    web: WebSettings = WebSettings()
 
     source: Path | None = Field(default=None, exclude=True)
     """The file these settings came from (not a config key)."""
@@ -52,6 +54,7 @@ class Settings(Section):
     def lazy_values(self) -> list[tuple[str, str]]:
         """`(key, text as written)` of every value whose `${VAR}` references are resolved when used."""
         out = [(f"notifications[{i}].url", n.template) for i, n in enumerate(self.notifications)]
+        out += [(f"registry.{key}", value) for key, value in self.registry.credentials()]
         for index, endpoint in enumerate(self.endpoints):
             if endpoint.deploy is not None:
                 for field in ("command", "webhook"):
