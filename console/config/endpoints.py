@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 from pydantic import Field, field_validator, model_validator
 
 from mlops_console.config.quality import DriftSettings, InferenceLogSettings
+from mlops_console.config.slo import SloSettings
 from mlops_console.config.values import Duration, Section, check_http_url, check_lazy
 from mlops_console.core.templates import env_name, quoted_placeholders
 
@@ -113,6 +114,9 @@ class EndpointSettings(Section):
     prometheus_id: str | None = None
     """This endpoint's value of `[prometheus] group_by` (default: the host:port of `url`, which is
     Prometheus' `instance` label)."""
+    slo: SloSettings | None = None
+    """Service-level objectives: `{ availability = 0.999, latency_p95 = "250ms" }` (over the top-level
+    `slo` defaults)."""
 
     @field_validator("url")
     @classmethod

@@ -19,7 +19,8 @@ from mlops_console.core import secrets
 # (paging, running a hook): commands that neither page nor deploy run without those secrets, and the
 # secret never reaches what is stored or shown.
 _LAZY_KEY = re.compile(
-    r"^(notifications\[\d+\]\.url|endpoints\[\d+\]\.deploy\.(command|webhook)|watch\.heartbeat_url)$"
+    r"^(notifications\[\d+\]\.url|endpoints\[\d+\]\.deploy\.(command|webhook)|watch\.heartbeat_url"
+    r"|registry\.(username|password|token))$"
 )
 
 

@@ -12,10 +12,12 @@ from mlops_console.config.notifications import NotificationSettings, NotifySetti
 from mlops_console.config.prometheus import DiscoverSettings, PrometheusSettings
 from mlops_console.config.registry import RegistrySettings
 from mlops_console.config.rules import RuleSettings
+from mlops_console.config.slo import SloSettings
 from mlops_console.config.store import StoreSettings
 from mlops_console.config.tui import TuiSettings
 from mlops_console.config.values import Section
 from mlops_console.config.watch import WatchSettings
+from mlops_console.config.web import WebSettings
 from mlops_console.core import secrets
 
 
@@ -27,6 +29,9 @@ class Settings(Section):
     rules: list[RuleSettings] = []
     notify: NotifySettings = NotifySettings()
     tui: TuiSettings = TuiSettings()
+    slo: SloSettings = SloSettings()
+    """Objectives every endpoint has unless its own `slo` sets another."""
+    web: WebSettings = WebSettings()
     watch: WatchSettings = WatchSettings()
     prometheus: PrometheusSettings | None = None
     discover: list[DiscoverSettings] = []
@@ -52,12 +57,21 @@ class Settings(Section):
                 return endpoint
         raise KeyError(name)
 
+    def slo_for(self, name: str) -> SloSettings:
+        """The objectives of endpoint `name`: the defaults under its own `slo` keys."""
+        try:
+            own = self.endpoint(name).slo
+        except KeyError:
+            own = None
+        return self.slo.merged(own)
+
     def alias_for(self, model: str) -> str:
         return self.registry.aliases.get(model, self.registry.default_alias)
 
     def lazy_values(self) -> list[tuple[str, str]]:
         """`(key, text as written)` of every value whose `${VAR}` references are resolved when used."""
         out = [(f"notifications[{i}].url", n.template) for i, n in enumerate(self.notifications)]
+        out += [(f"registry.{key}", value) for key, value in self.registry.credentials()]
         for index, endpoint in enumerate(self.endpoints):
             if endpoint.deploy is not None:
                 for field in ("command", "webhook"):

@@ -240,6 +240,7 @@ class EndpointState:
                 return Window(stats, "metrics")
             probe = series.probe_stats(now)
             stats.p50, stats.p95, stats.p99, stats.samples = probe.p50, probe.p95, probe.p99, probe.samples
+            stats.latencies, stats.buckets = probe.latencies, ()
             return Window(stats, "probe")
         return Window(series.probe_stats(now), "probe")
 
@@ -304,6 +305,7 @@ class EndpointState:
                 detection=self.detected.describe(),
                 stale=self.stale,
                 health_source=self.health_source,  # type: ignore[arg-type]
+                bands=self.detected.bands(),
             )
         return self._frozen
 
@@ -350,6 +352,11 @@ class EndpointState:
             p99=quantile(latencies, 0.99),
             rps=self.rps,
             error_ratio=self.window.stats.error_ratio,
+            samples=len(latencies),
+            latency_mean=sum(latencies) / len(latencies) if latencies else None,
+            latency_min=latencies[0] if latencies else None,
+            latency_max=latencies[-1] if latencies else None,
+            requests=self.window.stats.requests,
         )
 
 

@@ -50,6 +50,8 @@ STATUS_EVERY = 2.0
 STORE_SYNC_EVERY = 5.0
 REMIND_EVERY = 30.0
 DETECTOR_STATE_EVERY = 10.0
+PRUNE_EVERY = 3600.0
+"""Seconds between two prunings of history older than `store.history` (a backlog: every round)."""
 """Seconds between writes of what the detectors learnt: a watcher killed with -9 loses at most this,
 and never a change of a condition (written within a housekeeping round, 0.5 s)."""
 STALL_PROBES = 3
@@ -374,7 +376,7 @@ class Engine:
 
     # -- periodic work ---------------------------------------------------------------------------------
     async def _housekeeping_loop(self) -> None:
-        last = {"status": 0.0, "sync": 0.0, "remind": 0.0, "detectors": time.time()}
+        last = {"status": 0.0, "sync": 0.0, "remind": 0.0, "detectors": time.time(), "prune": 0.0}
         logged_at = 0.0
         while True:
             await asyncio.sleep(0.5)
@@ -419,6 +421,11 @@ class Engine:
                     for name in learnt:
                         self.endpoints[name].detected.changed = True  # written next round instead
                     raise
+        if now - last["prune"] >= PRUNE_EVERY:
+            last["prune"] = now
+            pruned = await self._in_store(self.store.prune_history, now - self.settings.store.history)
+            if pruned >= 20_000:
+                last["prune"] = now - PRUNE_EVERY  # more to prune: again next round
         if now - last["remind"] >= REMIND_EVERY:
             last["remind"] = now
             if await self._in_store(remind_unacknowledged, self.store, self.settings):
