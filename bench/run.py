@@ -32,6 +32,7 @@ SCENARIOS = [
     "quality_memory",
     "serve_log",
     "quality_alarms",
+    "detection",
 ]
 
 
@@ -49,6 +50,7 @@ def plan(quick: bool, repeats: int | None) -> dict[str, Any]:
             "quality_memory": {"memory_rows": 5_000},
             "serve_log": {"requests": 100},
             "quality_alarms": {"hours": 0.3, "trials": 1},
+            "detection": {"quick": True},
         }
     return {
         "engine_scale": {"ns": [100, 500, 1000], "duration": 30.0, "warmup": 2.0, "repeats": repeats or 3},
@@ -62,6 +64,7 @@ def plan(quick: bool, repeats: int | None) -> dict[str, Any]:
         "quality_memory": {"memory_rows": 500_000},
         "serve_log": {"requests": 2000},
         "quality_alarms": {"hours": 2.0, "trials": 5},
+        "detection": {"quick": False},
     }
 
 
@@ -187,6 +190,11 @@ def s_quality_alarms(p: dict[str, Any]) -> dict[str, Any]:
     return run_worker("bench.quality_alarms", flags(p, "hours", "trials"), timeout=600 + 300 * p["hours"])
 
 
+def s_detection(p: dict[str, Any]) -> dict[str, Any]:
+    # The full run scores 100 seeds of every scenario (about ten minutes on two cores); --quick two.
+    return run_worker("bench.detection", ["--emit", *(["--quick"] if p["quick"] else [])], timeout=3600)
+
+
 RUNNERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "engine_scale": s_engine_scale,
     "render": s_render,
@@ -199,6 +207,7 @@ RUNNERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "quality_memory": s_quality_memory,
     "serve_log": s_serve_log,
     "quality_alarms": s_quality_alarms,
+    "detection": s_detection,
 }
 
 
@@ -475,6 +484,36 @@ def quality_rows(
                 f"max {f(r['all_features_delay_s_max'], '.0f')} s over {r['detected_all']} of {qa['trials']} "
                 f"trials; dataset drift {f(r['dataset_delay_s_median'], '.0f')} s; "
                 f"wrongly named {r['wrongly_named']}",
+                "-",
+            )
+        )
+    det = results.get("detection", {})
+    if "overall" in det:
+        ours, static, sigma = (det["overall"][m] for m in ("adaptive", "static", "3sigma"))
+        targets = det.get("targets", {})
+
+        def pct(v: float | None) -> str:
+            return "n/a" if v is None else f"{v * 100:.1f}%"
+
+        seeds = "2 seeds (quick)" if det.get("quick") else "seeds 1000-1099"
+        out.append(
+            (
+                "11 detection",
+                f"recall / false pages per signal-day, {seeds}",
+                f"{pct(ours['recall'])} / {f(ours['false_per_day'], '.3f')}",
+                f"static {pct(static['recall'])} / {f(static['false_per_day'], '.3f')}; "
+                f"3-sigma {pct(sigma['recall'])} / {f(sigma['false_per_day'], '.3f')}; "
+                "target >= 95% / <= 0.3",
+                verdict(None if quick else all(targets.values())),
+            )
+        )
+        out.append(
+            (
+                "11 detection",
+                "delay p50 / p90, polls",
+                f"{f(ours['median_delay'], 'g')} / {f(ours['p90_delay'], 'g')}",
+                f"static {f(static['median_delay'], 'g')}; 3-sigma {f(sigma['median_delay'], 'g')}; "
+                "target p50 <= 4",
                 "-",
             )
         )

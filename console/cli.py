@@ -61,17 +61,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or EXIT_OK)
     except ConfigError as exc:
-        for line in exc.lines():
-            print(printable(line), file=sys.stderr)
-        return EXIT_USAGE
+        lines = [printable(line) for line in exc.lines()]
+        return _fail(args, lines, EXIT_USAGE)
     except CommandError as exc:
-        print(f"mlops-console: {printable(exc)}", file=sys.stderr)
-        return EXIT_FAILED
+        return _fail(args, [f"mlops-console: {printable(exc)}"], EXIT_FAILED)
     except StoreError as exc:
-        print(f"mlops-console: {printable(exc)}", file=sys.stderr)
-        return EXIT_STORE
+        return _fail(args, [f"mlops-console: {printable(exc)}"], EXIT_STORE)
     except KeyboardInterrupt:
         return 130
+
+
+def _fail(args: argparse.Namespace, lines: list[str], code: int) -> int:
+    """The reason on stderr; with `--json`, also a JSON document on stdout, so a pipeline that parses
+    stdout always gets one (argument errors, which argparse reports before this, are the exception)."""
+    for line in lines:
+        print(line, file=sys.stderr)
+    if getattr(args, "json", False):
+        from mlops_console.commands.output import json_error, print_json
+
+        print_json(json_error("\n".join(lines).removeprefix("mlops-console: "), code))
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,6 +4,7 @@
     .venv/bin/python scripts/mutation.py alerts_book     # mutate one module, print its score
     .venv/bin/python scripts/mutation.py alerts_book --survivors   # ... and the diff of each survivor
     .venv/bin/python scripts/mutation.py alerts_book --retest      # survivors again, after new tests
+    .venv/bin/python scripts/mutation.py promotion_plan --only '*_check_expected__*'  # some functions
     .venv/bin/python scripts/mutation.py --all           # every module, one after the other
 
 The modules and the tests that judge each one are `[tool.mutmut.modules.*]` in pyproject.toml. mutmut
@@ -99,7 +100,9 @@ def stage(name: str, module: dict[str, list[str]]) -> Path:
     return where
 
 
-def run(name: str, module: dict[str, list[str]], jobs: int, retest: bool = False) -> int:
+def run(
+    name: str, module: dict[str, list[str]], jobs: int, retest: bool = False, only: list[str] | None = None
+) -> int:
     survivors = (
         [key for key, status in results(name).items() if status not in KILLED | NOT_RUN] if retest else []
     )
@@ -109,7 +112,7 @@ def run(name: str, module: dict[str, list[str]], jobs: int, retest: bool = False
     env = {"HYPOTHESIS_PROFILE": "mutation", **os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     # The MLflow registry the promotion tests train is built once per module, not once per mutant.
     env["MLOPS_TEST_REGISTRY_CACHE"] = str(where / "registry")
-    command = ["nice", "-n", "19", mutmut, "run", "--max-children", str(jobs), *survivors]
+    command = ["nice", "-n", "19", mutmut, "run", "--max-children", str(jobs), *survivors, *(only or [])]
     return subprocess.call(command, cwd=where, env=env)
 
 
@@ -171,6 +174,12 @@ def main(argv: list[str] | None = None) -> int:
         help="judge with these tests instead (e.g. a before/after figure)",
     )
     parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="PATTERN",
+        help="run only these mutants (fnmatch on mutmut's names, e.g. '*plan_rollback__*')",
+    )
+    parser.add_argument(
         "--jobs", type=int, default=1, help="mutmut workers (default 1: the machine is shared)"
     )
     args = parser.parse_args(argv)
@@ -187,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         module = dict(known[name], tests=args.tests) if args.tests else known[name]
         if not args.report:
-            run(name, module, args.jobs, retest=args.retest)
+            run(name, module, args.jobs, retest=args.retest, only=args.only)
         ratio = report(name, args.survivors)
         below = below or ratio is None or ratio < TARGET
     return 1 if below else 0

@@ -216,6 +216,98 @@ def to_png(paths: list[Path]) -> None:
         subprocess.run([converter, "-o", str(path.with_suffix(".png")), str(path)], check=False)
 
 
+async def shoot_history(root: Path, out: Path) -> Path:
+    """The endpoint screen's week view over a week of stored history (a daily cycle, one slow
+    afternoon), with the latency detector's expected band: sample data, as the demo has no week."""
+    import dataclasses
+    import math
+
+    from mlops_console.core.store import Rollup
+    from mlops_console.tui.messages import SnapshotReceived
+    from mlops_console.tui.screens.endpoint_detail import EndpointDetailScreen
+    from tests import sample
+
+    app = sample.make_app(root)
+    now = int(sample.T0 // 60)
+    rows = []
+    for minute in range(now - 7 * 1440, now):
+        day = math.sin(2 * math.pi * (minute % 1440) / 1440)
+        p95 = 0.012 + 0.003 * day + (0.03 if now - 3 * 1440 - 120 <= minute < now - 3 * 1440 else 0.0)
+        rps = 6.0 + 4.0 * day
+        rows.append(
+            Rollup(
+                "iris-prod",
+                minute,
+                12,
+                0,
+                p95 / 2,
+                p95,
+                p95 * 1.3,
+                rps,
+                0.001,
+                12,
+                p95 / 2,
+                p95 / 4,
+                p95,
+                rps * 60,
+            )
+        )
+    app.backend.store.write_rollups(rows)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot)
+        snap = sample.snapshot()
+        bands = (("latency", 0.0, 0.022), ("throughput", 1.2, 12.5))
+        endpoints = [
+            dataclasses.replace(e, bands=bands) if e.name == "iris-prod" else e for e in snap.endpoints
+        ]
+        app.post_message(SnapshotReceived(dataclasses.replace(snap, endpoints=endpoints)))
+        await pilot.press("colon", *"endpoint iris-prod", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, EndpointDetailScreen)
+        await pilot.press("h", "h")
+        await settle(pilot, 1.0)
+        path = out / "endpoint_history.svg"
+        app.save_screenshot(str(path))
+    print(f"screenshots: {path}")
+    return path
+
+
+def web_shot(config: Path, first_endpoint: str, out: Path) -> Path:
+    """`mlops-console web` on `config`, opened in headless chromium: `web.png` once the overview shows."""
+    import secrets as tokens
+
+    import httpx
+
+    from tests._browser import TerminalFrames, browser, offline_page
+    from tests._serve_helpers import free_port, poll_until
+
+    port, token = free_port(), tokens.token_urlsafe(12)
+    cmd = [sys.executable, "-m", "mlops_console", "--config", str(config), "web", "--port", str(port)]
+    proc = subprocess.Popen([*cmd, "--token", token], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+
+    def listening() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == 403
+        except httpx.HTTPError:
+            return False
+
+    try:
+        poll_until(listening, 60, "mlops-console web")
+        with browser() as chromium:
+            page = offline_page(chromium, 1600, 960)
+            frames = TerminalFrames(page)
+            page.goto(f"{url}/?token={token}")
+            frames.wait_for(page, first_endpoint, 90)
+            page.wait_for_timeout(8000)  # a few probes: figures instead of dashes
+            path = out / "web.png"
+            page.screenshot(path=str(path))
+            return path
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -227,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, help="demo root (default: a temporary directory)")
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
     parser.add_argument("--png", action="store_true", help="also write PNGs (rsvg-convert)")
+    parser.add_argument(
+        "--web", action="store_true", help="also shoot `mlops-console web` in chromium (web.png)"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -240,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tempfile.mkdtemp(prefix="mlops-shots-"))
         counter = iter(range(100))
         taken = asyncio.run(shoot(lambda: sample.make_app(work / str(next(counter))), args.out, first_wait=1))
+        taken.append(asyncio.run(shoot_history(work / "history", args.out)))
     else:
         if args.demo:
             from mlops_console.demo.environment import DemoEnvironment
@@ -256,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(config)
         try:
             taken = asyncio.run(shoot(lambda: MlopsConsole(settings, demo=env), args.out, env=env))
+            if args.web and settings.endpoints:
+                shot = web_shot(config, settings.endpoints[0].name, args.out)
+                print(f"screenshots: {shot}", file=sys.stderr)
         finally:
             if env is not None:
                 env.stop()

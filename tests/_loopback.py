@@ -7,10 +7,12 @@ fly and wait on what they record (poll-until-deadline, never fixed sleeps).
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -219,3 +221,77 @@ class Sink:
 
     def titles(self) -> list[str]:
         return [m.get("title", "") for m in self.received]
+
+
+@dataclass
+class RefusingProxy:
+    """An HTTP proxy on loopback in front of a real server (an `mlflow server`) that answers the
+    requests `refuse(method, path)` picks with `403 PERMISSION_DENIED`, as an authenticating registry
+    does for a user without the right, and passes every other request through unchanged."""
+
+    upstream: str
+    refuse: Callable[[str, str], bool]
+    port: int = field(default_factory=free_port)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    passed: list[tuple[str, str]] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> RefusingProxy:
+        proxy = self
+        upstream = urllib.parse.urlsplit(self.upstream)
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _handle(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+                request = (self.command, self.path.split("?", 1)[0])
+                if proxy.refuse(*request):
+                    proxy.refused.append(request)
+                    self._answer(
+                        403,
+                        "application/json",
+                        json.dumps(
+                            {"error_code": "PERMISSION_DENIED", "message": "Permission denied"}
+                        ).encode(),
+                    )
+                    return
+                proxy.passed.append(request)
+                connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=60)
+                try:
+                    headers = {
+                        k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
+                    }
+                    connection.request(self.command, self.path, body=body or None, headers=headers)
+                    response = connection.getresponse()
+                    self._answer(
+                        response.status, response.getheader("Content-Type", "text/plain"), response.read()
+                    )
+                finally:
+                    connection.close()
+
+            def _answer(self, status: int, content_type: str, payload: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = _handle
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()

@@ -53,11 +53,12 @@ class MlflowRegistry:
             source.backup(target)
         return MlflowRegistry(root=root, db_path=db_path)
 
-    def set_status(self, model: str, version: str | int, status: str) -> None:
+    def set_status(self, model: str, version: str | int, status: str, message: str | None = None) -> None:
         """Fake a registration state MLflow's sqlite store never leaves a version in by itself."""
         with sqlite3.connect(self.db_path) as conn:
             conn.execute(
-                "UPDATE model_versions SET status=? WHERE name=? AND version=?", [status, model, int(version)]
+                "UPDATE model_versions SET status=?, status_message=? WHERE name=? AND version=?",
+                [status, message, model, int(version)],
             )
 
 

@@ -131,6 +131,50 @@ def test_a_silence_expired_long_ago_does_not_stop_reminders(world) -> None:  # t
     assert remind_unacknowledged(store, settings) == 1
 
 
+def test_a_recurrence_inside_a_silence_gets_no_reminder(world) -> None:  # type: ignore[no-untyped-def]
+    """A silence covers the fingerprint: the incident that comes back during it is quiet, reminders too."""
+    settings, store, clock, book = world
+    run(book, store, down("ep", True))
+    [first] = store.list_alerts()
+    store.silence(first.id, 3600, by="bob")
+    run(book, store, down("ep", False))
+    clock.now += 600
+    run(book, store, down("ep", True))
+    assert [a.state for a in store.list_alerts()] == ["firing", "resolved"]
+    make_overdue(store)
+    assert remind_unacknowledged(store, settings) == 0
+    assert titles(store) == ["[FIRING] ep: endpoint down"]
+
+
+@pytest.mark.parametrize("decision", ["silence", "acknowledge", "resolve"])
+def test_a_decision_landing_between_due_and_remind_stops_the_reminder(world, decision: str) -> None:  # type: ignore[no-untyped-def]
+    """The reminder re-checks inside its own transaction: a silence, an ack or a resolve that lands after
+    the alert was found due (another process, the console) wins, and nothing pages."""
+    settings, store, _, book = world
+    run(book, store, down("ep", True))
+    make_overdue(store)
+    [due] = store.due_reminders(settings.notify.renotify_after)
+    if decision == "silence":
+        store.silence(due.id, 3600, by="bob")
+    elif decision == "acknowledge":
+        store.acknowledge(due.id, "alice")
+    else:
+        store.resolve_alert(due.id, [])
+    assert store.remind(due.id, [message("reminder")]) is False
+    assert titles(store) == ["[FIRING] ep: endpoint down"]
+    assert "reminder" not in [e.kind for e in store.events(due.id)]
+
+
+def test_remind_pages_an_alert_still_due(world) -> None:  # type: ignore[no-untyped-def]
+    settings, store, _, book = world
+    run(book, store, down("ep", True))
+    make_overdue(store)
+    [due] = store.due_reminders(settings.notify.renotify_after)
+    assert store.remind(due.id, [message("reminder")]) is True
+    assert titles(store) == ["[FIRING] ep: endpoint down", "title"]
+    assert [e.kind for e in store.events(due.id)] == ["fired", "reminder"]
+
+
 # -- silences beside the first page: resolves, queued pages ---------------------------------------------
 def test_silence_quiets_the_resolve_too(world) -> None:  # type: ignore[no-untyped-def]
     _, store, _, book = world

@@ -26,6 +26,7 @@ SCENARIOS = {
     "quality_memory",
     "serve_log",
     "quality_alarms",
+    "detection",
 }
 
 

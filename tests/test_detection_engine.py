@@ -189,3 +189,84 @@ def test_latency_that_triples_pages_through_the_adaptive_rule_and_jitter_does_no
     assert watch.returncode == 0, err[-2000:]
     # The static rule never paged: three times slower is still far from 1 s.
     assert not any("latency p95 high" in t for t in sink.titles())
+
+
+def write_slo_config(tmp_path: Path, url: str, sink: Sink) -> Path:
+    config = tmp_path / "slo.toml"
+    row = [5.1, 3.5, 1.4, 0.2]
+    config.write_text(
+        f"""
+[store]
+path = "{tmp_path / "console.db"}"
+
+[[endpoints]]
+name = "scorer"
+url = "{url}"
+interval = 0.2
+timeout = 2.0
+payload = {{ dataframe_split = {{ columns = {json.dumps(IRIS_COLUMNS)}, data = [{json.dumps(row)}] }} }}
+slo = {{ availability = 0.999, latency_p99 = "250ms" }}
+
+[[notifications]]
+url = "{sink.url}"
+
+# The workbook's windows shrunk for a test's patience (20 s and 4 s at 14.4x, 60 s and 10 s at 6x),
+# one judged value a second. Everything else is the default SLO rule.
+[[rules]]
+rule = "slo_latency"
+every = "1s"
+params = {{ windows = [[20, 4, 14.4], [60, 10, 6.0]], bucket = 1 }}
+"""
+    )
+    return config
+
+
+@pytest.mark.slow
+def test_a_latency_slo_pages_its_burn_rate_with_evidence_and_resolves_once(
+    scorer: str, tmp_path: Path
+) -> None:
+    sink = Sink().start()
+    config = write_slo_config(tmp_path, scorer, sink)
+    watch = start_watch(config)
+    store = Store(tmp_path / "console.db", read_only=True)
+    try:
+        poll_until(lambda: status_of(store).get("p95") is not None, 60, "the first probes")
+        # Half a second per request: every probe is slower than the 250 ms target, where 1 % may be.
+        assert httpx.post(f"{scorer}/chaos", json={"delay_ms": 500}).status_code == 200
+        poll_until(lambda: any("latency SLO" in t for t in sink.titles()), 90, "the SLO page")
+        page = next(m for m in sink.received if "latency SLO" in m["title"])
+        assert page["title"] == "[FIRING] scorer: latency SLO burning"
+        assert "scorer latency SLO: slower than 250 ms" in page["message"]
+        assert "of the 0.99 objective" in page["message"] and "of the error budget left" in page["message"]
+
+        alerts = cli(config, "alerts", "list", "--json")
+        assert [(a["rule"], a["state"], a["severity"]) for a in alerts] == [
+            ("slo_latency", "firing", "critical")
+        ]
+        shown = cli(config, "alerts", "show", str(alerts[0]["id"]), "--json")
+        evidence = next(e for e in shown["events"] if e["kind"] == "fired")["data"]["evidence"]
+        assert (evidence["detector"], evidence["signal"], evidence["target"]) == (
+            "burn_rate",
+            "slow_share",
+            0.25,
+        )
+        rates = evidence["baseline"]["burn_rates"]
+        # Every probe slow: the fast pair (covered after 4 s) pages first, before the 10 s window counts.
+        assert set(rates) >= {"20s", "4s"} and min(rates["20s"], rates["4s"]) >= 14.4, rates
+        assert evidence["baseline"]["budget_left"] < 1.0
+
+        # Fast again: the short windows say it is over, and the alert resolves, once.
+        assert httpx.post(f"{scorer}/chaos", json={"delay_ms": 0}).status_code == 200
+        poll_until(lambda: any("RESOLVED" in t and "latency SLO" in t for t in sink.titles()), 150, "resolve")
+        assert [t for t in sink.titles() if "latency SLO" in t] == [
+            "[FIRING] scorer: latency SLO burning",
+            "[RESOLVED] scorer: latency SLO burning",
+        ]
+    finally:
+        httpx.post(f"{scorer}/chaos", json={"delay_ms": 0})
+        watch.send_signal(signal.SIGTERM)
+        _, err = watch.communicate(timeout=30)
+        sink.stop()
+    assert watch.returncode == 0, err[-2000:]
+    # No other rule paged: 500 ms is under the static 1 s limit, and nothing failed.
+    assert {t for t in sink.titles() if "latency SLO" not in t} == set(), sink.titles()

@@ -331,15 +331,17 @@ def feed_counts(detector: Detector, rows: Iterable[tuple[float, float]], start: 
     return [detector.update((start + i) * POLL, v, n) for i, (v, n) in enumerate(rows)]
 
 
-def test_binomial_pages_at_exactly_12_errors_in_1000_against_a_01_percent_baseline() -> None:
+def test_binomial_pages_at_exactly_11_errors_in_1000_against_a_01_percent_baseline() -> None:
+    # P(X >= 11 | 1000, 0.3 %) < 1e-3 <= P(X >= 10): 11 is the critical count at the default alpha.
+    assert critical_errors(1000, 0.003, 1e-3) == 11
+    ten = binomial().update(30 * POLL, 0.010, 1000)
     eleven = binomial().update(30 * POLL, 0.011, 1000)
-    twelve = binomial().update(30 * POLL, 0.012, 1000)
-    assert eleven.anomalous is False and twelve.anomalous is True and twelve.kind == "spike"
-    assert eleven.expected == (0.0, pytest.approx(0.011))
-    assert twelve.evidence["baseline"] == pytest.approx(0.001)
-    assert twelve.evidence["tested"] == pytest.approx(0.003)
-    assert twelve.score == pytest.approx(-math.log10(binomial_tail(12, 1000, 0.003)))
-    assert "12 errors in 1000 requests against a baseline of 0.10%" in describe("error_rate", twelve)
+    assert ten.anomalous is False and eleven.anomalous is True and eleven.kind == "spike"
+    assert ten.expected == (0.0, pytest.approx(0.010))
+    assert eleven.evidence["baseline"] == pytest.approx(0.001)
+    assert eleven.evidence["tested"] == pytest.approx(0.003)
+    assert eleven.score == pytest.approx(-math.log10(binomial_tail(11, 1000, 0.003)))
+    assert "11 errors in 1000 requests against a baseline of 0.10%" in describe("error_rate", eleven)
 
 
 def test_binomial_needs_a_minimum_error_count() -> None:
@@ -352,11 +354,12 @@ def test_binomial_needs_a_minimum_error_count() -> None:
 
 def test_binomial_sees_a_rise_too_small_for_any_single_poll_over_five() -> None:
     detector = binomial()
-    # 2 % of 300 requests is 6 errors: under one poll's critical count (7), over three polls'.
-    assert critical_errors(300, 0.003, 1e-4) == 7
-    verdicts = feed_counts(detector, [(0.02, 300)] * 3, start=30)
+    # 5 errors in 300 requests: under one poll's critical count (6); the span without its worst poll
+    # holds 5 in 300 after two polls (p = 0.0023) and 10 in 600 after three (p = 1.8e-5 < 1e-3).
+    assert critical_errors(300, 0.003, 1e-3) == 6
+    verdicts = feed_counts(detector, [(5 / 300, 300)] * 3, start=30)
     assert [v.anomalous for v in verdicts] == [False, False, True]
-    assert verdicts[-1].evidence["span_errors"] == 12 and verdicts[-1].evidence["span_requests"] == 600
+    assert verdicts[-1].evidence["span_errors"] == 10 and verdicts[-1].evidence["span_requests"] == 600
 
 
 def test_binomial_does_not_learn_anomalous_polls_and_holds_through_a_quiet_minute() -> None:
@@ -366,6 +369,14 @@ def test_binomial_does_not_learn_anomalous_polls_and_holds_through_a_quiet_minut
     # Still above the tested proportion over the recent polls: the same incident, not a resolve.
     assert quiet.anomalous is True
     assert quiet.evidence["baseline"] == pytest.approx(0.001)
+
+
+def test_binomial_one_bad_minute_does_not_hold_the_next_quiet_ones() -> None:
+    detector = binomial()
+    verdicts = feed_counts(detector, [(0.05, 1000), (0.001, 1000), (0.001, 1000)], start=30)
+    # The bad minute is anomalous; the quiet ones after it are not held by it (the span leaves out its
+    # worst poll), so one blip never makes two of three.
+    assert [v.anomalous for v in verdicts] == [True, False, False]
 
 
 def test_binomial_restored_state_continues_without_warm_up() -> None:

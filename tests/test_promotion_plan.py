@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mlflow import MlflowClient
 
 from mlops_console.config import Settings, parse_settings
 from mlops_console.core.promotion.plan import missing_hook_env, plan_promote, plan_rollback, serving_endpoints
@@ -105,6 +106,8 @@ def test_stage_targets_match_endpoints_by_name_case_insensitively(env) -> None: 
     production = resolve_target(settings, "iris")
     assert [e.name for e in serving_endpoints(settings, "iris", production)] == ["prod-hook", "prod-plain"]
     assert serving_endpoints(settings, "fraud", production) == []
+    diabetes = [e.name for e in serving_endpoints(settings, "diabetes", production)]
+    assert diabetes == ["other-model"], "endpoints of other models listed before it are skipped, not the end"
 
 
 def test_a_model_specific_default_alias_picks_its_endpoints(mlflow_registry, tmp_path: Path) -> None:
@@ -166,4 +169,52 @@ def test_rollback_plans_and_their_refusals(env) -> None:  # type: ignore[no-unty
     assert moved.problems == [
         "alias production of iris was moved outside the console (now v2); "
         "pick the version explicitly with `mlops-console promote iris N`"
+    ]
+
+
+def test_rollback_of_a_stage_restores_its_previous_version(env) -> None:  # type: ignore[no-untyped-def]
+    settings, store, registry = env
+    assert promote(settings, store, registry, "iris", 1, stage="staging", actor="a", deploy=False).ok
+    assert promote(settings, store, registry, "iris", 3, stage="staging", actor="a", deploy=False).ok
+    plan = plan_rollback(settings, store, registry, "iris", stage="staging")
+    assert plan.ok and (plan.target.stage, plan.target.alias) == ("Staging", None)
+    assert (plan.current_version, plan.new_version, plan.history) == ("3", "1", [])
+    assert plan.endpoints == ["staging"] and plan.not_redeployed == []
+
+
+def test_rollback_falls_back_to_the_audit_trail_when_the_history_tag_is_gone(env, mlflow_registry) -> None:  # type: ignore[no-untyped-def]
+    """Someone deleted the MLflow history tag: the store's audit trail still knows the previous versions."""
+    settings, store, registry = env
+    for version in (1, 3, 2):  # production 2 -> 1 -> 3 -> 2
+        assert promote(settings, store, registry, "iris", version, actor="a", deploy=False).ok
+    tag = resolve_target(settings, "iris").tag
+    MlflowClient(mlflow_registry.tracking_uri).delete_registered_model_tag("iris", tag)
+    plan = plan_rollback(settings, store, registry, "iris")
+    assert plan.ok and (plan.current_version, plan.new_version, plan.history) == ("2", "3", ["2", "1"])
+    assert plan_promote(settings, registry, "iris", 1, store=store).history == ["2", "1", "3", "2"]
+    fresh = plan_rollback(settings, None, registry, "iris")
+    assert fresh.problems == [
+        "no previous version to roll back to: the console has no earlier alias production of iris on record"
+    ]
+    assert plan_promote(settings, registry, "iris", 1).history == ["2"]
+
+
+def test_rollback_to_a_deleted_version_is_refused(env, mlflow_registry) -> None:  # type: ignore[no-untyped-def]
+    settings, store, registry = env
+    assert promote(settings, store, registry, "iris", 1, actor="a", deploy=False).ok  # 2 -> 1
+    MlflowClient(mlflow_registry.tracking_uri).delete_model_version("iris", "2")
+    plan = plan_rollback(settings, store, registry, "iris")
+    assert plan.problems == ["the previous version iris v2 no longer exists"]
+    assert plan.new is None and plan.endpoints == []
+
+
+def test_a_version_not_ready_is_refused_with_its_status_message_if_any(env, mlflow_registry) -> None:  # type: ignore[no-untyped-def]
+    settings, store, registry = env
+    mlflow_registry.set_status("iris", 3, "FAILED_REGISTRATION", "artifact copy failed")
+    assert plan_promote(settings, registry, "iris", 3, store=store).problems == [
+        "iris v3 is FAILED_REGISTRATION, not READY (artifact copy failed)"
+    ]
+    mlflow_registry.set_status("iris", 3, "PENDING_REGISTRATION")
+    assert plan_promote(settings, registry, "iris", 3, store=store).problems == [
+        "iris v3 is PENDING_REGISTRATION, not READY"
     ]

@@ -119,3 +119,31 @@ async def test_a_loading_endpoint_shows_as_loading_not_down(app: MlopsConsole) -
         assert cell(table, "iris-prod", "health") == "◌ loading"
         status = app.status_text().plain
         assert "◌ 1 loading" in status and "✖ 1 down" in status  # the sample's one down endpoint
+
+
+async def test_figures_from_an_unanswering_prometheus_show_as_stale(app: MlopsConsole) -> None:
+    from mlops_console.tui.status_line import status_line
+
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        table = app.screen.table
+        reason = "Prometheus http://prom:9090: bad_data: parse error"
+        stale = dataclasses.replace(
+            _with(sample.snapshot(), "iris-prod", stale=reason, health_source="prometheus"),
+            prometheus="http://prom:9090: bad_data: parse error",
+        )
+        app.post_message(SnapshotReceived(stale))
+        await pilot.pause()
+        # The last good values stay, marked; the other endpoints' are current.
+        assert cell(table, "iris-prod", "p95") == "9.1ms~"
+        assert cell(table, "iris-prod", "rps").endswith("~")
+        assert cell(table, "iris-staging", "p95") == "8.0ms"
+        assert "prometheus bad_data: parse error" in status_line(app).plain
+        await pilot.press("colon", *"endpoint iris-prod", "enter")
+        await settle(pilot)
+        summary = str(app.screen.summary.render())
+        assert f"latency stale ({reason}) p50 4.2ms" in summary
+        assert "health from Prometheus up{}" in summary
+        app.post_message(SnapshotReceived(sample.snapshot()))
+        await pilot.pause()
+        assert "stale" not in str(app.screen.summary.render())

@@ -10,7 +10,7 @@ Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Non
 
 def registrations() -> list[Register]:
     """Every command group's `register`, in the order `--help` lists them."""
-    from mlops_console.commands import alerts, changes, demo, drift, models, replay, status, watch
+    from mlops_console.commands import alerts, changes, demo, drift, models, replay, status, watch, web
 
     return [
         watch.register,
@@ -21,4 +21,5 @@ def registrations() -> list[Register]:
         demo.register,
         drift.register,
         replay.register,
+        web.register,
     ]

@@ -107,6 +107,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--by", type=bounded_text, default=None, help="who acknowledges (default: your user name)"
     )
     ack.add_argument("--note", type=bounded_text, help="at most 1000 characters")
+    ack.add_argument("--json", action="store_true", help="print the acknowledged alert as JSON")
     ack.set_defaults(func=cmd_ack)
 
     silence = actions.add_parser(
@@ -122,6 +123,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     silence.add_argument("--by", type=bounded_text, default=None)
     silence.add_argument("--note", type=bounded_text, help="at most 1000 characters")
+    silence.add_argument("--json", action="store_true", help="print the silenced alert as JSON")
     silence.set_defaults(func=cmd_silence)
 
 
@@ -198,7 +200,10 @@ def cmd_ack(args: argparse.Namespace) -> int:
         alert = store.acknowledge(args.id, args.by or os_user(), args.note)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    print(f"alert #{alert.id} acknowledged by {printable(alert.acked_by)}")
+    if args.json:
+        print(json.dumps({"ok": True, "action": "ack", "alert": alert_json(alert)}, indent=2))
+    else:
+        print(f"alert #{alert.id} acknowledged by {printable(alert.acked_by)}")
     return EXIT_OK
 
 
@@ -206,5 +211,8 @@ def cmd_silence(args: argparse.Namespace) -> int:
     store = _store(args, read_only=False)
     _get(store, args.id)
     alert = store.silence(args.id, args.duration, args.by or os_user(), args.note)
-    print(f"alert #{alert.id} silenced until {_local(alert.silenced_until)}")
+    if args.json:
+        print(json.dumps({"ok": True, "action": "silence", "alert": alert_json(alert)}, indent=2))
+    else:
+        print(f"alert #{alert.id} silenced until {_local(alert.silenced_until)}")
     return EXIT_OK

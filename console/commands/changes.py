@@ -16,14 +16,14 @@ from mlops_console.commands.common import (
     settings_from,
 )
 from mlops_console.commands.models import open_store, registry_client
-from mlops_console.commands.output import fmt_metric, iso, local, print_json, table
+from mlops_console.commands.output import fmt_metric, iso, json_error, local, print_json, table
 from mlops_console.config import ConfigError, Settings
 from mlops_console.core.actor import os_user
 from mlops_console.core.registry import RegistryError
 from mlops_console.core.text import printable
 
 if TYPE_CHECKING:
-    from mlops_console.core.promotion import ChangePlan, Promoter
+    from mlops_console.core.promotion import ChangePlan, ChangeResult, Promoter
     from mlops_console.core.store import AuditEntry
 
 
@@ -47,7 +47,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rollback = sub.add_parser("rollback", parents=[common], help="move an alias back to its previous version")
     rollback.add_argument("name")
     _target_args(rollback)
-    rollback.add_argument("--expect-current", metavar="N", help=argparse.SUPPRESS)
+    rollback.add_argument(
+        "--expect-current", metavar="N", help="refuse unless the alias points to version N now"
+    )
     rollback.add_argument("--no-deploy", action="store_true", help="move the alias, run no deploy hook")
     rollback.set_defaults(func=cmd_rollback)
 
@@ -71,6 +73,9 @@ def _target_args(parser: argparse.ArgumentParser) -> None:
         "--by", type=bounded_text, default=None, help="who is doing it (default: the OS user)"
     )
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    parser.add_argument(
+        "--json", action="store_true", help="print the result as JSON (see the README's --json fields)"
+    )
 
 
 # -- promote / rollback ------------------------------------------------------------------------------------
@@ -82,7 +87,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
             args.name, args.version, alias=args.alias, stage=args.stage, expect_current=args.expect_current
         )
     except RegistryError as exc:
-        raise _planning_failed(promoter, args, "promote", exc, to_version=args.version) from None
+        return _report(args, _planning_failed(promoter, args, "promote", exc, to_version=args.version))
     return _confirm_and_apply(args, settings, promoter, plan)
 
 
@@ -94,7 +99,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
             args.name, alias=args.alias, stage=args.stage, expect_current=args.expect_current
         )
     except RegistryError as exc:
-        raise _planning_failed(promoter, args, "rollback", exc) from None
+        return _report(args, _planning_failed(promoter, args, "rollback", exc))
     return _confirm_and_apply(args, settings, promoter, plan)
 
 
@@ -110,9 +115,9 @@ def _planning_failed(
     action: str,
     exc: RegistryError,
     to_version: str | None = None,
-) -> CommandError:
-    """The registry could not even be read: the attempt goes into the audit trail, the reason to stderr."""
-    result = promoter.record_failure(
+) -> ChangeResult:
+    """The registry could not even be read: the attempt goes into the audit trail."""
+    return promoter.record_failure(
         action,
         args.name,
         actor=args.by or os_user(),
@@ -122,7 +127,6 @@ def _planning_failed(
         to_version=to_version,
         reason=args.reason,
     )
-    return CommandError(result.message)
 
 
 def _confirm_and_apply(
@@ -136,12 +140,12 @@ def _confirm_and_apply(
         if missing:
             raise ConfigError(settings.source, missing)
     if plan.ok and not plan.noop and not args.yes:
-        if not sys.stdin.isatty():
-            print(
-                f"mlops-console: refusing to {plan.action} without confirmation: stdin is not a terminal "
-                f"(pass --yes)",
-                file=sys.stderr,
-            )
+        if args.json or not sys.stdin.isatty():
+            why = "--json answers no prompt" if args.json else "stdin is not a terminal"
+            message = f"refusing to {plan.action} without confirmation: {why} (pass --yes)"
+            if args.json:
+                print_json(json_error(message, EXIT_USAGE))
+            print(f"mlops-console: {message}", file=sys.stderr)
             return EXIT_USAGE
         print(describe_plan(plan, deploy=not args.no_deploy))
         try:
@@ -161,15 +165,57 @@ def _confirm_and_apply(
         on_progress=_progress,
         recheck=not args.yes,
     )
-    if result.ok:
-        print(printable(result.message))
-        for warning in result.warnings:
-            print(f"warning: {printable(warning)}", file=sys.stderr)
-        return EXIT_OK
+    return _report(args, result, plan.action)
+
+
+def _report(args: argparse.Namespace, result: ChangeResult, action: str | None = None) -> int:
+    """The outcome on stdout (a line, or the JSON document), warnings and failures on stderr."""
     for warning in result.warnings:
         print(f"warning: {printable(warning)}", file=sys.stderr)
-    verb = "refused" if result.refused else "failed"
-    raise CommandError(f"{plan.action} {verb}: {result.message}")
+    if result.ok:
+        if args.json:
+            print_json(change_json(result, actor=args.by or os_user(), reason=args.reason))
+        else:
+            print(printable(result.message))
+        return EXIT_OK
+    # A plan that could not even be made failed outright; one the registry or a guard refused says so.
+    message = (
+        f"{action} {'refused' if result.refused else 'failed'}: {result.message}"
+        if action
+        else result.message
+    )
+    if not args.json:
+        raise CommandError(message)
+    print_json(change_json(result, actor=args.by or os_user(), reason=args.reason))
+    print(f"mlops-console: {printable(message)}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def change_json(result: ChangeResult, *, actor: str, reason: str | None) -> dict[str, object]:
+    """`promote --json` and `rollback --json`: stable fields a pipeline can rely on.
+
+    `verified` is true when every redeployed endpoint was verified to serve the new version, false when
+    one was not, and null when nothing was redeployed.
+    """
+    return {
+        "ok": result.ok,
+        "action": result.action,
+        "model": result.model,
+        "alias": result.target.alias,
+        "stage": result.target.stage,
+        "from_version": result.from_version,
+        "to_version": result.to_version,
+        "changed": result.changed,
+        "refused": result.refused,
+        "verified": all(d.ok for d in result.deploys) if result.deploys else None,
+        "message": result.message,
+        "audit_id": result.audit_id,
+        "actor": actor,
+        "reason": reason,
+        "deploys": [d.as_dict() for d in result.deploys],
+        "alert_ids": list(result.alert_ids),
+        "warnings": list(result.warnings),
+    }
 
 
 def _progress(message: str) -> None:

@@ -42,6 +42,10 @@ def registry_client(settings: Settings) -> RegistryClient:
 
     if not settings.registry.tracking_uri:
         raise ConfigError(settings.source, ["registry.tracking_uri: required for registry commands"])
+    # Credentials are `${VAR}` references resolved when used: a registry command needs them set.
+    missing = settings.missing_env("registry.")
+    if missing:
+        raise ConfigError(settings.source, missing)
     return RegistryClient(settings.registry)
 
 

@@ -35,3 +35,8 @@ def fmt_metric(value: float | None) -> str:
 
 def print_json(data: Any) -> None:
     print(json.dumps(json_safe(data), indent=2, default=str))
+
+
+def json_error(message: str, exit_code: int) -> dict[str, Any]:
+    """What a `--json` command prints on stdout when it fails: the same line stderr gets, and the code."""
+    return {"ok": False, "error": message, "exit_code": exit_code}

@@ -27,6 +27,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
 
+    health = sub.add_parser(
+        "health", help="is a watcher running on this store? (exit 0 yes, 1 no: for container health checks)"
+    )
+    config_option(health)
+    health.add_argument("--json", action="store_true")
+    health.set_defaults(func=cmd_health)
+
     config = sub.add_parser("config", help="configuration tools")
     config_sub = config.add_subparsers(metavar="ACTION", required=True)
     check = config_sub.add_parser("check", help="validate a config file without running anything")
@@ -57,7 +64,7 @@ def status_table(endpoints: Sequence[EndpointSnapshot]) -> str:
             formatting.rate(e.rps, none="unknown"),
             formatting.ratio(e.error_ratio, none="-"),
             version,
-            (e.last_error or "")[:80],
+            (f"stale: {e.stale}" if e.stale else (e.last_error or ""))[:120],
         )
         # Names, versions and error texts come from endpoints and the registry: shown escaped.
         rows.append(tuple(printable(cell) for cell in cells))
@@ -111,11 +118,30 @@ def cmd_status(args: argparse.Namespace) -> int:
         quality = quality_lines(snapshot.endpoints)
         if quality:
             print("\n" + "\n".join(quality))
+        if snapshot.prometheus != "not configured":
+            print(f"\nprometheus: {printable(snapshot.prometheus)}")
         if watcher is not None:
             reason = f": {watcher.reason}" if watcher.reason else ""
             print(f"\nwatcher: {watcher.state}{reason}")
     stuck = watcher is not None and watcher.state in ("stalled", "failed")
     return EXIT_OK if all(e.health != "down" for e in snapshot.endpoints) and not stuck else EXIT_FAILED
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    """The watcher as the store shows it, without probing anything: cheap enough for a health check
+    every few seconds. Degraded still watches (and says why); stalled, failed or absent does not."""
+    from mlops_console.core.store import Store
+
+    settings = settings_from(args)
+    health = _watcher_health(Store(settings.store.path, read_only=True, create=False))
+    state = health.state if health is not None else "absent"
+    reason = health.reason if health is not None else "no watcher holds the store's lease"
+    healthy = state in ("running", "degraded")
+    if args.json:
+        print(json.dumps({"healthy": healthy, "state": state, "reason": reason}))
+    else:
+        print(f"watcher: {state}" + (f": {printable(reason)}" if reason else ""))
+    return EXIT_OK if healthy else EXIT_FAILED
 
 
 def _watcher_health(store: Store) -> EngineHealth | None:

@@ -13,10 +13,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from mlops_console.commands.common import EXIT_FAILED, EXIT_OK, config_option, settings_from
-from mlops_console.config import Settings
+from mlops_console.config import ConfigError, Settings, parse_listen_addr
 from mlops_console.logs import TextLines, configure
 
 if TYPE_CHECKING:
+    from mlops_console.core.engine import Engine
+    from mlops_console.core.selfmetrics import MetricsServer, SelfMetrics
     from mlops_console.core.store import Store
 
 LOG_FIELDS = ("event", "endpoint", "health", "state", "alert", "rule")
@@ -53,7 +55,38 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     config_option(watch)
     watch.add_argument("--log-format", choices=("text", "json"), default="text")
     watch.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    watch.add_argument(
+        "--metrics-addr",
+        type=_listen_addr,
+        default=None,
+        metavar="HOST:PORT",
+        help="serve the watcher's own Prometheus /metrics here (overrides [watch] metrics_addr)",
+    )
     watch.set_defaults(func=cmd_watch)
+
+
+def _listen_addr(text: str) -> str:
+    try:
+        parse_listen_addr(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def start_metrics_server(settings: Settings, addr: str, key: str) -> tuple[SelfMetrics, MetricsServer]:
+    """The watcher's `/metrics`, listening before anything else starts; ConfigError (exit 2) naming
+    `key` when the address cannot be bound."""
+    from mlops_console.core.selfmetrics import MetricsServer, SelfMetrics
+
+    host, port = parse_listen_addr(addr)
+    metrics = SelfMetrics()
+    try:
+        server = MetricsServer(metrics, host, port)
+    except OSError as exc:
+        raise ConfigError(
+            settings.source, [f"{key}: cannot listen on {addr}: {exc.strerror or exc}"]
+        ) from None
+    return metrics, server
 
 
 def open_store_waiting(settings: Settings, log: logging.Logger, stop: threading.Event) -> Store | None:
@@ -98,22 +131,73 @@ def open_store_waiting(settings: Settings, log: logging.Logger, stop: threading.
 def cmd_watch(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     settings.require_paging()
+    missing_heartbeat = settings.missing_env("watch.heartbeat_url")
+    if missing_heartbeat:
+        raise ConfigError(settings.source, missing_heartbeat)
     setup_logging(args.log_format, args.log_level)
 
     log = logging.getLogger("mlops_console.watch")
+    served: tuple[SelfMetrics, MetricsServer] | None = None
+    addr = args.metrics_addr or settings.watch.metrics_addr
+    if addr:
+        key = "--metrics-addr" if args.metrics_addr else "watch.metrics_addr"
+        served = start_metrics_server(settings, addr, key)
+        log.info(
+            "serving metrics on http://%s/metrics",
+            _shown_addr(addr, served[1].port),
+            extra={"event": "metrics"},
+        )
     # From here until the event loop takes over, a signal only sets this flag: a SIGTERM during start-up
     # (a service stopped right after it started) is neither lost nor fatal, the watcher stops cleanly.
     early_stop = threading.Event()
     signals = (signal.SIGINT, signal.SIGTERM)
     previous = {sig: signal.signal(sig, lambda *_: early_stop.set()) for sig in signals}
     try:
-        return _watch(settings, log, early_stop)
+        return _watch(settings, log, early_stop, served[0] if served else None)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if served is not None:
+            served[1].close()
 
 
-def _watch(settings: Settings, log: logging.Logger, early_stop: threading.Event) -> int:
+def _shown_addr(addr: str, port: int) -> str:
+    """`addr` with the port actually bound (`:0` asks the system for a free one)."""
+    return f"{addr.rpartition(':')[0]}:{port}"
+
+
+def _extras(settings: Settings, engine: Engine, metrics: SelfMetrics | None) -> list[asyncio.Task[None]]:
+    """The watcher's own metrics and heartbeat, beside the engine."""
+    tasks = []
+    if metrics is not None:
+        from mlops_console.core.selfmetrics import publish_loop
+
+        engine.on_probe = metrics.probed
+        tasks.append(asyncio.ensure_future(publish_loop(metrics, engine)))
+    if settings.watch.heartbeat_url:
+        from mlops_console.core.heartbeat import heartbeat_loop
+
+        def healthy() -> bool:
+            # Only the watcher that probes and pages vouches for the fleet being watched.
+            return engine.leader and engine.health().state in ("running", "degraded")
+
+        tasks.append(
+            asyncio.ensure_future(
+                heartbeat_loop(
+                    settings.watch.heartbeat_url,
+                    settings.watch.heartbeat_interval,
+                    settings.watch.heartbeat_timeout,
+                    healthy,
+                    metrics.heartbeat if metrics is not None else None,
+                )
+            )
+        )
+    return tasks
+
+
+def _watch(
+    settings: Settings, log: logging.Logger, early_stop: threading.Event, metrics: SelfMetrics | None = None
+) -> int:
     from mlops_console.core.engine import Engine, EngineFailed
 
     store = open_store_waiting(settings, log, early_stop)
@@ -136,7 +220,13 @@ def _watch(settings: Settings, log: logging.Logger, early_stop: threading.Event)
             settings.store.path,
             extra={"event": "start"},
         )
-        await engine.run(stop)
+        extras = _extras(settings, engine, metrics)
+        try:
+            await engine.run(stop)
+        finally:
+            for task in extras:
+                task.cancel()
+            await asyncio.gather(*extras, return_exceptions=True)
         log.info("stopped", extra={"event": "stop"})
 
     try:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 
 from mlops_console.config.quality import DriftSettings, InferenceLogSettings
+from mlops_console.config.slo import SloSettings
 from mlops_console.config.values import Duration, Section, check_http_url, check_lazy
 from mlops_console.core.templates import env_name, quoted_placeholders
 
@@ -103,6 +105,18 @@ class EndpointSettings(Section):
     """The endpoint's inference log: the console tails it for model quality (drift, invalid predictions)."""
     drift: DriftSettings | None = None
     """How model quality is judged (default settings when only `inference_log` is set)."""
+    source: Literal["probe", "prometheus"] | None = None
+    """Where throughput, error ratio and latency come from: the console's own probes and scrapes
+    (`probe`), or the `[prometheus]` server (`prometheus`); default `[prometheus] default_source`."""
+    health_from: Literal["probe", "prometheus"] | None = None
+    """With `source = "prometheus"`: `probe` keeps the console's own probes for health; default
+    `prometheus` (the target's `up{}`)."""
+    prometheus_id: str | None = None
+    """This endpoint's value of `[prometheus] group_by` (default: the host:port of `url`, which is
+    Prometheus' `instance` label)."""
+    slo: SloSettings | None = None
+    """Service-level objectives: `{ availability = 0.999, latency_p95 = "250ms" }` (over the top-level
+    `slo` defaults)."""
 
     @field_validator("url")
     @classmethod
@@ -126,6 +140,13 @@ class EndpointSettings(Section):
         if self.drift is not None and self.inference_log is None:
             raise ValueError("`drift` needs `inference_log`: the log the quality is computed from")
         return self
+
+    @property
+    def group_value(self) -> str:
+        """This endpoint's value of the Prometheus label endpoints are grouped by."""
+        if self.prometheus_id:
+            return self.prometheus_id
+        return urlparse(self.url).netloc.rsplit("@", 1)[-1]
 
     @property
     def quality(self) -> DriftSettings | None:

@@ -18,7 +18,10 @@ from mlops_console.core import secrets
 # Keys whose `${VAR}` references stay in the settings as written and are expanded where they are used
 # (paging, running a hook): commands that neither page nor deploy run without those secrets, and the
 # secret never reaches what is stored or shown.
-_LAZY_KEY = re.compile(r"^(notifications\[\d+\]\.url|endpoints\[\d+\]\.deploy\.(command|webhook))$")
+_LAZY_KEY = re.compile(
+    r"^(notifications\[\d+\]\.url|endpoints\[\d+\]\.deploy\.(command|webhook)|watch\.heartbeat_url"
+    r"|registry\.(username|password|token))$"
+)
 
 
 def _expand_env(value: Any, key: str, missing: list[str], used: dict[str, str]) -> Any:
@@ -95,6 +98,22 @@ def _semantic_problems(settings: Settings, known_adapters: set[str] | None) -> l
                 )
         if endpoint.timeout > max(endpoint.interval, 0) * 10:
             problems.append(f"endpoints[{index}].timeout: {endpoint.timeout}s is over ten intervals")
+    for index, endpoint in enumerate(settings.endpoints):
+        if endpoint.source == "prometheus" and settings.prometheus is None:
+            problems.append(
+                f'endpoints[{index}].source: "prometheus" needs a [prometheus] section with its url'
+            )
+        if endpoint.health_from == "prometheus" and settings.source_of(endpoint) != "prometheus":
+            problems.append(f'endpoints[{index}].health_from: "prometheus" needs source = "prometheus"')
+    if settings.discover and settings.prometheus is None:
+        problems.append("discover: needs a [prometheus] section with its url")
+    for index, found in enumerate(settings.discover):
+        if known_adapters is not None and found.adapter not in known_adapters:
+            problems.append(f"discover[{index}].adapter: unknown adapter {found.adapter!r}")
+    if settings.prometheus is not None and known_adapters is not None:
+        for adapter in settings.prometheus.queries:
+            if adapter not in known_adapters:
+                problems.append(f"prometheus.queries.{adapter}: unknown adapter {adapter!r}")
     from mlops_console.core.conditions import DEFAULTS
     from mlops_console.core.conditions.detected import check
 

@@ -9,11 +9,15 @@ from pydantic import Field
 
 from mlops_console.config.endpoints import EndpointSettings
 from mlops_console.config.notifications import NotificationSettings, NotifySettings
+from mlops_console.config.prometheus import DiscoverSettings, PrometheusSettings
 from mlops_console.config.registry import RegistrySettings
 from mlops_console.config.rules import RuleSettings
+from mlops_console.config.slo import SloSettings
 from mlops_console.config.store import StoreSettings
 from mlops_console.config.tui import TuiSettings
 from mlops_console.config.values import Section
+from mlops_console.config.watch import WatchSettings
+from mlops_console.config.web import WebSettings
 from mlops_console.core import secrets
 
 
@@ -25,6 +29,24 @@ class Settings(Section):
     rules: list[RuleSettings] = []
     notify: NotifySettings = NotifySettings()
     tui: TuiSettings = TuiSettings()
+    slo: SloSettings = SloSettings()
+    """Objectives every endpoint has unless its own `slo` sets another."""
+    web: WebSettings = WebSettings()
+    watch: WatchSettings = WatchSettings()
+    prometheus: PrometheusSettings | None = None
+    discover: list[DiscoverSettings] = []
+
+    def source_of(self, endpoint: EndpointSettings) -> str:
+        """`probe` or `prometheus`: where the endpoint's figures come from."""
+        if endpoint.source is not None:
+            return endpoint.source
+        return self.prometheus.default_source if self.prometheus is not None else "probe"
+
+    def probes_health(self, endpoint: EndpointSettings) -> bool:
+        """Whether the console probes the endpoint itself (else health is Prometheus' `up{}`)."""
+        if self.source_of(endpoint) == "probe":
+            return True
+        return endpoint.health_from == "probe"
 
     source: Path | None = Field(default=None, exclude=True)
     """The file these settings came from (not a config key)."""
@@ -35,18 +57,29 @@ class Settings(Section):
                 return endpoint
         raise KeyError(name)
 
+    def slo_for(self, name: str) -> SloSettings:
+        """The objectives of endpoint `name`: the defaults under its own `slo` keys."""
+        try:
+            own = self.endpoint(name).slo
+        except KeyError:
+            own = None
+        return self.slo.merged(own)
+
     def alias_for(self, model: str) -> str:
         return self.registry.aliases.get(model, self.registry.default_alias)
 
     def lazy_values(self) -> list[tuple[str, str]]:
         """`(key, text as written)` of every value whose `${VAR}` references are resolved when used."""
         out = [(f"notifications[{i}].url", n.template) for i, n in enumerate(self.notifications)]
+        out += [(f"registry.{key}", value) for key, value in self.registry.credentials()]
         for index, endpoint in enumerate(self.endpoints):
             if endpoint.deploy is not None:
                 for field in ("command", "webhook"):
                     value = getattr(endpoint.deploy, field)
                     if value:
                         out.append((f"endpoints[{index}].deploy.{field}", value))
+        if self.watch.heartbeat_url:
+            out.append(("watch.heartbeat_url", self.watch.heartbeat_url))
         return out
 
     def missing_env(self, prefix: str = "") -> list[str]:

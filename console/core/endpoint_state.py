@@ -15,7 +15,7 @@ from mlops_console.config import EndpointSettings, MetricNames
 from mlops_console.core.adapters import Adapter, ProbeResult, create_adapter
 from mlops_console.core.conditions import DetectedRules, Reading
 from mlops_console.core.quality.snapshot import QualitySnapshot
-from mlops_console.core.series import EndpointSeries, MetricsSample, WindowStats, quantile
+from mlops_console.core.series import RPS_STEP, EndpointSeries, MetricsSample, WindowStats, quantile
 from mlops_console.core.snapshot import EndpointSnapshot, Health, ProbeError
 from mlops_console.core.store import Rollup
 
@@ -26,20 +26,55 @@ RPS_HISTORY_POINTS = 60
 
 
 @dataclass(frozen=True, slots=True)
+class PromFigures:
+    """One evaluation of the endpoint's signals in Prometheus (None: no series answered)."""
+
+    at: float
+    rps: float | None
+    error_ratio: float | None
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    window: float
+    """Seconds the rates are taken over (`[prometheus] window`)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Window:
     """Latency and error figures of the last minute: of real traffic where metrics exist, else of our
     own probes. Computed once per probe; the snapshot and every rule use the same one."""
 
     stats: WindowStats
     source: str
-    """`metrics` or `probe`."""
+    """`metrics`, `probe` or `prometheus`."""
 
 
 class EndpointState:
     """The engine's mutable view of one endpoint. Every change goes through a method here."""
 
-    def __init__(self, settings: EndpointSettings, adapter: Adapter | None = None) -> None:
+    def __init__(
+        self,
+        settings: EndpointSettings,
+        adapter: Adapter | None = None,
+        *,
+        source: str = "probe",
+        health_source: str = "probe",
+        discovered: bool = False,
+    ) -> None:
         self.settings = settings
+        self.discovered = discovered
+        """Found by a `[[discover]]` table (it goes when its target goes)."""
+        self.source = source
+        """Where the figures come from: `probe` (our probes and scrapes) or `prometheus`."""
+        self.health_source = health_source
+        """Where health comes from: `probe`, or `prometheus` (the target's `up{}`)."""
+        self.prom: PromFigures | None = None
+        self.stale: str | None = None
+        """Why the figures shown are the last good ones (Prometheus unreachable, a bad answer...)."""
+        self.round_at: float | None = None
+        self.backfilled = False
+        """Its throughput history was read back from Prometheus (or there was none)."""
+        """When the Prometheus source last tried to read this endpoint (answered or not)."""
         self.adapter = adapter or create_adapter(settings)
         self.series = EndpointSeries(interval=settings.interval)
         self.recent_errors: deque[ProbeError] = deque(maxlen=RECENT_ERRORS)
@@ -133,6 +168,26 @@ class EndpointState:
         self.series.add_metrics(sample)
         self._frozen = None
 
+    def set_prometheus(self, figures: PromFigures) -> None:
+        """A fresh evaluation of the endpoint's signals in Prometheus."""
+        self.prom, self.stale, self.round_at = figures, None, figures.at
+        history = self.series.rps_history
+        if figures.rps is not None and (not history or figures.at - history[-1][0] >= RPS_STEP):
+            history.append((figures.at, figures.rps))
+        self.refresh(figures.at)
+
+    def backfill_rps(self, points: list[tuple[float, float]]) -> None:
+        """Throughput history read back from Prometheus (`(time, req/s)`, oldest first), once."""
+        self.backfilled = True
+        if not self.series.rps_history:
+            self.series.rps_history.extend(points)
+
+    def prometheus_failed(self, reason: str, now: float) -> None:
+        """Prometheus gave no usable answer: keep the last figures, marked stale, and judge nothing on
+        them (no rule sees a rate it cannot trust: no false "throughput dropped")."""
+        self.stale, self.round_at = reason, now
+        self._frozen = None
+
     def metrics_failed(self, error: str) -> None:
         self.metrics_error = error
         self._frozen = None
@@ -158,9 +213,26 @@ class EndpointState:
     @property
     def traffic_measured(self) -> bool:
         """Metrics are configured and being read, so rates and error ratios describe real traffic."""
+        if self.source == "prometheus":
+            return self.prom is not None and self.stale is None
         return bool(self.settings.metrics_url) and self.metrics_error is None
 
     def compute_window(self, now: float) -> Window:
+        if self.source == "prometheus":
+            f = self.prom
+            if f is None:
+                return Window(WindowStats(), "prometheus")
+            requests = (f.rps or 0.0) * f.window
+            stats = WindowStats(
+                rps=f.rps,
+                error_ratio=f.error_ratio,
+                requests=requests,
+                p50=f.p50,
+                p95=f.p95,
+                p99=f.p99,
+                samples=requests if f.p95 is not None else 0.0,
+            )
+            return Window(stats, "prometheus")
         series = self.series
         if self.settings.metrics_url and len(series.metrics) >= 2 and self.metrics_error is None:
             stats = series.metric_stats(now, 60.0)
@@ -168,13 +240,17 @@ class EndpointState:
                 return Window(stats, "metrics")
             probe = series.probe_stats(now)
             stats.p50, stats.p95, stats.p99, stats.samples = probe.p50, probe.p95, probe.p99, probe.samples
+            stats.latencies, stats.buckets = probe.latencies, ()
             return Window(stats, "probe")
         return Window(series.probe_stats(now), "probe")
 
     def refresh(self, now: float) -> None:
         """Recompute the window and the rates from the series (after a probe, or for `status`)."""
         self.window = window = self.compute_window(now)
-        if window.source == "metrics" or self.traffic_measured:
+        if window.source == "prometheus":
+            self.rps = window.stats.rps
+            self.rps_5m = None
+        elif window.source == "metrics" or self.traffic_measured:
             self.rps = self.series.metric_stats(now, 60.0).rps
             self.rps_5m = self.series.metric_stats(now, 300.0).rps
         else:
@@ -227,11 +303,16 @@ class EndpointState:
                 firing=self.firing,
                 quality=self.quality,
                 detection=self.detected.describe(),
+                stale=self.stale,
+                health_source=self.health_source,  # type: ignore[arg-type]
+                bands=self.detected.bands(),
             )
         return self._frozen
 
     def reading(self, now: float, adopted: tuple[tuple[str, str | None], ...] = ()) -> Reading:
-        """What the rules see, from the window computed by the last `refresh`."""
+        """What the rules see, from the window computed by the last `refresh`. Stale figures are
+        shown, never judged."""
+        stale = self.stale is not None
         return Reading(
             endpoint=self.name,
             model=self.settings.model,
@@ -245,10 +326,10 @@ class EndpointState:
             served_version=self.served_version,
             expected_version=self.expected_version,
             alias=self.alias,
-            window=self.window.stats,
+            window=WindowStats() if stale else self.window.stats,
             window_source=self.window.source,
             traffic_measured=self.traffic_measured,
-            rps=self.rps,
+            rps=None if stale else self.rps,
             throughput_baseline=self.series.throughput_baseline(now),
             adopted=adopted,
             quality=self.quality,
@@ -271,6 +352,11 @@ class EndpointState:
             p99=quantile(latencies, 0.99),
             rps=self.rps,
             error_ratio=self.window.stats.error_ratio,
+            samples=len(latencies),
+            latency_mean=sum(latencies) / len(latencies) if latencies else None,
+            latency_min=latencies[0] if latencies else None,
+            latency_max=latencies[-1] if latencies else None,
+            requests=self.window.stats.requests,
         )
 
 

@@ -10,6 +10,7 @@ is made of lives beside it: per-endpoint state (`endpoint_state`), where figures
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import logging
 import os
@@ -18,7 +19,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_console.config import Settings
 from mlops_console.core.adapters import ProbeResult
@@ -36,6 +37,9 @@ from mlops_console.core.supervise import Supervisor
 from mlops_console.core.watcher_health import watcher_health
 from mlops_console.core.writer import AlertWriter
 
+if TYPE_CHECKING:
+    from mlops_console.core.sources.prometheus import PrometheusSource
+
 log = logging.getLogger("mlops_console.engine")
 
 T = TypeVar("T")
@@ -46,6 +50,8 @@ STATUS_EVERY = 2.0
 STORE_SYNC_EVERY = 5.0
 REMIND_EVERY = 30.0
 DETECTOR_STATE_EVERY = 10.0
+PRUNE_EVERY = 3600.0
+"""Seconds between two prunings of history older than `store.history` (a backlog: every round)."""
 """Seconds between writes of what the detectors learnt: a watcher killed with -9 loses at most this,
 and never a change of a condition (written within a housekeeping round, 0.5 s)."""
 STALL_PROBES = 3
@@ -63,10 +69,24 @@ class Engine:
         self.settings = settings
         self.store = store
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.endpoints = {e.name: EndpointState(e) for e in settings.endpoints}
+        self.endpoints = {
+            e.name: EndpointState(
+                e,
+                source=settings.source_of(e),
+                health_source="probe" if settings.probes_health(e) else "prometheus",
+            )
+            for e in settings.endpoints
+        }
         self.book = AlertBook(settings)
         self.stats = ScheduleStats()
-        self.sources: list[Source] = [ProbeSource(list(self.endpoints.values()), self.stats)]
+        probed = [s for s in self.endpoints.values() if s.health_source == "probe"]
+        self.sources: list[Source] = [ProbeSource(probed, self.stats)]
+        self.prometheus: PrometheusSource | None = None
+        if settings.prometheus is not None:
+            from mlops_console.core.sources.prometheus import PrometheusSource
+
+            self.prometheus = PrometheusSource(settings, self.endpoints)
+            self.sources.append(self.prometheus)
         if any(e.inference_log is not None for e in settings.endpoints):
             from mlops_console.core.sources.quality import QualitySource  # numpy, scipy: only when used
 
@@ -92,6 +112,10 @@ class Engine:
         self.failure: str | None = None
         self._leading_since = 0.0
         self._store_problem: str | None = None
+        self.on_probe: Callable[[str, ProbeResult], None] | None = None
+        """Told of every probe result (the watcher's own metrics); called on the engine's loop."""
+        self.deliveries: collections.Counter[tuple[str, bool]] = collections.Counter()
+        """Delivery attempts by `(channel as shown, delivered)` since start, over every notifier."""
 
     @property
     def registry_state(self) -> str:
@@ -117,6 +141,7 @@ class Engine:
             owner="this process",
             pending=pending,
             engine=self.health(),
+            prometheus=self.prometheus.state if self.prometheus is not None else "not configured",
         )
 
     def health(self, now: float | None = None) -> EngineHealth:
@@ -132,10 +157,18 @@ class Engine:
             )
         if self._store_problem:
             problems.append(self._store_problem)
+        prometheus = self.prometheus
+        if prometheus is not None and prometheus.state not in ("ok", "connecting"):
+            problems.append(f"prometheus {prometheus.state}")
         if self.leader:
             for state in self.endpoints.values():
-                allowed = max(STALL_MIN, STALL_PROBES * (state.settings.interval + state.settings.timeout))
-                since = max(state.last_probe_at or 0.0, self._leading_since)
+                if state.health_source == "prometheus" and prometheus is not None:
+                    # A round that found Prometheus unreachable still ran: not a stalled engine.
+                    every, last = prometheus.prom.interval + prometheus.prom.timeout, state.round_at
+                else:
+                    every, last = state.settings.interval + state.settings.timeout, state.last_probe_at
+                allowed = max(STALL_MIN, STALL_PROBES * every)
+                since = max(last or 0.0, self._leading_since)
                 if now - since > allowed:
                     return EngineHealth(
                         "stalled", f"no probe of {state.name} completed for {now - since:.0f} s"
@@ -234,7 +267,7 @@ class Engine:
             self.book = AlertBook(self.settings)
         self.book.restore(open_alerts)
         await self._restore_detectors()
-        notifier = self._notifier = Notifier(self.settings, self.store)
+        notifier = self._notifier = Notifier(self.settings, self.store, outcomes=self.deliveries)
         supervise = self.supervisor.start
         tasks = []
         for source in self.sources:
@@ -306,6 +339,8 @@ class Engine:
     # -- what the sources observed -------------------------------------------------------------------
     def probed(self, state: EndpointState, result: ProbeResult, now: float) -> None:
         """The sink of the sources: record the result, then evaluate the endpoint's rules."""
+        if self.on_probe is not None and state.health_source == "probe":  # `up{}` readings are no probes
+            self.on_probe(state.name, result)
         if state.record(result, now):
             self.registry.wake()  # it serves another version: the registry's answer may be stale too
         self._evaluate(state, now)
@@ -341,7 +376,7 @@ class Engine:
 
     # -- periodic work ---------------------------------------------------------------------------------
     async def _housekeeping_loop(self) -> None:
-        last = {"status": 0.0, "sync": 0.0, "remind": 0.0, "detectors": time.time()}
+        last = {"status": 0.0, "sync": 0.0, "remind": 0.0, "detectors": time.time(), "prune": 0.0}
         logged_at = 0.0
         while True:
             await asyncio.sleep(0.5)
@@ -386,6 +421,11 @@ class Engine:
                     for name in learnt:
                         self.endpoints[name].detected.changed = True  # written next round instead
                     raise
+        if now - last["prune"] >= PRUNE_EVERY:
+            last["prune"] = now
+            pruned = await self._in_store(self.store.prune_history, now - self.settings.store.history)
+            if pruned >= 20_000:
+                last["prune"] = now - PRUNE_EVERY  # more to prune: again next round
         if now - last["remind"] >= REMIND_EVERY:
             last["remind"] = now
             if await self._in_store(remind_unacknowledged, self.store, self.settings):

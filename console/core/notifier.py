@@ -13,6 +13,7 @@ once rather than possibly never, with a line saying it may repeat one already re
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import logging
@@ -134,8 +135,18 @@ def backoff(attempt: int) -> float:
 class Notifier:
     """Drains the outbox of one store. Runs as an asyncio task beside the probes, never blocking them."""
 
-    def __init__(self, settings: Settings, store: Store, poll: float = 1.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        poll: float = 1.0,
+        outcomes: collections.Counter[tuple[str, bool]] | None = None,
+    ) -> None:
         self.settings = settings
+        self.outcomes: collections.Counter[tuple[str, bool]] = (
+            collections.Counter() if outcomes is None else outcomes
+        )
+        """Delivery attempts by `(channel as shown, delivered)`, for the watcher's own metrics."""
         self.store = store
         self.poll = poll
         self._wake = asyncio.Event()
@@ -250,6 +261,7 @@ class Notifier:
             attempt = row.attempts + 1
             give_up = delivery.ok or attempt >= self.settings.notify.max_attempts
             retry_at = None if give_up else time.time() + backoff(attempt)
+            self.outcomes[(row.target, delivery.ok)] += 1
         level = logging.INFO if delivery.ok else logging.WARNING
         log.log(
             level,

@@ -5,6 +5,7 @@ Everything lives in fixed-size rings, so memory depends on the number of endpoin
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 from collections import deque
@@ -69,6 +70,35 @@ class WindowStats:
     p99: float | None = None
     samples: float = 0.0
     """Latency observations behind p50/p95/p99 (probes, or requests in the histogram delta)."""
+    latencies: tuple[float, ...] = ()
+    """The successful probes' latencies, sorted (probe windows)."""
+    buckets: tuple[tuple[float, float], ...] = ()
+    """The latency histogram's cumulative buckets over the window (metrics windows)."""
+
+    def slower_than(self, target: float) -> tuple[float, float] | None:
+        """(share of the window's latency observations above `target` seconds, observations), or None
+        without any. From a histogram the share inside the bucket holding the target is interpolated
+        linearly (as `histogram_quantile` does); past the last finite bound everything counts as slower."""
+        if self.buckets and self.buckets[-1][1] > 0:
+            total = self.buckets[-1][1]
+            lower_bound, lower_count = 0.0, 0.0
+            faster = 0.0
+            for bound, count in self.buckets:
+                if math.isinf(bound):
+                    faster = lower_count
+                    break
+                if target <= bound:
+                    share = (target - lower_bound) / (bound - lower_bound)
+                    faster = lower_count + (count - lower_count) * share
+                    break
+                lower_bound, lower_count = bound, count
+            else:
+                faster = lower_count
+            return max(0.0, total - faster) / total, total
+        if self.latencies:
+            slow = len(self.latencies) - bisect.bisect_right(self.latencies, target)
+            return slow / len(self.latencies), float(len(self.latencies))
+        return None
 
 
 @dataclass
@@ -107,6 +137,7 @@ class EndpointSeries:
             p95=quantile(latencies, 0.95),
             p99=quantile(latencies, 0.99),
             samples=len(latencies),
+            latencies=tuple(latencies),
         )
 
     # -- scraped metrics -----------------------------------------------------------------------------
@@ -150,6 +181,7 @@ class EndpointSeries:
             stats.p95 = histogram_quantile(0.95, delta)
             stats.p99 = histogram_quantile(0.99, delta)
             stats.samples = delta[-1][1] if delta else 0.0
+            stats.buckets = tuple(delta)
         return stats
 
     def throughput_baseline(

@@ -26,7 +26,7 @@ class ProbeError:
         return {"at": self.at, "error": self.error, "status": self.status}
 
 
-_TUPLE_FIELDS = ("latency_history", "rps_history", "recent_errors", "firing", "detection")
+_TUPLE_FIELDS = ("latency_history", "rps_history", "recent_errors", "firing", "detection", "bands")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ class EndpointSnapshot:
     p50: float | None = None
     p95: float | None = None
     p99: float | None = None
-    latency_source: Literal["metrics", "probe", "none"] = "none"
+    latency_source: Literal["metrics", "probe", "prometheus", "none"] = "none"
     rps: float | None = None
     """Requests per second over the last minute, from the endpoint's metrics."""
     rps_5m: float | None = None
@@ -69,6 +69,14 @@ class EndpointSnapshot:
     detection: tuple[str, ...] = ()
     """What each detector-judged rule says as of its last value, `rule: text` (learning its baseline,
     or the value against its expected band)."""
+    stale: str | None = None
+    """Why latency, throughput and errors are the last good values rather than current ones (the
+    Prometheus they come from is unreachable, slow, or answered badly); None while they are current."""
+    health_source: Literal["probe", "prometheus"] = "probe"
+    """Where health comes from: the console's own probes, or Prometheus' `up{}` of the target."""
+    bands: tuple[tuple[str, float | None, float | None], ...] = ()
+    """(signal, low, high) of each detector's expected band as of its last value (None: an open side),
+    drawn on the endpoint's charts."""
 
     def __post_init__(self) -> None:
         # Callers may pass lists; what is published holds tuples, so nobody can change it afterwards.
@@ -91,6 +99,7 @@ class EndpointSnapshot:
         data["rps_history"] = list(self.rps_history)
         data["firing"] = list(self.firing)
         data["detection"] = list(self.detection)
+        data["bands"] = [list(band) for band in self.bands]
         data["recent_errors"] = [e.to_dict() for e in self.recent_errors]
         data["version_mismatch"] = self.version_mismatch
         data["quality"] = self.quality.to_dict() if self.quality is not None else None
@@ -100,6 +109,7 @@ class EndpointSnapshot:
     def from_dict(cls, data: dict[str, Any]) -> EndpointSnapshot:
         known = {k: v for k, v in data.items() if k in _FIELD_NAMES}
         known["recent_errors"] = tuple(ProbeError(**e) for e in known.get("recent_errors", ()))
+        known["bands"] = tuple((str(s), low, high) for s, low, high in known.get("bands", ()))
         if known.get("quality") is not None:
             known["quality"] = QualitySnapshot.from_dict(known["quality"])
         return cls(**known)
@@ -139,6 +149,8 @@ class EngineSnapshot:
     """`rule/endpoint` pairs whose condition holds but whose `for` has not elapsed."""
     engine: EngineHealth = field(default_factory=EngineHealth)
     """Health of the engine that probes and pages (this process's, or the followed watcher's)."""
+    prometheus: str = "not configured"
+    """The `[prometheus]` source: `ok`, `connecting`, `not configured`, or what is wrong with it."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.endpoints, tuple):

@@ -59,6 +59,11 @@ def status_line(app: MlopsConsole) -> Text:
         else (colors["down"] if registry.startswith("unreachable") else "dim")
     )
     out.append_text(safe_text(registry, style, limit=60))
+    if snap is not None and snap.prometheus != "not configured":
+        out.append("  │ prometheus ")
+        state = snap.prometheus.split(": ", 1)[-1]  # `URL: problem`: the problem (the URL is configured)
+        style = {"ok": colors["up"], "connecting": "dim"}.get(state, colors["down"])
+        out.append_text(safe_text(state, style, limit=60))
     engine_error = getattr(app.source, "error", None)
     if engine_error is not None:
         out.append("  │ ")

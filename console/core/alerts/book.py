@@ -114,6 +114,15 @@ class AlertBook:
     def pending(self) -> list[str]:
         return [fp for fp, t in self._tracked.items() if t.pending_since is not None and not t.firing]
 
+    def firing_counts(self) -> dict[tuple[str, str], int]:
+        """`{(rule, severity): alerts firing}`, for the watcher's own metrics."""
+        counts: dict[tuple[str, str], int] = {}
+        for tracked in self._tracked.values():
+            if tracked.firing and tracked.alert is not None:
+                key = (tracked.alert.rule, tracked.alert.severity)
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
     def is_firing(self, rule: str, endpoint: str, model: str | None) -> bool:
         tracked = self._tracked.get(fingerprint(rule, endpoint, model))
         return bool(tracked and tracked.firing)

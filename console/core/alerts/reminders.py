@@ -16,7 +16,7 @@ def remind_unacknowledged(store: Store, settings: Settings) -> int:
     after = settings.notify.renotify_after
     if after <= 0:
         return 0
-    due = store.due_reminders(after)
-    for alert in due:
+    return sum(
         store.remind(alert.id, alert_messages(settings, "reminder", alert))
-    return len(due)
+        for alert in store.due_reminders(after)
+    )

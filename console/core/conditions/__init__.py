@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from mlops_console.core.conditions import availability, detected, quality, traffic, versions
+from mlops_console.core.conditions import availability, detected, quality, slo, traffic, versions
 from mlops_console.core.conditions.base import Condition, Reading, evidence
 from mlops_console.core.conditions.detected import DetectedRules
 from mlops_console.core.conditions.params import EndpointRules, RuleParams, resolve
@@ -33,6 +33,7 @@ DEFAULTS = MappingProxyType(
         **availability.DEFAULTS,
         **traffic.DEFAULTS,
         **detected.DEFAULTS,
+        **slo.DEFAULTS,
         **versions.DEFAULTS,
         **quality.DEFAULTS,
     }

@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mlops_console.core import formatting
+from mlops_console.core.conditions import slo
 from mlops_console.core.conditions.base import Condition, Reading
 from mlops_console.core.conditions.params import EndpointRules, RuleParams
 from mlops_console.core.detectors import create
@@ -27,6 +29,7 @@ from mlops_console.core.detectors.signals import (
     detectors_for,
     format_value,
     spec_for,
+    tupled,
 )
 
 DEFAULTS = {
@@ -38,7 +41,13 @@ DEFAULTS = {
         True, 0.0, 0.0, "warning", "error ratio anomaly", "", detector="binomial"
     ),
 }
-SIGNAL_LABELS = {"latency": "latency p95", "throughput": "throughput", "error_rate": "error ratio"}
+SIGNAL_LABELS = {
+    "latency": "latency p95",
+    "throughput": "throughput",
+    "error_rate": "error ratio",
+    "availability": "availability SLO: failed",
+    "slow_share": "latency SLO: slower than the target",
+}
 
 
 def judged_by_detector(rule: str, params: RuleParams) -> bool:
@@ -55,6 +64,7 @@ def rule_spec(rule: str, params: RuleParams) -> RuleSpec:
         for_=params.for_,
         severity=params.severity,
         persistence=params.persistence,
+        target=params.target,
     )
 
 
@@ -77,6 +87,10 @@ def check(
     if name not in allowed:
         return [("detector", f"{name!r} cannot judge {rule} (use {' or '.join(repr(a) for a in allowed)})")]
     problems: list[tuple[str, str]] = []
+    own = sorted(set(params or {}) & set(slo.OWN_PARAMS)) if rule in slo.RULES else []
+    if own:
+        problems.append(("params", f"{', '.join(own)} come(s) from the endpoint's `slo`, not from `params`"))
+        params = {k: v for k, v in (params or {}).items() if k not in own}
     if threshold is not None and name != "threshold":
         problems.append(("threshold", f"only a static limit has one; the {name} detector takes `params`"))
     try:
@@ -124,7 +138,10 @@ def condition_for(
 
 def summary(spec: RuleSpec, endpoint: str, judgement: Judgement) -> str:
     said = describe(spec.signal, judgement.verdict)
-    return f"{endpoint} {SIGNAL_LABELS[spec.signal]} {said} ({spec.detector} detector)"
+    label = SIGNAL_LABELS[spec.signal]
+    if spec.target is not None:
+        label = f"latency SLO: slower than {formatting.latency(spec.target, sep=' ')}"
+    return f"{endpoint} {label} {said} ({spec.detector} detector)"
 
 
 def evidence_of(spec: RuleSpec, judgement: Judgement) -> dict[str, Any]:
@@ -142,6 +159,7 @@ def evidence_of(spec: RuleSpec, judgement: Judgement) -> dict[str, Any]:
             "score": verdict.score,
             "kind": verdict.kind,
             "anomalous_recent": judgement.anomalous_recent,
+            **({"target": spec.target} if spec.target is not None else {}),
             "baseline": {k: v for k, v in verdict.evidence.items() if k != "value"},
         }
     )
@@ -167,7 +185,14 @@ def explain_evidence(evidence: Mapping[str, Any]) -> str:
     usual = ""
     if isinstance(baseline, Mapping) and isinstance(baseline.get("median"), int | float):
         usual = f", usual {format_value(signal, baseline['median'])}"
-    return f"{evidence.get('detector')} detector: observed {value}, {band}{usual}{scored}"
+    burning = ""
+    if isinstance(baseline, Mapping) and isinstance(baseline.get("burn_rates"), Mapping):
+        rates = [f"{w} {r:.1f}x" for w, r in baseline["burn_rates"].items() if isinstance(r, int | float)]
+        burning = f", burn rate {', '.join(rates)}" if rates else ""
+        left = baseline.get("budget_left")
+        if isinstance(left, int | float):
+            burning += f", {left * 100:.0f}% of the error budget left"
+    return f"{evidence.get('detector')} detector: observed {value}, {band}{usual}{scored}{burning}"
 
 
 def _finite(value: Any) -> Any:
@@ -180,9 +205,18 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def signal_value(signal: str, reading: Reading) -> tuple[float | None, float | None]:
-    """The value a detector judges for `signal`, and the events behind it (None: nothing to judge)."""
+def signal_value(
+    signal: str, reading: Reading, target: float | None = None
+) -> tuple[float | None, float | None]:
+    """The value a detector judges for `signal`, and the events behind it (None: nothing to judge).
+    `target`: the latency SLO's, for `slow_share`."""
     stats = reading.window
+    if signal == "availability":
+        # Failed requests of real traffic, or failed probes without metrics.
+        return (stats.error_ratio, stats.requests) if stats.requests > 0 else (None, None)
+    if signal == "slow_share":
+        slower = stats.slower_than(target) if target is not None else None
+        return slower if slower is not None else (None, None)
     if signal == "latency":
         return stats.p95, float(stats.samples)
     if signal == "throughput":
@@ -223,23 +257,24 @@ class DetectedRules:
         in the middle of an incident comes back knowing it."""
 
     def conditions(self, reading: Reading, rules: EndpointRules) -> Iterator[Condition | None]:
-        if reading.consecutive_failures:
-            return  # inhibited by `down`, like the static traffic rules: nothing learnt or judged
+        failing = bool(reading.consecutive_failures)
         for rule, params in self._rules(rules):
+            if failing and rule not in slo.RULES:
+                continue  # inhibited by `down`, like the static traffic rules: nothing learnt or judged
             tracker = self._tracker(rule, params)
             slot = int(reading.now // tracker.every)
             if tracker.slot is None:
                 tracker.slot = slot  # the first value judged is the first whole period seen
             elif slot != tracker.slot:
                 tracker.slot = slot
-                value, count = signal_value(tracker.spec.signal, reading)
+                value, count = signal_value(tracker.spec.signal, reading, tracker.spec.target)
                 before = tracker.judgement.active if tracker.judgement else None
                 tracker.judgement = tracker.evaluator.update(reading.now, value, count)
                 tracker.condition = tracker.said = None
                 self.changed = True
                 self.urgent = self.urgent or tracker.judgement.active != before
-            if tracker.judgement is None:
-                continue
+            if tracker.judgement is None or failing:
+                continue  # an SLO counts an outage against its budget, and `down` pages for it
             condition = tracker.condition
             if condition is None or (condition.model, condition.version) != (reading.model, reading.version):
                 condition = tracker.condition = condition_for(
@@ -266,13 +301,32 @@ class DetectedRules:
             # else: the endpoint does not give this signal (no metrics): nothing to say
         return tuple(out)
 
+    def bands(self) -> tuple[tuple[str, float | None, float | None], ...]:
+        """(signal, low, high) of each rule's expected band as of its last value (None: an open side;
+        a band whose both sides are open is left out)."""
+        out = []
+        for tracker in self._trackers.values():
+            verdict = tracker.judgement.verdict if tracker.judgement else None
+            if verdict is None or verdict.expected is None:
+                continue
+            low, high = (v if math.isfinite(v) else None for v in verdict.expected)
+            if low is not None or high is not None:
+                out.append((tracker.spec.signal, low, high))
+        return tuple(out)
+
     def _rules(self, rules: EndpointRules) -> tuple[tuple[str, RuleParams], ...]:
         """The enabled detector-judged rules and their parameters (resolved once: settings do not
         change while an engine runs)."""
         if rules.settings is not self._configured_by:
             self._configured_by = rules.settings
-            resolved = ((rule, rules.params(rule)) for rule in RULE_SIGNALS)
-            self._configured = tuple((r, p) for r, p in resolved if p.enabled and judged_by_detector(r, p))
+            configured = []
+            for rule in RULE_SIGNALS:
+                params: RuleParams | None = rules.params(rule)
+                if rule in slo.RULES and params is not None:
+                    params = slo.params_for(rule, params, rules.settings.slo_for(rules.reading.endpoint))
+                if params is not None and params.enabled and judged_by_detector(rule, params):
+                    configured.append((rule, params))
+            self._configured = tuple(configured)
         return self._configured
 
     def _tracker(self, rule: str, params: RuleParams) -> _Tracker:
@@ -327,6 +381,7 @@ def _spec_state(spec: RuleSpec) -> dict[str, Any]:
         "for": spec.for_,
         "severity": spec.severity,
         "persistence": list(spec.persistence) if spec.persistence else None,
+        "target": spec.target,
     }
 
 
@@ -336,8 +391,9 @@ def _spec_from(data: Mapping[str, Any]) -> RuleSpec:
         str(data["rule"]),
         str(data["signal"]),
         str(data["detector"]),
-        {k: tuple(v) if isinstance(v, list) else v for k, v in dict(data["params"]).items()},
+        {k: tupled(v) for k, v in dict(data["params"]).items()},
         float(data["for"]),
         str(data["severity"]),
         (int(persistence[0]), int(persistence[1])) if persistence else None,
+        float(data["target"]) if data.get("target") is not None else None,
     )

@@ -30,6 +30,8 @@ class RuleParams:
     """Seconds between two values a detector judges (one fresh minute of the window by default)."""
     persistence: tuple[int, int] | None = None
     """k of the last n judgements that make the condition hold; None: the detector's default."""
+    target: float | None = None
+    """A latency SLO's target in seconds (from the endpoint's `slo`, not `[[rules]]`)."""
 
 
 def resolve(defaults: Mapping[str, RuleParams], settings: Settings, rule: str, endpoint: str) -> RuleParams:

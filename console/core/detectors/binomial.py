@@ -22,7 +22,7 @@ from mlops_console.core.detectors.base import UNKNOWN, Detector, Verdict
 
 @dataclass(frozen=True)
 class BinomialParams:
-    alpha: float = 1e-4
+    alpha: float = 1e-3
     """Tail probability below which the errors of a poll are anomalous."""
     min_errors: float = 3
     rel_floor: float = 0.5
@@ -126,8 +126,8 @@ class BinomialDetector(Detector):
         expected = (0.0, min(1.0, (critical - 1) / requests))
         # Once anomalous, it stays so while the recent polls still run above the tested proportion:
         # a lasting rise is one alert, not one per quiet minute in it.
-        recent_rate = sum(e for e, _ in self._recent) / max(sum(n for _, n in self._recent), 1.0)
-        holding = self._run > 0 and recent_rate > tested
+        # Without the worst poll, as the span test: one bad minute alone does not hold it.
+        holding = self._run > 0 and span_errors > tested * max(span_requests, 1.0)
         if errors < critical and not (over_span and errors > tested * requests) and not holding:
             self._learn(errors, requests)
             self._run = 0

@@ -34,10 +34,14 @@ class BurnRateParams:
     """Events behind a share given without a count."""
     persistence: tuple[int, int] = (1, 1)
     """The windows already smooth: one poll that burns too fast is enough."""
+    period: float = 30 * 86400.0
+    """The SLO period the error budget is counted over (the evidence's `budget_left`)."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.objective < 1.0:
             raise ValueError(f"objective must be between 0 and 1 (e.g. 0.999), got {self.objective}")
+        if not self.bucket > 0 or not self.period > 0:
+            raise ValueError("bucket and period must be more than 0 seconds")
         object.__setattr__(self, "windows", tuple(tuple(float(x) for x in w) for w in self.windows))
 
 
@@ -51,6 +55,8 @@ class BurnRateDetector(Detector):
         self._buckets: dict[int, list[float]] = {}
         """Bucket number -> [bad events, all events]."""
         self._first_at: float | None = None
+        self._hours: dict[int, list[float]] = {}
+        """Hour number -> [bad events, all events] over the SLO period, for the budget left."""
 
     def update(self, at: float, value: float | None, count: float | None = None) -> Verdict:
         p = self.params
@@ -61,12 +67,19 @@ class BurnRateDetector(Detector):
             self._first_at = at
         slot = int(at // p.bucket)
         bucket = self._buckets.setdefault(slot, [0.0, 0.0])
-        bucket[0] += min(max(value, 0.0), 1.0) * events
+        bad_events = min(max(value, 0.0), 1.0) * events
+        bucket[0] += bad_events
         bucket[1] += events
+        hour = self._hours.setdefault(int(at // 3600), [0.0, 0.0])
+        hour[0] += bad_events
+        hour[1] += events
         longest = max(w[0] for w in p.windows)
         oldest = int((at - longest) // p.bucket)
         for old in [s for s in self._buckets if s <= oldest]:
             del self._buckets[old]
+        oldest_hour = int((at - p.period) // 3600)
+        for old in [h for h in self._hours if h <= oldest_hour]:
+            del self._hours[old]
         budget = 1.0 - p.objective
         burns: dict[str, float | None] = {}
         firing: list[float] = []
@@ -85,7 +98,12 @@ class BurnRateDetector(Detector):
         if not judged:
             return Verdict(None, evidence={"value": value, "burn_rates": burns})
         lowest = min(w[2] for w in p.windows)
-        evidence = {"value": value, "objective": p.objective, "burn_rates": burns}
+        evidence = {
+            "value": value,
+            "objective": p.objective,
+            "burn_rates": burns,
+            "budget_left": self.budget_left(at),
+        }
         score = max(firing) if firing else max((b or 0.0) for b in burns.values()) / lowest
         expected = (0.0, min(1.0, budget * lowest))
         return Verdict(bool(firing), score, expected, "burn" if firing else None, evidence)
@@ -101,13 +119,32 @@ class BurnRateDetector(Detector):
             return None
         return bad / total / budget
 
+    def budget_left(self, at: float) -> float | None:
+        """The share of the period's error budget not spent yet (negative: overspent), or None before
+        any event. The budget is the objective's share of the events the whole period will bring at
+        the rate seen so far, so a young detector does not call a bad first hour the whole budget."""
+        bad = sum(b for b, _ in self._hours.values())
+        total = sum(n for _, n in self._hours.values())
+        if total <= 0 or self._first_at is None:
+            return None
+        p = self.params
+        covered = min(p.period, max(p.bucket, at - self._first_at + p.bucket))
+        return 1.0 - bad * covered / ((1.0 - p.objective) * total * p.period)
+
     def _state(self) -> dict[str, Any]:
-        return {"first_at": self._first_at, "buckets": [[s, b, n] for s, (b, n) in self._buckets.items()]}
+        return {
+            "first_at": self._first_at,
+            "buckets": [[s, b, n] for s, (b, n) in self._buckets.items()],
+            "hours": [[h, b, n] for h, (b, n) in self._hours.items()],
+        }
 
     def _load(self, state: Mapping[str, Any]) -> None:
         self._first_at = state.get("first_at")
         self._buckets = {int(s): [float(b), float(n)] for s, b, n in state.get("buckets", [])}
+        self._hours = {int(h): [float(b), float(n)] for h, b, n in state.get("hours", [])}
 
 
 def _label(seconds: float) -> str:
-    return f"{seconds / 3600:g}h" if seconds >= 3600 else f"{seconds / 60:g}m"
+    if seconds >= 3600:
+        return f"{seconds / 3600:g}h"
+    return f"{seconds / 60:g}m" if seconds >= 60 else f"{seconds:g}s"

@@ -48,6 +48,8 @@ class RuleSpec:
     severity: str = "warning"
     persistence: tuple[int, int] | None = None
     """k of n anomalous polls; None: the detector's default."""
+    target: float | None = None
+    """The latency SLO's target in seconds (`slow_share`: the share of requests slower than it)."""
 
     def evaluator(self) -> SignalEvaluator:
         return SignalEvaluator(create(self.detector, self.params), self.persistence)
@@ -60,6 +62,8 @@ RULE_SIGNALS: dict[str, str] = {
     "throughput_anomaly": "throughput",
     "error_ratio": "error_rate",
     "error_ratio_anomaly": "error_rate",
+    "slo_availability": "availability",
+    "slo_latency": "slow_share",
 }
 """The rules a detector can judge, and the signal each one watches."""
 STATIC_RULES = ("latency_p95", "throughput_drop", "error_ratio")
@@ -69,6 +73,8 @@ SIGNAL_DETECTORS: dict[str, dict[str, dict[str, Any]]] = {
     "latency": {"threshold": {"min_count": 5, "raise_below_min": True}, "robust": LATENCY_ROBUST},
     "throughput": {"threshold": {"mode": "drop"}, "robust": THROUGHPUT_ROBUST},
     "error_rate": {"threshold": {"min_count": 10}, "binomial": {}, "burn_rate": {}},
+    "availability": {"burn_rate": {}},
+    "slow_share": {"burn_rate": {}},
 }
 """The detectors that make sense for each signal, with the parameters they start from there."""
 
@@ -88,6 +94,7 @@ def spec_for(
     for_: float,
     severity: str,
     persistence: tuple[int, int] | None = None,
+    target: float | None = None,
 ) -> RuleSpec:
     """One rule's spec: the detector's defaults for the signal, the rule's threshold (static limits
     only), then `params` from the config."""
@@ -95,7 +102,14 @@ def spec_for(
     base = dict(SIGNAL_DETECTORS[signal][detector])
     if detector == "threshold":
         base["threshold"] = threshold
-    return RuleSpec(rule, signal, detector, {**base, **params}, for_, severity, persistence)
+    merged = {k: tupled(v) for k, v in {**base, **params}.items()}
+    return RuleSpec(rule, signal, detector, merged, for_, severity, persistence, target)
+
+
+def tupled(value: Any) -> Any:
+    """Lists (from TOML or JSON) as tuples, nested ones too, so specs compare equal however they were
+    read (burn-rate `windows` from the config, or from a saved state)."""
+    return tuple(tupled(v) for v in value) if isinstance(value, list | tuple) else value
 
 
 DEFAULT_RULES: dict[str, tuple[RuleSpec, ...]] = {
@@ -165,6 +179,9 @@ def describe(signal: str, verdict: Verdict) -> str:
     if "burn_rates" in ev:
         rates = ", ".join(f"{w} {r:.1f}x" for w, r in ev["burn_rates"].items() if r is not None)
         parts.append(f"burn rate {rates} of the {ev['objective']:.4g} objective")
+        left = ev.get("budget_left")
+        if isinstance(left, int | float):
+            parts.append(f"{left * 100:.0f}% of the error budget left")
     if "threshold" in ev and "drop" not in ev:
         parts.append(f"threshold {format_value(signal, ev['threshold'])}")
     if "drop" in ev:

@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from mlops_console.config import RegistrySettings
+from mlops_console.core import secrets
 from mlops_console.core.registry.records import (
     READY,
     ModelInfo,
     RegistryError,
+    RegistryNotAuthenticated,
     RegistryNotFound,
     RegistryNotPermitted,
     RegistryUnavailable,
@@ -38,6 +40,11 @@ T = TypeVar("T")
 
 # Beyond MLflow's own HTTP timeout, so MLflow's clearer error normally wins the race.
 _DEADLINE_GRACE_S = 2.0
+_CREDENTIAL_ENV = {
+    "username": "MLFLOW_TRACKING_USERNAME",
+    "password": "MLFLOW_TRACKING_PASSWORD",
+    "token": "MLFLOW_TRACKING_TOKEN",
+}
 
 
 class RegistryClient:
@@ -57,6 +64,7 @@ class RegistryClient:
         with self._lock:
             if self._client is None:
                 # Read by MLflow on every request, so they take effect for this client's calls too.
+                os.environ.update(self._credentials())
                 os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
                 os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, math.ceil(self.timeout)))
                 import logging
@@ -67,6 +75,17 @@ class RegistryClient:
 
                 self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
             return self._client
+
+    def _credentials(self) -> dict[str, str]:
+        """MLflow's credential variables from `[registry]`'s references, resolved now (not at load: a
+        command that never reaches the registry does not need them)."""
+        out = {}
+        for key, value in self.settings.credentials():
+            try:
+                out[_CREDENTIAL_ENV[key]] = secrets.expand(value)
+            except secrets.MissingVariable as exc:
+                raise RegistryError(f"[registry] {key}: {exc}") from None
+        return out
 
     def _call(self, what: str, fn: Callable[[Any], T], *, model: str | None = None, write: bool = False) -> T:
         """Run `fn(client)` with a hard deadline, mapping MLflow's errors to ours."""
@@ -104,7 +123,18 @@ class RegistryClient:
             return exc
         code = str(getattr(exc, "error_code", "") or "")
         message = str(getattr(exc, "message", None) or exc).strip().splitlines()[0] if str(exc) else repr(exc)
-        if code in ("PERMISSION_DENIED", "UNAUTHENTICATED") or re.search(r"\b40[13]\b", message):
+        if code == "UNAUTHENTICATED" or re.search(r"\b401\b", message):
+            user = registry_user()
+            if user == "anonymous":
+                return RegistryNotAuthenticated(
+                    "not authenticated: the registry wants credentials (MLFLOW_TRACKING_USERNAME and "
+                    "MLFLOW_TRACKING_PASSWORD, or [registry] username and password)"
+                )
+            return RegistryNotAuthenticated(
+                f"not authenticated: the registry refused the credentials of {user} "
+                f"(wrong, or an expired password or token)"
+            )
+        if code == "PERMISSION_DENIED" or re.search(r"\b403\b", message):
             right = "EDIT" if write else "READ"
             return RegistryNotPermitted(
                 f"not permitted: {registry_user()} lacks {right} on {model or 'the registry'}"

@@ -22,6 +22,10 @@ class RegistryNotPermitted(RegistryError):
     """401/403 from a server with auth."""
 
 
+class RegistryNotAuthenticated(RegistryNotPermitted):
+    """401: no credentials, or ones the server rejects (wrong, or an expired password or token)."""
+
+
 class RegistryNotFound(RegistryError):
     """No such registered model, version or run."""
 

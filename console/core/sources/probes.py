@@ -49,7 +49,7 @@ class ProbeSource:
     async def once(self) -> None:
         """Probe every endpoint once, then sample metrics twice, a second apart: after the probes, so
         that an adapter reads the series of what its probe found (a route, a stack), both times."""
-        scraped = [s for s in self.states if s.settings.metrics_url]
+        scraped = [s for s in self.states if s.settings.metrics_url and s.source == "probe"]
         async with new_http_session() as http:
             await asyncio.gather(*(self._probe(http, s, None) for s in self.states))
             if scraped:
@@ -67,7 +67,7 @@ class ProbeSource:
                 await asyncio.sleep(delay)
             self.stats.scheduled += 1
             self.stats.lags.append(loop.time() - next_at)
-            if state.settings.metrics_url:
+            if state.settings.metrics_url and state.source == "probe":
                 await asyncio.gather(self._probe(http, state, sink), self._scrape(http, state))
             else:
                 await self._probe(http, state, sink)

@@ -132,7 +132,8 @@ class AlertTables(StoreBase):
             )
             # Pending deliveries for a silenced alert would page someone who just asked for quiet.
             db.execute(
-                "UPDATE notifications SET status='silenced' WHERE alert_id=? AND status='pending'", [alert_id]
+                "UPDATE notifications SET status='silenced' WHERE alert_id=? AND status='pending'",
+                [alert_id],
             )
             insert_event(db, alert_id, "silenced", at=at, actor=by, note=note, data={"until": until})
             insert_audit(
@@ -150,24 +151,40 @@ class AlertTables(StoreBase):
         return self.get_alert(alert_id)
 
     def silenced_until(self, fingerprint: str) -> float | None:
+        return self._silenced_until(fingerprint, now())
+
+    def _silenced_until(self, fingerprint: str, at: float) -> float | None:
         sql = "SELECT max(silenced_until) AS until FROM alerts WHERE fingerprint=?"
         rows = self.query(sql, [fingerprint])
         until: float | None = rows[0]["until"] if rows else None
-        return until if until and until > now() else None
+        return until if until and until > at else None
 
-    def remind(self, alert_id: int, notifications: Messages) -> None:
+    def remind(self, alert_id: int, notifications: Messages) -> bool:
+        """Page again about an alert `due_reminders` returned, unless, by the time the write lock is
+        held, it was acknowledged, resolved, started flapping or its fingerprint was silenced (by another
+        process, or the console, since it was found due). True if the reminder was queued."""
         at = now()
         with self.write() as db:
+            rows = self.query(
+                "SELECT state, flapping, fingerprint FROM alerts WHERE id=?",
+                [alert_id],
+            )
+            if not rows or rows[0]["state"] != "firing" or rows[0]["flapping"]:
+                return False
+            if self._silenced_until(rows[0]["fingerprint"], at) is not None:
+                return False
             insert_event(db, alert_id, "reminder", at=at)
             enqueue(db, alert_id, notifications, at)
+        return True
 
     def due_reminders(self, after: float) -> list[Alert]:
-        """Firing alerts, not flapping or silenced, that nobody acknowledged and that were last paged
-        more than `after` seconds ago."""
+        """Firing alerts, not flapping or silenced (a silence covers the fingerprint: a recurrence during
+        it too), that nobody acknowledged and that were last paged more than `after` seconds ago."""
         at = now()
         rows = self.query(
-            "SELECT * FROM alerts WHERE state='firing' AND flapping=0 "
-            "AND (silenced_until IS NULL OR silenced_until<?) "
+            "SELECT * FROM alerts a WHERE state='firing' AND flapping=0 "
+            "AND NOT EXISTS (SELECT 1 FROM alerts s "
+            "WHERE s.fingerprint=a.fingerprint AND s.silenced_until>=?) "
             "AND coalesce(last_notified_at, started_at) < ?",
             [at, at - after],
         )
@@ -208,7 +225,10 @@ class AlertTables(StoreBase):
         return len(rows)
 
     def _alert_row(self, alert_id: int) -> dict[str, Any]:
-        rows = self.query("SELECT * FROM alerts WHERE id=?", [alert_id])
+        rows = self.query(
+            "SELECT * FROM alerts WHERE id=?",
+            [alert_id],
+        )
         if not rows:
             raise KeyError(alert_id)
         return rows[0]
@@ -249,7 +269,10 @@ class AlertTables(StoreBase):
         return self.list_alerts("open", limit=100_000)
 
     def events(self, alert_id: int) -> list[AlertEvent]:
-        rows = self.query("SELECT * FROM alert_events WHERE alert_id=? ORDER BY at, id", [alert_id])
+        rows = self.query(
+            "SELECT * FROM alert_events WHERE alert_id=? ORDER BY at, id",
+            [alert_id],
+        )
         return [AlertEvent.from_row(row) for row in rows]
 
     def alert_counts(self) -> dict[str, int]:

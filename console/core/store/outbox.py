@@ -63,7 +63,10 @@ def enqueue(
                 data={"notification": notification_id, "kind": m.kind, "attempt": 1, "direct": True},
             )
     if alert_id is not None:
-        db.execute("UPDATE alerts SET last_notified_at=? WHERE id=?", [at, alert_id])
+        db.execute(
+            "UPDATE alerts SET last_notified_at=? WHERE id=?",
+            [at, alert_id],
+        )
 
 
 # A row is `pending` until delivered (`sent`), given up (`dead`) or silenced. While a notifier sends it,
@@ -200,14 +203,20 @@ class Outbox(StoreBase):
                 )
 
     def notifications_for(self, alert_id: int) -> list[Notification]:
-        rows = self.query("SELECT * FROM notifications WHERE alert_id=? ORDER BY id", [alert_id])
+        rows = self.query(
+            "SELECT * FROM notifications WHERE alert_id=? ORDER BY id",
+            [alert_id],
+        )
         return [Notification.from_row(row) for row in rows]
 
     def deliveries(self, notification_id: int | None = None) -> list[DeliveryRecord]:
         if notification_id is None:
-            rows = self.query("SELECT * FROM deliveries ORDER BY id")
+            rows = self.query(
+                "SELECT * FROM deliveries ORDER BY id",
+            )
         else:
             rows = self.query(
-                "SELECT * FROM deliveries WHERE notification_id=? ORDER BY id", [notification_id]
+                "SELECT * FROM deliveries WHERE notification_id=? ORDER BY id",
+                [notification_id],
             )
         return [DeliveryRecord.from_row(row) for row in rows]

@@ -246,6 +246,13 @@ class Rollup:
     p99: float | None
     rps: float | None
     error_ratio: float | None
+    samples: int | None = None
+    """Successful probes (latency observations) of the minute."""
+    latency_mean: float | None = None
+    latency_min: float | None = None
+    latency_max: float | None = None
+    requests: float | None = None
+    """Requests behind `error_ratio` (the last minute of traffic, or of probes)."""
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Rollup:

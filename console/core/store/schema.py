@@ -164,6 +164,17 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX quality_windows_endpoint ON quality_windows(endpoint, evaluated_at DESC);
     """,
+    # 6: history. Each endpoint-minute also keeps its latency count, mean, min and max and the request
+    # count behind its error ratio (the rollups are the downsampled history, pruned by
+    # `store.history`); the index serves the pruning by age.
+    """
+    ALTER TABLE rollups ADD COLUMN samples INTEGER;
+    ALTER TABLE rollups ADD COLUMN latency_mean REAL;
+    ALTER TABLE rollups ADD COLUMN latency_min REAL;
+    ALTER TABLE rollups ADD COLUMN latency_max REAL;
+    ALTER TABLE rollups ADD COLUMN requests REAL;
+    CREATE INDEX rollups_minute ON rollups(minute);
+    """,
 ]
 
 

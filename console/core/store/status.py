@@ -45,6 +45,42 @@ class EndpointStatus(StoreBase):
         )
         return [Rollup.from_row(row) for row in rows]
 
+    def history(self, endpoint: str, since: float, step: int = 1) -> list[Rollup]:
+        """The endpoint's rollups from `since`, merged `step` minutes to a row (for day and week views):
+        counts summed, min and max kept, means weighted by their counts, percentiles and rates averaged
+        over the minutes (a mean of per-minute p95s, not a p95 of the merged minutes)."""
+        if step <= 1:
+            return self.rollups(endpoint, since)
+        rows = self.query(
+            """
+            SELECT endpoint, (minute / :step) * :step AS minute,
+                SUM(probes) AS probes, SUM(failures) AS failures,
+                AVG(p50) AS p50, AVG(p95) AS p95, AVG(p99) AS p99, AVG(rps) AS rps,
+                COALESCE(SUM(error_ratio * requests) / NULLIF(SUM(requests), 0), AVG(error_ratio))
+                    AS error_ratio,
+                SUM(samples) AS samples,
+                SUM(latency_mean * samples) / NULLIF(SUM(CASE WHEN latency_mean IS NOT NULL
+                    THEN samples END), 0) AS latency_mean,
+                MIN(latency_min) AS latency_min, MAX(latency_max) AS latency_max,
+                SUM(requests) AS requests
+            FROM rollups WHERE endpoint=:endpoint AND minute>=:since
+            GROUP BY minute / :step ORDER BY 2
+            """,
+            {"endpoint": endpoint, "since": int(since // 60), "step": int(step)},
+        )
+        return [Rollup.from_row(row) for row in rows]
+
+    def prune_history(self, before: float, limit: int = 20_000) -> int:
+        """Delete up to `limit` rollups of minutes before `before` (epoch seconds), oldest first, and
+        return how many: a large backlog goes in several short transactions, never one long lock."""
+        with self.write() as db:
+            cursor = db.execute(
+                "DELETE FROM rollups WHERE rowid IN "
+                "(SELECT rowid FROM rollups WHERE minute < ? ORDER BY minute LIMIT ?)",
+                [int(before // 60), int(limit)],
+            )
+            return cursor.rowcount
+
     def write_detector_state(self, states: Mapping[str, Mapping[str, Any]]) -> None:
         """Each endpoint's detector state (`DetectedRules.to_state()`), replacing what was there."""
         if states:

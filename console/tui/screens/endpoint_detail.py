@@ -23,15 +23,23 @@ from mlops_console.tui.screens.base import ConsoleScreen
 from mlops_console.tui.text import DASH, firing_and_pending, fmt_metric, fmt_time, safe_text
 from mlops_console.tui.widgets.charts import SeriesChart
 
-HISTORY_SECONDS = 3600
+VIEWS: tuple[tuple[str, float, int, float, str], ...] = (
+    ("hour", 3600.0, 1, 60.0, "minutes ago"),
+    ("day", 86400.0, 10, 3600.0, "hours ago"),
+    ("week", 7 * 86400.0, 60, 3600.0, "hours ago"),
+)
+"""(name, seconds shown, minutes per point, seconds per x unit, x label) of the history views."""
 
 
 class EndpointDetailScreen(ConsoleScreen):
     TITLE_TEXT = "Endpoint"
     HELP = (
         "One endpoint in depth. Charts show per-minute p50/p95/p99 latency (ms), throughput (req/s) and "
-        "the share of failed requests (%) from the store's rollups (the last hour), or the recent probes "
-        "when no rollups exist yet. While the endpoint is down its percentiles are marked stale. "
+        "the share of failed requests (%) from the store's history: the last hour per minute, `h` switches "
+        "to the last day (10-minute points) and week (hourly points, means of the minutes' percentiles); "
+        "the recent probes while the last hour has under five minutes of history. Dotted lines show the "
+        "detectors' expected band (latency up to, throughput between). While the endpoint is down its "
+        "percentiles are marked stale. "
         "Below: recent probe errors with their response text, this endpoint's alerts, the model version "
         "it serves with its run metrics, and the promote/rollback history of its model. `d` opens its model "
         "quality (drift, invalid and stuck predictions) when it has an inference log. `esc` goes back."
@@ -39,6 +47,9 @@ class EndpointDetailScreen(ConsoleScreen):
     FILTERABLE = False
     POLL_SECONDS = 10.0
     BINDINGS = [
+        Binding(
+            "h", "history_view", "Hour/day/week", id="endpoint.history", tooltip="History: hour, day, week"
+        ),
         Binding(
             "d", "drift", "Quality", id="endpoint.drift", tooltip="Model quality: drift, invalid predictions"
         ),
@@ -62,7 +73,9 @@ class EndpointDetailScreen(ConsoleScreen):
         )
         self.alerts_table: DataTable = DataTable(id="ep-alerts", cursor_type="row")
         self.deploys_table: DataTable = DataTable(id="ep-deploys", cursor_type="row")
-        self.rollups: list[Rollup] = []
+        self.rollups: tuple[Rollup, ...] = ()
+        self.view = 0
+        """Index into VIEWS of the history the charts show."""
         self._version_key: tuple[str | None, str | None] | None = None
 
     def compose_body(self) -> Iterable[Widget]:
@@ -102,6 +115,10 @@ class EndpointDetailScreen(ConsoleScreen):
 
     def focus_main(self) -> None:
         self.alerts_table.focus()
+
+    def action_history_view(self) -> None:
+        self.view = (self.view + 1) % len(VIEWS)
+        self._load_store()
 
     def action_drift(self) -> None:
         from mlops_console.tui.screens.quality import QualityScreen
@@ -154,6 +171,11 @@ class EndpointDetailScreen(ConsoleScreen):
             out.append("stale", style=f"bold {colors['down']}")
             out.append(f" (from before it went down, {e.latency_source}) ")
             out.append(latency, style="dim")
+        elif e.stale:
+            out.append("\nlatency ")
+            out.append("stale", style=f"bold {colors['degraded']}")
+            out.append_text(safe_text(f" ({e.stale}) ", limit=160))
+            out.append(latency, style="dim")
         else:
             out.append(f"\n{latency}  ({e.latency_source})")
         out.append(f"   {formatting.rate(e.rps)} (5m {formatting.rate(e.rps_5m)})   errors ")
@@ -162,7 +184,8 @@ class EndpointDetailScreen(ConsoleScreen):
         )
         out.append(
             f"   last ok {formatting.age(e.last_ok_at, now)}{' ago' if e.last_ok_at else ''}"
-            f" · probes {e.probes}, failed {e.failures}"
+            + (" · health from Prometheus up{}" if e.health_source == "prometheus" else "")
+            + f" · probes {e.probes}, failed {e.failures}"
             f", {e.consecutive_failures} in a row"
         )
         firing, pending = firing_and_pending(e.firing)
@@ -200,31 +223,43 @@ class EndpointDetailScreen(ConsoleScreen):
 
     def _show_charts(self, e: EndpointSnapshot, now: float) -> None:
         errors_now = f"errors % (now {formatting.ratio(e.error_ratio)})"
+        name, span, minutes, unit, x_label = VIEWS[self.view]
         rollups = [r for r in self.rollups if r.p50 is not None or r.rps is not None]
-        if len(rollups) >= 5:  # a few minutes of rollups; before that the recent probes say more
-            x = [round((r.minute * 60 - now) / 60, 1) for r in rollups]
+        # The hour view needs a few minutes of history (before that the recent probes say more).
+        if len(rollups) >= 5 or (self.view and rollups):
+            x = [round((r.minute * 60 - now) / unit, 2) for r in rollups]
+            since = -span / unit
+            note = f"last {name}, " + ("per minute" if minutes == 1 else f"{minutes}-minute means")
 
             def ms(key: str) -> tuple[list[float], list[float | None]]:
                 values = [getattr(r, key) for r in rollups]
                 return x, [None if v is None else v * 1000 for v in values]
 
+            percentiles = {"p50": ms("p50"), "p95": ms("p95"), "p99": ms("p99")}
+            rates = {"req/s": (x, [r.rps for r in rollups])}
             self.latency_chart.show(
-                {"p50": ms("p50"), "p95": ms("p95"), "p99": ms("p99")},
-                x_label="minutes ago",
-                note="per minute",
+                {**percentiles, **self._bands(e, "latency", x[0], 1000.0)},
+                x_label=x_label,
+                note=note,
+                since=since,
             )
             self.traffic_chart.show(
-                {"req/s": (x, [r.rps for r in rollups])},
-                right={errors_now: self._error_share(now, x[0])},
-                x_label="minutes ago",
-                note="per minute",
+                {**rates, **self._bands(e, "throughput", x[0], 1.0)},
+                right={errors_now: self._error_share(now, x[0], unit)},
+                x_label=x_label,
+                note=note,
+                since=since,
             )
             return
         interval = self._interval()
         # One point per successful probe, `interval` apart while the endpoint answers.
         latency = [v * 1000 for v in e.latency_history]
+        first = -(len(latency) - 1) * interval if latency else -interval
         self.latency_chart.show(
-            {"probe": ([(i - len(latency) + 1) * interval for i in range(len(latency))], latency)},
+            {
+                "probe": ([(i - len(latency) + 1) * interval for i in range(len(latency))], latency),
+                **self._bands(e, "latency", first, 1000.0),
+            },
             x_label="seconds ago",
             note=f"last {len(latency)} ok probes",
         )
@@ -234,20 +269,39 @@ class EndpointDetailScreen(ConsoleScreen):
         x = [(i - len(rps) + 1) * step for i in range(len(rps))]
         since = x[0] if x else -10.0
         self.traffic_chart.show(
-            {"req/s": (x, rps)},
+            {"req/s": (x, rps), **self._bands(e, "throughput", since, 1.0)},
             right={errors_now: self._error_share(now, since)},
             x_label="minutes ago",
             note="recent",
             since=since,
         )
 
-    def _error_share(self, now: float, since: float) -> tuple[list[float], list[float | None]]:
-        """Per-minute error share (%) from the rollups back to `since` minutes ago, then the current one."""
+    @staticmethod
+    def _bands(
+        e: EndpointSnapshot, signal: str, since: float, scale: float
+    ) -> dict[str, tuple[list[float], list[float | None]]]:
+        """The detector's expected band for `signal` as flat lines from `since` to now (`scale`: to the
+        chart's unit)."""
+        out: dict[str, tuple[list[float], list[float | None]]] = {}
+        for watched, low, high in e.bands:
+            if watched != signal:
+                continue
+            if high is not None:
+                out[f"expected ≤ {high * scale:.4g}"] = ([since, 0.0], [high * scale] * 2)
+            if low is not None and low > 0:
+                out[f"expected ≥ {low * scale:.4g}"] = ([since, 0.0], [low * scale] * 2)
+        return out
+
+    def _error_share(
+        self, now: float, since: float, unit: float = 60.0
+    ) -> tuple[list[float], list[float | None]]:
+        """Error share (%) from the history back to `since` units (of `unit` seconds) ago, then the
+        current one."""
         e = self._endpoint(self.console.snapshot)
         points = [
-            (round((r.minute * 60 - now) / 60, 1), r.error_ratio * 100)
+            (round((r.minute * 60 - now) / unit, 2), r.error_ratio * 100)
             for r in self.rollups
-            if r.error_ratio is not None and (r.minute * 60 - now) / 60 >= since
+            if r.error_ratio is not None and (r.minute * 60 - now) / unit >= since
         ]
         if e is not None and e.error_ratio is not None:
             points.append((0.0, e.error_ratio * 100))
@@ -267,7 +321,9 @@ class EndpointDetailScreen(ConsoleScreen):
     def _load_store(self) -> None:
         store = self.console.backend.store
         now = self.console.clock()
-        rollups = store.rollups(self.endpoint_name, now - HISTORY_SECONDS)
+        view = self.view
+        _, span, step, _, _ = VIEWS[view]
+        rollups = tuple(store.history(self.endpoint_name, now - span, step))
         alerts = store.list_alerts("all", limit=50, endpoint=self.endpoint_name)
         model = alias = None
         try:
@@ -287,9 +343,13 @@ class EndpointDetailScreen(ConsoleScreen):
                 if (r.action in ("promote", "rollback") and r.alias in (alias, None))
                 or (r.action == "deploy" and r.endpoint == self.endpoint_name)
             ][:100]
-        self.app.call_from_thread(self._show_store, rollups, alerts, audit)
+        self.app.call_from_thread(self._show_store, view, rollups, alerts, audit)
 
-    def _show_store(self, rollups: list[Rollup], alerts: list[Alert], audit: list[AuditEntry]) -> None:
+    def _show_store(
+        self, view: int, rollups: tuple[Rollup, ...], alerts: list[Alert], audit: list[AuditEntry]
+    ) -> None:
+        if view != self.view:
+            return  # switched again meanwhile: that view's load follows
         self.rollups = rollups
         now = self.console.clock()
         e = self._endpoint(self.console.snapshot)

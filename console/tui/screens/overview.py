@@ -200,7 +200,12 @@ class OverviewScreen(ConsoleScreen):
         stale = e.last_ok_at is None or now - e.last_ok_at > 3 * max(self._interval(e.name), 1.0)
 
         def latency(seconds: float | None) -> str | Text:
-            return Text(DASH, style="dim") if e.health == "down" else formatting.latency(seconds)
+            if e.health == "down":
+                return Text(DASH, style="dim")
+            # Last good values while their Prometheus cannot answer: shown dimmed with a mark.
+            if e.stale and seconds is not None:
+                return Text(formatting.latency(seconds) + "~", style="dim")
+            return formatting.latency(seconds)
 
         return {
             "health": app.health_text(e.health),
@@ -212,7 +217,11 @@ class OverviewScreen(ConsoleScreen):
             "p50": latency(e.p50),
             "p95": latency(e.p95),
             "p99": latency(e.p99),
-            "rps": formatting.rate(e.rps),
+            "rps": (
+                Text(formatting.rate(e.rps) + "~", style="dim")
+                if e.stale and e.rps is not None
+                else formatting.rate(e.rps)
+            ),
             "err": Text(formatting.ratio(e.error_ratio), style=error_style),
             "spark": Text(sparkline(e.latency_history, SPARK_WIDTH), style=colors["accent"]),
             "drift": _drift_cell(e, colors),

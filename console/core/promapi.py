@@ -1,0 +1,163 @@
+"""Prometheus' HTTP API as the console reads it: instant queries, ranges, active targets.
+
+Every way an answer can be unusable becomes one `PromError` with a short reason a person can act on:
+unreachable, slow (timed out), an HTTP error, `bad_data` or another `errorType`, a body that is not the
+API's JSON, or a result cut short (`warnings`, a partial answer). Nothing here raises anything else.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+from mlops_console.core.adapters import describe_exception, excerpt, timed_request, too_large
+
+
+class PromError(Exception):
+    """Prometheus did not give a usable answer; the text says why (no secrets, bounded length)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    labels: Mapping[str, str]
+    value: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One active scrape target (`/api/v1/targets`)."""
+
+    labels: Mapping[str, str]
+    scrape_url: str
+    health: str
+    """`up`, `down` or `unknown`."""
+
+
+@dataclass(frozen=True)
+class PromClient:
+    url: str
+    timeout: float
+    bearer_token: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        if self.bearer_token:
+            return {"Authorization": f"Bearer {self.bearer_token}"}
+        if self.username is not None:
+            pair = f"{self.username}:{self.password or ''}".encode()
+            return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+        return {}
+
+    async def _get(self, http: aiohttp.ClientSession, path: str, params: Mapping[str, str]) -> Any:
+        url = f"{self.url.rstrip('/')}{path}" + (f"?{urlencode(params)}" if params else "")
+        try:
+            answer = await timed_request(http, "GET", url, self.timeout, headers=self.headers())
+        except Exception as exc:
+            raise PromError(f"unreachable: {describe_exception(exc)}") from None
+        if answer.redirect is not None:
+            raise PromError(answer.redirect)
+        if answer.truncated:
+            raise PromError(too_large())
+        try:
+            document = json.loads(answer.body)
+        except (ValueError, UnicodeDecodeError):
+            raise PromError(f"HTTP {answer.status}, not Prometheus' JSON API") from None
+        if not isinstance(document, dict):
+            raise PromError(f"HTTP {answer.status}, not Prometheus' JSON API")
+        if document.get("status") != "success":
+            kind = document.get("errorType") or f"HTTP {answer.status}"
+            raise PromError(f"{excerpt(str(kind), 40)}: {excerpt(str(document.get('error', '')), 200)}")
+        if answer.status != 200:
+            raise PromError(f"HTTP {answer.status}")
+        warnings = document.get("warnings")
+        if warnings:
+            # Some of the data was not read (a remote store or a shard did not answer): partial.
+            raise PromError(f"partial answer: {excerpt(str(warnings[0]), 200)}")
+        return document.get("data")
+
+    async def query(self, http: aiohttp.ClientSession, promql: str) -> list[Sample]:
+        """An instant vector; NaN and infinite values are left out (no data, not a figure)."""
+        data = await self._get(http, "/api/v1/query", {"query": promql})
+        return _vector(data)
+
+    async def query_range(
+        self, http: aiohttp.ClientSession, promql: str, start: float, end: float, step: float
+    ) -> list[tuple[Mapping[str, str], list[tuple[float, float]]]]:
+        """A range matrix: `(labels, [(time, value)...])` per series."""
+        params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        data = await self._get(http, "/api/v1/query_range", params)
+        if not isinstance(data, dict) or data.get("resultType") != "matrix":
+            raise PromError("query_range did not return a matrix")
+        out: list[tuple[Mapping[str, str], list[tuple[float, float]]]] = []
+        for series in _list(data.get("result")):
+            labels = _labels(series)
+            points = []
+            for point in _list(series.get("values") if isinstance(series, dict) else None):
+                at, value = _point(point)
+                if at is not None and value is not None:
+                    points.append((at, value))
+            out.append((labels, points))
+        return out
+
+    async def targets(self, http: aiohttp.ClientSession) -> list[Target]:
+        data = await self._get(http, "/api/v1/targets", {"state": "active"})
+        if not isinstance(data, dict):
+            raise PromError("targets: not Prometheus' JSON API")
+        out = []
+        for item in _list(data.get("activeTargets")):
+            if not isinstance(item, dict):
+                continue
+            labels = item.get("labels")
+            out.append(
+                Target(
+                    labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
+                    scrape_url=str(item.get("scrapeUrl", "")),
+                    health=str(item.get("health", "unknown")),
+                )
+            )
+        return out
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _labels(series: Any) -> dict[str, str]:
+    metric = series.get("metric") if isinstance(series, dict) else None
+    return {str(k): str(v) for k, v in metric.items()} if isinstance(metric, dict) else {}
+
+
+def _point(point: Any) -> tuple[float | None, float | None]:
+    if not isinstance(point, list) or len(point) != 2:
+        return None, None
+    try:
+        at, value = float(point[0]), float(point[1])
+    except (TypeError, ValueError):
+        return None, None
+    return at, (value if math.isfinite(value) else None)
+
+
+def _vector(data: Any) -> list[Sample]:
+    if not isinstance(data, dict):
+        raise PromError("not Prometheus' JSON API (no data)")
+    kind = data.get("resultType")
+    if kind == "scalar":
+        at, value = _point(data.get("result"))
+        return [Sample({}, value, at)] if at is not None and value is not None else []
+    if kind != "vector":
+        raise PromError(f"expected an instant vector, got {excerpt(str(kind), 20)}")
+    out = []
+    for series in _list(data.get("result")):
+        at, value = _point(series.get("value") if isinstance(series, dict) else None)
+        if at is not None and value is not None:
+            out.append(Sample(_labels(series), value, at))
+    return out

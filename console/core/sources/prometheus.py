@@ -1,0 +1,274 @@
+"""Figures (and, where the console does not probe, health) read from a Prometheus server.
+
+Every `[prometheus] interval` one instant query per signal answers for all endpoints of an adapter
+at once (grouped by `[prometheus] group_by`), never one query per endpoint. When Prometheus cannot
+give a usable answer, each endpoint keeps its last figures marked stale and no rule judges them; health
+read from `up{}` is then neither up nor down, so nothing pages for Prometheus' own outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from mlops_console.config import (
+    DiscoverSettings,
+    EndpointSettings,
+    PrometheusQueries,
+    Settings,
+    parse_duration,
+)
+from mlops_console.core.adapters import ProbeResult, new_http_session
+from mlops_console.core.endpoint_state import EndpointState, PromFigures
+from mlops_console.core.promapi import PromClient, PromError, Sample
+from mlops_console.core.promql import SignalQueries, expand
+from mlops_console.core.series import RPS_KEEP, RPS_STEP
+from mlops_console.core.sources.base import Loop, Sink
+
+log = logging.getLogger("mlops_console.prometheus")
+
+
+def client_for(settings: Settings) -> PromClient:
+    prom = settings.prometheus
+    assert prom is not None
+    return PromClient(prom.url, prom.timeout, prom.bearer_token, prom.username, prom.password)
+
+
+class PrometheusSource:
+    """Reads the endpoints of `endpoints` whose source is Prometheus; with `[[discover]]` tables, adds
+    the endpoints it finds to `endpoints` and removes them when they are gone (the engine's dict:
+    everything the engine shows, evaluates and stores follows it)."""
+
+    def __init__(self, settings: Settings, endpoints: dict[str, EndpointState]) -> None:
+        assert settings.prometheus is not None
+        self.settings = settings
+        self.prom = settings.prometheus
+        self.client = client_for(settings)
+        self.window = parse_duration(self.prom.window)
+        self.endpoints = endpoints
+        self.configured = frozenset(e.name for e in settings.endpoints)
+        self.state = "connecting"
+        """`ok`, `connecting`, or what is wrong (shown on screen and in `status`)."""
+        self.queries_sent = 0
+        self._queries: dict[tuple[str, str], SignalQueries] = {}
+        self._http: aiohttp.ClientSession | None = None
+
+    @property
+    def states(self) -> list[EndpointState]:
+        return [s for s in self.endpoints.values() if s.source == "prometheus"]
+
+    def groups(self) -> dict[SignalQueries, list[EndpointState]]:
+        """Endpoints by the queries that answer for them (one set per adapter and its overrides)."""
+        out: dict[SignalQueries, list[EndpointState]] = {}
+        for state in self.states:
+            names = state.adapter.metric_names()
+            key = (state.settings.adapter, names.model_dump_json())
+            queries = self._queries.get(key)
+            if queries is None:
+                overrides = self.prom.queries.get(state.settings.adapter) or PrometheusQueries()
+                queries = self._queries[key] = expand(overrides, names, self.prom)
+            out.setdefault(queries, []).append(state)
+        return out
+
+    async def open(self) -> None:
+        self._http = new_http_session()
+
+    def loops(self, sink: Sink) -> Mapping[str, Loop]:
+        if not self.states and not self.settings.discover:
+            return {}
+
+        async def run() -> None:
+            loop = asyncio.get_running_loop()
+            next_at = loop.time()
+            while True:
+                assert self._http is not None
+                await self.evaluate(self._http, sink)
+                next_at += self.prom.interval
+                await asyncio.sleep(max(0.0, next_at - loop.time()))
+                if next_at < loop.time():  # slow answers skip rounds instead of bursting
+                    next_at = loop.time()
+
+        return {"prometheus": run}
+
+    async def close(self) -> None:
+        http, self._http = self._http, None
+        if http is not None:
+            await http.close()
+
+    async def once(self) -> None:
+        async with new_http_session() as http:
+            await self.evaluate(http, None)
+
+    # -- one round ----------------------------------------------------------------------------------
+    async def evaluate(self, http: aiohttp.ClientSession, sink: Sink | None) -> None:
+        problems = []
+        if self.settings.discover:
+            try:
+                await self.discover(http)
+            except PromError as exc:
+                problems.append(f"discovery: {exc}")  # keep what was found until it answers again
+        for queries, states in self.groups().items():
+            now = time.time()
+            try:
+                figures, up = await self._read(http, queries, states, now)
+            except PromError as exc:
+                reason = f"Prometheus {self.client.url}: {exc}"
+                problems.append(str(exc))
+                for state in states:
+                    state.prometheus_failed(reason, now)
+                continue
+            await self._backfill(http, queries, states, now)
+            for state in states:
+                state.set_prometheus(figures[state.name])
+                if state.health_source == "prometheus":
+                    result = up[state.name]
+                    if sink is None:
+                        state.record(result, now)
+                    else:
+                        sink.probed(state, result, now)
+        now_state = "ok" if not problems else f"{self.client.url}: {problems[0]}"
+        if now_state != self.state and sink is not None:  # `status` prints the state itself
+            if problems:
+                log.warning(
+                    "prometheus %s; figures shown are stale", now_state, extra={"event": "prometheus"}
+                )
+            elif self.state != "connecting":
+                log.info("prometheus %s answers again", self.client.url, extra={"event": "prometheus"})
+        self.state = now_state
+
+    async def _read(
+        self, http: aiohttp.ClientSession, queries: SignalQueries, states: list[EndpointState], now: float
+    ) -> tuple[dict[str, PromFigures], dict[str, ProbeResult]]:
+        """Every signal of `states`, each from one query; PromError if any query fails (a round is
+        used whole or not at all: figures from two moments would not agree)."""
+        group = self.prom.group_by
+        texts = [queries.requests, queries.errors, *(q for _, q in queries.latency)]
+        if any(s.health_source == "prometheus" for s in states):
+            texts.append(queries.up)
+        answers = await asyncio.gather(*(self.client.query(http, text) for text in texts))
+        self.queries_sent += len(texts)
+        by_group = [_by(answer, group) for answer in answers]
+        requests, errors, p50, p95, p99 = by_group[:5]
+        up = by_group[5] if len(by_group) > 5 else {}
+        figures, health = {}, {}
+        for state in states:
+            key = state.settings.group_value
+            rps = requests.get(key)
+            failed = errors.get(key)
+            ratio = None
+            if rps is not None and rps > 0:
+                ratio = min(1.0, (failed or 0.0) / rps)
+            figures[state.name] = PromFigures(
+                at=now,
+                rps=rps,
+                error_ratio=ratio,
+                p50=p50.get(key),
+                p95=p95.get(key),
+                p99=p99.get(key),
+                window=self.window,
+            )
+            if state.health_source == "prometheus":
+                value = up.get(key)
+                if value is None:
+                    health[state.name] = ProbeResult(
+                        ok=False,
+                        error=f"Prometheus has no current up{{{group}={key!r}}}: target gone or stale",
+                    )
+                elif value < 1:
+                    health[state.name] = ProbeResult(
+                        ok=False, error=f"Prometheus cannot scrape it: up{{{group}={key!r}}} is 0"
+                    )
+                else:
+                    health[state.name] = ProbeResult(ok=True)
+        return figures, health
+
+    async def _backfill(
+        self, http: aiohttp.ClientSession, queries: SignalQueries, states: list[EndpointState], now: float
+    ) -> None:
+        """Throughput history of endpoints new to this source, from one range query: baselines (and
+        the detail chart) start from what Prometheus remembers, not from nothing. Retried next round
+        when it fails."""
+        todo = [s for s in states if not s.backfilled]
+        if not todo:
+            return
+        try:
+            series = await self.client.query_range(http, queries.requests, now - RPS_KEEP, now, RPS_STEP)
+        except PromError as exc:
+            log.info("no throughput history from Prometheus yet: %s", exc, extra={"event": "prometheus"})
+            return
+        self.queries_sent += 1
+        by_group = {labels.get(self.prom.group_by): points for labels, points in series}
+        for state in todo:
+            state.backfill_rps(by_group.get(state.settings.group_value, []))
+
+    # -- discovery ------------------------------------------------------------------------------------
+    async def discover(self, http: aiohttp.ClientSession) -> None:
+        """Add the endpoints every `[[discover]]` table finds now, remove those no table finds."""
+        found: dict[str, EndpointSettings] = {}
+        for table in self.settings.discover:
+            for endpoint in await self._found_by(http, table):
+                if endpoint.name not in self.configured:
+                    found.setdefault(endpoint.name, endpoint)
+        for name in [n for n, s in self.endpoints.items() if s.discovered and n not in found]:
+            del self.endpoints[name]
+            log.info("%s is gone from Prometheus", name, extra={"event": "endpoint_gone", "endpoint": name})
+        for name, endpoint in found.items():
+            current = self.endpoints.get(name)
+            if current is not None and current.settings == endpoint:
+                continue
+            self.endpoints[name] = EndpointState(
+                endpoint, source="prometheus", health_source="prometheus", discovered=True
+            )
+            if current is None:
+                log.info("%s found in Prometheus", name, extra={"event": "endpoint_found", "endpoint": name})
+
+    async def _found_by(self, http: aiohttp.ClientSession, table: DiscoverSettings) -> list[EndpointSettings]:
+        group = self.prom.group_by
+        found: list[tuple[dict[str, str], str]] = []
+        if table.selector is not None:
+            for sample in await self.client.query(http, table.selector):
+                labels = dict(sample.labels)
+                found.append((labels, f"http://{labels.get('instance', labels.get(group, ''))}"))
+        else:
+            wanted = table.targets or {}
+            for target in await self.client.targets(http):
+                if all(target.labels.get(k) == v for k, v in wanted.items()):
+                    found.append((dict(target.labels), target.scrape_url))
+        out, seen = [], set()
+        for labels, url in found:
+            key = labels.get(group)
+            if not key or key in seen:
+                continue
+            seen.add(key)
+            try:
+                name = table.name.format_map(labels)
+                endpoint = EndpointSettings(
+                    name=name,
+                    url=_origin(url) or "http://unknown.invalid",
+                    adapter=table.adapter,
+                    model=table.model,
+                    alias=table.alias,
+                    source="prometheus",
+                    prometheus_id=key,
+                )
+            except (KeyError, ValueError, IndexError) as exc:
+                log.warning("[[discover]] name %r: %s", table.name, exc, extra={"event": "discover"})
+                continue
+            out.append(endpoint)
+        return out
+
+
+def _origin(url: str) -> str | None:
+    parsed = urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return None
+    return f"{parsed.scheme}://{parsed.netloc.rsplit('@', 1)[-1]}"
+
+
+def _by(samples: list[Sample], label: str) -> dict[str, float]:
+    return {s.labels[label]: s.value for s in samples if label in s.labels}

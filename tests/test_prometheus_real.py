@@ -1,0 +1,258 @@
+"""The console against a real Prometheus (Debian's `prometheus`, our own process, 1 s scrapes)
+scraping real `mlops-console serve` endpoints under steady traffic: rates and quantiles read through
+Prometheus agree with the console's own scrapes; discovery adds and removes an endpoint as its target
+comes and goes; the watcher's `/metrics` is scraped by the same Prometheus and queried back.
+
+One Prometheus and one pair of servers for the whole module."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mlops_console.config import parse_settings
+from mlops_console.core.adapters import new_http_session
+from mlops_console.core.endpoint_state import EndpointState
+from mlops_console.core.promscrape import scrape
+from mlops_console.core.series import MetricsSample
+from mlops_console.core.sources.prometheus import PrometheusSource
+from tests._loopback import free_port, wait_for
+from tests._prometheus import SCRAPE_INTERVAL, PrometheusServer
+from tests._serve_helpers import (
+    IRIS_COLUMNS,
+    TINY_MODEL,
+    process_env,
+    spawn,
+    stop_group,
+    train_tiny_registry,
+    wait_ping,
+)
+
+pytestmark = pytest.mark.slow
+
+BODY = {"dataframe_split": {"columns": IRIS_COLUMNS, "data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}}
+WINDOW = "10s"
+CLI = [sys.executable, "-m", "mlops_console"]
+
+
+@dataclass
+class Fleet:
+    prometheus: PrometheusServer
+    serves: list[str]
+    """Base URLs of two `mlops-console serve` processes."""
+    console_port: int
+    """Where a watcher's `/metrics` is expected (a static target of the same Prometheus)."""
+
+
+def _instance(url: str) -> str:
+    return url.removeprefix("http://")
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    root = tmp_path_factory.mktemp("prometheus")
+    console_port = free_port()
+    prometheus = PrometheusServer(root, {"console": [f"127.0.0.1:{console_port}"]})
+    tracking_uri = train_tiny_registry(tmp_path_factory.mktemp("registry"))
+    procs, urls = [], []
+    for index in range(2):
+        port, log = free_port(), root / f"serve{index}.log"
+        cmd = [
+            sys.executable,
+            "-m",
+            "mlops_console.serve",
+            f"models:/{TINY_MODEL}@production",
+            "--port",
+            str(port),
+        ]
+        procs.append((spawn(cmd, log, process_env(tracking_uri)), log))
+        urls.append(f"http://127.0.0.1:{port}")
+    stop = threading.Event()
+    try:
+        prometheus.wait_ready()
+        for url, (proc, log) in zip(urls, procs, strict=True):
+            wait_ping(url, proc, log)
+        prometheus.set_targets("models", [_instance(urls[0])])
+
+        def traffic() -> None:
+            # Steady load on the first server, so its rate and latency mean something.
+            with httpx.Client(timeout=5.0) as client:
+                while not stop.is_set():
+                    client.post(f"{urls[0]}/invocations", json=BODY)
+                    stop.wait(0.05)
+
+        threading.Thread(target=traffic, daemon=True).start()
+        yield Fleet(prometheus, urls, console_port)
+    finally:
+        stop.set()
+        for proc, _ in procs:
+            stop_group(proc)
+        prometheus.stop()
+
+
+def _settings(fleet: Fleet, body: str) -> Any:
+    text = f'[prometheus]\nurl = "{fleet.prometheus.url}"\nwindow = "{WINDOW}"\ninterval = 1\n{body}'
+    return parse_settings(tomllib.loads(text), known_adapters={"mlflow"})
+
+
+def _round(source: PrometheusSource) -> None:
+    async def go() -> None:
+        async with new_http_session() as http:
+            await source.evaluate(http, None)
+
+    asyncio.run(go())
+
+
+def _direct(url: str, settings: Any) -> MetricsSample:
+    endpoint = settings.endpoints[0]
+
+    async def go() -> MetricsSample:
+        async with new_http_session() as http:
+            return await scrape(http, f"{url}/metrics", endpoint.metrics, 5.0)
+
+    return asyncio.run(go())
+
+
+def test_rates_and_quantiles_through_prometheus_agree_with_direct_scrapes(fleet: Fleet) -> None:
+    url = fleet.serves[0]
+    settings = _settings(
+        fleet,
+        f'[[endpoints]]\nname = "a"\nurl = "{url}"\nsource = "prometheus"\nmetrics_url = "{url}/metrics"\n',
+    )
+    state = EndpointState(settings.endpoints[0], source="prometheus", health_source="prometheus")
+    source = PrometheusSource(settings, {"a": state})
+
+    def through_prometheus() -> bool:
+        _round(source)
+        return state.prom is not None and state.prom.rps is not None and state.prom.p95 is not None
+
+    wait_for(through_prometheus, timeout=60, interval=0.5, what="a rate through Prometheus")
+    # Direct: two scrapes one rate window apart; Prometheus: its rate over the window ending now.
+    direct = EndpointState(settings.endpoints[0])
+    first = _direct(url, settings)
+    direct.series.add_metrics(first)
+    wait_for(lambda: _direct(url, settings).at - first.at >= 10.0, timeout=20, interval=0.5, what="10 s")
+    direct.series.add_metrics(_direct(url, settings))
+    _round(source)
+    mine = direct.series.metric_stats(first.at + 60, 60.0)
+    theirs = state.prom
+    assert theirs is not None and mine.rps is not None and mine.p95 is not None
+    assert theirs.rps is not None and theirs.p95 is not None
+    # The two windows differ by up to a scrape interval at each end (and Prometheus extrapolates):
+    # within that share of a 10 s window.
+    tolerance = 2 * SCRAPE_INTERVAL / 10.0 + 0.1
+    assert abs(theirs.rps - mine.rps) <= tolerance * mine.rps, (theirs.rps, mine.rps)
+    assert abs(theirs.p95 - mine.p95) <= max(0.5 * mine.p95, 0.005), (theirs.p95, mine.p95)
+    assert (theirs.error_ratio, mine.error_ratio) == (0.0, 0.0)
+    assert state.snapshot().health == "up" and state.snapshot().health_source == "prometheus"
+    print(
+        f"rps {theirs.rps:.2f} via Prometheus, {mine.rps:.2f} direct; "
+        f"p95 {theirs.p95:.4f} s, {mine.p95:.4f} s"
+    )
+
+
+def test_discovery_adds_and_removes_an_endpoint_with_its_target(fleet: Fleet) -> None:
+    a, b = (_instance(u) for u in fleet.serves)
+    settings = _settings(
+        fleet,
+        '[[discover]]\ntargets = {job = "models"}\nname = "{job}-{instance}"\n'
+        '[[discover]]\nselector = \'up{job="models"}\'\nname = "sel-{instance}"\n',
+    )
+    endpoints: dict[str, EndpointState] = {}
+    source = PrometheusSource(settings, endpoints)
+
+    def names() -> set[str]:
+        _round(source)
+        return set(endpoints)
+
+    wait_for(lambda: names() >= {f"models-{a}", f"sel-{a}"}, timeout=30, interval=0.5, what="a discovered")
+    assert f"models-{b}" not in endpoints
+    fleet.prometheus.set_targets("models", [a, b])
+    try:
+        wait_for(lambda: names() >= {f"models-{b}", f"sel-{b}"}, timeout=30, interval=0.5, what="b found")
+        found = endpoints[f"models-{b}"]
+        assert found.settings.url == fleet.serves[1] and found.settings.prometheus_id == b
+        wait_for(
+            lambda: names() and endpoints[f"models-{b}"].snapshot().health == "up", timeout=30, what="b up"
+        )
+    finally:
+        fleet.prometheus.set_targets("models", [a])
+    wait_for(lambda: not names() & {f"models-{b}", f"sel-{b}"}, timeout=30, interval=0.5, what="b gone")
+    assert {f"models-{a}", f"sel-{a}"} <= set(endpoints)
+
+
+def test_the_watchers_own_metrics_are_scraped_and_queried_back(fleet: Fleet, tmp_path: Path) -> None:
+    url = fleet.serves[0]
+    config = tmp_path / "console.toml"
+    config.write_text(
+        f'[store]\npath = "{tmp_path / "console.db"}"\n'
+        f'[[endpoints]]\nname = "served"\nurl = "{url}"\nmetrics_url = "{url}/metrics"\ninterval = 0.5\n'
+    )
+    watch = subprocess.Popen(
+        [*CLI, "--config", str(config), "watch", "--metrics-addr", f"127.0.0.1:{fleet.console_port}"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=process_env(),
+    )
+    try:
+
+        def queried(promql: str) -> list[dict[str, Any]]:
+            return fleet.prometheus.query(promql)
+
+        wait_for(
+            lambda: queried('mlops_console_watchdog{job="console"} == 1'),
+            timeout=60,
+            interval=0.5,
+            what="watchdog",
+        )
+        wait_for(
+            lambda: queried('mlops_console_endpoint_up{job="console",endpoint="served"} == 1'),
+            timeout=60,
+            interval=0.5,
+            what="the watcher's view of its endpoint",
+        )
+        probes = wait_for(
+            lambda: queried(
+                'rate(mlops_console_probes_total{job="console",endpoint="served",result="ok"}[5s]) > 0'
+            ),
+            timeout=60,
+            interval=0.5,
+            what="probe rate",
+        )
+        # Probing every 0.5 s: about 2 probes a second, as Prometheus computes it from our counter.
+        assert 0.5 <= float(probes[0]["value"][1]) <= 4.0
+    finally:
+        watch.send_signal(signal.SIGTERM)
+        _, err = watch.communicate(timeout=30)
+    assert watch.returncode == 0, err[-2000:]
+    assert os.path.exists(tmp_path / "console.db")
+
+
+def test_the_shipped_dashboard_and_rules_are_valid_promql(fleet: Fleet) -> None:
+    from tests.test_shipped_monitoring import PROMETHEUS, dashboard_queries
+
+    rules = re.findall(
+        r"^\s+expr: (.+(?:\n\s{10}.+)*)", (PROMETHEUS / "mlops-console.rules.yml").read_text(), re.M
+    )
+    assert len(rules) >= 5
+    for query in [*dashboard_queries(), *rules]:
+        promql = query.replace("$instance", ".*").replace("$__rate_interval", "1m")
+        # Grafana's `label_values(series, label)` asks Prometheus for that series' labels.
+        promql = re.sub(r"^label_values\((.+), \w+\)$", r"\1", promql)
+        answer = httpx.get(
+            f"{fleet.prometheus.url}/api/v1/query", params={"query": promql}, timeout=5.0
+        ).json()
+        assert answer["status"] == "success", (promql, answer)

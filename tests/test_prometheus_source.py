@@ -1,0 +1,280 @@
+"""Figures read from Prometheus, against a fault-injecting stand-in of its HTTP API on loopback:
+one query per signal for every endpoint, and every way an answer can be unusable (unreachable, slow,
+`bad_data`, partial, not JSON) gives one clear state, the last good values marked stale, and nothing
+for the rules to page on. The same engine against a real Prometheus is in `test_prometheus_real`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from mlops_console.config import parse_settings
+from mlops_console.core.adapters import new_http_session
+from mlops_console.core.conditions import evaluate
+from mlops_console.core.endpoint_state import EndpointState
+from mlops_console.core.sources.prometheus import PrometheusSource
+from tests._loopback import free_port
+
+INSTANCES = {"a": "10.0.0.1:8080", "b": "10.0.0.2:8080", "c": "10.0.0.3:8080"}
+RPS = {"10.0.0.1:8080": 10.0, "10.0.0.2:8080": 20.0, "10.0.0.3:8080": 40.0}
+
+
+class FakePrometheus:
+    """Answers `/api/v1/query` like Prometheus for the console's queries; `mode` injects faults."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.mode = "ok"
+        self.queries: list[str] = []
+        self.ranges = 0
+        self.headers: list[str | None] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                query = parse_qs(urlparse(self.path).query).get("query", [""])[0]
+                fake.queries.append(query)
+                fake.headers.append(self.headers.get("Authorization"))
+                ranged = urlparse(self.path).path == "/api/v1/query_range"
+                status, body = (
+                    fake.answer_range(query) if ranged and fake.mode == "ok" else fake.answer(query)
+                )
+                fake.ranges += ranged
+                if fake.mode == "slow":
+                    time.sleep(1.0)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the client gave up (the slow case)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def answer_range(self, query: str) -> tuple[int, bytes]:
+        now = time.time()
+        result = [
+            {"metric": {"instance": instance}, "values": [[now - 600 + 10 * i, str(rps)] for i in range(60)]}
+            for instance, rps in RPS.items()
+        ]
+        return 200, json.dumps(
+            {"status": "success", "data": {"resultType": "matrix", "result": result}}
+        ).encode()
+
+    def answer(self, query: str) -> tuple[int, bytes]:
+        if self.mode == "bad_data":
+            return 400, json.dumps(
+                {"status": "error", "errorType": "bad_data", "error": "parse error"}
+            ).encode()
+        if self.mode == "garbage":
+            return 200, b"<html>\x1b[31m[bold]proxy error</html>"
+        if self.mode == "http500":
+            return 503, b"Service Unavailable"
+        now = time.time()
+        result = []
+        for instance, rps in RPS.items():
+            if "histogram_quantile(0.5," in query:
+                value = 0.010
+            elif "histogram_quantile(0.95," in query:
+                value = 0.050
+            elif "histogram_quantile(0.99," in query:
+                value = 0.090
+            elif query.startswith("max by (instance) (up{"):
+                value = 1.0
+            elif '!~"[123].*"' in query:
+                value = rps / 10
+            else:
+                value = rps
+            result.append({"metric": {"instance": instance}, "value": [now, str(value)]})
+        document: dict[str, Any] = {"status": "success", "data": {"resultType": "vector", "result": result}}
+        if self.mode == "partial":
+            document["warnings"] = ["remote read from store-2 failed"]
+        return 200, json.dumps(document).encode()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture(scope="module")
+def prometheus() -> Iterator[FakePrometheus]:
+    fake = FakePrometheus()
+    yield fake
+    fake.stop()
+
+
+def settings_for(url: str, extra: str = "") -> Any:
+    import tomllib
+
+    endpoints = "".join(
+        f'[[endpoints]]\nname = "{name}"\nurl = "http://{instance}"\n' for name, instance in INSTANCES.items()
+    )
+    text = f'[prometheus]\nurl = "{url}"\ntimeout = 5\ndefault_source = "prometheus"\n{extra}\n{endpoints}'
+    return parse_settings(tomllib.loads(text), known_adapters={"mlflow"})
+
+
+def states_of(settings: Any) -> list[EndpointState]:
+    return [
+        EndpointState(e, source=settings.source_of(e), health_source="prometheus") for e in settings.endpoints
+    ]
+
+
+def run_round(source: PrometheusSource) -> None:
+    async def go() -> None:
+        async with new_http_session() as http:
+            await source.evaluate(http, None)
+
+    asyncio.run(go())
+
+
+def test_one_query_per_signal_answers_for_every_endpoint(prometheus: FakePrometheus) -> None:
+    prometheus.mode = "ok"
+    settings = settings_for(prometheus.url, 'bearer_token = "s3cret"')
+    states = states_of(settings)
+    source = PrometheusSource(settings, {s.name: s for s in states})
+    prometheus.queries.clear()
+    run_round(source)
+    # requests, errors, p50, p95, p99 and up: six queries for three endpoints (and for three thousand),
+    # and on the first round one range query that brings their throughput history.
+    assert len(prometheus.queries) == 7 and prometheus.ranges == 1, prometheus.queries
+    history = states[2].series.rps_history
+    assert len(history) >= 60 and history[0][1] == 40.0  # ten minutes back
+    assert states[2].series.throughput_baseline(time.time()) is not None
+    prometheus.queries.clear()
+    run_round(source)
+    assert len(prometheus.queries) == 6 and prometheus.ranges == 1
+    assert set(prometheus.headers) == {"Bearer s3cret"}
+    by_name = {s.name: s.snapshot() for s in states}
+    assert [by_name[n].rps for n in "abc"] == [10.0, 20.0, 40.0]
+    assert by_name["b"].error_ratio == pytest.approx(0.1)
+    assert (by_name["a"].p50, by_name["a"].p95, by_name["a"].p99) == (0.010, 0.050, 0.090)
+    assert all(s.health == "up" and s.health_source == "prometheus" for s in by_name.values())
+    assert by_name["a"].latency_source == "prometheus" and by_name["a"].stale is None
+    assert source.state == "ok"
+
+
+@pytest.mark.parametrize(
+    ("mode", "shown"),
+    [
+        ("down", "unreachable: connection failed"),
+        ("slow", "unreachable: timed out"),
+        ("bad_data", "bad_data: parse error"),
+        ("partial", "partial answer: remote read from store-2 failed"),
+        ("garbage", "not Prometheus' JSON API"),
+        ("http500", "HTTP 503"),
+    ],
+)
+def test_unusable_answers_keep_last_values_stale_and_page_nothing(
+    prometheus: FakePrometheus, mode: str, shown: str
+) -> None:
+    url = prometheus.url if mode != "down" else f"http://127.0.0.1:{free_port()}"
+    prometheus.mode = "ok"
+    settings = settings_for(prometheus.url)
+    states = states_of(settings)
+    source = PrometheusSource(settings, {s.name: s for s in states})
+    run_round(source)
+    a = states[0]
+    # Half an hour of steady traffic behind it: a baseline a drop would be judged against.
+    now = time.time()
+    a.series.rps_history.clear()
+    a.series.rps_history.extend((now - 1800 + 10 * i, 10.0) for i in range(178))
+    before = a.snapshot()
+
+    prometheus.mode = mode
+    source.client = type(source.client)(url, 0.3 if mode == "slow" else 5.0)
+    run_round(source)
+    prometheus.mode = "ok"
+
+    after = a.snapshot()
+    assert shown in source.state, source.state
+    assert after.stale is not None and shown in after.stale
+    # The last good figures stay on screen, marked stale; health neither up-to-down nor unknown.
+    assert (after.rps, after.p95, after.error_ratio) == (before.rps, before.p95, before.error_ratio)
+    assert after.health == "up"
+    reading = a.reading(time.time())
+    assert reading.rps is None and reading.window.p95 is None and not reading.traffic_measured
+    active = [c.rule for c in evaluate(settings, reading, a.detected) if c is not None and c.active]
+    assert active == []
+
+    source.client = type(source.client)(prometheus.url, 5.0)
+    run_round(source)
+    assert a.snapshot().stale is None and source.state == "ok"
+
+
+def test_an_endpoint_missing_from_up_is_down_not_stale(prometheus: FakePrometheus) -> None:
+    prometheus.mode = "ok"
+    settings = settings_for(prometheus.url, "")
+    settings.endpoints[0] = settings.endpoints[0].model_copy(update={"prometheus_id": "10.9.9.9:1"})
+    states = states_of(settings)
+    source = PrometheusSource(settings, {s.name: s for s in states})
+    run_round(source)
+    run_round(source)
+    gone = states[0].snapshot()
+    assert gone.health == "down" and gone.stale is None
+    assert "no current up{instance='10.9.9.9:1'}" in (gone.last_error or "")
+    assert gone.rps is None
+
+
+def test_status_names_the_prometheus_problem(prometheus: FakePrometheus, tmp_path: Path) -> None:
+    config = tmp_path / "console.toml"
+    config.write_text(
+        f'[store]\npath = "{tmp_path / "c.db"}"\n[prometheus]\nurl = "{prometheus.url}"\ntimeout = 5\n'
+        '[[endpoints]]\nname = "a"\nurl = "http://10.0.0.1:8080"\nsource = "prometheus"\n'
+    )
+    prometheus.mode = "bad_data"
+    try:
+        ran = subprocess.run(
+            [sys.executable, "-m", "mlops_console", "--config", str(config), "status"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        prometheus.mode = "ok"
+    assert f"prometheus: {prometheus.url}: bad_data: parse error" in ran.stdout, ran.stdout + ran.stderr
+    assert "stale: Prometheus" in ran.stdout
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ('[[endpoints]]\nname = "a"\nurl = "http://h:1"\nsource = "prometheus"\n', "endpoints[0].source"),
+        ('[prometheus]\nurl = "http://h:9090"\ngroup_by = "in stance"\n', "prometheus.group_by"),
+        (
+            '[prometheus]\nurl = "http://h:9090"\n'
+            '[prometheus.queries.mlflow]\nrequests = "sum(rate(x[1m]))"\n',
+            "prometheus.queries.mlflow.requests: the query must group by {group}",
+        ),
+        ('[prometheus]\nurl = "h:9090"\n', "prometheus.url"),
+        (
+            '[prometheus]\nurl = "http://h:9090"\nbearer_token = "${NO_SUCH_PROM_TOKEN}"\n',
+            "prometheus.bearer_token: environment variable ${NO_SUCH_PROM_TOKEN} is not set",
+        ),
+    ],
+)
+def test_prometheus_config_errors_name_the_key(body: str, problem: str) -> None:
+    import tomllib
+
+    from mlops_console.config import ConfigError
+
+    with pytest.raises(ConfigError) as raised:
+        parse_settings(tomllib.loads(body), known_adapters={"mlflow"})
+    assert any(problem in line for line in raised.value.problems), raised.value.problems
