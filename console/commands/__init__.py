@@ -10,7 +10,18 @@ Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Non
 
 def registrations() -> list[Register]:
     """Every command group's `register`, in the order `--help` lists them."""
-    from mlops_console.commands import alerts, changes, demo, drift, models, replay, status, watch, web
+    from mlops_console.commands import (
+        alerts,
+        changes,
+        demo,
+        drift,
+        models,
+        replay,
+        report,
+        status,
+        watch,
+        web,
+    )
 
     return [
         watch.register,
@@ -18,6 +29,7 @@ def registrations() -> list[Register]:
         alerts.register,
         models.register,
         changes.register,
+        report.register,
         demo.register,
         drift.register,
         replay.register,

@@ -1,8 +1,8 @@
 """The SQLite store: alerts, their events, the notification outbox, the audit trail, the engine lease.
 
 `Store` is one object over one file; each group of tables has its own module (`alerts`, `outbox`,
-`audit`, `lease`, `status`, `quality`), the connection and migrations theirs (`base`, `schema`), and every row
-comes back typed (`rows`).
+`audit`, `lease`, `status`, `quality`; the shift report's reads in `shift`), the connection and
+migrations theirs (`base`, `schema`), and every row comes back typed (`rows`).
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from mlops_console.core.store.rows import (
     QualityState,
     Rollup,
 )
+from mlops_console.core.store.shift import ShiftQueries
 from mlops_console.core.store.status import EndpointStatus
 
 
-class Store(AlertTables, Outbox, AuditTrail, Lease, EndpointStatus, QualityTables):
+class Store(AlertTables, Outbox, AuditTrail, Lease, EndpointStatus, QualityTables, ShiftQueries):
     """Thread-safe facade over one SQLite file (see `base.StoreBase` for opening and locking)."""
 
 
