@@ -16,6 +16,7 @@ from mlops_console.core.limits import check_silence, displayable_epoch, json_saf
 from mlops_console.core.text import printable
 
 if TYPE_CHECKING:
+    from mlops_console.config import Settings
     from mlops_console.core.store import Alert, Store
 
 JSON_FIELDS = (
@@ -62,11 +63,11 @@ def alert_json(alert: Alert) -> dict[str, Any]:
     return json_safe(out)
 
 
-def _store(args: argparse.Namespace, *, read_only: bool) -> Store:
+def _store(args: argparse.Namespace, *, read_only: bool, settings: Settings | None = None) -> Store:
     """Reads open the file read-only and never create it; writes wait `store.lock_timeout` for a lock."""
     from mlops_console.core.store import Store
 
-    store = settings_from(args).store
+    store = (settings or settings_from(args)).store
     return Store(store.path, read_only=read_only, create=False, lock_timeout=store.lock_timeout)
 
 
@@ -165,11 +166,15 @@ def _get(store: Store, alert_id: int) -> Alert:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    store = _store(args, read_only=True)
+    settings = settings_from(args)
+    store = _store(args, read_only=True, settings=settings)
     alert = _get(store, args.id)
     events = store.events(args.id)
+    # From the config as it is now: a runbook added after the alert fired still helps.
+    runbook = settings.runbook_for(alert.rule, alert.endpoint)
     if args.json:
         data = alert_json(alert)
+        data["runbook"] = runbook
         data["events"] = json_safe([{**e.as_dict(), "at": iso(e.at)} for e in events])
         print(json.dumps(data, indent=2))
         return EXIT_OK
@@ -182,6 +187,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(f"  {p(alert.summary)}")
     if alert.model:
         print(f"  model {p(alert.model)}" + (f" v{p(alert.version)}" if alert.version else ""))
+    if runbook:
+        print(f"  runbook {p(runbook)}")
     print("timeline:")
     for event in events:
         who = f" by {p(event.actor)}" if event.actor else ""

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from mlops_console.config.quality import DriftSettings, InferenceLogSettings
 from mlops_console.config.slo import SloSettings
-from mlops_console.config.values import Duration, Section, check_http_url, check_lazy
+from mlops_console.config.values import Duration, Section, check_http_url, check_lazy, check_runbook_url
 from mlops_console.core.templates import env_name, quoted_placeholders
 
 
@@ -117,6 +117,14 @@ class EndpointSettings(Section):
     slo: SloSettings | None = None
     """Service-level objectives: `{ availability = 0.999, latency_p95 = "250ms" }` (over the top-level
     `slo` defaults)."""
+
+    runbook: str | None = None
+    """What to do when this endpoint alerts (a `[[rules]]` runbook for the rule wins): an http(s) URL."""
+
+    @field_validator("runbook")
+    @classmethod
+    def _runbook(cls, value: str | None) -> str | None:
+        return check_runbook_url(value)
 
     @field_validator("url")
     @classmethod

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from mlops_console.config.values import Duration, Section, Severity
+from mlops_console.config.values import Duration, Section, Severity, check_runbook_url
 
 
 class RuleSettings(Section):
@@ -29,6 +29,13 @@ class RuleSettings(Section):
     """Seconds between two values the detector judges (default 60)."""
     persistence: tuple[int, int] | None = None
     """`[k, n]`: the condition holds while k of the last n judgements were anomalous."""
+    runbook: str | None = None
+    """What to do when this rule fires on these endpoints: an http(s) URL shown with the alert."""
+
+    @field_validator("runbook")
+    @classmethod
+    def _runbook(cls, value: str | None) -> str | None:
+        return check_runbook_url(value)
 
     @field_validator("every")
     @classmethod

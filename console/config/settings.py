@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,21 @@ class Settings(Section):
         except KeyError:
             own = None
         return self.slo.merged(own)
+
+    def runbook_for(self, rule: str, endpoint: str) -> str | None:
+        """The runbook of an alert: the last `[[rules]]` table for this rule whose glob matches the
+        endpoint and that sets one, else the endpoint's own."""
+        for override in reversed(self.rules):
+            if (
+                override.runbook
+                and override.rule == rule
+                and fnmatch.fnmatchcase(endpoint, override.endpoint)
+            ):
+                return override.runbook
+        for own in self.endpoints:
+            if own.name == endpoint:
+                return own.runbook
+        return None
 
     def alias_for(self, model: str) -> str:
         return self.registry.aliases.get(model, self.registry.default_alias)

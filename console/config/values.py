@@ -51,6 +51,23 @@ def check_http_url(value: str | None) -> str | None:
     return value
 
 
+_URL_UNSAFE = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def check_runbook_url(value: str | None) -> str | None:
+    """A runbook link: shown in pages, terminals and browsers, so an http(s) URL with a host and no
+    whitespace, control or bidi characters (nothing that could garble or disguise it)."""
+    if value is None:
+        return None
+    if _URL_UNSAFE.search(value):
+        raise ValueError("expected an http:// or https:// URL without spaces or control characters")
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        got = f"{value[:80]!r}" if len(value) <= 80 else f"{value[:80]!r}..."
+        raise ValueError(f"expected an http:// or https:// URL with a host, got {got}")
+    return value
+
+
 def check_lazy(value: str | None, check: Callable[[str], object]) -> str | None:
     """Check a value whose `${VAR}` references are resolved only when used: now if they can be."""
     if value is not None and not secrets.missing(value):

@@ -39,8 +39,9 @@ def format_time(at: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
 
 
-def render_message(kind: str, alert: AlertText) -> tuple[str, str]:
-    """Title and body of a notification: endpoint, rule, observed value vs threshold, model version."""
+def render_message(kind: str, alert: AlertText, runbook: str | None = None) -> tuple[str, str]:
+    """Title and body of a notification: endpoint, rule, observed value vs threshold, model version, and
+    the runbook (`Settings.runbook_for`) while there is something to do."""
     label = {"firing": "FIRING", "resolved": "RESOLVED", "reminder": "STILL FIRING", "flapping": "FLAPPING"}[
         kind
     ]
@@ -57,6 +58,8 @@ def render_message(kind: str, alert: AlertText) -> tuple[str, str]:
         )
     if kind == "resolved":
         lines.append("The condition has cleared.")
+    elif runbook:
+        lines.append(f"Runbook: {runbook}")
     if alert.id:
         lines.append(f"Alert #{alert.id} (mlops-console alerts show {alert.id}).")
     return title, "\n".join(lines)
@@ -64,7 +67,7 @@ def render_message(kind: str, alert: AlertText) -> tuple[str, str]:
 
 def alert_messages(settings: Settings, kind: str, alert: AlertText, note: str = "") -> list[OutboxMessage]:
     """One message per channel that routes this alert's endpoint and severity (`note` ends the body)."""
-    title, body = render_message(kind, alert)
+    title, body = render_message(kind, alert, settings.runbook_for(alert.rule, alert.endpoint))
     if note:
         body += "\n" + note
     return outbox_messages(

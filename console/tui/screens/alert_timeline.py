@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from rich.text import Text
 from textual import work
+from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
@@ -33,14 +34,20 @@ class AlertTimelineScreen(ConsoleScreen):
     HELP = (
         "Every event of one alert, oldest first: when it fired, each notification attempt (channel and "
         "whether it was delivered), acknowledgements with their note, silences and resolution. "
+        "`o` opens the alert's runbook (`runbook` on its `[[rules]]` or `[[endpoints]]` entry). "
         "`esc` goes back."
     )
     FILTERABLE = False
     POLL_SECONDS = 3.0
+    BINDINGS = [
+        Binding("o", "open_runbook", "Runbook", id="alerts.runbook", tooltip="Open the alert's runbook"),
+    ]
 
     def __init__(self, alert_id: int) -> None:
         super().__init__()
         self.alert_id = alert_id
+        self.runbook: str | None = None
+        """The runbook of the alert shown, from the config (known once the alert has loaded)."""
         self.summary = Static(Text("loading…", style="dim"), id="alert-summary")
         self.table: DataTable = DataTable(id="timeline", cursor_type="row", zebra_stripes=True)
 
@@ -63,6 +70,16 @@ class AlertTimelineScreen(ConsoleScreen):
 
     def reload(self) -> None:
         self._load()
+
+    def action_open_runbook(self) -> None:
+        if self.runbook:
+            self.app.open_url(self.runbook)
+            self.notify(f"opening {clean(self.runbook)}", markup=False)
+        else:
+            self.notify(
+                "no runbook for this alert: set `runbook` on its [[rules]] or [[endpoints]] entry",
+                markup=False,
+            )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="timeline-load")
     def _load(self) -> None:
@@ -101,6 +118,11 @@ class AlertTimelineScreen(ConsoleScreen):
         if alert.ack_note:
             head.append("  note: ")
             head.append_text(safe_text(alert.ack_note, limit=200))
+        self.runbook = self.console.settings.runbook_for(alert.rule, alert.endpoint)
+        if self.runbook:
+            head.append("\nrunbook: ", style="bold")
+            head.append_text(safe_text(self.runbook, limit=300))
+            head.append("  (o opens it)", style="dim")
         self.summary.update(head)
         bad = {
             "notify_failed": colors["degraded"],
