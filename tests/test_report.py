@@ -63,6 +63,7 @@ def shift(tmp_path: Path) -> tuple[Path, dict[str, int]]:
     store.resolve_alert(ids["gone"], [], at=at(4))
     # Fired before the shift, still open, held by erin: still open, but not counted as fired.
     ids["old"] = fire(store, "down", "legacy", "critical", at(5))
+    notified(store, ids["old"], at(5, 0, 1))  # a page of the shift before
     acked(store, ids["old"], "erin", at(5, 30))
     # a1: TTA 120 s, TTR 1800 s, paged twice (firing and resolve).
     ids["a1"] = fire(store, "down", "iris-prod", "critical", at(6, 10))
@@ -149,6 +150,10 @@ def test_report_json_gives_exact_mtta_mttr_counts_and_orderings(
         ("2026-11-01T13:00:00Z", "rollback", "failed", "3"),
     ]
     assert [(s["alert_id"], s["by"]) for s in data["silences"]] == [(ids["a5"], "frank")]
+    # An hour's silence is over by then, and a5 is no longer silenced but firing.
+    assert run(config, "--from", FROM, "--to", "2099-01-01", "--format", "json") == 0
+    later = json.loads(capsys.readouterr().out)
+    assert later["silences"] == [] and [a["state"] for a in later["open_alerts"]][-2:] == ["firing", "firing"]
 
 
 def test_report_text_and_markdown_say_the_same(
@@ -232,6 +237,27 @@ def test_report_escapes_untrusted_text(tmp_path: Path, capsys: pytest.CaptureFix
     assert run(config, "--from", FROM, "--to", TO, "--format", "json") == 0
     data = json.loads(capsys.readouterr().out)
     assert data["by_endpoint"][0]["name"] == evil and data["changes"][0]["reason"] == "fix\n| forged | row |"
+
+
+def test_report_counts_as_of_its_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = Store(tmp_path / "c.db")
+    alert = fire(store, "down", "iris-prod", "critical", at(7))
+    acked(store, alert, "alice", at(7, 10))
+    store.add_event(alert, "flapping", at=at(7, 20))
+    store.resolve_alert(alert, [], at=at(19))
+    config = write_config(tmp_path)
+    assert run(config, "--from", FROM, "--to", TO, "--format", "json") == 0
+    data = json.loads(capsys.readouterr().out)
+    # Resolved after the shift ended: open, held by alice, at its end; no time to resolve yet.
+    assert [(a["id"], a["state"], a["held_by"]) for a in data["open_alerts"]] == [
+        (alert, "acknowledged", "alice")
+    ]
+    assert data["resolve"] == {"count": 0, "median": None, "worst": None}
+    assert data["acknowledge"] == {"count": 1, "median": 600, "worst": 600}
+    assert data["by_rule"] == [{"name": "down", "alerts": 1, "paged": 0, "flapped": True}]
+    assert run(config, "--from", FROM, "--to", "2026-11-01T20:00", "--format", "json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["open_alerts"] == [] and data["resolve"] == {"count": 1, "median": 43200, "worst": 43200}
 
 
 @pytest.mark.parametrize(
