@@ -180,11 +180,11 @@ def mlflow_registry(mlflow_registry_template: MlflowRegistry, tmp_path: Path) ->
     return mlflow_registry_template.copy_to(tmp_path / "registry")
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(
-    mlflow_registry_template: MlflowRegistry, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[MlflowServer]:
-    registry = mlflow_registry_template.copy_to(tmp_path_factory.mktemp("mlflow-server"))
+def start_mlflow_server(
+    registry: MlflowRegistry, *args: str, env: dict[str, str] | None = None, timeout: float = 90.0
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """`mlflow server` over `registry` on a free loopback port (`args`: e.g. `--app-name basic-auth`),
+    answering /health when this returns. Returns its URL and process (stop with `stop_process_group`)."""
     port = free_port()
     log_path = registry.root / "server.log"
     with open(log_path, "ab") as log:
@@ -192,6 +192,7 @@ def mlflow_server(
             [
                 MLFLOW_BIN,
                 "server",
+                *args,
                 "--backend-store-uri",
                 registry.tracking_uri,
                 "--default-artifact-root",
@@ -205,12 +206,25 @@ def mlflow_server(
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=quiet_env(),
+            env={**quiet_env(), **(env or {})},
             start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_http_ok(f"{url}/health", process, 90.0, log_path)
+        wait_http_ok(f"{url}/health", process, timeout, log_path)
+    except BaseException:
+        stop_process_group(process)
+        raise
+    return url, process
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(
+    mlflow_registry_template: MlflowRegistry, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MlflowServer]:
+    registry = mlflow_registry_template.copy_to(tmp_path_factory.mktemp("mlflow-server"))
+    url, process = start_mlflow_server(registry)
+    try:
         yield MlflowServer(url=url, registry=registry, process=process)
     finally:
         stop_process_group(process)

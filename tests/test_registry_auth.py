@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from mlops_console.core.store import Store
-from tests.fixtures_mlflow import MLFLOW_BIN, free_port, quiet_env, stop_process_group, wait_http_ok
+from tests.fixtures_mlflow import start_mlflow_server, stop_process_group
 
 CLI = [sys.executable, "-m", "mlops_console"]
 ADMIN = ("admin", "admin-password-4821")
@@ -62,37 +62,14 @@ def secured(mlflow_registry_template, tmp_path_factory: pytest.TempPathFactory) 
         auth_cache_ttl_seconds = 600
         """)
     )
-    port, log_path = free_port(), registry.root / "server.log"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [
-                MLFLOW_BIN,
-                "server",
-                "--app-name",
-                "basic-auth",
-                "--backend-store-uri",
-                registry.tracking_uri,
-                "--default-artifact-root",
-                (registry.root / "artifacts").as_uri(),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-w",
-                "1",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={
-                **quiet_env(),
-                "MLFLOW_AUTH_CONFIG_PATH": str(ini),
-                "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-csrf-key",
-            },
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
+    url, process = start_mlflow_server(
+        registry,
+        "--app-name",
+        "basic-auth",
+        env={"MLFLOW_AUTH_CONFIG_PATH": str(ini), "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-csrf-key"},
+        timeout=120.0,
+    )
     try:
-        wait_http_ok(f"{url}/health", process, 120.0, log_path)
         server = SecuredRegistry(url)
         for user, password in (VIEWER, EDITOR):
             server.admin("POST", "/api/2.0/mlflow/users/create", {"username": user, "password": password})
