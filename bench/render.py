@@ -6,6 +6,12 @@ applying one snapshot (`on_snapshot_received`: status line and the overview tabl
 p99 of update-to-painted (the handler plus the refresh that follows it).
 The console is the real `MlopsConsole` (store polls, host sampler, overview screen); only the
 snapshot source is synthetic, so the engine's CPU is not counted here (scenario 1 measures it).
+
+`--mode bare` is the baseline: a bare Textual `App` holding one `DataTable` with the overview's
+columns and widths and the same rows, fed by the same source at the same rate; it writes the same
+figures as plain strings (`update_cell` only where a value changed) and has no status line, host
+panel, store polls, styles or sorting. `--filter-keys` also times a filter keystroke in the
+overview: the filter applied to the table and the next frame painted.
 """
 
 from __future__ import annotations
@@ -88,7 +94,127 @@ class TickingSource:
         self._stop.set()
 
 
-async def measure(n: int, seconds: float, warmup: float) -> dict[str, Any]:
+BARE_COLUMNS = [
+    ("health", 10),
+    ("endpoint", 22),
+    ("model@alias", 22),
+    ("want", 5),
+    ("serves", 7),
+    ("p50", 7),
+    ("p95", 7),
+    ("p99", 7),
+    ("req/s", 7),
+    ("err%", 6),
+    ("latency", 14),
+    ("drift", 7),
+    ("last ok", 7),
+]
+
+
+def bare_cells(e: Any, now: float) -> tuple[str, ...]:
+    """The overview's figures as plain strings: what the bare table shows."""
+    from mlops_console.core import formatting
+    from mlops_console.tui.text import sparkline
+
+    return (
+        e.health,
+        e.name,
+        f"{e.model}@{e.alias}",
+        e.expected_version or "",
+        e.served_version or "",
+        formatting.latency(e.p50),
+        formatting.latency(e.p95),
+        formatting.latency(e.p99),
+        formatting.rate(e.rps),
+        formatting.ratio(e.error_ratio),
+        sparkline(e.latency_history, 14),
+        "",
+        formatting.age(e.last_ok_at, now),
+    )
+
+
+async def measure_bare(n: int, seconds: float, warmup: float) -> dict[str, Any]:
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable
+
+    apply_times: list[float] = []
+    painted: list[float] = []
+    counting = False
+    source = TickingSource(n)
+
+    class Bare(App):
+        def compose(self) -> ComposeResult:
+            self.table: DataTable = DataTable(cursor_type="row")
+            yield self.table
+
+        def on_mount(self) -> None:
+            self.shown: dict[str, tuple[str, ...]] = {}
+            for label, width in BARE_COLUMNS:
+                self.table.add_column(label, key=label, width=width)
+            source.start(lambda snapshot: self.call_from_thread(self.apply, snapshot))
+
+        def apply(self, snapshot: Any) -> None:
+            t = time.perf_counter()
+            now = time.time()
+            for e in snapshot.endpoints:
+                cells = bare_cells(e, now)
+                old = self.shown.get(e.name)
+                if old is None:
+                    self.table.add_row(*cells, key=e.name)
+                else:
+                    for (label, _), new, was in zip(BARE_COLUMNS, cells, old, strict=True):
+                        if new != was:
+                            self.table.update_cell(e.name, label, new)
+                self.shown[e.name] = cells
+            if counting:
+                apply_times.append(time.perf_counter() - t)
+                self.call_after_refresh(lambda: painted.append(time.perf_counter() - t))
+
+    app = Bare()
+    async with app.run_test(size=(180, 60)) as pilot:
+        await asyncio.sleep(warmup)
+        counting = True
+        cpu0, src0, t0 = time.process_time(), source.cpu, time.monotonic()
+        await asyncio.sleep(seconds)
+        cpu, src, wall = time.process_time() - cpu0, source.cpu - src0, time.monotonic() - t0
+        counting = False
+        rows = app.table.row_count
+        source.stop()
+        await pilot.pause()
+    return {
+        "mode": "bare",
+        "endpoints": n,
+        "seconds": round(wall, 1),
+        "updates": len(apply_times),
+        "table_rows": rows,
+        "cpu_share": (cpu - src) / wall,
+        "source_cpu_share": src / wall,
+        "apply_p50_ms": (pct(apply_times, 50) or 0) * 1000,
+        "apply_p99_ms": (pct(apply_times, 99) or 0) * 1000,
+        "painted_p99_ms": (pct(painted, 99) or 0) * 1000,
+    }
+
+
+async def time_filter_keys(app: Any, pilot: Any, keys: str) -> list[float]:
+    """Keystroke → filter applied to the table → next frame painted, per key typed into the filter bar."""
+    from mlops_console.tui.widgets.filter_bar import FilterBar
+
+    await pilot.press("slash")
+    await pilot.pause()
+    bar = app.screen.query_one(FilterBar)
+    times: list[float] = []
+    for key in keys:
+        painted = asyncio.Event()
+        t = time.perf_counter()
+        await pilot.press(key)  # returns once the key and the messages it caused are handled
+        assert bar.value.endswith(key)
+        app.call_after_refresh(painted.set)
+        await painted.wait()
+        times.append(time.perf_counter() - t)
+    return times
+
+
+async def measure(n: int, seconds: float, warmup: float, filter_keys: str = "") -> dict[str, Any]:
     from mlops_console.config import parse_settings
     from mlops_console.core.store import Store
     from mlops_console.tui.app import MlopsConsole
@@ -135,8 +261,12 @@ async def measure(n: int, seconds: float, warmup: float) -> dict[str, Any]:
         cpu, src, wall = time.process_time() - cpu0, source.cpu - src0, time.monotonic() - t0
         counting = False
         rows = getattr(getattr(app.screen, "table", None), "row_count", None)
+        filter_times = await time_filter_keys(app, pilot, filter_keys) if filter_keys else []
+        filtered_rows = getattr(getattr(app.screen, "table", None), "row_count", None)
+        source.stop()
         await pilot.pause()
     return {
+        "mode": "overview",
         "endpoints": n,
         "seconds": round(wall, 1),
         "updates": len(apply_times),
@@ -146,6 +276,16 @@ async def measure(n: int, seconds: float, warmup: float) -> dict[str, Any]:
         "apply_p50_ms": (pct(apply_times, 50) or 0) * 1000,
         "apply_p99_ms": (pct(apply_times, 99) or 0) * 1000,
         "painted_p99_ms": (pct(painted, 99) or 0) * 1000,
+        **(
+            {
+                "filter_keys": filter_keys,
+                "filter_ms": [round(x * 1000, 1) for x in filter_times],
+                "filter_max_ms": max(filter_times) * 1000,
+                "filtered_rows": filtered_rows,
+            }
+            if filter_times
+            else {}
+        ),
     }
 
 
@@ -154,8 +294,13 @@ def main() -> None:
     parser.add_argument("--endpoints", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--mode", choices=["overview", "bare"], default="overview")
+    parser.add_argument("--filter-keys", default="", help="type these into the overview's filter, timed")
     args = parser.parse_args()
-    emit(asyncio.run(measure(args.endpoints, args.seconds, args.warmup)))
+    if args.mode == "bare":
+        emit(asyncio.run(measure_bare(args.endpoints, args.seconds, args.warmup)))
+    else:
+        emit(asyncio.run(measure(args.endpoints, args.seconds, args.warmup, args.filter_keys)))
 
 
 if __name__ == "__main__":

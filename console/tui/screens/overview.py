@@ -1,4 +1,9 @@
-"""Overview (home): one row per endpoint, updated in place every snapshot; host panel below."""
+"""Overview (home): one row per endpoint, updated in place every snapshot; host panel below.
+
+Only the rows in view are re-rendered when a snapshot arrives: the others are marked out of date and
+brought up to date when they scroll into view. Sorting and filtering read the snapshot itself, so
+they always see every endpoint's current values.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ NARROW_BELOW = 120  # terminal columns
 NARROW_WIDTHS = {"name": 16, "version": 5, "p95": 6, "rps": 6, "err": 5, "drift": 5}
 """Narrower cells below `NARROW_BELOW`, so the drift column fits 80 columns beside the others."""
 SPARK_WIDTH = 14
+REBUILD_AT = 64
+"""Removing more rows than this at once rebuilds the table: each `remove_row` costs O(rows)."""
 HEALTH_ORDER = {"down": 0, "degraded": 1, "loading": 2, "unknown": 3, "up": 4}
 
 
@@ -91,6 +98,28 @@ COLUMNS: list[Column] = [
 ]
 
 
+class OverviewTable(DataTable):
+    """A DataTable that says when the rows in view may have changed (scrolled or resized)."""
+
+    def __init__(self, on_view_changed: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._on_view_changed = on_view_changed
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if round(old_value) != round(new_value):
+            self._on_view_changed()
+
+    def on_resize(self) -> None:
+        self._on_view_changed()
+
+    def rows_in_view(self) -> list[str]:
+        """Keys of the rows on screen (every row is one line high), with a line to spare each side."""
+        top = max(int(self.scroll_y) - 1, 0)
+        rows = self.ordered_rows[top : top + self.size.height + 2]
+        return [row.key.value for row in rows if row.key.value is not None]
+
+
 class OverviewScreen(ConsoleScreen):
     TITLE_TEXT = "Overview"
     HELP = (
@@ -115,7 +144,9 @@ class OverviewScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.table: DataTable = DataTable(id="endpoints", cursor_type="row", zebra_stripes=True)
+        self.table = OverviewTable(
+            self._update_rows_in_view, id="endpoints", cursor_type="row", zebra_stripes=True
+        )
         self.table.fixed_columns = 2
         self.host_panel = HostPanel(id="host")
         self.narrow: bool | None = None
@@ -123,8 +154,10 @@ class OverviewScreen(ConsoleScreen):
         self.sort_key = "health"
         self.sort_reverse = False
         self._rows: dict[str, dict[str, Any]] = {}  # row key -> last cell values shown
+        self._stale_rows: set[str] = set()  # rows whose cells predate their endpoint's snapshot
+        self._sorted_on: dict[str, Any] = {}  # row key -> (sort column, its sort value) last sorted on
         self._snapshots: dict[str, EndpointSnapshot] = {}
-        self._order: list[str] = []
+        self._haystacks: dict[tuple[str | None, ...], str] = {}
 
     def compose_body(self) -> Iterable[Widget]:
         yield self.table
@@ -156,6 +189,8 @@ class OverviewScreen(ConsoleScreen):
         self.narrow = narrow
         self.table.clear(columns=True)
         self._rows.clear()
+        self._stale_rows.clear()
+        self._sorted_on.clear()
         for column in self._columns():
             width = NARROW_WIDTHS.get(column.key, column.width) if narrow else column.width
             self.table.add_column(self._label(column), key=column.key, width=width)
@@ -237,46 +272,54 @@ class OverviewScreen(ConsoleScreen):
     def _matches(self, e: EndpointSnapshot) -> bool:
         if not self.filter_text:
             return True
-        needle = self.filter_text.lower()
-        haystack = " ".join(
-            clean(v)
-            for v in (e.name, e.model, e.alias, e.health, e.url, e.served_version, e.expected_version)
-            if v
-        )
-        return needle in haystack.lower()
+        fields = (e.name, e.model, e.alias, e.health, e.url, e.served_version, e.expected_version)
+        haystack = self._haystacks.get(fields)
+        if haystack is None:
+            if len(self._haystacks) > 4 * max(len(self._snapshots), 1000):
+                self._haystacks.clear()  # endpoints came and went: drop the ones gone
+            haystack = " ".join(clean(v) for v in fields if v).lower()
+            self._haystacks[fields] = haystack
+        return self.filter_text.lower() in haystack
 
     def show_snapshot(self, snapshot: EngineSnapshot) -> None:
-        """Update the table in place: only changed cells are touched; rows added/removed as needed."""
+        """Update the table in place: rows added/removed as needed; only the cells in view re-rendered."""
         if not self.is_mounted:
             return
         self._ensure_columns()
-        now = self.console.clock()
         table = self.table
-        wanted = [e for e in snapshot.endpoints if self._matches(e)]
         self._snapshots = {e.name: e for e in snapshot.endpoints}
+        wanted = [e for e in snapshot.endpoints if self._matches(e)]
         keys = {e.name for e in wanted}
         previous_keys = set(self._rows)
-        columns = [c.key for c in self._columns()]
+        gone = [k for k in self._rows if k not in keys]
+        sort_column = self._sort_column()
         with self.app.batch_update():
-            for key in [k for k in self._rows if k not in keys]:
-                table.remove_row(key)
-                del self._rows[key]
             order_changed = False
+            if len(gone) > REBUILD_AT:
+                selected = self.selected_endpoint()
+                table.clear()
+                self._rows.clear()
+                self._sorted_on.clear()
+                self._stale_rows.clear()
+            else:
+                selected = None
+                for key in gone:
+                    table.remove_row(key)
+                    del self._rows[key]
+                    self._sorted_on.pop(key, None)
+                    self._stale_rows.discard(key)
             for e in wanted:
-                cells = self._cells(e, now)
-                previous = self._rows.get(e.name)
-                if previous is None:
-                    table.add_row(*(cells[c] for c in columns), key=e.name)
+                if e.name not in self._rows:
+                    self._add_row(e)
                     order_changed = True
-                else:
-                    for column in columns:
-                        if cells[column] != previous[column]:
-                            table.update_cell(e.name, column, cells[column])
-                            if column == self.sort_key:
-                                order_changed = True
-                self._rows[e.name] = cells
+                sorted_on = (sort_column.key, sort_column.sort(e))
+                if self._sorted_on.get(e.name) != sorted_on:
+                    self._sorted_on[e.name] = sorted_on
+                    order_changed = True
+            self._stale_rows.update(keys)
             if order_changed:
-                self._sort(keep_selection=bool(previous_keys))
+                self._sort(keep_selection=bool(previous_keys), selected=selected)
+            self._update_rows_in_view()
         if not self.table.row_count:
             self.table.border_subtitle = (
                 "no endpoints match the filter" if self.filter_text else "no endpoints"
@@ -288,9 +331,43 @@ class OverviewScreen(ConsoleScreen):
                 else ""
             )
 
-    def _sort(self, keep_selection: bool = True) -> None:
-        column = next((c for c in COLUMNS if c.key == self.sort_key), COLUMNS[0])
-        selected = self.selected_endpoint()
+    def _add_row(self, e: EndpointSnapshot) -> None:
+        """A row whose cells are filled in when it comes into view; its name cell serves sorting."""
+        name = KeyedText(clean(e.name, limit=40), end="")
+        name.row_key = e.name
+        cells: dict[str, Any] = {c.key: "" for c in self._columns()}
+        cells["name"] = name
+        self.table.add_row(*cells.values(), key=e.name)
+        self._rows[e.name] = cells
+        self._stale_rows.add(e.name)
+
+    def _update_rows_in_view(self) -> None:
+        """Bring the rows on screen up to date with their endpoints' latest snapshot."""
+        if not self._stale_rows or not self.is_mounted:
+            return
+        table = self.table
+        now = self.console.clock()
+        columns = [c.key for c in self._columns()]
+        for key in table.rows_in_view():
+            if key not in self._stale_rows:
+                continue
+            self._stale_rows.discard(key)
+            e = self._snapshots.get(key)
+            previous = self._rows.get(key)
+            if e is None or previous is None:
+                continue
+            cells = self._cells(e, now)
+            for column in columns:
+                if cells[column] != previous[column]:
+                    table.update_cell(key, column, cells[column])
+            self._rows[key] = cells
+
+    def _sort_column(self) -> Column:
+        return next((c for c in COLUMNS if c.key == self.sort_key), COLUMNS[0])
+
+    def _sort(self, keep_selection: bool = True, selected: str | None = None) -> None:
+        column = self._sort_column()
+        selected = selected or self.selected_endpoint()
         snapshots = self._snapshots
 
         def key(cell: Any) -> Any:
@@ -300,6 +377,7 @@ class OverviewScreen(ConsoleScreen):
         self.table.sort("name", key=key, reverse=self.sort_reverse)
         if keep_selection and selected and selected in self._rows:
             self.table.move_cursor(row=self.table.get_row_index(selected), animate=False)
+        self._update_rows_in_view()
 
     def selected_endpoint(self) -> str | None:
         table = self.table

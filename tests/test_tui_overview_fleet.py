@@ -1,0 +1,89 @@
+"""The overview with more endpoints than fit on screen: rows out of view are brought up to date lazily,
+yet what the user sees, sorts and filters is always every endpoint's latest snapshot."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot
+from mlops_console.tui.messages import SnapshotReceived
+from mlops_console.tui.screens.overview import OverviewScreen
+from tests import sample
+from tests.test_tui_app import rows, settle
+
+FLEET = 150  # the table shows about 20 of them at 160x30
+
+
+def fleet(**changed: dict[str, object]) -> EngineSnapshot:
+    """FLEET healthy endpoints `fleet-000`..; `changed` replaces fields of some of them by name."""
+    base = sample.snapshot()
+    template = next(e for e in base.endpoints if e.health == "up")
+    endpoints: list[EndpointSnapshot] = []
+    for i in range(FLEET):
+        name = f"fleet-{i:03d}"
+        e = dataclasses.replace(template, name=name, firing=[], p95=0.010, served_version="3")
+        endpoints.append(dataclasses.replace(e, **changed.get(name, {})))  # type: ignore[arg-type]
+    return dataclasses.replace(base, endpoints=endpoints)
+
+
+async def show(pilot, snapshot: EngineSnapshot) -> None:
+    pilot.app.post_message(SnapshotReceived(snapshot))
+    await pilot.pause()
+    await pilot.pause()
+
+
+async def test_a_row_scrolled_into_view_shows_its_current_values(tmp_path: Path) -> None:
+    app = sample.make_app(tmp_path)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, OverviewScreen)
+        await show(pilot, fleet())
+        table = screen.table
+        assert table.row_count == FLEET
+        assert table.get_row_index("fleet-140") > table.size.height  # below the fold
+        await show(pilot, fleet(**{"fleet-140": {"p95": 0.5}, "fleet-001": {"p95": 0.25}}))
+        assert table.get_cell("fleet-001", "p95") == "250ms"  # in view: updated at once
+        table.scroll_end(animate=False)  # as the mouse wheel or `end` would, without the animation
+        await pilot.pause()
+        assert table.scroll_y > 0
+        row = next(r for r in rows(table) if r[1] == "fleet-140")
+        assert row[screen_column(screen, "p95")] == "500ms"
+
+
+def screen_column(screen: OverviewScreen, key: str) -> int:
+    return [c.key for c in screen._columns()].index(key)
+
+
+async def test_sorting_and_filtering_see_endpoints_out_of_view(tmp_path: Path) -> None:
+    app = sample.make_app(tmp_path)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, OverviewScreen)
+        await show(pilot, fleet())
+        table = screen.table
+        # An endpoint far below the fold goes down: sorted by health it moves to the top, showing so.
+        await show(pilot, fleet(**{"fleet-130": {"health": "down", "p95": 0.9}}))
+        first = rows(table)[0]
+        assert first[1] == "fleet-130" and first[0] == "✖ down"
+        # Sorted by p95 (slowest last, reversed: first), a change to a row out of view reorders too.
+        screen.sort_by("p95", reverse=True)
+        await show(pilot, fleet(**{"fleet-120": {"p95": 2.0}, "fleet-060": {"p95": 1.5}}))
+        table.scroll_home(animate=False)  # the cursor stayed on its endpoint, now further down
+        await pilot.pause()
+        shown = rows(table)
+        p95 = screen_column(screen, "p95")
+        assert [r[1] for r in shown[:2]] == ["fleet-120", "fleet-060"]
+        assert [r[p95] for r in shown[:2]] == ["2000ms", "1500ms"]
+        # A filter matching rows that were never on screen shows them with their current values.
+        await pilot.press("slash", *"fleet-14")
+        await pilot.pause()
+        await show(pilot, fleet(**{"fleet-145": {"p95": 0.75}}))
+        shown = rows(table)
+        assert sorted(r[1] for r in shown) == [f"fleet-14{i}" for i in range(10)]
+        assert next(r for r in shown if r[1] == "fleet-145")[p95] == "750ms"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table.row_count == FLEET
