@@ -251,6 +251,8 @@ def test_status_names_the_prometheus_problem(prometheus: FakePrometheus, tmp_pat
         prometheus.mode = "ok"
     assert f"prometheus: {prometheus.url}: bad_data: parse error" in ran.stdout, ran.stdout + ran.stderr
     assert "stale: Prometheus" in ran.stdout
+    # Health comes from `up{}` alone and Prometheus could not say: not "all well" (0), not "down" (1).
+    assert ran.returncode == 4, ran.stdout + ran.stderr
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_STORE = 3
 """The store cannot be used (missing, locked, corrupt, not writable, another schema version): unlike 1,
 the command did not get to decide anything, and `status` keeps 1 for "an endpoint is down"."""
+EXIT_UNKNOWN = 4
+"""`status`: nothing is down, but the health of some endpoint is unknown (nothing answered for it: no
+probe result, or Prometheus unreachable where health comes from `up{}`), so "all well" cannot be said."""
 
 
 class CommandError(Exception):

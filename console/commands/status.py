@@ -9,7 +9,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_console.commands.common import EXIT_FAILED, EXIT_OK, config_option, settings_from
+from mlops_console.commands.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_UNKNOWN,
+    config_option,
+    settings_from,
+)
 from mlops_console.config import ConfigError
 from mlops_console.core import formatting
 from mlops_console.core.limits import json_safe
@@ -124,7 +130,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             reason = f": {watcher.reason}" if watcher.reason else ""
             print(f"\nwatcher: {watcher.state}{reason}")
     stuck = watcher is not None and watcher.state in ("stalled", "failed")
-    return EXIT_OK if all(e.health != "down" for e in snapshot.endpoints) and not stuck else EXIT_FAILED
+    if stuck or any(e.health == "down" for e in snapshot.endpoints):
+        return EXIT_FAILED
+    return EXIT_UNKNOWN if any(e.health == "unknown" for e in snapshot.endpoints) else EXIT_OK
 
 
 def cmd_health(args: argparse.Namespace) -> int:
