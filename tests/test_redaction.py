@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_console.core.notifier import channel_id, deliver
+from mlops_console.core.notifier import backoff, channel_id, deliver
 from mlops_console.core.secrets import MASK, env_values, expand, redact_url, references, scrub, url_secrets
+from tests._loopback import Sink
 from tests.fixtures_mlflow import free_port
 
 # url -> (shown, the secrets it carries)
@@ -159,3 +160,29 @@ def test_channel_id_is_stable_and_distinct_per_url() -> None:
     assert channel_id("json://a/${T}") == channel_id("json://a/${T}")
     assert channel_id("json://a/${T}") != channel_id("json://b/${T}")
     assert len(channel_id("x")) == 16
+
+
+@pytest.mark.parametrize(
+    ("severity", "kind", "shown_as"),
+    [
+        ("critical", "firing", "failure"),
+        ("warning", "reminder", "warning"),
+        ("info", "firing", "info"),
+        ("critical", "resolved", "success"),
+        ("warning", "resolved", "success"),
+    ],
+)
+def test_a_page_reaches_the_channel_with_the_type_of_its_severity(
+    severity: str, kind: str, shown_as: str
+) -> None:
+    # The type decides how the channel shows the page (colour, icon, PagerDuty's urgency).
+    sink = Sink().start()
+    try:
+        assert deliver(sink.url, "t", "b", severity, kind, timeout=5).ok
+    finally:
+        sink.stop()
+    assert [m["type"] for m in sink.received] == [shown_as]
+
+
+def test_retries_back_off_doubling_from_one_second_up_to_five_minutes() -> None:
+    assert [backoff(n) for n in (0, 1, 2, 3, 4, 9, 10, 50)] == [1, 1, 2, 4, 8, 256, 300, 300]
