@@ -227,6 +227,9 @@ def test_a_password_holding_a_colon_is_one_secret() -> None:
         ("json://hooks.example.com:hook/x", "json://hooks.example.com:hook/x"),
         ("json://h.example.com/abcdefghijklmnop", "json://h.example.com/abcdefghijklmnop"),
         ("json://h.example.com/abcdefghijklmnopq", "json://h.example.com/****"),
+        # a value holding `=` is hidden whole; an ntfy topic in the fragment too
+        ("json://h.example.com/x?token=Sec=ret99", "json://h.example.com/x?token=****"),
+        ("ntfy://ntfy.example.com/ops#alerts", "ntfy://ntfy.example.com/****#****"),
     ],
 )
 def test_url_forms_at_the_edges_of_the_parser(url: str, shown: str) -> None:
