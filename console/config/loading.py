@@ -116,10 +116,14 @@ def _semantic_problems(settings: Settings, known_adapters: set[str] | None) -> l
                 problems.append(f"prometheus.queries.{adapter}: unknown adapter {adapter!r}")
     from mlops_console.core.conditions import DEFAULTS
     from mlops_console.core.conditions.detected import check
+    from mlops_console.core.conditions.pipelines import DEFAULTS as PIPELINE_RULES
 
+    pipelines = _pipeline_problems(settings, problems)
     for index, rule in enumerate(settings.rules):
-        if rule.endpoint != "*" and not any(fnmatch.fnmatchcase(n, rule.endpoint) for n in seen):
-            problems.append(f"rules[{index}].endpoint: {rule.endpoint!r} matches no endpoint")
+        # A pipeline rule's glob is over pipeline names, every other rule's over endpoint names.
+        names, what = (pipelines, "pipeline") if rule.rule in PIPELINE_RULES else (seen, "endpoint")
+        if rule.endpoint != "*" and not any(fnmatch.fnmatchcase(n, rule.endpoint) for n in names):
+            problems.append(f"rules[{index}].endpoint: {rule.endpoint!r} matches no {what}")
         default = DEFAULTS[rule.rule].detector
         for key, problem in check(
             rule.rule, rule.detector, default, rule.params, rule.persistence, rule.threshold
@@ -131,6 +135,21 @@ def _semantic_problems(settings: Settings, known_adapters: set[str] | None) -> l
         if not scheme and not url.startswith("${"):
             problems.append(f"notifications[{index}].url: not an apprise URL (expected scheme://...)")
     return problems
+
+
+def _pipeline_problems(settings: Settings, problems: list[str]) -> dict[str, int]:
+    """Problems of `[[pipelines]]` no single table can see; returns the pipelines' names."""
+    names: dict[str, int] = {}
+    for index, pipeline in enumerate(settings.pipelines):
+        if pipeline.name in names:
+            problems.append(
+                f"pipelines[{index}].name: duplicate pipeline name {pipeline.name!r} "
+                f"(also pipelines[{names[pipeline.name]}])"
+            )
+        names.setdefault(pipeline.name, index)
+    if settings.pipelines and not settings.registry.tracking_uri:
+        problems.append("pipelines: their runs are read from MLflow, and registry.tracking_uri is not set")
+    return names
 
 
 def parse_settings(

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from mlops_console.config.endpoints import EndpointSettings
 from mlops_console.config.notifications import NotificationSettings, NotifySettings
+from mlops_console.config.pipelines import PIPELINE_PREFIX, PipelineSettings
 from mlops_console.config.prometheus import DiscoverSettings, PrometheusSettings
 from mlops_console.config.registry import RegistrySettings
 from mlops_console.config.rules import RuleSettings
@@ -36,6 +37,8 @@ class Settings(Section):
     watch: WatchSettings = WatchSettings()
     prometheus: PrometheusSettings | None = None
     discover: list[DiscoverSettings] = []
+    pipelines: list[PipelineSettings] = []
+    """Training and batch-scoring jobs whose MLflow runs are watched (see `config/pipelines`)."""
 
     def source_of(self, endpoint: EndpointSettings) -> str:
         """`probe` or `prometheus`: where the endpoint's figures come from."""
@@ -68,7 +71,11 @@ class Settings(Section):
 
     def runbook_for(self, rule: str, endpoint: str) -> str | None:
         """The runbook of an alert: the last `[[rules]]` table for this rule whose glob matches the
-        endpoint and that sets one, else the endpoint's own."""
+        endpoint and that sets one, else the endpoint's own. A pipeline's alerts (`pipeline:NAME`) match
+        the globs by the pipeline's name."""
+        pipeline = endpoint.startswith(PIPELINE_PREFIX)
+        if pipeline:
+            endpoint = endpoint.removeprefix(PIPELINE_PREFIX)
         for override in reversed(self.rules):
             if (
                 override.runbook
@@ -76,6 +83,8 @@ class Settings(Section):
                 and fnmatch.fnmatchcase(endpoint, override.endpoint)
             ):
                 return override.runbook
+        if pipeline:
+            return None
         for own in self.endpoints:
             if own.name == endpoint:
                 return own.runbook

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from mlops_console.config import Settings
 from mlops_console.core.adapters import ProbeResult
 from mlops_console.core.alerts import AlertBook, AlertWrite, remind_unacknowledged
-from mlops_console.core.conditions import evaluate
+from mlops_console.core.conditions import Condition, evaluate
 from mlops_console.core.endpoint_state import EndpointState
 from mlops_console.core.notifier import Notifier
 from mlops_console.core.quality.snapshot import QualitySnapshot
@@ -38,6 +38,8 @@ from mlops_console.core.watcher_health import watcher_health
 from mlops_console.core.writer import AlertWriter
 
 if TYPE_CHECKING:
+    from mlops_console.config.pipelines import PipelineSettings
+    from mlops_console.core.pipelines import PipelineWatch
     from mlops_console.core.sources.prometheus import PrometheusSource
 
 log = logging.getLogger("mlops_console.engine")
@@ -92,6 +94,11 @@ class Engine:
 
             self.sources.append(QualitySource(settings, list(self.endpoints.values()), store))
         self.registry = RegistryWatch(settings)
+        self.pipelines: PipelineWatch | None = None
+        if settings.pipelines:
+            from mlops_console.core.pipelines import PipelineWatch
+
+            self.pipelines = PipelineWatch(settings)
         self.leader = False
         self.follow_owner: str | None = None
         self._followed: tuple[EndpointSnapshot, ...] = ()
@@ -124,6 +131,11 @@ class Engine:
     # -- public ----------------------------------------------------------------------------------------
     def snapshot(self) -> EngineSnapshot:
         """What the UI shows: frozen values, never this engine's live state."""
+        pipelines, pipelines_state = (
+            (self.pipelines.snapshot(), self.pipelines.state)
+            if self.pipelines is not None
+            else ((), "not configured")
+        )
         if not self.leader and self.follow_owner and self.failure is None:
             return EngineSnapshot(
                 at=time.time(),
@@ -131,6 +143,8 @@ class Engine:
                 registry=self.registry.state,
                 owner=self.follow_owner,
                 engine=self._followed_health,
+                pipelines=pipelines,
+                pipelines_state=pipelines_state,
             )
         endpoints = tuple(state.snapshot() for state in self.endpoints.values())
         pending = tuple(f"{e.name}:{rule}" for e in endpoints for rule in e.firing if rule.endswith(PENDING))
@@ -142,6 +156,8 @@ class Engine:
             pending=pending,
             engine=self.health(),
             prometheus=self.prometheus.state if self.prometheus is not None else "not configured",
+            pipelines=pipelines,
+            pipelines_state=pipelines_state,
         )
 
     def health(self, now: float | None = None) -> EngineHealth:
@@ -193,6 +209,10 @@ class Engine:
         tasks = [supervise("lease", self._lease_loop), supervise("alert writer", self.writer.run)]
         if self.registry.configured:
             tasks.append(supervise("registry", lambda: self.registry.run(self.endpoints.values())))
+        pipelines = self.pipelines
+        if pipelines is not None:
+            # Read whether leading or following (the screen shows them either way); judged by the leader.
+            tasks.append(supervise("pipelines", lambda: pipelines.run(self._pipeline_judged)))
         if on_snapshot:
             tasks.append(supervise("publish", lambda: self._publish_loop(on_snapshot, period)))
         try:
@@ -217,6 +237,8 @@ class Engine:
             await self.registry.refresh(self.endpoints.values())
         for source in self.sources:
             await source.once()
+        if self.pipelines is not None:
+            await self.pipelines.read(self.pipelines.pipelines)
         now = time.time()
         for state in self.endpoints.values():
             state.refresh(now)
@@ -353,18 +375,30 @@ class Engine:
         self._evaluate(state, now)
 
     def _evaluate(self, state: EndpointState, now: float) -> None:
+        reading = state.reading(now, tuple(self.book.open_rules(state.name)))
+        state.set_firing(self._to_book(evaluate(self.settings, reading, state.detected)))
+
+    def _pipeline_judged(self, pipeline: PipelineSettings, conditions: list[Condition]) -> tuple[str, ...]:
+        """The sink of the pipeline reads: the leader's book turns their conditions into alerts."""
+        if not self.leader:
+            return ()
+        return self._to_book(conditions)
+
+    def _to_book(self, conditions: list[Condition]) -> tuple[str, ...]:
+        """Run conditions through the alert book, submit its writes; the rules firing (or pending)."""
         writes: list[AlertWrite] = []
         firing: list[str] = []
-        reading = state.reading(now, tuple(self.book.open_rules(state.name)))
-        for condition in evaluate(self.settings, reading, state.detected):
+        for condition in conditions:
             writes.extend(self.book.evaluate(condition))
+            # A pipeline's metric alerts carry the metric where an endpoint's carry the model.
+            name = f"{condition.rule}:{condition.model}" if condition.rule == "run_metric" else condition.rule
             if self.book.is_firing(condition.rule, condition.endpoint, condition.model):
-                firing.append(condition.rule)
+                firing.append(name)
             elif self.book.is_pending(condition.rule, condition.endpoint, condition.model):
-                firing.append(condition.rule + PENDING)
-        state.set_firing(tuple(firing))
+                firing.append(name + PENDING)
         if writes:
             self.writer.submit(writes)
+        return tuple(firing)
 
     def _notifier_wake(self) -> None:
         notifier, loop = self._notifier, self._event_loop

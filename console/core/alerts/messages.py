@@ -47,7 +47,9 @@ def render_message(kind: str, alert: AlertText, runbook: str | None = None) -> t
     ]
     title = f"[{label}] {alert.endpoint}: {rule_title(alert.rule)}"
     lines = [f"{alert.summary}"]
-    if alert.model:
+    if alert.rule == "run_metric":
+        lines.append(f"Metric: {alert.model}")  # a pipeline's metric alerts carry it in the model slot
+    elif alert.model:
         version = f" v{alert.version}" if alert.version else ""
         lines.append(f"Model: {alert.model}{version}")
     lines.append(f"Severity: {alert.severity}. Rule: {alert.rule}. Since {format_time(alert.started_at)}.")
