@@ -424,3 +424,60 @@ async def test_mlflow_server_going_away_is_one_state_and_no_page_even_past_the_d
         runner.join(timeout=10)
         os.killpg(server.pid, signal.SIGCONT)
         stop_process_group(server)
+
+
+def _cli_config(tmp_path: Path, uri: str, job: Job) -> Path:
+    config = tmp_path / "console.toml"
+    config.write_text(
+        f'[registry]\ntracking_uri = "{uri}"\ntimeout = 2\n\n[store]\npath = "{tmp_path / "c.db"}"\n\n'
+        f'[[pipelines]]\nname = "score\\u001b[31m"\nexperiment = "{job.experiment}"\nevery = "1h"\n'
+        'metrics = { rows_processed = "drop" }\n'
+    )
+    return config
+
+
+def test_pipelines_command_and_status_json_show_a_late_pipeline(
+    tmp_path: Path, tracking: tuple[str, Any], job: Job, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from mlops_console.cli import main
+
+    job.history(newest_ended_ago=2 * 3600)
+    config = _cli_config(tmp_path, tracking[0], job)
+    assert main(["--config", str(config), "pipelines", "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["registry"] == "ok"
+    (pipeline,) = doc["pipelines"]
+    assert (pipeline["kind"], pipeline["name"], pipeline["health"]) == ("pipeline", "score\x1b[31m", "down")
+    assert [v["rule"] for v in pipeline["verdicts"] if v["active"]] == ["pipeline_late"]
+    assert pipeline["last_run"]["status"] == "FINISHED" and len(pipeline["runs"]) == 6
+    assert pipeline["runs"][0]["metrics"] == {"rows_processed": 1000.0}
+
+    assert main(["--config", str(config), "pipelines"]) == 1
+    text = capsys.readouterr().out
+    assert "\x1b" not in text, "an escape code from the config reached the terminal"
+    assert "down" in text and "pipeline_late: last successful run of score" in text
+
+    assert main(["--config", str(config), "status", "--json"]) == 0  # no endpoint is down
+    entries = json.loads(capsys.readouterr().out)
+    assert [(e["kind"], e["health"], e["model"]) for e in entries] == [("pipeline", "down", None)]
+
+    job.run(took=590, metrics={"rows_processed": 1000.0})
+    assert main(["--config", str(config), "pipelines"]) == 0
+    assert "up" in capsys.readouterr().out
+
+
+def test_pipelines_command_says_the_registry_is_unreachable(
+    tmp_path: Path, job: Job, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from mlops_console.cli import main
+    from tests._loopback import free_port
+
+    config = _cli_config(tmp_path, f"http://127.0.0.1:{free_port()}", job)
+    assert main(["--config", str(config), "pipelines", "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["registry"].startswith("registry unreachable")
+    assert [(p["health"], p["state"]) for p in doc["pipelines"]] == [("unknown", doc["registry"])]
