@@ -38,6 +38,7 @@ from mlops_console.tui.screens.audit import AuditScreen
 from mlops_console.tui.screens.base import ConsoleScreen
 from mlops_console.tui.screens.models import ModelsScreen
 from mlops_console.tui.screens.overview import OverviewScreen
+from mlops_console.tui.screens.pipelines import PipelinesScreen
 from mlops_console.tui.sources import EngineSource, SnapshotSource
 from mlops_console.tui.status_line import HEALTH_SYMBOL, registry_label, status_line
 from mlops_console.tui.text import clean
@@ -61,6 +62,7 @@ class MlopsConsole(App[int]):
         "alerts": AlertsScreen,
         "models": ModelsScreen,
         "audit": AuditScreen,
+        "pipelines": PipelinesScreen,
     }
     DEFAULT_MODE = "overview"
     BINDINGS = [
@@ -81,6 +83,14 @@ class MlopsConsole(App[int]):
             "3", "switch_mode('models')", "Models", id="app.models", tooltip="Registered models", show=False
         ),
         Binding("4", "switch_mode('audit')", "Audit", id="app.audit", tooltip="Audit trail", show=False),
+        Binding(
+            "5",
+            "switch_mode('pipelines')",
+            "Pipelines",
+            id="app.pipelines",
+            tooltip="Training and batch pipelines",
+            show=False,
+        ),
     ]
 
     def __init__(
@@ -387,7 +397,8 @@ class MlopsConsole(App[int]):
                 self.switch_mode(command)
         else:
             self.notify(
-                clean(f"unknown command: {text}", limit=80) + " (try :alerts :models :audit :drift NAME :q)",
+                clean(f"unknown command: {text}", limit=80)
+                + " (try :alerts :models :pipelines :audit :drift NAME :q)",
                 severity="warning",
                 markup=False,
             )
