@@ -59,6 +59,24 @@ def traffic_control_path(root: Path) -> Path:
     return run_dir(root) / "traffic-control.json"
 
 
+BATCH_PIPELINE = "batch-scoring"
+"""The demo's batch-scoring pipeline (`demo/batch.py`): its `[[pipelines]]` name and its experiment."""
+
+
+def batch_pid_path(root: Path) -> Path:
+    return run_dir(root) / "batch.pid"
+
+
+def batch_control_path(root: Path) -> Path:
+    """The batch job's chaos switches, read before each run."""
+    return run_dir(root) / "batch-control.json"
+
+
+def batch_controls(root: Path) -> dict[str, Any]:
+    found = read_json(batch_control_path(root), {}) or {}
+    return found if isinstance(found, dict) else {}
+
+
 def lock_path(root: Path, name: str) -> Path:
     return run_dir(root) / "locks" / f"{name}.lock"
 
