@@ -59,8 +59,8 @@ class PipelinesScreen(ConsoleScreen):
             ("age", "age", 6),
             ("due", "next due", 13),
             ("durations", "duration", SPARK_WIDTH + 7),
-            ("metrics", "metrics", 40),
-            ("firing", "rules holding", 30),
+            ("metrics", "metrics", 34),
+            ("firing", "rules holding", 36),
         ):
             self.table.add_column(label, key=key, width=width)
         self.table.border_title = "pipelines"
