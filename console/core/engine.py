@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_console.config import Settings
 from mlops_console.core.adapters import ProbeResult
-from mlops_console.core.alerts import AlertBook, AlertWrite, remind_unacknowledged
+from mlops_console.core.alerts import AlertBook, AlertWrite, escalate_unacknowledged, remind_unacknowledged
 from mlops_console.core.conditions import evaluate
 from mlops_console.core.endpoint_state import EndpointState
 from mlops_console.core.notifier import Notifier
@@ -49,6 +49,8 @@ LEASE_RENEW = 3.0
 STATUS_EVERY = 2.0
 STORE_SYNC_EVERY = 5.0
 REMIND_EVERY = 30.0
+ESCALATE_EVERY = 2.0
+"""How late an escalation may be past its channel's `after`."""
 DETECTOR_STATE_EVERY = 10.0
 PRUNE_EVERY = 3600.0
 """Seconds between two prunings of history older than `store.history` (a backlog: every round)."""
@@ -376,7 +378,14 @@ class Engine:
 
     # -- periodic work ---------------------------------------------------------------------------------
     async def _housekeeping_loop(self) -> None:
-        last = {"status": 0.0, "sync": 0.0, "remind": 0.0, "detectors": time.time(), "prune": 0.0}
+        last = {
+            "status": 0.0,
+            "sync": 0.0,
+            "remind": 0.0,
+            "escalate": 0.0,
+            "detectors": time.time(),
+            "prune": 0.0,
+        }
         logged_at = 0.0
         while True:
             await asyncio.sleep(0.5)
@@ -429,6 +438,10 @@ class Engine:
         if now - last["remind"] >= REMIND_EVERY:
             last["remind"] = now
             if await self._in_store(remind_unacknowledged, self.store, self.settings):
+                self._notifier_wake()
+        if now - last["escalate"] >= ESCALATE_EVERY and any(n.escalates for n in self.settings.notifications):
+            last["escalate"] = now
+            if await self._in_store(escalate_unacknowledged, self.store, self.settings):
                 self._notifier_wake()
 
     def _write_status(

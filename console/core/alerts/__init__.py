@@ -1,9 +1,11 @@
 """Alerts: the book that turns conditions into state changes (`book`), the writes that carry them to
-the store (`writes`), what pages say (`messages`), reminders, and alerts fired by commands (`external`)."""
+the store (`writes`), what pages say (`messages`), reminders, escalations, and alerts fired by commands
+(`external`)."""
 
 from __future__ import annotations
 
 from mlops_console.core.alerts.book import AlertBook, adopted_window, fingerprint
+from mlops_console.core.alerts.escalation import escalate_unacknowledged
 from mlops_console.core.alerts.external import open_external_alert
 from mlops_console.core.alerts.messages import alert_messages, render_message
 from mlops_console.core.alerts.reminders import remind_unacknowledged
@@ -20,6 +22,7 @@ __all__ = [
     "DirectPageInFlight",
     "adopted_window",
     "alert_messages",
+    "escalate_unacknowledged",
     "fingerprint",
     "open_external_alert",
     "remind_unacknowledged",

@@ -258,10 +258,15 @@ class AlertBook:
                 return
             if alert.state != "resolved":
                 quiet = store.silenced_until(tracked.fingerprint) is not None
-                messages = [] if quiet else alert_messages(settings, "resolved", alert)
-                store.resolve_alert(
-                    alert_id, lambda: write.with_direct(messages), note=condition.detail or None, at=now
-                )
+
+                def messages() -> list[OutboxMessage]:
+                    # Inside the resolve's transaction: an escalation that just landed hears the resolve.
+                    if quiet:
+                        return write.with_direct([])
+                    escalated = store.escalated_channels(alert_id)
+                    return write.with_direct(alert_messages(settings, "resolved", alert, escalated=escalated))
+
+                store.resolve_alert(alert_id, messages, note=condition.detail or None, at=now)
                 log.info(
                     "alert #%s resolved: %s %s",
                     alert_id,

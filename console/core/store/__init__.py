@@ -11,6 +11,7 @@ from mlops_console.core.store.alerts import ALERT_STATES, AlertTables
 from mlops_console.core.store.audit import AuditTrail
 from mlops_console.core.store.base import DEFAULT_LOCK_TIMEOUT
 from mlops_console.core.store.errors import StoreError
+from mlops_console.core.store.escalations import Escalations
 from mlops_console.core.store.lease import Lease
 from mlops_console.core.store.outbox import Outbox
 from mlops_console.core.store.quality import QualityTables
@@ -32,7 +33,7 @@ from mlops_console.core.store.shift import ShiftQueries
 from mlops_console.core.store.status import EndpointStatus
 
 
-class Store(AlertTables, Outbox, AuditTrail, Lease, EndpointStatus, QualityTables, ShiftQueries):
+class Store(AlertTables, Escalations, Outbox, AuditTrail, Lease, EndpointStatus, QualityTables, ShiftQueries):
     """Thread-safe facade over one SQLite file (see `base.StoreBase` for opening and locking)."""
 
 

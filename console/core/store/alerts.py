@@ -101,6 +101,12 @@ class AlertTables(StoreBase):
                 "WHERE id=?",
                 [by, at, note, at, alert_id],
             )
+            # Someone is on it: an escalation queued but not yet delivered has nothing left to ask.
+            db.execute(
+                "UPDATE notifications SET status='cancelled' WHERE alert_id=? AND status='pending' "
+                "AND kind='escalation'",
+                [alert_id],
+            )
             insert_event(db, alert_id, "acknowledged", at=at, actor=by, note=note)
             insert_audit(
                 db,

@@ -104,7 +104,7 @@ class OutboxMessage:
     """A message for one channel, to be queued in the outbox (or already sent directly)."""
 
     kind: str
-    """firing | flapping | resolved | reminder | test"""
+    """firing | flapping | resolved | reminder | escalation | test"""
     channel: str
     """The channel's id (a hash of its URL as written)."""
     target: str
@@ -130,7 +130,7 @@ class Notification:
     title: str
     body: str
     status: str
-    """pending | sent | dead | silenced"""
+    """pending | sent | dead | silenced | cancelled"""
     attempts: int
     next_attempt_at: float
     created_at: float

@@ -26,6 +26,7 @@ KIND_LABEL = {
     "resolved": "○ resolved",
     "flapping": "≈ flapping",
     "reminder": "⟳ reminder",
+    "escalated": "⇡ escalated",
 }
 
 
