@@ -129,10 +129,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    rows = _store(args, read_only=True).list_alerts(args.state, limit=args.limit, endpoint=args.endpoint)
+    from mlops_console.commands.maintenance import describe
+
+    store = _store(args, read_only=True)
+    rows = store.list_alerts(args.state, limit=args.limit, endpoint=args.endpoint)
+    # Open alerts of endpoints under a running maintenance window: recorded, shown, not paged.
+    covered = {r.id: w.id for r in rows if r.state != "resolved" and (w := store.in_maintenance(r.endpoint))}
     if args.json:
-        print(json.dumps([alert_json(r) for r in rows], indent=2))
+        print(json.dumps([alert_json(r) | {"maintenance": covered.get(r.id)} for r in rows], indent=2))
         return EXIT_OK
+    for window in store.maintenance_windows(time.time()):
+        print(describe(window))
     if not rows:
         print(f"no {args.state} alerts" if args.state != "all" else "no alerts")
         return EXIT_OK
@@ -141,6 +148,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     ]
     for r in rows:
         state = r.display_state + (" (flapping)" if r.flapping else "")
+        state += f" (maintenance #{covered[r.id]})" if r.id in covered else ""
         cells = (
             str(r.id),
             state,

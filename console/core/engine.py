@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_console.config import Settings
 from mlops_console.core.adapters import ProbeResult
-from mlops_console.core.alerts import AlertBook, AlertWrite, escalate_unacknowledged, remind_unacknowledged
+from mlops_console.core.alerts import (
+    AlertBook,
+    AlertWrite,
+    escalate_unacknowledged,
+    page_after_maintenance,
+    remind_unacknowledged,
+)
 from mlops_console.core.conditions import evaluate
 from mlops_console.core.endpoint_state import EndpointState
 from mlops_console.core.notifier import Notifier
@@ -50,7 +56,7 @@ STATUS_EVERY = 2.0
 STORE_SYNC_EVERY = 5.0
 REMIND_EVERY = 30.0
 ESCALATE_EVERY = 2.0
-"""How late an escalation may be past its channel's `after`."""
+"""How late an escalation may be past its channel's `after`, or a page past its maintenance window."""
 DETECTOR_STATE_EVERY = 10.0
 PRUNE_EVERY = 3600.0
 """Seconds between two prunings of history older than `store.history` (a backlog: every round)."""
@@ -439,9 +445,12 @@ class Engine:
             last["remind"] = now
             if await self._in_store(remind_unacknowledged, self.store, self.settings):
                 self._notifier_wake()
-        if now - last["escalate"] >= ESCALATE_EVERY and any(n.escalates for n in self.settings.notifications):
+        if now - last["escalate"] >= ESCALATE_EVERY:
             last["escalate"] = now
-            if await self._in_store(escalate_unacknowledged, self.store, self.settings):
+            queued = await self._in_store(page_after_maintenance, self.store, self.settings)
+            if any(n.escalates for n in self.settings.notifications):
+                queued += await self._in_store(escalate_unacknowledged, self.store, self.settings)
+            if queued:
                 self._notifier_wake()
 
     def _write_status(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from mlops_console.core.alerts.book import AlertBook, adopted_window, fingerprint
 from mlops_console.core.alerts.escalation import escalate_unacknowledged
 from mlops_console.core.alerts.external import open_external_alert
+from mlops_console.core.alerts.maintenance import page_after_maintenance
 from mlops_console.core.alerts.messages import alert_messages, render_message
 from mlops_console.core.alerts.reminders import remind_unacknowledged
 from mlops_console.core.alerts.timing import ADOPTED_CLEAR_PROBES, FLAP_FIRES, FLAP_SETTLE, FLAP_WINDOW
@@ -25,6 +26,7 @@ __all__ = [
     "escalate_unacknowledged",
     "fingerprint",
     "open_external_alert",
+    "page_after_maintenance",
     "remind_unacknowledged",
     "render_message",
 ]

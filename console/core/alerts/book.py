@@ -205,6 +205,12 @@ class AlertBook:
 
         def run(store: Store, write: AlertWrite) -> None:
             quiet = store.silenced_until(tracked.fingerprint) is not None
+            # Recorded as withheld by the window, so it pages once if still firing when the window ends.
+            window = None if quiet else store.in_maintenance(alert.endpoint)
+            quiet = quiet or window is not None
+            events = ["flapping"] if starts_flapping else []
+            if window is not None:
+                events.append("maintenance")
             created = False
 
             def notifications(alert_id: int) -> list[OutboxMessage]:
@@ -215,9 +221,7 @@ class AlertBook:
                 )
                 return write.with_direct(messages)
 
-            alert_id = store.open_alert(
-                alert, notifications, events=["flapping"] if starts_flapping else [], adopt_open=True
-            )
+            alert_id = store.open_alert(alert, notifications, events=events, adopt_open=True)
             tracked.alert_id = alert_id
             if not created:
                 log.info("alert #%s was already open in the store: adopted", alert_id)
@@ -227,7 +231,7 @@ class AlertBook:
                 alert_id,
                 kind,
                 alert.summary,
-                " (not paged: silenced)" if quiet else "",
+                (" (not paged: maintenance)" if window else " (not paged: silenced)") if quiet else "",
                 extra={
                     "event": "alert_" + kind,
                     "alert": alert_id,
@@ -257,7 +261,9 @@ class AlertBook:
             except KeyError:
                 return
             if alert.state != "resolved":
-                quiet = store.silenced_until(tracked.fingerprint) is not None
+                quiet = store.silenced_until(tracked.fingerprint) is not None or store.maintenance_quiet(
+                    alert_id
+                )
 
                 def messages() -> list[OutboxMessage]:
                     # Inside the resolve's transaction: an escalation that just landed hears the resolve.

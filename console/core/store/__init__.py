@@ -13,6 +13,7 @@ from mlops_console.core.store.base import DEFAULT_LOCK_TIMEOUT
 from mlops_console.core.store.errors import StoreError
 from mlops_console.core.store.escalations import Escalations
 from mlops_console.core.store.lease import Lease
+from mlops_console.core.store.maintenance import MaintenanceWindow, MaintenanceWindows
 from mlops_console.core.store.outbox import Outbox
 from mlops_console.core.store.quality import QualityTables
 from mlops_console.core.store.rows import (
@@ -33,7 +34,17 @@ from mlops_console.core.store.shift import ShiftQueries
 from mlops_console.core.store.status import EndpointStatus
 
 
-class Store(AlertTables, Escalations, Outbox, AuditTrail, Lease, EndpointStatus, QualityTables, ShiftQueries):
+class Store(
+    AlertTables,
+    Escalations,
+    MaintenanceWindows,
+    Outbox,
+    AuditTrail,
+    Lease,
+    EndpointStatus,
+    QualityTables,
+    ShiftQueries,
+):
     """Thread-safe facade over one SQLite file (see `base.StoreBase` for opening and locking)."""
 
 
@@ -47,6 +58,7 @@ __all__ = [
     "DeliveryRecord",
     "EngineHealthRecord",
     "LeaseHolder",
+    "MaintenanceWindow",
     "NewAlert",
     "Notification",
     "OutboxMessage",

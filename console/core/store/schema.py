@@ -175,6 +175,21 @@ MIGRATIONS: list[str] = [
     ALTER TABLE rollups ADD COLUMN requests REAL;
     CREATE INDEX rollups_minute ON rollups(minute);
     """,
+    # maintenance windows: no pages for alerts of endpoints matching `endpoints` (a GLOB) until
+    # `ends_at` (moved to the end time when ended early).
+    """
+    CREATE TABLE maintenance (
+        id INTEGER PRIMARY KEY,
+        endpoints TEXT NOT NULL,
+        reason TEXT,
+        created_by TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        ends_at REAL NOT NULL,
+        ended_by TEXT,
+        ended_at REAL
+    );
+    CREATE INDEX maintenance_ends ON maintenance(ends_at);
+    """,
 ]
 
 

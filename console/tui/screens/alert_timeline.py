@@ -27,6 +27,8 @@ KIND_LABEL = {
     "flapping": "≈ flapping",
     "reminder": "⟳ reminder",
     "escalated": "⇡ escalated",
+    "maintenance": "◌ in maintenance (not paged)",
+    "maintenance_over": "✉ paged after maintenance",
 }
 
 
