@@ -14,6 +14,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "audit": ("au", "log"),
     "endpoint": ("e", "endpoint"),
     "drift": ("d", "quality"),
+    "report": ("rep", "shift"),
+    "maintenance": ("mw", "maint"),
     "help": ("h", "?"),
     "quit": ("q", "q!", "exit"),
 }
@@ -38,7 +40,10 @@ class CommandBar(Input):
         names = endpoint_names or []
         words = [*COMMANDS, *(f"endpoint {name}" for name in names), *(f"drift {name}" for name in names)]
         super().__init__(
-            placeholder=":alerts  :models  :audit  :endpoint NAME  :drift NAME  :q",
+            placeholder=(
+                ":alerts  :models  :audit  :endpoint NAME  :drift NAME  :report [12h]  "
+                ":maintenance GLOB 2h WHY  :q"
+            ),
             suggester=SuggestFromList(words, case_sensitive=False),
             **kwargs,
         )
