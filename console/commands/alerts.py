@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_console.commands.common import EXIT_OK, CommandError, bounded_text, positive_int, settings_from
 from mlops_console.config import parse_duration
 from mlops_console.core.actor import os_user
+from mlops_console.core.alerts.messages import runbook_of
 from mlops_console.core.conditions.detected import explain_evidence
 from mlops_console.core.limits import check_silence, displayable_epoch, json_safe
 from mlops_console.core.text import printable
@@ -178,8 +179,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     store = _store(args, read_only=True, settings=settings)
     alert = _get(store, args.id)
     events = store.events(args.id)
-    # From the config as it is now: a runbook added after the alert fired still helps.
-    runbook = settings.runbook_for(alert.rule, alert.endpoint)
+    # As stored when it fired (so it matches its pages); the config's for alerts stored before that.
+    runbook = runbook_of(settings, alert)
     if args.json:
         data = alert_json(alert)
         data["runbook"] = runbook

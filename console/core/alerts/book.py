@@ -70,6 +70,7 @@ def _as_new(alert: Alert) -> NewAlert:
         threshold=alert.threshold,
         flapping=alert.flapping,
         id=alert.id,
+        runbook=alert.runbook,
     )
 
 
@@ -197,6 +198,7 @@ class AlertBook:
             threshold=condition.threshold,
             started_at=now,
             flapping=starts_flapping,
+            runbook=self.settings.runbook_for(condition.rule, condition.endpoint) or "",
             evidence=condition.evidence,
         )
         tracked.alert = alert

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mlops_console.core.alerts.messages import render_message
+from mlops_console.core.alerts.messages import render_message, runbook_of
 from mlops_console.core.formatting import duration
 from mlops_console.core.notifier import channel_id, redact
 from mlops_console.core.store import Alert, OutboxMessage, Store
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 def escalation_message(settings: Settings, channel: NotificationSettings, alert: Alert) -> OutboxMessage:
-    title, body = render_message("escalation", alert, settings.runbook_for(alert.rule, alert.endpoint))
+    title, body = render_message("escalation", alert, runbook_of(settings, alert))
     body += f"\nNobody acknowledged it within {duration(channel.after)}: escalated to this channel."
     return OutboxMessage(
         kind="escalation",

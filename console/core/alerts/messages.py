@@ -34,6 +34,16 @@ class AlertText(Protocol):
     def version(self) -> str | None: ...
     @property
     def started_at(self) -> float: ...
+    @property
+    def runbook(self) -> str | None: ...
+
+
+def runbook_of(settings: Settings, alert: AlertText) -> str | None:
+    """The runbook stored with the alert when it fired ('' for none); for an alert stored before
+    runbooks were, the config's (`Settings.runbook_for`)."""
+    if alert.runbook is not None:
+        return alert.runbook or None
+    return settings.runbook_for(alert.rule, alert.endpoint)
 
 
 def format_time(at: float) -> str:
@@ -79,7 +89,7 @@ def alert_messages(
 ) -> list[OutboxMessage]:
     """One message per channel that routes this alert's endpoint and severity (`note` ends the body);
     escalation channels only among `escalated` (the channel ids the alert was escalated to)."""
-    title, body = render_message(kind, alert, settings.runbook_for(alert.rule, alert.endpoint))
+    title, body = render_message(kind, alert, runbook_of(settings, alert))
     if note:
         body += "\n" + note
     return outbox_messages(

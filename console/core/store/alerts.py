@@ -55,6 +55,7 @@ class AlertTables(StoreBase):
                 "value": alert.value,
                 "threshold": alert.threshold,
                 "flapping": int(alert.flapping),
+                "runbook": alert.runbook,
                 "state": "firing",
                 "started_at": at,
                 "updated_at": at,

@@ -33,6 +33,9 @@ class NewAlert:
     flapping: bool = False
     id: int | None = None
     """Known once written (pages for a resolve name the alert)."""
+    runbook: str | None = None
+    """The runbook it fires with (`Settings.runbook_for`; '' for none), stored with it. None: not
+    decided here, looked up from the config whenever it is shown."""
     evidence: Mapping[str, Any] | None = None
     """Why a detector fired it (detector, observed, expected band, score, baseline): kept in the
     `fired` event's data."""
@@ -64,6 +67,8 @@ class Alert:
     last_notified_at: float | None
     updated_at: float
     display_state: DisplayState
+    runbook: str | None = None
+    """The runbook stored when it fired: '' for none, None for an alert stored before runbooks were."""
 
     @classmethod
     def from_row(cls, row: dict[str, Any], now: float | None = None) -> Alert:

@@ -176,8 +176,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX rollups_minute ON rollups(minute);
     """,
     # maintenance windows: no pages for alerts of endpoints matching `endpoints` (a GLOB) until
-    # `ends_at` (moved to the end time when ended early).
+    # `ends_at` (moved to the end time when ended early). Each alert keeps the runbook it fired with
+    # ('' for none; NULL: stored before this, looked up from the config).
     """
+    ALTER TABLE alerts ADD COLUMN runbook TEXT;
+
     CREATE TABLE maintenance (
         id INTEGER PRIMARY KEY,
         endpoints TEXT NOT NULL,
