@@ -243,3 +243,28 @@ def test_a_bad_after_exits_2_naming_the_key(
     err = capsys.readouterr().err
     assert f"{path}: notifications[1].after" in err and problem in err, err
     assert "Traceback" not in err
+
+
+async def test_the_engine_taking_over_the_lease_escalates_once(
+    tmp_path: Path, server: FaultServer, sinks: tuple[Sink, Sink]
+) -> None:
+    first, second = sinks
+    settings = make_settings(tmp_path, server.url, first, second)
+    leader = Watcher(settings)
+    await async_wait_for(lambda: leader.engine.leader, what="leader")
+    follower = Watcher(settings)
+    try:
+        await async_wait_for(lambda: follower.engine.follow_owner, what="follower")
+        server.faults.mode = "error"
+        await async_wait_for(lambda: count(first, "[FIRING] ep") == 1, what="page from the leader")
+        await leader.stop()
+        await async_wait_for(lambda: follower.engine.leader, timeout=20, what="takeover")
+        await async_wait_for(lambda: count(second, "[ESCALATED] ep") == 1, timeout=30, what="escalation")
+        await past_the_deadline(follower.store, rounds=3)
+        server.faults.mode = "ok"
+        await async_wait_for(lambda: count(second, "[RESOLVED] ep") == 1, what="resolve on the 2nd channel")
+    finally:
+        await leader.stop()
+        await follower.stop()
+    assert first.titles() == ["[FIRING] ep: endpoint down", "[RESOLVED] ep: endpoint down"]
+    assert second.titles() == ["[ESCALATED] ep: endpoint down", "[RESOLVED] ep: endpoint down"]
