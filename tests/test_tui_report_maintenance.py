@@ -80,3 +80,19 @@ async def test_a_read_only_console_cannot_open_a_window(tmp_path: Path) -> None:
         await settle(pilot)
         assert store.maintenance_windows(None) == []
         assert [a.action for a in store.list_audit(action="maintenance")] == []
+
+
+async def test_the_alerts_screen_marks_alerts_under_a_window(tmp_path: Path) -> None:
+    from tests.test_tui_app import rows
+
+    app = sample.make_app(tmp_path)
+    store = Store(tmp_path / "console.db")
+    covered = store.open_alert(NewAlert("fp-c", "down", "iris-canary", "critical", "down", time.time()), [])
+    other = store.open_alert(NewAlert("fp-o", "down", "xiris-canary", "critical", "down", time.time()), [])
+    window = store.start_maintenance("iris-*", 3600, "ops")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        shown = {r[2]: r for r in rows(app.screen.table)}
+        assert f"maintenance #{window.id}" in shown[str(covered)]
+        assert not any("maintenance" in cell for cell in shown[str(other)])

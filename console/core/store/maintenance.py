@@ -81,7 +81,15 @@ class MaintenanceWindows(StoreBase):
                 "ends_at": at + seconds,
             }
             window_id = insert_row(db, "maintenance", row)
-            # Pages already queued for matching alerts would page someone who just asked for quiet.
+            # Pages already queued for matching alerts would page someone who just asked for quiet; an
+            # open alert whose pages are dropped counts as withheld, so it pages once after the window.
+            dropped = self.query(
+                "SELECT DISTINCT n.alert_id AS id FROM notifications n JOIN alerts a ON a.id=n.alert_id "
+                "WHERE n.status='pending' AND a.state!='resolved' AND a.endpoint GLOB ?",
+                [as_glob(pattern)],
+            )
+            for alert in dropped:
+                insert_event(db, alert["id"], "maintenance", at=at, actor=by, data={"window": window_id})
             db.execute(
                 "UPDATE notifications SET status='silenced' WHERE status='pending' "
                 "AND alert_id IN (SELECT id FROM alerts WHERE endpoint GLOB ?)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -72,6 +73,8 @@ class AlertsScreen(ConsoleScreen):
         self.filter_text = ""
         self.alerts: list[Alert] = []
         self.changes: list[AuditEntry] = []
+        self.maintenance: dict[int, int] = {}
+        """Alert id -> the running maintenance window over its endpoint."""
         self._shown: list[tuple[Any, ...]] | None = None
         self.loaded = False
 
@@ -125,10 +128,17 @@ class AlertsScreen(ConsoleScreen):
         store = self.console.backend.store
         alerts = store.list_alerts(state, limit=LIMIT)
         changes = [row for row in store.list_audit(limit=200) if row.action in ("promote", "rollback")]
-        self.app.call_from_thread(self._show, alerts, changes)
+        # Open alerts of endpoints under a running maintenance window: shown, not paged.
+        windows = store.maintenance_windows(time.time())
+        covered = {
+            a.id: w.id
+            for a in alerts
+            if windows and a.state != "resolved" and (w := store.in_maintenance(a.endpoint))
+        }
+        self.app.call_from_thread(self._show, alerts, changes, covered)
 
-    def _show(self, alerts: list[Alert], changes: list[AuditEntry]) -> None:
-        self.alerts, self.changes, self.loaded = alerts, changes, True
+    def _show(self, alerts: list[Alert], changes: list[AuditEntry], covered: dict[int, int]) -> None:
+        self.alerts, self.changes, self.maintenance, self.loaded = alerts, changes, covered, True
         self._draw()
 
     def _visible(self) -> list[Alert]:
@@ -142,7 +152,10 @@ class AlertsScreen(ConsoleScreen):
         now = self.console.clock()
         colors = self.console.theme_colors()
         rows = self._visible()
-        signature = [(a.id, a.display_state, a.acked_by, a.silenced_until, int(now // 60)) for a in rows]
+        signature = [
+            (a.id, a.display_state, a.acked_by, a.silenced_until, self.maintenance.get(a.id), int(now // 60))
+            for a in rows
+        ]
         if signature == self._shown:
             return
         self._shown = signature
@@ -163,6 +176,8 @@ class AlertsScreen(ConsoleScreen):
                     who = f"until {formatting.age(now, alert.silenced_until or now)}"
                 elif alert.acked_by:
                     who = f"{alert.acked_by}"
+                elif alert.id in self.maintenance:
+                    who = f"maintenance #{self.maintenance[alert.id]}"
                 change_text = Text(end="")
                 if change:
                     change_text = safe_text(
