@@ -108,7 +108,7 @@ class MlopsConsole(App[int]):
             actor=actor,
             on_registry_state=self._registry_seen,
         )
-        self.source: SnapshotSource = snapshot_source or EngineSource(settings)
+        self.source: SnapshotSource = snapshot_source or EngineSource(settings, read_only=read_only)
         self.host_sampler = host_sampler
         self.poll = poll
         self.demo = demo
