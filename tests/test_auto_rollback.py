@@ -288,6 +288,32 @@ def test_an_alert_that_started_before_the_promote_does_not_count(rig: Rig) -> No
     assert len(windows(rig.settings, rig.store)) == 1
 
 
+def test_an_alert_about_the_version_served_before_does_not_count(rig: Rig) -> None:
+    """The alias moved to v3 but the endpoint still serves v2 (no deploy hook, or a restart still on
+    the old version) and fails: that is not v3's fault."""
+    rig.endpoint.version = "2"
+    rig.promote()
+    rig.start()
+    wait_for(
+        lambda: (
+            rig.engine is not None
+            and rig.engine.engine is not None
+            and rig.engine.engine.endpoints["iris-prod"].served_version == "2"
+        ),
+        timeout=30,
+        what="the engine to see v2 served",
+    )
+    rig.endpoint.faults.mode = "error"
+    alert = wait_for(
+        lambda: next((a for a in rig.store.list_alerts("firing") if a.rule == "down"), None),
+        timeout=30,
+        what="the down alert about v2",
+    )
+    assert alert.version == "2"
+    rig.rounds_pass()
+    assert rig.alias() == "3" and rig.rollbacks() == [] and rig.auto_pages() == []
+
+
 @pytest.mark.parametrize("moved", [False, True])
 def test_a_decision_left_unfinished_by_a_killed_watcher_is_finished_once(rig: Rig, moved: bool) -> None:
     """A watcher claimed the decision and wrote its rollback's `pending` audit row, then was killed
@@ -328,3 +354,66 @@ def test_a_decision_left_unfinished_by_a_killed_watcher_is_finished_once(rig: Ri
     else:
         assert rows[pending] == "failed" and sorted(rows.values()) == ["failed", "ok"]
     assert "pending" not in rows.values()
+
+
+def test_the_store_gives_one_decision_per_promote_and_only_to_the_lease_holder(tmp_path: Path) -> None:
+    """Two engines racing (or one restarted) cannot both claim a promote; a person cannot cancel what
+    was decided, nor an engine decide what a person cancelled."""
+    store = Store(tmp_path / "console.db")
+    promote_id = store.add_audit(
+        actor="alice",
+        action="promote",
+        result="ok",
+        model="iris",
+        alias="production",
+        from_version="2",
+        to_version="3",
+    )
+    [promote] = store.list_audit(action="promote")
+    assert promote.id == promote_id
+    assert not store.claim_auto_rollback(promote, alert_id=1, owner="a")  # nobody holds the lease
+    assert store.acquire_lease("a", 60)
+    assert not store.claim_auto_rollback(promote, alert_id=1, owner="b")  # b does not hold it
+    assert store.claim_auto_rollback(promote, alert_id=1, owner="a")
+    assert not store.claim_auto_rollback(promote, alert_id=2, owner="a")
+    assert store.cancel_auto_rollback(promote, actor="bob", reason=None) is None
+    assert [(d.state, d.alert_id, d.actor) for d in store.auto_rollback_decisions()] == [("deciding", 1, "a")]
+    assert store.list_audit(action="cancel_auto_rollback") == []
+
+    store.release_auto_rollback(promote.id)  # given back before the registry was asked
+    assert store.cancel_auto_rollback(promote, actor="bob", reason="known blip") is not None
+    assert not store.claim_auto_rollback(promote, alert_id=1, owner="a")
+    assert [(d.state, d.actor) for d in store.auto_rollback_decisions()] == [("cancelled", "bob")]
+
+
+def test_bad_auto_rollback_config_exits_2_naming_file_and_key(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path, "sqlite:////nonexistent/mlflow.db", "http://127.0.0.1:9", "json://127.0.0.1:9/x"
+    )
+    good = load_settings(config)
+    [entry] = good.auto_rollback
+    assert (entry.watch, entry.rules) == (
+        600.0,
+        ["down", "error_ratio", "latency_p95", "invalid_prediction", "feature_drift"],
+    )
+    text = config.read_text()
+    config.write_text(
+        text.replace('watch = "10m"', 'watch = "soon"\nrules = ["down", "nope"]')
+        + '\n[[auto_rollback]]\nmodel = "fraud"\n[[auto_rollback]]\nmodel = "iris"\n'
+    )
+    done = subprocess.run([*CLI, "config", "check", str(config)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    lines = done.stderr.splitlines() + done.stdout.splitlines()
+    for expected in (
+        "auto_rollback[0].watch: expected a duration",
+        "auto_rollback[0].rules: unknown rule 'nope'",
+    ):
+        assert any(line.startswith(f"{config}: {expected}") for line in lines), lines
+    config.write_text(text + '\n[[auto_rollback]]\nmodel = "fraud"\n[[auto_rollback]]\nmodel = "iris"\n')
+    done = subprocess.run([*CLI, "config", "check", str(config)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert (
+        f"{config}: auto_rollback[1].model: no endpoint serves 'fraud' through alias 'production'"
+        in done.stderr
+    )
+    assert f"{config}: auto_rollback[2].model: 'iris' alias 'production' is watched twice" in done.stderr

@@ -119,17 +119,16 @@ def _cancel_auto(args: argparse.Namespace, settings: Settings) -> int:
     if not any(c.model == args.name for c in settings.auto_rollback):
         raise CommandError(f"no [[auto_rollback]] is configured for {args.name}")
     actor = args.by or os_user()
-    window, audit_id = cancel(
+    window, decision, audit_id = cancel(
         settings, open_store(settings), args.name, alias=args.alias, actor=actor, reason=args.reason
     )
     if audit_id is None or window is None:
         if window is None:
             message = f"no promote of {args.name} is under watch: nothing to cancel"
         else:
-            assert window.decision is not None
             message = (
                 f"the automatic rollback of {args.name} v{window.promote.to_version} was already decided: "
-                f"{window.decision.state} by {window.decision.actor}"
+                + (f"{decision.state} by {decision.actor}" if decision else "by someone else")
             )
         if args.json:
             print_json(json_error(message, EXIT_FAILED))

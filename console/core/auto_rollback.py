@@ -108,13 +108,15 @@ def trigger(settings: Settings, store: Store, window: Window) -> Alert | None:
 
 def cancel(
     settings: Settings, store: Store, model: str, *, alias: str | None, actor: str, reason: str | None
-) -> tuple[Window | None, int | None]:
-    """A person cancels the pending automatic rollback of `model`: (its window, the audit id), with
-    a None audit id when nothing was pending (no window, or already decided)."""
+) -> tuple[Window | None, AutoRollbackDecision | None, int | None]:
+    """A person cancels the pending automatic rollback of `model`: its window, the decision that
+    stands now, and the audit id of the cancellation (None when there was no window, or the promote
+    was already decided: the decision says how)."""
     window = window_for(settings, store, model, alias)
-    if window is None or not window.armed:
-        return window, None
-    return window, store.cancel_auto_rollback(window.promote, actor=actor, reason=reason)
+    if window is None:
+        return None, None, None
+    audit_id = store.cancel_auto_rollback(window.promote, actor=actor, reason=reason)
+    return window, store.auto_rollback_decision(window.promote.id), audit_id
 
 
 class AutoRollback:

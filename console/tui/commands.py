@@ -42,6 +42,7 @@ class ConsoleCommands(Provider):
                 ("shift", (True,), "shift its traffic's inputs (model drift)"),
                 ("malformed", (True,), "send malformed requests"),
                 ("heal", (), "remove all chaos"),
+                ("bad_release", (), "the next version deployed here fails half its requests"),
             ]
             for name in app.endpoint_names():
                 for method, args, what in chaos:
