@@ -140,6 +140,15 @@ async def test_the_console_holding_the_lease_rolls_back_and_the_alert_links_to_i
             row[1] == "auto_rollback" and row[3] == "rolled back iris production v3 -> v2, nothing redeployed"
             for row in rows
         ), rows
+        # The window ended with the rollback; the models screen says what was decided.
+        await pilot.press("3")
+        await settle(pilot)
+        models = app.screen
+        assert isinstance(models, ModelsScreen)
+        models.models_table.move_cursor(row=models.models_table.get_row_index("iris"))
+        await async_wait_for(
+            lambda: "auto-rollback of v3: rolled back" in subtitle(models), timeout=15, what="the decision"
+        )
     assert registry.alias_version("iris", "production") == "2"
     [row] = store.list_audit(action="rollback")
     assert (row.actor, row.result) == ("auto-rollback", "ok")

@@ -80,6 +80,23 @@ def windows(settings: Settings, store: Store, now: float | None = None) -> list[
     return out
 
 
+def recent_decisions(
+    settings: Settings, store: Store, now: float | None = None
+) -> list[AutoRollbackDecision]:
+    """The decisions taken less than `watch` ago about each configured alias, newest first (what the
+    console shows once a rollback has ended the window)."""
+    now = time.time() if now is None else now
+    out = []
+    for config in settings.auto_rollback:
+        alias = settings.auto_rollback_alias(config)
+        out += [
+            d
+            for d in store.auto_rollback_decisions()
+            if (d.model, d.alias) == (config.model, alias) and d.decided_at > now - config.watch
+        ]
+    return sorted(out, key=lambda d: d.decided_at, reverse=True)
+
+
 def window_for(settings: Settings, store: Store, model: str, alias: str | None = None) -> Window | None:
     """The window of one model (and alias, when it has several watched)."""
     for window in windows(settings, store):

@@ -71,6 +71,8 @@ class ModelsScreen(ConsoleScreen):
         self.filter_text = ""
         self.error: str | None = None
         self.watched: dict[str, Any] = {}
+        self.decided: dict[str, Any] = {}
+        """The latest automatic-rollback decision of each model, while its watch lasts."""
         """The promotes under automatic-rollback watch, by model (`core.auto_rollback.Window`)."""
         self._versions_subtitle = ""
 
@@ -178,21 +180,24 @@ class ModelsScreen(ConsoleScreen):
 
     def _load_watched(self) -> None:
         """The promotes under automatic-rollback watch (store reads: call from a worker thread)."""
-        from mlops_console.core.auto_rollback import windows
+        from mlops_console.core.auto_rollback import recent_decisions, windows
 
+        settings, store = self.console.settings, self.console.backend.store
         try:
-            watched = {w.model: w for w in windows(self.console.settings, self.console.backend.store)}
+            decided = {d.model: d for d in reversed(recent_decisions(settings, store))}
+            watched = {w.model: w for w in windows(settings, store)}
         except Exception:
             return  # the store's own problems are shown by the status line
-        self.watched = watched
+        self.watched, self.decided = watched, decided
 
     def _watch_text(self, name: str) -> str:
         window = self.watched.get(name)
+        decision = window.decision if window is not None else self.decided.get(name)
+        if decision is not None:
+            return f"auto-rollback of v{decision.version}: {decision.state.replace('_', ' ')}"
         if window is None:
             return ""
         version = f"v{window.promote.to_version}"
-        if window.decision is not None:
-            return f"auto-rollback of {version}: {window.decision.state.replace('_', ' ')}"
         left = int(window.remaining(self.console.clock()))
         if left <= 0:
             return ""
