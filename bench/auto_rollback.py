@@ -4,7 +4,7 @@
 
 Starts the demo environment (its registry, three real `mlops-console serve` endpoints, traffic) in a
 temporary directory, runs the engine on its config as the console does, marks iris-prod's next release
-bad (`demo: bad_release iris-prod`: the server fails half its requests), promotes iris v3 through the
+bad (`chaos: bad_release iris-prod`: the server fails half its requests), promotes iris v3 through the
 same path as the console's dialog (redeploy, verify), and waits for the automatic rollback to v2.
 
 Per run: detection (first failing probe -> the alert fired), decision (alert -> rollback row), the

@@ -76,7 +76,7 @@ def render_config(
             rule = ['rule = "feature_drift"', f"endpoint = {_toml_str(ep.name)}", "threshold = 0.25"]
             lines += ["", "[[rules]]", *rule]
     if any(ep.model == IRIS and ep.alias == "production" for ep in endpoints):
-        # A bad release of iris (palette: "demo: bad_release iris-prod", then promote) rolls back by itself.
+        # A bad release of iris (palette: "chaos: bad_release iris-prod", then promote) rolls back by itself.
         lines += [
             "",
             "[[auto_rollback]]",

@@ -350,7 +350,7 @@ class MlopsConsole(App[int]):
     def demo_chaos(self, method: str, endpoint: str, *args: Any) -> None:
         """Run one of the demo environment's chaos controls (kill, restart, slow, fail, heal)."""
         getattr(self.demo, method)(endpoint, *args)
-        self.call_from_thread(self.notify, clean(f"demo: {method} {endpoint}", limit=80), markup=False)
+        self.call_from_thread(self.notify, clean(f"chaos: {method} {endpoint}", limit=80), markup=False)
 
     def action_command_bar(self) -> None:
         for bar in self.screen.query(CommandBar):

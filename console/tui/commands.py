@@ -48,7 +48,7 @@ class ConsoleCommands(Provider):
                 for method, args, what in chaos:
                     out.append(
                         (
-                            f"demo: {method} {clean(name, limit=40)}",
+                            f"chaos: {method} {clean(name, limit=40)}",
                             f"Demo chaos: {what}",
                             partial(app.demo_chaos, method, name, *args),
                         )

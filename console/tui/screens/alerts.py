@@ -151,7 +151,17 @@ class AlertsScreen(ConsoleScreen):
         now = self.console.clock()
         colors = self.console.theme_colors()
         rows = self._visible()
-        signature = [(a.id, a.display_state, a.acked_by, a.silenced_until, int(now // 60)) for a in rows]
+        # The ages as shown are part of the signature: a "31s" must not stand still for a minute.
+        signature = [
+            (
+                a.id,
+                a.display_state,
+                a.acked_by,
+                formatting.age(a.started_at, now),
+                formatting.age(now, a.silenced_until or now) if a.display_state == "silenced" else "",
+            )
+            for a in rows
+        ]
         if signature == self._shown:
             return
         self._shown = signature
