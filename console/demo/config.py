@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from mlops_console.demo.datasets import DIABETES
+from mlops_console.demo.datasets import DIABETES, IRIS
 from mlops_console.demo.state import EndpointState, inference_log_path
 
 PROBE_INTERVAL_S = 1.0
@@ -75,6 +75,15 @@ def render_config(
             # Three of diabetes' ten features shift in the chaos: page when a quarter of them drift.
             rule = ['rule = "feature_drift"', f"endpoint = {_toml_str(ep.name)}", "threshold = 0.25"]
             lines += ["", "[[rules]]", *rule]
+    if any(ep.model == IRIS and ep.alias == "production" for ep in endpoints):
+        # A bad release of iris (palette: "chaos: bad_release iris-prod", then promote) rolls back by itself.
+        lines += [
+            "",
+            "[[auto_rollback]]",
+            f"model = {_toml_str(IRIS)}",
+            'alias = "production"',
+            'watch = "10m"',
+        ]
     if pager_url:
         # The demo's own pager (served by its traffic process), so notification delivery is visible.
         lines += ["", "[[notifications]]", f"url = {_toml_str(pager_url)}", 'min_severity = "warning"']

@@ -108,7 +108,7 @@ class MlopsConsole(App[int]):
             actor=actor,
             on_registry_state=self._registry_seen,
         )
-        self.source: SnapshotSource = snapshot_source or EngineSource(settings)
+        self.source: SnapshotSource = snapshot_source or EngineSource(settings, read_only=read_only)
         self.host_sampler = host_sampler
         self.poll = poll
         self.demo = demo
@@ -350,7 +350,7 @@ class MlopsConsole(App[int]):
     def demo_chaos(self, method: str, endpoint: str, *args: Any) -> None:
         """Run one of the demo environment's chaos controls (kill, restart, slow, fail, heal)."""
         getattr(self.demo, method)(endpoint, *args)
-        self.call_from_thread(self.notify, clean(f"demo: {method} {endpoint}", limit=80), markup=False)
+        self.call_from_thread(self.notify, clean(f"chaos: {method} {endpoint}", limit=80), markup=False)
 
     def open_report(self, span: str) -> None:
         from mlops_console.tui.screens.report import DEFAULT_SPAN, ReportScreen

@@ -42,12 +42,13 @@ class ConsoleCommands(Provider):
                 ("shift", (True,), "shift its traffic's inputs (model drift)"),
                 ("malformed", (True,), "send malformed requests"),
                 ("heal", (), "remove all chaos"),
+                ("bad_release", (), "the next version deployed here fails half its requests"),
             ]
             for name in app.endpoint_names():
                 for method, args, what in chaos:
                     out.append(
                         (
-                            f"demo: {method} {clean(name, limit=40)}",
+                            f"chaos: {method} {clean(name, limit=40)}",
                             f"Demo chaos: {what}",
                             partial(app.demo_chaos, method, name, *args),
                         )
