@@ -251,6 +251,17 @@ def test_demo_environment_end_to_end(demo: DemoEnvironment, tmp_path: Path) -> N
     assert httpx.get(f"{prod}/ping").status_code == 200
     seen_pids.update(demo.pids().values())
 
+    # a bad release (what the demo's automatic rollback of iris production is for): the next other
+    # version deployed fails half its requests, on that server only, so a rollback's redeploy is healthy
+    assert config["auto_rollback"] == [{"model": "iris", "alias": "production", "watch": "10m"}]
+    demo.bad_release("iris-prod")
+    for version, error_rate in (("2", 0.5), ("3", 0.0)):
+        command = entry["deploy"]["command"].format(model="iris", alias="production", version=version)
+        result = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert httpx.get(f"{prod}/chaos").json()["error_rate"] == error_rate
+    seen_pids.update(demo.pids().values())
+
     # kill / heal
     demo.kill("iris-staging")
     assert next(ep["pid"] for ep in demo.endpoints() if ep["name"] == "iris-staging") is None

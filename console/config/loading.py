@@ -129,6 +129,7 @@ def _semantic_problems(settings: Settings, known_adapters: set[str] | None) -> l
             rule.rule, rule.detector, default, rule.params, rule.persistence, rule.threshold
         ):
             problems.append(f"rules[{index}].{key}: {problem}")
+    problems += _auto_rollback_problems(settings)
     for index, notification in enumerate(settings.notifications):
         url = notification.template if secrets.missing(notification.template) else notification.url
         scheme = url.split("://", 1)[0] if "://" in url else ""
@@ -150,6 +151,34 @@ def _pipeline_problems(settings: Settings, problems: list[str]) -> dict[str, int
     if settings.pipelines and not settings.registry.tracking_uri:
         problems.append("pipelines: their runs are read from MLflow, and registry.tracking_uri is not set")
     return names
+
+
+def _auto_rollback_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    watched: dict[tuple[str, str], int] = {}
+    for index, entry in enumerate(settings.auto_rollback):
+        key = (entry.model, settings.auto_rollback_alias(entry))
+        if key in watched:
+            problems.append(
+                f"auto_rollback[{index}].model: {key[0]!r} alias {key[1]!r} is watched twice "
+                f"(also auto_rollback[{watched[key]}])"
+            )
+        watched.setdefault(key, index)
+        if not settings.registry.tracking_uri:
+            problems.append(
+                f"auto_rollback[{index}].model: rolling back needs the registry, and "
+                "registry.tracking_uri is not set"
+            )
+        served = [
+            e.name
+            for e in settings.endpoints
+            if e.model == entry.model and (e.alias or settings.alias_for(entry.model)) == key[1]
+        ]
+        if not served:
+            problems.append(
+                f"auto_rollback[{index}].model: no endpoint serves {key[0]!r} through alias {key[1]!r}"
+            )
+    return problems
 
 
 def parse_settings(

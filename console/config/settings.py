@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from mlops_console.config.auto_rollback import AutoRollbackSettings
 from mlops_console.config.endpoints import EndpointSettings
 from mlops_console.config.notifications import NotificationSettings, NotifySettings
 from mlops_console.config.pipelines import PIPELINE_PREFIX, PipelineSettings
@@ -39,6 +40,7 @@ class Settings(Section):
     discover: list[DiscoverSettings] = []
     pipelines: list[PipelineSettings] = []
     """Training and batch-scoring jobs whose MLflow runs are watched (see `config/pipelines`)."""
+    auto_rollback: list[AutoRollbackSettings] = []
 
     def source_of(self, endpoint: EndpointSettings) -> str:
         """`probe` or `prometheus`: where the endpoint's figures come from."""
@@ -92,6 +94,10 @@ class Settings(Section):
 
     def alias_for(self, model: str) -> str:
         return self.registry.aliases.get(model, self.registry.default_alias)
+
+    def auto_rollback_alias(self, entry: AutoRollbackSettings) -> str:
+        """The alias an `[[auto_rollback]]` table watches."""
+        return entry.alias or self.alias_for(entry.model)
 
     def lazy_values(self) -> list[tuple[str, str]]:
         """`(key, text as written)` of every value whose `${VAR}` references are resolved when used."""

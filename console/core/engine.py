@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_console.config import Settings
 from mlops_console.core.adapters import ProbeResult
-from mlops_console.core.alerts import AlertBook, AlertWrite, remind_unacknowledged
+from mlops_console.core.alerts import (
+    AlertBook,
+    AlertWrite,
+    escalate_unacknowledged,
+    page_after_maintenance,
+    remind_unacknowledged,
+)
 from mlops_console.core.conditions import Condition, evaluate
 from mlops_console.core.endpoint_state import EndpointState
 from mlops_console.core.notifier import Notifier
@@ -39,6 +45,7 @@ from mlops_console.core.writer import AlertWriter
 
 if TYPE_CHECKING:
     from mlops_console.config.pipelines import PipelineSettings
+    from mlops_console.core.auto_rollback import AutoRollback
     from mlops_console.core.pipelines import PipelineWatch
     from mlops_console.core.sources.prometheus import PrometheusSource
 
@@ -51,6 +58,9 @@ LEASE_RENEW = 3.0
 STATUS_EVERY = 2.0
 STORE_SYNC_EVERY = 5.0
 REMIND_EVERY = 30.0
+ESCALATE_EVERY = 2.0
+"""How late an escalation may be past its channel's `after`, or a page past its maintenance window."""
+AUTO_ROLLBACK_EVERY = 1.0
 DETECTOR_STATE_EVERY = 10.0
 PRUNE_EVERY = 3600.0
 """Seconds between two prunings of history older than `store.history` (a backlog: every round)."""
@@ -67,9 +77,14 @@ class EngineFailed(RuntimeError):
 
 
 class Engine:
-    def __init__(self, settings: Settings, store: Store, *, owner: str | None = None) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, *, owner: str | None = None, read_only: bool = False
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.read_only = read_only
+        """A read-only console's engine still probes and pages, but changes nothing by itself (no
+        automatic rollback)."""
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.endpoints = {
             e.name: EndpointState(
@@ -121,6 +136,8 @@ class Engine:
         self._store_problem: str | None = None
         self.on_probe: Callable[[str, ProbeResult], None] | None = None
         """Told of every probe result (the watcher's own metrics); called on the engine's loop."""
+        self.auto_rollback: AutoRollback | None = None
+        """Rolls a bad promote back by itself (`[[auto_rollback]]`), while this engine leads."""
         self.deliveries: collections.Counter[tuple[str, bool]] = collections.Counter()
         """Delivery attempts by `(channel as shown, delivered)` since start, over every notifier."""
 
@@ -297,6 +314,8 @@ class Engine:
             tasks += [supervise(name, loop) for name, loop in source.loops(self).items()]
         tasks.append(supervise("notifier", lambda: notifier.run(self._stop)))
         tasks.append(supervise("housekeeping", self._housekeeping_loop))
+        if self.settings.auto_rollback:
+            tasks.append(supervise("auto rollback", self._auto_rollback_loop))
         return tasks
 
     async def _restore_detectors(self) -> None:
@@ -410,7 +429,14 @@ class Engine:
 
     # -- periodic work ---------------------------------------------------------------------------------
     async def _housekeeping_loop(self) -> None:
-        last = {"status": 0.0, "sync": 0.0, "remind": 0.0, "detectors": time.time(), "prune": 0.0}
+        last = {
+            "status": 0.0,
+            "sync": 0.0,
+            "remind": 0.0,
+            "escalate": 0.0,
+            "detectors": time.time(),
+            "prune": 0.0,
+        }
         logged_at = 0.0
         while True:
             await asyncio.sleep(0.5)
@@ -464,6 +490,28 @@ class Engine:
             last["remind"] = now
             if await self._in_store(remind_unacknowledged, self.store, self.settings):
                 self._notifier_wake()
+        if now - last["escalate"] >= ESCALATE_EVERY:
+            last["escalate"] = now
+            queued = await self._in_store(page_after_maintenance, self.store, self.settings)
+            if any(n.escalates for n in self.settings.notifications):
+                queued += await self._in_store(escalate_unacknowledged, self.store, self.settings)
+            if queued:
+                self._notifier_wake()
+
+    async def _auto_rollback_loop(self) -> None:
+        from mlops_console.core.auto_rollback import AutoRollback
+
+        runner = self.auto_rollback = AutoRollback(
+            self.settings,
+            self.store,
+            owner=self.owner,
+            may_act=lambda: self.leader and not self.read_only and not self._stop.is_set(),
+        )
+        while True:
+            # Its own thread: a rollback waits for deploy hooks and their verification (minutes).
+            if await asyncio.to_thread(runner.round):
+                self._notifier_wake()
+            await asyncio.sleep(AUTO_ROLLBACK_EVERY)
 
     def _write_status(
         self, rows: list[dict[str, Any]], rollups: Sequence[Rollup], health: EngineHealth

@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from mlops_console.demo.datasets import DIABETES
+from mlops_console.demo.datasets import DIABETES, IRIS
 from mlops_console.demo.state import BATCH_PIPELINE, EndpointState, inference_log_path
 
 PROBE_INTERVAL_S = 1.0
@@ -94,6 +94,15 @@ def render_config(
             'max_duration = "20s"',
             'metrics = { rows_processed = "drop" }',
             'poll = "3s"',
+        ]
+    if any(ep.model == IRIS and ep.alias == "production" for ep in endpoints):
+        # A bad release of iris (palette: "chaos: bad_release iris-prod", then promote) rolls back by itself.
+        lines += [
+            "",
+            "[[auto_rollback]]",
+            f"model = {_toml_str(IRIS)}",
+            'alias = "production"',
+            'watch = "10m"',
         ]
     if pager_url:
         # The demo's own pager (served by its traffic process), so notification delivery is visible.

@@ -205,6 +205,14 @@ class DemoEnvironment:
     def fail(self, endpoint: str, error_rate: float) -> None:
         self._set_chaos(endpoint, error_rate=float(error_rate))
 
+    def bad_release(self, endpoint: str) -> None:
+        """The next other version deployed to the endpoint is a bad release: it fails half its
+        requests (what automatic rollback is for)."""
+        with servers.endpoint_lock(self.root, endpoint):
+            ep = state.load_endpoint(self.root, endpoint)
+            ep.bad_release = True
+            state.save_endpoint(self.root, ep)
+
     def malformed(self, endpoint: str, on: bool) -> None:
         self._set_traffic(endpoint, malformed=on)
 

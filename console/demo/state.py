@@ -24,6 +24,9 @@ class EndpointState:
     host: str = "127.0.0.1"
     # Re-applied after a restart so a slowed endpoint stays slow until healed.
     chaos: dict[str, float] = field(default_factory=dict)
+    bad_release: bool = False
+    """The next other version deployed here fails half its requests (that server only: a rollback's
+    redeploy is healthy again)."""
 
     @property
     def url(self) -> str:

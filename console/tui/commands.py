@@ -47,12 +47,13 @@ class ConsoleCommands(Provider):
                 ("shift", (True,), "shift its traffic's inputs (model drift)"),
                 ("malformed", (True,), "send malformed requests"),
                 ("heal", (), "remove all chaos"),
+                ("bad_release", (), "the next version deployed here fails half its requests"),
             ]
             for name in app.endpoint_names():
                 for method, args, what in chaos:
                     out.append(
                         (
-                            f"demo: {method} {clean(name, limit=40)}",
+                            f"chaos: {method} {clean(name, limit=40)}",
                             f"Demo chaos: {what}",
                             partial(app.demo_chaos, method, name, *args),
                         )
@@ -68,7 +69,7 @@ class ConsoleCommands(Provider):
                 ):
                     out.append(
                         (
-                            f"demo: pipeline {switch} {clean(pipeline.name, limit=40)}",
+                            f"chaos: pipeline {switch} {clean(pipeline.name, limit=40)}",
                             f"Demo chaos: {what}",
                             partial(app.demo_chaos, "pipeline", pipeline.name, switch),
                         )

@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "pipelines": ("p", "pl", "pipeline", "jobs"),
     "endpoint": ("e", "endpoint"),
     "drift": ("d", "quality"),
+    "report": ("rep", "shift"),
+    "maintenance": ("mw", "maint"),
     "help": ("h", "?"),
     "quit": ("q", "q!", "exit"),
 }
@@ -40,7 +42,10 @@ class CommandBar(Input):
         names = endpoint_names or []
         words = [*COMMANDS, *(f"endpoint {name}" for name in names), *(f"drift {name}" for name in names)]
         super().__init__(
-            placeholder=":alerts  :models  :pipelines  :audit  :endpoint NAME  :drift NAME  :q",
+            placeholder=(
+                ":alerts  :models  :pipelines  :audit  :endpoint NAME  :drift NAME  :report [12h]  "
+                ":maintenance GLOB 2h WHY  :q"
+            ),
             suggester=SuggestFromList(words, case_sensitive=False),
             **kwargs,
         )
