@@ -54,6 +54,8 @@ async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 2
     from mlops_console.tui.screens.audit import AuditScreen
     from mlops_console.tui.screens.endpoint_detail import EndpointDetailScreen
     from mlops_console.tui.screens.models import ModelsScreen
+    from mlops_console.tui.screens.pipeline_runs import PipelineRunsScreen
+    from mlops_console.tui.screens.pipelines import PipelinesScreen
     from mlops_console.tui.screens.quality import QualityScreen
 
     taken: list[Path] = []
@@ -103,6 +105,8 @@ async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 2
                 "iris-prod's reference",
             )
             await asyncio.to_thread(env.shift, "iris-prod", True)
+            # The batch job scores a tenth of its rows from now on: a metric off its usual.
+            await asyncio.to_thread(env.pipeline, "batch-scoring", "fraction")
             victim = app.snapshot.endpoints[-1].name
             await asyncio.to_thread(env.fail, victim, 0.6)
             await wait_until(
@@ -188,6 +192,24 @@ async def shoot(make_app: Any, out: Path, env: Any = None, first_wait: float = 2
         await on(pilot, AuditScreen)
         await settle(pilot)
         save(app, "audit")
+        if app.settings.pipelines:
+            await pilot.press("5")
+            await on(pilot, PipelinesScreen)
+            await wait_until(
+                pilot,
+                lambda: all(p.runs for p in app.snapshot.pipelines),
+                60,
+                "the pipelines' runs",
+            )
+            await settle(pilot)
+            save(app, "pipelines")
+            app.screen.focus_main()
+            await pilot.press("enter")
+            await on(pilot, PipelineRunsScreen)
+            await settle(pilot, 1.0)
+            save(app, "pipeline_runs")
+            await pilot.press("escape", "4")
+            await on(pilot, AuditScreen)
         await pilot.press("question_mark")
         await pilot.pause(0.5)
         save(app, "help")

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.fixtures_mlflow", "tests.serving_guard", "pytester"]
+pytest_plugins = ["tests.fixtures_mlflow", "tests.fixtures_loopback", "tests.serving_guard", "pytester"]
 
 
 @pytest.fixture(autouse=True)

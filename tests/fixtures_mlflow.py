@@ -180,6 +180,17 @@ def mlflow_registry(mlflow_registry_template: MlflowRegistry, tmp_path: Path) ->
     return mlflow_registry_template.copy_to(tmp_path / "registry")
 
 
+@pytest.fixture
+def registry_config(mlflow_registry: MlflowRegistry, tmp_path: Path) -> Path:
+    """A console config over `mlflow_registry`, with its store in `tmp_path`."""
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[registry]\ntracking_uri = "{mlflow_registry.tracking_uri}"\n'
+        f'[store]\npath = "{tmp_path / "console.db"}"\n'
+    )
+    return path
+
+
 def start_mlflow_server(
     registry: MlflowRegistry, *args: str, env: dict[str, str] | None = None, timeout: float = 90.0
 ) -> tuple[str, subprocess.Popen[bytes]]:

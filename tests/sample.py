@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from mlops_console.config import Settings, parse_settings
+from mlops_console.core.pipelines import PipelineSnapshot, Verdict
 from mlops_console.core.quality.snapshot import FeatureScore, QualitySnapshot
-from mlops_console.core.registry import ModelInfo, VersionInfo
+from mlops_console.core.registry import ModelInfo, RunInfo, VersionInfo
 from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot, ProbeError
 from mlops_console.core.store import NewAlert, Store
 from mlops_console.tui.host import HostSample, ProcSample
@@ -236,7 +237,68 @@ def snapshot(at: float = T0) -> EngineSnapshot:
             probes=20,
         ),
     ]
-    return EngineSnapshot(at=at, endpoints=endpoints, registry="ok", owner="this process")
+    return EngineSnapshot(
+        at=at,
+        endpoints=endpoints,
+        registry="ok",
+        owner="this process",
+        pipelines=pipelines(at),
+        pipelines_state="ok",
+    )
+
+
+def pipelines(at: float = T0) -> tuple[PipelineSnapshot, ...]:
+    """A nightly training job that failed last night, and an hourly scoring job whose last run
+    processed a tenth of its usual rows (its name carries markup and an escape code)."""
+    ui = "http://mlflow.example:5000/#/experiments/{experiment_id}/runs/{run_id}"
+
+    def run(i: int, status: str, start: float, took: float | None, **metrics: float) -> RunInfo:
+        end = start + took if took is not None else None
+        return RunInfo(f"run{i:02d}", status, start, end, tuple(sorted(metrics.items())), None, "7")
+
+    nightly = [
+        run(i, "FINISHED", at - i * 86400 + 3600, 3300 + 120 * (i % 3), val_accuracy=0.91 + 0.004 * (i % 3))
+        for i in range(1, 9)
+    ]
+    nightly.insert(0, run(0, "FAILED", at - 5 * 3600, 840))
+    hourly = [
+        run(i, "FINISHED", at - i * 3600 - 300, 290 + 15 * (i % 4), rows_processed=10_000 + 150 * (i % 5))
+        for i in range(1, 12)
+    ]
+    hourly.insert(0, run(0, "FINISHED", at - 600, 70, rows_processed=1040))
+    failed = "latest run run00 of nightly-train ended FAILED 4h ago"
+    low = "hourly scoring rows_processed fell to 1040 in run run00 (usually 1.015e+04)"
+    return (
+        PipelineSnapshot(
+            "nightly-train",
+            "iris-training",
+            86400,
+            88200,
+            "ok",
+            at - 2,
+            tuple(nightly),
+            (("val_accuracy", "drop"),),
+            (
+                Verdict("pipeline_late", False, "last successful run ended 22h ago"),
+                Verdict("pipeline_failed", True, failed),
+            ),
+            ("pipeline_failed",),
+            ui,
+        ),
+        PipelineSnapshot(
+            EVIL + " scoring",
+            "scoring",
+            3600,
+            3960,
+            "ok",
+            at - 2,
+            tuple(hourly),
+            (("rows_processed", "drop"),),
+            (Verdict("run_metric", True, low, "rows_processed"),),
+            ("run_metric:rows_processed",),
+            None,
+        ),
+    )
 
 
 def host_sample(_endpoints: list[tuple[str, str]] | None = None) -> HostSample:

@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from mlops_console.core.engine import Engine
 from mlops_console.core.store import Store
 from tests._loopback import FaultServer, Sink, async_wait_for
 from tests.test_engine_faults import make_settings
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    srv = FaultServer().start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    s = Sink().start()
-    yield s
-    s.stop()
 
 
 def count(sink: Sink, prefix: str) -> int:

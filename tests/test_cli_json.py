@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -23,25 +22,11 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, Any, 
     return code, json.loads(out) if out.strip() else None, err
 
 
-@pytest.fixture
-def config(mlflow_registry, tmp_path: Path) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        textwrap.dedent(f"""
-        [registry]
-        tracking_uri = "{mlflow_registry.tracking_uri}"
-        [store]
-        path = "{tmp_path / "console.db"}"
-        """)
-    )
-    return path
-
-
-def test_promote_and_rollback_print_their_result_as_json(config: Path, capsys) -> None:
+def test_promote_and_rollback_print_their_result_as_json(registry_config: Path, capsys) -> None:
     code, doc, _ = run(
         [
             "--config",
-            str(config),
+            str(registry_config),
             "promote",
             "iris",
             "3",
@@ -70,7 +55,7 @@ def test_promote_and_rollback_print_their_result_as_json(config: Path, capsys) -
     assert doc["actor"] == "ci" and doc["reason"] == "ci#7" and doc["message"].endswith("v2 -> v3")
     promote_audit = doc["audit_id"]
 
-    code, doc, _ = run(["--config", str(config), "rollback", "iris", "--yes", "--json"], capsys)
+    code, doc, _ = run(["--config", str(registry_config), "rollback", "iris", "--yes", "--json"], capsys)
     assert code == 0
     assert (doc["action"], doc["from_version"], doc["to_version"], doc["changed"]) == (
         "rollback",
@@ -81,13 +66,24 @@ def test_promote_and_rollback_print_their_result_as_json(config: Path, capsys) -
     assert isinstance(doc["audit_id"], int) and doc["audit_id"] > promote_audit
 
     # The same version again changes nothing: ok, but not `changed`, and no audit row.
-    code, doc, _ = run(["--config", str(config), "promote", "iris", "2", "--yes", "--json"], capsys)
+    code, doc, _ = run(["--config", str(registry_config), "promote", "iris", "2", "--yes", "--json"], capsys)
     assert code == 0 and doc["ok"] is True and doc["changed"] is False and doc["audit_id"] is None
 
 
-def test_a_refused_promote_and_rollback_exit_1_with_the_reason_in_json(config: Path, capsys) -> None:
+def test_a_refused_promote_and_rollback_exit_1_with_the_reason_in_json(registry_config: Path, capsys) -> None:
     code, doc, err = run(
-        ["--config", str(config), "promote", "iris", "1", "--yes", "--json", "--expect-current", "3"], capsys
+        [
+            "--config",
+            str(registry_config),
+            "promote",
+            "iris",
+            "1",
+            "--yes",
+            "--json",
+            "--expect-current",
+            "3",
+        ],
+        capsys,
     )
     assert code == 1
     assert doc["ok"] is False and doc["refused"] is True and doc["changed"] is False
@@ -95,19 +91,22 @@ def test_a_refused_promote_and_rollback_exit_1_with_the_reason_in_json(config: P
     assert isinstance(doc["audit_id"], int)  # the refusal is in the audit trail, with its id
 
     code, doc, err = run(
-        ["--config", str(config), "rollback", "iris", "--yes", "--json", "--expect-current", "3"], capsys
+        ["--config", str(registry_config), "rollback", "iris", "--yes", "--json", "--expect-current", "3"],
+        capsys,
     )
     assert code == 1 and doc["ok"] is False and doc["refused"] is True and doc["action"] == "rollback"
     assert "rollback refused" in err
 
 
-def test_json_without_yes_is_refused_before_anything_changes(config: Path, capsys, monkeypatch) -> None:
+def test_json_without_yes_is_refused_before_anything_changes(
+    registry_config: Path, capsys, monkeypatch
+) -> None:
     # Even at a terminal: the prompt would land in the middle of the JSON document.
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
-    code, doc, err = run(["--config", str(config), "promote", "iris", "3", "--json"], capsys)
+    code, doc, err = run(["--config", str(registry_config), "promote", "iris", "3", "--json"], capsys)
     assert code == 2 and doc == {"ok": False, "error": doc["error"], "exit_code": 2}
     assert "--yes" in doc["error"] and "--yes" in err
-    code, doc, _ = run(["--config", str(config), "models", "--json"], capsys)
+    code, doc, _ = run(["--config", str(registry_config), "models", "--json"], capsys)
     assert next(m for m in doc if m["name"] == "iris")["aliases"]["production"] == "2"
 
 
@@ -139,12 +138,12 @@ def _alert(store: Store) -> int:
     )
 
 
-def test_ack_and_silence_print_the_alert_as_json(config: Path, tmp_path: Path, capsys) -> None:
+def test_ack_and_silence_print_the_alert_as_json(registry_config: Path, tmp_path: Path, capsys) -> None:
     alert_id = _alert(Store(tmp_path / "console.db"))
     code, doc, _ = run(
         [
             "--config",
-            str(config),
+            str(registry_config),
             "alerts",
             "ack",
             str(alert_id),
@@ -161,18 +160,23 @@ def test_ack_and_silence_print_the_alert_as_json(config: Path, tmp_path: Path, c
     assert doc["alert"]["state"] == "acknowledged" and doc["alert"]["acked_at"].endswith("Z")
 
     code, doc, _ = run(
-        ["--config", str(config), "alerts", "silence", str(alert_id), "--for", "1h", "--json"], capsys
+        ["--config", str(registry_config), "alerts", "silence", str(alert_id), "--for", "1h", "--json"],
+        capsys,
     )
     assert code == 0 and doc["action"] == "silence" and doc["alert"]["id"] == alert_id
     assert doc["alert"]["silenced_until"].endswith("Z")
 
 
 @pytest.mark.parametrize("action", [["ack"], ["silence", "--for", "1h"]])
-def test_ack_and_silence_failures_are_json_too(config: Path, tmp_path: Path, capsys, action) -> None:
+def test_ack_and_silence_failures_are_json_too(registry_config: Path, tmp_path: Path, capsys, action) -> None:
     # A missing store is exit 3; an alert that does not exist is exit 1: both as JSON on stdout.
-    code, doc, _ = run(["--config", str(config), "alerts", action[0], "7", *action[1:], "--json"], capsys)
+    code, doc, _ = run(
+        ["--config", str(registry_config), "alerts", action[0], "7", *action[1:], "--json"], capsys
+    )
     assert code == 3 and doc["ok"] is False and doc["exit_code"] == 3 and "console.db" in doc["error"]
     Store(tmp_path / "console.db")
-    code, doc, err = run(["--config", str(config), "alerts", action[0], "7", *action[1:], "--json"], capsys)
+    code, doc, err = run(
+        ["--config", str(registry_config), "alerts", action[0], "7", *action[1:], "--json"], capsys
+    )
     assert code == 1 and doc == {"ok": False, "error": "no alert with id 7", "exit_code": 1}
     assert "no alert with id 7" in err

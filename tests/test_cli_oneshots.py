@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mlops_console.cli import main
 from tests._loopback import FaultServer, Sink
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    srv = FaultServer().start()
-    yield srv
-    srv.stop()
 
 
 def write_config(tmp_path: Path, body: str) -> Path:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
@@ -123,6 +125,64 @@ async def test_shifted_inputs_chaos_raises_a_drift_alert_naming_the_shifted_feat
         await task
 
 
+async def test_batch_pipeline_logs_runs_and_its_chaos_pages_and_resolves(
+    demo: DemoEnvironment, tmp_path: Path
+) -> None:
+    """The demo's batch-scoring job as configured: its runs are read and judged; "fail" pages
+    pipeline_failed and "heal" resolves it; "fraction" and "hang" change what its runs log."""
+    from mlflow import MlflowClient
+
+    settings = load_settings(demo.write_config(tmp_path / "demo.toml"))
+    assert [p.name for p in settings.pipelines] == ["batch-scoring"]
+    store = Store(settings.store.path)
+    engine = Engine(settings, store)
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    client = MlflowClient(tracking_uri=demo.tracking_uri)
+    experiment = client.get_experiment_by_name("batch-scoring").experiment_id
+
+    def newest() -> Any:
+        return client.search_runs([experiment], max_results=1)[0]
+
+    def failed_alerts(state: str) -> list:  # type: ignore[type-arg]
+        return [
+            a
+            for a in store.list_alerts(state)
+            if (a.rule, a.endpoint) == ("pipeline_failed", "pipeline:batch-scoring")
+        ]
+
+    try:
+        await async_wait_for(
+            lambda: engine.snapshot().pipelines[0].health == "up", timeout=60, what="the pipeline read, up"
+        )
+        demo.pipeline("batch-scoring", "fail")
+        await async_wait_for(lambda: failed_alerts("firing"), timeout=60, what="pipeline_failed firing")
+        demo.pipeline("batch-scoring", "heal")
+        await async_wait_for(lambda: failed_alerts("resolved"), timeout=60, what="pipeline_failed resolved")
+        demo.pipeline("batch-scoring", "fraction")
+        await async_wait_for(
+            lambda: newest().data.metrics.get("rows_processed") == 40.0, timeout=60, what="a run of 40 rows"
+        )
+        demo.pipeline("batch-scoring", "hang")
+        hung = await async_wait_for(
+            lambda: (
+                (run := newest()).info.status == "RUNNING"
+                and time.time() - run.info.start_time / 1000 > 5
+                and run
+            ),
+            timeout=60,
+            what="a run hanging past its usual 1.5 s",
+        )
+        demo.pipeline("batch-scoring", "heal")
+        await async_wait_for(
+            lambda: client.get_run(hung.info.run_id).info.status == "FINISHED", timeout=30, what="it ends"
+        )
+    finally:
+        demo.pipeline("batch-scoring", "heal")
+        stop.set()
+        await task
+
+
 def test_demo_environment_end_to_end(demo: DemoEnvironment, tmp_path: Path) -> None:
     endpoints = {ep["name"]: ep for ep in demo.endpoints()}
     assert list(endpoints) == ["iris-prod", "iris-staging", "diabetes-prod"]
@@ -189,6 +249,17 @@ def test_demo_environment_end_to_end(demo: DemoEnvironment, tmp_path: Path) -> N
     result = subprocess.run(bad, shell=True, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "iris-prod" in result.stderr
     assert httpx.get(f"{prod}/ping").status_code == 200
+    seen_pids.update(demo.pids().values())
+
+    # a bad release (what the demo's automatic rollback of iris production is for): the next other
+    # version deployed fails half its requests, on that server only, so a rollback's redeploy is healthy
+    assert config["auto_rollback"] == [{"model": "iris", "alias": "production", "watch": "10m"}]
+    demo.bad_release("iris-prod")
+    for version, error_rate in (("2", 0.5), ("3", 0.0)):
+        command = entry["deploy"]["command"].format(model="iris", alias="production", version=version)
+        result = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert httpx.get(f"{prod}/chaos").json()["error_rate"] == error_rate
     seen_pids.update(demo.pids().values())
 
     # kill / heal

@@ -52,7 +52,28 @@ def scorer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stop_group(proc)
 
 
-def write_config(tmp_path: Path, url: str, sink: Sink) -> Path:
+ANOMALY_RULES = f"""
+# Judge a value every second instead of every minute, and learn from {WARMUP} of them: a test's
+# patience. Everything else is the default adaptive latency rule.
+[[rules]]
+rule = "latency_anomaly"
+every = "1s"
+params = {{ warmup = {WARMUP} }}
+"""
+
+SLO_RULES = """
+# The workbook's windows shrunk for a test's patience (20 s and 4 s at 14.4x, 60 s and 10 s at 6x),
+# one judged value a second. Everything else is the default SLO rule.
+[[rules]]
+rule = "slo_latency"
+every = "1s"
+params = { windows = [[20, 4, 14.4], [60, 10, 6.0]], bucket = 1 }
+"""
+
+
+def write_config(
+    tmp_path: Path, url: str, sink: Sink, rules: str = ANOMALY_RULES, endpoint: str = ""
+) -> Path:
     config = tmp_path / "console.toml"
     row = [5.1, 3.5, 1.4, 0.2]
     config.write_text(
@@ -66,17 +87,11 @@ url = "{url}"
 interval = 0.2
 timeout = 2.0
 payload = {{ dataframe_split = {{ columns = {json.dumps(IRIS_COLUMNS)}, data = [{json.dumps(row)}] }} }}
+{endpoint}
 
 [[notifications]]
 url = "{sink.url}"
-
-# Judge a value every second instead of every minute, and learn from {WARMUP} of them: a test's
-# patience. Everything else is the default adaptive latency rule.
-[[rules]]
-rule = "latency_anomaly"
-every = "1s"
-params = {{ warmup = {WARMUP} }}
-"""
+{rules}"""
     )
     return config
 
@@ -191,42 +206,14 @@ def test_latency_that_triples_pages_through_the_adaptive_rule_and_jitter_does_no
     assert not any("latency p95 high" in t for t in sink.titles())
 
 
-def write_slo_config(tmp_path: Path, url: str, sink: Sink) -> Path:
-    config = tmp_path / "slo.toml"
-    row = [5.1, 3.5, 1.4, 0.2]
-    config.write_text(
-        f"""
-[store]
-path = "{tmp_path / "console.db"}"
-
-[[endpoints]]
-name = "scorer"
-url = "{url}"
-interval = 0.2
-timeout = 2.0
-payload = {{ dataframe_split = {{ columns = {json.dumps(IRIS_COLUMNS)}, data = [{json.dumps(row)}] }} }}
-slo = {{ availability = 0.999, latency_p99 = "250ms" }}
-
-[[notifications]]
-url = "{sink.url}"
-
-# The workbook's windows shrunk for a test's patience (20 s and 4 s at 14.4x, 60 s and 10 s at 6x),
-# one judged value a second. Everything else is the default SLO rule.
-[[rules]]
-rule = "slo_latency"
-every = "1s"
-params = {{ windows = [[20, 4, 14.4], [60, 10, 6.0]], bucket = 1 }}
-"""
-    )
-    return config
-
-
 @pytest.mark.slow
 def test_a_latency_slo_pages_its_burn_rate_with_evidence_and_resolves_once(
     scorer: str, tmp_path: Path
 ) -> None:
     sink = Sink().start()
-    config = write_slo_config(tmp_path, scorer, sink)
+    config = write_config(
+        tmp_path, scorer, sink, SLO_RULES, 'slo = { availability = 0.999, latency_p99 = "250ms" }'
+    )
     watch = start_watch(config)
     store = Store(tmp_path / "console.db", read_only=True)
     try:

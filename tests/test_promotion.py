@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import json
 import sys
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -295,45 +294,42 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     return code, out, err
 
 
-@pytest.fixture
-def config_file(mlflow_registry, tmp_path: Path) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        textwrap.dedent(f"""
-        [registry]
-        tracking_uri = "{mlflow_registry.tracking_uri}"
-        [store]
-        path = "{tmp_path / "console.db"}"
-    """)
-    )
-    return path
-
-
 def test_cli_promote_rollback_audit(
-    config_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+    registry_config: Path, capsys: pytest.CaptureFixture[str], monkeypatch
 ) -> None:
-    code, out, _ = run_cli(["--config", str(config_file), "models"], capsys)
+    code, out, _ = run_cli(["--config", str(registry_config), "models"], capsys)
     assert code == 0 and "iris" in out and "production=v2" in out
-    code, out, _ = run_cli(["models", "show", "iris", "--json", "--config", str(config_file)], capsys)
+    code, out, _ = run_cli(["models", "show", "iris", "--json", "--config", str(registry_config)], capsys)
     versions = json.loads(out)
     assert code == 0 and versions[0]["version"] == "3" and versions[0]["created_at"].endswith("+00:00")
 
     monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
-    code, _, err = run_cli(["--config", str(config_file), "promote", "iris", "3"], capsys)
+    code, _, err = run_cli(["--config", str(registry_config), "promote", "iris", "3"], capsys)
     assert code == 2 and "not a terminal" in err and "--yes" in err
 
     code, out, _ = run_cli(
-        ["--config", str(config_file), "promote", "iris", "3", "--yes", "--reason", "f1", "--by", "carol"],
+        [
+            "--config",
+            str(registry_config),
+            "promote",
+            "iris",
+            "3",
+            "--yes",
+            "--reason",
+            "f1",
+            "--by",
+            "carol",
+        ],
         capsys,
     )
     assert code == 0 and "v2 -> v3" in out
     code, _, err = run_cli(
-        ["--config", str(config_file), "promote", "iris", "1", "--yes", "--expect-current", "2"], capsys
+        ["--config", str(registry_config), "promote", "iris", "1", "--yes", "--expect-current", "2"], capsys
     )
     assert code == 1 and "changed since you looked" in err
-    code, out, _ = run_cli(["--config", str(config_file), "rollback", "iris", "--yes"], capsys)
+    code, out, _ = run_cli(["--config", str(registry_config), "rollback", "iris", "--yes"], capsys)
     assert code == 0 and "v3 -> v2" in out
-    code, out, _ = run_cli(["--config", str(config_file), "audit", "--json"], capsys)
+    code, out, _ = run_cli(["--config", str(registry_config), "audit", "--json"], capsys)
     rows = json.loads(out)
     assert [(r["action"], r["result"]) for r in rows] == [
         ("rollback", "ok"),
@@ -341,17 +337,17 @@ def test_cli_promote_rollback_audit(
         ("promote", "ok"),
     ]
     assert rows[2]["actor"] == "carol" and rows[2]["at"].endswith("+00:00")
-    code, out, _ = run_cli(["--config", str(config_file), "audit", "--model", "iris"], capsys)
+    code, out, _ = run_cli(["--config", str(registry_config), "audit", "--model", "iris"], capsys)
     assert code == 0 and "carol" in out and "WHO" in out
 
 
-def test_cli_interactive_confirmation_shows_metrics(config_file: Path, capsys, monkeypatch) -> None:
+def test_cli_interactive_confirmation_shows_metrics(registry_config: Path, capsys, monkeypatch) -> None:
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
     monkeypatch.setattr("builtins.input", lambda _prompt: "n")
-    code, out, _ = run_cli(["--config", str(config_file), "promote", "iris", "3"], capsys)
+    code, out, _ = run_cli(["--config", str(registry_config), "promote", "iris", "3"], capsys)
     assert code == 1 and "accuracy" in out and "CURRENT" in out and "cancelled" in out
     monkeypatch.setattr("builtins.input", lambda _prompt: "y")
-    code, out, _ = run_cli(["--config", str(config_file), "promote", "iris", "3"], capsys)
+    code, out, _ = run_cli(["--config", str(registry_config), "promote", "iris", "3"], capsys)
     assert code == 0 and "v2 -> v3" in out
 
 

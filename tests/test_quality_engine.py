@@ -91,13 +91,6 @@ def constant(registry: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     yield from _serve(registry, CONSTANT_MODEL, tmp_path_factory.mktemp("quality-constant"))
 
 
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    s = Sink().start()
-    yield s
-    s.stop()
-
-
 def settings_for(
     tmp_path: Path,
     uri: str,

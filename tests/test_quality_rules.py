@@ -164,3 +164,135 @@ def test_a_snapshot_survives_the_status_row_round_trip() -> None:
         performance=(("f1", 0.5, None),),
     )
     assert QualitySnapshot.from_dict(q.to_dict()) == q
+
+
+# -- what each quality rule says, exactly (the text reaches the page) ------------------------------------
+def scored(
+    name: str, verdict: str, score: float | None, psi: float | None, ref: int, cur: int
+) -> FeatureScore:
+    return FeatureScore(name, "numeric", verdict, score, psi, 0.06, 0.1, ref, cur, 0)
+
+
+def test_who_names_the_model_and_version_of_the_log_or_else_the_endpoints() -> None:
+    assert conditions(quality(model=None))["stuck_prediction"].detail.startswith("ep (iris v3): ")
+    assert conditions(quality(version=None))["stuck_prediction"].detail.startswith("ep (iris): ")
+    anonymous = replace(reading(quality(model=None)), model=None)
+    [stuck] = [c for c in evaluate(settings(), anonymous) if c.rule == "stuck_prediction"]
+    assert stuck.detail.startswith("ep: the same prediction")
+
+
+def test_quality_conditions_carry_the_logged_version_or_else_the_served_one() -> None:
+    assert conditions(quality(version="5"))["feature_drift"].version == "5", "rows of the version logged"
+    assert conditions(quality(version=None))["feature_drift"].version == "3"
+
+
+def test_feature_drift_details_sizes_scores_and_the_quiet_case() -> None:
+    features = (
+        scored("a", "drift", None, None, 3000, 700),  # the largest reference: a drifting feature
+        scored("b", "ok", 0.01, 0.02, 2000, 900),  # the largest window: a feature that holds
+        scored("c", "too few rows", 0.9, 0.9, 9000, 9000),  # no verdict: not counted
+    )
+    drifting = quality(features=features, drifted=("a",), drift_share=0.5)
+    assert conditions(drifting)["feature_drift"].detail == (
+        "ep (iris v3): 1 of 2 features drift (share 0.50, threshold 0.50): a -; "
+        "900 rows in the last 15m against 3000 reference rows (artifact:reference.csv of iris v3 (run abc))"
+    )
+    quiet = conditions(quality(window=3600.0))["feature_drift"]
+    assert (quiet.active, quiet.value) == (False, 0.0)
+    assert quiet.detail == (
+        "ep (iris v3): no feature drifts; 600 rows in the last 1h against 2000 reference rows "
+        "(artifact:reference.csv of iris v3 (run abc))"
+    )
+    nothing = conditions(quality(features=(), window=60.0, drift_share=None))["feature_drift"]
+    assert nothing.detail.endswith(
+        ": no feature drifts; 0 rows in the last 1m against 0 reference rows ("
+        + ("artifact:reference.csv of iris v3 (run abc))")
+    )
+    # A share of 0 never drifts, whatever the list says.
+    zero = conditions(quality(drifted=("a",), drift_share=0.0))["feature_drift"]
+    assert zero.active is False and "(share 0.00, threshold 0.50)" in zero.detail
+
+
+def test_windows_are_written_in_the_largest_whole_unit() -> None:
+    def window_of(seconds: float) -> str:
+        detail = conditions(quality(window=seconds, broken_rows=0))["input_schema"].detail
+        return detail.split(" in the last ")[1].split(" ")[0]
+
+    assert [window_of(s) for s in (60.0, 90.0, 3600.0, 5400.0, 7200.0, 30.0)] == [
+        "1m",
+        "90s",
+        "1h",
+        "90m",
+        "2h",
+        "30s",
+    ]
+
+
+def test_prediction_drift_value_is_the_first_score_and_says_when_it_holds() -> None:
+    two = quality(predictions=(scored("p0", "ok", None, None, 10, 10), scored("p1", "ok", 0.4, None, 10, 10)))
+    c = conditions(two)["prediction_drift"]
+    assert (c.active, c.value, c.detail) == (False, 0.4, "ep (iris v3): the prediction's distribution holds")
+    unscored = conditions(quality(predictions=(scored("p0", "ok", None, None, 10, 10),)))["prediction_drift"]
+    assert unscored.value is None
+    moved = conditions(quality(predictions=(scored("p0", "drift", 0.4, 0.3, 10, 10),)))["prediction_drift"]
+    assert moved.detail.startswith(
+        "ep (iris v3): the prediction's distribution moved (p0 0.4, PSI 0.3); 600 rows"
+    )
+
+
+def test_input_schema_value_detail_and_its_edges() -> None:
+    c = conditions(quality(broken_rows=31, input_problems="petal_width missing in 31 rows"))["input_schema"]
+    assert c.value == 31 / 600
+    assert c.detail == (
+        "ep (iris v3): 31 of 600 rows in the last 15m break the input signature (5.2% > 5.0%): "
+        "petal_width missing in 31 rows [signature: MLmodel of iris v3]"
+    )
+    assert "(0.0% > 5.0%)" in conditions(quality(broken_rows=0))["input_schema"].detail
+    assert conditions(quality(input_rows=20, broken_rows=0))["input_schema"].active is False, (
+        "20 rows suffice"
+    )
+    empty = conditions(quality(input_rows=0, broken_rows=0))["input_schema"]
+    assert (empty.active, empty.value) == (None, None), "a signature but no rows yet"
+    assert "(0.0% > 5.0%)" in empty.detail
+    assert conditions(quality(signature=""))["input_schema"].active is False, "rows without a signature"
+    assert "input_schema" not in conditions(quality(signature="", input_rows=0))
+
+
+def test_stuck_prediction_value_detail_and_a_single_row_clears() -> None:
+    c = conditions(quality(stuck=True, stuck_run=80, stuck_prediction="1"))["stuck_prediction"]
+    assert (c.value, c.detail) == (
+        80.0,
+        "ep (iris v3): the same prediction 1 for the last 80 rows while the inputs varied",
+    )
+    assert conditions(quality(prediction_rows=1))["stuck_prediction"].active is False
+
+
+def test_performance_drop_names_every_metric_and_says_when_none_dropped() -> None:
+    both = (("accuracy", 0.71, 0.95), ("f1", 0.5, None))
+    dropped = conditions(
+        quality(
+            labelled=400, performance=both, performance_dropped=("accuracy", "f1"), performance_enough=True
+        )
+    )["performance_drop"]
+    assert dropped.detail == (
+        "ep (iris v3): accuracy, f1 below the training run by more than 10% over 400 labelled rows: "
+        "accuracy 0.71 (training 0.95); f1 0.5"
+    )
+    fine = conditions(quality(labelled=400, performance=both, performance_enough=True))["performance_drop"]
+    assert fine.detail.startswith("ep (iris v3): no metric below the training run by more than 10%")
+
+
+def test_invalid_predictions_in_the_log_at_the_threshold_with_and_without_an_example() -> None:
+    at = conditions(quality(invalid_rows=2))["invalid_prediction"]
+    assert at.active is True
+    assert at.detail == "ep: 2 of 600 logged predictions in the last 15m are invalid"
+    example = conditions(quality(invalid_rows=3, invalid_example="NaN"))["invalid_prediction"]
+    assert example.detail == "ep: 3 of 600 logged predictions in the last 15m are invalid: NaN"
+    both = conditions(quality(invalid_rows=3, invalid_example="NaN"), invalid=2)["invalid_prediction"]
+    assert both.detail == (
+        "ep returned 2 invalid prediction answers in a row; "
+        "ep: 3 of 600 logged predictions in the last 15m are invalid: NaN"
+    )
+    # A single logged prediction is evidence too, under a threshold of one.
+    one = settings({"rule": "invalid_prediction", "threshold": 1})
+    assert conditions(quality(prediction_rows=1, invalid_rows=1), one)["invalid_prediction"].active is True

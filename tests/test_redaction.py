@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_console.core.notifier import channel_id, deliver
+from mlops_console.core.notifier import backoff, channel_id, deliver
 from mlops_console.core.secrets import MASK, env_values, expand, redact_url, references, scrub, url_secrets
+from tests._loopback import Sink
 from tests.fixtures_mlflow import free_port
 
 # url -> (shown, the secrets it carries)
@@ -159,3 +160,77 @@ def test_channel_id_is_stable_and_distinct_per_url() -> None:
     assert channel_id("json://a/${T}") == channel_id("json://a/${T}")
     assert channel_id("json://a/${T}") != channel_id("json://b/${T}")
     assert len(channel_id("x")) == 16
+
+
+@pytest.mark.parametrize(
+    ("severity", "kind", "shown_as"),
+    [
+        ("critical", "firing", "failure"),
+        ("warning", "reminder", "warning"),
+        ("info", "firing", "info"),
+        ("critical", "resolved", "success"),
+        ("warning", "resolved", "success"),
+    ],
+)
+def test_a_page_reaches_the_channel_with_the_type_of_its_severity(
+    severity: str, kind: str, shown_as: str
+) -> None:
+    # The type decides how the channel shows the page (colour, icon, PagerDuty's urgency).
+    sink = Sink().start()
+    try:
+        assert deliver(sink.url, "t", "b", severity, kind, timeout=5).ok
+    finally:
+        sink.stop()
+    assert [m["type"] for m in sink.received] == [shown_as]
+
+
+def test_retries_back_off_doubling_from_one_second_up_to_five_minutes() -> None:
+    assert [backoff(n) for n in (0, 1, 2, 3, 4, 9, 10, 50)] == [1, 1, 2, 4, 8, 256, 300, 300]
+
+
+def test_a_short_value_does_not_stop_the_longer_secrets_after_it_from_being_scrubbed() -> None:
+    assert scrub("pin 123, token Tk9sEcReT", ["123", "Tk9sEcReT"]) == f"pin 123, token {MASK}"
+    assert (
+        scrub("pin 123, token Tk9sEcReT", {"PIN": "123", "TOKEN": "Tk9sEcReT"}) == "pin 123, token ${TOKEN}"
+    )
+
+
+def test_scrub_hides_a_secret_whole_whatever_its_forms_and_neighbours() -> None:
+    # The repr-escaped form (an error message quoting the value) is hidden from its first character.
+    value = "Tok\nEn12"
+    assert scrub(f"refused {value!r}", [value]) == f"refused '{MASK}'"
+    # Longest first, not in reverse alphabetical order: a secret containing another is hidden whole.
+    assert scrub("key ab1234 end", ["b123", "ab1234"]) == f"key {MASK} end"
+
+
+def test_a_password_holding_a_colon_is_one_secret() -> None:
+    url = "json://user:pa:ssWord1@hooks.example.com/notify"
+    assert redact_url(url) == "json://****@hooks.example.com/notify"
+    assert "pa:ssWord1" in url_secrets(url)
+    assert scrub(f"failed: {url}", url_secrets(url)) == "failed: json://****:****@hooks.example.com/notify"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        # a URL in a query value: only the first `://` ends the scheme
+        (
+            "json://hooks.example.com/notify?next=https://x.example.com",
+            "json://hooks.example.com/notify?next=****",
+        ),
+        # IPv6 hosts without a port keep their colons
+        ("json://[::1]/hook/PathTok999", "json://[::1]/hook/****"),
+        # a reference where a host goes is not the secret; a bare `:TOKEN` is no host
+        ("slack://${SLACK_TOKEN}/ops", "slack://${SLACK_TOKEN}/ops"),
+        ("pover://:AppToken456", "pover://****"),
+        # a word where a port goes stays, like a word in a path (16 letters at most)
+        ("json://hooks.example.com:hook/x", "json://hooks.example.com:hook/x"),
+        ("json://h.example.com/abcdefghijklmnop", "json://h.example.com/abcdefghijklmnop"),
+        ("json://h.example.com/abcdefghijklmnopq", "json://h.example.com/****"),
+        # a value holding `=` is hidden whole; an ntfy topic in the fragment too
+        ("json://h.example.com/x?token=Sec=ret99", "json://h.example.com/x?token=****"),
+        ("ntfy://ntfy.example.com/ops#alerts", "ntfy://ntfy.example.com/****#****"),
+    ],
+)
+def test_url_forms_at_the_edges_of_the_parser(url: str, shown: str) -> None:
+    assert redact_url(url) == shown

@@ -191,3 +191,25 @@ def test_throughput_drop_by_hand() -> None:
     assert throughput_dropped(0.0, (20.0, 0.0, THROUGHPUT_WARMUP - 0.1), 0.5) == (False, None)
     assert throughput_dropped(0.0, (0.2, 0.0, THROUGHPUT_WARMUP), 0.5) == (False, None)
     assert throughput_dropped(None, baseline, 0.5) == (False, None)
+
+
+def test_edges_of_small_windows_by_hand() -> None:
+    # One observation is a histogram too: its quantile is inside its bucket.
+    assert histogram_quantile(0.5, [(0.1, 0.0), (0.5, 1.0), (math.inf, 1.0)]) == pytest.approx(0.3)
+    # Half a second between scrapes still gives rates; one request gives a ratio; equal error counters
+    # mean no new errors.
+    series = EndpointSeries(interval=1.0)
+    series.add_metrics(sample(1000.0, 10.0, 3.0))
+    series.add_metrics(sample(1000.5, 11.0, 3.0))
+    stats = series.metric_stats(1000.5, 60.0)
+    assert (stats.rps, stats.requests, stats.error_ratio) == (pytest.approx(2.0), 1.0, 0.0)
+    # Exactly three rates before the last minute make a baseline, its span counted from the first.
+    history = EndpointSeries(interval=1.0)
+    history.rps_history.extend([(500.0, 10.0), (510.0, 10.0), (520.0, 10.0)])
+    assert history.throughput_baseline(600.0) == (10.0, 0.0, 100.0)
+    # Counters that did not move are no restart: the histogram of the window is empty.
+    restarted = EndpointSeries(interval=1.0)
+    restarted.add_metrics(sample(1000.0, 100.0, 10.0, ((1.0, 100.0), (math.inf, 100.0))))
+    restarted.add_metrics(sample(1010.0, 100.0, 10.0, ((1.0, 100.0), (math.inf, 100.0))))
+    same = restarted.metric_stats(1010.0, 60.0)
+    assert (same.requests, same.samples, same.buckets) == (0.0, 0.0, ((1.0, 0.0), (math.inf, 0.0)))

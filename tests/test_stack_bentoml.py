@@ -32,13 +32,6 @@ def bentoml_env() -> Path:
 
 
 @pytest.fixture
-def sink() -> Iterator[Sink]:
-    s = Sink().start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
 def bento(bentoml_env: Path, tmp_path: Path) -> Iterator[BentoServer]:
     server = BentoServer(tmp_path / "bento")
     yield server

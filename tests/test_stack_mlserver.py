@@ -37,13 +37,6 @@ def mlserver_env() -> Path:
 
 
 @pytest.fixture
-def sink() -> Iterator[Sink]:
-    s = Sink().start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
 def mlserver(mlserver_env: Path, tmp_path: Path) -> Iterator[MlServer]:
     server = MlServer(tmp_path / "mlserver")
     yield server

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -118,13 +118,6 @@ async def triton() -> AsyncIterator[OipServer]:
     server = await OipServer().start()
     yield server
     await server.stop()
-
-
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    s = Sink().start()
-    yield s
-    s.stop()
 
 
 def adapter_for(**endpoint: Any) -> Any:

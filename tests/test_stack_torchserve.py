@@ -31,13 +31,6 @@ def torchserve_env() -> Path:
 
 
 @pytest.fixture
-def sink() -> Iterator[Sink]:
-    s = Sink().start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
 def torchserve(torchserve_env: Path, tmp_path: Path) -> Iterator[TorchServer]:
     server = TorchServer(tmp_path / "torchserve")
     yield server

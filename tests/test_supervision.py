@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,20 +21,6 @@ from tests._loopback import FaultServer, Sink, async_wait_for, wait_for
 from tests.test_engine_faults import make_settings
 
 CLI = [sys.executable, "-m", "mlops_console"]
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    srv = FaultServer().start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    s = Sink().start()
-    yield s
-    s.stop()
 
 
 def break_alerts_table(path: Path, broken: bool) -> None:

@@ -29,6 +29,23 @@ async def settle(pilot) -> None:
         await pilot.pause()
 
 
+async def palette_pick(pilot, typed: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+    """Type into the command palette and choose its first hit once that hit is `expected`."""
+    from textual.command import CommandList
+
+    await pilot.press("ctrl+p", *typed)
+    for _ in range(200):  # the palette searches in a worker: poll until the hit is listed
+        options = pilot.app.screen.query(CommandList)
+        if (
+            options
+            and options.first().option_count
+            and expected in str(options.first().get_option_at_index(0).prompt)
+        ):
+            break
+        await pilot.pause(0.05)
+    await pilot.press("enter")
+
+
 def rows(table: DataTable) -> list[list[str]]:
     return [
         [getattr(c, "plain", str(c)) for c in table.get_row(key)]
@@ -322,19 +339,7 @@ async def test_narrow_terminal_collapses_columns(app: MlopsConsole) -> None:
 async def test_command_palette_provider_navigates(app: MlopsConsole) -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
-        await pilot.press("ctrl+p", *"go: audit")
-        from textual.command import CommandList
-
-        for _ in range(200):  # the palette searches in a worker: poll until the hit is listed
-            options = app.screen.query(CommandList)
-            if (
-                options
-                and options.first().option_count
-                and "go: audit" in str(options.first().get_option_at_index(0).prompt)
-            ):
-                break
-            await pilot.pause(0.05)
-        await pilot.press("enter")
+        await palette_pick(pilot, "go: audit", "go: audit")
         await settle(pilot)
         assert app.current_mode == "audit"
 
@@ -395,3 +400,45 @@ async def test_audit_filter_narrows_the_trail(app: MlopsConsole) -> None:
         await settle(pilot)
         assert [row[1] for row in rows(screen.table)] == ["carol@ops"]
         assert screen.shown_action == "all"
+
+
+async def test_alert_ages_under_a_minute_move_on_the_next_poll(tmp_path: Path) -> None:
+    now = [sample.T0]
+    app = sample.make_app(tmp_path, clock=lambda: now[0])
+    store = app.backend.store
+    young = store.list_alerts("firing")[0]
+    now[0] = young.started_at + 11
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("2")
+        await settle(pilot)
+        screen = app.screen
+        col = [str(c.value) for c in screen.table.columns].index("age")
+
+        def age() -> str:
+            return rows(screen.table)[screen.table.get_row_index(str(young.id))][col]
+
+        assert age() == "11s"
+        now[0] += 20  # what the screen's 3 s poll does, 20 seconds later
+        screen.reload()
+        await settle(pilot)
+        assert age() == "31s"
+
+
+class ChaosRecorder:
+    """Stands in for the demo environment's chaos controls, which need the demo's servers."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    def __getattr__(self, method: str):  # type: ignore[no-untyped-def]
+        return lambda endpoint, *args: self.calls.append((method, endpoint, *args))
+
+
+async def test_palette_finds_the_demo_chaos_by_typing_chaos(tmp_path: Path) -> None:
+    recorder = ChaosRecorder()
+    app = sample.make_app(tmp_path, demo=recorder)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await palette_pick(pilot, "chaos fail fraud", "chaos: fail fraud-scorer")
+        await settle(pilot)
+    assert recorder.calls == [("fail", "fraud-scorer", 0.3)]

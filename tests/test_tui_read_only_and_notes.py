@@ -93,6 +93,41 @@ async def test_read_only_palette_offers_no_write_command(tmp_path: Path) -> None
             assert not [t for t in titles if any(w in t for w in ("ack", "silence", "promote", "roll"))]
 
 
+def mismatch_alert(app: MlopsConsole) -> int:
+    """The sample's version_mismatch alert: it fired 5 minutes after a promote of its model."""
+    return next(a.id for a in app.backend.store.list_alerts("firing") if a.rule == "version_mismatch")
+
+
+async def offers_on_alert(app: MlopsConsole, pilot, alert_id: int) -> tuple[set[str], str, list[str]]:  # type: ignore[no-untyped-def]
+    await pilot.press("2")
+    await settle(pilot)
+    table = app.screen.table
+    table.move_cursor(row=table.get_row_index(str(alert_id)))
+    await settle(pilot)
+    footer = footer_actions(app)
+    palette = [action for _, _, action in app.screen.palette_actions()]
+    return footer, await help_text(pilot, app), palette
+
+
+async def test_read_only_hides_rolling_back_the_change_before_an_alert(tmp_path: Path) -> None:
+    # `R` on an alert that followed a promote: a write offered only while that alert is selected.
+    words = "Roll back the promote/rollback that preceded this alert"
+    writable = sample.make_app(tmp_path / "rw")
+    async with writable.run_test(size=(200, 48)) as pilot:
+        footer, help_keys, palette = await offers_on_alert(writable, pilot, mismatch_alert(writable))
+    assert "rollback_change" in footer and "rollback_change" in palette and words in help_keys
+
+    read_only = sample.make_app(tmp_path / "ro", read_only=True)
+    async with read_only.run_test(size=(200, 48)) as pilot:
+        footer, help_keys, palette = await offers_on_alert(read_only, pilot, mismatch_alert(read_only))
+        await pilot.press("R")
+        await pilot.pause()
+        assert isinstance(read_only.screen, AlertsScreen), "the key does nothing either"
+    assert "rollback_change" not in footer and "rollback_change" not in palette
+    assert words not in help_keys
+    assert not [r for r in read_only.backend.store.list_audit() if r.actor == "tester@console"]
+
+
 # -- the typed note travels with every way of confirming ---------------------------------------------------
 def firing(app: MlopsConsole):  # type: ignore[no-untyped-def]
     return next(a for a in app.backend.store.list_alerts("firing") if a.endpoint == "fraud-scorer")

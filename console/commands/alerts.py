@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_console.commands.common import EXIT_OK, CommandError, bounded_text, positive_int, settings_from
 from mlops_console.config import parse_duration
 from mlops_console.core.actor import os_user
+from mlops_console.core.alerts.messages import runbook_of
 from mlops_console.core.conditions.detected import explain_evidence
 from mlops_console.core.limits import check_silence, displayable_epoch, json_safe
 from mlops_console.core.text import printable
@@ -129,10 +130,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    rows = _store(args, read_only=True).list_alerts(args.state, limit=args.limit, endpoint=args.endpoint)
+    from mlops_console.commands.maintenance import describe
+
+    store = _store(args, read_only=True)
+    rows = store.list_alerts(args.state, limit=args.limit, endpoint=args.endpoint)
+    # Open alerts of endpoints under a running maintenance window: recorded, shown, not paged.
+    covered = {r.id: w.id for r in rows if r.state != "resolved" and (w := store.in_maintenance(r.endpoint))}
     if args.json:
-        print(json.dumps([alert_json(r) for r in rows], indent=2))
+        print(json.dumps([alert_json(r) | {"maintenance": covered.get(r.id)} for r in rows], indent=2))
         return EXIT_OK
+    for window in store.maintenance_windows(time.time()):
+        print(describe(window))
     if not rows:
         print(f"no {args.state} alerts" if args.state != "all" else "no alerts")
         return EXIT_OK
@@ -141,6 +149,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     ]
     for r in rows:
         state = r.display_state + (" (flapping)" if r.flapping else "")
+        state += f" (maintenance #{covered[r.id]})" if r.id in covered else ""
         cells = (
             str(r.id),
             state,
@@ -170,8 +179,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     store = _store(args, read_only=True, settings=settings)
     alert = _get(store, args.id)
     events = store.events(args.id)
-    # From the config as it is now: a runbook added after the alert fired still helps.
-    runbook = settings.runbook_for(alert.rule, alert.endpoint)
+    # As stored when it fired (so it matches its pages); the config's for alerts stored before that.
+    runbook = runbook_of(settings, alert)
     if args.json:
         data = alert_json(alert)
         data["runbook"] = runbook

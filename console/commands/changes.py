@@ -51,6 +51,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--expect-current", metavar="N", help="refuse unless the alias points to version N now"
     )
     rollback.add_argument("--no-deploy", action="store_true", help="move the alias, run no deploy hook")
+    rollback.add_argument(
+        "--cancel-auto",
+        action="store_true",
+        help="move nothing: cancel the pending automatic rollback of the model's last promote",
+    )
     rollback.set_defaults(func=cmd_rollback)
 
     audit = sub.add_parser("audit", parents=[common], help="who promoted, rolled back, deployed what, when")
@@ -93,6 +98,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    if args.cancel_auto:
+        return _cancel_auto(args, settings)
     promoter = _promoter(settings)
     try:
         plan = promoter.plan_rollback(
@@ -101,6 +108,52 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     except RegistryError as exc:
         return _report(args, _planning_failed(promoter, args, "rollback", exc))
     return _confirm_and_apply(args, settings, promoter, plan)
+
+
+def _cancel_auto(args: argparse.Namespace, settings: Settings) -> int:
+    """`rollback NAME --cancel-auto`: the promote under watch stays, whatever fires; audited."""
+    from mlops_console.core.auto_rollback import cancel
+
+    if args.stage:
+        raise CommandError("--cancel-auto: automatic rollback watches aliases, not stages")
+    if not any(c.model == args.name for c in settings.auto_rollback):
+        raise CommandError(f"no [[auto_rollback]] is configured for {args.name}")
+    actor = args.by or os_user()
+    window, decision, audit_id = cancel(
+        settings, open_store(settings), args.name, alias=args.alias, actor=actor, reason=args.reason
+    )
+    if audit_id is None or window is None:
+        if window is None:
+            message = f"no promote of {args.name} is under watch: nothing to cancel"
+        else:
+            message = (
+                f"the automatic rollback of {args.name} v{window.promote.to_version} was already decided: "
+                + (f"{decision.state} by {decision.actor}" if decision else "by someone else")
+            )
+        if args.json:
+            print_json(json_error(message, EXIT_FAILED))
+        raise CommandError(message)
+    message = (
+        f"cancelled the automatic rollback of {args.name} {window.alias} v{window.promote.to_version} "
+        f"(watched until {local(window.until)}); audit #{audit_id}"
+    )
+    if args.json:
+        print_json(
+            {
+                "ok": True,
+                "action": "cancel_auto_rollback",
+                "model": args.name,
+                "alias": window.alias,
+                "version": window.promote.to_version,
+                "promote_audit_id": window.promote.id,
+                "audit_id": audit_id,
+                "actor": actor,
+                "reason": args.reason,
+            }
+        )
+    else:
+        print(printable(message))
+    return EXIT_OK
 
 
 def _promoter(settings: Settings) -> Promoter:

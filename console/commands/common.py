@@ -43,6 +43,25 @@ def positive_int(what: str) -> Callable[[str], int]:
     return parse
 
 
+def positive_duration(example: str) -> Callable[[str], float]:
+    """An argparse type: a duration above zero (`90s`, `15m`, `12h`, `7d`), in seconds."""
+
+    def parse(text: str) -> float:
+        from mlops_console.config import parse_duration
+
+        try:
+            seconds = parse_duration(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if seconds <= 0:
+            raise argparse.ArgumentTypeError(
+                f"expected a duration above 0 such as {example}, got {text[:40]!r}"
+            )
+        return seconds
+
+    return parse
+
+
 def bounded_text(text: str) -> str:
     """An argparse type: free text of at most MAX_TEXT characters (notes, reasons, names)."""
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 from mlops_console import locations
 from mlops_console.commands.common import EXIT_FAILED, EXIT_OK, CommandError
 from mlops_console.config import Settings, load_settings
-from mlops_console.core.snapshot import EndpointSnapshot
+from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot
 
 CHECK_DEADLINE = 50.0
 
@@ -63,11 +63,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _check(settings: Settings, started: float) -> int:
     """Wait until the engine reports every endpoint up with latency and throughput, or explain which not."""
+    from mlops_console.commands.pipelines import pipelines_table
     from mlops_console.commands.status import status_table
     from mlops_console.core.engine import Engine
     from mlops_console.core.store import Store
 
     store = Store(settings.store.path)
+
+    def pipelines_ready(snapshot: EngineSnapshot) -> bool:
+        # The batch-scoring job logged a run and the engine read it.
+        return all(p.state == "ok" and p.last_run is not None for p in snapshot.pipelines)
 
     def ready(endpoint: EndpointSnapshot) -> bool:
         # The inference log is read (evaluated without error), besides health, latency and throughput.
@@ -86,12 +91,15 @@ def _check(settings: Settings, started: float) -> int:
                     snapshot.endpoints
                     and all(ready(e) for e in snapshot.endpoints)
                     and snapshot.registry == "ok"
+                    and pipelines_ready(snapshot)
                 ):
                     print(status_table(snapshot.endpoints))
+                    if snapshot.pipelines:
+                        print(pipelines_table(snapshot.pipelines, snapshot.at))
                     print(
                         f"demo check passed in {time.monotonic() - started:.1f}s: "
                         f"{len(snapshot.endpoints)} endpoints up, traffic flowing, inference logs read, "
-                        "registry ok"
+                        f"{len(snapshot.pipelines)} pipeline logging runs, registry ok"
                     )
                     return EXIT_OK
                 await asyncio.sleep(0.5)
@@ -106,6 +114,11 @@ def _check(settings: Settings, started: float) -> int:
             ]
             if snapshot.registry != "ok":
                 missing.append(f"registry: {snapshot.registry}")
+            missing += [
+                f"pipeline {p.name}: {p.state}" + ("" if p.last_run else ", no run logged yet")
+                for p in snapshot.pipelines
+                if p.state != "ok" or p.last_run is None
+            ]
             print(
                 "demo check FAILED after {:.0f}s:\n  {}".format(CHECK_DEADLINE, "\n  ".join(missing)),
                 file=sys.stderr,

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_console.commands.common import EXIT_OK, EXIT_USAGE, config_option, settings_from
+from mlops_console.commands.common import EXIT_OK, EXIT_USAGE, config_option, positive_duration, settings_from
 from mlops_console.core.detectors.signals import SIGNALS
 from mlops_console.core.text import printable
 
@@ -36,23 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--endpoint", metavar="NAME", help="backtest: run the configured rules over this endpoint's history"
     )
     replay.add_argument(
-        "--since", type=_since, default=7 * 86400.0, help="with --endpoint: how far back (default 7d)"
+        "--since",
+        type=positive_duration("7d"),
+        default=7 * 86400.0,
+        help="with --endpoint: how far back (default 7d)",
     )
     config_option(replay)
     replay.add_argument("--json", action="store_true", help="a JSON array of {start, end, rule, severity}")
     replay.set_defaults(func=cmd_replay)
-
-
-def _since(text: str) -> float:
-    from mlops_console.config import parse_duration
-
-    try:
-        seconds = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"expected a duration above 0 such as 7d, got {text!r}")
-    return seconds
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

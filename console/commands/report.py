@@ -8,7 +8,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from mlops_console.commands.common import EXIT_OK, EXIT_USAGE, config_option, settings_from
+from mlops_console.commands.common import EXIT_OK, EXIT_USAGE, config_option, positive_duration, settings_from
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,24 +20,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "--to are ISO 8601 (2026-11-28T08:00, UTC unless they say otherwise)."
         ),
     )
-    report.add_argument("--since", type=_since, help="the last DURATION, e.g. 12h (the default)")
+    report.add_argument(
+        "--since", type=positive_duration("12h"), help="the last DURATION, e.g. 12h (the default)"
+    )
     report.add_argument("--from", dest="start", type=_instant, metavar="T", help="start of the span")
     report.add_argument("--to", dest="end", type=_instant, metavar="T", help="end of the span (default: now)")
     report.add_argument("--format", choices=("text", "md", "json"), default="text")
     config_option(report)
     report.set_defaults(func=cmd_report)
-
-
-def _since(text: str) -> float:
-    from mlops_console.config import parse_duration
-
-    try:
-        seconds = parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"expected a duration above 0 such as 12h, got {text[:40]!r}")
-    return seconds
 
 
 def _instant(text: str) -> float:

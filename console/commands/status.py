@@ -16,6 +16,7 @@ from mlops_console.commands.common import (
     config_option,
     settings_from,
 )
+from mlops_console.commands.pipelines import pipeline_json, pipelines_table, verdict_lines
 from mlops_console.config import ConfigError
 from mlops_console.core import formatting
 from mlops_console.core.limits import json_safe
@@ -118,12 +119,22 @@ def cmd_status(args: argparse.Namespace) -> int:
     snapshot = asyncio.run(engine.probe_once())
     watcher = _watcher_health(store)
     if args.json:
-        print(json.dumps(json_safe([e.to_dict() for e in snapshot.endpoints]), indent=2))
+        # One list, as before pipelines: each entry's `kind` tells an endpoint from a pipeline.
+        entries = [{"kind": "endpoint", **e.to_dict()} for e in snapshot.endpoints]
+        entries += [pipeline_json(p) for p in snapshot.pipelines]
+        print(json.dumps(json_safe(entries), indent=2))
     else:
         print(status_table(snapshot.endpoints))
         quality = quality_lines(snapshot.endpoints)
         if quality:
             print("\n" + "\n".join(quality))
+        if snapshot.pipelines:
+            print("\n" + pipelines_table(snapshot.pipelines, snapshot.at))
+            lines = verdict_lines(snapshot.pipelines)
+            if lines:
+                print("\n".join(lines))
+            if snapshot.pipelines_state != "ok":
+                print(f"pipelines: {printable(snapshot.pipelines_state)}")
         if snapshot.prometheus != "not configured":
             print(f"\nprometheus: {printable(snapshot.prometheus)}")
         if watcher is not None:

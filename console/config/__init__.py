@@ -7,6 +7,7 @@ and one attribute of `Settings`.
 
 from __future__ import annotations
 
+from mlops_console.config.auto_rollback import AutoRollbackSettings
 from mlops_console.config.endpoints import DeploySettings, EndpointSettings, MetricNames
 from mlops_console.config.loading import load_settings, parse_settings
 from mlops_console.config.notifications import NotificationSettings, NotifySettings
@@ -22,6 +23,7 @@ from mlops_console.config.watch import WatchSettings, parse_listen_addr
 
 __all__ = [
     "SEVERITY_RANK",
+    "AutoRollbackSettings",
     "ConfigError",
     "DeploySettings",
     "DiscoverSettings",

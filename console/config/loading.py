@@ -116,20 +116,68 @@ def _semantic_problems(settings: Settings, known_adapters: set[str] | None) -> l
                 problems.append(f"prometheus.queries.{adapter}: unknown adapter {adapter!r}")
     from mlops_console.core.conditions import DEFAULTS
     from mlops_console.core.conditions.detected import check
+    from mlops_console.core.conditions.pipelines import DEFAULTS as PIPELINE_RULES
 
+    pipelines = _pipeline_problems(settings, problems)
     for index, rule in enumerate(settings.rules):
-        if rule.endpoint != "*" and not any(fnmatch.fnmatchcase(n, rule.endpoint) for n in seen):
-            problems.append(f"rules[{index}].endpoint: {rule.endpoint!r} matches no endpoint")
+        # A pipeline rule's glob is over pipeline names, every other rule's over endpoint names.
+        names, what = (pipelines, "pipeline") if rule.rule in PIPELINE_RULES else (seen, "endpoint")
+        if rule.endpoint != "*" and not any(fnmatch.fnmatchcase(n, rule.endpoint) for n in names):
+            problems.append(f"rules[{index}].endpoint: {rule.endpoint!r} matches no {what}")
         default = DEFAULTS[rule.rule].detector
         for key, problem in check(
             rule.rule, rule.detector, default, rule.params, rule.persistence, rule.threshold
         ):
             problems.append(f"rules[{index}].{key}: {problem}")
+    problems += _auto_rollback_problems(settings)
     for index, notification in enumerate(settings.notifications):
         url = notification.template if secrets.missing(notification.template) else notification.url
         scheme = url.split("://", 1)[0] if "://" in url else ""
         if not scheme and not url.startswith("${"):
             problems.append(f"notifications[{index}].url: not an apprise URL (expected scheme://...)")
+    return problems
+
+
+def _pipeline_problems(settings: Settings, problems: list[str]) -> dict[str, int]:
+    """Problems of `[[pipelines]]` no single table can see; returns the pipelines' names."""
+    names: dict[str, int] = {}
+    for index, pipeline in enumerate(settings.pipelines):
+        if pipeline.name in names:
+            problems.append(
+                f"pipelines[{index}].name: duplicate pipeline name {pipeline.name!r} "
+                f"(also pipelines[{names[pipeline.name]}])"
+            )
+        names.setdefault(pipeline.name, index)
+    if settings.pipelines and not settings.registry.tracking_uri:
+        problems.append("pipelines: their runs are read from MLflow, and registry.tracking_uri is not set")
+    return names
+
+
+def _auto_rollback_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    watched: dict[tuple[str, str], int] = {}
+    for index, entry in enumerate(settings.auto_rollback):
+        key = (entry.model, settings.auto_rollback_alias(entry))
+        if key in watched:
+            problems.append(
+                f"auto_rollback[{index}].model: {key[0]!r} alias {key[1]!r} is watched twice "
+                f"(also auto_rollback[{watched[key]}])"
+            )
+        watched.setdefault(key, index)
+        if not settings.registry.tracking_uri:
+            problems.append(
+                f"auto_rollback[{index}].model: rolling back needs the registry, and "
+                "registry.tracking_uri is not set"
+            )
+        served = [
+            e.name
+            for e in settings.endpoints
+            if e.model == entry.model and (e.alias or settings.alias_for(entry.model)) == key[1]
+        ]
+        if not served:
+            problems.append(
+                f"auto_rollback[{index}].model: no endpoint serves {key[0]!r} through alias {key[1]!r}"
+            )
     return problems
 
 

@@ -20,11 +20,18 @@ class NotificationSettings(Section):
     min_severity: Severity = "info"
     endpoints: list[str] = ["*"]
     """Glob patterns of endpoint names routed to this channel."""
+    after: Duration = Field(default=0.0, ge=0.0, allow_inf_nan=False)
+    """An escalation channel: it hears only about alerts still firing, unacknowledged and not silenced
+    this long after they fired (then their reminders and resolve too). 0: it hears every page at once."""
 
     @property
     def url(self) -> str:
         """The URL to deliver to, `${VAR}` expanded now; `secrets.MissingVariable` when one is unset."""
         return secrets.expand(self.template)
+
+    @property
+    def escalates(self) -> bool:
+        return self.after > 0
 
     def routes(self, endpoint: str, severity: str) -> bool:
         return SEVERITY_RANK[severity] >= SEVERITY_RANK[self.min_severity] and any(

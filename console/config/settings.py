@@ -8,8 +8,10 @@ from pathlib import Path
 
 from pydantic import Field
 
+from mlops_console.config.auto_rollback import AutoRollbackSettings
 from mlops_console.config.endpoints import EndpointSettings
 from mlops_console.config.notifications import NotificationSettings, NotifySettings
+from mlops_console.config.pipelines import PIPELINE_PREFIX, PipelineSettings
 from mlops_console.config.prometheus import DiscoverSettings, PrometheusSettings
 from mlops_console.config.registry import RegistrySettings
 from mlops_console.config.rules import RuleSettings
@@ -36,6 +38,9 @@ class Settings(Section):
     watch: WatchSettings = WatchSettings()
     prometheus: PrometheusSettings | None = None
     discover: list[DiscoverSettings] = []
+    pipelines: list[PipelineSettings] = []
+    """Training and batch-scoring jobs whose MLflow runs are watched (see `config/pipelines`)."""
+    auto_rollback: list[AutoRollbackSettings] = []
 
     def source_of(self, endpoint: EndpointSettings) -> str:
         """`probe` or `prometheus`: where the endpoint's figures come from."""
@@ -68,7 +73,11 @@ class Settings(Section):
 
     def runbook_for(self, rule: str, endpoint: str) -> str | None:
         """The runbook of an alert: the last `[[rules]]` table for this rule whose glob matches the
-        endpoint and that sets one, else the endpoint's own."""
+        endpoint and that sets one, else the endpoint's own. A pipeline's alerts (`pipeline:NAME`) match
+        the globs by the pipeline's name."""
+        pipeline = endpoint.startswith(PIPELINE_PREFIX)
+        if pipeline:
+            endpoint = endpoint.removeprefix(PIPELINE_PREFIX)
         for override in reversed(self.rules):
             if (
                 override.runbook
@@ -76,6 +85,8 @@ class Settings(Section):
                 and fnmatch.fnmatchcase(endpoint, override.endpoint)
             ):
                 return override.runbook
+        if pipeline:
+            return None
         for own in self.endpoints:
             if own.name == endpoint:
                 return own.runbook
@@ -83,6 +94,10 @@ class Settings(Section):
 
     def alias_for(self, model: str) -> str:
         return self.registry.aliases.get(model, self.registry.default_alias)
+
+    def auto_rollback_alias(self, entry: AutoRollbackSettings) -> str:
+        """The alias an `[[auto_rollback]]` table watches."""
+        return entry.alias or self.alias_for(entry.model)
 
     def lazy_values(self) -> list[tuple[str, str]]:
         """`(key, text as written)` of every value whose `${VAR}` references are resolved when used."""

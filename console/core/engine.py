@@ -23,8 +23,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_console.config import Settings
 from mlops_console.core.adapters import ProbeResult
-from mlops_console.core.alerts import AlertBook, AlertWrite, remind_unacknowledged
-from mlops_console.core.conditions import evaluate
+from mlops_console.core.alerts import (
+    AlertBook,
+    AlertWrite,
+    escalate_unacknowledged,
+    page_after_maintenance,
+    remind_unacknowledged,
+)
+from mlops_console.core.conditions import Condition, evaluate
 from mlops_console.core.endpoint_state import EndpointState
 from mlops_console.core.notifier import Notifier
 from mlops_console.core.quality.snapshot import QualitySnapshot
@@ -38,6 +44,9 @@ from mlops_console.core.watcher_health import watcher_health
 from mlops_console.core.writer import AlertWriter
 
 if TYPE_CHECKING:
+    from mlops_console.config.pipelines import PipelineSettings
+    from mlops_console.core.auto_rollback import AutoRollback
+    from mlops_console.core.pipelines import PipelineWatch
     from mlops_console.core.sources.prometheus import PrometheusSource
 
 log = logging.getLogger("mlops_console.engine")
@@ -49,6 +58,9 @@ LEASE_RENEW = 3.0
 STATUS_EVERY = 2.0
 STORE_SYNC_EVERY = 5.0
 REMIND_EVERY = 30.0
+ESCALATE_EVERY = 2.0
+"""How late an escalation may be past its channel's `after`, or a page past its maintenance window."""
+AUTO_ROLLBACK_EVERY = 1.0
 DETECTOR_STATE_EVERY = 10.0
 PRUNE_EVERY = 3600.0
 """Seconds between two prunings of history older than `store.history` (a backlog: every round)."""
@@ -65,9 +77,14 @@ class EngineFailed(RuntimeError):
 
 
 class Engine:
-    def __init__(self, settings: Settings, store: Store, *, owner: str | None = None) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, *, owner: str | None = None, read_only: bool = False
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.read_only = read_only
+        """A read-only console's engine still probes and pages, but changes nothing by itself (no
+        automatic rollback)."""
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.endpoints = {
             e.name: EndpointState(
@@ -92,6 +109,11 @@ class Engine:
 
             self.sources.append(QualitySource(settings, list(self.endpoints.values()), store))
         self.registry = RegistryWatch(settings)
+        self.pipelines: PipelineWatch | None = None
+        if settings.pipelines:
+            from mlops_console.core.pipelines import PipelineWatch
+
+            self.pipelines = PipelineWatch(settings)
         self.leader = False
         self.follow_owner: str | None = None
         self._followed: tuple[EndpointSnapshot, ...] = ()
@@ -114,6 +136,8 @@ class Engine:
         self._store_problem: str | None = None
         self.on_probe: Callable[[str, ProbeResult], None] | None = None
         """Told of every probe result (the watcher's own metrics); called on the engine's loop."""
+        self.auto_rollback: AutoRollback | None = None
+        """Rolls a bad promote back by itself (`[[auto_rollback]]`), while this engine leads."""
         self.deliveries: collections.Counter[tuple[str, bool]] = collections.Counter()
         """Delivery attempts by `(channel as shown, delivered)` since start, over every notifier."""
 
@@ -124,6 +148,11 @@ class Engine:
     # -- public ----------------------------------------------------------------------------------------
     def snapshot(self) -> EngineSnapshot:
         """What the UI shows: frozen values, never this engine's live state."""
+        pipelines, pipelines_state = (
+            (self.pipelines.snapshot(), self.pipelines.state)
+            if self.pipelines is not None
+            else ((), "not configured")
+        )
         if not self.leader and self.follow_owner and self.failure is None:
             return EngineSnapshot(
                 at=time.time(),
@@ -131,6 +160,8 @@ class Engine:
                 registry=self.registry.state,
                 owner=self.follow_owner,
                 engine=self._followed_health,
+                pipelines=pipelines,
+                pipelines_state=pipelines_state,
             )
         endpoints = tuple(state.snapshot() for state in self.endpoints.values())
         pending = tuple(f"{e.name}:{rule}" for e in endpoints for rule in e.firing if rule.endswith(PENDING))
@@ -142,6 +173,8 @@ class Engine:
             pending=pending,
             engine=self.health(),
             prometheus=self.prometheus.state if self.prometheus is not None else "not configured",
+            pipelines=pipelines,
+            pipelines_state=pipelines_state,
         )
 
     def health(self, now: float | None = None) -> EngineHealth:
@@ -193,6 +226,10 @@ class Engine:
         tasks = [supervise("lease", self._lease_loop), supervise("alert writer", self.writer.run)]
         if self.registry.configured:
             tasks.append(supervise("registry", lambda: self.registry.run(self.endpoints.values())))
+        pipelines = self.pipelines
+        if pipelines is not None:
+            # Read whether leading or following (the screen shows them either way); judged by the leader.
+            tasks.append(supervise("pipelines", lambda: pipelines.run(self._pipeline_judged)))
         if on_snapshot:
             tasks.append(supervise("publish", lambda: self._publish_loop(on_snapshot, period)))
         try:
@@ -217,6 +254,8 @@ class Engine:
             await self.registry.refresh(self.endpoints.values())
         for source in self.sources:
             await source.once()
+        if self.pipelines is not None:
+            await self.pipelines.read(self.pipelines.pipelines)
         now = time.time()
         for state in self.endpoints.values():
             state.refresh(now)
@@ -275,6 +314,8 @@ class Engine:
             tasks += [supervise(name, loop) for name, loop in source.loops(self).items()]
         tasks.append(supervise("notifier", lambda: notifier.run(self._stop)))
         tasks.append(supervise("housekeeping", self._housekeeping_loop))
+        if self.settings.auto_rollback:
+            tasks.append(supervise("auto rollback", self._auto_rollback_loop))
         return tasks
 
     async def _restore_detectors(self) -> None:
@@ -353,18 +394,30 @@ class Engine:
         self._evaluate(state, now)
 
     def _evaluate(self, state: EndpointState, now: float) -> None:
+        reading = state.reading(now, tuple(self.book.open_rules(state.name)))
+        state.set_firing(self._to_book(evaluate(self.settings, reading, state.detected)))
+
+    def _pipeline_judged(self, pipeline: PipelineSettings, conditions: list[Condition]) -> tuple[str, ...]:
+        """The sink of the pipeline reads: the leader's book turns their conditions into alerts."""
+        if not self.leader:
+            return ()
+        return self._to_book(conditions)
+
+    def _to_book(self, conditions: list[Condition]) -> tuple[str, ...]:
+        """Run conditions through the alert book, submit its writes; the rules firing (or pending)."""
         writes: list[AlertWrite] = []
         firing: list[str] = []
-        reading = state.reading(now, tuple(self.book.open_rules(state.name)))
-        for condition in evaluate(self.settings, reading, state.detected):
+        for condition in conditions:
             writes.extend(self.book.evaluate(condition))
+            # A pipeline's metric alerts carry the metric where an endpoint's carry the model.
+            name = f"{condition.rule}:{condition.model}" if condition.rule == "run_metric" else condition.rule
             if self.book.is_firing(condition.rule, condition.endpoint, condition.model):
-                firing.append(condition.rule)
+                firing.append(name)
             elif self.book.is_pending(condition.rule, condition.endpoint, condition.model):
-                firing.append(condition.rule + PENDING)
-        state.set_firing(tuple(firing))
+                firing.append(name + PENDING)
         if writes:
             self.writer.submit(writes)
+        return tuple(firing)
 
     def _notifier_wake(self) -> None:
         notifier, loop = self._notifier, self._event_loop
@@ -376,7 +429,14 @@ class Engine:
 
     # -- periodic work ---------------------------------------------------------------------------------
     async def _housekeeping_loop(self) -> None:
-        last = {"status": 0.0, "sync": 0.0, "remind": 0.0, "detectors": time.time(), "prune": 0.0}
+        last = {
+            "status": 0.0,
+            "sync": 0.0,
+            "remind": 0.0,
+            "escalate": 0.0,
+            "detectors": time.time(),
+            "prune": 0.0,
+        }
         logged_at = 0.0
         while True:
             await asyncio.sleep(0.5)
@@ -430,6 +490,28 @@ class Engine:
             last["remind"] = now
             if await self._in_store(remind_unacknowledged, self.store, self.settings):
                 self._notifier_wake()
+        if now - last["escalate"] >= ESCALATE_EVERY:
+            last["escalate"] = now
+            queued = await self._in_store(page_after_maintenance, self.store, self.settings)
+            if any(n.escalates for n in self.settings.notifications):
+                queued += await self._in_store(escalate_unacknowledged, self.store, self.settings)
+            if queued:
+                self._notifier_wake()
+
+    async def _auto_rollback_loop(self) -> None:
+        from mlops_console.core.auto_rollback import AutoRollback
+
+        runner = self.auto_rollback = AutoRollback(
+            self.settings,
+            self.store,
+            owner=self.owner,
+            may_act=lambda: self.leader and not self.read_only and not self._stop.is_set(),
+        )
+        while True:
+            # Its own thread: a rollback waits for deploy hooks and their verification (minutes).
+            if await asyncio.to_thread(runner.round):
+                self._notifier_wake()
+            await asyncio.sleep(AUTO_ROLLBACK_EVERY)
 
     def _write_status(
         self, rows: list[dict[str, Any]], rollups: Sequence[Rollup], health: EngineHealth

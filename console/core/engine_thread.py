@@ -25,8 +25,10 @@ class EngineThread:
         on_snapshot: Callable[[EngineSnapshot], None],
         period: float = 1.0,
         store: Store | None = None,
+        read_only: bool = False,
     ) -> None:
         self.settings = settings
+        self.read_only = read_only
         self.on_snapshot = on_snapshot
         self.period = period
         self._store = store
@@ -54,7 +56,7 @@ class EngineThread:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         store = self._store if self._store is not None else await self._open_store()
-        self.engine = Engine(self.settings, store)
+        self.engine = Engine(self.settings, store, read_only=self.read_only)
         self._ready.set()
         await self.engine.run(self._stop, on_snapshot=self.on_snapshot, period=self.period)
 

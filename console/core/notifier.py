@@ -20,6 +20,7 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 from mlops_console.config import NotificationSettings, Settings
@@ -46,9 +47,17 @@ def channel_id(template: str) -> str:
 
 
 def outbox_messages(
-    settings: Settings, *, endpoint: str, severity: str, kind: str, title: str, body: str
+    settings: Settings,
+    *,
+    endpoint: str,
+    severity: str,
+    kind: str,
+    title: str,
+    body: str,
+    escalated: Collection[str] = (),
 ) -> list[OutboxMessage]:
-    """One pending notification per channel that routes this endpoint and severity."""
+    """One pending notification per channel that routes this endpoint and severity. An escalation
+    channel (`after`) hears only about alerts escalated to it (`escalated`: their channel ids)."""
     routed_severity = "critical" if kind == "test" else severity
     return [
         OutboxMessage(
@@ -60,7 +69,8 @@ def outbox_messages(
             body=body,
         )
         for n in settings.notifications
-        if kind == "test" or n.routes(endpoint, routed_severity)
+        if kind == "test"
+        or (n.routes(endpoint, routed_severity) and (not n.escalates or channel_id(n.template) in escalated))
     ]
 
 

@@ -91,6 +91,17 @@ class Silence:
 
 
 @dataclass(frozen=True, slots=True)
+class Maintenance:
+    """A maintenance window still running at the report's end."""
+
+    window: int
+    endpoints: str
+    until: float
+    by: str
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ShiftReport:
     start: float
     end: float
@@ -107,6 +118,7 @@ class ShiftReport:
     open_alerts: tuple[OpenAlert, ...]
     changes: tuple[Change, ...]
     silences: tuple[Silence, ...]
+    maintenance: tuple[Maintenance, ...] = ()
 
 
 def build_report(store: Store, start: float, end: float) -> ShiftReport:
@@ -183,6 +195,10 @@ def build_report(store: Store, start: float, end: float) -> ShiftReport:
         )
         for row in store.silences_running(end)
     )
+    maintenance = tuple(
+        Maintenance(window=w.id, endpoints=w.pattern, until=w.ends_at, by=w.created_by, reason=w.reason)
+        for w in store.maintenance_windows(end)
+    )
     return ShiftReport(
         start=start,
         end=end,
@@ -199,6 +215,7 @@ def build_report(store: Store, start: float, end: float) -> ShiftReport:
         open_alerts=open_alerts,
         changes=changes,
         silences=silences,
+        maintenance=maintenance,
     )
 
 
@@ -306,6 +323,10 @@ def _sections(report: ShiftReport, cell: Any) -> list[tuple[str, list[str], list
         [f"#{s.alert_id}", cell(s.endpoint), cell(s.rule), utc(s.until), cell(s.by or "")]
         for s in report.silences
     ]
+    maintenance = [
+        [f"#{m.window}", cell(m.endpoints), utc(m.until), cell(m.by), cell(m.reason or "")]
+        for m in report.maintenance
+    ]
     return [
         ("Pages by severity", ["severity", "alerts", "paged"], severity),
         ("Noisiest rules", ["rule", "alerts", "paged", "hint"], rules),
@@ -317,6 +338,7 @@ def _sections(report: ShiftReport, cell: Any) -> list[tuple[str, list[str], list
             changes,
         ),
         ("Silences still running", ["alert", "endpoint", "rule", "until", "by"], silences),
+        ("Maintenance windows still running", ["window", "endpoints", "until", "by", "reason"], maintenance),
     ]
 
 
@@ -365,6 +387,6 @@ def report_json(report: ShiftReport) -> dict[str, Any]:
         row["started_at"] = iso(row["started_at"])
     for row in data["changes"]:
         row["at"] = iso(row["at"])
-    for row in data["silences"]:
+    for row in [*data["silences"], *data["maintenance"]]:
         row["until"] = iso(row["until"])
     return json_safe(data)  # type: ignore[no-any-return]

@@ -8,9 +8,12 @@ engine builds a new one from its own mutable state whenever that state changed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mlops_console.core.quality.snapshot import QualitySnapshot
+
+if TYPE_CHECKING:
+    from mlops_console.core.pipelines.snapshot import PipelineSnapshot
 
 Health = Literal["up", "degraded", "loading", "down", "unknown"]
 """`loading`: the server answers but is still loading its model (not down, not serving yet)."""
@@ -151,9 +154,15 @@ class EngineSnapshot:
     """Health of the engine that probes and pages (this process's, or the followed watcher's)."""
     prometheus: str = "not configured"
     """The `[prometheus]` source: `ok`, `connecting`, `not configured`, or what is wrong with it."""
+    pipelines: tuple[PipelineSnapshot, ...] = ()
+    """Each `[[pipelines]]` table as last read from MLflow."""
+    pipelines_state: str = "not configured"
+    """Reading the pipelines' runs: `ok`, `connecting`, `not configured`, or `registry unreachable: ...`."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.endpoints, tuple):
             object.__setattr__(self, "endpoints", tuple(self.endpoints))
+        if not isinstance(self.pipelines, tuple):
+            object.__setattr__(self, "pipelines", tuple(self.pipelines))
         if not isinstance(self.pending, tuple):
             object.__setattr__(self, "pending", tuple(self.pending))

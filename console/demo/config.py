@@ -7,8 +7,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from mlops_console.demo.datasets import DIABETES
-from mlops_console.demo.state import EndpointState, inference_log_path
+from mlops_console.demo.datasets import DIABETES, IRIS
+from mlops_console.demo.state import BATCH_PIPELINE, EndpointState, inference_log_path
 
 PROBE_INTERVAL_S = 1.0
 DRIFT_WINDOW = "2m"
@@ -37,7 +37,12 @@ def deploy_command(root: Path, endpoint: str) -> str:
 
 
 def render_config(
-    root: Path, tracking_uri: str, endpoints: list[EndpointState], pager_url: str | None = None
+    root: Path,
+    tracking_uri: str,
+    endpoints: list[EndpointState],
+    pager_url: str | None = None,
+    *,
+    pipeline: bool = False,
 ) -> str:
     lines = [
         "# Written by `mlops-console demo`; regenerated on every demo start.",
@@ -75,6 +80,30 @@ def render_config(
             # Three of diabetes' ten features shift in the chaos: page when a quarter of them drift.
             rule = ['rule = "feature_drift"', f"endpoint = {_toml_str(ep.name)}", "threshold = 0.25"]
             lines += ["", "[[rules]]", *rule]
+    if pipeline:
+        # The batch-scoring job (`demo/batch.py`) logs a run every few seconds: the same rules as for a
+        # nightly job, on a demo's time scale.
+        lines += [
+            "",
+            "[[pipelines]]",
+            f"name = {_toml_str(BATCH_PIPELINE)}",
+            f"experiment = {_toml_str(BATCH_PIPELINE)}",
+            "filter = \"tags.pipeline = 'batch-scoring'\"",
+            'every = "10s"',
+            'grace = "10s"',
+            'max_duration = "20s"',
+            'metrics = { rows_processed = "drop" }',
+            'poll = "3s"',
+        ]
+    if any(ep.model == IRIS and ep.alias == "production" for ep in endpoints):
+        # A bad release of iris (palette: "chaos: bad_release iris-prod", then promote) rolls back by itself.
+        lines += [
+            "",
+            "[[auto_rollback]]",
+            f"model = {_toml_str(IRIS)}",
+            'alias = "production"',
+            'watch = "10m"',
+        ]
     if pager_url:
         # The demo's own pager (served by its traffic process), so notification delivery is visible.
         lines += ["", "[[notifications]]", f"url = {_toml_str(pager_url)}", 'min_severity = "warning"']
@@ -82,9 +111,15 @@ def render_config(
 
 
 def write_config(
-    path: Path, root: Path, tracking_uri: str, endpoints: list[EndpointState], pager_url: str | None = None
+    path: Path,
+    root: Path,
+    tracking_uri: str,
+    endpoints: list[EndpointState],
+    pager_url: str | None = None,
+    *,
+    pipeline: bool = False,
 ) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_config(root, tracking_uri, endpoints, pager_url))
+    path.write_text(render_config(root, tracking_uri, endpoints, pager_url, pipeline=pipeline))
     return path

@@ -87,6 +87,7 @@ class DemoEnvironment:
             processes.wait_until_ready(targets, self.ready_timeout)
             if self.traffic_enabled:
                 self._start_traffic()
+                self._start_batch()
         except BaseException:
             self.stop()
             raise
@@ -102,6 +103,22 @@ class DemoEnvironment:
         self._children.append(proc)
         state.traffic_pid_path(self.root).write_text(str(proc.pid))
 
+    def _start_batch(self) -> None:
+        # mlflow is imported here only when the demo starts.
+        from mlops_console.demo.batch import fresh_experiment, wait_for_first_run
+
+        experiment_id = fresh_experiment(self.tracking_uri)
+        cmd = [
+            sys.executable, "-m", "mlops_console.demo.batch",
+            "--root", str(self.root), "--exit-with-pid", str(os.getpid()),
+        ]  # fmt: skip
+        state.write_json_atomic(state.batch_control_path(self.root), {})
+        log = state.log_path(self.root, "batch")
+        proc = processes.spawn(cmd, log, env=servers.server_env())
+        self._children.append(proc)
+        state.batch_pid_path(self.root).write_text(str(proc.pid))
+        wait_for_first_run(self.tracking_uri, experiment_id, _alive(proc), log, self.ready_timeout)
+
     def stop(self) -> None:
         """Stop traffic and every endpoint (including servers restarted by the deploy command)."""
         with contextlib.suppress(Exception):
@@ -115,12 +132,14 @@ class DemoEnvironment:
 
     def cleanup_leftovers(self) -> None:
         """Terminate every process recorded under root (ours or from a crashed earlier run)."""
-        pids = [state.read_pid(state.traffic_pid_path(self.root))]
+        recorded = (state.traffic_pid_path(self.root), state.batch_pid_path(self.root))
+        pids = [state.read_pid(path) for path in recorded]
         pids += [ep.pid for ep in state.load_endpoints(self.root)]
         for pid in pids:
             with contextlib.suppress(Exception):
                 processes.terminate(pid, self.root, timeout=5)
         state.traffic_pid_path(self.root).unlink(missing_ok=True)
+        state.batch_pid_path(self.root).unlink(missing_ok=True)
         for path in (state.run_dir(self.root) / "endpoints").glob("*.json"):
             path.unlink(missing_ok=True)
         state.owner_path(self.root).unlink(missing_ok=True)
@@ -162,7 +181,9 @@ class DemoEnvironment:
 
     def write_config(self, path: Path) -> Path:
         pager = f"json://127.0.0.1:{self.pager_port}/pager" if self.pager_port else None
-        return config.write_config(path, self.root, self.tracking_uri, self._endpoint_states(), pager)
+        return config.write_config(
+            path, self.root, self.tracking_uri, self._endpoint_states(), pager, pipeline=self.traffic_enabled
+        )
 
     def deploy_command(self, endpoint: str) -> str:
         return config.deploy_command(self.root, endpoint)
@@ -184,6 +205,14 @@ class DemoEnvironment:
     def fail(self, endpoint: str, error_rate: float) -> None:
         self._set_chaos(endpoint, error_rate=float(error_rate))
 
+    def bad_release(self, endpoint: str) -> None:
+        """The next other version deployed to the endpoint is a bad release: it fails half its
+        requests (what automatic rollback is for)."""
+        with servers.endpoint_lock(self.root, endpoint):
+            ep = state.load_endpoint(self.root, endpoint)
+            ep.bad_release = True
+            state.save_endpoint(self.root, ep)
+
     def malformed(self, endpoint: str, on: bool) -> None:
         self._set_traffic(endpoint, malformed=on)
 
@@ -200,6 +229,20 @@ class DemoEnvironment:
             self.restart(endpoint)
             return
         servers.post_chaos(ep, {"delay_ms": 0.0, "error_rate": 0.0})
+
+    def pipeline(self, name: str, switch: str) -> None:
+        """Chaos for the batch-scoring pipeline: `fail`, `hang`, `slow` (5x), `fraction` (a tenth of
+        its rows), or `heal` (all off). Its next run obeys; `heal` also ends a hanging one."""
+        if name != state.BATCH_PIPELINE:
+            raise KeyError(name)
+        switches: dict[str, object] = {"fail": True, "hang": True, "slow": 5.0, "fraction": 0.1}
+        if switch == "heal":
+            controls: dict[str, object] = {}
+        elif switch in switches:
+            controls = {**state.batch_controls(self.root), switch: switches[switch]}
+        else:
+            raise ValueError(f"unknown pipeline chaos {switch!r}")
+        state.write_json_atomic(state.batch_control_path(self.root), controls)
 
     def _set_chaos(self, endpoint: str, **settings: float) -> None:
         with servers.endpoint_lock(self.root, endpoint):

@@ -15,6 +15,8 @@ from mlops_console.demo import processes, state
 from mlops_console.demo.state import EndpointState
 
 READY_TIMEOUT_S = 60.0
+BAD_RELEASE_ERROR_RATE = 0.5
+"""A bad release answers some requests (its deploy verifies) and fails half of them."""
 
 
 def server_command(
@@ -108,6 +110,10 @@ def restart_endpoint(
         endpoint.model_uri = model_uri or previous_uri
         try:
             _start_and_wait(root, endpoint, timeout)
+            if endpoint.bad_release and endpoint.model_uri != previous_uri:
+                endpoint.bad_release = False
+                state.save_endpoint(root, endpoint)
+                post_chaos(endpoint, {"error_rate": BAD_RELEASE_ERROR_RATE})
         except processes.EndpointStartError:
             if endpoint.model_uri == previous_uri:
                 raise

@@ -24,6 +24,9 @@ class EndpointState:
     host: str = "127.0.0.1"
     # Re-applied after a restart so a slowed endpoint stays slow until healed.
     chaos: dict[str, float] = field(default_factory=dict)
+    bad_release: bool = False
+    """The next other version deployed here fails half its requests (that server only: a rollback's
+    redeploy is healthy again)."""
 
     @property
     def url(self) -> str:
@@ -57,6 +60,24 @@ def traffic_pid_path(root: Path) -> Path:
 
 def traffic_control_path(root: Path) -> Path:
     return run_dir(root) / "traffic-control.json"
+
+
+BATCH_PIPELINE = "batch-scoring"
+"""The demo's batch-scoring pipeline (`demo/batch.py`): its `[[pipelines]]` name and its experiment."""
+
+
+def batch_pid_path(root: Path) -> Path:
+    return run_dir(root) / "batch.pid"
+
+
+def batch_control_path(root: Path) -> Path:
+    """The batch job's chaos switches, read before each run."""
+    return run_dir(root) / "batch-control.json"
+
+
+def batch_controls(root: Path) -> dict[str, Any]:
+    found = read_json(batch_control_path(root), {}) or {}
+    return found if isinstance(found, dict) else {}
 
 
 def lock_path(root: Path, name: str) -> Path:

@@ -38,9 +38,10 @@ from mlops_console.tui.screens.audit import AuditScreen
 from mlops_console.tui.screens.base import ConsoleScreen
 from mlops_console.tui.screens.models import ModelsScreen
 from mlops_console.tui.screens.overview import OverviewScreen
+from mlops_console.tui.screens.pipelines import PipelinesScreen
 from mlops_console.tui.sources import EngineSource, SnapshotSource
 from mlops_console.tui.status_line import HEALTH_SYMBOL, registry_label, status_line
-from mlops_console.tui.text import clean
+from mlops_console.tui.text import clean, fmt_time
 from mlops_console.tui.theme import palette
 from mlops_console.tui.typeahead import TypeAhead
 from mlops_console.tui.widgets.command_bar import CommandBar, resolve
@@ -61,6 +62,7 @@ class MlopsConsole(App[int]):
         "alerts": AlertsScreen,
         "models": ModelsScreen,
         "audit": AuditScreen,
+        "pipelines": PipelinesScreen,
     }
     DEFAULT_MODE = "overview"
     BINDINGS = [
@@ -81,6 +83,14 @@ class MlopsConsole(App[int]):
             "3", "switch_mode('models')", "Models", id="app.models", tooltip="Registered models", show=False
         ),
         Binding("4", "switch_mode('audit')", "Audit", id="app.audit", tooltip="Audit trail", show=False),
+        Binding(
+            "5",
+            "switch_mode('pipelines')",
+            "Pipelines",
+            id="app.pipelines",
+            tooltip="Training and batch pipelines",
+            show=False,
+        ),
     ]
 
     def __init__(
@@ -108,7 +118,7 @@ class MlopsConsole(App[int]):
             actor=actor,
             on_registry_state=self._registry_seen,
         )
-        self.source: SnapshotSource = snapshot_source or EngineSource(settings)
+        self.source: SnapshotSource = snapshot_source or EngineSource(settings, read_only=read_only)
         self.host_sampler = host_sampler
         self.poll = poll
         self.demo = demo
@@ -350,7 +360,72 @@ class MlopsConsole(App[int]):
     def demo_chaos(self, method: str, endpoint: str, *args: Any) -> None:
         """Run one of the demo environment's chaos controls (kill, restart, slow, fail, heal)."""
         getattr(self.demo, method)(endpoint, *args)
-        self.call_from_thread(self.notify, clean(f"demo: {method} {endpoint}", limit=80), markup=False)
+        self.call_from_thread(self.notify, clean(f"chaos: {method} {endpoint}", limit=80), markup=False)
+
+    def open_report(self, span: str) -> None:
+        from mlops_console.tui.screens.report import DEFAULT_SPAN, ReportScreen
+
+        try:
+            if isinstance(self.screen, ReportScreen):
+                self.screen.set_span(span or self.screen.span)
+            else:
+                self.push_screen(ReportScreen(span or DEFAULT_SPAN))
+        except ValueError as exc:
+            self.notify(clean(str(exc), limit=100), severity="warning", markup=False)
+
+    def maintenance_command(self, rest: str) -> None:
+        """`:maintenance GLOB DURATION [REASON]` opens a window, `:maintenance end ID` ends one,
+        `:maintenance` lists the running ones."""
+        from mlops_console.config import parse_duration
+        from mlops_console.core.limits import check_silence
+
+        words = rest.split(maxsplit=2)
+        if words and self.read_only:
+            self.notify("read-only console: maintenance windows cannot be changed", severity="warning")
+            return
+        try:
+            if not words:
+                self._list_maintenance()
+            elif words[0] == "end" and len(words) == 2:
+                self._end_maintenance(int(words[1]))
+            elif len(words) >= 2:
+                seconds = check_silence(parse_duration(words[1]))
+                self._start_maintenance(words[0], seconds, words[2] if len(words) == 3 else None)
+            else:
+                raise ValueError("usage: :maintenance GLOB DURATION [REASON] | :maintenance end ID")
+        except ValueError as exc:
+            self.notify(clean(str(exc), limit=100), severity="warning", markup=False)
+
+    @work(thread=True, exit_on_error=False, group="maintenance")
+    def _start_maintenance(self, pattern: str, seconds: float, reason: str | None) -> None:
+        window = self.backend.store.start_maintenance(pattern, seconds, self.backend.actor, reason)
+        text = f"maintenance #{window.id}: {window.pattern} quiet until {fmt_time(window.ends_at)}"
+        self.call_from_thread(self.notify, clean(text, limit=120), markup=False)
+        self.post_message(StoreChanged("alerts"))
+
+    @work(thread=True, exit_on_error=False, group="maintenance")
+    def _end_maintenance(self, window_id: int) -> None:
+        try:
+            window = self.backend.store.end_maintenance(window_id, self.backend.actor)
+        except KeyError:
+            text, severity = f"no maintenance window with id {window_id}", "warning"
+        except ValueError as exc:
+            text, severity = str(exc), "warning"
+        else:
+            text, severity = f"maintenance #{window.id} ({window.pattern}) ended", "information"
+        self.call_from_thread(self.notify, clean(text, limit=120), severity=severity, markup=False)
+        self.post_message(StoreChanged("alerts"))
+
+    @work(thread=True, exit_on_error=False, group="maintenance")
+    def _list_maintenance(self) -> None:
+        windows = self.backend.store.maintenance_windows(time.time())
+        lines = [
+            f"#{w.id} {w.pattern} until {fmt_time(w.ends_at)} by {w.created_by}"
+            + (f": {w.reason}" if w.reason else "")
+            for w in windows
+        ]
+        text = "\n".join(clean(line, limit=120) for line in lines) or "no maintenance window running"
+        self.call_from_thread(self.notify, text, title="maintenance", markup=False)
 
     def action_command_bar(self) -> None:
         for bar in self.screen.query(CommandBar):
@@ -374,6 +449,10 @@ class MlopsConsole(App[int]):
                 self.open_endpoint(rest.strip())
             else:
                 self.switch_mode("overview")
+        elif command == "report":
+            self.open_report(rest.strip())
+        elif command == "maintenance":
+            self.maintenance_command(rest.strip())
         elif command == "drift":
             if rest.strip():
                 self.open_quality(rest.strip())
@@ -387,7 +466,8 @@ class MlopsConsole(App[int]):
                 self.switch_mode(command)
         else:
             self.notify(
-                clean(f"unknown command: {text}", limit=80) + " (try :alerts :models :audit :drift NAME :q)",
+                clean(f"unknown command: {text}", limit=80)
+                + " (try :alerts :models :pipelines :audit :drift NAME :q)",
                 severity="warning",
                 markup=False,
             )

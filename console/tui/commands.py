@@ -23,6 +23,11 @@ class ConsoleCommands(Provider):
             ("go: alerts", "Firing, acknowledged, silenced and resolved alerts", partial(run, "alerts")),
             ("go: models", "Registered models and versions", partial(run, "models")),
             ("go: audit", "Who did what, when", partial(run, "audit")),
+            (
+                "go: pipelines",
+                "Training and batch pipelines, from their MLflow runs",
+                partial(run, "pipelines"),
+            ),
         ]
         for name in app.endpoint_names():
             out.append(
@@ -42,14 +47,31 @@ class ConsoleCommands(Provider):
                 ("shift", (True,), "shift its traffic's inputs (model drift)"),
                 ("malformed", (True,), "send malformed requests"),
                 ("heal", (), "remove all chaos"),
+                ("bad_release", (), "the next version deployed here fails half its requests"),
             ]
             for name in app.endpoint_names():
                 for method, args, what in chaos:
                     out.append(
                         (
-                            f"demo: {method} {clean(name, limit=40)}",
+                            f"chaos: {method} {clean(name, limit=40)}",
                             f"Demo chaos: {what}",
                             partial(app.demo_chaos, method, name, *args),
+                        )
+                    )
+            snapshot = getattr(app, "snapshot", None)
+            for pipeline in snapshot.pipelines if snapshot is not None else ():
+                for switch, what in (
+                    ("fail", "make its runs fail"),
+                    ("hang", "make its next run hang"),
+                    ("slow", "make its runs 5x slower"),
+                    ("fraction", "make its runs score a tenth of their rows"),
+                    ("heal", "remove all chaos"),
+                ):
+                    out.append(
+                        (
+                            f"chaos: pipeline {switch} {clean(pipeline.name, limit=40)}",
+                            f"Demo chaos: {what}",
+                            partial(app.demo_chaos, "pipeline", pipeline.name, switch),
                         )
                     )
         screen = self.screen

@@ -31,15 +31,16 @@ class SnapshotSource(Protocol):
 class EngineSource:
     """The probe engine in its own thread (or following another process's lease through the store)."""
 
-    def __init__(self, settings: Settings, period: float = 1.0) -> None:
+    def __init__(self, settings: Settings, period: float = 1.0, read_only: bool = False) -> None:
         self.settings = settings
         self.period = period
+        self.read_only = read_only
         self._engine: EngineThread | None = None
 
     def start(self, on_snapshot: OnSnapshot) -> None:
         from mlops_console.core.engine_thread import EngineThread
 
-        self._engine = EngineThread(self.settings, on_snapshot, period=self.period)
+        self._engine = EngineThread(self.settings, on_snapshot, period=self.period, read_only=self.read_only)
         self._engine.start()
 
     @property

@@ -70,6 +70,7 @@ def _as_new(alert: Alert) -> NewAlert:
         threshold=alert.threshold,
         flapping=alert.flapping,
         id=alert.id,
+        runbook=alert.runbook,
     )
 
 
@@ -197,6 +198,7 @@ class AlertBook:
             threshold=condition.threshold,
             started_at=now,
             flapping=starts_flapping,
+            runbook=self.settings.runbook_for(condition.rule, condition.endpoint) or "",
             evidence=condition.evidence,
         )
         tracked.alert = alert
@@ -205,6 +207,12 @@ class AlertBook:
 
         def run(store: Store, write: AlertWrite) -> None:
             quiet = store.silenced_until(tracked.fingerprint) is not None
+            # Recorded as withheld by the window, so it pages once if still firing when the window ends.
+            window = None if quiet else store.in_maintenance(alert.endpoint)
+            quiet = quiet or window is not None
+            events = ["flapping"] if starts_flapping else []
+            if window is not None:
+                events.append("maintenance")
             created = False
 
             def notifications(alert_id: int) -> list[OutboxMessage]:
@@ -215,9 +223,7 @@ class AlertBook:
                 )
                 return write.with_direct(messages)
 
-            alert_id = store.open_alert(
-                alert, notifications, events=["flapping"] if starts_flapping else [], adopt_open=True
-            )
+            alert_id = store.open_alert(alert, notifications, events=events, adopt_open=True)
             tracked.alert_id = alert_id
             if not created:
                 log.info("alert #%s was already open in the store: adopted", alert_id)
@@ -227,7 +233,7 @@ class AlertBook:
                 alert_id,
                 kind,
                 alert.summary,
-                " (not paged: silenced)" if quiet else "",
+                (" (not paged: maintenance)" if window else " (not paged: silenced)") if quiet else "",
                 extra={
                     "event": "alert_" + kind,
                     "alert": alert_id,
@@ -257,11 +263,18 @@ class AlertBook:
             except KeyError:
                 return
             if alert.state != "resolved":
-                quiet = store.silenced_until(tracked.fingerprint) is not None
-                messages = [] if quiet else alert_messages(settings, "resolved", alert)
-                store.resolve_alert(
-                    alert_id, lambda: write.with_direct(messages), note=condition.detail or None, at=now
+                quiet = store.silenced_until(tracked.fingerprint) is not None or store.maintenance_quiet(
+                    alert_id
                 )
+
+                def messages() -> list[OutboxMessage]:
+                    # Inside the resolve's transaction: an escalation that just landed hears the resolve.
+                    if quiet:
+                        return write.with_direct([])
+                    escalated = store.escalated_channels(alert_id)
+                    return write.with_direct(alert_messages(settings, "resolved", alert, escalated=escalated))
+
+                store.resolve_alert(alert_id, messages, note=condition.detail or None, at=now)
                 log.info(
                     "alert #%s resolved: %s %s",
                     alert_id,

@@ -37,12 +37,14 @@ def open_external_alert(
         severity=severity,
         summary=summary,
         started_at=time.time(),
+        runbook=settings.runbook_for(rule, endpoint) or "",
     )
     silenced = store.silenced_until(alert.fingerprint) is not None
+    window = None if silenced else store.in_maintenance(endpoint)
 
     def messages(alert_id: int) -> list[OutboxMessage]:
-        if silenced:
+        if silenced or window:
             return []
         return alert_messages(settings, "firing", replace(alert, id=alert_id))
 
-    return store.open_alert(alert, messages)
+    return store.open_alert(alert, messages, events=["maintenance"] if window else [])

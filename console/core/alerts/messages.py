@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Protocol
 
 from mlops_console.core.alerts.timing import FLAP_FIRES, FLAP_SETTLE, FLAP_WINDOW
@@ -33,6 +34,16 @@ class AlertText(Protocol):
     def version(self) -> str | None: ...
     @property
     def started_at(self) -> float: ...
+    @property
+    def runbook(self) -> str | None: ...
+
+
+def runbook_of(settings: Settings, alert: AlertText) -> str | None:
+    """The runbook stored with the alert when it fired ('' for none); for an alert stored before
+    runbooks were, the config's (`Settings.runbook_for`)."""
+    if alert.runbook is not None:
+        return alert.runbook or None
+    return settings.runbook_for(alert.rule, alert.endpoint)
 
 
 def format_time(at: float) -> str:
@@ -42,12 +53,18 @@ def format_time(at: float) -> str:
 def render_message(kind: str, alert: AlertText, runbook: str | None = None) -> tuple[str, str]:
     """Title and body of a notification: endpoint, rule, observed value vs threshold, model version, and
     the runbook (`Settings.runbook_for`) while there is something to do."""
-    label = {"firing": "FIRING", "resolved": "RESOLVED", "reminder": "STILL FIRING", "flapping": "FLAPPING"}[
-        kind
-    ]
+    label = {
+        "firing": "FIRING",
+        "resolved": "RESOLVED",
+        "reminder": "STILL FIRING",
+        "flapping": "FLAPPING",
+        "escalation": "ESCALATED",
+    }[kind]
     title = f"[{label}] {alert.endpoint}: {rule_title(alert.rule)}"
     lines = [f"{alert.summary}"]
-    if alert.model:
+    if alert.rule == "run_metric":
+        lines.append(f"Metric: {alert.model}")  # a pipeline's metric alerts carry it in the model slot
+    elif alert.model:
         version = f" v{alert.version}" if alert.version else ""
         lines.append(f"Model: {alert.model}{version}")
     lines.append(f"Severity: {alert.severity}. Rule: {alert.rule}. Since {format_time(alert.started_at)}.")
@@ -65,11 +82,24 @@ def render_message(kind: str, alert: AlertText, runbook: str | None = None) -> t
     return title, "\n".join(lines)
 
 
-def alert_messages(settings: Settings, kind: str, alert: AlertText, note: str = "") -> list[OutboxMessage]:
-    """One message per channel that routes this alert's endpoint and severity (`note` ends the body)."""
-    title, body = render_message(kind, alert, settings.runbook_for(alert.rule, alert.endpoint))
+def alert_messages(
+    settings: Settings,
+    kind: str,
+    alert: AlertText,
+    note: str = "",
+    escalated: Collection[str] = (),
+) -> list[OutboxMessage]:
+    """One message per channel that routes this alert's endpoint and severity (`note` ends the body);
+    escalation channels only among `escalated` (the channel ids the alert was escalated to)."""
+    title, body = render_message(kind, alert, runbook_of(settings, alert))
     if note:
         body += "\n" + note
     return outbox_messages(
-        settings, endpoint=alert.endpoint, severity=alert.severity, kind=kind, title=title, body=body
+        settings,
+        endpoint=alert.endpoint,
+        severity=alert.severity,
+        kind=kind,
+        title=title,
+        body=body,
+        escalated=escalated,
     )

@@ -12,11 +12,15 @@ if TYPE_CHECKING:
 
 
 def remind_unacknowledged(store: Store, settings: Settings) -> int:
-    """Re-notify firing alerts nobody acknowledged within `notify.renotify_after`; returns how many."""
+    """Re-notify firing alerts nobody acknowledged within `notify.renotify_after` (on every channel that
+    heard of them: escalation channels once escalated); returns how many."""
     after = settings.notify.renotify_after
     if after <= 0:
         return 0
     return sum(
-        store.remind(alert.id, alert_messages(settings, "reminder", alert))
+        store.remind(
+            alert.id,
+            alert_messages(settings, "reminder", alert, escalated=store.escalated_channels(alert.id)),
+        )
         for alert in store.due_reminders(after)
     )

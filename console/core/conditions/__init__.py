@@ -2,8 +2,10 @@
 
 Each family of rules is one module here (`availability`, `traffic`, `versions`, `quality`) with its
 `DEFAULTS` and a `conditions()` function; `FAMILIES` lists them in evaluation order. A new family
-(pipelines) is a new module and one line below. Rules judged by a detector (`detected`) learn,
-so their state lives with the endpoint and comes in as `evaluate(..., detected=...)`.
+is a new module and one line below; `pipelines` judges a pipeline's MLflow runs rather than an
+endpoint's reading, so the engine calls it per pipeline (`evaluate_pipeline`). Rules judged by a
+detector (`detected`) learn, so their state lives with the endpoint and comes in as
+`evaluate(..., detected=...)`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,15 @@ from collections.abc import Callable, Iterator
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from mlops_console.core.conditions import availability, detected, quality, slo, traffic, versions
+from mlops_console.core.conditions import (
+    availability,
+    detected,
+    pipelines,
+    quality,
+    slo,
+    traffic,
+    versions,
+)
 from mlops_console.core.conditions.base import Condition, Reading, evidence
 from mlops_console.core.conditions.detected import DetectedRules
 from mlops_console.core.conditions.params import EndpointRules, RuleParams, resolve
@@ -36,6 +46,7 @@ DEFAULTS = MappingProxyType(
         **slo.DEFAULTS,
         **versions.DEFAULTS,
         **quality.DEFAULTS,
+        **pipelines.DEFAULTS,
     }
 )
 """Every rule the engine evaluates, with its default parameters."""
@@ -54,6 +65,11 @@ def evaluate(settings: Settings, reading: Reading, detected: DetectedRules | Non
     if detected is not None:
         out.extend(c for c in detected.conditions(reading, rules) if c is not None)
     return out
+
+
+def evaluate_pipeline(settings: Settings, reading: pipelines.PipelineReading) -> list[Condition]:
+    """Each enabled pipeline rule's condition for one pipeline's runs (see `conditions/pipelines`)."""
+    return pipelines.conditions(settings, reading)
 
 
 def params_for(settings: Settings, rule: str, endpoint: str) -> RuleParams:
@@ -75,6 +91,7 @@ __all__ = [
     "Reading",
     "RuleParams",
     "evaluate",
+    "evaluate_pipeline",
     "evidence",
     "params_for",
     "rule_title",

@@ -31,6 +31,7 @@ from mlops_console.core.registry.records import (
     RegistryNotFound,
     RegistryNotPermitted,
     RegistryUnavailable,
+    RunInfo,
     VersionInfo,
     VersionPage,
     registry_user,
@@ -253,6 +254,32 @@ class RegistryClient:
 
         return self._call(f"download the input example of {model} v{version}", fetch, model=model)
 
+    def experiment_id(self, name: str) -> str:
+        """The id of the experiment called `name`; RegistryNotFound when there is none."""
+
+        def fetch(client: Any) -> str:
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise RegistryNotFound(f"no experiment named {name!r}")
+            return str(experiment.experiment_id)
+
+        return self._call(f"find experiment {name}", fetch)
+
+    def search_runs(self, experiment_id: str, filter_string: str | None, max_results: int) -> list[RunInfo]:
+        """The newest `max_results` runs of one experiment matching the filter, newest start first."""
+
+        def fetch(client: Any) -> list[Any]:
+            return list(
+                client.search_runs(
+                    [experiment_id],
+                    filter_string=filter_string or "",
+                    max_results=max_results,
+                    order_by=["attributes.start_time DESC"],
+                )
+            )
+
+        return [_run_info(run) for run in self._call(f"search runs of experiment {experiment_id}", fetch)]
+
     # -- writes (used by mlops_console.core.promotion) -------------------------------------------------------
     def set_alias(self, model: str, alias: str, version: str) -> None:
         self._call(
@@ -314,6 +341,20 @@ def _model_info(model: Any) -> ModelInfo:
         description=model.description or None,
         tags=dict(model.tags or {}),
         updated_at=updated / 1000 if updated else None,
+    )
+
+
+def _run_info(run: Any) -> RunInfo:
+    info = run.info
+    metrics = tuple(sorted((str(k), float(v)) for k, v in (run.data.metrics or {}).items()))
+    return RunInfo(
+        run_id=str(info.run_id),
+        status=str(info.status),
+        start=info.start_time / 1000 if info.start_time else None,
+        end=info.end_time / 1000 if info.end_time else None,
+        metrics=metrics,
+        name=getattr(info, "run_name", None) or None,
+        experiment_id=str(info.experiment_id),
     )
 
 

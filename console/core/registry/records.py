@@ -102,3 +102,39 @@ def registry_user() -> str:
     if os.environ.get("MLFLOW_TRACKING_TOKEN"):
         return "the token in $MLFLOW_TRACKING_TOKEN"
     return "anonymous"
+
+
+TERMINAL_RUN_STATES = ("FINISHED", "FAILED", "KILLED")
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """One MLflow run of a pipeline, frozen: it crosses from the reading thread to the engine and UI."""
+
+    run_id: str
+    status: str
+    """`RUNNING`, `SCHEDULED`, `FINISHED`, `FAILED` or `KILLED`."""
+    start: float | None
+    """Epoch seconds."""
+    end: float | None
+    metrics: tuple[tuple[str, float], ...] = ()
+    """The run's latest value of each metric, by name."""
+    name: str | None = None
+    experiment_id: str = ""
+
+    def metric(self, name: str) -> float | None:
+        for key, value in self.metrics:
+            if key == name:
+                return value
+        return None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL_RUN_STATES
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end, for a run that ended."""
+        if self.start is None or self.end is None or not self.finished:
+            return None
+        return max(self.end - self.start, 0.0)

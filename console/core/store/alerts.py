@@ -9,6 +9,7 @@ from mlops_console.core.limits import check_silence, check_text
 from mlops_console.core.store.audit import insert_audit
 from mlops_console.core.store.base import StoreBase, insert_row, now
 from mlops_console.core.store.events import insert_event
+from mlops_console.core.store.maintenance import IN_WINDOW
 from mlops_console.core.store.outbox import enqueue
 from mlops_console.core.store.rows import Alert, AlertEvent, NewAlert, OutboxMessage
 
@@ -54,6 +55,7 @@ class AlertTables(StoreBase):
                 "value": alert.value,
                 "threshold": alert.threshold,
                 "flapping": int(alert.flapping),
+                "runbook": alert.runbook,
                 "state": "firing",
                 "started_at": at,
                 "updated_at": at,
@@ -100,6 +102,12 @@ class AlertTables(StoreBase):
                 "UPDATE alerts SET state='acknowledged', acked_by=?, acked_at=?, ack_note=?, updated_at=? "
                 "WHERE id=?",
                 [by, at, note, at, alert_id],
+            )
+            # Someone is on it: an escalation queued but not yet delivered has nothing left to ask.
+            db.execute(
+                "UPDATE notifications SET status='cancelled' WHERE alert_id=? AND status='pending' "
+                "AND kind='escalation'",
+                [alert_id],
             )
             insert_event(db, alert_id, "acknowledged", at=at, actor=by, note=note)
             insert_audit(
@@ -173,20 +181,25 @@ class AlertTables(StoreBase):
                 return False
             if self._silenced_until(rows[0]["fingerprint"], at) is not None:
                 return False
+            if self.query(f"SELECT {IN_WINDOW} AS w FROM alerts a WHERE id=:id", {"id": alert_id, "at": at})[
+                0
+            ]["w"]:
+                return False
             insert_event(db, alert_id, "reminder", at=at)
             enqueue(db, alert_id, notifications, at)
         return True
 
     def due_reminders(self, after: float) -> list[Alert]:
-        """Firing alerts, not flapping or silenced (a silence covers the fingerprint: a recurrence during
-        it too), that nobody acknowledged and that were last paged more than `after` seconds ago."""
+        """Firing alerts, not flapping, silenced (a silence covers the fingerprint: a recurrence during
+        it too) or under a maintenance window, that nobody acknowledged and that were last paged more than
+        `after` seconds ago."""
         at = now()
         rows = self.query(
             "SELECT * FROM alerts a WHERE state='firing' AND flapping=0 "
             "AND NOT EXISTS (SELECT 1 FROM alerts s "
-            "WHERE s.fingerprint=a.fingerprint AND s.silenced_until>=?) "
-            "AND coalesce(last_notified_at, started_at) < ?",
-            [at, at - after],
+            "WHERE s.fingerprint=a.fingerprint AND s.silenced_until>=:at) "
+            f"AND NOT {IN_WINDOW} AND coalesce(last_notified_at, started_at) < :since",
+            {"at": at, "since": at - after},
         )
         return [Alert.from_row(row, at) for row in rows]
 

@@ -69,7 +69,8 @@ def enqueue(
         )
 
 
-# A row is `pending` until delivered (`sent`), given up (`dead`) or silenced. While a notifier sends it,
+# A row is `pending` until delivered (`sent`), given up (`dead`), silenced, or cancelled (an escalation
+# whose alert was acknowledged first). While a notifier sends it,
 # `sending_at`/`sending_by` say so (`mark_sending`), and `record_delivery` clears them. A mark older than
 # a delivery may take belongs to a sender that stopped mid-delivery: whether that page arrived is
 # unknown, so the row is due again, and is sent as a possible repeat. Until then, the alert's later
@@ -175,7 +176,8 @@ class Outbox(StoreBase):
                 },
             )
             db.execute(
-                "UPDATE notifications SET status=CASE WHEN status='silenced' AND ?!='sent' THEN status "
+                "UPDATE notifications SET status=CASE WHEN status IN ('silenced', 'cancelled') AND ?!='sent' "
+                "THEN status "
                 "ELSE ? END, attempts=?, next_attempt_at=?, sent_at=?, last_error=?, sending_at=NULL, "
                 "sending_by=NULL, interrupted=max(interrupted, ?) WHERE id=?",
                 [

@@ -33,6 +33,9 @@ class NewAlert:
     flapping: bool = False
     id: int | None = None
     """Known once written (pages for a resolve name the alert)."""
+    runbook: str | None = None
+    """The runbook it fires with (`Settings.runbook_for`; '' for none), stored with it. None: not
+    decided here, looked up from the config whenever it is shown."""
     evidence: Mapping[str, Any] | None = None
     """Why a detector fired it (detector, observed, expected band, score, baseline): kept in the
     `fired` event's data."""
@@ -64,6 +67,8 @@ class Alert:
     last_notified_at: float | None
     updated_at: float
     display_state: DisplayState
+    runbook: str | None = None
+    """The runbook stored when it fired: '' for none, None for an alert stored before runbooks were."""
 
     @classmethod
     def from_row(cls, row: dict[str, Any], now: float | None = None) -> Alert:
@@ -104,7 +109,7 @@ class OutboxMessage:
     """A message for one channel, to be queued in the outbox (or already sent directly)."""
 
     kind: str
-    """firing | flapping | resolved | reminder | test"""
+    """firing | flapping | resolved | reminder | escalation | test"""
     channel: str
     """The channel's id (a hash of its URL as written)."""
     target: str
@@ -130,7 +135,7 @@ class Notification:
     title: str
     body: str
     status: str
-    """pending | sent | dead | silenced"""
+    """pending | sent | dead | silenced | cancelled"""
     attempts: int
     next_attempt_at: float
     created_at: float

@@ -175,6 +175,45 @@ MIGRATIONS: list[str] = [
     ALTER TABLE rollups ADD COLUMN requests REAL;
     CREATE INDEX rollups_minute ON rollups(minute);
     """,
+    # automatic rollbacks: one row per promote an automatic rollback decided about (the promote's audit
+    # id is the key, so at most one decision per promote whoever takes it and however often a watcher
+    # restarts). `deciding` is written before the registry is asked: a watcher killed after that finds
+    # it on restart and finishes that same decision instead of taking a second one.
+    """
+    CREATE TABLE auto_rollbacks (
+        promote_id INTEGER PRIMARY KEY,
+        model TEXT NOT NULL,
+        alias TEXT NOT NULL,
+        version TEXT,
+        previous TEXT,
+        state TEXT NOT NULL,
+        alert_id INTEGER,
+        actor TEXT NOT NULL,
+        decided_at REAL NOT NULL,
+        finished_at REAL,
+        audit_id INTEGER,
+        note TEXT
+    );
+    CREATE INDEX auto_rollbacks_state ON auto_rollbacks(state);
+    """,
+    # maintenance windows: no pages for alerts of endpoints matching `endpoints` (a GLOB) until
+    # `ends_at` (moved to the end time when ended early). Each alert keeps the runbook it fired with
+    # ('' for none; NULL: stored before this, looked up from the config).
+    """
+    ALTER TABLE alerts ADD COLUMN runbook TEXT;
+
+    CREATE TABLE maintenance (
+        id INTEGER PRIMARY KEY,
+        endpoints TEXT NOT NULL,
+        reason TEXT,
+        created_by TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        ends_at REAL NOT NULL,
+        ended_by TEXT,
+        ended_at REAL
+    );
+    CREATE INDEX maintenance_ends ON maintenance(ends_at);
+    """,
 ]
 
 

@@ -11,6 +11,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from mlops_console.core import formatting
+from mlops_console.core.alerts.messages import runbook_of
 from mlops_console.core.conditions.detected import explain_evidence
 from mlops_console.core.store import Alert, AlertEvent
 from mlops_console.tui.screens.base import ConsoleScreen
@@ -26,6 +27,9 @@ KIND_LABEL = {
     "resolved": "○ resolved",
     "flapping": "≈ flapping",
     "reminder": "⟳ reminder",
+    "escalated": "⇡ escalated",
+    "maintenance": "◌ in maintenance (not paged)",
+    "maintenance_over": "✉ paged after maintenance",
 }
 
 
@@ -47,7 +51,7 @@ class AlertTimelineScreen(ConsoleScreen):
         super().__init__()
         self.alert_id = alert_id
         self.runbook: str | None = None
-        """The runbook of the alert shown, from the config (known once the alert has loaded)."""
+        """The runbook of the alert shown, as stored with it (known once the alert has loaded)."""
         self.summary = Static(Text("loading…", style="dim"), id="alert-summary")
         self.table: DataTable = DataTable(id="timeline", cursor_type="row", zebra_stripes=True)
 
@@ -71,15 +75,15 @@ class AlertTimelineScreen(ConsoleScreen):
     def reload(self) -> None:
         self._load()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open_runbook" and not self.runbook:
+            return False
+        return super().check_action(action, parameters)
+
     def action_open_runbook(self) -> None:
         if self.runbook:
             self.app.open_url(self.runbook)
             self.notify(f"opening {clean(self.runbook)}", markup=False)
-        else:
-            self.notify(
-                "no runbook for this alert: set `runbook` on its [[rules]] or [[endpoints]] entry",
-                markup=False,
-            )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="timeline-load")
     def _load(self) -> None:
@@ -118,7 +122,8 @@ class AlertTimelineScreen(ConsoleScreen):
         if alert.ack_note:
             head.append("  note: ")
             head.append_text(safe_text(alert.ack_note, limit=200))
-        self.runbook = self.console.settings.runbook_for(alert.rule, alert.endpoint)
+        self.runbook = runbook_of(self.console.settings, alert)
+        self.refresh_bindings()  # `o Runbook` is offered only for an alert that has one
         if self.runbook:
             head.append("\nrunbook: ", style="bold")
             head.append_text(safe_text(self.runbook, limit=300))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -47,7 +48,8 @@ class AlertsScreen(ConsoleScreen):
         "Alerts newest first. `f` cycles the state filter (all, open, firing, acknowledged, silenced, "
         "resolved); `/` filters by text. `a` acknowledges (with a note), `s` silences for 15m\u201324h, "
         "`enter` shows the alert's timeline. An alert that fired within 15 minutes after a promote or "
-        "rollback of its model shows that change; `R` offers to roll it back."
+        "rollback of its model shows that change; `R` offers to roll it back. `C` cancels the pending "
+        "automatic rollback of the alert's model (its promote under watch stays, whatever fires)."
     )
     POLL_SECONDS = 3.0
 
@@ -63,6 +65,14 @@ class AlertsScreen(ConsoleScreen):
             id="alerts.rollback",
             tooltip="Roll back the promote/rollback that preceded this alert",
         ),
+        Binding(
+            "C",
+            "cancel_auto",
+            "Cancel auto-rollback",
+            id="alerts.cancel_auto",
+            tooltip="Cancel the pending automatic rollback of this alert's model",
+            show=False,
+        ),
     ]
 
     def __init__(self) -> None:
@@ -72,6 +82,8 @@ class AlertsScreen(ConsoleScreen):
         self.filter_text = ""
         self.alerts: list[Alert] = []
         self.changes: list[AuditEntry] = []
+        self.maintenance: dict[int, int] = {}
+        """Alert id -> the running maintenance window over its endpoint."""
         self._shown: list[tuple[Any, ...]] | None = None
         self.loaded = False
 
@@ -125,10 +137,17 @@ class AlertsScreen(ConsoleScreen):
         store = self.console.backend.store
         alerts = store.list_alerts(state, limit=LIMIT)
         changes = [row for row in store.list_audit(limit=200) if row.action in ("promote", "rollback")]
-        self.app.call_from_thread(self._show, alerts, changes)
+        # Open alerts of endpoints under a running maintenance window: shown, not paged.
+        windows = store.maintenance_windows(time.time())
+        covered = {
+            a.id: w.id
+            for a in alerts
+            if windows and a.state != "resolved" and (w := store.in_maintenance(a.endpoint))
+        }
+        self.app.call_from_thread(self._show, alerts, changes, covered)
 
-    def _show(self, alerts: list[Alert], changes: list[AuditEntry]) -> None:
-        self.alerts, self.changes, self.loaded = alerts, changes, True
+    def _show(self, alerts: list[Alert], changes: list[AuditEntry], covered: dict[int, int]) -> None:
+        self.alerts, self.changes, self.maintenance, self.loaded = alerts, changes, covered, True
         self._draw()
 
     def _visible(self) -> list[Alert]:
@@ -142,7 +161,18 @@ class AlertsScreen(ConsoleScreen):
         now = self.console.clock()
         colors = self.console.theme_colors()
         rows = self._visible()
-        signature = [(a.id, a.display_state, a.acked_by, a.silenced_until, int(now // 60)) for a in rows]
+        # The ages as shown are part of the signature: a "31s" must not stand still for a minute.
+        signature = [
+            (
+                a.id,
+                a.display_state,
+                a.acked_by,
+                formatting.age(a.started_at, now),
+                formatting.age(now, a.silenced_until or now) if a.display_state == "silenced" else "",
+                self.maintenance.get(a.id),
+            )
+            for a in rows
+        ]
         if signature == self._shown:
             return
         self._shown = signature
@@ -163,6 +193,8 @@ class AlertsScreen(ConsoleScreen):
                     who = f"until {formatting.age(now, alert.silenced_until or now)}"
                 elif alert.acked_by:
                     who = f"{alert.acked_by}"
+                elif alert.id in self.maintenance:
+                    who = f"maintenance #{self.maintenance[alert.id]}"
                 change_text = Text(end="")
                 if change:
                     change_text = safe_text(
@@ -295,6 +327,40 @@ class AlertsScreen(ConsoleScreen):
             version=change.from_version,
             reason=f"alert #{alert.id} fired after {change.action}",
         )
+
+    def action_cancel_auto(self) -> None:
+        alert = self._selected()
+        if alert is None or not alert.model:
+            self.notify("this alert names no model", severity="warning")
+            return
+        if not any(c.model == alert.model for c in self.console.settings.auto_rollback):
+            self.notify(clean(f"no automatic rollback is configured for {alert.model}"), severity="warning")
+            return
+        self._cancel_auto(alert.model, alert.id)
+
+    @work(thread=True, exit_on_error=False, group="alerts-write")
+    def _cancel_auto(self, model: str, alert_id: int) -> None:
+        from mlops_console.core.auto_rollback import cancel
+
+        backend = self.console.backend
+        window, decision, audit_id = cancel(
+            self.console.settings,
+            backend.store,
+            model,
+            alias=None,
+            actor=backend.actor,
+            reason=f"cancelled from alert #{alert_id}",
+        )
+        if window is None:
+            message, severity = f"no promote of {model} is under watch: nothing to cancel", "warning"
+        elif audit_id is None:
+            state = decision.state if decision else "decided"
+            message, severity = f"the automatic rollback of {model} was already decided: {state}", "warning"
+        else:
+            message = f"automatic rollback of {model} v{window.promote.to_version} cancelled"
+            severity = "information"
+        self.app.call_from_thread(self.notify, clean(message, limit=120), severity=severity, markup=False)
+        self.app.post_message(StoreChanged("audit"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         allowed = super().check_action(action, parameters)

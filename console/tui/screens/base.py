@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from mlops_console.tui.app import MlopsConsole
 
 # Actions that change production or alert state; absent in --read-only mode.
-WRITE_ACTIONS = frozenset({"ack", "silence", "promote", "rollback", "rollback_change"})
+WRITE_ACTIONS = frozenset({"ack", "silence", "promote", "rollback", "rollback_change", "cancel_auto"})
 
 
 class ConsoleScreen(Screen):

@@ -38,7 +38,8 @@ class ModelsScreen(ConsoleScreen):
         "their status, aliases, legacy stage and key run metrics. `tab` switches tables. `space` marks "
         "up to two versions and `c` compares their metrics side by side. `p` promotes the highlighted "
         "version to the model's alias, `r` rolls the alias back to its previous version; both show a "
-        "confirmation with the metrics diff and the endpoints that will be redeployed."
+        "confirmation with the metrics diff and the endpoints that will be redeployed. A promote under "
+        "automatic-rollback watch shows the time left under the versions."
     )
     POLL_SECONDS = 30.0
 
@@ -69,6 +70,11 @@ class ModelsScreen(ConsoleScreen):
         self.marked: list[str] = []
         self.filter_text = ""
         self.error: str | None = None
+        self.watched: dict[str, Any] = {}
+        self.decided: dict[str, Any] = {}
+        """The latest automatic-rollback decision of each model, while its watch lasts."""
+        """The promotes under automatic-rollback watch, by model (`core.auto_rollback.Window`)."""
+        self._versions_subtitle = ""
 
     def compose_body(self) -> Iterable[Widget]:
         yield self.notice
@@ -84,6 +90,8 @@ class ModelsScreen(ConsoleScreen):
         self.versions_table.border_title = "versions"
         self.compare_panel.display = False
         self.notice.display = False
+        if self.console.settings.auto_rollback:
+            self.set_interval(1.0, self._show_watch)
 
     def focus_main(self) -> None:
         self.models_table.focus()
@@ -161,12 +169,52 @@ class ModelsScreen(ConsoleScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="versions-load")
     def _load_versions(self, name: str) -> None:
+        if self.console.settings.auto_rollback:
+            self._load_watched()
         try:
             versions = list(self.console.backend.registry.versions(name, max_results=50))
         except Exception as exc:
             self.app.call_from_thread(self._set_error, str(exc))
             return
         self.app.call_from_thread(self._show_versions, name, versions)
+
+    def _load_watched(self) -> None:
+        """The promotes under automatic-rollback watch (store reads: call from a worker thread)."""
+        from mlops_console.core.auto_rollback import recent_decisions, windows
+
+        settings, store = self.console.settings, self.console.backend.store
+        try:
+            decided = {d.model: d for d in reversed(recent_decisions(settings, store))}
+            watched = {w.model: w for w in windows(settings, store)}
+        except Exception:
+            return  # the store's own problems are shown by the status line
+        self.watched, self.decided = watched, decided
+
+    def _watch_text(self, name: str) -> str:
+        window = self.watched.get(name)
+        decision = window.decision if window is not None else self.decided.get(name)
+        if decision is not None:
+            return f"auto-rollback of v{decision.version}: {decision.state.replace('_', ' ')}"
+        if window is None:
+            return ""
+        version = f"v{window.promote.to_version}"
+        left = int(window.remaining(self.console.clock()))
+        if left <= 0:
+            return ""
+        return f"auto-rollback: {left // 60}m{left % 60:02d}s left ({version})"
+
+    def _show_watch(self) -> None:
+        if self.current_model is None or not self._versions_subtitle:
+            return
+        if int(self.console.clock()) % 5 == 0:
+            self._refresh_watched()
+        watch = self._watch_text(self.current_model)
+        subtitle = self._versions_subtitle + (f" · {watch}" if watch else "")
+        self.versions_table.border_subtitle = safe_text(subtitle, limit=120)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="models-watch")
+    def _refresh_watched(self) -> None:
+        self._load_watched()
 
     def key_metrics(self, versions: list[Any]) -> list[str]:
         names: dict[str, int] = {}
@@ -228,7 +276,10 @@ class ModelsScreen(ConsoleScreen):
                 table.move_cursor(row=0, animate=False)
         alias = self.console.settings.alias_for(name)
         table.border_title = safe_text(f"versions of {clean(name, limit=40)} (alias {alias})")
-        table.border_subtitle = f"{len(versions)} versions" if versions else "no versions"
+        self._versions_subtitle = f"{len(versions)} versions" if versions else "no versions"
+        table.border_subtitle = self._versions_subtitle
+        if self.console.settings.auto_rollback:
+            self._show_watch()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         key = event.row_key.value

@@ -1,4 +1,5 @@
-"""The k9s-style `:` command bar: `:alerts`, `:models`, `:audit`, `:endpoint NAME`, `:drift NAME`, `:q`."""
+"""The k9s-style `:` command bar: `:alerts`, `:models`, `:pipelines`, `:audit`, `:endpoint NAME`,
+`:drift NAME`, `:q`."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "alerts": ("a", "al", "alert"),
     "models": ("m", "mo", "model"),
     "audit": ("au", "log"),
+    "pipelines": ("p", "pl", "pipeline", "jobs"),
     "endpoint": ("e", "endpoint"),
     "drift": ("d", "quality"),
+    "report": ("rep", "shift"),
+    "maintenance": ("mw", "maint"),
     "help": ("h", "?"),
     "quit": ("q", "q!", "exit"),
 }
@@ -38,7 +42,10 @@ class CommandBar(Input):
         names = endpoint_names or []
         words = [*COMMANDS, *(f"endpoint {name}" for name in names), *(f"drift {name}" for name in names)]
         super().__init__(
-            placeholder=":alerts  :models  :audit  :endpoint NAME  :drift NAME  :q",
+            placeholder=(
+                ":alerts  :models  :pipelines  :audit  :endpoint NAME  :drift NAME  :report [12h]  "
+                ":maintenance GLOB 2h WHY  :q"
+            ),
             suggester=SuggestFromList(words, case_sensitive=False),
             **kwargs,
         )
