@@ -1,4 +1,5 @@
-"""Loopback fixtures most engine tests share: a fault-injecting endpoint and an apprise sink."""
+"""Loopback fixtures most engine tests share: a fault-injecting endpoint and apprise sinks (two for
+escalation: the first line and the second)."""
 
 from __future__ import annotations
 
@@ -21,3 +22,11 @@ def sink() -> Iterator[Sink]:
     s = Sink().start()
     yield s
     s.stop()
+
+
+@pytest.fixture
+def sinks() -> Iterator[tuple[Sink, Sink]]:
+    first, second = Sink().start(), Sink().start()
+    yield first, second
+    first.stop()
+    second.stop()

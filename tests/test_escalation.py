@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,21 +23,6 @@ from tests._loopback import FaultServer, Sink, async_wait_for
 from tests.test_engine_faults import PAYLOAD
 
 AFTER = 3.0
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    srv = FaultServer().start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def sinks() -> Iterator[tuple[Sink, Sink]]:
-    first, second = Sink().start(), Sink().start()
-    yield first, second
-    first.stop()
-    second.stop()
 
 
 def make_settings(tmp_path: Path, server_url: str, first: Sink, second: Sink) -> Settings:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,21 +18,6 @@ from mlops_console.core.engine import ESCALATE_EVERY, Engine
 from mlops_console.core.store import NewAlert, Store
 from tests._loopback import FaultServer, Sink, async_wait_for
 from tests.test_engine_faults import PAYLOAD
-
-
-@pytest.fixture
-def server() -> Iterator[FaultServer]:
-    srv = FaultServer().start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def sinks() -> Iterator[tuple[Sink, Sink]]:
-    first, second = Sink().start(), Sink().start()
-    yield first, second
-    first.stop()
-    second.stop()
 
 
 def write_config(tmp_path: Path, server_url: str, first: Sink, second: Sink) -> Path:

@@ -16,7 +16,6 @@ import stat
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +33,6 @@ from tests._loopback import FaultServer, Sink, async_wait_for, wait_for
 
 TOKEN = "Tk9sEcReT4711zz"
 LITERAL = "Lit3ralT0kenXYZ"
-
-
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    s = Sink().start()
-    yield s
-    s.stop()
 
 
 def leaks(text: str | bytes, *secrets: str) -> list[str]:
