@@ -19,7 +19,7 @@ from mlops_console.config import load_settings
 from mlops_console.core.engine import Engine
 from mlops_console.core.quality.snapshot import QualitySnapshot
 from mlops_console.core.store import Store
-from mlops_console.demo import DemoEnvironment, build_registry
+from mlops_console.demo import DemoEnvironment, build_registry, state
 from mlops_console.demo.registry import MARKER
 from tests._loopback import async_wait_for
 from tests._serve_helpers import poll_until, sample, scrape, total
@@ -193,6 +193,9 @@ def test_demo_environment_end_to_end(demo: DemoEnvironment, tmp_path: Path) -> N
         assert httpx.get(f"{endpoints[name]['url']}/model-info").json()["model_version"] == version
     seen_pids = set(demo.pids().values())
     assert "traffic" in demo.pids()
+    batch = state.read_pid(state.batch_pid_path(demo.root))
+    assert batch is not None and alive(batch)
+    seen_pids.add(batch)  # the batch-scoring job stops with the demo too
 
     # background traffic reaches every endpoint
     for ep in endpoints.values():

@@ -18,7 +18,7 @@ import psutil
 
 PR_SET_PDEATHSIG = 1
 # Every demo process carries one of these in its command line; we never kill anything else.
-DEMO_MODULES = ("mlops_console.serve", "mlops_console.demo.traffic")
+DEMO_MODULES = ("mlops_console.serve", "mlops_console.demo.traffic", "mlops_console.demo.batch")
 
 
 class EndpointStartError(RuntimeError):
