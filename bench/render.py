@@ -134,6 +134,32 @@ def bare_cells(e: Any, now: float) -> tuple[str, ...]:
     )
 
 
+def figures(
+    mode: str,
+    n: int,
+    wall: float,
+    cpu: float,
+    src: float,
+    rows: object,
+    applied: list[float],
+    painted: list[float],
+) -> dict[str, object]:
+    """The figures both modes print: `cpu` is the app's own CPU time (the source's taken out)."""
+    return {
+        "mode": mode,
+        "endpoints": n,
+        "seconds": round(wall, 1),
+        "updates": len(applied),
+        "table_rows": rows,
+        "cpu_share": cpu / wall,
+        "cpu_ms_per_update": cpu / max(len(applied), 1) * 1000,
+        "source_cpu_share": src / wall,
+        "apply_p50_ms": (pct(applied, 50) or 0) * 1000,
+        "apply_p99_ms": (pct(applied, 99) or 0) * 1000,
+        "painted_p99_ms": (pct(painted, 99) or 0) * 1000,
+    }
+
+
 async def measure_bare(n: int, seconds: float, warmup: float) -> dict[str, Any]:
     from textual.app import App, ComposeResult
     from textual.message import Message
@@ -190,19 +216,7 @@ async def measure_bare(n: int, seconds: float, warmup: float) -> dict[str, Any]:
         rows = app.table.row_count
         source.stop()
         await pilot.pause()
-    return {
-        "mode": "bare",
-        "endpoints": n,
-        "seconds": round(wall, 1),
-        "updates": len(apply_times),
-        "table_rows": rows,
-        "cpu_share": (cpu - src) / wall,
-        "cpu_ms_per_update": (cpu - src) / max(len(apply_times), 1) * 1000,
-        "source_cpu_share": src / wall,
-        "apply_p50_ms": (pct(apply_times, 50) or 0) * 1000,
-        "apply_p99_ms": (pct(apply_times, 99) or 0) * 1000,
-        "painted_p99_ms": (pct(painted, 99) or 0) * 1000,
-    }
+    return figures("bare", n, wall, cpu - src, src, rows, apply_times, painted)
 
 
 async def time_filter_keys(app: Any, pilot: Any, keys: str) -> list[float]:
@@ -280,17 +294,7 @@ async def measure(n: int, seconds: float, warmup: float, filter_keys: str = "") 
         source.stop()
         await pilot.pause()
     return {
-        "mode": "overview",
-        "endpoints": n,
-        "seconds": round(wall, 1),
-        "updates": len(apply_times),
-        "table_rows": rows,
-        "cpu_share": (cpu - src) / wall,
-        "cpu_ms_per_update": (cpu - src) / max(len(apply_times), 1) * 1000,
-        "source_cpu_share": src / wall,
-        "apply_p50_ms": (pct(apply_times, 50) or 0) * 1000,
-        "apply_p99_ms": (pct(apply_times, 99) or 0) * 1000,
-        "painted_p99_ms": (pct(painted, 99) or 0) * 1000,
+        **figures("overview", n, wall, cpu - src, src, rows, apply_times, painted),
         **(
             {
                 "filter_keys": filter_keys,
