@@ -26,6 +26,7 @@ from mlops_console.core.store import Alert
 from mlops_console.tui.backend import Backend, next_order
 from mlops_console.tui.commands import ConsoleCommands
 from mlops_console.tui.host import HostSample, HostSampler
+from mlops_console.tui.maintenance_commands import MaintenanceCommands
 from mlops_console.tui.messages import (
     AlertCountsReceived,
     HostSampled,
@@ -41,7 +42,7 @@ from mlops_console.tui.screens.overview import OverviewScreen
 from mlops_console.tui.screens.pipelines import PipelinesScreen
 from mlops_console.tui.sources import EngineSource, SnapshotSource
 from mlops_console.tui.status_line import HEALTH_SYMBOL, registry_label, status_line
-from mlops_console.tui.text import clean, fmt_time
+from mlops_console.tui.text import clean
 from mlops_console.tui.theme import palette
 from mlops_console.tui.typeahead import TypeAhead
 from mlops_console.tui.widgets.command_bar import CommandBar, resolve
@@ -51,7 +52,7 @@ HOST_POLL_SECONDS = 2.0
 REGISTRY_RECHECK_SECONDS = 5.0
 
 
-class MlopsConsole(App[int]):
+class MlopsConsole(MaintenanceCommands):
     """The console. Everything time- or environment-dependent can be injected for tests."""
 
     TITLE = "mlops-console"
@@ -372,60 +373,6 @@ class MlopsConsole(App[int]):
                 self.push_screen(ReportScreen(span or DEFAULT_SPAN))
         except ValueError as exc:
             self.notify(clean(str(exc), limit=100), severity="warning", markup=False)
-
-    def maintenance_command(self, rest: str) -> None:
-        """`:maintenance GLOB DURATION [REASON]` opens a window, `:maintenance end ID` ends one,
-        `:maintenance` lists the running ones."""
-        from mlops_console.config import parse_duration
-        from mlops_console.core.limits import check_silence
-
-        words = rest.split(maxsplit=2)
-        if words and self.read_only:
-            self.notify("read-only console: maintenance windows cannot be changed", severity="warning")
-            return
-        try:
-            if not words:
-                self._list_maintenance()
-            elif words[0] == "end" and len(words) == 2:
-                self._end_maintenance(int(words[1]))
-            elif len(words) >= 2:
-                seconds = check_silence(parse_duration(words[1]))
-                self._start_maintenance(words[0], seconds, words[2] if len(words) == 3 else None)
-            else:
-                raise ValueError("usage: :maintenance GLOB DURATION [REASON] | :maintenance end ID")
-        except ValueError as exc:
-            self.notify(clean(str(exc), limit=100), severity="warning", markup=False)
-
-    @work(thread=True, exit_on_error=False, group="maintenance")
-    def _start_maintenance(self, pattern: str, seconds: float, reason: str | None) -> None:
-        window = self.backend.store.start_maintenance(pattern, seconds, self.backend.actor, reason)
-        text = f"maintenance #{window.id}: {window.pattern} quiet until {fmt_time(window.ends_at)}"
-        self.call_from_thread(self.notify, clean(text, limit=120), markup=False)
-        self.post_message(StoreChanged("alerts"))
-
-    @work(thread=True, exit_on_error=False, group="maintenance")
-    def _end_maintenance(self, window_id: int) -> None:
-        try:
-            window = self.backend.store.end_maintenance(window_id, self.backend.actor)
-        except KeyError:
-            text, severity = f"no maintenance window with id {window_id}", "warning"
-        except ValueError as exc:
-            text, severity = str(exc), "warning"
-        else:
-            text, severity = f"maintenance #{window.id} ({window.pattern}) ended", "information"
-        self.call_from_thread(self.notify, clean(text, limit=120), severity=severity, markup=False)
-        self.post_message(StoreChanged("alerts"))
-
-    @work(thread=True, exit_on_error=False, group="maintenance")
-    def _list_maintenance(self) -> None:
-        windows = self.backend.store.maintenance_windows(time.time())
-        lines = [
-            f"#{w.id} {w.pattern} until {fmt_time(w.ends_at)} by {w.created_by}"
-            + (f": {w.reason}" if w.reason else "")
-            for w in windows
-        ]
-        text = "\n".join(clean(line, limit=120) for line in lines) or "no maintenance window running"
-        self.call_from_thread(self.notify, text, title="maintenance", markup=False)
 
     def action_command_bar(self) -> None:
         for bar in self.screen.query(CommandBar):
