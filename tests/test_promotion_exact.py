@@ -31,7 +31,7 @@ PRODUCTION = Target(alias="production")
 def make_settings(tmp_path: Path, uri: str, endpoints: list[dict[str, Any]] | None = None) -> Settings:
     return parse_settings(
         {
-            "registry": {"tracking_uri": uri, "timeout": 10},
+            "registry": {"tracking_uri": uri, "timeout": 30},
             "store": {"path": str(tmp_path / "console.db")},
             "endpoints": endpoints or [],
         },
