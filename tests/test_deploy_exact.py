@@ -134,14 +134,14 @@ def test_command_hook_result_placeholders_environment_and_hidden_secret(
 
 def test_command_hook_that_fails_quotes_its_last_line_cut_to_200_chars(tmp_path: Path) -> None:
     long_line = "x" * 250
-    command = f"echo first; echo {long_line}; echo; exit 3"
+    command = f"echo first; echo second; echo {long_line}; echo; exit 3"
     result = asyncio.run(run_command(command, 10, {}))
     assert unclocked(result) == HookResult(
         ok=False,
         kind="command",
         target=command,
         exit_code=3,
-        output=f"first\n{long_line}\n\n",
+        output=f"first\nsecond\n{long_line}\n\n",
         seconds=0.0,
         error=f"hook exited 3: {'x' * 200}",
     )
@@ -294,6 +294,15 @@ def test_verify_probes_the_real_endpoint_when_given_no_probe(tmp_path: Path, fas
     ep = ep.model_copy(update={"url": f"http://127.0.0.1:{free_port()}"})
     result = asyncio.run(verify(ep, "3", 0.3))
     assert not result.ok and result.probes >= 1 and result.error and result.timeout == 0.3
+    assert not result.error.startswith("probe failed"), "the real probe ran and answered"
+
+
+def test_killing_a_hook_group_that_is_gone_is_no_error() -> None:
+    import subprocess
+
+    done = subprocess.Popen(["true"], start_new_session=True)
+    done.wait()
+    deploy._kill_group(done.pid)  # already reaped: ProcessLookupError, swallowed
 
 
 # -- outcome and the whole deploy ------------------------------------------------------------------------
@@ -344,7 +353,7 @@ def test_deploy_endpoint_runs_the_hook_then_verifies(tmp_path: Path, fast_polls:
     out = tmp_path / "env.txt"
     ep = endpoint(tmp_path, {"command": f'echo "$MLOPS_ACTOR" {{endpoint}} > {out}', "verify_timeout": 5})
     said: list[str] = []
-    probe = scripted(ProbeResult(ok=True, served_version="3"))
+    probe = scripted(ProbeResult(ok=False, error="loading"), ProbeResult(ok=True, served_version="3"))
     outcome = asyncio.run(
         deploy_endpoint(
             ep,
@@ -363,10 +372,10 @@ def test_deploy_endpoint_runs_the_hook_then_verifies(tmp_path: Path, fast_polls:
         "3",
     )
     assert out.read_text() == "alice ep\n"
-    assert outcome.verify is not None and outcome.verify.probes == 1
+    assert outcome.verify is not None and outcome.verify.probes == 2 and probe.calls == [ep, ep]
     assert said[0] == "ep: running deploy command"
     assert said[1].startswith("ep: hook done in ") and said[1].endswith("s; verifying (up to 5s)")
-    assert said[2:] == [outcome.summary] and outcome.summary.startswith(
+    assert said[2:] == ["ep: waiting (loading)", outcome.summary] and outcome.summary.startswith(
         "deploy of iris v3 to ep verified in "
     )
 
@@ -377,9 +386,10 @@ def test_deploy_endpoint_whose_hook_fails_does_not_verify(tmp_path: Path, sink_f
     said: list[str] = []
     probe = scripted(ProbeResult(ok=True))
     outcome = asyncio.run(
-        deploy_endpoint(ep, model="iris", alias="staging", version="4", probe=probe, progress=said.append)
+        deploy_endpoint(ep, model="iris", alias="staging", version=4, probe=probe, progress=said.append)  # type: ignore[arg-type]
     )
-    assert outcome.verify is None and not outcome.ok and probe.calls == []
+    assert outcome == DeployOutcome("ep", "iris", "staging", "4", outcome.hook, None)
+    assert not outcome.ok and probe.calls == [] and outcome.hook.exit_code == 500
     assert said == ["ep: running deploy webhook", "ep: webhook answered HTTP 500"]
     assert sink.requests == [
         {"path": "/4", "body": {"model": "iris", "alias": "staging", "version": "4", "endpoint": "ep"}}
