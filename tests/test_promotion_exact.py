@@ -253,7 +253,11 @@ def test_an_unset_alias_and_endpoints_without_a_hook_are_warned_about(
     settings = make_settings(tmp_path, mlflow_registry.tracking_uri, endpoints)
     store, registry = Store(settings.store.path), RegistryClient(settings.registry)
     said: list[str] = []
-    result = promote(settings, store, registry, "iris", 3, alias="canary", actor="a", on_progress=said.append)
+    promoter = Promoter(settings, store, registry)
+    # Applied with its re-check: an alias that was unset must still be unset ("none"), and is.
+    result = promoter.apply(
+        promoter.plan_promote("iris", 3, alias="canary"), actor="a", on_progress=said.append
+    )
     warning = "not redeployed (no deploy hook): canary-a, canary-b keep serving v? until restarted"
     assert result.ok and result.message == "promoted iris: alias canary v- -> v3"
     assert result.warnings == [warning] and result.deploys == []
@@ -407,20 +411,45 @@ def test_a_rollback_whose_target_changed_since_the_plan_is_refused(env: Any, tmp
     assert result.refused and result.message == "the rollback target changed from v2 to v1"
     assert (result.from_version, result.to_version) == ("3", "1")
     assert registry.alias_version("iris", "production") == "3"
+    # A rollback plan gone stale in its current version says that alone, not a changed target too.
+    stale = promoter.plan_rollback("iris")
+    assert promote(settings, store, registry, "iris", 2, actor="c").ok  # 3 -> 2
+    refused = promoter.apply(stale, actor="a")
+    assert refused.refused and refused.message == (
+        "alias production of iris changed since you looked: it is v2, you expected v3"
+    )
+    assert promote(settings, store, registry, "iris", 3, actor="c").ok  # back to 3
     # The re-checked plan is the one applied: a fresh plan of the same rollback goes through.
-    fresh = promoter.apply(promoter.plan_rollback("iris"), actor="a")
-    assert fresh.ok and (fresh.from_version, fresh.to_version) == ("3", "1")
+    again = promoter.plan_rollback("iris")
+    fresh = promoter.apply(again, actor="a")
+    assert fresh.ok and (fresh.from_version, fresh.to_version) == ("3", again.new_version)
 
 
 def test_redeploy_outcomes_end_the_message_and_the_audit_row(mlflow_registry: Any, tmp_path: Path) -> None:
-    hook = {"command": "echo {alias}", "verify_timeout": 1}
+    hook = {"command": "echo {alias} {action} {actor} {from_version}", "verify_timeout": 1}
     endpoints = [
         {"name": "iris-a", "url": "http://127.0.0.1:9", "model": "iris", "deploy": hook},
         {"name": "iris-b", "url": "http://127.0.0.1:9", "model": "iris", "deploy": hook},
     ]
     settings = make_settings(tmp_path, mlflow_registry.tracking_uri, endpoints)
     store, registry = Store(settings.store.path), RegistryClient(settings.registry)
-    failed = promote(settings, store, registry, "iris", 3, actor="a", probe=never_healthy)
+    said: list[str] = []
+    failed = promote(
+        settings,
+        store,
+        registry,
+        "iris",
+        3,
+        actor="a",
+        reason="r",
+        probe=never_healthy,
+        on_progress=said.append,
+    )
+    assert (
+        failed.warnings == []
+        and "iris-a: running deploy command" in said
+        and "iris-b: running deploy command" in said
+    )
     alerts = sorted(a.id for a in store.list_alerts())
     assert len(alerts) == 2 and sorted(failed.alert_ids) == alerts
     assert not failed.ok and failed.changed and [d.ok for d in failed.deploys] == [False, False]
@@ -432,10 +461,18 @@ def test_redeploy_outcomes_end_the_message_and_the_audit_row(mlflow_registry: An
     )
     row = row_of(store, failed.audit_id)
     assert row["result"] == "ok" and row["detail"]["deploys"] == [d.as_dict() for d in failed.deploys]
-    assert [d.hook.output for d in failed.deploys] == ["production\n", "production\n"]
+    assert [d.hook.output for d in failed.deploys] == ["production promote a 2\n"] * 2
+    rows = sorted(store.list_audit(action="deploy"), key=lambda r: str(r.endpoint))
+    assert [
+        (r.actor, r.alias, r.from_version, r.to_version, r.reason, r.endpoint, r.result) for r in rows
+    ] == [
+        ("a", "production", "2", "3", "r", "iris-a", "failed"),
+        ("a", "production", "2", "3", "r", "iris-b", "failed"),
+    ]
 
-    fine = rollback(settings, store, registry, "iris", actor="a", probe=healthy("2"))
+    fine = rollback(settings, store, registry, "iris", actor="b", probe=healthy("2"))
     assert fine.ok and fine.alert_ids == [] and [d.ok for d in fine.deploys] == [True, True]
+    assert [d.hook.output for d in fine.deploys] == ["production rollback b 3\n"] * 2
     assert fine.message == "; ".join(
         ["rolled back iris: alias production v3 -> v2", *(d.summary for d in fine.deploys)]
     )
@@ -449,7 +486,8 @@ def test_a_stage_redeploy_passes_the_stage_as_the_alias(mlflow_registry: Any, tm
     ]
     settings = make_settings(tmp_path, mlflow_registry.tracking_uri, endpoints)
     store, registry = Store(settings.store.path), RegistryClient(settings.registry)
-    result = promote(settings, store, registry, "iris", 3, stage="Staging", actor="a", probe=healthy())
+    promoter = Promoter(settings, store, registry)
+    result = promoter.apply(promoter.plan_promote("iris", 3, stage="Staging"), actor="a", probe=healthy())
     assert result.ok, result.message
     assert [d.hook.output for d in result.deploys] == ["Staging\n"]
     [deploy_row] = store.list_audit(action="deploy")
@@ -457,3 +495,20 @@ def test_a_stage_redeploy_passes_the_stage_as_the_alias(mlflow_registry: Any, tm
     assert promoted_tags(registry, 3)["promoted_target"] == "stage Staging"
     history = json.loads(registry.get_model("iris").tags["mlops_console.stage_history.Staging"])
     assert (history["current"], history["by"]) == ("3", "a")
+
+
+def test_the_promoters_plans_read_the_audit_trail_when_the_history_tag_is_gone(
+    env: Any, mlflow_registry: Any
+) -> None:
+    from mlflow import MlflowClient
+
+    settings, store, registry = env
+    assert promote(settings, store, registry, "iris", 3, actor="a").ok  # 2 -> 3
+    MlflowClient(mlflow_registry.tracking_uri).delete_registered_model_tag(
+        "iris", "mlops_console.history.production"
+    )
+    promoter = Promoter(settings, store, registry)
+    assert promoter.plan_promote("iris", 1).history == ["2", "3"]
+    back = promoter.plan_rollback("iris", expect_current=3)
+    assert back.ok and back.new_version == "2"
+    assert not promoter.plan_rollback("iris", expect_current=2).ok
