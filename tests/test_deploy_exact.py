@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -394,3 +395,35 @@ def test_deploy_endpoint_whose_hook_fails_does_not_verify(tmp_path: Path, sink_f
     assert sink.requests == [
         {"path": "/4", "body": {"model": "iris", "alias": "staging", "version": "4", "endpoint": "ep"}}
     ]
+
+
+def test_command_hook_reads_nothing_and_its_stderr_and_bad_bytes_are_kept(tmp_path: Path) -> None:
+    # Give this process a stdin that is not /dev/null: the hook must still get /dev/null.
+    read_end, write_end = os.pipe()
+    saved = os.dup(0)
+    os.dup2(read_end, 0)
+    try:
+        result = asyncio.run(
+            run_command("readlink /proc/$$/fd/0; echo out; printf '\\377\\n'; echo err >&2; exit 3", 10, {})
+        )
+    finally:
+        os.dup2(saved, 0)
+        for fd in (saved, read_end, write_end):
+            os.close(fd)
+    assert result.output == "/dev/null\nout\n\ufffd\nerr\n"
+    assert result.error == "hook exited 3: err"
+
+
+def test_verify_without_time_for_another_poll_probes_once(tmp_path: Path) -> None:
+    # The real poll interval (1 s) is longer than this timeout: one probe, then the verdict.
+    probe = scripted(ProbeResult(ok=False, error="down"))
+    result = asyncio.run(verify(endpoint(tmp_path, {"command": "true"}), "3", 0.2, probe))
+    assert (result.ok, result.probes, result.error, result.timeout) == (False, 1, "down", 0.2)
+    assert isinstance(result.seconds, float) and 0 <= result.seconds < 60
+
+
+def test_verify_reports_its_duration_in_seconds(tmp_path: Path, fast_polls: None) -> None:
+    ep = endpoint(tmp_path, {"command": "true"})
+    for probe in (scripted(ProbeResult(ok=True)), scripted(ProbeResult(ok=False))):
+        result = asyncio.run(verify(ep, "3", 0.05, probe))
+        assert isinstance(result.seconds, float) and 0 <= result.seconds < 60, result
