@@ -49,7 +49,7 @@ def endpoint(tmp_path: Path, hook: dict[str, Any], name: str = "ep") -> Endpoint
 
 
 def unclocked(result: HookResult) -> HookResult:
-    assert result.seconds >= 0
+    assert isinstance(result.seconds, float) and 0 <= result.seconds < 60, result
     return replace(result, seconds=0.0)
 
 
@@ -61,7 +61,7 @@ def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
 class Sink:
     """A webhook receiver on loopback: answers each POST with `status` and `body`, records the request."""
 
-    def __init__(self, status: int, body: str) -> None:
+    def __init__(self, status: int, body: str, delay: float = 0.0) -> None:
         self.requests: list[dict[str, Any]] = []
         sink = self
 
@@ -69,6 +69,8 @@ class Sink:
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers["Content-Length"]))
                 sink.requests.append({"path": self.path, "body": json.loads(raw)})
+                if delay:
+                    sink.release.wait(delay)
                 data = body.encode()
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(data)))
@@ -78,7 +80,9 @@ class Sink:
             def log_message(self, *args: Any) -> None:
                 pass
 
+        self.release = threading.Event()
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -87,12 +91,13 @@ class Sink:
 def sink_factory() -> Iterator[Any]:
     made: list[Sink] = []
 
-    def make(status: int = 200, body: str = "") -> Sink:
-        made.append(Sink(status, body))
+    def make(status: int = 200, body: str = "", delay: float = 0.0) -> Sink:
+        made.append(Sink(status, body, delay))
         return made[-1]
 
     yield make
     for sink in made:
+        sink.release.set()
         sink.server.shutdown()
         sink.server.server_close()
 
@@ -121,13 +126,14 @@ def test_command_hook_result_placeholders_environment_and_hidden_secret(
         "echo {model} {alias} {version} {endpoint} "
         + '"$MLOPS_MODEL $MLOPS_VERSION $MLOPS_ENDPOINT" ${DEPLOY_TOKEN}'
     )
-    result = asyncio.run(run_hook(endpoint(tmp_path, {"command": command}).deploy, dict(VALUES)))  # type: ignore[arg-type]
+    values = {**VALUES, "model": "my model"}  # shell-quoted, not URL-encoded
+    result = asyncio.run(run_hook(endpoint(tmp_path, {"command": command}).deploy, values))  # type: ignore[arg-type]
     assert unclocked(result) == HookResult(
         ok=True,
         kind="command",
-        target=command.replace("{model} {alias} {version} {endpoint}", "iris production 3 ep"),
+        target=command.replace("{model} {alias} {version} {endpoint}", "'my model' production 3 ep"),
         exit_code=0,
-        output="iris production 3 ep iris 3 ep ${DEPLOY_TOKEN}\n",
+        output="my model production 3 ep my model 3 ep ${DEPLOY_TOKEN}\n",
         seconds=0.0,
         error=None,
     )
@@ -427,3 +433,11 @@ def test_verify_reports_its_duration_in_seconds(tmp_path: Path, fast_polls: None
     for probe in (scripted(ProbeResult(ok=True)), scripted(ProbeResult(ok=False))):
         result = asyncio.run(verify(ep, "3", 0.05, probe))
         assert isinstance(result.seconds, float) and 0 <= result.seconds < 60, result
+
+
+def test_webhook_that_does_not_answer_in_time_fails(sink_factory: Any) -> None:
+    sink = sink_factory(200, "late", delay=30)
+    result = asyncio.run(call_webhook(sink.url + "/d", 0.3, dict(VALUES)))
+    assert (result.ok, result.exit_code, result.output) == (False, None, "")
+    assert result.error == "webhook failed: ReadTimeout: "
+    assert isinstance(result.seconds, float) and 0 <= result.seconds < 60
