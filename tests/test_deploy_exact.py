@@ -169,7 +169,10 @@ def test_command_output_keeps_its_last_4000_chars(tmp_path: Path) -> None:
 
 def test_command_hook_past_its_timeout_is_killed_and_says_so(tmp_path: Path) -> None:
     pidfile = tmp_path / "hook.pid"
-    result = asyncio.run(run_command(f"echo started; echo $$ > {pidfile}; exec sleep 30", 0.5, {}))
+    hook = endpoint(
+        tmp_path, {"command": f"echo started; echo $$ > {pidfile}; exec sleep 30", "timeout": 0.5}
+    )
+    result = asyncio.run(run_hook(hook.deploy, {}))  # type: ignore[arg-type]
     assert unclocked(result) == HookResult(
         ok=False,
         kind="command",
@@ -435,9 +438,10 @@ def test_verify_reports_its_duration_in_seconds(tmp_path: Path, fast_polls: None
         assert isinstance(result.seconds, float) and 0 <= result.seconds < 60, result
 
 
-def test_webhook_that_does_not_answer_in_time_fails(sink_factory: Any) -> None:
+def test_webhook_that_does_not_answer_in_time_fails(tmp_path: Path, sink_factory: Any) -> None:
     sink = sink_factory(200, "late", delay=30)
-    result = asyncio.run(call_webhook(sink.url + "/d", 0.3, dict(VALUES)))
+    hook = endpoint(tmp_path, {"webhook": sink.url + "/d", "timeout": 0.3})
+    result = asyncio.run(run_hook(hook.deploy, dict(VALUES)))  # type: ignore[arg-type]
     assert (result.ok, result.exit_code, result.output) == (False, None, "")
     assert result.error == "webhook failed: ReadTimeout: "
     assert isinstance(result.seconds, float) and 0 <= result.seconds < 60
