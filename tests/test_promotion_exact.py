@@ -512,3 +512,18 @@ def test_the_promoters_plans_read_the_audit_trail_when_the_history_tag_is_gone(
     back = promoter.plan_rollback("iris", expect_current=3)
     assert back.ok and back.new_version == "2"
     assert not promoter.plan_rollback("iris", expect_current=2).ok
+
+
+def test_the_audit_row_reads_pending_while_mlflow_is_asked(env: Any) -> None:
+    settings, store, _registry = env
+    seen: list[tuple[str, dict[str, Any] | None]] = []
+
+    class Watching(RegistryClient):
+        def set_alias(self, model: str, alias: str, version: str) -> None:
+            [row] = store.list_audit()
+            seen.append((row.result, row.detail))
+            super().set_alias(model, alias, version)
+
+    result = promote(settings, store, Watching(settings.registry), "iris", 3, actor="a")
+    assert result.ok and seen == [("pending", {"endpoints": []})]
+    assert [r.result for r in store.list_audit()] == ["ok"]
