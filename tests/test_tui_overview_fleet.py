@@ -139,9 +139,8 @@ async def test_a_filter_shows_exactly_the_matching_endpoints_while_snapshots_arr
         await pilot.press("enter")  # back to the table, the filter kept
         table.move_cursor(row=table.get_row_index("fleet-112"), animate=False)
         await show(pilot, fleet(**{"fleet-149": {"health": "down"}}))
-        expected = ["fleet-149"] + sorted(
-            f"fleet-{i:03d}" for i in range(FLEET) if "fleet-1" in f"fleet-{i:03d}" and i != 149
-        )
+        matching = sorted(f"fleet-{i:03d}" for i in range(FLEET - 1) if "fleet-1" in f"fleet-{i:03d}")
+        expected = ["fleet-149", *matching]
         assert [r[1] for r in rows(table)] == expected
         assert screen.selected_endpoint() == "fleet-112"
         await pilot.press("slash", "escape")
