@@ -193,3 +193,21 @@ def test_alerts_started_together_list_the_newest_first(store: Store) -> None:
     first = store.open_alert(new_alert("ep-a", STARTED, 1), [])
     second = store.open_alert(new_alert("ep-b", STARTED, 2), [])
     assert [a.id for a in store.list_alerts()] == [second, first]
+
+
+def test_open_alert_joins_an_open_alert_of_its_fingerprint_only_when_asked(store: Store) -> None:
+    first = store.open_alert(new_alert("ep-a", STARTED), [page()])
+    # The engine asks to adopt (another engine recorded the incident): nothing is written.
+    assert store.open_alert(new_alert("ep-a", STARTED + 5), [page()], adopt_open=True) == first
+    assert [a.id for a in store.list_alerts()] == [first]
+    assert len(store.notifications_for(first)) == 1
+    # Not asked (an external alert): a new alert, with its own page.
+    second = store.open_alert(new_alert("ep-a", STARTED + 6), [page()])
+    assert second != first and [a.id for a in store.list_alerts()] == [second, first]
+    assert len(store.notifications_for(second)) == 1
+
+
+def test_an_unknown_alert_is_a_key_error_naming_it(store: Store) -> None:
+    with pytest.raises(KeyError) as raised:
+        store.get_alert(999)
+    assert raised.value.args == (999,)
