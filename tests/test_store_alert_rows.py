@@ -155,6 +155,8 @@ def test_alert_lists_filter_by_state_endpoint_and_start_newest_first(store: Stor
     assert listed("resolved") == ["resolved"]
     assert listed("open") == ["over", "silenced", "acked", "firing"]
     assert listed("silenced") == ["silenced"], "a silence that ended is no longer one"
+    store.silence(ids["resolved"], 600, "bob")
+    assert listed("silenced") == ["silenced"], "a resolved alert is not shown as silenced"
     assert listed(endpoint="ep-a") == ["over", "resolved", "firing"]
     assert listed("open", endpoint="ep-b") == ["silenced", "acked"]
     assert listed(since=STARTED + 20) == ["over", "silenced", "resolved"]
