@@ -29,6 +29,9 @@ from tests._serve_helpers import free_port, poll_until, process_env, redeploy_ho
 from tests.fixtures_mlflow import MlflowRegistry
 
 CLI = [sys.executable, "-m", "mlops_console"]
+# Two model servers started, stopped and started again, and several CLI processes: on a loaded
+# 2-core machine that alone can pass the default 300 s guard against hangs.
+pytestmark = pytest.mark.timeout(600)
 
 
 class Stack:

@@ -24,6 +24,9 @@ from tests._serve_helpers import REPO, free_port, poll_until, process_env, redep
 SCRIPT = REPO / "examples" / "ci" / "promote.sh"
 BIN = Path(sys.executable).parent
 CLI = [sys.executable, "-m", "mlops_console"]
+# Two model servers started, stopped and started again, and several CLI processes: on a loaded
+# 2-core machine that alone can pass the default 300 s guard against hangs.
+pytestmark = pytest.mark.timeout(600)
 
 
 class Deployment:
