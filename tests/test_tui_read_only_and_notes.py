@@ -3,24 +3,19 @@ palette), and every way of confirming a dialog (its button, its Enter key) carri
 
 from __future__ import annotations
 
-import io
-import re
 from pathlib import Path
 
 import pytest
-from rich.console import Console
-from textual.widgets import Input, OptionList, Static
-from textual.widgets._footer import FooterKey
+from textual.widgets import Input, OptionList
 
 from mlops_console.tui.app import MlopsConsole
 from mlops_console.tui.dialogs.ack import AckDialog
 from mlops_console.tui.dialogs.silence import SilenceDialog
 from mlops_console.tui.screens.alerts import AlertsScreen
 from mlops_console.tui.screens.base import WRITE_ACTIONS
-from mlops_console.tui.screens.help import HelpScreen
 from mlops_console.tui.screens.models import ModelsScreen
-from mlops_console.tui.screens.report import ReportScreen
 from tests import sample
+from tests._tui_offers import footer_actions, help_text, settle
 
 # What each screen offers that changes something, by action and by the words the user sees.
 WRITES = {
@@ -31,28 +26,6 @@ WRITES = {
         ["Promote the highlighted version", "Roll the model's alias back"],
     ),
 }
-
-
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-
-
-def footer_actions(app: MlopsConsole) -> set[str]:
-    return {key.action for key in app.screen.query(FooterKey) if not key.has_class("-disabled")}
-
-
-async def help_text(pilot, app: MlopsConsole) -> str:  # type: ignore[no-untyped-def]
-    await pilot.press("question_mark")
-    await pilot.pause()
-    assert isinstance(app.screen, HelpScreen)
-    console = Console(width=200, file=io.StringIO(), color_system=None)
-    console.print(app.screen.query_one("#help-keys", Static).content)
-    text = console.file.getvalue()
-    await pilot.press("escape")
-    await pilot.pause()
-    return text
 
 
 async def offers(app: MlopsConsole, pilot, key: str) -> tuple[set[str], str, list[str]]:  # type: ignore[no-untyped-def]
@@ -212,97 +185,3 @@ async def test_silence_note_is_carried_by_enter_the_list_and_the_number_key(
     assert event.data["until"] - event.at == pytest.approx(seconds)
     [audit] = [r for r in store.list_audit(action="silence") if r.actor == "tester@console"]
     assert audit.reason == f"quiet via {how}" and audit.detail["seconds"] == seconds
-
-
-# -- what each screen offers, exactly --------------------------------------------------------------------
-def help_rows(text: str) -> list[tuple[str, ...]]:
-    """The `?` key table as (key, action, id) rows, the header left out."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return [tuple(re.split(r"\s{2,}", line)) for line in lines[1:]]
-
-
-APP_ROWS = [
-    ("^q", "Quit the app and return to the command prompt."),
-    (":", "Open the command bar (:alerts, :q...)", "app.command"),
-    ("?", "Keys and help for this screen", "app.help"),
-    ("1", "Endpoints overview", "app.overview"),
-    ("2", "Alerts", "app.alerts"),
-    ("3", "Registered models", "app.models"),
-    ("4", "Audit trail", "app.audit"),
-    ("5", "Training and batch pipelines", "app.pipelines"),
-    ("^p", "Open the command palette"),
-]
-FOCUS_ROWS = [
-    ("tab", "Focus Next"),
-    ("shift+tab", "Focus Previous"),
-    ("^c", "Copy selected text"),
-    ("super+c", "Copy selected text"),
-    ("esc", "Back to the previous screen", "screen.back"),
-]
-MODELS_READ = [
-    ("filter", "models: filter", "Filter rows by text"),
-    ("mark", "models: mark", "Mark a version for comparison"),
-    ("compare", "models: compare", "Compare two versions' metrics"),
-]
-MODELS_WRITE = [
-    ("promote", "models: promote", "Promote the highlighted version"),
-    ("rollback", "models: roll back", "Roll the model's alias back"),
-]
-
-
-@pytest.mark.parametrize("read_only", [False, True], ids=["writable", "read-only"])
-async def test_models_and_report_screens_offer_exactly_their_actions(tmp_path: Path, read_only: bool) -> None:
-    app = sample.make_app(tmp_path, read_only=read_only)
-    async with app.run_test(size=(200, 48)) as pilot:
-        await pilot.press("3")
-        await settle(pilot)
-        palette = [(action, title, tip) for title, tip, action in app.screen.palette_actions()]
-        footer = footer_actions(app)
-        models_help = help_rows(await help_text(pilot, app))
-        app.push_screen(ReportScreen())
-        await settle(pilot)
-        report_palette = [(action, title, tip) for title, tip, action in app.screen.palette_actions()]
-        report_footer = footer_actions(app)
-        report_help = help_rows(await help_text(pilot, app))
-    writes = [] if read_only else MODELS_WRITE
-    assert palette == [MODELS_READ[0], *writes, *MODELS_READ[1:]]
-    assert footer == {"command_bar", "command_palette", "help", "filter", "mark", "compare"} | {
-        action for action, _, _ in writes
-    }
-    write_rows = [
-        ("p", "Promote the highlighted version", "models.promote"),
-        ("r", *MODELS_WRITE[1][2:], "models.rollback"),
-    ]
-    note = [("read-only: promote, rollback, ack and silence are disabled",)] if read_only else []
-    assert models_help == [
-        *FOCUS_ROWS,
-        ("/", "Filter rows by text", "screen.filter"),
-        *([] if read_only else write_rows),
-        ("space", "Mark a version for comparison", "models.mark"),
-        ("c", "Compare two versions' metrics", "models.compare"),
-        ("^r", "Reload from the registry", "models.refresh"),
-        *APP_ROWS,
-        *note,
-    ]
-    # A screen without a filter offers none, in either mode; its own actions stay.
-    assert report_palette == [
-        ("span(-1)", "shift report: shorter", "Shorter span"),
-        ("span(1)", "shift report: longer", "Longer span"),
-        ("refresh_report", "shift report: refresh", "Read the report again"),
-    ]
-    assert report_footer == {
-        "command_bar",
-        "command_palette",
-        "help",
-        "refresh_report",
-        "span(-1)",
-        "span(1)",
-    }
-    assert report_help == [
-        *FOCUS_ROWS,
-        ("[", "Shorter span", "report.shorter"),
-        ("]", "Longer span", "report.longer"),
-        ("r", "Read the report again", "report.refresh"),
-        *APP_ROWS,
-        *note,
-    ]
