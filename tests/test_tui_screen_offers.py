@@ -113,7 +113,7 @@ async def test_models_and_report_screens_offer_exactly_their_actions(tmp_path: P
 
 
 async def test_help_keys_table_fills_the_width_with_a_bold_header_flush_left(tmp_path: Path) -> None:
-    app = sample.make_app(tmp_path)
+    app = sample.make_app(tmp_path, read_only=True)
     async with app.run_test(size=(200, 48)) as pilot:
         await pilot.press("3")
         await settle(pilot)
@@ -131,6 +131,22 @@ async def test_help_keys_table_fills_the_width_with_a_bold_header_flush_left(tmp
     # The key column starts at the left edge, and the id column ends at the right one.
     assert re.fullmatch(r"key +action +id *", lines[0]) and len(lines[0]) == 120
     assert lines[1].startswith("tab ") and all(len(line) == 120 for line in lines)
-    assert styled.file.getvalue().startswith("\x1b[1mkey")
+    # The header in bold, the binding ids dimmed.
+    assert styled.file.getvalue().startswith("\x1b[1mkey") and "\x1b[2mapp.help" in styled.file.getvalue()
+    # The read-only note: in bold, in the action column.
+    assert "\x1b[1mread-only: promote, rollback, ack and silence are disabled" in styled.file.getvalue()
+    assert lines[-1].index("read-only:") == lines[0].index("action")
     # A narrow help wraps the descriptions, never a key.
     assert any(line.startswith("shift+tab ") for line in narrow.file.getvalue().splitlines())
+
+
+async def test_help_lists_a_binding_with_two_keys_once(tmp_path: Path) -> None:
+    app = sample.make_app(tmp_path)
+    app.settings.tui.keymap = {"app.help": "question_mark,f1"}
+    async with app.run_test(size=(200, 48)) as pilot:
+        await pilot.press("3")
+        await settle(pilot)
+        rows = help_rows(await help_text(pilot, app))
+    assert [row[1:] for row in rows if "app.help" in row] == [("Keys and help for this screen", "app.help")]
+    # Every other row is still there: the second key is skipped, not the end of the table.
+    assert set(APP_ROWS) <= set(rows) and set(FOCUS_ROWS) <= set(rows)
