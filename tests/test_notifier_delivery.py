@@ -150,6 +150,18 @@ def test_an_error_quoting_a_variables_value_shows_the_reference(monkeypatch: pyt
     assert delivery.error.endswith(" to ${PAGER_HOST}."), delivery.error
 
 
+def test_a_long_error_is_cut_to_500_characters(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The error lands in the outbox row and the timeline: a host named by a long reference quotes it
+    # whole, so the text is cut, at exactly 500 characters.
+    name = "PAGER_HOST_" + "X" * 600
+    monkeypatch.setenv(name, "127.0.0.1")
+    delivery = deliver(f"json://${{{name}}}:{free_port()}/hook", "t", "b", "critical", "firing", 2)
+    assert not delivery.ok and delivery.error is not None
+    assert len(delivery.error) == 500, delivery.error
+    head, reference, _ = delivery.error.partition(" to ${PAGER_HOST_")
+    assert reference and delivery.error == (f"{head} to ${{{name}}}.")[:500]
+
+
 async def test_the_notifier_delivers_rows_queued_under_the_expanded_urls_id_and_counts_outcomes(
     tmp_path: Path, sink: Sink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
