@@ -102,9 +102,14 @@ def test_outbox_rows_go_to_the_channels_that_route_the_endpoint_severity_and_esc
 
 
 def test_a_delivered_page_carries_its_title_body_and_type(sink: Sink) -> None:
+    sink.delay = 0.3
+    before = time.perf_counter()
     delivery = deliver(sink.url, "[FIRING] ep: down", "ep is down\nsince 12:00", "warning", "firing", 2)
+    took = time.perf_counter() - before
     assert (delivery.ok, delivery.error) == (True, None)
-    assert delivery.duration_ms > 0
+    # The duration recorded is the delivery's, in milliseconds: the pager's 0.3 s at least, and no more
+    # than the call took.
+    assert 300 <= delivery.duration_ms <= took * 1000
     [message] = sink.received
     assert (message["title"], message["message"], message["type"]) == (
         "[FIRING] ep: down",
