@@ -12,11 +12,15 @@ from mlops_console.core.store.rows import Rollup
 
 
 class EndpointStatus(StoreBase):
-    def write_status(self, rows: Sequence[dict[str, Any]], engine: dict[str, Any] | None = None) -> None:
+    def write_status(
+        self, rows: Sequence[dict[str, Any]], engine: dict[str, Any] | None = None, gone: Sequence[str] = ()
+    ) -> None:
         """Endpoint snapshots (as JSON documents), and the writing engine's health (`owner`, `state`,
-        `reason`)."""
+        `reason`); the rows of endpoints `gone` (no longer discovered) are deleted."""
         at = now()
         with self.write() as db:
+            for name in gone:
+                db.execute("DELETE FROM endpoint_status WHERE name=?", [name])
             db["endpoint_status"].upsert_all(  # type: ignore[union-attr]
                 [{"name": r["name"], "updated_at": at, "data": json.dumps(r)} for r in rows], pk="name"
             )
