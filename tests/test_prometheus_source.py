@@ -43,11 +43,13 @@ class FakePrometheus:
         self.queries: list[str] = []
         self.ranges = 0
         self.headers: list[str | None] = []
+        self.in_flight = 0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 query = parse_qs(urlparse(self.path).query).get("query", [""])[0]
+                fake.in_flight += 1
                 fake.queries.append(query)
                 fake.headers.append(self.headers.get("Authorization"))
                 ranged = urlparse(self.path).path == "/api/v1/query_range"
@@ -57,7 +59,7 @@ class FakePrometheus:
                     else fake.answer(query)
                 )
                 fake.ranges += ranged
-                if fake.mode == "slow":
+                if fake.mode == "slow" or (fake.mode == "mixed" and "histogram_quantile" in query):
                     time.sleep(1.0)
                 try:
                     self.send_response(status)
@@ -66,6 +68,8 @@ class FakePrometheus:
                     self.wfile.write(body)
                 except OSError:
                     pass  # the client gave up (the slow case)
+                finally:
+                    fake.in_flight -= 1
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -88,7 +92,7 @@ class FakePrometheus:
         ).encode()
 
     def answer(self, query: str) -> tuple[int, bytes]:
-        if self.mode == "bad_data":
+        if self.mode == "bad_data" or (self.mode == "mixed" and "histogram_quantile" not in query):
             return 400, json.dumps(
                 {"status": "error", "errorType": "bad_data", "error": "parse error"}
             ).encode()
@@ -293,3 +297,25 @@ def test_prometheus_config_errors_name_the_key(body: str, problem: str) -> None:
     with pytest.raises(ConfigError) as raised:
         parse_settings(tomllib.loads(body), known_adapters={"mlflow"})
     assert any(problem in line for line in raised.value.problems), raised.value.problems
+
+
+def test_a_failed_round_leaves_no_query_running(prometheus: FakePrometheus) -> None:
+    """One query answers `bad_data` at once while the others are slow: the round ends when all have,
+    so a slow Prometheus is never sent a new round on top of the last one's queries."""
+    settings = settings_for(prometheus.url)
+    states = states_of(settings)
+    source = PrometheusSource(settings, {s.name: s for s in states})
+    prometheus.mode = "mixed"
+    left: list[int] = []
+
+    async def go() -> None:
+        async with new_http_session() as http:
+            await source.evaluate(http, None)
+            left.append(prometheus.in_flight)
+
+    try:
+        asyncio.run(go())
+    finally:
+        prometheus.mode = "ok"
+    assert "bad_data" in source.state and all(s.stale for s in states)
+    assert left == [0]
