@@ -31,6 +31,7 @@ from mlops_console.core.endpoint_state import EndpointState
 from mlops_console.core.promscrape import scrape
 from mlops_console.core.series import MetricsSample
 from mlops_console.core.sources.prometheus import PrometheusSource
+from mlops_console.core.sources.prometheus_history import PromError, read_history
 from mlops_console.core.store import Store
 from tests._loopback import Sink, free_port, wait_for
 from tests._prometheus import SCRAPE_INTERVAL, PrometheusServer
@@ -169,6 +170,45 @@ def test_rates_and_quantiles_through_prometheus_agree_with_direct_scrapes(fleet:
         f"rps {theirs.rps:.2f} via Prometheus, {mine.rps:.2f} direct; "
         f"p95 {theirs.p95:.4f} s, {mine.p95:.4f} s"
     )
+
+
+def test_history_from_query_range_agrees_with_the_instant_round(fleet: Fleet) -> None:
+    """The detail charts' history of a Prometheus-sourced endpoint (`query_range`, read outside the
+    engine) ends where the instant round is: within a scrape interval's share of the window."""
+    url = fleet.serves[0]
+    settings = _settings(fleet, f'[[endpoints]]\nname = "a"\nurl = "{url}"\nsource = "prometheus"\n')
+    endpoint = settings.endpoints[0]
+    state = EndpointState(endpoint, source="prometheus", health_source="prometheus")
+    source = PrometheusSource(settings, {"a": state})
+
+    def rated() -> bool:
+        _round(source)
+        return state.prom is not None and state.prom.rps is not None and state.prom.p95 is not None
+
+    wait_for(rated, timeout=60, interval=0.5, what="a rate through Prometheus")
+    wait_for(
+        lambda: len(read_history(settings, endpoint, time.time() - 60, time.time(), 5.0)) >= 6,
+        timeout=60,
+        interval=1.0,
+        what="half a minute of rates in Prometheus",
+    )
+    _round(source)
+    assert state.prom is not None and state.prom.rps is not None and state.prom.p95 is not None
+    history = read_history(settings, endpoint, state.prom.at - 60, state.prom.at, 5.0)
+    assert len(history) >= 6 and all(r.endpoint == "a" for r in history)
+    last = history[-1]
+    assert last.rps is not None and last.p95 is not None and last.error_ratio == 0.0
+    tolerance = 2 * SCRAPE_INTERVAL / 10.0 + 0.1
+    assert abs(last.rps - state.prom.rps) <= tolerance * state.prom.rps, (last.rps, state.prom.rps)
+    assert abs(last.p95 - state.prom.p95) <= max(0.5 * state.prom.p95, 0.005), (last.p95, state.prom.p95)
+    # Prometheus unreachable: one clear error, nothing made up.
+    gone = settings.model_copy(
+        update={
+            "prometheus": settings.prometheus.model_copy(update={"url": f"http://127.0.0.1:{free_port()}"})
+        }
+    )
+    with pytest.raises(PromError, match="unreachable"):
+        read_history(gone, endpoint, state.prom.at - 60, state.prom.at, 5.0)
 
 
 def test_discovery_adds_and_removes_an_endpoint_with_its_target(fleet: Fleet) -> None:
