@@ -32,8 +32,9 @@ from mlops_console.core.sources.base import Loop, Sink
 
 log = logging.getLogger("mlops_console.prometheus")
 
-BACKFILL_SLICE = 300.0
-"""Seconds of throughput history read back per range query."""
+BACKFILL_SLICE = 100.0
+"""Seconds of throughput history read back per range query: at 10,000 endpoints the parsed answer of
+100 s takes about 40 MB at its peak, of 300 s about 90 MB."""
 
 
 def client_for(settings: Settings) -> PromClient:
