@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import aiohttp
 
+from mlops_console.config import EndpointSettings
 from mlops_console.core.adapters import (
     MAX_BODY,
     Adapter,
     ProbeResult,
     describe_exception,
     excerpt,
+    parsed_url,
     timed_request,
     too_large,
 )
@@ -18,11 +20,15 @@ from mlops_console.core.adapters import (
 class GenericAdapter(Adapter):
     name = "generic"
 
+    def __init__(self, endpoint: EndpointSettings) -> None:
+        super().__init__(endpoint)
+        self._path = endpoint.path if endpoint.path.startswith("/") else "/" + endpoint.path
+        self._url = parsed_url(endpoint.url + self._path)  # built once, not on every probe
+
     async def probe(self, http: aiohttp.ClientSession) -> ProbeResult:
-        endpoint = self.endpoint
-        path = endpoint.path if endpoint.path.startswith("/") else "/" + endpoint.path
+        endpoint, path = self.endpoint, self._path
         try:
-            answer = await timed_request(http, "GET", endpoint.url + path, endpoint.timeout)
+            answer = await timed_request(http, "GET", self._url, endpoint.timeout)
         except Exception as exc:
             return ProbeResult(ok=False, error=describe_exception(exc))
         result = ProbeResult(ok=False, latency=answer.latency, status=answer.status)

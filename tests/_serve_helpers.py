@@ -75,6 +75,36 @@ def stop_group(proc: subprocess.Popen, timeout: float = 15.0) -> None:
             proc.wait(5)
 
 
+# A deploy hook as a real one behaves: stop the endpoint's server, wait until the port is free, start
+# it again on the promoted version (same port, in its own process group), record its pid.
+REDEPLOY = """
+import os, signal, subprocess, sys, time, urllib.request
+pidfile, port, log, version = sys.argv[1:5]
+try:
+    os.killpg(int(open(pidfile).read()), signal.SIGTERM)
+except (OSError, ValueError):
+    pass
+for _ in range(300):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=0.2)
+        time.sleep(0.1)
+    except OSError:
+        break
+proc = subprocess.Popen([sys.executable, "-m", "mlops_console", "serve", f"models:/iris/{version}",
+                         "--port", port, *sys.argv[5:]], stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+                        start_new_session=True)
+open(pidfile, "w").write(str(proc.pid))
+print(f"iris v{version} starting as pid {proc.pid}")
+"""
+
+
+def redeploy_hook(root: Path, pidfile: Path, port: int, log: Path, *serve_args: str) -> str:
+    """Write the deploy hook under `root`; returns its `deploy.command` (with `{version}`)."""
+    hook = root / "redeploy.py"
+    hook.write_text(REDEPLOY)
+    return " ".join([sys.executable, str(hook), str(pidfile), str(port), str(log), "{version}", *serve_args])
+
+
 def scrape(url: str) -> dict[tuple[str, frozenset], float]:
     """Prometheus samples as {(sample name, labels): value}."""
     from prometheus_client.parser import text_string_to_metric_families

@@ -102,7 +102,7 @@ def wait_http_ok(url: str, process: subprocess.Popen[bytes], timeout: float, log
         if process.poll() is not None:
             raise RuntimeError(f"{url}: process exited {process.returncode}:\n{_tail(log_path)}")
         try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
+            if httpx.get(url, timeout=5.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -192,7 +192,7 @@ def registry_config(mlflow_registry: MlflowRegistry, tmp_path: Path) -> Path:
 
 
 def start_mlflow_server(
-    registry: MlflowRegistry, *args: str, env: dict[str, str] | None = None, timeout: float = 90.0
+    registry: MlflowRegistry, *args: str, env: dict[str, str] | None = None, timeout: float = 180.0
 ) -> tuple[str, subprocess.Popen[bytes]]:
     """`mlflow server` over `registry` on a free loopback port (`args`: e.g. `--app-name basic-auth`),
     answering /health when this returns. Returns its URL and process (stop with `stop_process_group`)."""

@@ -314,6 +314,27 @@ def test_an_alert_about_the_version_served_before_does_not_count(rig: Rig) -> No
     assert rig.alias() == "3" and rig.rollbacks() == [] and rig.auto_pages() == []
 
 
+def test_an_alert_under_a_maintenance_window_waits_for_the_window_to_end(rig: Rig) -> None:
+    """People working on iris-prod break it on purpose: no automatic rollback while their window
+    runs. Once they end it and the release still fails, the alert counts like any other."""
+    rig.promote()
+    window = rig.store.start_maintenance("iris-*", 3600, by="carol", reason="load test")
+    other = rig.store.start_maintenance("diabetes-*", 3600, by="carol")
+    rig.start()
+    alert_id = rig.break_endpoint()
+    rig.rounds_pass()
+    assert rig.alias() == "3" and rig.rollbacks() == [] and rig.auto_pages() == []
+    assert rig.store.auto_rollback_decisions() == []
+    assert rig.store.get_alert(alert_id).state == "firing"
+
+    rig.store.end_maintenance(window.id, by="carol")
+    assert rig.store.maintenance_window(other.id).running()  # a window over other endpoints is no cover
+    wait_for(lambda: rig.auto_pages(), timeout=30, what="the rollback after the window")
+    assert rig.alias() == "2" and rig.rollbacks() == [("auto-rollback", "ok", "3", "2")]
+    [decision] = rig.store.auto_rollback_decisions()
+    assert decision.alert_id == alert_id
+
+
 @pytest.mark.parametrize("moved", [False, True])
 def test_a_decision_left_unfinished_by_a_killed_watcher_is_finished_once(rig: Rig, moved: bool) -> None:
     """A watcher claimed the decision and wrote its rollback's `pending` audit row, then was killed

@@ -19,32 +19,14 @@ import httpx
 import pytest
 
 from mlops_console.core.store import NewAlert, Store
-from tests._serve_helpers import REPO, free_port, poll_until, process_env, spawn, wait_ping
+from tests._serve_helpers import REPO, free_port, poll_until, process_env, redeploy_hook, spawn, wait_ping
 
 SCRIPT = REPO / "examples" / "ci" / "promote.sh"
 BIN = Path(sys.executable).parent
 CLI = [sys.executable, "-m", "mlops_console"]
-
-# The deploy hook: stop the endpoint's server, start it again on the promoted version, same port.
-REDEPLOY = """
-import os, signal, subprocess, sys, time, urllib.request
-pidfile, port, log, version = sys.argv[1:5]
-try:
-    os.killpg(int(open(pidfile).read()), signal.SIGTERM)
-except (OSError, ValueError):
-    pass
-for _ in range(300):
-    try:
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=0.2)
-        time.sleep(0.1)
-    except OSError:
-        break
-proc = subprocess.Popen([sys.executable, "-m", "mlops_console", "serve", f"models:/iris/{version}",
-                         "--port", port], stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-                        start_new_session=True)
-open(pidfile, "w").write(str(proc.pid))
-print(f"iris v{version} starting as pid {proc.pid}")
-"""
+# Two model servers started, stopped and started again, and several CLI processes: on a loaded
+# 2-core machine that alone can pass the default 300 s guard against hangs.
+pytestmark = pytest.mark.timeout(600)
 
 
 class Deployment:
@@ -63,9 +45,7 @@ class Deployment:
             "CI_PIPELINE_URL": "https://ci.example/pipelines/42",
             "POST_DEPLOY_TIMEOUT": "90",
         }
-        hook = root / "redeploy.py"
-        hook.write_text(REDEPLOY)
-        command = f"{sys.executable} {hook} {self.pidfile} {self.port} {self.log} {{version}}"
+        command = redeploy_hook(root, self.pidfile, self.port, self.log)
         (root / "console.toml").write_text(
             textwrap.dedent(f"""
             [registry]

@@ -4,6 +4,7 @@ so these tests share one fresh registry copy each and run without deploys."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -218,3 +219,34 @@ def test_a_version_not_ready_is_refused_with_its_status_message_if_any(env, mlfl
     assert plan_promote(settings, registry, "iris", 3, store=store).problems == [
         "iris v3 is PENDING_REGISTRATION, not READY"
     ]
+
+
+def test_metric_rows_pair_every_metric_of_either_version(env, mlflow_registry) -> None:  # type: ignore[no-untyped-def]
+    settings, store, registry = env
+    client = MlflowClient(mlflow_registry.tracking_uri)
+    client.log_metric(str(registry.version("iris", 3).run_id), "zz_only_new", 0.5)
+    client.log_metric(str(registry.version("iris", 2).run_id), "aa_only_current", 7.0)
+    plan = plan_promote(settings, registry, "iris", 3, store=store)
+    assert plan.current is not None and plan.new is not None
+    current, new = plan.current.metrics, plan.new.metrics
+    rows = plan.metric_rows()
+    assert rows[0] == ("aa_only_current", 7.0, None) and rows[-1] == ("zz_only_new", None, 0.5)
+    assert rows == [(key, current.get(key), new.get(key)) for key in sorted(set(current) | set(new))]
+    assert "accuracy" in [key for key, _, _ in rows[1:-1]]
+    # Nothing on one side: that side is None on every row.
+    unset = plan_promote(settings, registry, "iris", 3, alias="canary", store=store)
+    assert unset.current is None and unset.metric_rows() == [(key, None, new[key]) for key in sorted(new)]
+    missing = plan_promote(settings, registry, "iris", 42, store=store)
+    assert missing.new is None and missing.metric_rows() == [
+        (key, current[key], None) for key in sorted(current)
+    ]
+
+
+def test_an_alias_on_a_deleted_version_plans_from_nothing(env, mlflow_registry) -> None:  # type: ignore[no-untyped-def]
+    settings, store, registry = env
+    MlflowClient(mlflow_registry.tracking_uri).delete_model_version("iris", "1")
+    with sqlite3.connect(mlflow_registry.db_path) as db:  # an alias left on it, as an older MLflow left them
+        db.execute("INSERT INTO registered_model_aliases (alias, version, name) VALUES ('canary', 1, 'iris')")
+    plan = plan_promote(settings, registry, "iris", 3, alias="canary", store=store)
+    assert (plan.action, plan.model, plan.target.alias) == ("promote", "iris", "canary")
+    assert plan.current is None and plan.new_version == "3" and plan.ok

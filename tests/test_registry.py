@@ -117,9 +117,10 @@ def test_permission_errors_become_not_permitted(registry: RegistryClient, monkey
     from mlflow.exceptions import RestException
 
     from mlops_console.core.registry import RegistryNotPermitted
+    from mlops_console.core.registry.errors import translate_error
 
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "dave")
-    error = registry._translate(
+    error = translate_error(
         RestException({"error_code": "PERMISSION_DENIED", "message": "Permission denied"}),
         "set alias",
         model="iris",

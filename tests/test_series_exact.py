@@ -7,6 +7,7 @@ a window boundary pages falsely or not at all, so each is pinned to an exact num
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import pytest
 
@@ -17,6 +18,7 @@ from mlops_console.core.series import (
     RPS_STEP,
     EndpointSeries,
     MetricsSample,
+    WindowStats,
     histogram_quantile,
     quantile,
 )
@@ -213,3 +215,99 @@ def test_edges_of_small_windows_by_hand() -> None:
     restarted.add_metrics(sample(1010.0, 100.0, 10.0, ((1.0, 100.0), (math.inf, 100.0))))
     same = restarted.metric_stats(1010.0, 60.0)
     assert (same.requests, same.samples, same.buckets) == (0.0, 0.0, ((1.0, 0.0), (math.inf, 0.0)))
+
+
+def test_share_slower_than_a_target_from_a_histogram_by_hand() -> None:
+    # 10 observations: 4 up to 0.1 s, 4 more up to 0.5 s, 2 slower than 0.5 s.
+    stats = WindowStats(buckets=((0.1, 4.0), (0.5, 8.0), (math.inf, 10.0)))
+    assert stats.slower_than(0.05) == (pytest.approx(0.8), 10.0)  # half of the first 4 are faster
+    assert stats.slower_than(0.1) == (pytest.approx(0.6), 10.0)  # exactly a bound: its whole bucket
+    assert stats.slower_than(0.3) == (pytest.approx(0.4), 10.0)  # 4 + 4 * 0.2 / 0.4 = 6 faster
+    assert stats.slower_than(2.0) == (pytest.approx(0.2), 10.0)  # past the last bound: the +Inf bucket
+    # Without a +Inf bucket, past the last bound nothing is slower.
+    assert WindowStats(buckets=((0.1, 4.0), (0.5, 8.0))).slower_than(2.0) == (0.0, 8.0)
+    # Less than one observation slower (interpolated) stays less than one.
+    nearly = WindowStats(buckets=((0.1, 9.0), (0.5, 10.0), (math.inf, 10.0)))
+    assert nearly.slower_than(0.3) == (pytest.approx(0.05), 10.0)  # 9 + 1 * 0.5 faster
+
+
+def test_share_slower_than_a_target_at_the_edges_of_a_histogram() -> None:
+    # Every observation past the last finite bound: all slower, whatever the empty buckets before.
+    slow = WindowStats(buckets=((0.1, 0.0), (0.5, 0.0), (math.inf, 3.0)))
+    assert slow.slower_than(0.2) == (1.0, 3.0)
+    # One observation, inside the second bucket: half of it is slower than the middle of that bucket.
+    one = WindowStats(buckets=((0.1, 0.0), (0.5, 1.0), (math.inf, 1.0)))
+    assert one.slower_than(0.3) == (pytest.approx(0.5), 1.0)
+    # A histogram without observations says nothing (no division by zero).
+    assert WindowStats(buckets=((0.1, 0.0), (math.inf, 0.0))).slower_than(0.2) is None
+
+
+def test_probe_window_judges_slower_than_from_its_successful_probes() -> None:
+    series = EndpointSeries(interval=1.0)
+    for at, latency in [(1.0, 0.4), (2.0, 0.1), (3.0, None), (4.0, 0.3), (5.0, 0.2)]:
+        series.add_probe(at, latency)
+    assert list(series.latency_history) == [0.4, 0.1, 0.3, 0.2], "the sparkline: successes, in order"
+    stats = series.probe_stats(5.0)
+    assert stats.latencies == (0.1, 0.2, 0.3, 0.4)
+    assert stats.slower_than(0.2) == (0.5, 4.0), "0.3 and 0.4 of four; the failed probe is no latency"
+    assert stats.slower_than(0.05) == (1.0, 4.0)
+
+
+@pytest.mark.parametrize(
+    ("interval", "kept"),
+    [(1.0, 61), (2.0, 31), (7.0, 10), (30.0, 3), (60.0, 2), (600.0, 2), (0.1, 600), (0.01, 600)],
+)
+def test_probe_ring_holds_one_window_of_probes_at_least_two_at_most_600(interval: float, kept: int) -> None:
+    # ceil(60 s / interval) + 1 probes cover the window; the bounds keep memory fixed per endpoint.
+    series = EndpointSeries(interval=interval)
+    for i in range(1000):
+        series.add_probe(i * interval, 0.1)
+    assert len(series.probes) == kept
+    assert series.probes[-1][0] == 999 * interval, "the newest are the ones kept"
+
+
+def test_one_second_scrapes_keep_a_sample_every_few_seconds() -> None:
+    # The newest sample is replaced until it is a full step after the one before it.
+    series = EndpointSeries(interval=1.0)
+    for t in range(14):
+        series.add_metrics(sample(float(t), 10.0 * t, 0.0))
+    assert [m.at for m in series.metrics] == [0.0, 4.0, 8.0, 12.0, 13.0]
+    assert series.metric_stats(13.0, 60.0).rps == pytest.approx(10.0)
+
+
+def test_throughput_history_rates_cover_the_last_minute_only() -> None:
+    series = EndpointSeries(interval=1.0)
+    series.add_metrics(sample(0.0, 0.0, 0.0))
+    series.add_metrics(sample(30.0, 300.0, 0.0))
+    series.add_metrics(sample(60.5, 1200.0, 0.0))  # 60.5 s after the first: outside the minute
+    assert series.rps_history == deque([(30.0, pytest.approx(10.0)), (60.5, pytest.approx(900 / 30.5))])
+
+
+def test_metric_window_spans_several_samples_of_an_uneven_rate() -> None:
+    series = EndpointSeries(interval=1.0)
+    for at, requests in [(100.0, 0.0), (105.0, 100.0), (110.0, 300.0)]:
+        series.add_metrics(sample(at, requests, 0.0))
+    assert series.metric_stats(110.0, 60.0).rps == pytest.approx(30.0), "300 in 10 s, from the oldest"
+    # Nothing inside the window but the newest: the sample just before it.
+    later = EndpointSeries(interval=1.0)
+    for at, requests in [(0.0, 0.0), (10.0, 10.0), (20.0, 20.0), (30.0, 30.0), (40.0, 100.0)]:
+        later.add_metrics(sample(at, requests, 0.0))
+    assert later.metric_stats(40.0, 5.0).rps == pytest.approx(7.0)  # 70 requests in 10 s
+
+
+def test_histogram_buckets_the_older_scrape_lacked_count_from_zero() -> None:
+    # The first scrape had no histogram yet (or fewer buckets): its counts are zero, not unknown.
+    series = EndpointSeries(interval=1.0)
+    series.add_metrics(sample(0.0, 100.0, 0.0, ((0.1, 0.0),)))
+    series.add_metrics(sample(10.0, 110.0, 0.0, ((0.1, 4.0), (0.5, 10.0), (math.inf, 10.0))))
+    stats = series.metric_stats(10.0, 60.0)
+    assert stats.buckets == ((0.1, 4.0), (0.5, 10.0), (math.inf, 10.0))
+    assert stats.samples == 10.0
+    assert stats.p50 == pytest.approx(0.1 + 0.4 * 1 / 6)  # rank 5: 1 of the 6 in (0.1, 0.5]
+
+
+def test_throughput_baseline_leaves_out_exactly_the_last_minute_by_default() -> None:
+    series = EndpointSeries(interval=1.0)
+    series.rps_history.extend([(0.0, 10.0), (10.0, 10.0), (20.0, 12.0), (39.5, 50.0), (41.0, 99.0)])
+    # at 100: 39.5 is 60.5 s old (kept), 41 is 59 s old (left out); median 11, deviations 1, 1, 1, 39
+    assert series.throughput_baseline(100.0) == (11.0, 1.0, 100.0)

@@ -121,7 +121,7 @@ class StoppableServer:
                 env=quiet_env(),
                 start_new_session=True,
             )
-        wait_http_ok(f"{self.url}/health", self.process, 90.0, log_path)
+        wait_http_ok(f"{self.url}/health", self.process, 180.0, log_path)
 
     def stop(self) -> None:
         if self.process is not None:

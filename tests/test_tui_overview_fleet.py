@@ -87,3 +87,64 @@ async def test_sorting_and_filtering_see_endpoints_out_of_view(tmp_path: Path) -
         await pilot.press("escape")
         await pilot.pause()
         assert table.row_count == FLEET
+
+
+def line_of(table, name: str) -> str:
+    """The table's rendered line (as painted) of the row `name`, which must be in view."""
+    y = table.get_row_index(name) - int(table.scroll_y) + 1  # +1: the header line
+    return table.render_line(y).text
+
+
+async def test_a_cell_shows_each_new_value_as_painted(tmp_path: Path) -> None:
+    """Cells that did not change are painted from their last rendering; those that did are not."""
+    app = sample.make_app(tmp_path)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, OverviewScreen)
+        await show(pilot, fleet())
+        table = screen.table
+        assert " 10ms " in line_of(table, "fleet-001")
+        await show(pilot, fleet(**{"fleet-001": {"p95": 0.25}}))
+        assert " 250ms " in line_of(table, "fleet-001")
+        assert " 10ms " in line_of(table, "fleet-002")
+        await show(pilot, fleet())  # back to the first value: painted again, not the one before
+        assert " 10ms " in line_of(table, "fleet-001") and "250ms" not in line_of(table, "fleet-001")
+        await show(pilot, fleet(**{"fleet-001": {"health": "down"}}))  # moves to the top row
+        assert table.get_row_index("fleet-001") == 0
+        assert "✖ down" in line_of(table, "fleet-001") and "fleet-001" in line_of(table, "fleet-001")
+        assert "● up" in line_of(table, "fleet-000")
+
+
+async def test_a_filter_shows_exactly_the_matching_endpoints_while_snapshots_arrive(tmp_path: Path) -> None:
+    app = sample.make_app(tmp_path)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, OverviewScreen)
+        table = screen.table
+        await show(pilot, fleet(**{"fleet-010": {"health": "down"}, "fleet-130": {"health": "down"}}))
+        await pilot.press("slash", *"down")
+        await pilot.pause()
+        assert sorted(r[1] for r in rows(table)) == ["fleet-010", "fleet-130"]
+        # The next snapshot: one recovers, another goes down; the filter follows at once.
+        await show(pilot, fleet(**{"fleet-010": {"health": "down"}, "fleet-070": {"health": "down"}}))
+        shown = rows(table)
+        assert sorted(r[1] for r in shown) == ["fleet-010", "fleet-070"]
+        assert all(r[0] == "✖ down" for r in shown)
+        assert str(table.border_subtitle) == f"2/{FLEET} match “down”"
+        # A wider filter while snapshots keep coming: every match, in order, the cursor on its endpoint.
+        await pilot.press(*["backspace"] * 4, *"fleet-1")
+        await pilot.pause()
+        await pilot.press("enter")  # back to the table, the filter kept
+        table.move_cursor(row=table.get_row_index("fleet-112"), animate=False)
+        await show(pilot, fleet(**{"fleet-149": {"health": "down"}}))
+        matching = sorted(f"fleet-{i:03d}" for i in range(FLEET - 1) if "fleet-1" in f"fleet-{i:03d}")
+        expected = ["fleet-149", *matching]
+        assert [r[1] for r in rows(table)] == expected
+        assert screen.selected_endpoint() == "fleet-112"
+        await pilot.press("slash", "escape")
+        await pilot.pause()
+        await show(pilot, fleet(**{"fleet-050": {"health": "down"}}))
+        assert [r[1] for r in rows(table)][:2] == ["fleet-050", "fleet-000"]
+        assert table.row_count == FLEET

@@ -4,6 +4,7 @@ palette), and every way of confirming a dialog (its button, its Enter key) carri
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from mlops_console.tui.screens.alerts import AlertsScreen
 from mlops_console.tui.screens.base import WRITE_ACTIONS
 from mlops_console.tui.screens.help import HelpScreen
 from mlops_console.tui.screens.models import ModelsScreen
+from mlops_console.tui.screens.report import ReportScreen
 from tests import sample
 
 # What each screen offers that changes something, by action and by the words the user sees.
@@ -115,7 +117,10 @@ async def test_read_only_hides_rolling_back_the_change_before_an_alert(tmp_path:
     writable = sample.make_app(tmp_path / "rw")
     async with writable.run_test(size=(200, 48)) as pilot:
         footer, help_keys, palette = await offers_on_alert(writable, pilot, mismatch_alert(writable))
+        # An alert no promote preceded offers nothing to roll back (the key stays listed in `?`).
+        unrelated_footer, _, unrelated_palette = await offers_on_alert(writable, pilot, firing(writable).id)
     assert "rollback_change" in footer and "rollback_change" in palette and words in help_keys
+    assert "rollback_change" not in unrelated_footer and "rollback_change" not in unrelated_palette
 
     read_only = sample.make_app(tmp_path / "ro", read_only=True)
     async with read_only.run_test(size=(200, 48)) as pilot:
@@ -207,3 +212,97 @@ async def test_silence_note_is_carried_by_enter_the_list_and_the_number_key(
     assert event.data["until"] - event.at == pytest.approx(seconds)
     [audit] = [r for r in store.list_audit(action="silence") if r.actor == "tester@console"]
     assert audit.reason == f"quiet via {how}" and audit.detail["seconds"] == seconds
+
+
+# -- what each screen offers, exactly --------------------------------------------------------------------
+def help_rows(text: str) -> list[tuple[str, ...]]:
+    """The `?` key table as (key, action, id) rows, the header left out."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return [tuple(re.split(r"\s{2,}", line)) for line in lines[1:]]
+
+
+APP_ROWS = [
+    ("^q", "Quit the app and return to the command prompt."),
+    (":", "Open the command bar (:alerts, :q...)", "app.command"),
+    ("?", "Keys and help for this screen", "app.help"),
+    ("1", "Endpoints overview", "app.overview"),
+    ("2", "Alerts", "app.alerts"),
+    ("3", "Registered models", "app.models"),
+    ("4", "Audit trail", "app.audit"),
+    ("5", "Training and batch pipelines", "app.pipelines"),
+    ("^p", "Open the command palette"),
+]
+FOCUS_ROWS = [
+    ("tab", "Focus Next"),
+    ("shift+tab", "Focus Previous"),
+    ("^c", "Copy selected text"),
+    ("super+c", "Copy selected text"),
+    ("esc", "Back to the previous screen", "screen.back"),
+]
+MODELS_READ = [
+    ("filter", "models: filter", "Filter rows by text"),
+    ("mark", "models: mark", "Mark a version for comparison"),
+    ("compare", "models: compare", "Compare two versions' metrics"),
+]
+MODELS_WRITE = [
+    ("promote", "models: promote", "Promote the highlighted version"),
+    ("rollback", "models: roll back", "Roll the model's alias back"),
+]
+
+
+@pytest.mark.parametrize("read_only", [False, True], ids=["writable", "read-only"])
+async def test_models_and_report_screens_offer_exactly_their_actions(tmp_path: Path, read_only: bool) -> None:
+    app = sample.make_app(tmp_path, read_only=read_only)
+    async with app.run_test(size=(200, 48)) as pilot:
+        await pilot.press("3")
+        await settle(pilot)
+        palette = [(action, title, tip) for title, tip, action in app.screen.palette_actions()]
+        footer = footer_actions(app)
+        models_help = help_rows(await help_text(pilot, app))
+        app.push_screen(ReportScreen())
+        await settle(pilot)
+        report_palette = [(action, title, tip) for title, tip, action in app.screen.palette_actions()]
+        report_footer = footer_actions(app)
+        report_help = help_rows(await help_text(pilot, app))
+    writes = [] if read_only else MODELS_WRITE
+    assert palette == [MODELS_READ[0], *writes, *MODELS_READ[1:]]
+    assert footer == {"command_bar", "command_palette", "help", "filter", "mark", "compare"} | {
+        action for action, _, _ in writes
+    }
+    write_rows = [
+        ("p", "Promote the highlighted version", "models.promote"),
+        ("r", *MODELS_WRITE[1][2:], "models.rollback"),
+    ]
+    note = [("read-only: promote, rollback, ack and silence are disabled",)] if read_only else []
+    assert models_help == [
+        *FOCUS_ROWS,
+        ("/", "Filter rows by text", "screen.filter"),
+        *([] if read_only else write_rows),
+        ("space", "Mark a version for comparison", "models.mark"),
+        ("c", "Compare two versions' metrics", "models.compare"),
+        ("^r", "Reload from the registry", "models.refresh"),
+        *APP_ROWS,
+        *note,
+    ]
+    # A screen without a filter offers none, in either mode; its own actions stay.
+    assert report_palette == [
+        ("span(-1)", "shift report: shorter", "Shorter span"),
+        ("span(1)", "shift report: longer", "Longer span"),
+        ("refresh_report", "shift report: refresh", "Read the report again"),
+    ]
+    assert report_footer == {
+        "command_bar",
+        "command_palette",
+        "help",
+        "refresh_report",
+        "span(-1)",
+        "span(1)",
+    }
+    assert report_help == [
+        *FOCUS_ROWS,
+        ("[", "Shorter span", "report.shorter"),
+        ("]", "Longer span", "report.longer"),
+        ("r", "Read the report again", "report.refresh"),
+        *APP_ROWS,
+        *note,
+    ]

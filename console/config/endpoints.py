@@ -24,6 +24,9 @@ class DeploySettings(Section):
     """Seconds the hook may run."""
     verify_timeout: Duration = 90.0
     """Seconds to wait for the endpoint to be healthy (and serve the new version) afterwards."""
+    quiet: bool = True
+    """No pages for the endpoint while its hook runs and is verified: a restart is expected then, and a
+    deploy that does not converge pages `deploy_not_converged` itself."""
 
     @field_validator("webhook")
     @classmethod

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from mlops_console.config.auto_rollback import AutoRollbackSettings
 from mlops_console.config.endpoints import EndpointSettings
@@ -57,11 +60,26 @@ class Settings(Section):
     source: Path | None = Field(default=None, exclude=True)
     """The file these settings came from (not a config key)."""
 
+    _endpoint_index: _EndpointIndex | None = PrivateAttr(default=None)
+
     def endpoint(self, name: str) -> EndpointSettings:
-        for endpoint in self.endpoints:
-            if endpoint.name == name:
-                return endpoint
-        raise KeyError(name)
+        """The endpoint called `name` (the first of that name); KeyError if there is none.
+
+        A mapping lookup: the deploy fan-out and the detail screens ask for one of thousands. The
+        mapping is rebuilt when `endpoints` is replaced or changed in place (tests do both)."""
+        endpoints = self.endpoints
+        index = self._endpoint_index
+        if index is None or not index.describes(endpoints):
+            index = self._endpoint_index = _EndpointIndex(endpoints)
+        found = index.by_name.get(name)
+        if found is not None and endpoints[found[0]] is found[1]:
+            return found[1]
+        # An item replaced in place since the mapping was built: index again, once.
+        index = self._endpoint_index = _EndpointIndex(endpoints)
+        found = index.by_name.get(name)
+        if found is None:
+            raise KeyError(name)
+        return found[1]
 
     def slo_for(self, name: str) -> SloSettings:
         """The objectives of endpoint `name`: the defaults under its own `slo` keys."""
@@ -87,10 +105,10 @@ class Settings(Section):
                 return override.runbook
         if pipeline:
             return None
-        for own in self.endpoints:
-            if own.name == endpoint:
-                return own.runbook
-        return None
+        try:
+            return self.endpoint(endpoint).runbook
+        except KeyError:
+            return None
 
     def alias_for(self, model: str) -> str:
         return self.registry.aliases.get(model, self.registry.default_alias)
@@ -127,6 +145,26 @@ class Settings(Section):
         problems = self.missing_env("notifications")
         if problems:
             raise ConfigError(self.source, problems)
+
+
+class _EndpointIndex:
+    """Endpoint name to (position, settings) of one `endpoints` list, read-only. A cache, not part of
+    the settings' value: any two compare equal, so `Settings` equality ignores it."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, endpoints: list[EndpointSettings]) -> None:
+        self.endpoints, self.size = endpoints, len(endpoints)
+        by_name: dict[str, tuple[int, EndpointSettings]] = {}
+        for position, endpoint in enumerate(endpoints):
+            by_name.setdefault(endpoint.name, (position, endpoint))
+        self.by_name: Mapping[str, tuple[int, EndpointSettings]] = MappingProxyType(by_name)
+
+    def describes(self, endpoints: list[EndpointSettings]) -> bool:
+        return endpoints is self.endpoints and len(endpoints) == self.size
+
+    def __eq__(self, other: Any) -> bool:
+        return other is None or isinstance(other, _EndpointIndex)
 
 
 @dataclass

@@ -144,12 +144,15 @@ async def read_capped(response: aiohttp.ClientResponse, limit: int = MAX_BODY) -
     """
     chunks: list[bytes] = []
     size = 0
+    content = response.content
     while size <= limit:
-        chunk = await response.content.read(limit + 1 - size)
+        chunk = await content.read(limit + 1 - size)
         if not chunk:
             break
         chunks.append(chunk)
         size += len(chunk)
+        if content.at_eof():  # the whole body is in: no read more to learn that
+            break
     body = b"".join(chunks)
     return body[:limit], size > limit
 
@@ -173,6 +176,25 @@ class HttpAnswer:
     """Set when the answer is a redirect that was not followed: where it pointed and why not."""
 
 
+_PARSED: dict[str, URL] = {}
+_PARSED_MAX = 65_536
+
+
+def parsed_url(url: str) -> str | URL:
+    """`URL(url)`, parsed once per distinct URL: every probe of an endpoint asks for the same ones.
+    A URL yarl cannot parse comes back as it is, for aiohttp to refuse as it always did."""
+    found = _PARSED.get(url)
+    if found is None:
+        try:
+            parsed = URL(url)
+        except ValueError:
+            return url
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        found = _PARSED[url] = parsed
+    return found
+
+
 def _origin(url: URL) -> tuple[str, str, int | None]:
     return url.scheme.lower(), (url.host or "").lower(), url.port
 
@@ -185,7 +207,7 @@ def _shown(url: URL) -> str:
 async def timed_request(
     http: aiohttp.ClientSession,
     method: str,
-    url: str,
+    url: str | URL,
     timeout: float,
     *,
     data: bytes | None = None,
@@ -198,7 +220,7 @@ async def timed_request(
     so it must not count as up. Raises aiohttp/timeout errors for the caller to describe.
     """
     started = time.perf_counter()
-    target: str | URL = url
+    target = parsed_url(url) if isinstance(url, str) else url
     hops = 0
     while True:
         remaining = timeout - (time.perf_counter() - started)

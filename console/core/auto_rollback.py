@@ -107,10 +107,15 @@ def window_for(settings: Settings, store: Store, model: str, alias: str | None =
 
 def trigger(settings: Settings, store: Store, window: Window) -> Alert | None:
     """The first alert that rolls this promote back: one of the window's rules, firing (neither
-    acknowledged nor silenced: a person is on those), on an endpoint serving the alias, about the
-    promoted version, raised after the promote."""
+    acknowledged nor silenced: a person is on those), on an endpoint serving the alias and not under
+    a maintenance window (people are working on it: its failures are expected, not the release's),
+    about the promoted version, raised after the promote."""
     target = resolve_target(settings, window.model, window.alias, None)
-    endpoints = [e.name for e in serving_endpoints(settings, window.model, target)]
+    endpoints = [
+        e.name
+        for e in serving_endpoints(settings, window.model, target)
+        if store.in_maintenance(e.name) is None
+    ]
     if not endpoints or not window.promote.to_version:
         return None
     rules = list(window.config.rules)

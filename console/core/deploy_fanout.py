@@ -2,12 +2,16 @@
 
 Runs the deploy hooks concurrently (`deploy.deploy_endpoint`) with `asyncio.run` from the calling
 (worker) thread, writes one `deploy` audit row per endpoint, and raises a `deploy_not_converged`
-alert for each endpoint that did not come back serving the new version.
+alert for each endpoint that did not come back serving the new version. While a hook restarts an
+endpoint, a maintenance window over it holds its pages (`deploy.quiet`): the restart was decided by
+the person who moved the alias, and a deploy that fails pages for itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,11 +19,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from mlops_console.core.alerts import open_external_alert
 from mlops_console.core.deploy import DeployOutcome, Probe, Progress, deploy_endpoint
 from mlops_console.core.store import Store
+from mlops_console.core.store.maintenance import exact_glob
 
 if TYPE_CHECKING:
     from mlops_console.config import Settings
+    from mlops_console.config.endpoints import EndpointSettings
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def redeploy(
@@ -59,7 +66,14 @@ def redeploy(
             )
         )
 
-    outcomes = _run_coroutine(run_all)
+    holds = _hold_pages(store, targets, model=model, version=version, action=action, actor=actor)
+    for endpoint, window_id in holds:
+        progress(f"pages for {endpoint.name} held until its deploy is verified (maintenance #{window_id})")
+    outcomes: list[DeployOutcome] = []
+    try:
+        outcomes = _run_coroutine(run_all)
+    finally:
+        _release_holds(store, holds, outcomes, actor=actor, progress=progress)
     alert_ids: list[int] = []
     for outcome in outcomes:
         store.add_audit(
@@ -92,6 +106,55 @@ def redeploy(
                 )
             )
     return outcomes, alert_ids
+
+
+def _hold_pages(
+    store: Store, targets: list[EndpointSettings], *, model: str, version: str, action: str, actor: str
+) -> list[tuple[EndpointSettings, int]]:
+    """A maintenance window over each endpoint about to restart (`deploy.quiet`), lasting at most as long
+    as its hook and verification may; the deploy goes ahead even when the store cannot record one."""
+    holds = []
+    for endpoint in targets:
+        if endpoint.deploy is None or not endpoint.deploy.quiet:
+            continue
+        seconds = endpoint.deploy.timeout + endpoint.deploy.verify_timeout + settle_after_deploy(endpoint)
+        reason = f"redeploying {model} v{version} ({action})"
+        try:
+            window = store.start_maintenance(exact_glob(endpoint.name), seconds, by=actor, reason=reason)
+        except (sqlite3.Error, ValueError) as exc:
+            log.warning("no maintenance window over %s during its deploy: %s", endpoint.name, exc)
+            continue
+        holds.append((endpoint, window.id))
+    return holds
+
+
+def _release_holds(
+    store: Store,
+    holds: list[tuple[EndpointSettings, int]],
+    outcomes: list[DeployOutcome],
+    *,
+    actor: str,
+    progress: Progress,
+) -> None:
+    """End each hold: a little after a verified deploy (the engine must see the endpoint answer again
+    and resolve what fired during the restart), at once after a failed one (the page is due)."""
+    verified = {o.endpoint for o in outcomes if o.ok}
+    for endpoint, window_id in holds:
+        ok = endpoint.name in verified
+        try:
+            store.end_maintenance(
+                window_id,
+                by=actor,
+                reason="deploy verified" if ok else "deploy not verified",
+                after=settle_after_deploy(endpoint) if ok else 0.0,
+            )
+        except (sqlite3.Error, KeyError, ValueError) as exc:
+            progress(f"warning: maintenance window #{window_id} over {endpoint.name} not ended: {exc}")
+
+
+def settle_after_deploy(endpoint: EndpointSettings) -> float:
+    """How long pages stay held after a verified deploy: three probes, at least 10 s."""
+    return max(3 * endpoint.interval, 10.0)
 
 
 def _run_coroutine(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:

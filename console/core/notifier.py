@@ -57,8 +57,8 @@ def outbox_messages(
     escalated: Collection[str] = (),
 ) -> list[OutboxMessage]:
     """One pending notification per channel that routes this endpoint and severity. An escalation
-    channel (`after`) hears only about alerts escalated to it (`escalated`: their channel ids)."""
-    routed_severity = "critical" if kind == "test" else severity
+    channel (`after`) hears only about alerts escalated to it (`escalated`: their channel ids). A test
+    page goes to every channel."""
     return [
         OutboxMessage(
             kind=kind,
@@ -70,7 +70,7 @@ def outbox_messages(
         )
         for n in settings.notifications
         if kind == "test"
-        or (n.routes(endpoint, routed_severity) and (not n.escalates or channel_id(n.template) in escalated))
+        or (n.routes(endpoint, severity) and (not n.escalates or channel_id(n.template) in escalated))
     ]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from mlops_console.core.quality.schema import Signature
 from mlops_console.core.quality.sources import FetchArtifact
 from mlops_console.core.registry import RegistryClient, RegistryError, RegistryNotFound
-from mlops_console.core.registry.client import _is_missing_artifact
+from mlops_console.core.registry.errors import is_missing_artifact
 
 MAX_ARTIFACT_BYTES = 256 * 1024 * 1024
 """A reference is profiled in memory; anything bigger is refused before it is downloaded."""
@@ -57,7 +57,7 @@ def read_run_artifact(
                     run_id=run_id, artifact_path=path, dst_path=tmp, tracking_uri=client.tracking_uri
                 )
             except Exception as exc:
-                if _is_missing_artifact(exc):
+                if is_missing_artifact(exc):
                     raise RegistryNotFound(f"run {run_id} has no artifact {path}") from None
                 raise
             file = Path(local)
@@ -97,7 +97,7 @@ def version_signature(client: RegistryClient, model: str, version: str) -> Signa
                     artifact_uri=f"{base.rstrip('/')}/MLmodel", dst_path=tmp, tracking_uri=client.tracking_uri
                 )
             except Exception as exc:
-                if _is_missing_artifact(exc):
+                if is_missing_artifact(exc):
                     return None
                 raise
             signature = Model.load(local).signature

@@ -158,14 +158,74 @@ class EndpointSeries:
 
     def __post_init__(self) -> None:
         self.probes = deque(maxlen=max(2, min(600, math.ceil(PROBE_WINDOW / self.interval) + 1)))
+        # Kept as probes come and go, so the window's figures need no sort per probe: the latencies of
+        # the successful probes in `probes`, sorted; the failed ones; and what forbids the shortcut
+        # (adjacent probes out of time order, NaN latencies), which then takes the full scan.
+        self._sorted: list[float] = []
+        self._failed = 0
+        self._irregular = 0
 
     # -- probes --------------------------------------------------------------------------------------
     def add_probe(self, at: float, latency: float | None) -> None:
-        self.probes.append((at, latency))
-        if latency is not None:
-            self.latency_history.append(latency)
+        probes = self.probes
+        if len(probes) == probes.maxlen:  # the oldest leaves with this append
+            gone_at, gone = probes[0]
+            self._forget(gone)
+            if gone_at > probes[1][0]:
+                self._irregular -= 1
+        if probes and probes[-1][0] > at:
+            self._irregular += 1
+        probes.append((at, latency))
+        if latency is None:
+            self._failed += 1
+            return
+        if latency != latency:  # NaN sorts nowhere
+            self._irregular += 1
+        else:
+            bisect.insort(self._sorted, latency)
+        self.latency_history.append(latency)
+
+    def _forget(self, latency: float | None) -> None:
+        if latency is None:
+            self._failed -= 1
+        elif latency != latency:
+            self._irregular -= 1
+        else:
+            del self._sorted[bisect.bisect_left(self._sorted, latency)]
 
     def probe_stats(self, now: float) -> WindowStats:
+        if self._irregular:
+            return self._scan_probe_stats(now)
+        probes = self.probes
+        # In time order, the probes outside the window lead: drop them from copies of the counts.
+        stale = 0
+        for at, _ in probes:
+            if now - at <= PROBE_WINDOW:
+                break
+            stale += 1
+        count = len(probes) - stale
+        if not count:
+            return WindowStats()
+        latencies, failed = self._sorted, self._failed
+        if stale:
+            latencies = latencies.copy()
+            for index in range(stale):
+                latency = probes[index][1]
+                if latency is None:
+                    failed -= 1
+                else:
+                    del latencies[bisect.bisect_left(latencies, latency)]
+        return WindowStats(
+            error_ratio=failed / count,
+            requests=count,
+            p50=quantile(latencies, 0.5),
+            p95=quantile(latencies, 0.95),
+            p99=quantile(latencies, 0.99),
+            samples=len(latencies),
+            latencies=tuple(latencies),
+        )
+
+    def _scan_probe_stats(self, now: float) -> WindowStats:
         recent = [p for p in self.probes if now - p[0] <= PROBE_WINDOW]
         if not recent:
             return WindowStats()

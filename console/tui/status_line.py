@@ -9,6 +9,7 @@ from rich.text import Text
 from mlops_console.tui.text import firing_and_pending, safe_text
 
 if TYPE_CHECKING:
+    from mlops_console.core.snapshot import EngineSnapshot
     from mlops_console.tui.app import MlopsConsole
 
 HEALTH_SYMBOL = {"up": "●", "degraded": "◐", "loading": "◌", "down": "✖", "unknown": "?"}
@@ -25,12 +26,11 @@ def status_line(app: MlopsConsole) -> Text:
         out.append(" READ-ONLY ", style=f"bold reverse {colors['degraded']}")
     out.append("  ")
     snap = app.snapshot
+    pending = 0
     if snap is None:
         out.append("endpoints: starting…", style="dim")
     else:
-        counts = {h: 0 for h in HEALTH_SYMBOL}
-        for endpoint in snap.endpoints:
-            counts[endpoint.health] = counts.get(endpoint.health, 0) + 1
+        counts, pending = snapshot_counts(snap)
         for health in ("up", "degraded", "loading", "down", "unknown"):
             if counts[health] or health in ("up", "down"):
                 out.append(
@@ -46,7 +46,6 @@ def status_line(app: MlopsConsole) -> Text:
         firing = app.alert_counts.get("firing", 0)
         out.append(f"{firing} firing", style=f"bold {colors['down']}" if firing else "")
         # Conditions that hold but whose `for` has not elapsed: flagged ⚐ in the overview, not stored yet.
-        pending = sum(len(firing_and_pending(e.firing)[1]) for e in snap.endpoints) if snap else 0
         if pending:
             out.append(f" · {pending} pending", style=colors["degraded"])
         out.append(f" · {app.alert_counts.get('acknowledged', 0)} acked")
@@ -86,6 +85,28 @@ def status_line(app: MlopsConsole) -> Text:
             )
         )
     return out
+
+
+_counted: tuple[EngineSnapshot, dict[str, int], int] | None = None
+
+
+def snapshot_counts(snap: EngineSnapshot) -> tuple[dict[str, int], int]:
+    """Endpoints by health, and the alert conditions pending, in one pass over the snapshot.
+
+    Kept for the latest snapshot: the line is rebuilt on every store poll and registry check too, and
+    a pass costs tens of milliseconds at 10,000 endpoints.
+    """
+    global _counted
+    if _counted is not None and _counted[0] is snap:
+        return _counted[1], _counted[2]
+    counts = dict.fromkeys(HEALTH_SYMBOL, 0)
+    pending = 0
+    for endpoint in snap.endpoints:
+        counts[endpoint.health] = counts.get(endpoint.health, 0) + 1
+        if endpoint.firing:
+            pending += len(firing_and_pending(endpoint.firing)[1])
+    _counted = (snap, counts, pending)
+    return counts, pending
 
 
 def registry_label(state: str) -> str:

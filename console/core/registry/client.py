@@ -23,18 +23,16 @@ from typing import Any, TypeVar, cast
 
 from mlops_console.config import RegistrySettings
 from mlops_console.core import secrets
+from mlops_console.core.registry.convert import aliases_by_version, model_info, run_info, version_info
+from mlops_console.core.registry.errors import is_missing_artifact, translate_error
 from mlops_console.core.registry.records import (
-    READY,
     ModelInfo,
     RegistryError,
-    RegistryNotAuthenticated,
     RegistryNotFound,
-    RegistryNotPermitted,
     RegistryUnavailable,
     RunInfo,
     VersionInfo,
     VersionPage,
-    registry_user,
 )
 
 T = TypeVar("T")
@@ -111,44 +109,13 @@ class RegistryClient:
                 f"within {self.timeout:g}s{suffix}"
             )
         if "error" in box:
-            raise self._translate(box["error"], what, model=model, write=write) from box["error"]
+            raise translate_error(box["error"], what, model=model, write=write) from box["error"]
         return cast(T, box["value"])
 
     def _where(self) -> str:
         if self.tracking_uri.startswith("sqlite:"):
             return self.tracking_uri
         return re.sub(r"//[^@/]*@", "//", self.tracking_uri)  # never echo credentials in a URI
-
-    def _translate(self, exc: BaseException, what: str, *, model: str | None, write: bool) -> RegistryError:
-        if isinstance(exc, RegistryError):
-            return exc
-        code = str(getattr(exc, "error_code", "") or "")
-        message = str(getattr(exc, "message", None) or exc).strip().splitlines()[0] if str(exc) else repr(exc)
-        if code == "UNAUTHENTICATED" or re.search(r"\b401\b", message):
-            user = registry_user()
-            if user == "anonymous":
-                return RegistryNotAuthenticated(
-                    "not authenticated: the registry wants credentials (MLFLOW_TRACKING_USERNAME and "
-                    "MLFLOW_TRACKING_PASSWORD, or [registry] username and password)"
-                )
-            return RegistryNotAuthenticated(
-                f"not authenticated: the registry refused the credentials of {user} "
-                f"(wrong, or an expired password or token)"
-            )
-        if code == "PERMISSION_DENIED" or re.search(r"\b403\b", message):
-            right = "EDIT" if write else "READ"
-            return RegistryNotPermitted(
-                f"not permitted: {registry_user()} lacks {right} on {model or 'the registry'}"
-            )
-        if code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
-            return RegistryNotFound(message)
-        if code in ("INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "INVALID_STATE", "BAD_REQUEST"):
-            return RegistryError(message)
-        if "API request to" in message or isinstance(exc, ConnectionError | TimeoutError | OSError):
-            return RegistryUnavailable(f"registry unreachable: {_shorten_network_error(message)}")
-        if code in ("INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "SERVICE_UNDER_MAINTENANCE"):
-            return RegistryUnavailable(f"registry unreachable: {message}")
-        return RegistryError(f"registry error during {what}: {message}")
 
     # -- reads -----------------------------------------------------------------------------------------
     def list_models(self, max_results: int = 1000) -> list[ModelInfo]:
@@ -164,12 +131,10 @@ class RegistryClient:
                 if not token or len(out) >= max_results:
                     return out
 
-        return sorted((_model_info(m) for m in self._call("list models", fetch)), key=lambda m: m.name)
+        return sorted((model_info(m) for m in self._call("list models", fetch)), key=lambda m: m.name)
 
     def get_model(self, name: str) -> ModelInfo:
-        return _model_info(
-            self._call(f"get model {name}", lambda c: c.get_registered_model(name), model=name)
-        )
+        return model_info(self._call(f"get model {name}", lambda c: c.get_registered_model(name), model=name))
 
     def alias_version(self, model: str, alias: str) -> str | None:
         """The version `alias` points to, None when unset. RegistryNotFound when the model does not exist."""
@@ -194,8 +159,8 @@ class RegistryClient:
             return model, page
 
         model, page = self._call(f"list versions of {name}", fetch, model=name)
-        by_version = _aliases_by_version(model.aliases)
-        items = [_version_info(v, by_version) for v in page]
+        by_version = aliases_by_version(model.aliases)
+        items = [version_info(v, by_version) for v in page]
         if with_metrics:
             for item in items:
                 item.metrics = self._metrics_for(item)
@@ -207,7 +172,7 @@ class RegistryClient:
             return client.get_registered_model(name), client.get_model_version(name, str(version))
 
         model, mv = self._call(f"get {name} v{version}", fetch, model=name)
-        info = _version_info(mv, _aliases_by_version(model.aliases))
+        info = version_info(mv, aliases_by_version(model.aliases))
         if with_metrics:
             info.metrics = self._metrics_for(info)
         return info
@@ -246,7 +211,7 @@ class RegistryClient:
                         tracking_uri=self.tracking_uri,
                     )
                 except Exception as exc:
-                    if _is_missing_artifact(exc):
+                    if is_missing_artifact(exc):
                         return None
                     raise
                 example: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -278,7 +243,7 @@ class RegistryClient:
                 )
             )
 
-        return [_run_info(run) for run in self._call(f"search runs of experiment {experiment_id}", fetch)]
+        return [run_info(run) for run in self._call(f"search runs of experiment {experiment_id}", fetch)]
 
     # -- writes (used by mlops_console.core.promotion) -------------------------------------------------------
     def set_alias(self, model: str, alias: str, version: str) -> None:
@@ -329,84 +294,3 @@ class RegistryClient:
         self._call(
             f"tag {model}", lambda c: c.set_registered_model_tag(model, key, value), model=model, write=True
         )
-
-
-def _model_info(model: Any) -> ModelInfo:
-    latest = sorted((str(v.version) for v in (model.latest_versions or [])), key=int, reverse=True)
-    updated = model.last_updated_timestamp
-    return ModelInfo(
-        name=model.name,
-        aliases={alias: str(version) for alias, version in (model.aliases or {}).items()},
-        latest_versions=latest,
-        description=model.description or None,
-        tags=dict(model.tags or {}),
-        updated_at=updated / 1000 if updated else None,
-    )
-
-
-def _run_info(run: Any) -> RunInfo:
-    info = run.info
-    metrics = tuple(sorted((str(k), float(v)) for k, v in (run.data.metrics or {}).items()))
-    return RunInfo(
-        run_id=str(info.run_id),
-        status=str(info.status),
-        start=info.start_time / 1000 if info.start_time else None,
-        end=info.end_time / 1000 if info.end_time else None,
-        metrics=metrics,
-        name=getattr(info, "run_name", None) or None,
-        experiment_id=str(info.experiment_id),
-    )
-
-
-def _aliases_by_version(aliases: dict[str, Any] | None) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for alias, version in sorted((aliases or {}).items()):
-        out.setdefault(str(version), []).append(alias)
-    return out
-
-
-def _version_info(mv: Any, aliases_by_version: dict[str, list[str]]) -> VersionInfo:
-    stage = mv.current_stage if mv.current_stage and mv.current_stage != "None" else None
-    return VersionInfo(
-        model=mv.name,
-        version=str(mv.version),
-        status=str(mv.status or READY),
-        aliases=aliases_by_version.get(str(mv.version), []),
-        stage=stage,
-        tags=dict(mv.tags or {}),
-        created_at=mv.creation_timestamp / 1000 if mv.creation_timestamp else None,
-        run_id=mv.run_id or None,
-        source=mv.source or None,
-        status_message=mv.status_message or None,
-        description=mv.description or None,
-    )
-
-
-def _is_missing_artifact(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    code = str(getattr(exc, "error_code", "") or "")
-    return (
-        isinstance(exc, FileNotFoundError)
-        or code == "RESOURCE_DOES_NOT_EXIST"
-        or "no such file" in text
-        or "not found" in text
-        or "404" in text
-    )
-
-
-def _shorten_network_error(message: str) -> str:
-    # requests' messages nest three exception reprs deep; the innermost reason is what a user needs.
-    match = re.search(r"API request to (\S+) failed", message)
-    url = re.sub(r"//[^@/]*@", "//", match.group(1)) if match else None
-    for reason in (
-        "Connection refused",
-        "timed out",
-        "Name or service not known",
-        "Max retries exceeded",
-        "Failed to resolve",
-        "Connection reset",
-        "Remote end closed",
-    ):
-        if reason.lower() in message.lower():
-            return f"{url}: {reason.lower()}" if url else reason.lower()
-    return message[:300]

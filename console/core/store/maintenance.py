@@ -29,6 +29,11 @@ WITHHELD = (
 _SILENCED = "EXISTS (SELECT 1 FROM alerts s WHERE s.fingerprint=a.fingerprint AND s.silenced_until>=:at)"
 
 
+def exact_glob(name: str) -> str:
+    """A glob matching exactly `name` (its `*`, `?` and `[` taken literally)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
 def as_glob(pattern: str) -> str:
     """The pattern as SQLite's GLOB reads it: `[!...]` (fnmatch's negation, as in `[[rules]]`) is `[^...]`."""
     return pattern.replace("[!", "[^")
@@ -108,8 +113,11 @@ class MaintenanceWindows(StoreBase):
             )
         return self.maintenance_window(window_id)
 
-    def end_maintenance(self, window_id: int, by: str, reason: str | None = None) -> MaintenanceWindow:
-        """End a running window now; audited. KeyError if there is none, ValueError if it is over."""
+    def end_maintenance(
+        self, window_id: int, by: str, reason: str | None = None, after: float = 0.0
+    ) -> MaintenanceWindow:
+        """End a running window now (or `after` seconds from now, when it would end later); audited.
+        KeyError if there is none, ValueError if it is over."""
         check_text(by, "the name")
         check_text(reason, "the reason")
         at = now()
@@ -117,9 +125,10 @@ class MaintenanceWindows(StoreBase):
             window = self.maintenance_window(window_id)
             if not window.running(at):
                 raise ValueError(f"maintenance window {window_id} has already ended")
+            end = min(at + max(after, 0.0), window.ends_at)
             db.execute(
                 "UPDATE maintenance SET ends_at=?, ended_at=?, ended_by=? WHERE id=?",
-                [at, at, by, window_id],
+                [end, end, by, window_id],
             )
             insert_audit(
                 db,

@@ -5,10 +5,27 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from operator import attrgetter
 from typing import Any
 
 from mlops_console.core.store.base import StoreBase, now
 from mlops_console.core.store.rows import Rollup
+
+# Written for every endpoint every few seconds: one executemany of prepared upserts, and JSON as
+# `json.dumps` writes it (without its check for cycles, which plain snapshot documents never have).
+_STATUS_UPSERT = (
+    "INSERT INTO endpoint_status (name, updated_at, data) VALUES (?, ?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at, data = excluded.data"
+)
+_ROLLUP_COLUMNS = tuple(f.name for f in fields(Rollup))
+_ROLLUP_UPSERT = (
+    f"INSERT INTO rollups ({', '.join(_ROLLUP_COLUMNS)}) VALUES ({', '.join('?' * len(_ROLLUP_COLUMNS))}) "
+    "ON CONFLICT (endpoint, minute) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _ROLLUP_COLUMNS if c not in ("endpoint", "minute"))
+)
+_rollup_values = attrgetter(*_ROLLUP_COLUMNS)
+_encode = json.JSONEncoder(check_circular=False).encode
 
 
 class EndpointStatus(StoreBase):
@@ -18,12 +35,11 @@ class EndpointStatus(StoreBase):
         """Endpoint snapshots (as JSON documents), and the writing engine's health (`owner`, `state`,
         `reason`); the rows of endpoints `gone` (no longer discovered) are deleted."""
         at = now()
+        documents = [(r["name"], at, _encode(r)) for r in rows]
         with self.write() as db:
             for name in gone:
                 db.execute("DELETE FROM endpoint_status WHERE name=?", [name])
-            db["endpoint_status"].upsert_all(  # type: ignore[union-attr]
-                [{"name": r["name"], "updated_at": at, "data": json.dumps(r)} for r in rows], pk="name"
-            )
+            self._conn().executemany(_STATUS_UPSERT, documents)
             if engine is not None:
                 db.execute("DELETE FROM engine_health WHERE owner!=?", [engine["owner"]])
                 db["engine_health"].upsert({**engine, "updated_at": at}, pk="owner")  # type: ignore[union-attr]
@@ -37,10 +53,9 @@ class EndpointStatus(StoreBase):
 
     def write_rollups(self, rows: Sequence[Rollup]) -> None:
         if rows:
-            with self.write() as db:
-                db["rollups"].upsert_all(  # type: ignore[union-attr]
-                    [row.as_dict() for row in rows], pk=("endpoint", "minute")
-                )
+            values = [_rollup_values(row) for row in rows]
+            with self.write():
+                self._conn().executemany(_ROLLUP_UPSERT, values)
 
     def rollups(self, endpoint: str, since: float) -> list[Rollup]:
         rows = self.query(

@@ -1,0 +1,52 @@
+"""The lease holder's status rows and rollups, written every few seconds: a row written again replaces
+the one before (every column), and what followers read back is what was written."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from mlops_console.core.snapshot import EndpointSnapshot, ProbeError
+from mlops_console.core.store import Rollup, Store
+
+MINUTE = 29_000_040
+
+
+def rollup(endpoint: str, minute: int, probes: int) -> Rollup:
+    return Rollup(
+        endpoint, minute, probes, 1, 0.01, 0.02, 0.03, 4.0, 0.1, probes - 1, 0.012, 0.005, 0.04, 30.0
+    )
+
+
+def test_a_minute_written_again_replaces_every_column_and_other_minutes_stay(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.db")
+    store.write_rollups([rollup("api", MINUTE, 10), rollup("api", MINUTE + 1, 5), rollup("web", MINUTE, 7)])
+    later = dataclasses.replace(
+        rollup("api", MINUTE + 1, 12), p95=None, rps=None, latency_max=0.5, requests=None, failures=3
+    )
+    store.write_rollups([later])
+    assert store.rollups("api", MINUTE * 60.0) == [rollup("api", MINUTE, 10), later]
+    assert store.rollups("web", MINUTE * 60.0) == [rollup("web", MINUTE, 7)]
+    store.write_rollups([])
+
+
+def test_status_rows_are_replaced_and_read_back_as_written(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.db")
+    first = EndpointSnapshot(name="api", url="http://127.0.0.1:1", adapter="generic", probes=1)
+    other = EndpointSnapshot(name="web", url="http://127.0.0.1:2", adapter="generic", health="down")
+    store.write_status([first.to_dict(), other.to_dict()], engine={"owner": "me", "state": "running"})
+    second = dataclasses.replace(
+        first,
+        probes=2,
+        health="up",
+        p95=0.25,
+        latency_history=(0.1, 0.25),
+        last_error='a "quoted" [red]error[/] ✓',
+        recent_errors=(ProbeError(at=5.0, error="timed out", status=None),),
+    )
+    store.write_status([second.to_dict()])
+    rows = store.read_status()
+    assert [r["name"] for r in rows] == ["api", "web"]
+    assert EndpointSnapshot.from_dict(rows[0]) == second
+    assert EndpointSnapshot.from_dict(rows[1]) == other
+    assert rows[0]["updated_at"] >= rows[1]["updated_at"]
