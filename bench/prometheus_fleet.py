@@ -4,7 +4,12 @@ A loopback server (its own process) exposes `mlops-console serve`'s series for N
 labelled `endpoint="eI"` with a steady request rate; a real Prometheus (Debian's binary, our own process,
 temporary data directory) scrapes it every 5 s. The engine under test reads every endpoint from that
 Prometheus (`source = "prometheus"`, `group_by = "endpoint"`), with its store, rules and housekeeping,
-for `--seconds`; we report its process CPU (share of one core) and peak RSS.
+for `--seconds`; we report its process CPU (share of one core), its resident memory (peak, and at the
+end of the steady state) and, as the baseline measured in the same run, the bare minimum: a process that
+sends the same queries every 15 s with httpx and parses their JSON into one `{endpoint: value}` dict per
+signal, for the same time, with nothing else (its CPU share and peak RSS). `--trace` adds tracemalloc's
+largest allocation sites at the end of the steady state (slow: figures taken with it are not the
+engine's).
 
     nice -n 19 python -m bench.prometheus_fleet --endpoints 10000 --seconds 90
 """
@@ -14,13 +19,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import tomllib
+import tracemalloc
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -75,7 +81,33 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run(n: int, seconds: float) -> dict[str, object]:
+def rss_mb(field: str = "VmRSS") -> float:
+    """This process' resident memory now (`VmRSS`) or at its peak (`VmHWM`), in MB. Not `ru_maxrss`:
+    a child started by `subprocess` keeps its parent's peak in it."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+def bare(url: str, queries: list[str], group: str, every: float, seconds: float) -> None:
+    """The baseline (its own process): the same instant queries, fetched and parsed, nothing else."""
+    kept: list[dict[str, float]] = []
+    with httpx.Client(timeout=30) as client:
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        next_at = wall0
+        while time.monotonic() - wall0 < seconds:
+            kept = []
+            for text in queries:
+                document = json.loads(client.get(f"{url}/api/v1/query", params={"query": text}).content)
+                kept.append({s["metric"][group]: float(s["value"][1]) for s in document["data"]["result"]})
+            next_at += every
+            time.sleep(max(0.0, min(next_at, wall0 + seconds) - time.monotonic()))
+        cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    print(json.dumps({"cpu": cpu / wall, "max_rss_mb": rss_mb("VmHWM"), "series": sum(map(len, kept))}))
+
+
+def run(n: int, seconds: float, trace: bool = False) -> dict[str, object]:
     from mlops_console.config import parse_settings
     from mlops_console.core.engine import Engine
     from mlops_console.core.store import Store
@@ -119,14 +151,18 @@ def run(n: int, seconds: float) -> dict[str, object]:
         up = 'max by ({group}) (http_requests_total{{{selector}status="200"}} >bool 0)'
         text = (
             f'[store]\npath = "{root / "console.db"}"\n'
-            f'[prometheus]\nurl = "{url}"\ninterval = "15s"\ntimeout = "10s"\ngroup_by = "endpoint"\n'
+            f'[prometheus]\nurl = "{url}"\ninterval = "15s"\ntimeout = "60s"\ngroup_by = "endpoint"\n'
             f"default_source = \"prometheus\"\n[prometheus.queries.mlflow]\nup = '{up}'\n"
         )
         text += "".join(
             f'[[endpoints]]\nname = "e{i}"\nurl = "http://127.0.0.1:{target}"\nprometheus_id = "e{i}"\n'
             for i in range(n)
         )
+        rss_floor = rss_mb()
+        if trace:
+            tracemalloc.start(3)
         settings = parse_settings(tomllib.loads(text))
+        del text
         engine = Engine(settings, Store(settings.store.path))
 
         async def measure() -> tuple[float, float, int]:
@@ -134,25 +170,45 @@ def run(n: int, seconds: float) -> dict[str, object]:
             task = asyncio.ensure_future(engine.run(stop))
             # The first round (lease, history backfill, first evaluation) is start-up, not steady state.
             started = time.monotonic()
-            while engine.prometheus is None or engine.prometheus.state == "connecting":
+            while engine.prometheus is None or engine.prometheus.state != "ok":
                 if time.monotonic() - started > 300:
-                    raise SystemExit("no evaluation round finished in 5 minutes")
+                    raise SystemExit("no evaluation round answered in 5 minutes")
                 await asyncio.sleep(0.2)
             cpu0, wall0 = time.process_time(), time.monotonic()
             await asyncio.sleep(seconds)
             cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
             rounds = engine.prometheus.queries_sent
+            if trace:
+                top = tracemalloc.take_snapshot().statistics("lineno")[:25]
+                print("\n".join(str(stat) for stat in top), file=sys.stderr)
+            steady["rss"] = rss_mb()
             stop.set()
             await task
             return cpu, wall, rounds
 
+        steady: dict[str, float] = {}
         cpu, wall, queries = asyncio.run(measure())
+        peak = rss_mb("VmHWM")
         states = list(engine.endpoints.values())
+        assert engine.prometheus is not None
+        signals = next(iter(engine.prometheus.groups()))
+        texts = [signals.requests, signals.errors, *(q for _, q in signals.latency), signals.up]
+        baseline = subprocess.run(
+            [PYTHON, "-m", "bench.prometheus_fleet", "--bare", url, json.dumps(texts), str(seconds)],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        bare_figures = json.loads(baseline.stdout)
         return {
             "endpoints": n,
             "seconds": round(wall, 1),
             "engine_cpu_share_of_core": round(cpu / wall, 4),
-            "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "bare_queries_cpu_share_of_core": round(bare_figures["cpu"], 4),
+            "max_rss_mb": peak,
+            "rss_at_end_mb": steady["rss"],
+            "rss_before_engine_mb": rss_floor,
+            "bare_queries_max_rss_mb": bare_figures["max_rss_mb"],
+            "bare_queries_series_read": bare_figures["series"],
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             "queries_sent": queries,
             "endpoints_with_rate": sum(1 for s in states if s.rps is not None),
             "endpoints_up": sum(1 for s in states if s.health == "up"),
@@ -172,12 +228,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--endpoints", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=90.0)
+    parser.add_argument("--trace", action="store_true", help="print tracemalloc's largest allocation sites")
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--bare", nargs=3, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve is not None:
         serve(args.serve)
         return 0
-    print(json.dumps(run(args.endpoints, args.seconds), indent=2))
+    if args.bare is not None:
+        url, texts, seconds = args.bare
+        bare(url, json.loads(texts), "endpoint", 15.0, float(seconds))
+        return 0
+    print(json.dumps(run(args.endpoints, args.seconds, args.trace), indent=2))
     return 0
 
 

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutation"
@@ -36,7 +37,7 @@ KILLED = {"killed", "timeout", "caught by type check"}
 NOT_RUN = {"skipped", "not checked", "check was interrupted by user"}
 
 
-def modules() -> dict[str, dict[str, list[str]]]:
+def modules() -> dict[str, dict[str, Any]]:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
     return dict(config["modules"])
 
@@ -56,7 +57,7 @@ def _without_mutmut_tables(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def stage(name: str, module: dict[str, list[str]]) -> Path:
+def stage(name: str, module: dict[str, Any]) -> Path:
     """`.mutation/<name>/`: src/mlops_console (= console/), src/mlops_console_plugins, tests/, config."""
     where = WORK / name
     src = where / "src"
@@ -80,7 +81,10 @@ def stage(name: str, module: dict[str, list[str]]) -> Path:
         ),
     )
     base = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
-    settings = {k: v for k, v in base.items() if k != "modules"}
+    # A module's table may set mutmut options of its own (e.g. `process_isolation`) over the shared ones.
+    settings = {k: v for k, v in base.items() if k != "modules"} | {
+        k: v for k, v in module.items() if k not in ("paths", "tests")
+    }
     only = [
         str(Path("src") / "mlops_console" / Path(path).relative_to("console")) for path in module["paths"]
     ]
@@ -101,7 +105,7 @@ def stage(name: str, module: dict[str, list[str]]) -> Path:
 
 
 def run(
-    name: str, module: dict[str, list[str]], jobs: int, retest: bool = False, only: list[str] | None = None
+    name: str, module: dict[str, Any], jobs: int, retest: bool = False, only: list[str] | None = None
 ) -> int:
     survivors = (
         [key for key, status in results(name).items() if status not in KILLED | NOT_RUN] if retest else []

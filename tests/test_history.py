@@ -183,3 +183,55 @@ async def test_endpoint_screen_switches_hour_day_week_and_draws_the_expected_ban
         await pilot.press("h")
         await settle(pilot)
         assert "last hour, per minute" in screen.latency_chart.render().plain
+
+
+async def test_a_prometheus_endpoints_charts_say_when_prometheus_cannot_answer(tmp_path: Path) -> None:
+    """For an endpoint whose figures come from Prometheus the charts read its ranges (on a worker
+    thread); with Prometheus unreachable they say so and show the stored history instead."""
+    from mlops_console.config import PrometheusSettings
+    from mlops_console.tui.sources import StaticSource
+    from tests._loopback import free_port
+
+    store = Store(tmp_path / "console.db")
+    sample.populate_store(store)
+    now_minute = int(sample.T0 // 60)
+    store.write_rollups(
+        [dataclasses.replace(rollup(now_minute - m), endpoint="iris-prod") for m in range(1, 30)]
+    )
+    base = sample.settings(tmp_path / "console.db")
+    settings = base.model_copy(
+        update={
+            "prometheus": PrometheusSettings(url=f"http://127.0.0.1:{free_port()}", timeout=2.0),
+            "endpoints": [
+                e.model_copy(update={"source": "prometheus"}) if e.name == "iris-prod" else e
+                for e in base.endpoints
+            ],
+        }
+    )
+    app = MlopsConsole(
+        settings,
+        store=store,
+        registry=sample.SampleRegistry(),
+        snapshot_source=StaticSource(sample.snapshot()),
+        clock=sample.clock,
+        host_sampler=sample.host_sample,
+        poll=False,
+        actor="tester@console",
+    )
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("colon", *"endpoint iris-prod", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, EndpointDetailScreen)
+        said = str(screen.latency_chart.border_subtitle)
+        assert "Prometheus: unreachable" in said and "stored history shown" in said, said
+        assert len(screen.rollups) == 29  # the store's, drawn
+        assert "last hour, per minute" in screen.latency_chart.render().plain
+        # An endpoint probed by the console reads the store alone and says nothing of Prometheus.
+        await pilot.press("escape")
+        await pilot.press("colon", *"endpoint iris-staging", "enter")
+        await settle(pilot)
+        other = app.screen
+        assert isinstance(other, EndpointDetailScreen) and other.endpoint_name == "iris-staging"
+        assert str(other.latency_chart.border_subtitle) == ""

@@ -102,9 +102,14 @@ def test_outbox_rows_go_to_the_channels_that_route_the_endpoint_severity_and_esc
 
 
 def test_a_delivered_page_carries_its_title_body_and_type(sink: Sink) -> None:
+    sink.delay = 0.3
+    before = time.perf_counter()
     delivery = deliver(sink.url, "[FIRING] ep: down", "ep is down\nsince 12:00", "warning", "firing", 2)
+    took = time.perf_counter() - before
     assert (delivery.ok, delivery.error) == (True, None)
-    assert delivery.duration_ms > 0
+    # The duration recorded is the delivery's, in milliseconds: the pager's 0.3 s at least, and no more
+    # than the call took.
+    assert 300 <= delivery.duration_ms <= took * 1000
     [message] = sink.received
     assert (message["title"], message["message"], message["type"]) == (
         "[FIRING] ep: down",
@@ -148,6 +153,18 @@ def test_an_error_quoting_a_variables_value_shows_the_reference(monkeypatch: pyt
     assert not delivery.ok and delivery.error is not None
     assert "127.0.0.1" not in delivery.error
     assert delivery.error.endswith(" to ${PAGER_HOST}."), delivery.error
+
+
+def test_a_long_error_is_cut_to_500_characters(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The error lands in the outbox row and the timeline: a host named by a long reference quotes it
+    # whole, so the text is cut, at exactly 500 characters.
+    name = "PAGER_HOST_" + "X" * 600
+    monkeypatch.setenv(name, "127.0.0.1")
+    delivery = deliver(f"json://${{{name}}}:{free_port()}/hook", "t", "b", "critical", "firing", 2)
+    assert not delivery.ok and delivery.error is not None
+    assert len(delivery.error) == 500, delivery.error
+    head, reference, _ = delivery.error.partition(" to ${PAGER_HOST_")
+    assert reference and delivery.error == (f"{head} to ${{{name}}}.")[:500]
 
 
 async def test_the_notifier_delivers_rows_queued_under_the_expanded_urls_id_and_counts_outcomes(

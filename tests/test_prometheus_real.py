@@ -8,17 +8,19 @@ One Prometheus and one pair of servers for the whole module."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import threading
+import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -29,7 +31,9 @@ from mlops_console.core.endpoint_state import EndpointState
 from mlops_console.core.promscrape import scrape
 from mlops_console.core.series import MetricsSample
 from mlops_console.core.sources.prometheus import PrometheusSource
-from tests._loopback import free_port, wait_for
+from mlops_console.core.sources.prometheus_history import PromError, read_history
+from mlops_console.core.store import Store
+from tests._loopback import Sink, free_port, wait_for
 from tests._prometheus import SCRAPE_INTERVAL, PrometheusServer
 from tests._serve_helpers import (
     IRIS_COLUMNS,
@@ -46,6 +50,7 @@ pytestmark = pytest.mark.slow
 BODY = {"dataframe_split": {"columns": IRIS_COLUMNS, "data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}}
 WINDOW = "10s"
 CLI = [sys.executable, "-m", "mlops_console"]
+T = TypeVar("T")
 
 
 @dataclass
@@ -104,7 +109,10 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 
 
 def _settings(fleet: Fleet, body: str) -> Any:
-    text = f'[prometheus]\nurl = "{fleet.prometheus.url}"\nwindow = "{WINDOW}"\ninterval = 1\n{body}'
+    text = (
+        f'[prometheus]\nurl = "{fleet.prometheus.url}"\nwindow = "{WINDOW}"\ninterval = 1\n'
+        f"discover_grace = 1\n{body}"
+    )
     return parse_settings(tomllib.loads(text), known_adapters={"mlflow"})
 
 
@@ -162,6 +170,45 @@ def test_rates_and_quantiles_through_prometheus_agree_with_direct_scrapes(fleet:
         f"rps {theirs.rps:.2f} via Prometheus, {mine.rps:.2f} direct; "
         f"p95 {theirs.p95:.4f} s, {mine.p95:.4f} s"
     )
+
+
+def test_history_from_query_range_agrees_with_the_instant_round(fleet: Fleet) -> None:
+    """The detail charts' history of a Prometheus-sourced endpoint (`query_range`, read outside the
+    engine) ends where the instant round is: within a scrape interval's share of the window."""
+    url = fleet.serves[0]
+    settings = _settings(fleet, f'[[endpoints]]\nname = "a"\nurl = "{url}"\nsource = "prometheus"\n')
+    endpoint = settings.endpoints[0]
+    state = EndpointState(endpoint, source="prometheus", health_source="prometheus")
+    source = PrometheusSource(settings, {"a": state})
+
+    def rated() -> bool:
+        _round(source)
+        return state.prom is not None and state.prom.rps is not None and state.prom.p95 is not None
+
+    wait_for(rated, timeout=60, interval=0.5, what="a rate through Prometheus")
+    wait_for(
+        lambda: len(read_history(settings, endpoint, time.time() - 60, time.time(), 5.0)) >= 6,
+        timeout=60,
+        interval=1.0,
+        what="half a minute of rates in Prometheus",
+    )
+    _round(source)
+    assert state.prom is not None and state.prom.rps is not None and state.prom.p95 is not None
+    history = read_history(settings, endpoint, state.prom.at - 60, state.prom.at, 5.0)
+    assert len(history) >= 6 and all(r.endpoint == "a" for r in history)
+    last = history[-1]
+    assert last.rps is not None and last.p95 is not None and last.error_ratio == 0.0
+    tolerance = 2 * SCRAPE_INTERVAL / 10.0 + 0.1
+    assert abs(last.rps - state.prom.rps) <= tolerance * state.prom.rps, (last.rps, state.prom.rps)
+    assert abs(last.p95 - state.prom.p95) <= max(0.5 * state.prom.p95, 0.005), (last.p95, state.prom.p95)
+    # Prometheus unreachable: one clear error, nothing made up.
+    gone = settings.model_copy(
+        update={
+            "prometheus": settings.prometheus.model_copy(update={"url": f"http://127.0.0.1:{free_port()}"})
+        }
+    )
+    with pytest.raises(PromError, match="unreachable"):
+        read_history(gone, endpoint, state.prom.at - 60, state.prom.at, 5.0)
 
 
 def test_discovery_adds_and_removes_an_endpoint_with_its_target(fleet: Fleet) -> None:
@@ -256,3 +303,105 @@ def test_the_shipped_dashboard_and_rules_are_valid_promql(fleet: Fleet) -> None:
             f"{fleet.prometheus.url}/api/v1/query", params={"query": promql}, timeout=5.0
         ).json()
         assert answer["status"] == "success", (promql, answer)
+
+
+def test_a_discovered_endpoint_that_goes_resolves_its_alerts_once(
+    fleet: Fleet, sink: Sink, tmp_path: Path
+) -> None:
+    """A dead replica (its target answers nothing) pages `down`; its target leaving service discovery
+    and coming back within the grace changes nothing; leaving for good resolves the alert once, saying
+    why, in the store and in one page, and nothing else pages."""
+    a = _instance(fleet.serves[0])
+    dead = f"127.0.0.1:{free_port()}"
+    name = f"m-{dead}"
+    grace = 10
+    config = tmp_path / "console.toml"
+    config.write_text(
+        f'[store]\npath = "{tmp_path / "console.db"}"\n'
+        f'[prometheus]\nurl = "{fleet.prometheus.url}"\nwindow = "{WINDOW}"\ninterval = 1\n'
+        f"discover_grace = {grace}\n"
+        '[[discover]]\ntargets = {job = "models"}\nname = "m-{instance}"\n'
+        f'[[notifications]]\nurl = "{sink.url}"\n'
+    )
+    events: list[dict[str, Any]] = []
+    fleet.prometheus.set_targets("models", [a, dead])
+    watch = subprocess.Popen(
+        [*CLI, "--config", str(config), "watch", "--log-format", "json"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=process_env(),
+    )
+
+    def read_log() -> None:
+        assert watch.stderr is not None
+        for line in watch.stderr:
+            if line.startswith("{"):
+                events.append(json.loads(line))
+
+    reader = threading.Thread(target=read_log, daemon=True)
+    reader.start()
+
+    def logged(event: str) -> list[dict[str, Any]]:
+        return [e for e in list(events) if e.get("event") == event and e.get("endpoint") == name]
+
+    def pages(kind: str) -> list[dict[str, Any]]:
+        return [m for m in sink.received if m.get("title", "").startswith(f"[{kind}] {name}")]
+
+    def rounds() -> int:
+        rows = {row["name"]: row for row in _read(tmp_path, Store.read_status)}
+        return int(rows[name]["probes"]) if name in rows else 0
+
+    try:
+        wait_for(lambda: pages("FIRING"), timeout=60, interval=0.2, what="the dead replica's down page")
+
+        # Out of discovery and back within the grace: held, not judged, then carrying on.
+        fleet.prometheus.set_targets("models", [a])
+        wait_for(lambda: logged("endpoint_missing"), timeout=30, interval=0.2, what="missing")
+        missing_seen = time.monotonic()
+        fleet.prometheus.set_targets("models", [a, dead])
+        wait_for(lambda: logged("endpoint_back"), timeout=30, interval=0.2, what="back")
+        # Read (and judged) again, past the end of the grace it would have had: it did not go.
+        start = rounds()
+        wait_for(
+            lambda: time.monotonic() - missing_seen > grace and rounds() >= start + 3,
+            timeout=90,
+            interval=0.5,
+            what="rounds past the grace",
+        )
+        assert not logged("endpoint_gone") and not pages("RESOLVED")
+
+        # Out for good: gone after the grace, its alert resolved once, saying why.
+        fleet.prometheus.set_targets("models", [a])
+        wait_for(lambda: pages("RESOLVED"), timeout=60, interval=0.2, what="the resolve page")
+        wait_for(lambda: name not in _status_names(tmp_path), timeout=30, interval=0.5, what="row gone")
+        watch.send_signal(signal.SIGTERM)
+        watch.wait(timeout=30)
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+            watch.wait(10)
+        fleet.prometheus.set_targets("models", [a])
+    reader.join(timeout=10)
+    assert watch.returncode == 0, events[-5:]
+    assert len(pages("FIRING")) == 1 and len(pages("RESOLVED")) == 1, sink.titles()
+    assert "no longer discovered in Prometheus" in pages("RESOLVED")[0]["message"]
+    assert all(name in title for title in sink.titles()), sink.titles()  # nothing else paged
+    assert len(logged("endpoint_gone")) == 1
+    (alert,) = _read(tmp_path, lambda store: store.list_alerts(endpoint=name))
+    assert alert.state == "resolved"
+    notes = [
+        e.note or "" for e in _read(tmp_path, lambda store: store.events(alert.id)) if e.kind == "resolved"
+    ]
+    assert len(notes) == 1 and "no longer discovered in Prometheus" in notes[0]
+
+
+def _read(root: Path, what: Callable[[Store], T]) -> T:
+    store = Store(root / "console.db")
+    try:
+        return what(store)
+    finally:
+        store.close()
+
+
+def _status_names(root: Path) -> set[str]:
+    return {row["name"] for row in _read(root, Store.read_status)}

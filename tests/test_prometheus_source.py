@@ -6,7 +6,9 @@ for the rules to page on. The same engine against a real Prometheus is in `test_
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import math
 import subprocess
 import sys
 import threading
@@ -23,7 +25,8 @@ from mlops_console.config import parse_settings
 from mlops_console.core.adapters import new_http_session
 from mlops_console.core.conditions import evaluate
 from mlops_console.core.endpoint_state import EndpointState
-from mlops_console.core.sources.prometheus import PrometheusSource
+from mlops_console.core.series import RPS_KEEP, RPS_STEP
+from mlops_console.core.sources.prometheus import BACKFILL_SLICE, PrometheusSource
 from tests._loopback import free_port
 
 INSTANCES = {"a": "10.0.0.1:8080", "b": "10.0.0.2:8080", "c": "10.0.0.3:8080"}
@@ -40,19 +43,23 @@ class FakePrometheus:
         self.queries: list[str] = []
         self.ranges = 0
         self.headers: list[str | None] = []
+        self.in_flight = 0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 query = parse_qs(urlparse(self.path).query).get("query", [""])[0]
+                fake.in_flight += 1
                 fake.queries.append(query)
                 fake.headers.append(self.headers.get("Authorization"))
                 ranged = urlparse(self.path).path == "/api/v1/query_range"
                 status, body = (
-                    fake.answer_range(query) if ranged and fake.mode == "ok" else fake.answer(query)
+                    fake.answer_range(parse_qs(urlparse(self.path).query))
+                    if ranged and fake.mode == "ok"
+                    else fake.answer(query)
                 )
                 fake.ranges += ranged
-                if fake.mode == "slow":
+                if fake.mode == "slow" or (fake.mode == "mixed" and "histogram_quantile" in query):
                     time.sleep(1.0)
                 try:
                     self.send_response(status)
@@ -61,6 +68,8 @@ class FakePrometheus:
                     self.wfile.write(body)
                 except OSError:
                     pass  # the client gave up (the slow case)
+                finally:
+                    fake.in_flight -= 1
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -69,10 +78,13 @@ class FakePrometheus:
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
-    def answer_range(self, query: str) -> tuple[int, bytes]:
-        now = time.time()
+    def answer_range(self, params: dict[str, list[str]]) -> tuple[int, bytes]:
+        """The steps asked for within the last ten minutes (what this Prometheus remembers)."""
+        start, end, step = (float(params[key][0]) for key in ("start", "end", "step"))
+        oldest = time.time() - 600
+        steps = [start + step * i for i in range(int((end - start) // step) + 1)]
         result = [
-            {"metric": {"instance": instance}, "values": [[now - 600 + 10 * i, str(rps)] for i in range(60)]}
+            {"metric": {"instance": instance}, "values": [[at, str(rps)] for at in steps if at >= oldest]}
             for instance, rps in RPS.items()
         ]
         return 200, json.dumps(
@@ -80,7 +92,7 @@ class FakePrometheus:
         ).encode()
 
     def answer(self, query: str) -> tuple[int, bytes]:
-        if self.mode == "bad_data":
+        if self.mode == "bad_data" or (self.mode == "mixed" and "histogram_quantile" not in query):
             return 400, json.dumps(
                 {"status": "error", "errorType": "bad_data", "error": "parse error"}
             ).encode()
@@ -153,14 +165,19 @@ def test_one_query_per_signal_answers_for_every_endpoint(prometheus: FakePrometh
     prometheus.queries.clear()
     run_round(source)
     # requests, errors, p50, p95, p99 and up: six queries for three endpoints (and for three thousand),
-    # and on the first round one range query that brings their throughput history.
-    assert len(prometheus.queries) == 7 and prometheus.ranges == 1, prometheus.queries
+    # and on the first round the range queries that bring their throughput history, in slices.
+    slices = math.ceil(RPS_KEEP / (BACKFILL_SLICE + RPS_STEP))
+    assert slices > 1 and prometheus.ranges == slices, prometheus.ranges
+    assert len(prometheus.queries) == 6 + slices, prometheus.queries
     history = states[2].series.rps_history
     assert len(history) >= 60 and history[0][1] == 40.0  # ten minutes back
+    times = [at for at, _ in history]
+    # The slices join up into one grid of steps: nothing twice, nothing missing.
+    assert all(later - earlier == pytest.approx(RPS_STEP) for earlier, later in itertools.pairwise(times))
     assert states[2].series.throughput_baseline(time.time()) is not None
     prometheus.queries.clear()
     run_round(source)
-    assert len(prometheus.queries) == 6 and prometheus.ranges == 1
+    assert len(prometheus.queries) == 6 and prometheus.ranges == slices
     assert set(prometheus.headers) == {"Bearer s3cret"}
     by_name = {s.name: s.snapshot() for s in states}
     assert [by_name[n].rps for n in "abc"] == [10.0, 20.0, 40.0]
@@ -280,3 +297,25 @@ def test_prometheus_config_errors_name_the_key(body: str, problem: str) -> None:
     with pytest.raises(ConfigError) as raised:
         parse_settings(tomllib.loads(body), known_adapters={"mlflow"})
     assert any(problem in line for line in raised.value.problems), raised.value.problems
+
+
+def test_a_failed_round_leaves_no_query_running(prometheus: FakePrometheus) -> None:
+    """One query answers `bad_data` at once while the others are slow: the round ends when all have,
+    so a slow Prometheus is never sent a new round on top of the last one's queries."""
+    settings = settings_for(prometheus.url)
+    states = states_of(settings)
+    source = PrometheusSource(settings, {s.name: s for s in states})
+    prometheus.mode = "mixed"
+    left: list[int] = []
+
+    async def go() -> None:
+        async with new_http_session() as http:
+            await source.evaluate(http, None)
+            left.append(prometheus.in_flight)
+
+    try:
+        asyncio.run(go())
+    finally:
+        prometheus.mode = "ok"
+    assert "bad_data" in source.state and all(s.stale for s in states)
+    assert left == [0]

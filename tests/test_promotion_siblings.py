@@ -173,6 +173,22 @@ def test_rollback_whose_redeploy_does_not_converge_raises_an_alert(mlflow_regist
     assert store.list_audit(action="rollback")[0].detail["deploys"][0]["ok"] is False
 
 
+def test_a_second_deploy_that_does_not_converge_joins_the_open_alert(mlflow_registry, tmp_path: Path) -> None:
+    """The promote's deploy failed and the endpoint is still broken when the rollback's deploy fails
+    too: one incident, one open alert (two would leave one firing after the endpoint recovers)."""
+    settings, store, registry = deploy_env(
+        mlflow_registry, tmp_path, {"command": "true", "verify_timeout": 1}
+    )
+    first = promote(settings, store, registry, "iris", 3, actor="a", probe=never_healthy)
+    second = rollback(settings, store, registry, "iris", actor="b", probe=never_healthy)
+    assert not first.ok and not second.ok and second.changed
+    [alert] = store.list_alerts()
+    assert first.alert_ids == second.alert_ids == [alert.id]
+    assert f"(alert raised: #{alert.id})" in second.message
+    assert alert.summary.startswith("deploy of iris v3 to iris-prod did not converge")
+    assert [r.result for r in store.list_audit(action="deploy")] == ["failed", "failed"]
+
+
 def test_rollback_whose_endpoint_still_serves_the_old_version_fails(mlflow_registry, tmp_path: Path) -> None:
     settings, store, registry = deploy_env(
         mlflow_registry, tmp_path, {"command": "true", "verify_timeout": 1}

@@ -283,3 +283,70 @@ def test_heartbeat_url_variable_must_be_set_for_watch(tmp_path: Path) -> None:
     assert "watch.heartbeat_url: environment variable ${NO_SUCH_BEAT_URL} is not set" in ran.stderr
     checked = cli(config, "config", "check")
     assert checked.returncode == 2 and "watch.heartbeat_url" in checked.stderr
+
+
+def _process_state(pid: int) -> str:
+    """`R`, `S`, `T` (stopped)... from /proc; `gone` once the process is reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return "gone"
+
+
+def _no_beats_for(beats: Beats, rounds: int, every: float) -> int:
+    """Beats that arrive over `rounds` heartbeat intervals (an absence shows only over time): at most
+    one call already on the wire when the watcher froze may land."""
+    before = len(beats.times)
+    window_ends = time.monotonic() + rounds * every
+    wait_for(lambda: time.monotonic() >= window_ends, timeout=rounds * every + 5, interval=every / 4)
+    return len(beats.times) - before
+
+
+def test_heartbeats_stop_while_the_watcher_is_frozen_or_killed_and_resume_after(
+    endpoint: FaultServer, tmp_path: Path
+) -> None:
+    """A dead-man's switch must page when the watcher is stuck (its process frozen: SIGSTOP, as a hung
+    event loop or a paused container is) or gone (SIGKILL): no heartbeat then; SIGCONT brings them back."""
+    sink, beats = Sink().start(), Beats()
+    every = 0.2
+    config = write_config(
+        tmp_path,
+        f"""
+[watch]
+heartbeat_url = "{beats.url}"
+heartbeat_interval = {every}
+
+[[endpoints]]
+name = "fraud"
+url = "{endpoint.url}"
+interval = 0.3
+
+[[notifications]]
+url = "{sink.url}"
+""",
+    )
+    watch = subprocess.Popen(
+        [*CLI, "--config", str(config), "watch"], stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        wait_for(lambda: len(beats.times) >= 3, timeout=30, what="heartbeats while healthy")
+
+        watch.send_signal(signal.SIGSTOP)
+        wait_for(lambda: _process_state(watch.pid) == "T", timeout=10, what="the watcher frozen")
+        assert _no_beats_for(beats, 10, every) <= 1
+
+        watch.send_signal(signal.SIGCONT)
+        resumed_from = len(beats.times)
+        wait_for(lambda: len(beats.times) >= resumed_from + 3, timeout=30, what="heartbeats resumed")
+
+        watch.kill()
+        watch.wait(timeout=10)
+        assert _no_beats_for(beats, 10, every) <= 1
+        assert not sink.received  # the endpoint stayed up throughout: nothing paged
+    finally:
+        if watch.poll() is None:
+            watch.send_signal(signal.SIGCONT)
+            watch.kill()
+            watch.wait(10)
+        sink.stop()
+        beats.stop()

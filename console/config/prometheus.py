@@ -88,6 +88,9 @@ class PrometheusSettings(Section):
     """`source` of endpoints that set none: `prometheus` reads every endpoint's figures from here."""
     queries: dict[str, PrometheusQueries] = {}
     """Per adapter name (`mlflow`, `oip`, `bentoml`, `torchserve`, `generic`...): PromQL overrides."""
+    discover_grace: Duration = Field(default=60.0, ge=0)
+    """Seconds a discovered endpoint no `[[discover]]` table finds any more is kept (shown stale, not
+    judged) before it goes and its open alerts resolve; one back within it carries on unchanged."""
 
     @field_validator("url")
     @classmethod

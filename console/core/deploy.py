@@ -173,6 +173,8 @@ async def call_webhook(
         async with httpx.AsyncClient(timeout=timeout) as client:
             response = await client.post(url, json=values)
     except httpx.HTTPError as exc:
+        # httpx's timeouts carry no message: say how long it waited.
+        text = f"no answer within {timeout:g}s" if isinstance(exc, httpx.TimeoutException) else str(exc)
         return HookResult(
             ok=False,
             kind="webhook",
@@ -180,7 +182,7 @@ async def call_webhook(
             exit_code=None,
             output="",
             seconds=round(time.monotonic() - started, 3),
-            error=scrub(f"webhook failed: {type(exc).__name__}: {exc}", hidden or {}),
+            error=scrub(f"webhook failed: {type(exc).__name__}: {text}", hidden or {}),
         )
     ok = response.is_success
     return HookResult(

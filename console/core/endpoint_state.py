@@ -72,9 +72,12 @@ class EndpointState:
         self.stale: str | None = None
         """Why the figures shown are the last good ones (Prometheus unreachable, a bad answer...)."""
         self.round_at: float | None = None
+        """When the Prometheus source last tried to read this endpoint (answered or not)."""
         self.backfilled = False
         """Its throughput history was read back from Prometheus (or there was none)."""
-        """When the Prometheus source last tried to read this endpoint (answered or not)."""
+        self.missing_since: float | None = None
+        """A discovered endpoint no `[[discover]]` table finds any more, since then (held until it
+        comes back or its grace runs out)."""
         self.adapter = adapter or create_adapter(settings)
         self.series = EndpointSeries(interval=settings.interval)
         self.recent_errors: deque[ProbeError] = deque(maxlen=RECENT_ERRORS)
@@ -176,15 +179,15 @@ class EndpointState:
             history.append((figures.at, figures.rps))
         self.refresh(figures.at)
 
-    def backfill_rps(self, points: list[tuple[float, float]]) -> None:
-        """Throughput history read back from Prometheus (`(time, req/s)`, oldest first), once."""
-        self.backfilled = True
-        if not self.series.rps_history:
-            self.series.rps_history.extend(points)
-
     def prometheus_failed(self, reason: str, now: float) -> None:
         """Prometheus gave no usable answer: keep the last figures, marked stale, and judge nothing on
         them (no rule sees a rate it cannot trust: no false "throughput dropped")."""
+        self.stale, self.round_at = reason, now
+        self._frozen = None
+
+    def hold(self, reason: str, now: float) -> None:
+        """Not read this round, on purpose (its target is missing): the figures shown are the last ones,
+        marked stale with `reason`, and nothing judges them."""
         self.stale, self.round_at = reason, now
         self._frozen = None
 
@@ -292,7 +295,7 @@ class EndpointState:
                 rps_5m=self.rps_5m,
                 error_ratio=stats.error_ratio,
                 latency_history=tuple(self.series.latency_history),
-                rps_history=tuple(rate for _, rate in self.series.rps_history)[-RPS_HISTORY_POINTS:],
+                rps_history=self.series.rps_history.values(RPS_HISTORY_POINTS),
                 last_ok_at=self.last_ok_at,
                 last_probe_at=self.last_probe_at,
                 last_error=self.last_error,

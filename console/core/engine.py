@@ -123,6 +123,8 @@ class Engine:
         self._stop = asyncio.Event()
         self._event_loop: asyncio.AbstractEventLoop | None = None
         self._last_change_id = 0
+        self._gone: set[str] = set()
+        """Endpoints gone since the last status write (their rows go from the store with it)."""
         self.cannot_page = settings.missing_env("notifications")
         """Unset variables of notification URLs: this engine only follows (it would take the lease and
         then page nobody, keeping a watcher that can page from taking over)."""
@@ -393,6 +395,13 @@ class Engine:
         state.set_quality(quality, every)
         self._evaluate(state, now)
 
+    def endpoint_gone(self, state: EndpointState, reason: str, now: float) -> None:
+        """The sink of discovery: a discovered endpoint went for good; its open alerts resolve."""
+        writes = self.book.retire(state.name, reason)
+        if writes:
+            self.writer.submit(writes)
+        self._gone.add(state.name)
+
     def _evaluate(self, state: EndpointState, now: float) -> None:
         reading = state.reading(now, tuple(self.book.open_rules(state.name)))
         state.set_firing(self._to_book(evaluate(self.settings, reading, state.detected)))
@@ -461,7 +470,9 @@ class Engine:
             states = self.endpoints.values()
             rows = [state.snapshot().to_dict() for state in states]
             rollups = [r for r in (state.rollup() for state in states) if r is not None]
-            await self._in_store(self._write_status, rows, rollups, self.health(now))
+            gone = [name for name in self._gone if name not in self.endpoints]
+            await self._in_store(self._write_status, rows, rollups, self.health(now), gone)
+            self._gone.difference_update(gone)
         if now - last["sync"] >= STORE_SYNC_EVERY:
             last["sync"] = now
             # Alerts opened by other commands (a deploy that did not converge) become ours to resolve.
@@ -514,9 +525,13 @@ class Engine:
             await asyncio.sleep(AUTO_ROLLBACK_EVERY)
 
     def _write_status(
-        self, rows: list[dict[str, Any]], rollups: Sequence[Rollup], health: EngineHealth
+        self,
+        rows: list[dict[str, Any]],
+        rollups: Sequence[Rollup],
+        health: EngineHealth,
+        gone: Sequence[str] = (),
     ) -> None:
-        self.store.write_status(rows, engine={"owner": self.owner, **health.to_dict()})
+        self.store.write_status(rows, engine={"owner": self.owner, **health.to_dict()}, gone=gone)
         self.store.write_rollups(rollups)
 
     async def _publish_loop(self, on_snapshot: Callable[[EngineSnapshot], None], period: float) -> None:

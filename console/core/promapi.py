@@ -89,6 +89,24 @@ class PromClient:
         data = await self._get(http, "/api/v1/query", {"query": promql})
         return _vector(data)
 
+    async def query_by(self, http: aiohttp.ClientSession, promql: str, label: str) -> dict[str, float]:
+        """An instant vector as `{value of label: value}` (series without the label, NaN and infinite
+        values left out); the same answer as `query`, without a label dict per series (10,000 series
+        in a fleet's answer)."""
+        data = await self._get(http, "/api/v1/query", {"query": promql})
+        if isinstance(data, dict) and data.get("resultType") == "vector":
+            out: dict[str, float] = {}
+            for series in _list(data.get("result")):
+                metric = series.get("metric") if isinstance(series, dict) else None
+                key = metric.get(label) if isinstance(metric, dict) else None
+                if key is None:
+                    continue
+                at, value = _point(series.get("value"))
+                if at is not None and value is not None:
+                    out[str(key)] = value
+            return out
+        return {s.labels[label]: s.value for s in _vector(data) if label in s.labels}
+
     async def query_range(
         self, http: aiohttp.ClientSession, promql: str, start: float, end: float, step: float
     ) -> list[tuple[Mapping[str, str], list[tuple[float, float]]]]:

@@ -32,6 +32,7 @@ log = logging.getLogger("mlops_console.alerts")
 @dataclass
 class _Tracked:
     fingerprint: str
+    endpoint: str = ""
     pending_since: float | None = None
     firing: bool = False
     alert_id: int | None = None
@@ -94,7 +95,7 @@ class AlertBook:
         for alert in open_alerts:
             if alert.id in self._closed:
                 continue  # resolved here after that read was taken
-            tracked = self._tracked.setdefault(alert.fingerprint, _Tracked(alert.fingerprint))
+            tracked = self._tracked.setdefault(alert.fingerprint, _Tracked(alert.fingerprint, alert.endpoint))
             if any(not w.done for w in tracked.writes):
                 continue  # our own writes for it are still queued: the store is behind, not the book
             if tracked.firing and tracked.alert_id == alert.id:
@@ -139,7 +140,7 @@ class AlertBook:
         if tracked is None:
             if not condition.active:
                 return []
-            tracked = self._tracked[fp] = _Tracked(fp)
+            tracked = self._tracked[fp] = _Tracked(fp, condition.endpoint)
         if condition.active is None:
             # Missing evidence: nothing starts or resolves, and a settling alert needs a fresh clear run.
             tracked.clear_since = None
@@ -170,6 +171,31 @@ class AlertBook:
         if not unwritten and (not tracked.fire_times or now - tracked.fire_times[-1] > FLAP_WINDOW):
             del self._tracked[fp]
         return []
+
+    def retire(self, endpoint: str, reason: str) -> list[AlertWrite]:
+        """The endpoint is gone (no longer discovered): resolve its open alerts now, saying `reason`
+        (in the store and in the one resolve page), and forget its pending ones."""
+        now = self.clock()
+        writes = []
+        for fp, tracked in list(self._tracked.items()):
+            if tracked.endpoint != endpoint:
+                continue
+            if tracked.firing and tracked.alert is not None:
+                alert = tracked.alert
+                condition = Condition(
+                    rule=alert.rule,
+                    endpoint=endpoint,
+                    active=False,
+                    severity=alert.severity,
+                    detail=reason,
+                    model=alert.model,
+                )
+                writes.append(self._resolve(tracked, condition, now, resolved_because=reason))
+            elif not any(not w.done for w in tracked.writes):
+                del self._tracked[fp]
+            else:
+                tracked.pending_since = tracked.clear_since = None
+        return writes
 
     def _write(
         self, tracked: _Tracked, kind: str, now: float, run: Callable[[Store, AlertWrite], None]
@@ -244,7 +270,9 @@ class AlertBook:
 
         return self._write(tracked, kind, now, run)
 
-    def _resolve(self, tracked: _Tracked, condition: Condition, now: float) -> AlertWrite:
+    def _resolve(
+        self, tracked: _Tracked, condition: Condition, now: float, resolved_because: str = ""
+    ) -> AlertWrite:
         tracked.firing, tracked.adopted, tracked.clear_since = False, False, None
         if tracked.flapping:
             tracked.flapping = False
@@ -272,7 +300,15 @@ class AlertBook:
                     if quiet:
                         return write.with_direct([])
                     escalated = store.escalated_channels(alert_id)
-                    return write.with_direct(alert_messages(settings, "resolved", alert, escalated=escalated))
+                    return write.with_direct(
+                        alert_messages(
+                            settings,
+                            "resolved",
+                            alert,
+                            escalated=escalated,
+                            resolved_because=resolved_because,
+                        )
+                    )
 
                 store.resolve_alert(alert_id, messages, note=condition.detail or None, at=now)
                 log.info(

@@ -26,8 +26,8 @@ def open_external_alert(
     severity: str,
     summary: str,
 ) -> int:
-    """Fire the alert and queue its pages. A running engine picks it up from the store and resolves it
-    once the endpoint is healthy again."""
+    """Fire the alert and queue its pages, or return the open alert of the same rule on the endpoint. A
+    running engine picks it up from the store and resolves it once the endpoint is healthy again."""
     alert = NewAlert(
         fingerprint=fingerprint(rule, endpoint, model),
         rule=rule,
@@ -47,4 +47,6 @@ def open_external_alert(
             return []
         return alert_messages(settings, "firing", replace(alert, id=alert_id))
 
-    return store.open_alert(alert, messages, events=["maintenance"] if window else [])
+    # One incident, one alert: while the same rule is open on the endpoint (a second deploy failing
+    # before the endpoint recovered), that alert stands; a second would outlive the recovery.
+    return store.open_alert(alert, messages, events=["maintenance"] if window else [], adopt_open=True)

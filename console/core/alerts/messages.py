@@ -50,9 +50,12 @@ def format_time(at: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
 
 
-def render_message(kind: str, alert: AlertText, runbook: str | None = None) -> tuple[str, str]:
+def render_message(
+    kind: str, alert: AlertText, runbook: str | None = None, resolved_because: str = ""
+) -> tuple[str, str]:
     """Title and body of a notification: endpoint, rule, observed value vs threshold, model version, and
-    the runbook (`Settings.runbook_for`) while there is something to do."""
+    the runbook (`Settings.runbook_for`) while there is something to do. A resolve says why when it
+    was not the condition clearing (`resolved_because`)."""
     label = {
         "firing": "FIRING",
         "resolved": "RESOLVED",
@@ -74,7 +77,7 @@ def render_message(kind: str, alert: AlertText, runbook: str | None = None) -> t
             f"pages, until it has been clear for {int(FLAP_SETTLE)} s."
         )
     if kind == "resolved":
-        lines.append("The condition has cleared.")
+        lines.append(resolved_because or "The condition has cleared.")
     elif runbook:
         lines.append(f"Runbook: {runbook}")
     if alert.id:
@@ -88,10 +91,11 @@ def alert_messages(
     alert: AlertText,
     note: str = "",
     escalated: Collection[str] = (),
+    resolved_because: str = "",
 ) -> list[OutboxMessage]:
     """One message per channel that routes this alert's endpoint and severity (`note` ends the body);
     escalation channels only among `escalated` (the channel ids the alert was escalated to)."""
-    title, body = render_message(kind, alert, runbook_of(settings, alert))
+    title, body = render_message(kind, alert, runbook_of(settings, alert), resolved_because)
     if note:
         body += "\n" + note
     return outbox_messages(

@@ -40,6 +40,10 @@ class Sink(Protocol):
         """An evaluation of the endpoint's inference log (every `every` seconds)."""
         ...
 
+    def endpoint_gone(self, state: EndpointState, reason: str, now: float) -> None:
+        """A discovered endpoint went for good: its open alerts resolve, saying `reason`."""
+        ...
+
 
 class Source(Protocol):
     async def open(self) -> None:

@@ -25,12 +25,16 @@ from mlops_console.config import (
 )
 from mlops_console.core.adapters import ProbeResult, new_http_session
 from mlops_console.core.endpoint_state import EndpointState, PromFigures
-from mlops_console.core.promapi import PromClient, PromError, Sample
+from mlops_console.core.promapi import PromClient, PromError
 from mlops_console.core.promql import SignalQueries, expand
 from mlops_console.core.series import RPS_KEEP, RPS_STEP
 from mlops_console.core.sources.base import Loop, Sink
 
 log = logging.getLogger("mlops_console.prometheus")
+
+BACKFILL_SLICE = 100.0
+"""Seconds of throughput history read back per range query: at 10,000 endpoints the parsed answer of
+100 s takes about 40 MB at its peak, of 300 s about 90 MB."""
 
 
 def client_for(settings: Settings) -> PromClient:
@@ -60,7 +64,8 @@ class PrometheusSource:
 
     @property
     def states(self) -> list[EndpointState]:
-        return [s for s in self.endpoints.values() if s.source == "prometheus"]
+        """The endpoints read from here (not those held while their target is missing)."""
+        return [s for s in self.endpoints.values() if s.source == "prometheus" and s.missing_since is None]
 
     def groups(self) -> dict[SignalQueries, list[EndpointState]]:
         """Endpoints by the queries that answer for them (one set per adapter and its overrides)."""
@@ -109,7 +114,7 @@ class PrometheusSource:
         problems = []
         if self.settings.discover:
             try:
-                await self.discover(http)
+                await self.discover(http, sink)
             except PromError as exc:
                 problems.append(f"discovery: {exc}")  # keep what was found until it answers again
         for queries, states in self.groups().items():
@@ -150,9 +155,18 @@ class PrometheusSource:
         texts = [queries.requests, queries.errors, *(q for _, q in queries.latency)]
         if any(s.health_source == "prometheus" for s in states):
             texts.append(queries.up)
-        answers = await asyncio.gather(*(self.client.query(http, text) for text in texts))
+        # Every query ends (each within the timeout) before the round does, failed or not: a round that
+        # left its slow siblings running would pile them onto the next, and a slow Prometheus under more
+        # and more concurrent queries never answers in time again.
+        answers = await asyncio.gather(
+            *(self.client.query_by(http, text, group) for text in texts), return_exceptions=True
+        )
         self.queries_sent += len(texts)
-        by_group = [_by(answer, group) for answer in answers]
+        by_group: list[dict[str, float]] = []
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+            by_group.append(answer)
         requests, errors, p50, p95, p99 = by_group[:5]
         up = by_group[5] if len(by_group) > 5 else {}
         figures, health = {}, {}
@@ -196,30 +210,73 @@ class PrometheusSource:
         todo = [s for s in states if not s.backfilled]
         if not todo:
             return
-        try:
-            series = await self.client.query_range(http, queries.requests, now - RPS_KEEP, now, RPS_STEP)
-        except PromError as exc:
-            log.info("no throughput history from Prometheus yet: %s", exc, extra={"event": "prometheus"})
-            return
-        self.queries_sent += 1
-        by_group = {labels.get(self.prom.group_by): points for labels, points in series}
-        for state in todo:
-            state.backfill_rps(by_group.get(state.settings.group_value, []))
+        # In slices of BACKFILL_SLICE, each put in place as it arrives: the answer for a whole fleet over
+        # RPS_KEEP is 1.8 million points at 10,000 endpoints, which parsed at once would take most of
+        # the memory the engine may use.
+        group = self.prom.group_by
+        empty = {s.settings.group_value: s for s in todo if not s.series.rps_history}
+        start = now - RPS_KEEP
+        while start <= now:
+            end = min(now, start + BACKFILL_SLICE)
+            try:
+                series = await self.client.query_range(http, queries.requests, start, end, RPS_STEP)
+            except PromError as exc:
+                for state in empty.values():
+                    state.series.rps_history.clear()  # the whole history next round, not half of it
+                log.info("no throughput history from Prometheus yet: %s", exc, extra={"event": "prometheus"})
+                return
+            self.queries_sent += 1
+            for labels, points in series:
+                filling = empty.get(labels.get(group, ""))
+                if filling is not None:
+                    filling.series.rps_history.extend(points)
+            del series
+            start = end + RPS_STEP  # the same grid of steps, continued
+        for done in todo:
+            done.backfilled = True
 
     # -- discovery ------------------------------------------------------------------------------------
-    async def discover(self, http: aiohttp.ClientSession) -> None:
-        """Add the endpoints every `[[discover]]` table finds now, remove those no table finds."""
+    async def discover(self, http: aiohttp.ClientSession, sink: Sink | None = None) -> None:
+        """Add the endpoints every `[[discover]]` table finds now. One no table finds is held (shown
+        stale, not judged: a target gone takes its `up{}` with it, which is no outage) for
+        `discover_grace`; back within it, it carries on; after it, it goes, and its open alerts resolve
+        once, saying so (through `sink`)."""
         found: dict[str, EndpointSettings] = {}
         for table in self.settings.discover:
             for endpoint in await self._found_by(http, table):
                 if endpoint.name not in self.configured:
                     found.setdefault(endpoint.name, endpoint)
-        for name in [n for n, s in self.endpoints.items() if s.discovered and n not in found]:
-            del self.endpoints[name]
-            log.info("%s is gone from Prometheus", name, extra={"event": "endpoint_gone", "endpoint": name})
+        now = time.time()
+        grace = self.prom.discover_grace
+        for name, state in list(self.endpoints.items()):
+            if not state.discovered or name in found:
+                continue
+            if state.missing_since is None:
+                state.missing_since = now
+                log.info(
+                    "%s is no longer discovered in Prometheus; it goes in %.0f s unless it comes back",
+                    name,
+                    grace,
+                    extra={"event": "endpoint_missing", "endpoint": name},
+                )
+            if now - state.missing_since >= grace:
+                del self.endpoints[name]
+                log.info(
+                    "%s is gone from Prometheus", name, extra={"event": "endpoint_gone", "endpoint": name}
+                )
+                if sink is not None:
+                    sink.endpoint_gone(state, _gone_reason(state.missing_since, grace), now)
+            else:
+                since = time.strftime("%H:%M:%S", time.gmtime(state.missing_since))
+                state.hold(f"no longer discovered in Prometheus (since {since} UTC)", now)
         for name, endpoint in found.items():
             current = self.endpoints.get(name)
             if current is not None and current.settings == endpoint:
+                if current.missing_since is not None:
+                    current.missing_since = None
+                    log.info(
+                        "%s is discovered again", name, extra={"event": "endpoint_back", "endpoint": name}
+                    )
                 continue
             self.endpoints[name] = EndpointState(
                 endpoint, source="prometheus", health_source="prometheus", discovered=True
@@ -263,12 +320,16 @@ class PrometheusSource:
         return out
 
 
+def _gone_reason(since: float, grace: float) -> str:
+    at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since))
+    return (
+        f"Resolved because the endpoint is no longer discovered in Prometheus: no [[discover]] table has "
+        f"found its target since {at} ({grace:.0f} s grace). Nothing is known of its state after that."
+    )
+
+
 def _origin(url: str) -> str | None:
     parsed = urlsplit(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         return None
     return f"{parsed.scheme}://{parsed.netloc.rsplit('@', 1)[-1]}"
-
-
-def _by(samples: list[Sample], label: str) -> dict[str, float]:
-    return {s.labels[label]: s.value for s in samples if label in s.labels}

@@ -29,12 +29,16 @@ _encode = json.JSONEncoder(check_circular=False).encode
 
 
 class EndpointStatus(StoreBase):
-    def write_status(self, rows: Sequence[dict[str, Any]], engine: dict[str, Any] | None = None) -> None:
+    def write_status(
+        self, rows: Sequence[dict[str, Any]], engine: dict[str, Any] | None = None, gone: Sequence[str] = ()
+    ) -> None:
         """Endpoint snapshots (as JSON documents), and the writing engine's health (`owner`, `state`,
-        `reason`)."""
+        `reason`); the rows of endpoints `gone` (no longer discovered) are deleted."""
         at = now()
         documents = [(r["name"], at, _encode(r)) for r in rows]
         with self.write() as db:
+            for name in gone:
+                db.execute("DELETE FROM endpoint_status WHERE name=?", [name])
             self._conn().executemany(_STATUS_UPSERT, documents)
             if engine is not None:
                 db.execute("DELETE FROM engine_health WHERE owner!=?", [engine["owner"]])

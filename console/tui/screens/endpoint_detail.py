@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -323,7 +324,7 @@ class EndpointDetailScreen(ConsoleScreen):
         now = self.console.clock()
         view = self.view
         _, span, step, _, _ = VIEWS[view]
-        rollups = tuple(store.history(self.endpoint_name, now - span, step))
+        rollups, history_from = self._history(now, span, step)
         alerts = store.list_alerts("all", limit=50, endpoint=self.endpoint_name)
         model = alias = None
         try:
@@ -343,14 +344,46 @@ class EndpointDetailScreen(ConsoleScreen):
                 if (r.action in ("promote", "rollback") and r.alias in (alias, None))
                 or (r.action == "deploy" and r.endpoint == self.endpoint_name)
             ][:100]
-        self.app.call_from_thread(self._show_store, view, rollups, alerts, audit)
+        self.app.call_from_thread(self._show_store, view, rollups, alerts, audit, history_from)
+
+    def _history(self, now: float, span: float, step: int) -> tuple[tuple[Rollup, ...], str]:
+        """The charts' history (on the worker thread) and where it comes from: Prometheus' ranges for
+        an endpoint whose figures come from there, else the store's rollups (also when Prometheus
+        cannot answer, which is then said)."""
+        settings = self.console.settings
+        try:
+            endpoint = settings.endpoint(self.endpoint_name)
+        except KeyError:
+            endpoint = None  # discovered: its history is the store's
+        if (
+            endpoint is not None
+            and settings.prometheus is not None
+            and settings.source_of(endpoint) == "prometheus"
+        ):
+            from mlops_console.core.sources.prometheus_history import PromError, read_history
+
+            try:
+                return tuple(
+                    read_history(settings, endpoint, now - span, now, step * 60.0)
+                ), "from Prometheus"
+            except PromError as exc:
+                stored = tuple(self.console.backend.store.history(self.endpoint_name, now - span, step))
+                return stored, f"Prometheus: {exc}; stored history shown"
+        return tuple(self.console.backend.store.history(self.endpoint_name, now - span, step)), ""
 
     def _show_store(
-        self, view: int, rollups: tuple[Rollup, ...], alerts: list[Alert], audit: list[AuditEntry]
+        self,
+        view: int,
+        rollups: tuple[Rollup, ...],
+        alerts: list[Alert],
+        audit: list[AuditEntry],
+        history_from: str = "",
     ) -> None:
         if view != self.view:
             return  # switched again meanwhile: that view's load follows
         self.rollups = rollups
+        self.latency_chart.border_subtitle = escape(history_from)
+        self.traffic_chart.border_subtitle = escape(history_from)
         now = self.console.clock()
         e = self._endpoint(self.console.snapshot)
         if e is not None:
