@@ -133,6 +133,22 @@ def test_a_refused_or_timed_out_page_says_why() -> None:
     assert failing.received == []
 
 
+def test_a_channel_plugin_that_raises_fails_the_page_with_a_reason() -> None:
+    # A plugin crashing (a custom apprise notification here, registered for real) is caught by apprise
+    # itself and reported as a failed delivery; the notifier records it and retries, never crashes.
+    from apprise.decorators import notify
+
+    @notify(on="mlopsboom")
+    def boom(body: str, title: str, notify_type: str, *args: Any, **kwargs: Any) -> bool:
+        raise RuntimeError("the plugin crashed")
+
+    delivery = deliver("mlopsboom://channel", "t", "b", "critical", "firing", 2)
+    assert (delivery.ok, delivery.error) == (
+        False,
+        "An exception occured sending a Custom - mlopsboom notification.",
+    )
+
+
 def test_a_url_apprise_cannot_use_or_a_missing_variable_is_reported_without_sending(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
