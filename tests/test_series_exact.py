@@ -7,7 +7,6 @@ a window boundary pages falsely or not at all, so each is pinned to an exact num
 from __future__ import annotations
 
 import math
-from collections import deque
 
 import pytest
 
@@ -280,7 +279,7 @@ def test_throughput_history_rates_cover_the_last_minute_only() -> None:
     series.add_metrics(sample(0.0, 0.0, 0.0))
     series.add_metrics(sample(30.0, 300.0, 0.0))
     series.add_metrics(sample(60.5, 1200.0, 0.0))  # 60.5 s after the first: outside the minute
-    assert series.rps_history == deque([(30.0, pytest.approx(10.0)), (60.5, pytest.approx(900 / 30.5))])
+    assert list(series.rps_history) == [(30.0, pytest.approx(10.0)), (60.5, pytest.approx(900 / 30.5))]
 
 
 def test_metric_window_spans_several_samples_of_an_uneven_rate() -> None:
