@@ -145,6 +145,19 @@ class PointRing:
         return zip(self._at, self._value, strict=True)
 
 
+def _probe_window(latencies: list[float], requests: int, failed: int) -> WindowStats:
+    """The window's figures from its successful probes' latencies (sorted) and its failed count."""
+    return WindowStats(
+        error_ratio=failed / requests,
+        requests=requests,
+        p50=quantile(latencies, 0.5),
+        p95=quantile(latencies, 0.95),
+        p99=quantile(latencies, 0.99),
+        samples=len(latencies),
+        latencies=tuple(latencies),
+    )
+
+
 @dataclass
 class EndpointSeries:
     interval: float
@@ -215,32 +228,14 @@ class EndpointSeries:
                     failed -= 1
                 else:
                     del latencies[bisect.bisect_left(latencies, latency)]
-        return WindowStats(
-            error_ratio=failed / count,
-            requests=count,
-            p50=quantile(latencies, 0.5),
-            p95=quantile(latencies, 0.95),
-            p99=quantile(latencies, 0.99),
-            samples=len(latencies),
-            latencies=tuple(latencies),
-        )
+        return _probe_window(latencies, count, failed)
 
     def _scan_probe_stats(self, now: float) -> WindowStats:
         recent = [p for p in self.probes if now - p[0] <= PROBE_WINDOW]
         if not recent:
             return WindowStats()
-        latencies = [lat for _, lat in recent if lat is not None]
-        latencies.sort()
-        failed = len(recent) - len(latencies)
-        return WindowStats(
-            error_ratio=failed / len(recent),
-            requests=len(recent),
-            p50=quantile(latencies, 0.5),
-            p95=quantile(latencies, 0.95),
-            p99=quantile(latencies, 0.99),
-            samples=len(latencies),
-            latencies=tuple(latencies),
-        )
+        latencies = sorted(lat for _, lat in recent if lat is not None)
+        return _probe_window(latencies, len(recent), len(recent) - len(latencies))
 
     # -- scraped metrics -----------------------------------------------------------------------------
     def add_metrics(self, sample: MetricsSample) -> None:
