@@ -3,8 +3,11 @@ yet what the user sees, sorts and filters is always every endpoint's latest snap
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot
 from mlops_console.tui.messages import SnapshotReceived
@@ -33,13 +36,20 @@ async def show(pilot, snapshot: EngineSnapshot) -> None:
     await pilot.pause()
 
 
-async def test_a_row_scrolled_into_view_shows_its_current_values(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def overview(tmp_path: Path, first: EngineSnapshot) -> AsyncIterator[tuple[Any, OverviewScreen]]:
+    """The sample console at 160x30 on its overview, showing `first`."""
     app = sample.make_app(tmp_path)
     async with app.run_test(size=(160, 30)) as pilot:
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, OverviewScreen)
-        await show(pilot, fleet())
+        await show(pilot, first)
+        yield pilot, screen
+
+
+async def test_a_row_scrolled_into_view_shows_its_current_values(tmp_path: Path) -> None:
+    async with overview(tmp_path, fleet()) as (pilot, screen):
         table = screen.table
         assert table.row_count == FLEET
         assert table.get_row_index("fleet-140") > table.size.height  # below the fold
@@ -57,12 +67,7 @@ def screen_column(screen: OverviewScreen, key: str) -> int:
 
 
 async def test_sorting_and_filtering_see_endpoints_out_of_view(tmp_path: Path) -> None:
-    app = sample.make_app(tmp_path)
-    async with app.run_test(size=(160, 30)) as pilot:
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, OverviewScreen)
-        await show(pilot, fleet())
+    async with overview(tmp_path, fleet()) as (pilot, screen):
         table = screen.table
         # An endpoint far below the fold goes down: sorted by health it moves to the top, showing so.
         await show(pilot, fleet(**{"fleet-130": {"health": "down", "p95": 0.9}}))
@@ -97,12 +102,7 @@ def line_of(table, name: str) -> str:
 
 async def test_a_cell_shows_each_new_value_as_painted(tmp_path: Path) -> None:
     """Cells that did not change are painted from their last rendering; those that did are not."""
-    app = sample.make_app(tmp_path)
-    async with app.run_test(size=(160, 30)) as pilot:
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, OverviewScreen)
-        await show(pilot, fleet())
+    async with overview(tmp_path, fleet()) as (pilot, screen):
         table = screen.table
         assert " 10ms " in line_of(table, "fleet-001")
         await show(pilot, fleet(**{"fleet-001": {"p95": 0.25}}))
@@ -117,13 +117,9 @@ async def test_a_cell_shows_each_new_value_as_painted(tmp_path: Path) -> None:
 
 
 async def test_a_filter_shows_exactly_the_matching_endpoints_while_snapshots_arrive(tmp_path: Path) -> None:
-    app = sample.make_app(tmp_path)
-    async with app.run_test(size=(160, 30)) as pilot:
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, OverviewScreen)
+    first = fleet(**{"fleet-010": {"health": "down"}, "fleet-130": {"health": "down"}})
+    async with overview(tmp_path, first) as (pilot, screen):
         table = screen.table
-        await show(pilot, fleet(**{"fleet-010": {"health": "down"}, "fleet-130": {"health": "down"}}))
         await pilot.press("slash", *"down")
         await pilot.pause()
         assert sorted(r[1] for r in rows(table)) == ["fleet-010", "fleet-130"]
