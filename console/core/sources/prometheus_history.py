@@ -14,9 +14,31 @@ from mlops_console.core.adapters import create_adapter, new_http_session
 from mlops_console.core.promapi import PromError
 from mlops_console.core.promql import _matchers, expand
 from mlops_console.core.sources.prometheus import client_for
-from mlops_console.core.store import Rollup
+from mlops_console.core.store import Rollup, Store
 
-__all__ = ["PromError", "read_history"]
+__all__ = ["PromError", "chart_history", "read_history"]
+
+
+def chart_history(
+    settings: Settings, store: Store, name: str, now: float, span: float, step: int
+) -> tuple[tuple[Rollup, ...], str]:
+    """An endpoint's last `span` seconds at `step` minutes a point, and where they come from:
+    Prometheus' ranges for an endpoint whose figures come from there, else the store's rollups (also
+    when Prometheus cannot answer, which the note then says). Discovered endpoints read the store."""
+    try:
+        endpoint: EndpointSettings | None = settings.endpoint(name)
+    except KeyError:
+        endpoint = None
+    if (
+        endpoint is not None
+        and settings.prometheus is not None
+        and settings.source_of(endpoint) == "prometheus"
+    ):
+        try:
+            return tuple(read_history(settings, endpoint, now - span, now, step * 60.0)), "from Prometheus"
+        except PromError as exc:
+            return tuple(store.history(name, now - span, step)), f"Prometheus: {exc}; stored history shown"
+    return tuple(store.history(name, now - span, step)), ""
 
 
 def read_history(

@@ -20,16 +20,10 @@ from mlops_console.core import formatting
 from mlops_console.core.series import RPS_STEP
 from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot
 from mlops_console.core.store import Alert, AuditEntry, Rollup
+from mlops_console.tui.detail_charts import VIEWS, error_share, expected_bands
 from mlops_console.tui.screens.base import ConsoleScreen
 from mlops_console.tui.text import DASH, firing_and_pending, fmt_metric, fmt_time, safe_text
 from mlops_console.tui.widgets.charts import SeriesChart
-
-VIEWS: tuple[tuple[str, float, int, float, str], ...] = (
-    ("hour", 3600.0, 1, 60.0, "minutes ago"),
-    ("day", 86400.0, 10, 3600.0, "hours ago"),
-    ("week", 7 * 86400.0, 60, 3600.0, "hours ago"),
-)
-"""(name, seconds shown, minutes per point, seconds per x unit, x label) of the history views."""
 
 
 class EndpointDetailScreen(ConsoleScreen):
@@ -224,6 +218,7 @@ class EndpointDetailScreen(ConsoleScreen):
 
     def _show_charts(self, e: EndpointSnapshot, now: float) -> None:
         errors_now = f"errors % (now {formatting.ratio(e.error_ratio)})"
+        current = self._endpoint(self.console.snapshot)
         name, span, minutes, unit, x_label = VIEWS[self.view]
         rollups = [r for r in self.rollups if r.p50 is not None or r.rps is not None]
         # The hour view needs a few minutes of history (before that the recent probes say more).
@@ -239,14 +234,18 @@ class EndpointDetailScreen(ConsoleScreen):
             percentiles = {"p50": ms("p50"), "p95": ms("p95"), "p99": ms("p99")}
             rates = {"req/s": (x, [r.rps for r in rollups])}
             self.latency_chart.show(
-                {**percentiles, **self._bands(e, "latency", x[0], 1000.0)},
+                {**percentiles, **expected_bands(e, "latency", x[0], 1000.0)},
                 x_label=x_label,
                 note=note,
                 since=since,
             )
             self.traffic_chart.show(
-                {**rates, **self._bands(e, "throughput", x[0], 1.0)},
-                right={errors_now: self._error_share(now, x[0], unit)},
+                {**rates, **expected_bands(e, "throughput", x[0], 1.0)},
+                right={
+                    errors_now: error_share(
+                        self.rollups, self._endpoint(self.console.snapshot), now, x[0], unit
+                    )
+                },
                 x_label=x_label,
                 note=note,
                 since=since,
@@ -259,7 +258,7 @@ class EndpointDetailScreen(ConsoleScreen):
         self.latency_chart.show(
             {
                 "probe": ([(i - len(latency) + 1) * interval for i in range(len(latency))], latency),
-                **self._bands(e, "latency", first, 1000.0),
+                **expected_bands(e, "latency", first, 1000.0),
             },
             x_label="seconds ago",
             note=f"last {len(latency)} ok probes",
@@ -270,43 +269,12 @@ class EndpointDetailScreen(ConsoleScreen):
         x = [(i - len(rps) + 1) * step for i in range(len(rps))]
         since = x[0] if x else -10.0
         self.traffic_chart.show(
-            {"req/s": (x, rps), **self._bands(e, "throughput", since, 1.0)},
-            right={errors_now: self._error_share(now, since)},
+            {"req/s": (x, rps), **expected_bands(e, "throughput", since, 1.0)},
+            right={errors_now: error_share(self.rollups, current, now, since)},
             x_label="minutes ago",
             note="recent",
             since=since,
         )
-
-    @staticmethod
-    def _bands(
-        e: EndpointSnapshot, signal: str, since: float, scale: float
-    ) -> dict[str, tuple[list[float], list[float | None]]]:
-        """The detector's expected band for `signal` as flat lines from `since` to now (`scale`: to the
-        chart's unit)."""
-        out: dict[str, tuple[list[float], list[float | None]]] = {}
-        for watched, low, high in e.bands:
-            if watched != signal:
-                continue
-            if high is not None:
-                out[f"expected ≤ {high * scale:.4g}"] = ([since, 0.0], [high * scale] * 2)
-            if low is not None and low > 0:
-                out[f"expected ≥ {low * scale:.4g}"] = ([since, 0.0], [low * scale] * 2)
-        return out
-
-    def _error_share(
-        self, now: float, since: float, unit: float = 60.0
-    ) -> tuple[list[float], list[float | None]]:
-        """Error share (%) from the history back to `since` units (of `unit` seconds) ago, then the
-        current one."""
-        e = self._endpoint(self.console.snapshot)
-        points = [
-            (round((r.minute * 60 - now) / unit, 2), r.error_ratio * 100)
-            for r in self.rollups
-            if r.error_ratio is not None and (r.minute * 60 - now) / unit >= since
-        ]
-        if e is not None and e.error_ratio is not None:
-            points.append((0.0, e.error_ratio * 100))
-        return [p[0] for p in points], [p[1] for p in points]
 
     def _interval(self) -> float:
         try:
@@ -324,7 +292,11 @@ class EndpointDetailScreen(ConsoleScreen):
         now = self.console.clock()
         view = self.view
         _, span, step, _, _ = VIEWS[view]
-        rollups, history_from = self._history(now, span, step)
+        from mlops_console.core.sources.prometheus_history import chart_history
+
+        rollups, history_from = chart_history(
+            self.console.settings, store, self.endpoint_name, now, span, step
+        )
         alerts = store.list_alerts("all", limit=50, endpoint=self.endpoint_name)
         model = alias = None
         try:
@@ -345,31 +317,6 @@ class EndpointDetailScreen(ConsoleScreen):
                 or (r.action == "deploy" and r.endpoint == self.endpoint_name)
             ][:100]
         self.app.call_from_thread(self._show_store, view, rollups, alerts, audit, history_from)
-
-    def _history(self, now: float, span: float, step: int) -> tuple[tuple[Rollup, ...], str]:
-        """The charts' history (on the worker thread) and where it comes from: Prometheus' ranges for
-        an endpoint whose figures come from there, else the store's rollups (also when Prometheus
-        cannot answer, which is then said)."""
-        settings = self.console.settings
-        try:
-            endpoint = settings.endpoint(self.endpoint_name)
-        except KeyError:
-            endpoint = None  # discovered: its history is the store's
-        if (
-            endpoint is not None
-            and settings.prometheus is not None
-            and settings.source_of(endpoint) == "prometheus"
-        ):
-            from mlops_console.core.sources.prometheus_history import PromError, read_history
-
-            try:
-                return tuple(
-                    read_history(settings, endpoint, now - span, now, step * 60.0)
-                ), "from Prometheus"
-            except PromError as exc:
-                stored = tuple(self.console.backend.store.history(self.endpoint_name, now - span, step))
-                return stored, f"Prometheus: {exc}; stored history shown"
-        return tuple(self.console.backend.store.history(self.endpoint_name, now - span, step)), ""
 
     def _show_store(
         self,
