@@ -18,7 +18,7 @@ import socket
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_console.config import Settings
@@ -38,7 +38,8 @@ from mlops_console.core.registry_watch import RegistryWatch
 from mlops_console.core.secrets import missing as missing_env
 from mlops_console.core.snapshot import EndpointSnapshot, EngineHealth, EngineSnapshot
 from mlops_console.core.sources import ProbeSource, ScheduleStats, Source
-from mlops_console.core.store import Rollup, Store
+from mlops_console.core.status_rows import StatusBatch, StatusRows
+from mlops_console.core.store import Store
 from mlops_console.core.supervise import Supervisor
 from mlops_console.core.watcher_health import watcher_health
 from mlops_console.core.writer import AlertWriter
@@ -125,6 +126,8 @@ class Engine:
         self._last_change_id = 0
         self._gone: set[str] = set()
         """Endpoints gone since the last status write (their rows go from the store with it)."""
+        self.status_rows = StatusRows()
+        """What the store holds of each endpoint's status row and rollup, as this engine wrote it."""
         self.cannot_page = settings.missing_env("notifications")
         """Unset variables of notification URLs: this engine only follows (it would take the lease and
         then page nobody, keeping a watcher that can page from taking over)."""
@@ -302,6 +305,7 @@ class Engine:
 
     async def _become_leader(self) -> list[asyncio.Task[Any]]:
         open_alerts = await self._in_store(self.store.open_alerts)
+        self.status_rows.reset()
         if not self.writer.queue:
             # What we knew when we last led may be stale (another engine resolved or fired since):
             # the store is the truth now. With writes still queued, our book is newer than the store.
@@ -371,9 +375,9 @@ class Engine:
                 log.warning("final notification flush incomplete: %s", exc)
         final = EngineHealth("stopped") if self.failure is None else self.health()
         try:
-            rows = [state.snapshot().to_dict() for state in self.endpoints.values()]
+            batch = self.status_rows.pending(self.endpoints.values())
             await self._in_store(self.store.write_detector_state, self._detector_states(everything=True))
-            await self._in_store(self._write_status, rows, [], final)
+            await self._in_store(self._write_status, StatusBatch(batch.snapshots, ()), final)
             await self._in_store(self.store.release_lease, self.owner)
         except Exception as exc:
             log.warning("could not release the store lease: %s", exc)
@@ -467,12 +471,7 @@ class Engine:
         now = time.time()
         if now - last["status"] >= STATUS_EVERY:
             last["status"] = now
-            states = self.endpoints.values()
-            rows = [state.snapshot().to_dict() for state in states]
-            rollups = [r for r in (state.rollup() for state in states) if r is not None]
-            gone = [name for name in self._gone if name not in self.endpoints]
-            await self._in_store(self._write_status, rows, rollups, self.health(now), gone)
-            self._gone.difference_update(gone)
+            await self.write_status(now)
         if now - last["sync"] >= STORE_SYNC_EVERY:
             last["sync"] = now
             # Alerts opened by other commands (a deploy that did not converge) become ours to resolve.
@@ -524,15 +523,35 @@ class Engine:
                 self._notifier_wake()
             await asyncio.sleep(AUTO_ROLLBACK_EVERY)
 
+    async def write_status(self, now: float | None = None) -> None:
+        """The status rows and rollups that changed since the last write (a Prometheus-read fleet
+        changes once a round, not every write), the rows of endpoints gone, and this engine's health."""
+        batch = self.status_rows.pending(self.endpoints.values())
+        gone = [name for name in self._gone if name not in self.endpoints]
+        keep = None if self.status_rows.pruned or not self._endpoints_known() else set(self.endpoints)
+        await self._in_store(self._write_status, batch, self.health(now), gone, keep)
+        self.status_rows.written(batch, gone)
+        self.status_rows.pruned = self.status_rows.pruned or keep is not None
+        self._gone.difference_update(gone)
+
+    def _endpoints_known(self) -> bool:
+        """Every endpoint there is has a state (discovery, where configured, has answered once): the
+        rows of any other endpoint in the store may go."""
+        return not self.settings.discover or (self.prometheus is not None and self.prometheus.state == "ok")
+
     def _write_status(
         self,
-        rows: list[dict[str, Any]],
-        rollups: Sequence[Rollup],
+        batch: StatusBatch,
         health: EngineHealth,
         gone: Sequence[str] = (),
+        keep: Collection[str] | None = None,
     ) -> None:
-        self.store.write_status(rows, engine={"owner": self.owner, **health.to_dict()}, gone=gone)
-        self.store.write_rollups(rollups)
+        """The rows (built here, in the store's thread: JSON documents are the bulk of a write), the
+        engine's health (every round: followers judge the lease holder by its age) and the rollups."""
+        rows = [snapshot.to_dict() for snapshot in batch.snapshots]
+        engine = {"owner": self.owner, **health.to_dict()}
+        self.store.write_status(rows, engine=engine, gone=gone, keep=keep)
+        self.store.write_rollups(batch.rollups)
 
     async def _publish_loop(self, on_snapshot: Callable[[EngineSnapshot], None], period: float) -> None:
         while True:
