@@ -9,11 +9,11 @@ from mlops_console.core.store.base import StoreBase, insert_row, now
 from mlops_console.core.store.rows import AliasChange, AuditEntry
 
 if TYPE_CHECKING:
-    import sqlite_utils
+    import sqlite3
 
 
 def insert_audit(
-    db: sqlite_utils.Database,
+    db: sqlite3.Connection,
     *,
     actor: str,
     action: str,

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 from mlops_console.core.store.base import insert_row, now
 
 if TYPE_CHECKING:
-    import sqlite_utils
+    import sqlite3
 
 
 def insert_event(
-    db: sqlite_utils.Database,
+    db: sqlite3.Connection,
     alert_id: int,
     kind: str,
     at: float | None = None,
