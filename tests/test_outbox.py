@@ -163,6 +163,10 @@ def test_a_page_cut_off_twice_counts_both_and_its_timeline_says_who_stopped_and_
     assert first.sending_at is not None
     # A marked row falls due when its mark is older than a delivery may take.
     assert (store.next_due_at(), store.next_due_at(5)) == (first.sending_at, first.sending_at + 5)
+    # Its sender died two hours ago (the note's time is the mark's, not the clock's).
+    store.query("UPDATE notifications SET sending_at=sending_at-7200")
+    [first] = store.notifications_for(alert_id)
+    assert first.sending_at is not None
     second = store.mark_sending(first, "pid 2 on b")
     assert second is not None and second.interrupted == 1
     third = store.mark_sending(second, "pid 3 on c")
