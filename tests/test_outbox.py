@@ -174,7 +174,9 @@ def test_a_page_cut_off_twice_counts_both_and_its_timeline_says_who_stopped_and_
     assert store.notifications_for(alert_id)[0].interrupted == 2
     cut_off = [e for e in store.events(alert_id) if e.kind == "notify_interrupted"]
     since = time.strftime("%H:%M:%S UTC", time.gmtime(first.sending_at))
-    assert (cut_off[0].actor, cut_off[0].note, cut_off[0].data) == (
+    assert second.sending_at is not None
+    assert (cut_off[0].at, cut_off[0].actor, cut_off[0].note, cut_off[0].data) == (
+        second.sending_at,
         row.target,
         f"pid 1 on a stopped while sending this firing page ({since}), before recording whether it "
         "arrived: sent again, marked as a possible repeat",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -111,3 +112,23 @@ def test_probes_out_of_time_order_include_the_window_boundary() -> None:
     series.add_probe(5.0, 0.2)  # a clock set back: out of time order
     assert series.probe_stats(5.0 + PROBE_WINDOW).latencies == (0.1, 0.2), "exactly a window old is in"
     assert series.probe_stats(5.001 + PROBE_WINDOW).latencies == (0.1,)
+
+
+@pytest.mark.parametrize(
+    "probes",
+    [
+        [(100.0, 0.1), (50.0, 0.2), (101.0, 0.3), (40.0, 0.4)],  # a step back leaves as another comes
+        [(100.0, 0.1), (100.0, 0.2), (101.0, 0.3), (40.0, 0.4)],  # two probes at one instant, then back
+    ],
+    ids=["back-twice", "same-instant"],
+)
+def test_a_full_ring_of_probes_out_of_time_order_keeps_the_window_exact(
+    probes: list[tuple[float, float]],
+) -> None:
+    series = EndpointSeries(interval=30.0)  # holds 3 probes
+    for at, latency in probes:
+        series.add_probe(at, latency)
+    held = probes[1:]
+    expected = sorted(latency for at, latency in held if 110.0 - at <= PROBE_WINDOW)
+    stats = series.probe_stats(110.0)
+    assert (stats.requests, stats.latencies) == (len(expected), tuple(expected)), "40 s is out of the window"
