@@ -114,21 +114,28 @@ def test_probes_out_of_time_order_include_the_window_boundary() -> None:
     assert series.probe_stats(5.001 + PROBE_WINDOW).latencies == (0.1,)
 
 
+NAN = float("nan")
+
+
 @pytest.mark.parametrize(
-    "probes",
+    ("probes", "now"),
     [
-        [(100.0, 0.1), (50.0, 0.2), (101.0, 0.3), (40.0, 0.4)],  # a step back leaves as another comes
-        [(100.0, 0.1), (100.0, 0.2), (101.0, 0.3), (40.0, 0.4)],  # two probes at one instant, then back
+        ([(100.0, 0.1), (50.0, 0.2), (101.0, 0.3), (40.0, 0.4)], 110.0),  # a step back leaves, another comes
+        ([(100.0, 0.1), (100.0, 0.2), (101.0, 0.3), (40.0, 0.4)], 110.0),  # one instant twice, then back
+        ([(100.0, 0.1), (50.0, 0.2), (40.0, 0.3), (101.0, 0.4)], 105.0),  # two steps back, one leaves
+        ([(100.0, 0.1), (50.0, 0.2), (101.0, NAN)], 151.0),  # a step back, then a NaN
+        ([(1.0, NAN), (2.0, NAN), (3.0, 0.3), (4.0, 0.4)], 4.0),  # two NaNs, one leaves
+        ([(100.0, NAN), (50.0, 0.2)], 155.0),  # a NaN, then a step back
     ],
-    ids=["back-twice", "same-instant"],
+    ids=["back-leaves", "same-instant", "back-twice", "back-then-nan", "two-nans", "nan-then-back"],
 )
-def test_a_full_ring_of_probes_out_of_time_order_keeps_the_window_exact(
-    probes: list[tuple[float, float]],
+def test_a_ring_of_probes_out_of_time_order_or_nan_keeps_the_window_exact(
+    probes: list[tuple[float, float]], now: float
 ) -> None:
+    """Each case holds an irregularity the kept window must still see (else its shortcut counts a probe
+    out of the window, or leaves a NaN out)."""
     series = EndpointSeries(interval=30.0)  # holds 3 probes
     for at, latency in probes:
         series.add_probe(at, latency)
-    held = probes[1:]
-    expected = sorted(latency for at, latency in held if 110.0 - at <= PROBE_WINDOW)
-    stats = series.probe_stats(110.0)
-    assert (stats.requests, stats.latencies) == (len(expected), tuple(expected)), "40 s is out of the window"
+    held: list[tuple[float, float | None]] = list(probes[-3:])
+    assert same(series.probe_stats(now), defined(series, held, now))
