@@ -183,3 +183,11 @@ def test_a_page_cut_off_twice_counts_both_and_its_timeline_says_who_stopped_and_
         {"notification": row.id, "kind": "firing", "sender": "pid 1 on a", "since": first.sending_at},
     )
     assert [e.data["sender"] for e in cut_off if e.data] == ["pid 1 on a", "pid 2 on b"]
+    # A mark left by a watcher that did not record its name (an older version) is told as such.
+    store.query("UPDATE notifications SET sending_by=NULL")
+    [unnamed] = store.notifications_for(alert_id)
+    assert store.mark_sending(unnamed, "pid 4 on d") is not None
+    last = store.events(alert_id)[-1]
+    assert last.note is not None and last.note.startswith(
+        "a watcher stopped while sending this firing page ("
+    )
