@@ -532,3 +532,33 @@ async def test_a_store_that_keeps_refusing_warns_once_and_again_after_it_recover
             stop.set()
             await asyncio.wait_for(task, timeout=5)
     assert task.exception() is None
+
+
+async def test_a_running_notifier_sleeps_until_another_senders_mark_runs_out_then_sends_again(
+    tmp_path: Path, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page marked by a sender that stopped falls due when its mark is older than a delivery may take
+    (`notify.timeout`, 2 s here): the notifier waits for that moment, rather than polling meanwhile."""
+    settings = settings_for(tmp_path, {"url": sink.url})
+    store = Store(settings.store.path)
+    alert_id = alert_with(store, page(channel_id(sink.url), redact(sink.url)))
+    [row] = store.due_notifications()
+    assert store.mark_sending(row, "pid 1 on elsewhere") is not None
+    rounds = 0
+    reads = store.due_notifications
+
+    def counted(*args: Any) -> Any:
+        nonlocal rounds
+        rounds += 1
+        return reads(*args)
+
+    monkeypatch.setattr(store, "due_notifications", counted)
+    stop = asyncio.Event()
+    task = asyncio.create_task(Notifier(settings, store, poll=60.0).run(stop))
+    try:
+        await async_wait_for(lambda: store.notifications_for(alert_id)[0].status == "sent", what="the page")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+    assert sink.received[0]["message"].endswith(notifier_module.POSSIBLE_REPEAT)
+    assert rounds <= 4, f"{rounds} rounds: it polled while the mark ran out"
