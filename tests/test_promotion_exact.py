@@ -1,9 +1,10 @@
 """The promoter's results, audit rows, MLflow tags and progress asserted whole, promote beside rollback.
 
-A real sqlite-backed MLflow registry (a fresh copy per test). Registry faults are real too: a trigger
-in the registry's database refuses the write a test wants to fail. The one fault sqlite cannot give,
-a registry that refuses a write for lack of rights, comes from a client that raises the error the
-real client makes of an HTTP 403.
+A real sqlite-backed MLflow registry, one per module, restored to the template before each test (MLflow
+builds its stores for a tracking URI once; a mutation run runs this file once per mutant). Registry
+faults are real too: a trigger in the registry's database refuses the write a test wants to fail. The
+one fault sqlite cannot give, a registry that refuses a write for lack of rights, comes from a client
+that raises the error the real client makes of an HTTP 403.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def make_settings(tmp_path: Path, uri: str, endpoints: list[dict[str, Any]] | No
 
 
 @pytest.fixture
-def env(mlflow_registry: Any, tmp_path: Path) -> tuple[Settings, Store, RegistryClient]:
-    settings = make_settings(tmp_path, mlflow_registry.tracking_uri)
+def env(mlflow_registry_restored: Any, tmp_path: Path) -> tuple[Settings, Store, RegistryClient]:
+    settings = make_settings(tmp_path, mlflow_registry_restored.tracking_uri)
     return settings, Store(settings.store.path), RegistryClient(settings.registry)
 
 
@@ -63,7 +64,11 @@ def row_of(store: Store, audit_id: int | None) -> dict[str, Any]:
 
 
 def promoted_tags(registry: RegistryClient, version: int) -> dict[str, str]:
-    return {k: v for k, v in registry.version("iris", version).tags.items() if k.startswith("promoted_")}
+    return {
+        k: v
+        for k, v in registry.version("iris", version, with_metrics=False).tags.items()
+        if k.startswith("promoted_")
+    }
 
 
 def healthy(version: str | None = None) -> Any:
@@ -219,9 +224,9 @@ def test_refused_promote_and_rollback_write_one_audit_row_and_nothing_else(env: 
     assert (promoted_tags(registry, 3), registry.get_model("iris").tags) == before
 
 
-def test_several_problems_are_joined_in_the_message(env: Any, mlflow_registry: Any) -> None:
+def test_several_problems_are_joined_in_the_message(env: Any, mlflow_registry_restored: Any) -> None:
     settings, store, registry = env
-    mlflow_registry.set_status("iris", 3, "PENDING_REGISTRATION")
+    mlflow_registry_restored.set_status("iris", 3, "PENDING_REGISTRATION")
     result = promote(settings, store, registry, "iris", 3, actor="a", expect_current=1)
     problems = row_of(store, result.audit_id)["detail"]["problems"]
     assert len(problems) == 2 and result.message == "; ".join(problems)
@@ -244,13 +249,13 @@ def test_promote_to_the_current_version_changes_nothing(env: Any) -> None:
 
 
 def test_an_unset_alias_and_endpoints_without_a_hook_are_warned_about(
-    mlflow_registry: Any, tmp_path: Path
+    mlflow_registry_restored: Any, tmp_path: Path
 ) -> None:
     endpoints = [
         {"name": "canary-a", "url": "http://127.0.0.1:9", "model": "iris", "alias": "canary"},
         {"name": "canary-b", "url": "http://127.0.0.1:9", "model": "iris", "alias": "canary"},
     ]
-    settings = make_settings(tmp_path, mlflow_registry.tracking_uri, endpoints)
+    settings = make_settings(tmp_path, mlflow_registry_restored.tracking_uri, endpoints)
     store, registry = Store(settings.store.path), RegistryClient(settings.registry)
     said: list[str] = []
     promoter = Promoter(settings, store, registry)
@@ -267,11 +272,13 @@ def test_an_unset_alias_and_endpoints_without_a_hook_are_warned_about(
     assert promoted_tags(registry, 3)["promoted_from"] == ""
 
 
-def test_no_deploy_skips_the_hook_and_its_secrets_and_warns(mlflow_registry: Any, tmp_path: Path) -> None:
+def test_no_deploy_skips_the_hook_and_its_secrets_and_warns(
+    mlflow_registry_restored: Any, tmp_path: Path
+) -> None:
     marker = tmp_path / "ran"
     hook = {"command": f"touch {marker} ${{UNSET_DEPLOY_SECRET}}"}
     endpoints = [{"name": "iris-prod", "url": "http://127.0.0.1:9", "model": "iris", "deploy": hook}]
-    settings = make_settings(tmp_path, mlflow_registry.tracking_uri, endpoints)
+    settings = make_settings(tmp_path, mlflow_registry_restored.tracking_uri, endpoints)
     store, registry = Store(settings.store.path), RegistryClient(settings.registry)
     refused = promote(settings, store, registry, "iris", 3, actor="a", probe=healthy())
     assert refused.refused and "${UNSET_DEPLOY_SECRET}" in refused.message
@@ -282,9 +289,11 @@ def test_no_deploy_skips_the_hook_and_its_secrets_and_warns(mlflow_registry: Any
     assert store.list_audit(action="deploy") == [] and registry.alias_version("iris", "production") == "3"
 
 
-def test_a_registry_that_refuses_the_move_leaves_a_failed_row(env: Any, mlflow_registry: Any) -> None:
+def test_a_registry_that_refuses_the_move_leaves_a_failed_row(
+    env: Any, mlflow_registry_restored: Any
+) -> None:
     settings, store, registry = env
-    refuse_writes(mlflow_registry, "registered_model_aliases")
+    refuse_writes(mlflow_registry_restored, "registered_model_aliases")
     result = promote(settings, store, registry, "iris", 3, actor="a", reason="r")
     assert (result.ok, result.refused, result.changed, result.from_version, result.to_version) == (
         False,
@@ -323,9 +332,11 @@ def test_a_registry_that_denies_the_move_leaves_a_refused_row(env: Any) -> None:
     assert (row["result"], row["detail"]) == ("refused", {"error": "not permitted: dave lacks EDIT on iris"})
 
 
-def test_tags_that_cannot_be_written_are_a_warning_not_an_undo(env: Any, mlflow_registry: Any) -> None:
+def test_tags_that_cannot_be_written_are_a_warning_not_an_undo(
+    env: Any, mlflow_registry_restored: Any
+) -> None:
     settings, store, registry = env
-    refuse_writes(mlflow_registry, "model_version_tags")
+    refuse_writes(mlflow_registry_restored, "model_version_tags")
     said: list[str] = []
     result = promote(settings, store, registry, "iris", 3, actor="a", on_progress=said.append)
     assert result.ok and result.changed and registry.alias_version("iris", "production") == "3"
@@ -425,13 +436,15 @@ def test_a_rollback_whose_target_changed_since_the_plan_is_refused(env: Any, tmp
     assert fresh.ok and (fresh.from_version, fresh.to_version) == ("3", again.new_version)
 
 
-def test_redeploy_outcomes_end_the_message_and_the_audit_row(mlflow_registry: Any, tmp_path: Path) -> None:
+def test_redeploy_outcomes_end_the_message_and_the_audit_row(
+    mlflow_registry_restored: Any, tmp_path: Path
+) -> None:
     hook = {"command": "echo {alias} {action} {actor} {from_version}", "verify_timeout": 1}
     endpoints = [
         {"name": "iris-a", "url": "http://127.0.0.1:9", "model": "iris", "deploy": hook},
         {"name": "iris-b", "url": "http://127.0.0.1:9", "model": "iris", "deploy": hook},
     ]
-    settings = make_settings(tmp_path, mlflow_registry.tracking_uri, endpoints)
+    settings = make_settings(tmp_path, mlflow_registry_restored.tracking_uri, endpoints)
     store, registry = Store(settings.store.path), RegistryClient(settings.registry)
     said: list[str] = []
     failed = promote(
@@ -479,12 +492,14 @@ def test_redeploy_outcomes_end_the_message_and_the_audit_row(mlflow_registry: An
     assert row_of(store, fine.audit_id)["detail"]["deploys"] == [d.as_dict() for d in fine.deploys]
 
 
-def test_a_stage_redeploy_passes_the_stage_as_the_alias(mlflow_registry: Any, tmp_path: Path) -> None:
+def test_a_stage_redeploy_passes_the_stage_as_the_alias(
+    mlflow_registry_restored: Any, tmp_path: Path
+) -> None:
     hook = {"command": "echo {alias}"}
     endpoints = [
         {"name": "iris-st", "url": "http://127.0.0.1:9", "model": "iris", "alias": "Staging", "deploy": hook}
     ]
-    settings = make_settings(tmp_path, mlflow_registry.tracking_uri, endpoints)
+    settings = make_settings(tmp_path, mlflow_registry_restored.tracking_uri, endpoints)
     store, registry = Store(settings.store.path), RegistryClient(settings.registry)
     promoter = Promoter(settings, store, registry)
     result = promoter.apply(promoter.plan_promote("iris", 3, stage="Staging"), actor="a", probe=healthy())
@@ -498,13 +513,13 @@ def test_a_stage_redeploy_passes_the_stage_as_the_alias(mlflow_registry: Any, tm
 
 
 def test_the_promoters_plans_read_the_audit_trail_when_the_history_tag_is_gone(
-    env: Any, mlflow_registry: Any
+    env: Any, mlflow_registry_restored: Any
 ) -> None:
     from mlflow import MlflowClient
 
     settings, store, registry = env
     assert promote(settings, store, registry, "iris", 3, actor="a").ok  # 2 -> 3
-    MlflowClient(mlflow_registry.tracking_uri).delete_registered_model_tag(
+    MlflowClient(mlflow_registry_restored.tracking_uri).delete_registered_model_tag(
         "iris", "mlops_console.history.production"
     )
     promoter = Promoter(settings, store, registry)
