@@ -102,7 +102,7 @@ def test_promote_then_rollback_results_audit_rows_tags_and_progress(env: Any) ->
     assert said == ["moving alias production of iris: v2 -> v3"]
     row = row_of(store, up.audit_id)
     seconds = row["detail"]["registry_seconds"]
-    assert isinstance(seconds, float) and 0 <= seconds < 60
+    assert isinstance(seconds, float) and 0 <= seconds < 60 and seconds == round(seconds, 3)
     assert row == {
         "actor": "alice",
         "action": "promote",
@@ -277,7 +277,16 @@ def test_no_deploy_skips_the_hook_and_its_secrets_and_warns(
 ) -> None:
     marker = tmp_path / "ran"
     hook = {"command": f"touch {marker} ${{UNSET_DEPLOY_SECRET}}"}
-    endpoints = [{"name": "iris-prod", "url": "http://127.0.0.1:9", "model": "iris", "deploy": hook}]
+    endpoints = [
+        {"name": "iris-prod", "url": "http://127.0.0.1:9", "model": "iris", "deploy": hook},
+        {
+            "name": "iris-canary",
+            "url": "http://127.0.0.1:9",
+            "model": "iris",
+            "alias": "canary",
+            "deploy": hook,
+        },
+    ]
     settings = make_settings(tmp_path, mlflow_registry_restored.tracking_uri, endpoints)
     store, registry = Store(settings.store.path), RegistryClient(settings.registry)
     refused = promote(settings, store, registry, "iris", 3, actor="a", probe=healthy())
@@ -287,6 +296,11 @@ def test_no_deploy_skips_the_hook_and_its_secrets_and_warns(
     assert result.ok and result.warnings == [warning] and not marker.exists()
     assert row_of(store, result.audit_id)["detail"]["warnings"] == [warning]
     assert store.list_audit(action="deploy") == [] and registry.alias_version("iris", "production") == "3"
+    # An alias that was unset: its endpoints serve no known version.
+    canary = promote(settings, store, registry, "iris", 3, alias="canary", actor="a", deploy=False)
+    assert canary.ok and canary.warnings == [
+        "not redeployed (--no-deploy): iris-canary keep serving v? until redeployed"
+    ]
 
 
 def test_a_registry_that_refuses_the_move_leaves_a_failed_row(
@@ -421,6 +435,8 @@ def test_a_rollback_whose_target_changed_since_the_plan_is_refused(env: Any, tmp
     result = promoter.apply(plan, actor="a")
     assert result.refused and result.message == "the rollback target changed from v2 to v1"
     assert (result.from_version, result.to_version) == ("3", "1")
+    row = row_of(store, result.audit_id)
+    assert (row["result"], row["from_version"], row["to_version"]) == ("refused", "3", "1")
     assert registry.alias_version("iris", "production") == "3"
     # A rollback plan gone stale in its current version says that alone, not a changed target too.
     stale = promoter.plan_rollback("iris")
