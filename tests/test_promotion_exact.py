@@ -445,6 +445,8 @@ def test_a_rollback_whose_target_changed_since_the_plan_is_refused(env: Any, tmp
     assert refused.refused and refused.message == (
         "alias production of iris changed since you looked: it is v2, you expected v3"
     )
+    # Its audit row names the version the alias points to now, not the one the stale plan saw.
+    assert row_of(store, refused.audit_id)["from_version"] == "2"
     assert promote(settings, store, registry, "iris", 3, actor="c").ok  # back to 3
     # The re-checked plan is the one applied: a fresh plan of the same rollback goes through.
     again = promoter.plan_rollback("iris")
@@ -558,3 +560,20 @@ def test_the_audit_row_reads_pending_while_mlflow_is_asked(env: Any) -> None:
     result = promote(settings, store, Watching(settings.registry), "iris", 3, actor="a")
     assert result.ok and seen == [("pending", {"endpoints": []})]
     assert [r.result for r in store.list_audit()] == ["ok"]
+
+
+def test_the_promoter_rolls_back_the_alias_or_stage_it_is_given(env: Any) -> None:
+    settings, store, registry = env
+    promoter = Promoter(settings, store, registry)
+    for target, first, second in (({"alias": "staging"}, 1, None), ({"stage": "Staging"}, 3, 1)):
+        for version in (first, second):
+            if version is not None:
+                assert promoter.apply(promoter.plan_promote("iris", version, **target), actor="a").ok
+        # Re-checked, like the TUI's rollback: the plan and its re-check both read this target.
+        back = promoter.apply(promoter.plan_rollback("iris", **target), actor="b")
+        assert back.ok, back.message
+        assert (back.target, back.from_version, back.to_version) == (Target(**target), "1", "3")
+    assert (
+        registry.alias_version("iris", "staging") == "3" and registry.stage_version("iris", "Staging") == "3"
+    )
+    assert registry.alias_version("iris", "production") == "2"
