@@ -395,6 +395,13 @@ def test_record_failure_audits_the_attempt_whole(env: Any) -> None:
             "alert_id": None,
             "endpoint": None,
         }
+    # Without a stage, the alias given, else the one configured for the model.
+    settings.registry.aliases = {"iris": "champion"}
+    for alias, target in ((None, "champion"), ("canary", "canary")):
+        result = promoter.record_failure(
+            "promote", "iris", actor="a", exc=RegistryUnavailable("x"), alias=alias
+        )
+        assert result.target == Target(alias=target) and row_of(store, result.audit_id)["alias"] == target
 
 
 def test_recheck_against_an_unreachable_registry_fails_and_audits(env: Any, tmp_path: Path) -> None:
@@ -483,7 +490,7 @@ def test_redeploy_outcomes_end_the_message_and_the_audit_row(
     )
     alerts = sorted(a.id for a in store.list_alerts())
     assert len(alerts) == 2 and sorted(failed.alert_ids) == alerts
-    assert not failed.ok and failed.changed and [d.ok for d in failed.deploys] == [False, False]
+    assert failed.ok is False and failed.changed and [d.ok for d in failed.deploys] == [False, False]
     assert failed.message == (
         "promoted iris: alias production v2 -> v3; but "
         "deploy of iris v3 to iris-a did not converge within 1s: connection refused; "
