@@ -461,6 +461,20 @@ def test_a_rollback_whose_target_changed_since_the_plan_is_refused(env: Any, tmp
     assert fresh.ok and (fresh.from_version, fresh.to_version) == ("3", again.new_version)
 
 
+def test_a_promote_whose_alias_moved_since_the_plan_is_refused(env: Any) -> None:
+    settings, store, registry = env
+    promoter = Promoter(settings, store, registry)
+    plan = promoter.plan_promote("iris", 3)
+    assert plan.ok and plan.current_version == "2"
+    assert promote(settings, store, registry, "iris", 1, actor="b").ok  # 2 -> 1 meanwhile
+    result = promoter.apply(plan, actor="a")
+    assert result.refused and result.message == (
+        "alias production of iris changed since you looked: it is v1, you expected v2"
+    )
+    assert (result.from_version, result.to_version) == ("1", "3")
+    assert registry.alias_version("iris", "production") == "1"
+
+
 def test_redeploy_outcomes_end_the_message_and_the_audit_row(
     mlflow_registry_restored: Any, tmp_path: Path
 ) -> None:
