@@ -473,6 +473,10 @@ def test_a_promote_whose_alias_moved_since_the_plan_is_refused(env: Any) -> None
     )
     assert (result.from_version, result.to_version) == ("1", "3")
     assert registry.alias_version("iris", "production") == "1"
+    # Without the re-check (the CLI plans and applies at once) the plan is applied as it was made.
+    applied = promoter.apply(plan, actor="a", recheck=False)
+    assert applied.ok and (applied.from_version, applied.to_version) == ("2", "3")
+    assert registry.alias_version("iris", "production") == "3"
 
 
 def test_redeploy_outcomes_end_the_message_and_the_audit_row(
