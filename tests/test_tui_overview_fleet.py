@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from textual.coordinate import Coordinate
+
 from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot
 from mlops_console.tui.messages import SnapshotReceived
 from mlops_console.tui.screens.overview import OverviewScreen
@@ -144,3 +146,35 @@ async def test_a_filter_shows_exactly_the_matching_endpoints_while_snapshots_arr
         await show(pilot, fleet(**{"fleet-050": {"health": "down"}}))
         assert [r[1] for r in rows(table)][:2] == ["fleet-050", "fleet-000"]
         assert table.row_count == FLEET
+
+
+def painted(table) -> list[list[tuple[str, object]]]:
+    """Every line as painted: its segments' text and style (meta included: what a click reports)."""
+    return [[(s.text, s.style) for s in table.render_line(y)] for y in range(table.size.height)]
+
+
+async def test_each_cell_is_painted_as_datatable_paints_it(tmp_path: Path) -> None:
+    """The table renders a cell that fits its line without DataTable's layout machinery; every line it
+    paints is DataTable's own: header, fixed columns, zebra rows, the cursor's and the hovered row,
+    styled, plain and empty cells, names cut at a narrow column's width."""
+    base = sample.snapshot()
+    # Names as wide as the name column (22 cells, 16 when narrow), one cell less and one more.
+    names = [f"wide-{'x' * (n - 5)}" for n in (15, 16, 17, 21, 22, 23)]
+    wide = [dataclasses.replace(e, name=name) for e, name in zip(fleet().endpoints, names, strict=False)]
+    mixed = dataclasses.replace(base, endpoints=[*base.endpoints, *wide, *fleet().endpoints[:10]])
+    async with overview(tmp_path, mixed) as (pilot, screen):
+        table = screen.table
+        for width in (160, 100):  # wide, then narrow: other columns, shorter names
+            await pilot.resize_terminal(width, 30)
+            await show(pilot, mixed)
+            table.move_cursor(row=3, animate=False)
+            table.hover_coordinate = Coordinate(5, 2)
+            await pilot.pause()
+            ours = painted(table)
+            table.fast_cells = False
+            table._clear_caches()
+            theirs = painted(table)
+            table.fast_cells = True
+            table._clear_caches()
+            assert "✖ down" in "".join(text for line in ours for text, _ in line)
+            assert ours == theirs
