@@ -3,6 +3,7 @@ yet what the user sees, sorts and filters is always every endpoint's latest snap
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from textual.coordinate import Coordinate
 from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot
 from mlops_console.tui.messages import SnapshotReceived
 from mlops_console.tui.screens.overview import OverviewScreen
+from mlops_console.tui.widgets.filter_bar import FilterBar
 from tests import sample
 from tests.test_tui_app import rows, settle
 
@@ -178,3 +180,41 @@ async def test_each_cell_is_painted_as_datatable_paints_it(tmp_path: Path) -> No
             table._clear_caches()
             assert "✖ down" in "".join(text for line in ours for text, _ in line)
             assert ours == theirs
+
+
+async def test_keys_typed_faster_than_frames_while_snapshots_arrive(tmp_path: Path) -> None:
+    """Filter keys with a snapshot after each, every one handled without waiting for a frame, then the
+    last keys after the last snapshot: once idle, exactly the matching endpoints in order, each with its
+    newest values (those out of view when that snapshot came too), the cursor on its endpoint."""
+    async with overview(tmp_path, fleet()) as (pilot, screen):
+        app, table = pilot.app, screen.table
+        table.move_cursor(row=table.get_row_index("fleet-110"), animate=False)
+        await pilot.press("slash")
+        bar = screen.query_one(FilterBar)
+
+        async def handled(snapshot: EngineSnapshot | None) -> None:
+            for _ in range(5000):  # until the key and the snapshot are applied, however slow the machine
+                if table.filter_text == bar.value and (snapshot is None or app.snapshot is snapshot):
+                    return
+                await asyncio.sleep(0.001)
+            raise AssertionError("a key or a snapshot was never applied")
+
+        for i, key in enumerate("fleet-"):
+            bar.insert_text_at_cursor(key)
+            # Down, up, down again: each key's matches come from a different order.
+            changed = {
+                "fleet-115": {"health": "down" if i % 2 == 0 else "up"},
+                "fleet-119": {"p95": 0.1 * (i + 1)},
+            }
+            snapshot = fleet(**changed)
+            app.post_message(SnapshotReceived(snapshot))
+            await handled(snapshot)
+        for key in "11":
+            bar.insert_text_at_cursor(key)
+            await handled(None)
+        await pilot.pause()
+        shown = rows(table)
+        assert [r[1] for r in shown] == [f"fleet-11{i}" for i in range(10)]  # fleet-115 is up again
+        assert next(r for r in shown if r[1] == "fleet-119")[screen_column(screen, "p95")] == "600ms"
+        assert screen.selected_endpoint() == "fleet-110"
+        assert str(table.border_subtitle) == f"10/{FLEET} match “fleet-11”"

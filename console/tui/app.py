@@ -24,6 +24,7 @@ from mlops_console.config import Settings
 from mlops_console.core.snapshot import EngineSnapshot
 from mlops_console.core.store import Alert
 from mlops_console.tui.backend import Backend, next_order
+from mlops_console.tui.collector import freeze_after_start
 from mlops_console.tui.commands import ConsoleCommands
 from mlops_console.tui.host import HostSample, HostSampler
 from mlops_console.tui.maintenance_commands import MaintenanceCommands
@@ -228,6 +229,7 @@ class MlopsConsole(MaintenanceCommands):
         screen = self.screen
         if isinstance(screen, ConsoleScreen):
             screen.show_snapshot(message.snapshot)
+        self.call_after_refresh(freeze_after_start, len(message.snapshot.endpoints))
 
     def on_alert_counts_received(self, message: AlertCountsReceived) -> None:
         self.alert_counts = message.counts
