@@ -15,7 +15,8 @@ from textual.widgets import Static
 from mlops_console.tui.screens.help import HelpScreen
 from mlops_console.tui.screens.report import ReportScreen
 from tests import sample
-from tests._tui_offers import footer_actions, help_text, settle
+from tests._tui import settle
+from tests._tui_offers import footer_actions, help_text
 
 
 # -- what each screen offers, exactly --------------------------------------------------------------------
