@@ -105,7 +105,7 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     versions = {}
-    for name in ("textual", "aiohttp", "httpx", "apprise", "mlflow"):
+    for name in ("textual", "aiohttp", "httpx", "apprise", "sqlite-utils", "mlflow"):
         try:
             from importlib.metadata import version
 

@@ -9,11 +9,11 @@ from mlops_console.core.store.base import StoreBase, insert_row, now
 from mlops_console.core.store.rows import AliasChange, AuditEntry
 
 if TYPE_CHECKING:
-    import sqlite3
+    import sqlite_utils
 
 
 def insert_audit(
-    db: sqlite3.Connection,
+    db: sqlite_utils.Database,
     *,
     actor: str,
     action: str,

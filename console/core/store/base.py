@@ -21,10 +21,14 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_console.core.store import schema
 from mlops_console.core.store.errors import StoreError, missing_store, translate
+from mlops_console.core.store.sqlite_utils_import import import_sqlite_utils
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 DEFAULT_LOCK_TIMEOUT = 10.0
 """Seconds a call waits for another process's write lock before it fails as `locked`."""
@@ -34,27 +38,13 @@ def now() -> float:
     return time.time()
 
 
-def insert_row(db: sqlite3.Connection, table: str, row: dict[str, Any]) -> int:
+def insert_row(db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> int:
     """Insert one row (inside a write transaction); returns its id."""
     columns = ", ".join(row)
     marks = ", ".join("?" * len(row))
     cursor = db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values()))
     assert cursor.lastrowid is not None
     return cursor.lastrowid
-
-
-def upsert(db: sqlite3.Connection, table: str, rows: Sequence[dict[str, Any]], pk: str) -> None:
-    """Insert each row, or set the columns it has on the row with its `pk` (inside a write
-    transaction). All rows have the same keys."""
-    if not rows:
-        return
-    columns = list(rows[0])
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != pk)
-    db.executemany(
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-        f"ON CONFLICT ({pk}) DO UPDATE SET {updates}",
-        [[row[c] for c in columns] for row in rows],
-    )
 
 
 class StoreBase:
@@ -155,14 +145,23 @@ class StoreBase:
             translated.sqlite_errorname = exc.sqlite_errorname
             raise translated from exc
 
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """A sqlite-utils view of this thread's connection."""
+        db: sqlite_utils.Database | None = getattr(self._local, "db", None)
+        if db is None:
+            db = import_sqlite_utils().Database(self._conn())
+            self._local.db = db
+        return db
+
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> Iterator[sqlite_utils.Database]:
         """One write transaction, taking the lock at BEGIN so concurrent writers queue, not deadlock."""
         with self._errors():
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
+                yield self.db
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:  # SQLite may have rolled back already (disk full, I/O error)
@@ -181,6 +180,7 @@ class StoreBase:
         if conn is not None:
             conn.close()
             self._local.conn = None
+            self._local.db = None
 
     def _check_schema(self, conn: sqlite3.Connection, *, upgrade: bool) -> int:
         """The schema version, if this code can use it (after migrating, when `upgrade`)."""

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 from mlops_console.core.store.base import insert_row, now
 
 if TYPE_CHECKING:
-    import sqlite3
+    import sqlite_utils
 
 
 def insert_event(
-    db: sqlite3.Connection,
+    db: sqlite_utils.Database,
     alert_id: int,
     kind: str,
     at: float | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from mlops_console.core.store.base import StoreBase, now, upsert
+from mlops_console.core.store.base import StoreBase, now
 from mlops_console.core.store.rows import EngineHealthRecord, LeaseHolder
 
 
@@ -17,15 +17,17 @@ class Lease(StoreBase):
             if rows and rows[0]["owner"] != owner and rows[0]["expires_at"] > at:
                 return False
             acquired = rows[0]["acquired_at"] if rows and rows[0]["owner"] == owner else at
-            row = {
-                "name": name,
-                "owner": owner,
-                "pid": os.getpid(),
-                "host": os.uname().nodename,
-                "acquired_at": acquired,
-                "expires_at": at + ttl,
-            }
-            upsert(db, "lease", [row], pk="name")
+            db["lease"].upsert(  # type: ignore[union-attr]
+                {
+                    "name": name,
+                    "owner": owner,
+                    "pid": os.getpid(),
+                    "host": os.uname().nodename,
+                    "acquired_at": acquired,
+                    "expires_at": at + ttl,
+                },
+                pk="name",
+            )
         return True
 
     def release_lease(self, owner: str, name: str = "engine") -> None:

@@ -12,11 +12,11 @@ from mlops_console.core.store.events import insert_event
 from mlops_console.core.store.rows import DeliveryRecord, Notification, OutboxMessage
 
 if TYPE_CHECKING:
-    import sqlite3
+    import sqlite_utils
 
 
 def enqueue(
-    db: sqlite3.Connection, alert_id: int | None, messages: Sequence[OutboxMessage], at: float
+    db: sqlite_utils.Database, alert_id: int | None, messages: Sequence[OutboxMessage], at: float
 ) -> None:
     """Queue messages for the notifier. One with `delivered_at` was already sent directly (while the
     store was unwritable): it is recorded as sent, with its delivery, and never resent."""

@@ -9,7 +9,7 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
-from mlops_console.core.store.base import StoreBase, now, upsert
+from mlops_console.core.store.base import StoreBase, now
 from mlops_console.core.store.rows import Rollup
 
 # Written for every endpoint every few seconds: one executemany of prepared upserts, and JSON as
@@ -50,7 +50,7 @@ class EndpointStatus(StoreBase):
             self._conn().executemany(_STATUS_UPSERT, documents)
             if engine is not None:
                 db.execute("DELETE FROM engine_health WHERE owner!=?", [engine["owner"]])
-                upsert(db, "engine_health", [{**engine, "updated_at": at}], pk="owner")
+                db["engine_health"].upsert({**engine, "updated_at": at}, pk="owner")  # type: ignore[union-attr]
 
     def read_status(self) -> list[dict[str, Any]]:
         """The endpoint snapshots the lease holder wrote, as JSON documents with their `updated_at`."""
@@ -113,11 +113,13 @@ class EndpointStatus(StoreBase):
         if states:
             at = now()
             with self.write() as db:
-                rows = [
-                    {"endpoint": name, "updated_at": at, "data": json.dumps(state)}
-                    for name, state in states.items()
-                ]
-                upsert(db, "detector_state", rows, pk="endpoint")
+                db["detector_state"].upsert_all(  # type: ignore[union-attr]
+                    [
+                        {"endpoint": name, "updated_at": at, "data": json.dumps(state)}
+                        for name, state in states.items()
+                    ],
+                    pk="endpoint",
+                )
 
     def read_detector_state(self) -> dict[str, dict[str, Any]]:
         """Endpoint name to the detector state written last (unreadable rows are left out)."""
