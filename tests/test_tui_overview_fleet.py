@@ -218,3 +218,19 @@ async def test_keys_typed_faster_than_frames_while_snapshots_arrive(tmp_path: Pa
         assert next(r for r in shown if r[1] == "fleet-119")[screen_column(screen, "p95")] == "600ms"
         assert screen.selected_endpoint() == "fleet-110"
         assert str(table.border_subtitle) == f"10/{FLEET} match “fleet-11”"
+
+
+async def test_a_cell_whose_text_stays_takes_its_new_colour(tmp_path: Path) -> None:
+    """4.96 % and 5.04 % both read 5.0 %: past the 5 % threshold the cell turns the colour of `down`."""
+    async with overview(tmp_path, fleet(**{"fleet-001": {"error_ratio": 0.0496}})) as (pilot, screen):
+        table = screen.table
+
+        def colour() -> object:
+            strip = table.render_line(table.get_row_index("fleet-001") - int(table.scroll_y) + 1)
+            return next(s.style.color for s in strip if "5.0%" in s.text and s.style is not None)
+
+        degraded = colour()
+        await show(pilot, fleet(**{"fleet-001": {"error_ratio": 0.0504}}))
+        assert colour() != degraded
+        await show(pilot, fleet(**{"fleet-001": {"error_ratio": 0.0496}}))
+        assert colour() == degraded
