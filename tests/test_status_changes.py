@@ -10,6 +10,7 @@ from typing import Any
 from mlops_console.config import Settings, parse_settings
 from mlops_console.core.adapters import ProbeResult
 from mlops_console.core.engine import Engine
+from mlops_console.core.status_rows import REWRITE_EVERY, StatusRows
 from mlops_console.core.store import Store
 
 NOW = 1_790_000_000.0
@@ -135,3 +136,21 @@ async def test_with_discovery_old_rows_stay_until_it_has_answered(tmp_path: Path
     engine.prometheus.state = "ok"  # a round answered, and found nothing more
     await engine.write_status(NOW + 4)
     assert set(rows(store)) == {"api"}
+
+
+async def test_every_row_is_written_again_after_a_while_changed_or_not(tmp_path: Path) -> None:
+    """A lease regained unnoticed (the store too busy to answer who held it) may leave another
+    engine's rows in the store: every `REWRITE_EVERY` seconds each row is written whole again."""
+    store = Store(tmp_path / "console.db")
+    engine = Engine(settings(tmp_path, "api"), store)
+    clock = [0.0]
+    engine.status_rows = StatusRows(clock=lambda: clock[0])
+    engine.endpoints["api"].record(ProbeResult(ok=True, latency=0.02, status=200), NOW)
+    await engine.write_status(NOW)
+    plant(store, 'UPDATE endpoint_status SET data = \'{"name": "api"}\', updated_at = 1.0')
+    clock[0] = REWRITE_EVERY - 1
+    await engine.write_status(NOW + 1)
+    assert rows(store)["api"]["updated_at"] == 1.0
+    clock[0] = REWRITE_EVERY
+    await engine.write_status(NOW + 2)
+    assert content(rows(store)["api"]) == engine.endpoints["api"].snapshot().to_dict()

@@ -3,17 +3,23 @@ its content changed since its last write, not every round.
 
 Followers and a restarted watcher read these rows; they stay current because every write that
 succeeded is remembered, and whatever the store may hold from someone else (another lease holder, an
-earlier run) is written again in full: `reset` when this engine starts leading.
+earlier run) is written again in full: `reset` when this engine starts leading, and every
+`REWRITE_EVERY` seconds (a lease lost and regained unnoticed, while the store was too busy to say who
+held it, leaves the other engine's rows there).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from mlops_console.core.endpoint_state import EndpointState
 from mlops_console.core.snapshot import EndpointSnapshot
 from mlops_console.core.store import Rollup
+
+REWRITE_EVERY = 300.0
+"""Seconds between two writes of every row and rollup, changed or not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +31,11 @@ class StatusBatch:
 
 
 class StatusRows:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._rows: dict[str, EndpointSnapshot] = {}
         self._rollups: dict[str, Rollup] = {}
+        self._clock = clock
+        self._reset_at = clock()
         self.pruned = False
         """Rows of endpoints this engine does not have were deleted since it started leading."""
 
@@ -35,9 +43,12 @@ class StatusRows:
         """Write everything again next time (the store's rows may be someone else's now)."""
         self._rows.clear()
         self._rollups.clear()
+        self._reset_at = self._clock()
         self.pruned = False
 
     def pending(self, states: Iterable[EndpointState]) -> StatusBatch:
+        if self._clock() - self._reset_at >= REWRITE_EVERY:
+            self.reset()
         snapshots: list[EndpointSnapshot] = []
         rollups: list[Rollup] = []
         rows, rolled = self._rows, self._rollups
