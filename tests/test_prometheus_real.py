@@ -8,6 +8,7 @@ One Prometheus and one pair of servers for the whole module."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -405,3 +406,168 @@ def _read(root: Path, what: Callable[[Store], T]) -> T:
 
 def _status_names(root: Path) -> set[str]:
     return {row["name"] for row in _read(root, Store.read_status)}
+
+
+class _Watcher:
+    """A `watch --log-format json` process and the events it logs."""
+
+    def __init__(self, config: Path) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.proc = subprocess.Popen(
+            [*CLI, "--config", str(config), "watch", "--log-format", "json"],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=process_env(),
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            if line.startswith("{"):
+                self.events.append(json.loads(line))
+
+    def logged(self, event: str, endpoint: str) -> list[dict[str, Any]]:
+        return [e for e in list(self.events) if e.get("event") == event and e.get("endpoint") == endpoint]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._reader.join(timeout=10)
+        assert self.proc.returncode == 0, self.events[-5:]
+
+
+def test_a_discovered_endpoints_alert_across_watcher_restarts(
+    fleet: Fleet, sink: Sink, tmp_path: Path
+) -> None:
+    """A dead replica pages `down` once. A restart while it is still discovered (and still dead)
+    neither resolves nor pages it again; a restart after its target left discovery resolves it once,
+    after the grace, saying it was no longer discovered after the restart; nothing else pages."""
+    a = _instance(fleet.serves[0])
+    dead = f"127.0.0.1:{free_port()}"
+    name = f"m-{dead}"
+    grace = 3
+    config = tmp_path / "console.toml"
+    config.write_text(
+        f'[store]\npath = "{tmp_path / "console.db"}"\n'
+        f'[prometheus]\nurl = "{fleet.prometheus.url}"\nwindow = "{WINDOW}"\ninterval = 1\n'
+        f"discover_grace = {grace}\n"
+        '[[discover]]\ntargets = {job = "models"}\nname = "m-{instance}"\n'
+        f'[[notifications]]\nurl = "{sink.url}"\n'
+    )
+
+    def pages(kind: str) -> list[dict[str, Any]]:
+        return [m for m in sink.received if m.get("title", "").startswith(f"[{kind}] {name}")]
+
+    def rounds() -> int:
+        rows = {row["name"]: row for row in _read(tmp_path, Store.read_status)}
+        return int(rows[name]["probes"]) if name in rows else 0
+
+    fleet.prometheus.set_targets("models", [a, dead])
+    try:
+        first = _Watcher(config)
+        try:
+            wait_for(lambda: pages("FIRING"), timeout=60, interval=0.2, what="the dead replica's down page")
+        finally:
+            first.stop()
+        assert name in _status_names(tmp_path)
+
+        # Restarted while it is still discovered: the same open alert carries on.
+        before = rounds()
+        second = _Watcher(config)
+        try:
+            wait_for(lambda: rounds() >= before + grace + 3, timeout=60, interval=0.5, what="rounds")
+        finally:
+            second.stop()
+        assert not pages("RESOLVED") and len(pages("FIRING")) == 1, sink.titles()
+
+        # Restarted after its target left discovery: resolved once, after the grace.
+        fleet.prometheus.set_targets("models", [a])
+        wait_for(lambda: dead not in _active_targets(fleet), timeout=30, interval=0.5, what="target out")
+        third = _Watcher(config)
+        try:
+            wait_for(lambda: pages("RESOLVED"), timeout=60, interval=0.2, what="the resolve page")
+            wait_for(lambda: name not in _status_names(tmp_path), timeout=30, interval=0.5, what="row gone")
+        finally:
+            third.stop()
+    finally:
+        fleet.prometheus.set_targets("models", [a])
+    assert len(pages("FIRING")) == 1 and len(pages("RESOLVED")) == 1, sink.titles()
+    assert "after the watcher restarted" in pages("RESOLVED")[0]["message"]
+    assert all(name in title for title in sink.titles()), sink.titles()  # nothing else paged
+    assert len(third.logged("endpoint_gone", name)) == 1
+    (alert,) = _read(tmp_path, lambda store: store.list_alerts(endpoint=name))
+    assert alert.state == "resolved"
+    events = _read(tmp_path, lambda store: store.events(alert.id))
+    notes = [e.note or "" for e in events if e.kind == "resolved"]
+    assert len(notes) == 1 and "no longer discovered in Prometheus" in notes[0]
+    assert notes[0].count("last seen by the watcher at") == 1
+
+
+def _active_targets(fleet: Fleet) -> set[str]:
+    answer = httpx.get(f"{fleet.prometheus.url}/api/v1/targets", timeout=5.0).json()
+    return {t["labels"]["instance"] for t in answer["data"]["activeTargets"]}
+
+
+class _GoneSink:
+    """The engine's side of discovery, recorded: which endpoints went, and why."""
+
+    def __init__(self) -> None:
+        self.gone: list[tuple[str, str]] = []
+
+    def probed(self, state: EndpointState, result: Any, now: float) -> None:
+        state.record(result, now)
+
+    def quality_evaluated(self, state: EndpointState, quality: Any, every: float, now: float) -> None:
+        raise AssertionError("no quality here")
+
+    def endpoint_gone(self, name: str, reason: str, now: float) -> None:
+        self.gone.append((name, reason))
+
+
+def test_a_remembered_endpoint_goes_only_after_discovery_answered_for_the_grace(fleet: Fleet) -> None:
+    """A watcher that starts while Prometheus is unreachable resolves nothing for the endpoints the last
+    one had discovered, however long that lasts; once discovery answers, one still not found goes
+    after the grace (counted from that answer), one found again stays."""
+    a = _instance(fleet.serves[0])
+    settings = _settings(fleet, '[[discover]]\ntargets = {job = "models"}\nname = "m-{instance}"\n')
+    endpoints: dict[str, EndpointState] = {}
+    source = PrometheusSource(settings, endpoints)
+    source.remember({"m-127.0.0.1:9": 1000.0, f"m-{a}": None})
+    reachable = source.client
+    source.client = dataclasses.replace(reachable, url=f"http://127.0.0.1:{free_port()}")
+    sink = _GoneSink()
+
+    def round_() -> None:
+        async def go() -> None:
+            async with new_http_session() as http:
+                await source.evaluate(http, sink)
+
+        asyncio.run(go())
+
+    unreachable_since = time.monotonic()
+    wait_for(
+        lambda: round_() or time.monotonic() - unreachable_since > 2 * settings.prometheus.discover_grace,
+        timeout=30,
+        interval=0.3,
+        what="rounds past the grace, Prometheus unreachable",
+    )
+    assert sink.gone == [] and "unreachable" in source.state
+    source.client = reachable
+    round_()
+    answered = time.monotonic()
+    assert sink.gone == [] and f"m-{a}" in endpoints
+    wait_for(lambda: round_() or sink.gone, timeout=30, interval=0.3, what="the remembered one gone")
+    assert time.monotonic() - answered >= settings.prometheus.discover_grace
+    ((name, reason),) = sink.gone
+    assert name == "m-127.0.0.1:9" and "after the watcher restarted" in reason
+    assert "last seen by the watcher at 1970-01-01 00:16:40 UTC" in reason
+    for _ in range(3):
+        round_()
+    assert len(sink.gone) == 1 and f"m-{a}" in endpoints

@@ -309,6 +309,7 @@ class EndpointState:
                 stale=self.stale,
                 health_source=self.health_source,  # type: ignore[arg-type]
                 bands=self.detected.bands(),
+                discovered=self.discovered,
             )
         return self._frozen
 

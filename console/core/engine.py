@@ -307,6 +307,11 @@ class Engine:
             # the store is the truth now. With writes still queued, our book is newer than the store.
             self.book = AlertBook(self.settings)
         self.book.restore(open_alerts)
+        if self.prometheus is not None and self.settings.discover:
+            # Endpoints the last leader had discovered: each comes back with discovery or goes after
+            # the grace, resolving what it left open (never before discovery has answered).
+            rows = await self._in_store(self.store.read_status)
+            self.prometheus.remember({r["name"]: r["updated_at"] for r in rows if r.get("discovered")})
         await self._restore_detectors()
         notifier = self._notifier = Notifier(self.settings, self.store, outcomes=self.deliveries)
         supervise = self.supervisor.start
@@ -395,12 +400,12 @@ class Engine:
         state.set_quality(quality, every)
         self._evaluate(state, now)
 
-    def endpoint_gone(self, state: EndpointState, reason: str, now: float) -> None:
+    def endpoint_gone(self, name: str, reason: str, now: float) -> None:
         """The sink of discovery: a discovered endpoint went for good; its open alerts resolve."""
-        writes = self.book.retire(state.name, reason)
+        writes = self.book.retire(name, reason)
         if writes:
             self.writer.submit(writes)
-        self._gone.add(state.name)
+        self._gone.add(name)
 
     def _evaluate(self, state: EndpointState, now: float) -> None:
         reading = state.reading(now, tuple(self.book.open_rules(state.name)))

@@ -59,6 +59,9 @@ class PrometheusSource:
         self.state = "connecting"
         """`ok`, `connecting`, or what is wrong (shown on screen and in `status`)."""
         self.queries_sent = 0
+        self._remembered: dict[str, float | None] = {}
+        """Endpoints a previous leader had discovered, not found since: when it last wrote them."""
+        self._unfound_since: dict[str, float] = {}
         self._queries: dict[tuple[str, str], SignalQueries] = {}
         self._http: aiohttp.ClientSession | None = None
 
@@ -236,6 +239,38 @@ class PrometheusSource:
             done.backfilled = True
 
     # -- discovery ------------------------------------------------------------------------------------
+    def remember(self, last_seen: Mapping[str, float | None]) -> None:
+        """Endpoints a previous leader (this watcher before a restart, or another one) had discovered,
+        with when it last saw them. Each found again carries on (its open alerts with it); one that no
+        round of discovery finds for `discover_grace`, counted from the first round that answered, goes:
+        its open alerts resolve once, saying so. Never before discovery has answered: a watcher that
+        starts while Prometheus is down resolves nothing."""
+        for name, at in last_seen.items():
+            if name not in self.configured and name not in self.endpoints:
+                self._remembered[name] = at
+
+    def _settle_remembered(
+        self, found: Mapping[str, EndpointSettings], now: float, sink: Sink | None
+    ) -> None:
+        grace = self.prom.discover_grace
+        for name, last_seen in list(self._remembered.items()):
+            if name in found or name in self.configured:
+                del self._remembered[name]
+                self._unfound_since.pop(name, None)
+                continue
+            since = self._unfound_since.setdefault(name, now)
+            if now - since < grace:
+                continue
+            del self._remembered[name]
+            del self._unfound_since[name]
+            log.info(
+                "%s, discovered before the restart, is gone from Prometheus",
+                name,
+                extra={"event": "endpoint_gone", "endpoint": name},
+            )
+            if sink is not None:
+                sink.endpoint_gone(name, _gone_after_restart_reason(last_seen, since, grace), now)
+
     async def discover(self, http: aiohttp.ClientSession, sink: Sink | None = None) -> None:
         """Add the endpoints every `[[discover]]` table finds now. One no table finds is held (shown
         stale, not judged: a target gone takes its `up{}` with it, which is no outage) for
@@ -248,6 +283,8 @@ class PrometheusSource:
                     found.setdefault(endpoint.name, endpoint)
         now = time.time()
         grace = self.prom.discover_grace
+        if self._remembered:
+            self._settle_remembered(found, now, sink)
         for name, state in list(self.endpoints.items()):
             if not state.discovered or name in found:
                 continue
@@ -265,7 +302,7 @@ class PrometheusSource:
                     "%s is gone from Prometheus", name, extra={"event": "endpoint_gone", "endpoint": name}
                 )
                 if sink is not None:
-                    sink.endpoint_gone(state, _gone_reason(state.missing_since, grace), now)
+                    sink.endpoint_gone(name, _gone_reason(state.missing_since, grace), now)
             else:
                 since = time.strftime("%H:%M:%S", time.gmtime(state.missing_since))
                 state.hold(f"no longer discovered in Prometheus (since {since} UTC)", now)
@@ -325,6 +362,18 @@ def _gone_reason(since: float, grace: float) -> str:
     return (
         f"Resolved because the endpoint is no longer discovered in Prometheus: no [[discover]] table has "
         f"found its target since {at} ({grace:.0f} s grace). Nothing is known of its state after that."
+    )
+
+
+def _gone_after_restart_reason(last_seen: float | None, since: float, grace: float) -> str:
+    def at(t: float) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
+
+    seen = f"last seen by the watcher at {at(last_seen)}; " if last_seen else ""
+    return (
+        f"Resolved because the endpoint is no longer discovered in Prometheus: {seen}after the watcher "
+        f"restarted, no [[discover]] table found its target from {at(since)} on ({grace:.0f} s grace). "
+        f"Nothing is known of its state after that."
     )
 
 
