@@ -571,3 +571,35 @@ def test_a_remembered_endpoint_goes_only_after_discovery_answered_for_the_grace(
     for _ in range(3):
         round_()
     assert len(sink.gone) == 1 and f"m-{a}" in endpoints
+
+
+def test_a_discovered_endpoints_chart_history_reads_prometheus(fleet: Fleet, tmp_path: Path) -> None:
+    """The detail charts of an endpoint found by `[[discover]]` read its ranges from Prometheus (known
+    from its snapshot: the label value it is grouped by), and agree with the instant round; without
+    its snapshot (nothing says it is discovered) the store's history is all there is."""
+    from mlops_console.core.sources.prometheus_history import chart_history
+
+    a = _instance(fleet.serves[0])
+    settings = _settings(fleet, '[[discover]]\ntargets = {job = "models"}\nname = "d-{instance}"\n')
+    endpoints: dict[str, EndpointState] = {}
+    source = PrometheusSource(settings, endpoints)
+    name = f"d-{a}"
+
+    def rated() -> bool:
+        _round(source)
+        state = endpoints.get(name)
+        return state is not None and state.prom is not None and state.prom.rps is not None
+
+    wait_for(rated, timeout=60, interval=0.5, what="the discovered endpoint's rate")
+    shown = endpoints[name].snapshot()
+    assert shown.discovered and shown.prometheus_id == a
+    store = Store(tmp_path / "console.db")
+    try:
+        now = time.time()
+        rollups, said = chart_history(settings, store, name, now, 600.0, 1, shown)
+        assert said == "from Prometheus" and rollups and all(r.endpoint == name for r in rollups)
+        last = rollups[-1]
+        assert last.rps is not None and last.rps > 0 and last.p95 is not None
+        assert chart_history(settings, store, name, now, 600.0, 1, None) == ((), "")
+    finally:
+        store.close()

@@ -83,6 +83,9 @@ class EndpointSnapshot:
     discovered: bool = False
     """Found by a `[[discover]]` table, not configured: a watcher started later on the same store
     resolves its open alerts if discovery no longer finds it."""
+    prometheus_id: str | None = None
+    """Its value of `[prometheus] group_by` where its figures come from Prometheus (what its detail
+    charts' range queries are narrowed to); None otherwise."""
 
     def __post_init__(self) -> None:
         # Callers may pass lists; what is published holds tuples, so nobody can change it afterwards.

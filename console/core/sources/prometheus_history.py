@@ -13,6 +13,7 @@ from mlops_console.config import EndpointSettings, PrometheusQueries, Settings
 from mlops_console.core.adapters import create_adapter, new_http_session
 from mlops_console.core.promapi import PromError
 from mlops_console.core.promql import _matchers, expand
+from mlops_console.core.snapshot import EndpointSnapshot
 from mlops_console.core.sources.prometheus import client_for
 from mlops_console.core.store import Rollup, Store
 
@@ -20,25 +21,51 @@ __all__ = ["PromError", "chart_history", "read_history"]
 
 
 def chart_history(
-    settings: Settings, store: Store, name: str, now: float, span: float, step: int
+    settings: Settings,
+    store: Store,
+    name: str,
+    now: float,
+    span: float,
+    step: int,
+    shown: EndpointSnapshot | None = None,
 ) -> tuple[tuple[Rollup, ...], str]:
     """An endpoint's last `span` seconds at `step` minutes a point, and where they come from:
-    Prometheus' ranges for an endpoint whose figures come from there, else the store's rollups (also
-    when Prometheus cannot answer, which the note then says). Discovered endpoints read the store."""
-    try:
-        endpoint: EndpointSettings | None = settings.endpoint(name)
-    except KeyError:
-        endpoint = None
-    if (
-        endpoint is not None
-        and settings.prometheus is not None
-        and settings.source_of(endpoint) == "prometheus"
-    ):
+    Prometheus' ranges for an endpoint whose figures come from there (configured, or discovered:
+    `shown`, its snapshot, says which and by what label value), else the store's rollups (also when
+    Prometheus cannot answer, which the note then says)."""
+    endpoint = _prometheus_endpoint(settings, name, shown)
+    if endpoint is not None:
         try:
             return tuple(read_history(settings, endpoint, now - span, now, step * 60.0)), "from Prometheus"
         except PromError as exc:
             return tuple(store.history(name, now - span, step)), f"Prometheus: {exc}; stored history shown"
     return tuple(store.history(name, now - span, step)), ""
+
+
+def _prometheus_endpoint(
+    settings: Settings, name: str, shown: EndpointSnapshot | None
+) -> EndpointSettings | None:
+    """The settings to read `name`'s ranges with, when its figures come from Prometheus."""
+    if settings.prometheus is None:
+        return None
+    try:
+        configured = settings.endpoint(name)
+    except KeyError:
+        pass
+    else:
+        return configured if settings.source_of(configured) == "prometheus" else None
+    if shown is None or not shown.discovered or not shown.prometheus_id:
+        return None
+    try:
+        return EndpointSettings(
+            name=name,
+            url=shown.url,
+            adapter=shown.adapter,
+            source="prometheus",
+            prometheus_id=shown.prometheus_id,
+        )
+    except ValueError:  # a snapshot from another version of the console
+        return None
 
 
 def read_history(
