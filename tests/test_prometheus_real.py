@@ -603,3 +603,61 @@ def test_a_discovered_endpoints_chart_history_reads_prometheus(fleet: Fleet, tmp
         assert chart_history(settings, store, name, now, 600.0, 1, None) == ((), "")
     finally:
         store.close()
+
+
+def test_the_stores_missing_minutes_are_filled_from_prometheus(fleet: Fleet, tmp_path: Path) -> None:
+    """After a restart the store's per-minute history of a Prometheus-sourced endpoint continues from
+    Prometheus: the minutes after the newest stored one up to the last complete one are filled with
+    what the charts read (rates, error ratio, quantiles), never over a stored minute, and nothing of
+    the current minute (the engine's own); an endpoint with nothing stored gets the last hour."""
+    from mlops_console.core.store import Rollup
+
+    url = fleet.serves[0]
+    settings = _settings(
+        fleet,
+        f'[[endpoints]]\nname = "a"\nurl = "{url}"\nsource = "prometheus"\n'
+        f'[[endpoints]]\nname = "b"\nurl = "{url}"\nsource = "prometheus"\n',  # the same series as a
+    )
+    a = settings.endpoints[0]
+
+    def complete_minutes() -> int:
+        current = int(time.time() // 60)
+        return len(read_history(settings, a, (current - 10) * 60.0, (current - 1) * 60.0, 60.0))
+
+    wait_for(lambda: complete_minutes() >= 3, timeout=240, interval=2.0, what="three minutes in Prometheus")
+    store = Store(tmp_path / "console.db")
+    try:
+        now_minute = int(time.time() // 60)
+        kept = Rollup("a", now_minute - 2, 30, 0, 0.5, 0.5, 0.5, 123.0, 0.0)
+        store.write_rollups([kept])
+        states = {
+            e.name: EndpointState(e, source="prometheus", health_source="prometheus")
+            for e in settings.endpoints
+        }
+        source = PrometheusSource(settings, states, store)
+
+        async def fill() -> None:
+            async with new_http_session() as http:
+                await source.fill_store(http)
+
+        asyncio.run(fill())
+        until = int(time.time() // 60)
+        a_rows = {r.minute: r for r in store.rollups("a", 0)}
+        assert a_rows[now_minute - 2] == kept  # stored before: never overwritten
+        assert min(a_rows) == now_minute - 2 and until not in a_rows
+        filled = [a_rows[m] for m in range(now_minute - 1, until)]
+        assert filled and all(r.rps and r.p95 is not None and r.error_ratio == 0.0 for r in filled)
+        truth = {
+            r.minute: r for r in read_history(settings, a, (now_minute - 1) * 60, (until - 1) * 60, 60.0)
+        }
+        for row in filled:
+            assert row.rps == pytest.approx(truth[row.minute].rps) and row.p95 == truth[row.minute].p95
+        b_rows = store.rollups("b", 0)
+        assert len(b_rows) >= 3 and max(r.minute for r in b_rows) == until - 1
+        assert min(r.minute for r in b_rows) >= until - 60
+        # Filled once: a second call reads nothing more.
+        sent = source.queries_sent
+        asyncio.run(fill())
+        assert source.queries_sent == sent
+    finally:
+        store.close()

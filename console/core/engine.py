@@ -102,7 +102,7 @@ class Engine:
         if settings.prometheus is not None:
             from mlops_console.core.sources.prometheus import PrometheusSource
 
-            self.prometheus = PrometheusSource(settings, self.endpoints)
+            self.prometheus = PrometheusSource(settings, self.endpoints, store)
             self.sources.append(self.prometheus)
         if any(e.inference_log is not None for e in settings.endpoints):
             from mlops_console.core.sources.quality import QualitySource  # numpy, scipy: only when used

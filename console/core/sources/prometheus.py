@@ -29,6 +29,7 @@ from mlops_console.core.promapi import PromClient, PromError
 from mlops_console.core.promql import SignalQueries, expand
 from mlops_console.core.series import RPS_KEEP, RPS_STEP
 from mlops_console.core.sources.base import Loop, Sink
+from mlops_console.core.store import Store
 
 log = logging.getLogger("mlops_console.prometheus")
 
@@ -48,8 +49,15 @@ class PrometheusSource:
     the endpoints it finds to `endpoints` and removes them when they are gone (the engine's dict:
     everything the engine shows, evaluates and stores follows it)."""
 
-    def __init__(self, settings: Settings, endpoints: dict[str, EndpointState]) -> None:
+    def __init__(
+        self, settings: Settings, endpoints: dict[str, EndpointState], store: Store | None = None
+    ) -> None:
         assert settings.prometheus is not None
+        self.store = store
+        """Where the minutes missing since the last run are filled from Prometheus (None: not filled)."""
+        self._filled: set[str] = set()
+        self._since_minute = int(time.time() // 60)
+        """The minute this source started reading: the store's minutes from then on are this run's."""
         self.settings = settings
         self.prom = settings.prometheus
         self.client = client_for(settings)
@@ -85,6 +93,7 @@ class PrometheusSource:
 
     async def open(self) -> None:
         self._http = new_http_session()
+        self._since_minute = int(time.time() // 60)
 
     def loops(self, sink: Sink) -> Mapping[str, Loop]:
         if not self.states and not self.settings.discover:
@@ -101,7 +110,18 @@ class PrometheusSource:
                 if next_at < loop.time():  # slow answers skip rounds instead of bursting
                     next_at = loop.time()
 
-        return {"prometheus": run}
+        loops: dict[str, Loop] = {"prometheus": run}
+        if self.store is not None:
+
+            async def fill() -> None:
+                while True:
+                    # After the round (and discovery): it goes first, and finds the endpoints to fill.
+                    await asyncio.sleep(self.prom.interval)
+                    assert self._http is not None
+                    await self.fill_store(self._http)
+
+            loops["prometheus history"] = fill
+        return loops
 
     async def close(self) -> None:
         http, self._http = self._http, None
@@ -237,6 +257,45 @@ class PrometheusSource:
             start = end + RPS_STEP  # the same grid of steps, continued
         for done in todo:
             done.backfilled = True
+
+    # -- the store's history ------------------------------------------------------------------------
+    async def fill_store(self, http: aiohttp.ClientSession) -> None:
+        """Fill the store's per-minute history of endpoints new to this source with what Prometheus
+        remembers: the minutes after the newest one stored (at most the last `FILL_SPAN`) up to the
+        last complete one, so the charts and backtests of a watcher that was stopped (or of an endpoint
+        just discovered) do not start empty. Its own task, not the rounds'; one slice of time and one
+        signal at a time; never over a stored minute. Retried next time when Prometheus cannot answer."""
+        from mlops_console.core.sources.prometheus_history import FILL_SLICE, FILL_SPAN, fleet_minutes
+
+        store = self.store
+        assert store is not None
+        for queries, states in self.groups().items():
+            todo = [s for s in states if s.name not in self._filled]
+            if not todo:
+                continue
+            now = time.time()
+            until = int(now // 60)  # the first minute not filled: the current one is the engine's
+            stored = await asyncio.to_thread(store.last_minutes, [s.name for s in todo], self._since_minute)
+            floor = until - int(FILL_SPAN // 60)
+            wanted: dict[str, list[tuple[str, int]]] = {}
+            for s in todo:
+                first = max(stored.get(s.name, floor - 1) + 1, floor)
+                wanted.setdefault(s.settings.group_value, []).append((s.name, first))
+            start = min((first for each in wanted.values() for _, first in each), default=until)
+            step = int(FILL_SLICE // 60)
+            try:
+                for minute in range(start, until, step):
+                    last = min(minute + step, until) - 1
+                    rows = await fleet_minutes(
+                        self.client, http, queries, self.prom.group_by, wanted, minute * 60.0, last * 60.0
+                    )
+                    self.queries_sent += 2 + len(queries.latency)
+                    await asyncio.to_thread(store.fill_rollups, rows)
+                    del rows
+            except PromError as exc:
+                log.info("no stored history from Prometheus yet: %s", exc, extra={"event": "prometheus"})
+                return
+            self._filled.update(s.name for s in todo)
 
     # -- discovery ------------------------------------------------------------------------------------
     def remember(self, last_seen: Mapping[str, float | None]) -> None:
