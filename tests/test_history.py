@@ -295,6 +295,7 @@ async def test_a_discovered_endpoints_charts_read_prometheus_too(tmp_path: Path)
         assert "Prometheus: unreachable" in said and "stored history shown" in said, said
         assert str(screen.traffic_chart.border_subtitle) == said
         assert len(screen.rollups) == 12 and {r.endpoint for r in screen.rollups} == {name}
+        assert "per minute, stored (Prometheus failed)" in screen.latency_chart.render().plain
         # The live view of a young one draws Prometheus' quantiles, saying so, not "no data yet".
         await pilot.press("escape")
         await pilot.press("colon", *f"endpoint {new.name}", "enter")
@@ -303,7 +304,7 @@ async def test_a_discovered_endpoints_charts_read_prometheus_too(tmp_path: Path)
         assert isinstance(young, EndpointDetailScreen) and young.endpoint_name == new.name
         latency = young.latency_chart.render().plain
         assert "no data yet" not in latency, latency
-        assert "Prometheus quantiles: 2 minutes, then the latest round" in latency, latency
+        assert "Prometheus: 2 stored min + latest round" in latency, latency
         assert "minutes ago" in latency and "p95" in latency
         assert "stored history shown" in str(young.latency_chart.border_subtitle)
         await pilot.press("escape")

@@ -69,6 +69,8 @@ class EndpointDetailScreen(ConsoleScreen):
         self.alerts_table: DataTable = DataTable(id="ep-alerts", cursor_type="row")
         self.deploys_table: DataTable = DataTable(id="ep-deploys", cursor_type="row")
         self.rollups: tuple[Rollup, ...] = ()
+        self.history_from = ""
+        """Where `rollups` come from: `from Prometheus`, why Prometheus could not say, or "" (the store)."""
         self.view = 0
         """Index into VIEWS of the history the charts show."""
         self._version_key: tuple[str | None, str | None] | None = None
@@ -226,6 +228,7 @@ class EndpointDetailScreen(ConsoleScreen):
             x = [round((r.minute * 60 - now) / unit, 2) for r in rollups]
             since = -span / unit
             note = f"last {name}, " + ("per minute" if minutes == 1 else f"{minutes}-minute means")
+            note += self._history_source()
 
             def ms(key: str) -> tuple[list[float], list[float | None]]:
                 values = [getattr(r, key) for r in rollups]
@@ -281,7 +284,7 @@ class EndpointDetailScreen(ConsoleScreen):
 
     def _show_prometheus_latency(self, e: EndpointSnapshot, rollups: list[Rollup], now: float) -> None:
         """An endpoint whose latency comes from Prometheus' quantiles (the console does not probe it):
-        the minutes read so far (from Prometheus, or the store's when it cannot answer: the border
+        the minutes read so far (from Prometheus, or the store's when it cannot answer: the title
         says which), then the latest round's figures."""
         x = [round((r.minute * 60 - now) / 60, 2) for r in rollups] + [0.0]
 
@@ -289,16 +292,27 @@ class EndpointDetailScreen(ConsoleScreen):
             values = [getattr(r, key) for r in rollups] + [getattr(e, key)]
             return x, [None if v is None else v * 1000 for v in values]
 
-        latest = "the latest round, stale" if e.stale else "the latest round"
-        minutes = f"{len(rollups)} minutes, then {latest}" if rollups else latest
+        # Short: plotext drops a title wider than the chart.
+        latest = "latest round (stale)" if e.stale else "latest round"
+        stored = "stored " if self.history_from.endswith("stored history shown") else ""
+        minutes = f"{len(rollups)} {stored}min + {latest}" if rollups else latest
         since = min(x[0], -1.0)
         quantiles: Series = {p: ms(p) for p in ("p50", "p95", "p99")}
         self.latency_chart.show(
             {**quantiles, **expected_bands(e, "latency", since, 1000.0)},
             x_label="minutes ago",
-            note=f"Prometheus quantiles: {minutes}",
+            note=f"Prometheus: {minutes}",
             since=since,
         )
+
+    def _history_source(self) -> str:
+        """The charts' title says where their history comes from when it is not simply the store
+        (the full reason Prometheus could not answer is the status bar's)."""
+        if not self.history_from:
+            return ""
+        if self.history_from == "from Prometheus":
+            return ", from Prometheus"
+        return ", stored (Prometheus failed)"
 
     def _interval(self) -> float:
         try:
@@ -353,7 +367,7 @@ class EndpointDetailScreen(ConsoleScreen):
     ) -> None:
         if view != self.view:
             return  # switched again meanwhile: that view's load follows
-        self.rollups = rollups
+        self.rollups, self.history_from = rollups, history_from
         self.latency_chart.border_subtitle = escape(history_from)
         self.traffic_chart.border_subtitle = escape(history_from)
         now = self.console.clock()
