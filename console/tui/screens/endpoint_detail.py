@@ -228,7 +228,6 @@ class EndpointDetailScreen(ConsoleScreen):
             x = [round((r.minute * 60 - now) / unit, 2) for r in rollups]
             since = -span / unit
             note = f"last {name}, " + ("per minute" if minutes == 1 else f"{minutes}-minute means")
-            note += self._history_source()
 
             def ms(key: str) -> tuple[list[float], list[float | None]]:
                 values = [getattr(r, key) for r in rollups]
@@ -239,7 +238,8 @@ class EndpointDetailScreen(ConsoleScreen):
             self.latency_chart.show(
                 {**percentiles, **expected_bands(e, "latency", x[0], 1000.0)},
                 x_label=x_label,
-                note=note,
+                # Said once, for both charts: the traffic chart's longer title would not fit it.
+                note=note + self._history_source(),
                 since=since,
             )
             self.traffic_chart.show(
