@@ -20,6 +20,8 @@ from typing import Any
 from bench.common import RssSampler, emit, pct
 
 WARMUP = 2.0  # seconds before counting (connections opened, first probes spread); --warmup
+TUNE_GC = True
+"""The garbage collector set as `watch` sets it (`--default-gc`: as CPython starts)."""
 
 
 async def bare_loop(mode: str, n: int, interval: float, duration: float, port: int) -> dict[str, Any]:
@@ -84,6 +86,7 @@ async def bare_loop(mode: str, n: int, interval: float, duration: float, port: i
 async def engine_loop(n: int, interval: float, duration: float, port: int) -> dict[str, Any]:
     from mlops_console.config import parse_settings
     from mlops_console.core.engine import Engine
+    from mlops_console.core.gc_tuning import tune as tune_gc
     from mlops_console.core.store import Store
 
     tmp = tempfile.mkdtemp(prefix="bench-engine-")
@@ -105,6 +108,8 @@ async def engine_loop(n: int, interval: float, duration: float, port: int) -> di
     )
     store = Store(settings.store.path)
     engine = Engine(settings, store)
+    if TUNE_GC:
+        tune_gc()  # as `watch` does
     stop = asyncio.Event()
     task = asyncio.create_task(engine.run(stop))
     deadline = time.monotonic() + 15
@@ -123,7 +128,7 @@ async def engine_loop(n: int, interval: float, duration: float, port: int) -> di
 
 
 def main() -> None:
-    global WARMUP
+    global WARMUP, TUNE_GC
     parser = argparse.ArgumentParser()
     parser.add_argument("--mode", choices=["engine", "aiohttp", "httpx"], required=True)
     parser.add_argument("--n", type=int, required=True)
@@ -131,8 +136,10 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--warmup", type=float, default=WARMUP)
+    parser.add_argument("--default-gc", action="store_true")
     args = parser.parse_args()
     WARMUP = args.warmup
+    TUNE_GC = not args.default_gc
     rss = RssSampler()
     if args.mode == "engine":
         out = asyncio.run(engine_loop(args.n, args.interval, args.duration, args.port))

@@ -110,6 +110,7 @@ def bare(url: str, queries: list[str], group: str, every: float, seconds: float)
 def run(n: int, seconds: float, trace: bool = False) -> dict[str, object]:
     from mlops_console.config import parse_settings
     from mlops_console.core.engine import Engine
+    from mlops_console.core.gc_tuning import tune as tune_gc
     from mlops_console.core.store import Store
 
     binary = shutil.which("prometheus")
@@ -164,6 +165,7 @@ def run(n: int, seconds: float, trace: bool = False) -> dict[str, object]:
         settings = parse_settings(tomllib.loads(text))
         del text
         engine = Engine(settings, Store(settings.store.path))
+        tune_gc()  # as `watch` does
 
         async def measure() -> tuple[float, float, int]:
             stop = asyncio.Event()

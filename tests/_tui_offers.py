@@ -12,12 +12,6 @@ from mlops_console.tui.app import MlopsConsole
 from mlops_console.tui.screens.help import HelpScreen
 
 
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-
-
 def footer_actions(app: MlopsConsole) -> set[str]:
     return {key.action for key in app.screen.query(FooterKey) if not key.has_class("-disabled")}
 

@@ -8,6 +8,10 @@
   sqlite file only, about 50 ms; artifacts stay in the template's directory, which is fine because
   nothing writes artifacts). Attributes: `.tracking_uri` (`sqlite:///...`), `.root` (its directory),
   `.db_path`, and `.set_status(model, version, status)` to fake a PENDING/FAILED registration.
+- `mlflow_registry_restored` (function): like `mlflow_registry`, but one registry per test module,
+  restored from the template in place before each test (sqlite's backup API, a few ms). Its tracking
+  URI stays the same for the whole module, so MLflow builds its stores for it once, not once per test
+  (about 0.5 s each): for the test files that run many times, as a mutation run does.
 - `mlflow_server` (session, slow): a real `mlflow server` on a free loopback port over its own copy
   of the registry (about 15-20 s to start). `.url` is its tracking URI, `.registry` the copy it
   serves. Tests share it, so each must leave the aliases it found (or use its own model alias).
@@ -52,6 +56,15 @@ class MlflowRegistry:
         with sqlite3.connect(self.db_path) as source, sqlite3.connect(db_path) as target:
             source.backup(target)
         return MlflowRegistry(root=root, db_path=db_path)
+
+    def restore(self, source: MlflowRegistry) -> None:
+        """Make this registry's database a copy of `source`'s again, in place: connections MLflow keeps
+        open to it see the copy (triggers and rows added since are gone)."""
+        with (
+            contextlib.closing(sqlite3.connect(source.db_path)) as src,
+            contextlib.closing(sqlite3.connect(self.db_path)) as target,
+        ):
+            src.backup(target)
 
     def set_status(self, model: str, version: str | int, status: str, message: str | None = None) -> None:
         """Fake a registration state MLflow's sqlite store never leaves a version in by itself."""
@@ -178,6 +191,21 @@ def mlflow_registry_template(tmp_path_factory: pytest.TempPathFactory) -> Mlflow
 @pytest.fixture
 def mlflow_registry(mlflow_registry_template: MlflowRegistry, tmp_path: Path) -> MlflowRegistry:
     return mlflow_registry_template.copy_to(tmp_path / "registry")
+
+
+@pytest.fixture(scope="module")
+def _module_registry(
+    mlflow_registry_template: MlflowRegistry, tmp_path_factory: pytest.TempPathFactory
+) -> MlflowRegistry:
+    return mlflow_registry_template.copy_to(tmp_path_factory.mktemp("module-registry"))
+
+
+@pytest.fixture
+def mlflow_registry_restored(
+    _module_registry: MlflowRegistry, mlflow_registry_template: MlflowRegistry
+) -> MlflowRegistry:
+    _module_registry.restore(mlflow_registry_template)
+    return _module_registry
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from mlops_console.tui.messages import SnapshotReceived
 from mlops_console.tui.screens.endpoint_detail import EndpointDetailScreen
 from tests import sample
 from tests._serve_helpers import poll_until
+from tests._tui import settle
 
 MINUTE = 29_000_040  # a minute number divisible by 10 and 60
 
@@ -128,12 +129,6 @@ def test_watch_prunes_history_past_store_history(tmp_path: Path) -> None:
 @pytest.fixture
 def app(tmp_path: Path) -> MlopsConsole:
     return sample.make_app(tmp_path)
-
-
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 async def test_endpoint_screen_switches_hour_day_week_and_draws_the_expected_band(app: MlopsConsole) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 BLOCK_AND_IMPORT = """
 import importlib, pkgutil, sys
@@ -71,3 +72,73 @@ def test_every_package_is_installed() -> None:
         for init in (root / folder).rglob("__init__.py")
     }
     assert found - listed == set()
+
+
+WATCH_WITHOUT_REGISTRY = """
+import asyncio, sys, time
+from mlops_console.config import parse_settings
+from mlops_console.core.engine import Engine
+from mlops_console.core.store import Store
+
+settings = parse_settings({
+    "store": {"path": sys.argv[1]},
+    "endpoints": [{"name": "api", "url": "http://127.0.0.1:9", "adapter": "generic", "interval": 0.2}],
+})
+store = Store(settings.store.path)
+
+async def main():
+    engine, stop = Engine(settings, store), asyncio.Event()
+    task = asyncio.ensure_future(engine.run(stop))
+    deadline = time.monotonic() + 60
+    while not (store.open_alerts() and any(row["probes"] for row in store.read_status())):
+        assert time.monotonic() < deadline, "no status row written"
+        await asyncio.sleep(0.1)
+    stop.set()
+    await task
+
+asyncio.run(main())
+print(sorted(m for m in ("pandas", "numpy", "sqlite_utils", "mlflow") if m in sys.modules))
+"""
+
+
+def test_a_watcher_without_registry_loads_neither_pandas_nor_numpy(tmp_path: Path) -> None:
+    """Leading, probing and writing its store (lease, alerts, status rows, detector state) through
+    sqlite-utils needs neither: about 85 MB of resident memory a fleet's watcher would carry for
+    nothing."""
+    result = subprocess.run(
+        [sys.executable, "-c", WATCH_WITHOUT_REGISTRY, str(tmp_path / "c.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['sqlite_utils']"
+
+
+STORE_THEN_PANDAS = """
+import sys, threading
+from mlops_console.core.store import Store
+
+seen = {}
+def other():
+    import pandas  # another thread, while the store imports sqlite-utils
+    seen["thread"] = pandas.__name__
+thread = threading.Thread(target=other)
+thread.start()
+Store(sys.argv[1]).add_audit(actor="me", action="promote", result="ok")
+thread.join()
+import numpy, pandas, sqlite_utils
+print(seen["thread"], pandas.__name__, numpy.__name__, len(Store(sys.argv[1]).list_audit()))
+"""
+
+
+def test_pandas_hidden_from_sqlite_utils_only(tmp_path: Path) -> None:
+    """Everyone else (mlflow, in the console) still imports pandas and numpy, in any thread."""
+    result = subprocess.run(
+        [sys.executable, "-c", STORE_THEN_PANDAS, str(tmp_path / "c.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["pandas", "pandas", "numpy", "1"]

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import logging
 import os
+import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +22,7 @@ from mlops_console.config import NotificationSettings, Settings, parse_settings
 from mlops_console.core import notifier as notifier_module
 from mlops_console.core.notifier import Delivery, Notifier, channel_id, deliver, outbox_messages, redact
 from mlops_console.core.store import OutboxMessage, Store
+from mlops_console.core.store.outbox import enqueue
 from mlops_console.core.store.rows import NewAlert
 from tests._loopback import Sink, async_wait_for, free_port
 
@@ -275,3 +280,285 @@ async def test_the_running_notifier_sends_at_once_when_woken_retries_when_due_an
         failing.stop()
     assert task.done() and task.exception() is None
     assert [e.kind for e in store.events(alert_id)] == ["fired", "notify_failed", "notify_gave_up"]
+
+
+def break_table(path: str, sql: str) -> None:
+    """A write the store's own code never makes (a trigger, a renamed table): the store refusing, for real."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute(sql)
+        db.commit()
+
+
+def delivered(store: Store, alert_id: int) -> list[tuple[str, int, float | None, str | None, float | None]]:
+    return [
+        (r.status, r.attempts, r.sent_at, r.last_error, r.sending_at)
+        for r in store.notifications_for(alert_id)
+    ]
+
+
+async def test_a_drained_page_records_its_delivery_row_and_log_line_and_keeps_its_schedule(
+    tmp_path: Path, sink: Sink, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = settings_for(tmp_path, {"url": sink.url})
+    store = Store(settings.store.path)
+    target = redact(sink.url)
+    alert_id = alert_with(store, page(channel_id(sink.url), target))
+    gone = alert_with(store, page("0123456789abcdef", "json://gone/x", "gone"), fingerprint="down|ep2")
+    [queued] = store.notifications_for(alert_id)
+    with caplog.at_level(logging.INFO, logger=notifier_module.__name__):
+        assert await Notifier(settings, store).drain_once() == 2
+    [message] = sink.received
+    assert (message["title"], message["message"], message["type"]) == (
+        "[FIRING] ep: endpoint down",
+        "ep is down",
+        "failure",
+    )
+    [row] = store.notifications_for(alert_id)
+    assert (row.status, row.attempts, row.last_error, row.sending_at, row.sending_by) == (
+        "sent",
+        1,
+        None,
+        None,
+        None,
+    )
+    assert row.sent_at is not None and row.next_attempt_at == queued.next_attempt_at, "no retry scheduled"
+    [ok] = store.deliveries(row.id)
+    assert (ok.ok, ok.error) == (True, None) and ok.duration_ms is not None and ok.duration_ms > 0
+    [gone_row] = store.notifications_for(gone)
+    assert [(d.ok, d.duration_ms, d.error) for d in store.deliveries(gone_row.id)] == [
+        (False, 0.0, "channel no longer configured")
+    ]
+    assert sorted((r.levelno, r.getMessage()) for r in caplog.records) == [
+        (logging.INFO, f"notification {row.id} to {target}: delivered"),
+        (logging.WARNING, f"notification {gone_row.id} to json://gone/x: channel no longer configured"),
+    ]
+
+
+async def test_a_channel_whose_variable_is_unset_fails_its_page_with_the_reason_and_retries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ABSENT_HOOK", raising=False)
+    template = "json://127.0.0.1:9/${ABSENT_HOOK}"
+    # As the watcher loads it: a variable a notification URL needs may be set later, where it is used.
+    settings = parse_settings(
+        {"store": {"path": str(tmp_path / "c.db")}, "notifications": [{"url": template}]}, require_env=False
+    )
+    store = Store(settings.store.path)
+    alert_id = alert_with(store, page(channel_id(template), redact(template)))
+    before = time.time()
+    assert await Notifier(settings, store).drain_once() == 1
+    [(status, attempts, sent_at, error, sending_at)] = delivered(store, alert_id)
+    assert (status, attempts, sent_at, error, sending_at) == (
+        "pending",
+        1,
+        None,
+        "cannot resolve the URL: ${ABSENT_HOOK} not set",
+        None,
+    )
+    assert store.notifications_for(alert_id)[0].next_attempt_at >= before + 1.0
+
+
+async def test_a_page_being_sent_by_another_notifier_is_left_to_it(tmp_path: Path) -> None:
+    unstarted = Sink()  # nothing may be sent
+    settings = settings_for(tmp_path, {"url": unstarted.url})
+    store = Store(settings.store.path)
+    alert_with(store, page(channel_id(unstarted.url), redact(unstarted.url)))
+    [row] = store.due_notifications()
+    assert store.mark_sending(row, "pid 1 on elsewhere") is not None
+    assert await Notifier(settings, store).drain_once() == 0
+
+
+async def test_more_than_fifty_due_pages_go_out_fifty_a_round(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    store = Store(settings.store.path)
+    alert_with(store, *[page("0123456789abcdef", "json://gone/x", f"page {n}") for n in range(51)])
+    notifier = Notifier(settings, store)
+    assert [await notifier.drain_once() for _ in range(3)] == [50, 1, 0]
+
+
+async def test_the_store_refusing_the_mark_sends_the_page_anyway_and_records_it(
+    tmp_path: Path, sink: Sink, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A page is never held back by its bookkeeping. One whose earlier send was cut off (marked long ago
+    by a sender that stopped) still says it may be a repeat."""
+    settings = settings_for(tmp_path, {"url": sink.url})
+    store = Store(settings.store.path)
+    channel, target = channel_id(sink.url), redact(sink.url)
+    fresh = alert_with(store, page(channel, target, "fresh"))
+    cut_off = alert_with(store, page(channel, target, "cut off"), fingerprint="down|ep2")
+    [_, row] = store.due_notifications()
+    assert store.mark_sending(row, "pid 1 on elsewhere") is not None
+    store.query("UPDATE notifications SET sending_at=sending_at-60 WHERE sending_at IS NOT NULL")
+    break_table(
+        settings.store.path,
+        "CREATE TRIGGER no_marks BEFORE UPDATE OF sending_at ON notifications "
+        "WHEN NEW.sending_at IS NOT NULL BEGIN SELECT RAISE(ABORT, 'no marks'); END",
+    )
+    with caplog.at_level(logging.WARNING, logger=notifier_module.__name__):
+        assert await Notifier(settings, store).drain_once() == 2
+    bodies = {m["title"]: m["message"] for m in sink.received}
+    assert bodies == {"fresh": "ep is down", "cut off": "ep is down\n" + notifier_module.POSSIBLE_REPEAT}
+    for alert_id, interrupted in ((fresh, 0), (cut_off, 1)):
+        [n] = store.notifications_for(alert_id)
+        assert (n.status, n.attempts, n.sending_at, n.interrupted) == ("sent", 1, None, interrupted)
+    unmarked = sorted(r.getMessage() for r in caplog.records if "unmarked" in r.getMessage())
+    assert unmarked == [f"notification {n} sent unmarked: no marks" for n in (1, 2)]
+
+
+async def test_a_delivery_the_store_cannot_record_is_recorded_later_and_never_sent_again(
+    tmp_path: Path, sink: Sink
+) -> None:
+    settings = settings_for(tmp_path, {"url": sink.url})
+    store = Store(settings.store.path)
+    alert_id = alert_with(store, page(channel_id(sink.url), redact(sink.url)))
+    refuse = (
+        "CREATE TRIGGER no_records BEFORE INSERT ON deliveries BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    )
+    break_table(settings.store.path, refuse)
+    notifier = Notifier(settings, store)
+    with pytest.raises(sqlite3.Error, match="disk full"):
+        await notifier.drain_once()
+    [row] = store.notifications_for(alert_id)
+    assert (row.status, row.attempts, len(sink.received)) == ("pending", 0, 1)
+    assert row.sending_at is not None, "marked as being sent: nobody sends it again meanwhile"
+    break_table(settings.store.path, "DROP TRIGGER no_records")
+    assert await notifier.drain_once() == 0, "recorded first, so not due again"
+    assert await notifier.drain_once() == 0
+    assert delivered(store, alert_id)[0][:2] == ("sent", 1) and len(sink.received) == 1
+    assert [d.ok for d in store.deliveries()] == [True], "recorded once"
+
+
+async def test_a_round_cancelled_mid_delivery_is_recorded_before_the_next_and_sends_nothing_twice(
+    tmp_path: Path, sink: Sink
+) -> None:
+    sink.delay = 0.5  # a slow pager: the round is cancelled while it answers
+    settings = settings_for(tmp_path, {"url": sink.url})
+    store = Store(settings.store.path)
+    alert_id = alert_with(store, page(channel_id(sink.url), redact(sink.url)))
+    notifier = Notifier(settings, store)
+    round_ = asyncio.ensure_future(notifier.drain_once())
+    await async_wait_for(lambda: sink.attempts, what="the page reaching the pager")
+    round_.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await round_
+    assert await notifier.drain_once() == 0
+    assert delivered(store, alert_id)[0][:2] == ("sent", 1)
+    assert len(sink.received) == 1 and len(store.deliveries()) == 1
+
+
+async def test_a_page_silenced_while_the_one_before_it_is_sent_is_not_sent(
+    tmp_path: Path, sink: Sink
+) -> None:
+    settings = settings_for(tmp_path, {"url": sink.url})
+    store = Store(settings.store.path)
+    channel, target = channel_id(sink.url), redact(sink.url)
+    alert_id = alert_with(store, page(channel, target, "first"), page(channel, target, "second"))
+    sink.on_receive = lambda _: Store(settings.store.path).silence(alert_id, 3600, by="alice")
+    assert await Notifier(settings, store).drain_once() == 2
+    assert sink.titles() == ["first"]
+    first, second = store.notifications_for(alert_id)
+    assert [(n.status, n.attempts) for n in (first, second)] == [("sent", 1), ("silenced", 0)]
+    assert store.deliveries(second.id) == []
+
+
+@pytest.mark.parametrize("alerts", [True, False], ids=["two alerts", "two test pages"])
+async def test_pages_of_different_alerts_or_test_pages_go_out_side_by_side(
+    tmp_path: Path, sink: Sink, alerts: bool
+) -> None:
+    """A pager slow to answer one page does not hold back another alert's (or another test page)."""
+    second_arrived = threading.Event()
+    waited: list[bool] = []
+
+    def on_receive(message: dict[str, Any]) -> None:
+        if message["title"] == "one":
+            waited.append(second_arrived.wait(timeout=5))
+        else:
+            second_arrived.set()
+
+    sink.on_receive = on_receive
+    settings = settings_for(tmp_path, {"url": sink.url})
+    store = Store(settings.store.path)
+    channel, target = channel_id(sink.url), redact(sink.url)
+    if alerts:
+        alert_with(store, page(channel, target, "one"))
+        alert_with(store, page(channel, target, "two"), fingerprint="down|ep2")
+    else:
+        with store.write() as db:
+            enqueue(db, None, [page(channel, target, "one"), page(channel, target, "two")], time.time())
+    assert await Notifier(settings, store).drain_once() == 2
+    assert waited == [True], "the second page arrived while the first was still being answered"
+    assert sorted(sink.titles()) == ["one", "two"]
+
+
+async def test_a_store_that_keeps_refusing_warns_once_and_again_after_it_recovered(
+    tmp_path: Path, sink: Sink, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = settings_for(tmp_path, {"url": sink.url})
+    store = Store(settings.store.path)
+    rounds = 0
+    reads = store.due_notifications
+
+    def counted(*args: Any) -> Any:
+        nonlocal rounds
+        rounds += 1
+        return reads(*args)
+
+    monkeypatch.setattr(store, "due_notifications", counted)
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+    away = "ALTER TABLE notifications RENAME TO notifications_away"
+    back = "ALTER TABLE notifications_away RENAME TO notifications"
+    notifier = Notifier(settings, store, poll=0.02)
+    stop = asyncio.Event()
+    break_table(settings.store.path, away)
+    with caplog.at_level(logging.WARNING, logger=notifier_module.__name__):
+        task = asyncio.create_task(notifier.run(stop))
+        try:
+            await async_wait_for(lambda: rounds >= 5, what="five refused rounds")
+            failed = f"notifier round failed: store {settings.store.path}: not an mlops-console store"
+            assert warnings() == [f"{failed} (no such table: notifications); retrying"]
+            break_table(settings.store.path, back)
+            alert_id = alert_with(store, page(channel_id(sink.url), redact(sink.url)))
+            await async_wait_for(
+                lambda: store.notifications_for(alert_id)[0].status == "sent", what="the page, once back"
+            )
+            seen = rounds
+            await async_wait_for(lambda: rounds > seen, what="a round after it: the good round is over")
+            break_table(settings.store.path, away)
+            await async_wait_for(lambda: len(warnings()) == 2, what="a warning for the new failure")
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=5)
+    assert task.exception() is None
+
+
+async def test_a_running_notifier_sleeps_until_another_senders_mark_runs_out_then_sends_again(
+    tmp_path: Path, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page marked by a sender that stopped falls due when its mark is older than a delivery may take
+    (`notify.timeout`, 2 s here): the notifier waits for that moment, rather than polling meanwhile."""
+    settings = settings_for(tmp_path, {"url": sink.url})
+    store = Store(settings.store.path)
+    alert_id = alert_with(store, page(channel_id(sink.url), redact(sink.url)))
+    [row] = store.due_notifications()
+    assert store.mark_sending(row, "pid 1 on elsewhere") is not None
+    rounds = 0
+    reads = store.due_notifications
+
+    def counted(*args: Any) -> Any:
+        nonlocal rounds
+        rounds += 1
+        return reads(*args)
+
+    monkeypatch.setattr(store, "due_notifications", counted)
+    stop = asyncio.Event()
+    task = asyncio.create_task(Notifier(settings, store, poll=60.0).run(stop))
+    try:
+        await async_wait_for(lambda: store.notifications_for(alert_id)[0].status == "sent", what="the page")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+    assert sink.received[0]["message"].endswith(notifier_module.POSSIBLE_REPEAT)
+    assert rounds <= 4, f"{rounds} rounds: it polled while the mark ran out"

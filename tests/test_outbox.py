@@ -153,3 +153,41 @@ def test_a_round_takes_at_most_fifty_due_rows_oldest_first(store: Store) -> None
     open_alert(store, [message(channel=f"c{i:02d}") for i in range(51)], at=at)
     due = store.due_notifications()
     assert len(due) == 50 and [n.channel for n in due] == [f"c{i:02d}" for i in range(50)]
+
+
+def test_a_page_cut_off_twice_counts_both_and_its_timeline_says_who_stopped_and_when(store: Store) -> None:
+    alert_id = open_alert(store, [message()])
+    [row] = store.due_notifications()
+    first = store.mark_sending(row, "pid 1 on a")
+    assert first is not None and (first.interrupted, first.sending_by) == (0, "pid 1 on a")
+    assert first.sending_at is not None
+    # A marked row falls due when its mark is older than a delivery may take.
+    assert (store.next_due_at(), store.next_due_at(5)) == (first.sending_at, first.sending_at + 5)
+    # Its sender died two hours ago (the note's time is the mark's, not the clock's).
+    store.query("UPDATE notifications SET sending_at=sending_at-7200")
+    [first] = store.notifications_for(alert_id)
+    assert first.sending_at is not None
+    second = store.mark_sending(first, "pid 2 on b")
+    assert second is not None and second.interrupted == 1
+    third = store.mark_sending(second, "pid 3 on c")
+    assert third is not None and third.interrupted == 2
+    assert store.notifications_for(alert_id)[0].interrupted == 2
+    cut_off = [e for e in store.events(alert_id) if e.kind == "notify_interrupted"]
+    since = time.strftime("%H:%M:%S UTC", time.gmtime(first.sending_at))
+    assert second.sending_at is not None
+    assert (cut_off[0].at, cut_off[0].actor, cut_off[0].note, cut_off[0].data) == (
+        second.sending_at,
+        row.target,
+        f"pid 1 on a stopped while sending this firing page ({since}), before recording whether it "
+        "arrived: sent again, marked as a possible repeat",
+        {"notification": row.id, "kind": "firing", "sender": "pid 1 on a", "since": first.sending_at},
+    )
+    assert [e.data["sender"] for e in cut_off if e.data] == ["pid 1 on a", "pid 2 on b"]
+    # A mark left by a watcher that did not record its name (an older version) is told as such.
+    store.query("UPDATE notifications SET sending_by=NULL")
+    [unnamed] = store.notifications_for(alert_id)
+    assert store.mark_sending(unnamed, "pid 4 on d") is not None
+    last = store.events(alert_id)[-1]
+    assert last.note is not None and last.note.startswith(
+        "a watcher stopped while sending this firing page ("
+    )

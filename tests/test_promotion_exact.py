@@ -1,9 +1,10 @@
 """The promoter's results, audit rows, MLflow tags and progress asserted whole, promote beside rollback.
 
-A real sqlite-backed MLflow registry (a fresh copy per test). Registry faults are real too: a trigger
-in the registry's database refuses the write a test wants to fail. The one fault sqlite cannot give,
-a registry that refuses a write for lack of rights, comes from a client that raises the error the
-real client makes of an HTTP 403.
+A real sqlite-backed MLflow registry, one per module, restored to the template before each test (MLflow
+builds its stores for a tracking URI once; a mutation run runs this file once per mutant). Registry
+faults are real too: a trigger in the registry's database refuses the write a test wants to fail. The
+one fault sqlite cannot give, a registry that refuses a write for lack of rights, comes from a client
+that raises the error the real client makes of an HTTP 403.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def make_settings(tmp_path: Path, uri: str, endpoints: list[dict[str, Any]] | No
 
 
 @pytest.fixture
-def env(mlflow_registry: Any, tmp_path: Path) -> tuple[Settings, Store, RegistryClient]:
-    settings = make_settings(tmp_path, mlflow_registry.tracking_uri)
+def env(mlflow_registry_restored: Any, tmp_path: Path) -> tuple[Settings, Store, RegistryClient]:
+    settings = make_settings(tmp_path, mlflow_registry_restored.tracking_uri)
     return settings, Store(settings.store.path), RegistryClient(settings.registry)
 
 
@@ -63,7 +64,11 @@ def row_of(store: Store, audit_id: int | None) -> dict[str, Any]:
 
 
 def promoted_tags(registry: RegistryClient, version: int) -> dict[str, str]:
-    return {k: v for k, v in registry.version("iris", version).tags.items() if k.startswith("promoted_")}
+    return {
+        k: v
+        for k, v in registry.version("iris", version, with_metrics=False).tags.items()
+        if k.startswith("promoted_")
+    }
 
 
 def healthy(version: str | None = None) -> Any:
@@ -97,7 +102,7 @@ def test_promote_then_rollback_results_audit_rows_tags_and_progress(env: Any) ->
     assert said == ["moving alias production of iris: v2 -> v3"]
     row = row_of(store, up.audit_id)
     seconds = row["detail"]["registry_seconds"]
-    assert isinstance(seconds, float) and 0 <= seconds < 60
+    assert isinstance(seconds, float) and 0 <= seconds < 60 and seconds == round(seconds, 3)
     assert row == {
         "actor": "alice",
         "action": "promote",
@@ -219,9 +224,9 @@ def test_refused_promote_and_rollback_write_one_audit_row_and_nothing_else(env: 
     assert (promoted_tags(registry, 3), registry.get_model("iris").tags) == before
 
 
-def test_several_problems_are_joined_in_the_message(env: Any, mlflow_registry: Any) -> None:
+def test_several_problems_are_joined_in_the_message(env: Any, mlflow_registry_restored: Any) -> None:
     settings, store, registry = env
-    mlflow_registry.set_status("iris", 3, "PENDING_REGISTRATION")
+    mlflow_registry_restored.set_status("iris", 3, "PENDING_REGISTRATION")
     result = promote(settings, store, registry, "iris", 3, actor="a", expect_current=1)
     problems = row_of(store, result.audit_id)["detail"]["problems"]
     assert len(problems) == 2 and result.message == "; ".join(problems)
@@ -244,13 +249,13 @@ def test_promote_to_the_current_version_changes_nothing(env: Any) -> None:
 
 
 def test_an_unset_alias_and_endpoints_without_a_hook_are_warned_about(
-    mlflow_registry: Any, tmp_path: Path
+    mlflow_registry_restored: Any, tmp_path: Path
 ) -> None:
     endpoints = [
         {"name": "canary-a", "url": "http://127.0.0.1:9", "model": "iris", "alias": "canary"},
         {"name": "canary-b", "url": "http://127.0.0.1:9", "model": "iris", "alias": "canary"},
     ]
-    settings = make_settings(tmp_path, mlflow_registry.tracking_uri, endpoints)
+    settings = make_settings(tmp_path, mlflow_registry_restored.tracking_uri, endpoints)
     store, registry = Store(settings.store.path), RegistryClient(settings.registry)
     said: list[str] = []
     promoter = Promoter(settings, store, registry)
@@ -267,11 +272,22 @@ def test_an_unset_alias_and_endpoints_without_a_hook_are_warned_about(
     assert promoted_tags(registry, 3)["promoted_from"] == ""
 
 
-def test_no_deploy_skips_the_hook_and_its_secrets_and_warns(mlflow_registry: Any, tmp_path: Path) -> None:
+def test_no_deploy_skips_the_hook_and_its_secrets_and_warns(
+    mlflow_registry_restored: Any, tmp_path: Path
+) -> None:
     marker = tmp_path / "ran"
     hook = {"command": f"touch {marker} ${{UNSET_DEPLOY_SECRET}}"}
-    endpoints = [{"name": "iris-prod", "url": "http://127.0.0.1:9", "model": "iris", "deploy": hook}]
-    settings = make_settings(tmp_path, mlflow_registry.tracking_uri, endpoints)
+    endpoints = [
+        {"name": "iris-prod", "url": "http://127.0.0.1:9", "model": "iris", "deploy": hook},
+        {
+            "name": "iris-canary",
+            "url": "http://127.0.0.1:9",
+            "model": "iris",
+            "alias": "canary",
+            "deploy": hook,
+        },
+    ]
+    settings = make_settings(tmp_path, mlflow_registry_restored.tracking_uri, endpoints)
     store, registry = Store(settings.store.path), RegistryClient(settings.registry)
     refused = promote(settings, store, registry, "iris", 3, actor="a", probe=healthy())
     assert refused.refused and "${UNSET_DEPLOY_SECRET}" in refused.message
@@ -280,11 +296,18 @@ def test_no_deploy_skips_the_hook_and_its_secrets_and_warns(mlflow_registry: Any
     assert result.ok and result.warnings == [warning] and not marker.exists()
     assert row_of(store, result.audit_id)["detail"]["warnings"] == [warning]
     assert store.list_audit(action="deploy") == [] and registry.alias_version("iris", "production") == "3"
+    # An alias that was unset: its endpoints serve no known version.
+    canary = promote(settings, store, registry, "iris", 3, alias="canary", actor="a", deploy=False)
+    assert canary.ok and canary.warnings == [
+        "not redeployed (--no-deploy): iris-canary keep serving v? until redeployed"
+    ]
 
 
-def test_a_registry_that_refuses_the_move_leaves_a_failed_row(env: Any, mlflow_registry: Any) -> None:
+def test_a_registry_that_refuses_the_move_leaves_a_failed_row(
+    env: Any, mlflow_registry_restored: Any
+) -> None:
     settings, store, registry = env
-    refuse_writes(mlflow_registry, "registered_model_aliases")
+    refuse_writes(mlflow_registry_restored, "registered_model_aliases")
     result = promote(settings, store, registry, "iris", 3, actor="a", reason="r")
     assert (result.ok, result.refused, result.changed, result.from_version, result.to_version) == (
         False,
@@ -323,9 +346,11 @@ def test_a_registry_that_denies_the_move_leaves_a_refused_row(env: Any) -> None:
     assert (row["result"], row["detail"]) == ("refused", {"error": "not permitted: dave lacks EDIT on iris"})
 
 
-def test_tags_that_cannot_be_written_are_a_warning_not_an_undo(env: Any, mlflow_registry: Any) -> None:
+def test_tags_that_cannot_be_written_are_a_warning_not_an_undo(
+    env: Any, mlflow_registry_restored: Any
+) -> None:
     settings, store, registry = env
-    refuse_writes(mlflow_registry, "model_version_tags")
+    refuse_writes(mlflow_registry_restored, "model_version_tags")
     said: list[str] = []
     result = promote(settings, store, registry, "iris", 3, actor="a", on_progress=said.append)
     assert result.ok and result.changed and registry.alias_version("iris", "production") == "3"
@@ -370,6 +395,13 @@ def test_record_failure_audits_the_attempt_whole(env: Any) -> None:
             "alert_id": None,
             "endpoint": None,
         }
+    # Without a stage, the alias given, else the one configured for the model.
+    settings.registry.aliases = {"iris": "champion"}
+    for alias, target in ((None, "champion"), ("canary", "canary")):
+        result = promoter.record_failure(
+            "promote", "iris", actor="a", exc=RegistryUnavailable("x"), alias=alias
+        )
+        assert result.target == Target(alias=target) and row_of(store, result.audit_id)["alias"] == target
 
 
 def test_recheck_against_an_unreachable_registry_fails_and_audits(env: Any, tmp_path: Path) -> None:
@@ -410,6 +442,8 @@ def test_a_rollback_whose_target_changed_since_the_plan_is_refused(env: Any, tmp
     result = promoter.apply(plan, actor="a")
     assert result.refused and result.message == "the rollback target changed from v2 to v1"
     assert (result.from_version, result.to_version) == ("3", "1")
+    row = row_of(store, result.audit_id)
+    assert (row["result"], row["from_version"], row["to_version"]) == ("refused", "3", "1")
     assert registry.alias_version("iris", "production") == "3"
     # A rollback plan gone stale in its current version says that alone, not a changed target too.
     stale = promoter.plan_rollback("iris")
@@ -418,6 +452,8 @@ def test_a_rollback_whose_target_changed_since_the_plan_is_refused(env: Any, tmp
     assert refused.refused and refused.message == (
         "alias production of iris changed since you looked: it is v2, you expected v3"
     )
+    # Its audit row names the version the alias points to now, not the one the stale plan saw.
+    assert row_of(store, refused.audit_id)["from_version"] == "2"
     assert promote(settings, store, registry, "iris", 3, actor="c").ok  # back to 3
     # The re-checked plan is the one applied: a fresh plan of the same rollback goes through.
     again = promoter.plan_rollback("iris")
@@ -425,13 +461,33 @@ def test_a_rollback_whose_target_changed_since_the_plan_is_refused(env: Any, tmp
     assert fresh.ok and (fresh.from_version, fresh.to_version) == ("3", again.new_version)
 
 
-def test_redeploy_outcomes_end_the_message_and_the_audit_row(mlflow_registry: Any, tmp_path: Path) -> None:
+def test_a_promote_whose_alias_moved_since_the_plan_is_refused(env: Any) -> None:
+    settings, store, registry = env
+    promoter = Promoter(settings, store, registry)
+    plan = promoter.plan_promote("iris", 3)
+    assert plan.ok and plan.current_version == "2"
+    assert promote(settings, store, registry, "iris", 1, actor="b").ok  # 2 -> 1 meanwhile
+    result = promoter.apply(plan, actor="a")
+    assert result.refused and result.message == (
+        "alias production of iris changed since you looked: it is v1, you expected v2"
+    )
+    assert (result.from_version, result.to_version) == ("1", "3")
+    assert registry.alias_version("iris", "production") == "1"
+    # Without the re-check (the CLI plans and applies at once) the plan is applied as it was made.
+    applied = promoter.apply(plan, actor="a", recheck=False)
+    assert applied.ok and (applied.from_version, applied.to_version) == ("2", "3")
+    assert registry.alias_version("iris", "production") == "3"
+
+
+def test_redeploy_outcomes_end_the_message_and_the_audit_row(
+    mlflow_registry_restored: Any, tmp_path: Path
+) -> None:
     hook = {"command": "echo {alias} {action} {actor} {from_version}", "verify_timeout": 1}
     endpoints = [
         {"name": "iris-a", "url": "http://127.0.0.1:9", "model": "iris", "deploy": hook},
         {"name": "iris-b", "url": "http://127.0.0.1:9", "model": "iris", "deploy": hook},
     ]
-    settings = make_settings(tmp_path, mlflow_registry.tracking_uri, endpoints)
+    settings = make_settings(tmp_path, mlflow_registry_restored.tracking_uri, endpoints)
     store, registry = Store(settings.store.path), RegistryClient(settings.registry)
     said: list[str] = []
     failed = promote(
@@ -452,7 +508,7 @@ def test_redeploy_outcomes_end_the_message_and_the_audit_row(mlflow_registry: An
     )
     alerts = sorted(a.id for a in store.list_alerts())
     assert len(alerts) == 2 and sorted(failed.alert_ids) == alerts
-    assert not failed.ok and failed.changed and [d.ok for d in failed.deploys] == [False, False]
+    assert failed.ok is False and failed.changed and [d.ok for d in failed.deploys] == [False, False]
     assert failed.message == (
         "promoted iris: alias production v2 -> v3; but "
         "deploy of iris v3 to iris-a did not converge within 1s: connection refused; "
@@ -479,12 +535,14 @@ def test_redeploy_outcomes_end_the_message_and_the_audit_row(mlflow_registry: An
     assert row_of(store, fine.audit_id)["detail"]["deploys"] == [d.as_dict() for d in fine.deploys]
 
 
-def test_a_stage_redeploy_passes_the_stage_as_the_alias(mlflow_registry: Any, tmp_path: Path) -> None:
+def test_a_stage_redeploy_passes_the_stage_as_the_alias(
+    mlflow_registry_restored: Any, tmp_path: Path
+) -> None:
     hook = {"command": "echo {alias}"}
     endpoints = [
         {"name": "iris-st", "url": "http://127.0.0.1:9", "model": "iris", "alias": "Staging", "deploy": hook}
     ]
-    settings = make_settings(tmp_path, mlflow_registry.tracking_uri, endpoints)
+    settings = make_settings(tmp_path, mlflow_registry_restored.tracking_uri, endpoints)
     store, registry = Store(settings.store.path), RegistryClient(settings.registry)
     promoter = Promoter(settings, store, registry)
     result = promoter.apply(promoter.plan_promote("iris", 3, stage="Staging"), actor="a", probe=healthy())
@@ -498,13 +556,13 @@ def test_a_stage_redeploy_passes_the_stage_as_the_alias(mlflow_registry: Any, tm
 
 
 def test_the_promoters_plans_read_the_audit_trail_when_the_history_tag_is_gone(
-    env: Any, mlflow_registry: Any
+    env: Any, mlflow_registry_restored: Any
 ) -> None:
     from mlflow import MlflowClient
 
     settings, store, registry = env
     assert promote(settings, store, registry, "iris", 3, actor="a").ok  # 2 -> 3
-    MlflowClient(mlflow_registry.tracking_uri).delete_registered_model_tag(
+    MlflowClient(mlflow_registry_restored.tracking_uri).delete_registered_model_tag(
         "iris", "mlops_console.history.production"
     )
     promoter = Promoter(settings, store, registry)
@@ -527,3 +585,20 @@ def test_the_audit_row_reads_pending_while_mlflow_is_asked(env: Any) -> None:
     result = promote(settings, store, Watching(settings.registry), "iris", 3, actor="a")
     assert result.ok and seen == [("pending", {"endpoints": []})]
     assert [r.result for r in store.list_audit()] == ["ok"]
+
+
+def test_the_promoter_rolls_back_the_alias_or_stage_it_is_given(env: Any) -> None:
+    settings, store, registry = env
+    promoter = Promoter(settings, store, registry)
+    for target, first, second in (({"alias": "staging"}, 1, None), ({"stage": "Staging"}, 3, 1)):
+        for version in (first, second):
+            if version is not None:
+                assert promoter.apply(promoter.plan_promote("iris", version, **target), actor="a").ok
+        # Re-checked, like the TUI's rollback: the plan and its re-check both read this target.
+        back = promoter.apply(promoter.plan_rollback("iris", **target), actor="b")
+        assert back.ok, back.message
+        assert (back.target, back.from_version, back.to_version) == (Target(**target), "1", "3")
+    assert (
+        registry.alias_version("iris", "staging") == "3" and registry.stage_version("iris", "Staging") == "3"
+    )
+    assert registry.alias_version("iris", "production") == "2"

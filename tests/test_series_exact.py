@@ -17,6 +17,7 @@ from mlops_console.core.series import (
     RPS_STEP,
     EndpointSeries,
     MetricsSample,
+    PointRing,
     WindowStats,
     histogram_quantile,
     quantile,
@@ -310,3 +311,21 @@ def test_throughput_baseline_leaves_out_exactly_the_last_minute_by_default() -> 
     series.rps_history.extend([(0.0, 10.0), (10.0, 10.0), (20.0, 12.0), (39.5, 50.0), (41.0, 99.0)])
     # at 100: 39.5 is 60.5 s old (kept), 41 is 59 s old (left out); median 11, deviations 1, 1, 1, 39
     assert series.throughput_baseline(100.0) == (11.0, 1.0, 100.0)
+
+
+def test_a_full_ring_keeps_the_newest_points_paired_with_their_times() -> None:
+    """The throughput history: its oldest kept point dates the baseline's span, its newest values draw
+    the status sparkline."""
+    ring = PointRing(3)
+    for i in range(5):
+        ring.append((float(i), 10.0 * i))
+    assert list(ring) == [(2.0, 20.0), (3.0, 30.0), (4.0, 40.0)]
+    assert (ring[0], ring[-1], len(ring)) == ((2.0, 20.0), (4.0, 40.0), 3)
+    assert (ring.values(), ring.values(2)) == ((20.0, 30.0, 40.0), (30.0, 40.0))
+    ring.extend([(5.0, 50.0)])  # one past the bound
+    assert list(ring) == [(3.0, 30.0), (4.0, 40.0), (5.0, 50.0)]
+    ring.extend([(6.0, 60.0), (7.0, 70.0), (8.0, 80.0), (9.0, 90.0)])
+    assert list(ring) == [(7.0, 70.0), (8.0, 80.0), (9.0, 90.0)]
+    ring.clear()
+    ring.extend([(1.0, 1.0), (2.0, 2.0)])
+    assert list(ring) == [(1.0, 1.0), (2.0, 2.0)]

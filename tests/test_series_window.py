@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -87,3 +88,54 @@ def test_probes_out_of_the_window_leave_the_figures_in_order() -> None:
     stats = series.probe_stats(61.5)
     assert (stats.requests, stats.error_ratio, stats.latencies) == (2, 0.0, (0.1, 0.3))
     assert series.probe_stats(200.0).requests == 0
+
+
+def test_a_failed_probe_leaving_a_full_ring_leaves_the_error_ratio() -> None:
+    series = EndpointSeries(interval=30.0)  # holds 3 probes
+    series.add_probe(0.0, None)
+    for t in (1.0, 2.0):
+        series.add_probe(t, 0.1 * t)
+    assert (series.probe_stats(2.0).requests, series.probe_stats(2.0).error_ratio) == (3, 1 / 3)
+    series.add_probe(3.0, 0.3)  # the failed probe leaves
+    stats = series.probe_stats(3.0)
+    assert (stats.requests, stats.error_ratio, stats.latencies) == (3, 0.0, (0.1, 0.2, 0.3))
+    for t, latency in ((4.0, None), (5.0, 0.5), (6.0, 0.6)):
+        series.add_probe(t, latency)
+    assert (series.probe_stats(6.0).error_ratio, series.probe_stats(6.0).samples) == (1 / 3, 2)
+    series.add_probe(7.0, 0.7)  # the second failed probe leaves too
+    assert (series.probe_stats(7.0).error_ratio, series.probe_stats(7.0).samples) == (0.0, 3)
+
+
+def test_probes_out_of_time_order_include_the_window_boundary() -> None:
+    series = EndpointSeries(interval=1.0)
+    series.add_probe(10.0, 0.1)
+    series.add_probe(5.0, 0.2)  # a clock set back: out of time order
+    assert series.probe_stats(5.0 + PROBE_WINDOW).latencies == (0.1, 0.2), "exactly a window old is in"
+    assert series.probe_stats(5.001 + PROBE_WINDOW).latencies == (0.1,)
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize(
+    ("probes", "now"),
+    [
+        ([(100.0, 0.1), (50.0, 0.2), (101.0, 0.3), (40.0, 0.4)], 110.0),  # a step back leaves, another comes
+        ([(100.0, 0.1), (100.0, 0.2), (101.0, 0.3), (40.0, 0.4)], 110.0),  # one instant twice, then back
+        ([(100.0, 0.1), (50.0, 0.2), (40.0, 0.3), (101.0, 0.4)], 105.0),  # two steps back, one leaves
+        ([(100.0, 0.1), (50.0, 0.2), (101.0, NAN)], 151.0),  # a step back, then a NaN
+        ([(1.0, NAN), (2.0, NAN), (3.0, 0.3), (4.0, 0.4)], 4.0),  # two NaNs, one leaves
+        ([(100.0, NAN), (50.0, 0.2)], 155.0),  # a NaN, then a step back
+    ],
+    ids=["back-leaves", "same-instant", "back-twice", "back-then-nan", "two-nans", "nan-then-back"],
+)
+def test_a_ring_of_probes_out_of_time_order_or_nan_keeps_the_window_exact(
+    probes: list[tuple[float, float]], now: float
+) -> None:
+    """Each case holds an irregularity the kept window must still see (else its shortcut counts a probe
+    out of the window, or leaves a NaN out)."""
+    series = EndpointSeries(interval=30.0)  # holds 3 probes
+    for at, latency in probes:
+        series.add_probe(at, latency)
+    held: list[tuple[float, float | None]] = list(probes[-3:])
+    assert same(series.probe_stats(now), defined(series, held, now))

@@ -213,3 +213,87 @@ def test_an_unknown_alert_is_a_key_error_naming_it(store: Store) -> None:
     with pytest.raises(KeyError) as raised:
         store.get_alert(999)
     assert raised.value.args == (999,)
+
+
+def test_open_alert_writes_every_field_its_events_and_its_pages_at_its_start(store: Store) -> None:
+    evidence = {"detector": "mad", "observed": 2.5, "band": [0.1, 1.0]}
+    alert = NewAlert(
+        "latency|ep-a",
+        "latency",
+        "ep-a",
+        "warning",
+        "ep-a p95 2.5 s",
+        STARTED,
+        model="iris",
+        version="3",
+        value=2.5,
+        threshold=1.0,
+        flapping=True,
+        runbook="https://runbooks.example/latency",
+        evidence=evidence,
+    )
+    # The pages may name the alert: they are made from its id inside the transaction.
+    alert_id = store.open_alert(
+        alert,
+        lambda i: [OutboxMessage("firing", "chan-1", "json://h/x", "warning", f"alert {i}", "b")],
+        events=["flapping"],
+    )
+    got = store.get_alert(alert_id)
+    assert (
+        got.fingerprint,
+        got.rule,
+        got.endpoint,
+        got.model,
+        got.version,
+        got.severity,
+        got.summary,
+        got.value,
+        got.threshold,
+        got.flapping,
+        got.runbook,
+        got.state,
+        got.started_at,
+        got.updated_at,
+        got.last_notified_at,
+        got.resolved_at,
+    ) == (
+        "latency|ep-a",
+        "latency",
+        "ep-a",
+        "iris",
+        "3",
+        "warning",
+        "ep-a p95 2.5 s",
+        2.5,
+        1.0,
+        True,
+        "https://runbooks.example/latency",
+        "firing",
+        STARTED,
+        STARTED,
+        STARTED,
+        None,
+    )
+    assert [(e.kind, e.at, e.actor, e.note, e.data) for e in store.events(alert_id)] == [
+        ("fired", STARTED, None, None, {"value": 2.5, "evidence": evidence}),
+        ("flapping", STARTED, None, None, None),
+    ]
+    assert [
+        (n.kind, n.title, n.status, n.attempts, n.created_at, n.next_attempt_at)
+        for n in store.notifications_for(alert_id)
+    ] == [("firing", f"alert {alert_id}", "pending", 0, STARTED, STARTED)]
+
+
+def test_an_alert_without_a_start_or_evidence_starts_on_the_stores_clock(store: Store) -> None:
+    alert_id = store.open_alert(new_alert("ep-a", 0.0), [page()])
+    got = store.get_alert(alert_id)
+    assert (got.started_at, got.updated_at, got.flapping, got.model, got.value) == (
+        DECIDED,
+        DECIDED,
+        False,
+        "iris",
+        None,
+    )
+    assert [(e.kind, e.at, e.data) for e in store.events(alert_id)] == [("fired", DECIDED, {"value": None})]
+    [queued] = store.notifications_for(alert_id)
+    assert (queued.created_at, queued.next_attempt_at) == (DECIDED, DECIDED)

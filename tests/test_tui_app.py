@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable
 
 from mlops_console.tui.app import MlopsConsole
 from mlops_console.tui.dialogs.ack import AckDialog
@@ -20,13 +19,7 @@ from mlops_console.tui.screens.help import HelpScreen
 from mlops_console.tui.screens.models import ModelsScreen
 from mlops_console.tui.screens.overview import OverviewScreen
 from tests import sample
-
-
-async def settle(pilot) -> None:
-    """Wait until workers are done and their results rendered (never a fixed sleep)."""
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+from tests._tui import rows, settle
 
 
 async def palette_pick(pilot, typed: str, expected: str) -> None:  # type: ignore[no-untyped-def]
@@ -44,13 +37,6 @@ async def palette_pick(pilot, typed: str, expected: str) -> None:  # type: ignor
             break
         await pilot.pause(0.05)
     await pilot.press("enter")
-
-
-def rows(table: DataTable) -> list[list[str]]:
-    return [
-        [getattr(c, "plain", str(c)) for c in table.get_row(key)]
-        for key in (r.key for r in table.ordered_rows)
-    ]
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from mlops_console.tui.screens.alerts import AlertsScreen
 from mlops_console.tui.screens.models import ModelsScreen
 from tests._changes import promote
 from tests._loopback import FaultServer, async_wait_for
+from tests._tui import settle
 
 ACTOR = "tester@console"
 
@@ -50,12 +51,6 @@ def make_settings(tmp_path: Path, tracking_uri: str, server: FaultServer, rules:
             "auto_rollback": [{"model": "iris", "watch": "10m", "rules": rules}],
         }
     )
-
-
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 def subtitle(screen: ModelsScreen) -> str:

@@ -20,13 +20,8 @@ from mlops_console.tui.model_metrics import direction, judge
 from mlops_console.tui.screens.models import ModelsScreen
 from mlops_console.tui.widgets.status_bar import StatusBar
 from tests import sample
+from tests._tui import settle
 from tests.fixtures_mlflow import MLFLOW_BIN, free_port, quiet_env, stop_process_group, wait_http_ok
-
-
-async def settle(pilot) -> None:
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 @pytest.mark.parametrize(

@@ -3,15 +3,19 @@ yet what the user sees, sorts and filters is always every endpoint's latest snap
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from textual.coordinate import Coordinate
+
 from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot
 from mlops_console.tui.messages import SnapshotReceived
 from mlops_console.tui.screens.overview import OverviewScreen
+from mlops_console.tui.widgets.filter_bar import FilterBar
 from tests import sample
 from tests.test_tui_app import rows, settle
 
@@ -144,3 +148,73 @@ async def test_a_filter_shows_exactly_the_matching_endpoints_while_snapshots_arr
         await show(pilot, fleet(**{"fleet-050": {"health": "down"}}))
         assert [r[1] for r in rows(table)][:2] == ["fleet-050", "fleet-000"]
         assert table.row_count == FLEET
+
+
+def painted(table) -> list[list[tuple[str, object]]]:
+    """Every line as painted: its segments' text and style (meta included: what a click reports)."""
+    return [[(s.text, s.style) for s in table.render_line(y)] for y in range(table.size.height)]
+
+
+async def test_each_cell_is_painted_as_datatable_paints_it(tmp_path: Path) -> None:
+    """The table renders a cell that fits its line without DataTable's layout machinery; every line it
+    paints is DataTable's own: header, fixed columns, zebra rows, the cursor's and the hovered row,
+    styled, plain and empty cells, names cut at a narrow column's width."""
+    base = sample.snapshot()
+    # Names as wide as the name column (22 cells, 16 when narrow), one cell less and one more.
+    names = [f"wide-{'x' * (n - 5)}" for n in (15, 16, 17, 21, 22, 23)]
+    wide = [dataclasses.replace(e, name=name) for e, name in zip(fleet().endpoints, names, strict=False)]
+    mixed = dataclasses.replace(base, endpoints=[*base.endpoints, *wide, *fleet().endpoints[:10]])
+    async with overview(tmp_path, mixed) as (pilot, screen):
+        table = screen.table
+        for width in (160, 100):  # wide, then narrow: other columns, shorter names
+            await pilot.resize_terminal(width, 30)
+            await show(pilot, mixed)
+            table.move_cursor(row=3, animate=False)
+            table.hover_coordinate = Coordinate(5, 2)
+            await pilot.pause()
+            ours = painted(table)
+            table.fast_cells = False
+            table._clear_caches()
+            theirs = painted(table)
+            table.fast_cells = True
+            table._clear_caches()
+            assert "✖ down" in "".join(text for line in ours for text, _ in line)
+            assert ours == theirs
+
+
+async def test_keys_typed_faster_than_frames_while_snapshots_arrive(tmp_path: Path) -> None:
+    """Filter keys with a snapshot after each, every one handled without waiting for a frame, then the
+    last keys after the last snapshot: once idle, exactly the matching endpoints in order, each with its
+    newest values (those out of view when that snapshot came too), the cursor on its endpoint."""
+    async with overview(tmp_path, fleet()) as (pilot, screen):
+        app, table = pilot.app, screen.table
+        table.move_cursor(row=table.get_row_index("fleet-110"), animate=False)
+        await pilot.press("slash")
+        bar = screen.query_one(FilterBar)
+
+        async def handled(snapshot: EngineSnapshot | None) -> None:
+            for _ in range(5000):  # until the key and the snapshot are applied, however slow the machine
+                if table.filter_text == bar.value and (snapshot is None or app.snapshot is snapshot):
+                    return
+                await asyncio.sleep(0.001)
+            raise AssertionError("a key or a snapshot was never applied")
+
+        for i, key in enumerate("fleet-"):
+            bar.insert_text_at_cursor(key)
+            # Down, up, down again: each key's matches come from a different order.
+            changed = {
+                "fleet-115": {"health": "down" if i % 2 == 0 else "up"},
+                "fleet-119": {"p95": 0.1 * (i + 1)},
+            }
+            snapshot = fleet(**changed)
+            app.post_message(SnapshotReceived(snapshot))
+            await handled(snapshot)
+        for key in "11":
+            bar.insert_text_at_cursor(key)
+            await handled(None)
+        await pilot.pause()
+        shown = rows(table)
+        assert [r[1] for r in shown] == [f"fleet-11{i}" for i in range(10)]  # fleet-115 is up again
+        assert next(r for r in shown if r[1] == "fleet-119")[screen_column(screen, "p95")] == "600ms"
+        assert screen.selected_endpoint() == "fleet-110"
+        assert str(table.border_subtitle) == f"10/{FLEET} match “fleet-11”"

@@ -4,22 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import DataTable
-
 from mlops_console.tui.app import MlopsConsole
 from mlops_console.tui.screens.pipeline_runs import PipelineRunsScreen
 from mlops_console.tui.screens.pipelines import PipelinesScreen
 from tests import sample
-
-
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-
-
-def rows(table: DataTable) -> list[list[str]]:
-    return [[getattr(c, "plain", str(c)) for c in table.get_row(r.key)] for r in table.ordered_rows]
+from tests._tui import rows, settle
 
 
 async def test_pipelines_screen_shows_health_due_sparklines_and_escaped_names(tmp_path: Path) -> None:

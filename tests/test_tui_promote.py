@@ -8,12 +8,7 @@ from mlops_console.config import RegistrySettings
 from mlops_console.tui.dialogs.confirm_change import ChangeDialog
 from mlops_console.tui.screens.models import ModelsScreen
 from tests import sample
-
-
-async def settle(pilot) -> None:
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+from tests._tui import settle
 
 
 async def test_promote_from_models_screen_moves_the_alias(mlflow_registry, tmp_path: Path) -> None:

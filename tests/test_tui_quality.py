@@ -6,23 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable
 
 from mlops_console.tui.app import MlopsConsole
 from mlops_console.tui.screens.endpoint_detail import EndpointDetailScreen
 from mlops_console.tui.screens.quality import QualityScreen
 from mlops_console.tui.text import DASH
 from tests import sample
-
-
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-
-
-def rows(table: DataTable) -> list[list[str]]:
-    return [[getattr(c, "plain", str(c)) for c in table.get_row(r.key)] for r in table.ordered_rows]
+from tests._tui import rows, settle
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from mlops_console.tui.screens.alerts import AlertsScreen
 from mlops_console.tui.screens.base import WRITE_ACTIONS
 from mlops_console.tui.screens.models import ModelsScreen
 from tests import sample
-from tests._tui_offers import footer_actions, help_text, settle
+from tests._tui import settle
+from tests._tui_offers import footer_actions, help_text
 
 # What each screen offers that changes something, by action and by the words the user sees.
 WRITES = {

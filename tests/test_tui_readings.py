@@ -14,12 +14,7 @@ from mlops_console.tui.messages import SnapshotReceived
 from mlops_console.tui.screens.endpoint_detail import EndpointDetailScreen
 from mlops_console.tui.text import DASH
 from tests import sample
-
-
-async def settle(pilot) -> None:
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+from tests._tui import settle
 
 
 def cell(table: DataTable, row: str, column: str) -> str:

@@ -15,7 +15,8 @@ from textual.widgets import Static
 from mlops_console.tui.screens.help import HelpScreen
 from mlops_console.tui.screens.report import ReportScreen
 from tests import sample
-from tests._tui_offers import footer_actions, help_text, settle
+from tests._tui import settle
+from tests._tui_offers import footer_actions, help_text
 
 
 # -- what each screen offers, exactly --------------------------------------------------------------------
@@ -142,11 +143,14 @@ async def test_help_keys_table_fills_the_width_with_a_bold_header_flush_left(tmp
 
 async def test_help_lists_a_binding_with_two_keys_once(tmp_path: Path) -> None:
     app = sample.make_app(tmp_path)
-    app.settings.tui.keymap = {"app.help": "question_mark,f1"}
+    # Two bindings with two keys each: the keymap's keys come last, in binding order, so the second key
+    # of `app.help` is followed by `app.audit`'s keys.
+    app.settings.tui.keymap = {"app.help": "question_mark,f1", "app.audit": "4,f4"}
     async with app.run_test(size=(200, 48)) as pilot:
         await pilot.press("3")
         await settle(pilot)
         rows = help_rows(await help_text(pilot, app))
     assert [row[1:] for row in rows if "app.help" in row] == [("Keys and help for this screen", "app.help")]
+    assert [row[1:] for row in rows if "app.audit" in row] == [("Audit trail", "app.audit")]
     # Every other row is still there: the second key is skipped, not the end of the table.
     assert set(APP_ROWS) <= set(rows) and set(FOCUS_ROWS) <= set(rows)

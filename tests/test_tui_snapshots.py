@@ -12,6 +12,7 @@ import pytest
 from textual.widgets import Input
 
 from tests import sample
+from tests._tui import settle
 
 WIDE = (160, 48)
 NARROW = (80, 24)
@@ -24,12 +25,6 @@ def _utc(monkeypatch: pytest.MonkeyPatch) -> None:
     yield
     monkeypatch.undo()
     time.tzset()
-
-
-async def settle(pilot) -> None:
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 def keys(*presses: str):

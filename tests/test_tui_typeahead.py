@@ -18,12 +18,7 @@ from mlops_console.tui.screens.audit import AuditScreen
 from mlops_console.tui.screens.models import ModelsScreen
 from mlops_console.tui.screens.overview import OverviewScreen
 from tests import sample
-
-
-async def settle(pilot) -> None:
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+from tests._tui import settle
 
 
 def burst(app: MlopsConsole, text: str) -> None:

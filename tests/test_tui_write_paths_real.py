@@ -25,6 +25,7 @@ from mlops_console.tui.screens.alerts import AlertsScreen
 from mlops_console.tui.screens.models import ModelsScreen
 from tests._changes import promote
 from tests._loopback import FaultServer, async_wait_for
+from tests._tui import settle
 
 ACTOR = "tester@console"
 
@@ -61,12 +62,6 @@ async def console(settings: Settings):  # type: ignore[no-untyped-def]
     app = MlopsConsole(settings, actor=ACTOR)  # the real engine, store and registry
     async with app.run_test(size=(160, 48)) as pilot:
         yield app, pilot
-
-
-async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 async def confirm(pilot, app: MlopsConsole, reason: str) -> ChangeDialog:  # type: ignore[no-untyped-def]

@@ -199,6 +199,7 @@ def _watch(
     settings: Settings, log: logging.Logger, early_stop: threading.Event, metrics: SelfMetrics | None = None
 ) -> int:
     from mlops_console.core.engine import Engine, EngineFailed
+    from mlops_console.core.gc_tuning import tune as tune_gc
 
     store = open_store_waiting(settings, log, early_stop)
     if store is None:
@@ -213,6 +214,7 @@ def _watch(
         if early_stop.is_set():  # a signal came before the loop's own handlers were in place
             stop.set()
         engine = Engine(settings, store)
+        tune_gc()
         log.info(
             "watching %d endpoints, %d notification channels, store %s",
             len(settings.endpoints),

@@ -80,7 +80,7 @@ class EndpointState:
         comes back or its grace runs out)."""
         self.adapter = adapter or create_adapter(settings)
         self.series = EndpointSeries(interval=settings.interval)
-        self.recent_errors: deque[ProbeError] = deque(maxlen=RECENT_ERRORS)
+        self._recent_errors: deque[ProbeError] | None = None
         self.consecutive_invalid = 0
         self.loading = False
         """The last probe found the server up but its model still loading (see `ProbeResult.loading`)."""
@@ -118,13 +118,19 @@ class EndpointState:
             self.expected_version and self.served_version and self.expected_version != self.served_version
         )
 
+    @property
+    def recent_errors(self) -> tuple[ProbeError, ...]:
+        """The last RECENT_ERRORS errors, oldest first."""
+        return () if self._recent_errors is None else tuple(self._recent_errors)
+
     # -- what the sources report ---------------------------------------------------------------------
     def record(self, result: ProbeResult, now: float) -> bool:
         """One probe's result. True when the endpoint now serves another version than it did (the
         registry's answer may be stale)."""
         self.probes += 1
         self.last_probe_at = now
-        self.series.add_probe(now, result.latency if result.ok else None)
+        if self.health_source == "probe":  # an `up{}` reading has no latency, and no window reads it
+            self.series.add_probe(now, result.latency if result.ok else None)
         self._minute.add(result, now)
         version_changed = False
         self.loading = result.loading and not result.ok
@@ -143,7 +149,9 @@ class EndpointState:
             self.consecutive_invalid = 0
         if result.error:
             self.last_error = result.error
-            self.recent_errors.append(ProbeError(at=now, error=result.error, status=result.status))
+            if self._recent_errors is None:  # most endpoints never fail: no ring until one does
+                self._recent_errors = deque(maxlen=RECENT_ERRORS)
+            self._recent_errors.append(ProbeError(at=now, error=result.error, status=result.status))
         elif result.ok:
             self.last_error = None
         previous = self.health
@@ -294,7 +302,7 @@ class EndpointState:
                 rps=self.rps,
                 rps_5m=self.rps_5m,
                 error_ratio=stats.error_ratio,
-                latency_history=tuple(self.series.latency_history),
+                latency_history=self.series.latencies(),
                 rps_history=self.series.rps_history.values(RPS_HISTORY_POINTS),
                 last_ok_at=self.last_ok_at,
                 last_probe_at=self.last_probe_at,
@@ -302,7 +310,7 @@ class EndpointState:
                 consecutive_failures=self.consecutive_failures,
                 probes=self.probes,
                 failures=self.failures,
-                recent_errors=tuple(self.recent_errors),
+                recent_errors=self.recent_errors,
                 firing=self.firing,
                 quality=self.quality,
                 detection=self.detected.describe(),

@@ -2,7 +2,8 @@
 
 It runs the same inside the TUI (in its own thread, see `engine_thread`) and in `mlops-console watch`.
 One engine per store probes and notifies (the lease); any other follows the store instead. What it
-is made of lives beside it: per-endpoint state (`endpoint_state`), where figures come from
+is made of lives beside it: the lease and leading or following (`engine_lease`), the periodic work
+while leading (`housekeeping`), per-endpoint state (`endpoint_state`), where figures come from
 (`sources`), the rules (`conditions`), the alert book (`alerts`), the registry's answers
 (`registry_watch`), and the writer and notifier.
 """
@@ -15,10 +16,9 @@ import concurrent.futures
 import logging
 import os
 import socket
-import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_console.config import Settings
@@ -26,21 +26,21 @@ from mlops_console.core.adapters import ProbeResult
 from mlops_console.core.alerts import (
     AlertBook,
     AlertWrite,
-    escalate_unacknowledged,
-    page_after_maintenance,
-    remind_unacknowledged,
 )
 from mlops_console.core.conditions import Condition, evaluate
 from mlops_console.core.endpoint_state import EndpointState
+from mlops_console.core.engine_lease import lease_loop, step_down
+from mlops_console.core.housekeeping import ESCALATE_EVERY as ESCALATE_EVERY  # where callers found it
+from mlops_console.core.housekeeping import write_status
 from mlops_console.core.notifier import Notifier
 from mlops_console.core.quality.snapshot import QualitySnapshot
 from mlops_console.core.registry_watch import RegistryWatch
 from mlops_console.core.secrets import missing as missing_env
 from mlops_console.core.snapshot import EndpointSnapshot, EngineHealth, EngineSnapshot
 from mlops_console.core.sources import ProbeSource, ScheduleStats, Source
-from mlops_console.core.store import Rollup, Store
+from mlops_console.core.status_rows import StatusRows
+from mlops_console.core.store import Store
 from mlops_console.core.supervise import Supervisor
-from mlops_console.core.watcher_health import watcher_health
 from mlops_console.core.writer import AlertWriter
 
 if TYPE_CHECKING:
@@ -53,19 +53,6 @@ log = logging.getLogger("mlops_console.engine")
 
 T = TypeVar("T")
 
-LEASE_TTL = 10.0
-LEASE_RENEW = 3.0
-STATUS_EVERY = 2.0
-STORE_SYNC_EVERY = 5.0
-REMIND_EVERY = 30.0
-ESCALATE_EVERY = 2.0
-"""How late an escalation may be past its channel's `after`, or a page past its maintenance window."""
-AUTO_ROLLBACK_EVERY = 1.0
-DETECTOR_STATE_EVERY = 10.0
-PRUNE_EVERY = 3600.0
-"""Seconds between two prunings of history older than `store.history` (a backlog: every round)."""
-"""Seconds between writes of what the detectors learnt: a watcher killed with -9 loses at most this,
-and never a change of a condition (written within a housekeeping round, 0.5 s)."""
 STALL_PROBES = 3
 """A leader whose endpoint has not completed a probe in this many (interval + timeout) is stalled."""
 STALL_MIN = 15.0
@@ -125,6 +112,8 @@ class Engine:
         self._last_change_id = 0
         self._gone: set[str] = set()
         """Endpoints gone since the last status write (their rows go from the store with it)."""
+        self.status_rows = StatusRows()
+        """What the store holds of each endpoint's status row and rollup, as this engine wrote it."""
         self.cannot_page = settings.missing_env("notifications")
         """Unset variables of notification URLs: this engine only follows (it would take the lease and
         then page nobody, keeping a watcher that can page from taking over)."""
@@ -225,7 +214,7 @@ class Engine:
             log.warning("following only, never probing or paging: %s", "; ".join(self.cannot_page))
         self.supervisor.stop = self._stop
         supervise = self.supervisor.start
-        tasks = [supervise("lease", self._lease_loop), supervise("alert writer", self.writer.run)]
+        tasks = [supervise("lease", lambda: lease_loop(self)), supervise("alert writer", self.writer.run)]
         if self.registry.configured:
             tasks.append(supervise("registry", lambda: self.registry.run(self.endpoints.values())))
         pipelines = self.pipelines
@@ -240,7 +229,7 @@ class Engine:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self._step_down()
+            await step_down(self)
             self._store_pool.shutdown(wait=True)
         if self.failure is not None:
             raise EngineFailed(self.failure)
@@ -262,127 +251,6 @@ class Engine:
         for state in self.endpoints.values():
             state.refresh(now)
         return self.snapshot()
-
-    # -- leadership ------------------------------------------------------------------------------------
-    async def _lease_loop(self) -> None:
-        leader_tasks: list[asyncio.Task[Any]] = []
-        try:
-            await self._lease_rounds(leader_tasks)
-        except Exception:
-            # Restarted by the supervisor: lead again from scratch (adopt open alerts, new probe tasks).
-            self.leader = False
-            raise
-        finally:
-            # Stopping the engine stops its sources too (and closes their HTTP session).
-            await self._stop_leading(leader_tasks)
-
-    async def _lease_rounds(self, leader_tasks: list[asyncio.Task[Any]]) -> None:
-        while True:
-            try:
-                held = (
-                    False
-                    if self.cannot_page
-                    else await self._in_store(self.store.acquire_lease, self.owner, LEASE_TTL)
-                )
-            except Exception as exc:
-                log.warning("store unavailable: %s", exc)
-                held = self.leader
-            if held and not self.leader:
-                log.info("probing %d endpoints", len(self.endpoints), extra={"event": "lease_acquired"})
-                leader_tasks[:] = await self._become_leader()
-                self.leader, self.follow_owner = True, None
-                self._leading_since = time.time()
-            elif not held:
-                if self.leader:
-                    log.warning("lost the store lease; following", extra={"event": "lease_lost"})
-                    self.leader = False
-                    await self._stop_leading(leader_tasks)
-                await self._follow()
-            await asyncio.sleep(LEASE_RENEW)
-
-    async def _become_leader(self) -> list[asyncio.Task[Any]]:
-        open_alerts = await self._in_store(self.store.open_alerts)
-        if not self.writer.queue:
-            # What we knew when we last led may be stale (another engine resolved or fired since):
-            # the store is the truth now. With writes still queued, our book is newer than the store.
-            self.book = AlertBook(self.settings)
-        self.book.restore(open_alerts)
-        if self.prometheus is not None and self.settings.discover:
-            # Endpoints the last leader had discovered: each comes back with discovery or goes after
-            # the grace, resolving what it left open (never before discovery has answered).
-            rows = await self._in_store(self.store.read_status)
-            self.prometheus.remember({r["name"]: r["updated_at"] for r in rows if r.get("discovered")})
-        await self._restore_detectors()
-        notifier = self._notifier = Notifier(self.settings, self.store, outcomes=self.deliveries)
-        supervise = self.supervisor.start
-        tasks = []
-        for source in self.sources:
-            await source.open()
-            tasks += [supervise(name, loop) for name, loop in source.loops(self).items()]
-        tasks.append(supervise("notifier", lambda: notifier.run(self._stop)))
-        tasks.append(supervise("housekeeping", self._housekeeping_loop))
-        if self.settings.auto_rollback:
-            tasks.append(supervise("auto rollback", self._auto_rollback_loop))
-        return tasks
-
-    async def _restore_detectors(self) -> None:
-        """Continue with the baselines the last lease holder (this watcher before a restart, or
-        another engine) wrote, instead of learning from scratch."""
-        saved = await self._in_store(self.store.read_detector_state)
-        restored = 0
-        for name, state in self.endpoints.items():
-            if name in saved:
-                restored += len(state.detected.load(saved[name]))
-        if restored:
-            log.info(
-                "detectors continue from the stored state (%d rules)",
-                restored,
-                extra={"event": "detectors_restored", "rules": restored},
-            )
-
-    def _detector_states(self, everything: bool = False) -> dict[str, dict[str, Any]]:
-        states = {}
-        for name, state in self.endpoints.items():
-            taken = state.detected.to_state() if everything else state.detected.take_state()
-            if taken:
-                states[name] = taken
-        return states
-
-    async def _stop_leading(self, leader_tasks: list[asyncio.Task[Any]]) -> None:
-        for task in leader_tasks:
-            task.cancel()
-        await asyncio.gather(*leader_tasks, return_exceptions=True)
-        leader_tasks.clear()
-        for source in self.sources:
-            await source.close()
-
-    async def _follow(self) -> None:
-        holder = await self._in_store(self.store.lease_holder)
-        waiting = f"cannot page without {self._unset_paging}" if self.cannot_page else "waiting for lease"
-        self.follow_owner = holder.who if holder else f"nobody ({waiting})"
-        rows = await self._in_store(self.store.read_status)
-        self._followed = tuple(EndpointSnapshot.from_dict(row) for row in rows)
-        followed = await self._in_store(watcher_health, self.store)
-        self._followed_health = followed or EngineHealth()
-
-    async def _step_down(self) -> None:
-        await self.writer.close(timeout=self.settings.notify.timeout)
-        if not self.leader:
-            return
-        if self._notifier is not None:
-            try:
-                await asyncio.wait_for(self._notifier.drain_once(), timeout=self.settings.notify.timeout)
-            except Exception as exc:
-                log.warning("final notification flush incomplete: %s", exc)
-        final = EngineHealth("stopped") if self.failure is None else self.health()
-        try:
-            rows = [state.snapshot().to_dict() for state in self.endpoints.values()]
-            await self._in_store(self.store.write_detector_state, self._detector_states(everything=True))
-            await self._in_store(self._write_status, rows, [], final)
-            await self._in_store(self.store.release_lease, self.owner)
-        except Exception as exc:
-            log.warning("could not release the store lease: %s", exc)
-        self.leader = False
 
     # -- what the sources observed -------------------------------------------------------------------
     def probed(self, state: EndpointState, result: ProbeResult, now: float) -> None:
@@ -441,103 +309,10 @@ class Engine:
     async def _in_store(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._store_pool, fn, *args)
 
-    # -- periodic work ---------------------------------------------------------------------------------
-    async def _housekeeping_loop(self) -> None:
-        last = {
-            "status": 0.0,
-            "sync": 0.0,
-            "remind": 0.0,
-            "escalate": 0.0,
-            "detectors": time.time(),
-            "prune": 0.0,
-        }
-        logged_at = 0.0
-        while True:
-            await asyncio.sleep(0.5)
-            try:
-                await self._housekeeping_round(last)
-            except sqlite3.Error as exc:
-                # The store refusing a status write or a read is not a bug: say so and try again. Alert
-                # writes have their own queue (AlertWriter), so nothing is lost meanwhile.
-                self._store_problem = f"store: {exc}"
-                if time.time() - logged_at >= 30.0:
-                    logged_at = time.time()
-                    log.warning(
-                        "store housekeeping failed: %s; retrying", exc, extra={"event": "store_error"}
-                    )
-            else:
-                self._store_problem = None
-
-    async def _housekeeping_round(self, last: dict[str, float]) -> None:
-        now = time.time()
-        if now - last["status"] >= STATUS_EVERY:
-            last["status"] = now
-            states = self.endpoints.values()
-            rows = [state.snapshot().to_dict() for state in states]
-            rollups = [r for r in (state.rollup() for state in states) if r is not None]
-            gone = [name for name in self._gone if name not in self.endpoints]
-            await self._in_store(self._write_status, rows, rollups, self.health(now), gone)
-            self._gone.difference_update(gone)
-        if now - last["sync"] >= STORE_SYNC_EVERY:
-            last["sync"] = now
-            # Alerts opened by other commands (a deploy that did not converge) become ours to resolve.
-            self.book.restore(await self._in_store(self.store.open_alerts))
-            change_id = await self._in_store(self.store.latest_change_id)
-            if change_id != self._last_change_id:
-                self._last_change_id = change_id
-                self.registry.wake()
-        urgent = any(state.detected.urgent for state in self.endpoints.values())
-        if urgent or now - last["detectors"] >= DETECTOR_STATE_EVERY:
-            last["detectors"] = now
-            learnt = self._detector_states()
-            if learnt:
-                try:
-                    await self._in_store(self.store.write_detector_state, learnt)
-                except sqlite3.Error:
-                    for name in learnt:
-                        self.endpoints[name].detected.changed = True  # written next round instead
-                    raise
-        if now - last["prune"] >= PRUNE_EVERY:
-            last["prune"] = now
-            pruned = await self._in_store(self.store.prune_history, now - self.settings.store.history)
-            if pruned >= 20_000:
-                last["prune"] = now - PRUNE_EVERY  # more to prune: again next round
-        if now - last["remind"] >= REMIND_EVERY:
-            last["remind"] = now
-            if await self._in_store(remind_unacknowledged, self.store, self.settings):
-                self._notifier_wake()
-        if now - last["escalate"] >= ESCALATE_EVERY:
-            last["escalate"] = now
-            queued = await self._in_store(page_after_maintenance, self.store, self.settings)
-            if any(n.escalates for n in self.settings.notifications):
-                queued += await self._in_store(escalate_unacknowledged, self.store, self.settings)
-            if queued:
-                self._notifier_wake()
-
-    async def _auto_rollback_loop(self) -> None:
-        from mlops_console.core.auto_rollback import AutoRollback
-
-        runner = self.auto_rollback = AutoRollback(
-            self.settings,
-            self.store,
-            owner=self.owner,
-            may_act=lambda: self.leader and not self.read_only and not self._stop.is_set(),
-        )
-        while True:
-            # Its own thread: a rollback waits for deploy hooks and their verification (minutes).
-            if await asyncio.to_thread(runner.round):
-                self._notifier_wake()
-            await asyncio.sleep(AUTO_ROLLBACK_EVERY)
-
-    def _write_status(
-        self,
-        rows: list[dict[str, Any]],
-        rollups: Sequence[Rollup],
-        health: EngineHealth,
-        gone: Sequence[str] = (),
-    ) -> None:
-        self.store.write_status(rows, engine={"owner": self.owner, **health.to_dict()}, gone=gone)
-        self.store.write_rollups(rollups)
+    async def write_status(self, now: float | None = None) -> None:
+        """The status rows and rollups that changed since the last write, the rows of endpoints
+        gone, and this engine's health (see `housekeeping.write_status`)."""
+        await write_status(self, now)
 
     async def _publish_loop(self, on_snapshot: Callable[[EngineSnapshot], None], period: float) -> None:
         while True:

@@ -11,7 +11,7 @@ import statistics
 from array import array
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 PROBE_WINDOW = 60.0
 """Seconds of probe latencies behind the probe-based percentiles."""
@@ -158,25 +158,48 @@ def _probe_window(latencies: list[float], requests: int, failed: int) -> WindowS
     )
 
 
-@dataclass
 class EndpointSeries:
-    interval: float
-    probes: deque[tuple[float, float | None]] = field(init=False)
-    """(time, latency or None for a failed probe)."""
-    metrics: deque[MetricsSample] = field(
-        default_factory=lambda: deque(maxlen=int(METRICS_KEEP / METRICS_STEP) + 2)
-    )
-    rps_history: PointRing = field(default_factory=lambda: PointRing(int(RPS_KEEP / RPS_STEP)))
-    latency_history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_POINTS))
+    """One endpoint's rings. The probe and scrape rings are made on first use: an endpoint read from
+    Prometheus never probes nor scrapes, and at 10,000 endpoints their empty deques took 30 MB."""
 
-    def __post_init__(self) -> None:
-        self.probes = deque(maxlen=max(2, min(600, math.ceil(PROBE_WINDOW / self.interval) + 1)))
+    __slots__ = ("_failed", "_irregular", "_latency_history", "_metrics", "_probes", "_sorted", "interval",
+                 "rps_history")  # fmt: skip
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.rps_history = PointRing(int(RPS_KEEP / RPS_STEP))
+        self._probes: deque[tuple[float, float | None]] | None = None
+        self._metrics: deque[MetricsSample] | None = None
+        self._latency_history: deque[float] | None = None
         # Kept as probes come and go, so the window's figures need no sort per probe: the latencies of
         # the successful probes in `probes`, sorted; the failed ones; and what forbids the shortcut
         # (adjacent probes out of time order, NaN latencies), which then takes the full scan.
         self._sorted: list[float] = []
         self._failed = 0
         self._irregular = 0
+
+    @property
+    def probes(self) -> deque[tuple[float, float | None]]:
+        """(time, latency or None for a failed probe)."""
+        if self._probes is None:
+            self._probes = deque(maxlen=max(2, min(600, math.ceil(PROBE_WINDOW / self.interval) + 1)))
+        return self._probes
+
+    @property
+    def metrics(self) -> deque[MetricsSample]:
+        if self._metrics is None:
+            self._metrics = deque(maxlen=int(METRICS_KEEP / METRICS_STEP) + 2)
+        return self._metrics
+
+    @property
+    def latency_history(self) -> deque[float]:
+        if self._latency_history is None:
+            self._latency_history = deque(maxlen=HISTORY_POINTS)
+        return self._latency_history
+
+    def latencies(self) -> tuple[float, ...]:
+        """The recent probe latencies, oldest first (for sparklines), without making the ring."""
+        return () if self._latency_history is None else tuple(self._latency_history)
 
     # -- probes --------------------------------------------------------------------------------------
     def add_probe(self, at: float, latency: float | None) -> None:

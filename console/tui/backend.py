@@ -110,7 +110,7 @@ class Backend:
     def store(self) -> Store:
         with self._lock:
             if self._store is None:
-                from mlops_console.core.store import Store  # sqlite_utils pulls in pandas: ~0.6 s
+                from mlops_console.core.store import Store
 
                 store = self.settings.store
                 self._store = Store(store.path, lock_timeout=store.lock_timeout)

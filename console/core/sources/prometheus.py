@@ -298,6 +298,11 @@ class PrometheusSource:
             self._filled.update(s.name for s in todo)
 
     # -- discovery ------------------------------------------------------------------------------------
+    @property
+    def remembered(self) -> frozenset[str]:
+        """Endpoints discovered before a restart, neither found again nor gone yet."""
+        return frozenset(self._remembered)
+
     def remember(self, last_seen: Mapping[str, float | None]) -> None:
         """Endpoints a previous leader (this watcher before a restart, or another one) had discovered,
         with when it last saw them. Each found again carries on (its open alerts with it); one that no

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_console.core.store import schema
 from mlops_console.core.store.errors import StoreError, missing_store, translate
+from mlops_console.core.store.sqlite_utils_import import import_sqlite_utils
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -149,10 +150,7 @@ class StoreBase:
         """A sqlite-utils view of this thread's connection."""
         db: sqlite_utils.Database | None = getattr(self._local, "db", None)
         if db is None:
-            # Imported on first use: sqlite-utils pulls in pandas when present (~0.3 s of start-up).
-            import sqlite_utils
-
-            db = sqlite_utils.Database(self._conn())
+            db = import_sqlite_utils().Database(self._conn())
             self._local.db = db
         return db
 

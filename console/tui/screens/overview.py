@@ -14,7 +14,8 @@ from textual.widgets import DataTable
 from mlops_console.core.snapshot import EngineSnapshot
 from mlops_console.tui.host import HostSample
 from mlops_console.tui.screens.base import ConsoleScreen
-from mlops_console.tui.widgets.endpoint_table import COLUMNS, Column, EndpointTable
+from mlops_console.tui.widgets.endpoint_columns import COLUMNS, Column
+from mlops_console.tui.widgets.endpoint_table import EndpointTable
 from mlops_console.tui.widgets.filter_bar import FilterBar
 from mlops_console.tui.widgets.host_panel import HostPanel
 

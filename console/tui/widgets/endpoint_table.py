@@ -1,23 +1,23 @@
 """The overview's endpoint table: one row per endpoint, sorted and filtered on every snapshot.
 
-Its cost has to stay near a bare `DataTable`'s at ten endpoints and below it at ten thousand, so:
-- only the rows in view are rendered from their snapshot; the others are marked out of date and
-  filled in when they scroll into view. Sorting and filtering read the snapshots themselves, so they
-  always see every endpoint's current values;
-- the row order is kept here and handed to the table in one step (`_show_order`), not row by row:
-  `add_row` and `remove_row` cost O(rows) each, which made a filter keystroke at 10,000 rows take
-  seconds;
+Its cost has to stay near a bare `DataTable`'s at ten endpoints and below it at ten thousand, and a
+filter keystroke at ten thousand has to answer within a frame, so:
+- only the rows in view are rendered from their snapshot; the others are filled in when they scroll
+  into view. Sorting and filtering read the snapshots (`EndpointIndex`), so they always see every
+  endpoint's current values;
+- the row order is kept here and handed to the table in one step (`_show_order`), not row by row
+  (`add_row` and `remove_row` cost O(rows) each), from rows kept for every endpoint, shown or not: a
+  filter builds none;
 - a rendered cell is reused while its value is the same object (the table re-renders every cell
-  whenever any cell changed).
+  whenever any cell changed), and a new one is rendered without Rich's layout machinery
+  (`render_one_line`).
 
 Every column has a fixed width and every row is one line, which the overrides of DataTable's private
-methods below rely on (textual is pinned below 9).
-"""
+methods below rely on (textual is pinned below 9)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from rich.segment import Segment
@@ -26,78 +26,18 @@ from rich.text import Text
 from textual._two_way_dict import TwoWayDict
 from textual.cache import LRUCache
 from textual.widgets import DataTable
+from textual.widgets._data_table import default_cell_formatter
 from textual.widgets.data_table import ColumnKey, Row, RowKey
 
 from mlops_console.core import formatting
 from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot
 from mlops_console.tui.text import DASH, clean, firing_and_pending, safe_text, sparkline
+from mlops_console.tui.widgets.endpoint_columns import COLUMNS, NARROW_WIDTHS, SPARK_WIDTH, Column, drift_cell
+from mlops_console.tui.widgets.endpoint_index import EndpointIndex
+from mlops_console.tui.widgets.one_line_cell import render_one_line
 
 if TYPE_CHECKING:
     from mlops_console.tui.app import MlopsConsole
-
-NARROW_WIDTHS = {"name": 16, "version": 5, "p95": 6, "rps": 6, "err": 5, "drift": 5}
-"""Narrower cells below the overview's narrow width, so the drift column fits 80 columns."""
-SPARK_WIDTH = 14
-HEALTH_ORDER = {"down": 0, "degraded": 1, "loading": 2, "unknown": 3, "up": 4}
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    label: str
-    width: int
-    narrow: bool
-    sort: Callable[[EndpointSnapshot], Any]
-
-
-def _num(value: float | None) -> float:
-    return float("inf") if value is None else value
-
-
-def _current(e: EndpointSnapshot, latency: float | None) -> float | None:
-    """A latency percentile, or None while the endpoint is down: it then describes the time before."""
-    return None if e.health == "down" else latency
-
-
-def _drift_order(e: EndpointSnapshot) -> tuple[int, float]:
-    """Drifting endpoints first, then by their drifting share; endpoints without a verdict last."""
-    q = e.quality
-    if q is None or q.drift_share is None:
-        return (2, 0.0)
-    return (0 if q.dataset_drift else 1, -q.drift_share)
-
-
-def _drift_cell(e: EndpointSnapshot, colors: dict[str, str]) -> Text:
-    """`⚠3/4` when the dataset drifts, `1/4` when some features do, `ok`, `…` before a verdict."""
-    q = e.quality
-    if q is None:
-        return Text(DASH, style="dim")
-    judged = sum(1 for f in q.features if f.verdict in ("drift", "ok"))
-    if q.drift_share is None or not judged:
-        return Text("…", style="dim")
-    if q.dataset_drift:
-        return Text(f"⚠{len(q.drifted)}/{judged}", style=f"bold {colors['down']}")
-    if q.drifted:
-        return Text(f"{len(q.drifted)}/{judged}", style=colors["degraded"])
-    return Text("ok")
-
-
-COLUMNS: list[Column] = [
-    Column("health", "health", 10, True, lambda e: HEALTH_ORDER.get(e.health, 9)),
-    Column("name", "endpoint", 22, True, lambda e: e.name),  # 16 when narrow
-    Column("model", "model@alias", 22, False, lambda e: (e.model or "", e.alias or "")),
-    Column("want", "want", 5, False, lambda e: e.expected_version or ""),
-    Column("serves", "serves", 7, False, lambda e: (not e.version_mismatch, e.served_version or "")),
-    Column("version", "ver", 7, True, lambda e: (not e.version_mismatch, e.expected_version or "")),
-    Column("p50", "p50", 7, False, lambda e: _num(_current(e, e.p50))),
-    Column("p95", "p95", 7, True, lambda e: _num(_current(e, e.p95))),
-    Column("p99", "p99", 7, False, lambda e: _num(_current(e, e.p99))),
-    Column("rps", "req/s", 7, True, lambda e: -(e.rps or 0.0)),
-    Column("err", "err%", 6, True, lambda e: -(e.error_ratio or 0.0)),
-    Column("spark", "latency", SPARK_WIDTH, False, lambda e: _num(e.p50)),
-    Column("drift", "drift", 7, True, lambda e: _drift_order(e)),
-    Column("last_ok", "last ok", 7, True, lambda e: -(e.last_ok_at or 0.0)),
-]
 
 
 class EndpointTable(DataTable):
@@ -109,19 +49,21 @@ class EndpointTable(DataTable):
         self._ordered: tuple[int, list[Row], list[tuple[RowKey, int]]] | None = None
         self._cells_rendered: LRUCache[tuple[Any, ...], tuple[Any, list[list[Segment]]]] = LRUCache(4096)
         self._order: list[str] = []  # row keys as shown, top to bottom
-        self._order_on: dict[str, Any] = {}  # row key -> sort value `_order` was computed from
-        self._shown: dict[str, dict[str, Any]] = {}  # row key -> cell values shown
-        self._stale: set[str] = set()  # rows whose cells predate their endpoint's snapshot
-        self._row_keys: dict[str, RowKey] = {}
+        # Every endpoint's row, shown or filtered out: a filter hands the table rows it already has.
+        self._rows_of: dict[str, tuple[RowKey, Row, dict[ColumnKey, Any]]] = {}
+        self._generation = 0  # snapshots shown so far
+        self._fresh: dict[str, int] = {}  # row key -> the generation its cells were made from
         super().__init__(**kwargs)
         self.narrow: bool | None = None
         self.filter_text = ""
         self.sort_key = "health"
         self.sort_reverse = False
         self._snapshot: EngineSnapshot | None = None
-        self._snapshots: dict[str, EndpointSnapshot] = {}
-        self._haystacks: dict[tuple[str | None, ...], str] = {}
+        self._index = EndpointIndex()
         self._intervals: tuple[Any, dict[str, float]] | None = None  # (settings, name -> interval)
+        self.fast_cells = True
+        self._cell_meta: dict[tuple[int, int], Style] = {}  # what a click on a cell reports
+        """Cells that fit on their line rendered without DataTable's layout machinery (the same segments)."""
 
     @property
     def console(self) -> MlopsConsole:
@@ -144,8 +86,7 @@ class EndpointTable(DataTable):
 
     def clear(self, columns: bool = False) -> EndpointTable:
         super().clear(columns)
-        self._order, self._order_on, self._shown, self._row_keys = [], {}, {}, {}
-        self._stale.clear()
+        self._order, self._rows_of, self._fresh = [], {}, {}
         self._rows_version += 1
         return self
 
@@ -167,110 +108,94 @@ class EndpointTable(DataTable):
             table_column = self.columns.get(ColumnKey(column.key))
             if table_column is not None:
                 table_column.label = self._label(column)
-        self._order_on = {}  # reorder on the values as they are now
         if self._snapshot is not None:
-            self.show(self._snapshot)
+            self._index.resort(self._sort_column().sort, reverse)  # on the values as they are now
+            self._show_matching()
         self.refresh()
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text
         if self._snapshot is not None:
-            self.show(self._snapshot)
+            self._show_matching()
 
     # -- snapshots -----------------------------------------------------------------------------------
-    def _matches(self, e: EndpointSnapshot) -> bool:
-        fields = (e.name, e.model, e.alias, e.health, e.url, e.served_version, e.expected_version)
-        haystack = self._haystacks.get(fields)
-        if haystack is None:
-            if len(self._haystacks) > 4 * max(len(self._snapshots), 1000):
-                self._haystacks.clear()  # endpoints came and went: drop the ones gone
-            haystack = " ".join(clean(v) for v in fields if v).lower()
-            self._haystacks[fields] = haystack
-        return self.filter_text.lower() in haystack
-
     def show(self, snapshot: EngineSnapshot) -> None:
         """Rows added, removed and reordered as needed; only the cells in view re-rendered."""
         self._snapshot = snapshot
-        self._snapshots = {e.name: e for e in snapshot.endpoints}
-        wanted: Sequence[EndpointSnapshot] = snapshot.endpoints
-        if self.filter_text:
-            wanted = [e for e in wanted if self._matches(e)]
-        sort = self._sort_column().sort
-        order_on = {e.name: sort(e) for e in wanted}
-        if order_on != self._order_on:
-            self._order_on = order_on
-            order = sorted(order_on, key=lambda name: (order_on[name], name), reverse=self.sort_reverse)
-            if order != self._order:
-                self._show_order(order)
-        self._stale.update(order_on)
+        self._generation += 1
+        self._index.update(snapshot.endpoints, self._sort_column().sort, self.sort_reverse)
+        gone = self._rows_of.keys() - self._index.snapshots.keys()
+        for key in gone:
+            del self._rows_of[key]
+            self._fresh.pop(key, None)
+        self._show_matching()
+
+    def _show_matching(self) -> None:
+        order = self._index.matching(self.filter_text)
+        if order != self._order:
+            self._show_order(order)
         self._update_rows_in_view()
+        total = len(self._index.snapshots)
         if not self.row_count:
             self.border_subtitle = "no endpoints match the filter" if self.filter_text else "no endpoints"
         elif self.filter_text:
-            self.border_subtitle = safe_text(
-                f"{len(wanted)}/{len(snapshot.endpoints)} match “{self.filter_text}”"
-            )
+            self.border_subtitle = safe_text(f"{len(order)}/{total} match “{self.filter_text}”")
         else:
             self.border_subtitle = ""
 
     def _show_order(self, order: list[str]) -> None:
         """Hand the table its rows in this order at once; the cursor stays on its endpoint."""
         selected = self.selected_endpoint()
-        keep = set(order)
-        for key in [k for k in self._shown if k not in keep]:
-            row_key = self._row_keys.pop(key)
-            del self._shown[key], self._data[row_key], self.rows[row_key]
-            self._stale.discard(key)
-        columns = [c.key for c in self.columns_shown()]
-        column_keys = [ColumnKey(c) for c in columns]
-        for key in order:
-            if key not in self._shown:
-                # Filled in when the row comes into view; the name shows meanwhile.
-                cells: dict[str, Any] = dict.fromkeys(columns, "")
-                cells["name"] = Text(clean(key, limit=40), end="")
-                row_key = self._row_keys[key] = RowKey(key)
-                self._shown[key] = cells
-                self._data[row_key] = dict(zip(column_keys, cells.values(), strict=True))
-                self.rows[row_key] = Row(row_key, 1)
-                self._stale.add(key)
-        row_keys = self._row_keys
-        self._row_locations = TwoWayDict({row_keys[key]: i for i, key in enumerate(order)})
+        rows_of = self._rows_of
+        if len(rows_of) < len(self._index.snapshots):
+            column_keys = [ColumnKey(c.key) for c in self.columns_shown()]
+            name_key = ColumnKey("name")
+            for key in order:
+                if key not in rows_of:
+                    # Filled in when the row comes into view; the name shows meanwhile.
+                    data: dict[ColumnKey, Any] = dict.fromkeys(column_keys, "")
+                    data[name_key] = Text(clean(key, limit=40), end="")
+                    row_key = RowKey(key)
+                    rows_of[key] = (row_key, Row(row_key, 1), data)
+        shown = [rows_of[key] for key in order]
+        self.rows = {row_key: row for row_key, row, _ in shown}
+        self._data = {row_key: data for row_key, _, data in shown}
+        self._row_locations = TwoWayDict({row_key: i for i, (row_key, _, _) in enumerate(shown)})
         self._order = order
         self._rows_version += 1
         self._update_count += 1
         self._require_update_dimensions = True
         self.refresh(layout=True)
         self.check_idle()
-        if selected is not None and selected in self._shown:
-            self.move_cursor(row=self._row_locations.get(row_keys[selected]), animate=False)
+        if selected is not None and selected in self._row_locations:
+            self.move_cursor(row=self._row_locations.get(rows_of[selected][0]), animate=False)
         else:
             self.cursor_coordinate = self.cursor_coordinate  # kept within the rows left
 
     def _update_rows_in_view(self) -> None:
         """Bring the rows on screen up to date with their endpoints' latest snapshot."""
-        if not self._stale or not self.is_mounted:
+        if not self.is_mounted:
+            return
+        generation, fresh = self._generation, self._fresh
+        stale = [key for key in self.rows_in_view() if fresh.get(key) != generation]
+        if not stale:
             return
         now = self.console.clock()
         columns = [c.key for c in self.columns_shown()]
         column_keys = [ColumnKey(c) for c in columns]
         changed = False
-        for key in self.rows_in_view():
-            if key not in self._stale:
+        for key in stale:
+            fresh[key] = generation
+            e = self._index.snapshots.get(key)
+            row = self._rows_of.get(key)
+            if e is None or row is None:
                 continue
-            self._stale.discard(key)
-            e = self._snapshots.get(key)
-            previous = self._shown.get(key)
-            if e is None or previous is None:
-                continue
-            cells = self._cells(e, now)
-            data = self._data[self._row_keys[key]]
+            cells, data = self._cells(e, now), row[2]
             for column, column_key in zip(columns, column_keys, strict=True):
-                if cells[column] != previous[column]:
+                # An unchanged value keeps its object, and with it its rendering.
+                if cells[column] != data[column_key]:
                     data[column_key] = cells[column]
                     changed = True
-                else:
-                    cells[column] = previous[column]  # the same object: its rendering is reused
-            self._shown[key] = cells
         if changed:
             self._update_count += 1
             self.refresh()
@@ -346,7 +271,7 @@ class EndpointTable(DataTable):
             ),
             "err": Text(formatting.ratio(e.error_ratio), style=error_style),
             "spark": Text(sparkline(e.latency_history, SPARK_WIDTH), style=colors["accent"]),
-            "drift": _drift_cell(e, colors),
+            "drift": drift_cell(e, colors),
             "last_ok": Text(formatting.age(e.last_ok_at, now), style=colors["down"] if stale else ""),
         }
 
@@ -369,7 +294,7 @@ class EndpointTable(DataTable):
     def _rows_in_order(self) -> tuple[list[Row], list[tuple[RowKey, int]]]:
         # DataTable rebuilds both lists, O(rows), whenever any cell changes; here only when rows do.
         if self._ordered is None or self._ordered[0] != self._rows_version:
-            rows = [self.rows[self._row_keys[key]] for key in self._order]
+            rows = list(self.rows.values())  # built in the order shown
             self._ordered = (self._rows_version, rows, [(row.key, 0) for row in rows])
         return self._ordered[1], self._ordered[2]
 
@@ -410,6 +335,47 @@ class EndpointTable(DataTable):
         cached = self._cells_rendered.get(key)
         if cached is not None and cached[0] is value:
             return cached[1]
-        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        lines = self._render_one_line(row_index, column_index, value, base_style, width, cursor, hover)
+        if lines is None:
+            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         self._cells_rendered[key] = (value, lines)
         return lines
+
+    def _render_one_line(
+        self,
+        row_index: int,
+        column_index: int,
+        value: Any,
+        base_style: Style,
+        width: int,
+        cursor: bool,
+        hover: bool,
+    ) -> list[list[Segment]] | None:
+        """The cell as DataTable's `_render_cell` renders it, without its layout machinery; None for a
+        cell that does not fit on its line (DataTable renders those)."""
+        header = row_index < 0
+        if value is None or (header and self.header_height != 1) or not self.fast_cells:
+            return None
+        text = value if isinstance(value, Text) else default_cell_formatter(value, wrap=False, height=1)
+        if not isinstance(text, Text):
+            return None
+        component, post = self._get_styles_to_render_cell(
+            header,
+            False,
+            not header and (row_index < self.fixed_rows or column_index < self.fixed_columns),
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        meta = self._cell_meta.get((row_index, column_index))
+        if meta is None:
+            if len(self._cell_meta) > 4096:
+                self._cell_meta.clear()
+            meta = self._cell_meta[row_index, column_index] = Style.from_meta(
+                {"row": row_index, "column": column_index}
+            )
+        pre = base_style + meta + component
+        return render_one_line(self.app.console, text, width, self.cell_padding, pre, post)

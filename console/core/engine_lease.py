@@ -1,0 +1,149 @@
+"""The engine's lease: take it and lead (probe, evaluate, page), or follow the lease holder through the
+store; and hand over cleanly when the engine stops. Functions of the `Engine`, whose state they use."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from mlops_console.core.alerts import AlertBook
+from mlops_console.core.housekeeping import (
+    _write_status,
+    auto_rollback_loop,
+    detector_states,
+    housekeeping_loop,
+)
+from mlops_console.core.notifier import Notifier
+from mlops_console.core.snapshot import EndpointSnapshot, EngineHealth
+from mlops_console.core.status_rows import StatusBatch
+from mlops_console.core.watcher_health import watcher_health
+
+if TYPE_CHECKING:
+    from mlops_console.core.engine import Engine
+
+log = logging.getLogger("mlops_console.engine")
+
+LEASE_TTL = 10.0
+LEASE_RENEW = 3.0
+
+
+async def lease_loop(engine: Engine) -> None:
+    leader_tasks: list[asyncio.Task[Any]] = []
+    try:
+        await _lease_rounds(engine, leader_tasks)
+    except Exception:
+        # Restarted by the supervisor: lead again from scratch (adopt open alerts, new probe tasks).
+        engine.leader = False
+        raise
+    finally:
+        # Stopping the engine stops its sources too (and closes their HTTP session).
+        await _stop_leading(engine, leader_tasks)
+
+
+async def _lease_rounds(engine: Engine, leader_tasks: list[asyncio.Task[Any]]) -> None:
+    while True:
+        try:
+            held = (
+                False
+                if engine.cannot_page
+                else await engine._in_store(engine.store.acquire_lease, engine.owner, LEASE_TTL)
+            )
+        except Exception as exc:
+            log.warning("store unavailable: %s", exc)
+            held = engine.leader
+        if held and not engine.leader:
+            log.info("probing %d endpoints", len(engine.endpoints), extra={"event": "lease_acquired"})
+            leader_tasks[:] = await _become_leader(engine)
+            engine.leader, engine.follow_owner = True, None
+            engine._leading_since = time.time()
+        elif not held:
+            if engine.leader:
+                log.warning("lost the store lease; following", extra={"event": "lease_lost"})
+                engine.leader = False
+                await _stop_leading(engine, leader_tasks)
+            await _follow(engine)
+        await asyncio.sleep(LEASE_RENEW)
+
+
+async def _become_leader(engine: Engine) -> list[asyncio.Task[Any]]:
+    open_alerts = await engine._in_store(engine.store.open_alerts)
+    engine.status_rows.reset()
+    if not engine.writer.queue:
+        # What we knew when we last led may be stale (another engine resolved or fired since):
+        # the store is the truth now. With writes still queued, our book is newer than the store.
+        engine.book = AlertBook(engine.settings)
+    engine.book.restore(open_alerts)
+    if engine.prometheus is not None and engine.settings.discover:
+        # Endpoints the last leader had discovered: each comes back with discovery or goes after
+        # the grace, resolving what it left open (never before discovery has answered).
+        rows = await engine._in_store(engine.store.read_status)
+        engine.prometheus.remember({r["name"]: r["updated_at"] for r in rows if r.get("discovered")})
+    await _restore_detectors(engine)
+    notifier = engine._notifier = Notifier(engine.settings, engine.store, outcomes=engine.deliveries)
+    supervise = engine.supervisor.start
+    tasks = []
+    for source in engine.sources:
+        await source.open()
+        tasks += [supervise(name, loop) for name, loop in source.loops(engine).items()]
+    tasks.append(supervise("notifier", lambda: notifier.run(engine._stop)))
+    tasks.append(supervise("housekeeping", lambda: housekeeping_loop(engine)))
+    if engine.settings.auto_rollback:
+        tasks.append(supervise("auto rollback", lambda: auto_rollback_loop(engine)))
+    return tasks
+
+
+async def _restore_detectors(engine: Engine) -> None:
+    """Continue with the baselines the last lease holder (this watcher before a restart, or
+    another engine) wrote, instead of learning from scratch."""
+    saved = await engine._in_store(engine.store.read_detector_state)
+    restored = 0
+    for name, state in engine.endpoints.items():
+        if name in saved:
+            restored += len(state.detected.load(saved[name]))
+    if restored:
+        log.info(
+            "detectors continue from the stored state (%d rules)",
+            restored,
+            extra={"event": "detectors_restored", "rules": restored},
+        )
+
+
+async def _stop_leading(engine: Engine, leader_tasks: list[asyncio.Task[Any]]) -> None:
+    for task in leader_tasks:
+        task.cancel()
+    await asyncio.gather(*leader_tasks, return_exceptions=True)
+    leader_tasks.clear()
+    for source in engine.sources:
+        await source.close()
+
+
+async def _follow(engine: Engine) -> None:
+    holder = await engine._in_store(engine.store.lease_holder)
+    waiting = f"cannot page without {engine._unset_paging}" if engine.cannot_page else "waiting for lease"
+    engine.follow_owner = holder.who if holder else f"nobody ({waiting})"
+    rows = await engine._in_store(engine.store.read_status)
+    engine._followed = tuple(EndpointSnapshot.from_dict(row) for row in rows)
+    followed = await engine._in_store(watcher_health, engine.store)
+    engine._followed_health = followed or EngineHealth()
+
+
+async def step_down(engine: Engine) -> None:
+    await engine.writer.close(timeout=engine.settings.notify.timeout)
+    if not engine.leader:
+        return
+    if engine._notifier is not None:
+        try:
+            await asyncio.wait_for(engine._notifier.drain_once(), timeout=engine.settings.notify.timeout)
+        except Exception as exc:
+            log.warning("final notification flush incomplete: %s", exc)
+    final = EngineHealth("stopped") if engine.failure is None else engine.health()
+    try:
+        batch = engine.status_rows.pending(engine.endpoints.values())
+        await engine._in_store(engine.store.write_detector_state, detector_states(engine, everything=True))
+        await engine._in_store(_write_status, engine, StatusBatch(batch.snapshots, ()), final)
+        await engine._in_store(engine.store.release_lease, engine.owner)
+    except Exception as exc:
+        log.warning("could not release the store lease: %s", exc)
+    engine.leader = False

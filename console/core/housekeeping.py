@@ -1,0 +1,165 @@
+"""The engine's periodic work while it leads: status rows and rollups, alerts opened by others and
+registry changes, what the detectors learnt, pruning, reminders, escalations, automatic rollback.
+Functions of the `Engine`, whose state they use."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any
+
+from mlops_console.core.alerts import escalate_unacknowledged, page_after_maintenance, remind_unacknowledged
+from mlops_console.core.snapshot import EngineHealth
+from mlops_console.core.status_rows import StatusBatch
+
+if TYPE_CHECKING:
+    from mlops_console.core.engine import Engine
+
+log = logging.getLogger("mlops_console.engine")
+
+STATUS_EVERY = 2.0
+STORE_SYNC_EVERY = 5.0
+REMIND_EVERY = 30.0
+ESCALATE_EVERY = 2.0
+"""How late an escalation may be past its channel's `after`, or a page past its maintenance window."""
+AUTO_ROLLBACK_EVERY = 1.0
+DETECTOR_STATE_EVERY = 10.0
+"""Seconds between writes of what the detectors learnt: a watcher killed with -9 loses at most this,
+and never a change of a condition (written within a housekeeping round, 0.5 s)."""
+PRUNE_EVERY = 3600.0
+"""Seconds between two prunings of history older than `store.history` (a backlog: every round)."""
+
+
+async def housekeeping_loop(engine: Engine) -> None:
+    last = {
+        "status": 0.0,
+        "sync": 0.0,
+        "remind": 0.0,
+        "escalate": 0.0,
+        "detectors": time.time(),
+        "prune": 0.0,
+    }
+    logged_at = 0.0
+    while True:
+        await asyncio.sleep(0.5)
+        try:
+            await _housekeeping_round(engine, last)
+        except sqlite3.Error as exc:
+            # The store refusing a status write or a read is not a bug: say so and try again. Alert
+            # writes have their own queue (AlertWriter), so nothing is lost meanwhile.
+            engine._store_problem = f"store: {exc}"
+            if time.time() - logged_at >= 30.0:
+                logged_at = time.time()
+                log.warning("store housekeeping failed: %s; retrying", exc, extra={"event": "store_error"})
+        else:
+            engine._store_problem = None
+
+
+async def _housekeeping_round(engine: Engine, last: dict[str, float]) -> None:
+    now = time.time()
+    if now - last["status"] >= STATUS_EVERY:
+        last["status"] = now
+        await write_status(engine, now)
+    if now - last["sync"] >= STORE_SYNC_EVERY:
+        last["sync"] = now
+        # Alerts opened by other commands (a deploy that did not converge) become ours to resolve.
+        engine.book.restore(await engine._in_store(engine.store.open_alerts))
+        change_id = await engine._in_store(engine.store.latest_change_id)
+        if change_id != engine._last_change_id:
+            engine._last_change_id = change_id
+            engine.registry.wake()
+    urgent = any(state.detected.urgent for state in engine.endpoints.values())
+    if urgent or now - last["detectors"] >= DETECTOR_STATE_EVERY:
+        last["detectors"] = now
+        learnt = detector_states(engine)
+        if learnt:
+            try:
+                await engine._in_store(engine.store.write_detector_state, learnt)
+            except sqlite3.Error:
+                for name in learnt:
+                    engine.endpoints[name].detected.changed = True  # written next round instead
+                raise
+    if now - last["prune"] >= PRUNE_EVERY:
+        last["prune"] = now
+        pruned = await engine._in_store(engine.store.prune_history, now - engine.settings.store.history)
+        if pruned >= 20_000:
+            last["prune"] = now - PRUNE_EVERY  # more to prune: again next round
+    if now - last["remind"] >= REMIND_EVERY:
+        last["remind"] = now
+        if await engine._in_store(remind_unacknowledged, engine.store, engine.settings):
+            engine._notifier_wake()
+    if now - last["escalate"] >= ESCALATE_EVERY:
+        last["escalate"] = now
+        queued = await engine._in_store(page_after_maintenance, engine.store, engine.settings)
+        if any(n.escalates for n in engine.settings.notifications):
+            queued += await engine._in_store(escalate_unacknowledged, engine.store, engine.settings)
+        if queued:
+            engine._notifier_wake()
+
+
+async def auto_rollback_loop(engine: Engine) -> None:
+    from mlops_console.core.auto_rollback import AutoRollback
+
+    runner = engine.auto_rollback = AutoRollback(
+        engine.settings,
+        engine.store,
+        owner=engine.owner,
+        may_act=lambda: engine.leader and not engine.read_only and not engine._stop.is_set(),
+    )
+    while True:
+        # Its own thread: a rollback waits for deploy hooks and their verification (minutes).
+        if await asyncio.to_thread(runner.round):
+            engine._notifier_wake()
+        await asyncio.sleep(AUTO_ROLLBACK_EVERY)
+
+
+async def write_status(engine: Engine, now: float | None = None) -> None:
+    """The status rows and rollups that changed since the last write (a Prometheus-read fleet
+    changes once a round, not every write), the rows of endpoints gone, and this engine's health."""
+    batch = engine.status_rows.pending(engine.endpoints.values())
+    gone = [name for name in engine._gone if name not in engine.endpoints]
+    keep = None if engine.status_rows.pruned or not _endpoints_known(engine) else _kept(engine)
+    await engine._in_store(_write_status, engine, batch, engine.health(now), gone, keep)
+    engine.status_rows.written(batch, gone)
+    engine.status_rows.pruned = engine.status_rows.pruned or keep is not None
+    engine._gone.difference_update(gone)
+
+
+def _kept(engine: Engine) -> set[str]:
+    """Endpoints whose rows stay: those with a state, and those discovered before a restart and not
+    found again yet (their rows are how a watcher restarted during the grace still knows them)."""
+    remembered = engine.prometheus.remembered if engine.prometheus is not None else ()
+    return {*engine.endpoints, *remembered}
+
+
+def _endpoints_known(engine: Engine) -> bool:
+    """Every endpoint there is has a state (discovery, where configured, has answered once): the
+    rows of any other endpoint in the store may go."""
+    return not engine.settings.discover or (engine.prometheus is not None and engine.prometheus.state == "ok")
+
+
+def _write_status(
+    engine: Engine,
+    batch: StatusBatch,
+    health: EngineHealth,
+    gone: Sequence[str] = (),
+    keep: Collection[str] | None = None,
+) -> None:
+    """The rows (built here, in the store's thread: JSON documents are the bulk of a write), the
+    engine's health (every round: followers judge the lease holder by its age) and the rollups."""
+    rows = [snapshot.to_dict() for snapshot in batch.snapshots]
+    health_row = {"owner": engine.owner, **health.to_dict()}
+    engine.store.write_status(rows, engine=health_row, gone=gone, keep=keep)
+    engine.store.write_rollups(batch.rollups)
+
+
+def detector_states(engine: Engine, everything: bool = False) -> dict[str, dict[str, Any]]:
+    states = {}
+    for name, state in engine.endpoints.items():
+        taken = state.detected.to_state() if everything else state.detected.take_state()
+        if taken:
+            states[name] = taken
+    return states

@@ -1,0 +1,66 @@
+"""Which status rows and rollups the store does not hold yet: the lease holder writes a row only when
+its content changed since its last write, not every round.
+
+Followers and a restarted watcher read these rows; they stay current because every write that
+succeeded is remembered, and whatever the store may hold from someone else (another lease holder, an
+earlier run) is written again in full: `reset` when this engine starts leading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from mlops_console.core.endpoint_state import EndpointState
+from mlops_console.core.snapshot import EndpointSnapshot
+from mlops_console.core.store import Rollup
+
+
+@dataclass(frozen=True, slots=True)
+class StatusBatch:
+    """The rows and rollups of one write: those whose content differs from what was last written."""
+
+    snapshots: tuple[EndpointSnapshot, ...]
+    rollups: tuple[Rollup, ...]
+
+
+class StatusRows:
+    def __init__(self) -> None:
+        self._rows: dict[str, EndpointSnapshot] = {}
+        self._rollups: dict[str, Rollup] = {}
+        self.pruned = False
+        """Rows of endpoints this engine does not have were deleted since it started leading."""
+
+    def reset(self) -> None:
+        """Write everything again next time (the store's rows may be someone else's now)."""
+        self._rows.clear()
+        self._rollups.clear()
+        self.pruned = False
+
+    def pending(self, states: Iterable[EndpointState]) -> StatusBatch:
+        snapshots: list[EndpointSnapshot] = []
+        rollups: list[Rollup] = []
+        rows, rolled = self._rows, self._rollups
+        for state in states:
+            snapshot = state.snapshot()
+            last = rows.get(state.name)
+            # A snapshot is the same object until something changed; rebuilt, it may still be equal.
+            if snapshot is not last:
+                if snapshot == last:
+                    rows[state.name] = snapshot
+                else:
+                    snapshots.append(snapshot)
+            rollup = state.rollup()
+            if rollup is not None and rollup != rolled.get(state.name):
+                rollups.append(rollup)
+        return StatusBatch(tuple(snapshots), tuple(rollups))
+
+    def written(self, batch: StatusBatch, gone: Iterable[str] = ()) -> None:
+        """`batch` is in the store (and the rows of `gone` are not)."""
+        for snapshot in batch.snapshots:
+            self._rows[snapshot.name] = snapshot
+        for rollup in batch.rollups:
+            self._rollups[rollup.endpoint] = rollup
+        for name in gone:
+            self._rows.pop(name, None)
+            self._rollups.pop(name, None)

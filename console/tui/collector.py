@@ -1,0 +1,31 @@
+"""Keeping Python's cyclic garbage collector out of the way of a large fleet's keystrokes.
+
+Every snapshot of 10,000 endpoints allocates tens of thousands of container objects that live for a
+second or two, so CPython's full collection runs every few seconds, and each walked every object the
+process holds: ~300,000 (the modules, the configuration, the table's rows), ~0.3 s of CPU under load,
+during which no key is answered. Once the console has shown its first large snapshot, the objects
+alive then are moved out of the collector's reach (`gc.freeze`): they are freed as usual when no longer
+referenced, but never walked again, and a full collection walks only what came since (about a
+quarter of the time measured at 10,000 endpoints).
+"""
+
+from __future__ import annotations
+
+import gc
+
+LARGE_FLEET = 1000
+"""Endpoints from which the first snapshot shown freezes what is alive (smaller fleets never need it)."""
+
+_frozen = False
+
+
+def freeze_after_start(endpoints: int) -> bool:
+    """Collect once, then freeze every object alive, the first time a snapshot of a large fleet is
+    shown; True if it did."""
+    global _frozen
+    if _frozen or endpoints < LARGE_FLEET:
+        return False
+    _frozen = True
+    gc.collect()  # garbage frozen would never be collected
+    gc.freeze()
+    return True

@@ -1,0 +1,137 @@
+"""The lease holder writes an endpoint's status row and rollup only when they changed since its last
+write; followers and a restarted watcher still read every endpoint as it is now, and the rows of
+endpoints the config no longer has go."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mlops_console.config import Settings, parse_settings
+from mlops_console.core.adapters import ProbeResult
+from mlops_console.core.engine import Engine
+from mlops_console.core.store import Store
+
+NOW = 1_790_000_000.0
+
+
+def settings(tmp_path: Path, *names: str, **extra: Any) -> Settings:
+    return parse_settings(
+        {
+            "store": {"path": str(tmp_path / "console.db")},
+            "endpoints": [{"name": n, "url": "http://127.0.0.1:9", "adapter": "generic"} for n in names],
+            **extra,
+        }
+    )
+
+
+def rows(store: Store) -> dict[str, dict[str, Any]]:
+    return {row["name"]: row for row in store.read_status()}
+
+
+def content(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "updated_at"}
+
+
+def plant(store: Store, sql: str, *args: Any) -> None:
+    """Mark a stored row the way no write of the engine would, so a rewrite shows."""
+    with store.write() as db:
+        db.execute(sql, list(args))
+
+
+async def test_an_unchanged_endpoint_writes_nothing_and_a_changed_one_its_new_row(tmp_path: Path) -> None:
+    store = Store(tmp_path / "console.db")
+    engine = Engine(settings(tmp_path, "api", "web"), store)
+    api, web = engine.endpoints["api"], engine.endpoints["web"]
+    api.record(ProbeResult(ok=True, latency=0.02, status=200), NOW)
+    web.record(ProbeResult(ok=True, latency=0.05, status=200), NOW)
+    await engine.write_status(NOW)
+    first = rows(store)
+    assert {n: content(r) for n, r in first.items()} == {
+        "api": api.snapshot().to_dict(),
+        "web": web.snapshot().to_dict(),
+    }
+    assert [r.probes for r in store.rollups("web", NOW - 60)] == [1]
+
+    plant(store, "UPDATE endpoint_status SET updated_at = 1.0 WHERE name = 'web'")
+    plant(store, "UPDATE rollups SET probes = 99 WHERE endpoint = 'web'")
+    api.record(ProbeResult(ok=False, status=500, error="HTTP 500: boom"), NOW + 1)
+    web.refresh(NOW)  # rebuilt, yet the same content
+    await engine.write_status(NOW + 1)
+
+    second = rows(store)
+    assert content(second["api"]) == api.snapshot().to_dict()
+    assert (second["api"]["health"], second["api"]["probes"], second["api"]["last_error"]) == (
+        "down",
+        2,
+        "HTTP 500: boom",
+    )
+    assert [(r.probes, r.failures) for r in store.rollups("api", NOW - 60)] == [(2, 1)]
+    # The unchanged endpoint's row and rollup were not written again.
+    assert second["web"]["updated_at"] == 1.0
+    assert content(second["web"]) == web.snapshot().to_dict()
+    assert [r.probes for r in store.rollups("web", NOW - 60)] == [99]
+
+
+async def test_the_engines_health_is_written_every_time_even_with_no_row_changed(tmp_path: Path) -> None:
+    store = Store(tmp_path / "console.db")
+    engine = Engine(settings(tmp_path, "api"), store)
+    await engine.write_status(NOW)
+    plant(store, "UPDATE engine_health SET updated_at = 1.0")
+    await engine.write_status(NOW + 2)
+    health = store.engine_health(engine.owner)
+    assert health is not None and health.updated_at > 1.0
+
+
+async def test_leading_again_or_a_restart_writes_every_row_again(tmp_path: Path) -> None:
+    """Another lease holder may have written the rows meanwhile: what this engine last wrote is no
+    longer what the store holds, so each row is written again, changed or not."""
+    store = Store(tmp_path / "console.db")
+    config = settings(tmp_path, "api")
+    engine = Engine(config, store)
+    engine.endpoints["api"].record(ProbeResult(ok=True, latency=0.02, status=200), NOW)
+    await engine.write_status(NOW)
+    plant(store, 'UPDATE endpoint_status SET updated_at = 1.0, data = \'{"name": "api", "url": "x"}\'')
+
+    engine.status_rows.reset()  # what starting to lead does
+    await engine.write_status(NOW + 2)
+    row = rows(store)["api"]
+    assert row["updated_at"] > 1.0
+    assert content(row) == engine.endpoints["api"].snapshot().to_dict()
+
+    plant(store, "UPDATE endpoint_status SET updated_at = 1.0")
+    restarted = Engine(config, store)
+    await restarted.write_status(NOW + 4)
+    assert content(rows(store)["api"]) == restarted.endpoints["api"].snapshot().to_dict()
+    assert rows(store)["api"]["updated_at"] > 1.0
+
+
+async def test_rows_of_endpoints_the_config_no_longer_has_go(tmp_path: Path) -> None:
+    store = Store(tmp_path / "console.db")
+    before = Engine(settings(tmp_path, "api", "old"), store)
+    await before.write_status(NOW)
+    assert set(rows(store)) == {"api", "old"}
+
+    engine = Engine(settings(tmp_path, "api"), store)
+    await engine.write_status(NOW + 2)
+    assert set(rows(store)) == {"api"}
+    assert content(rows(store)["api"]) == engine.endpoints["api"].snapshot().to_dict()
+
+
+async def test_with_discovery_old_rows_stay_until_it_has_answered(tmp_path: Path) -> None:
+    """Discovered endpoints exist only once discovery has answered: until then their rows stay."""
+    store = Store(tmp_path / "console.db")
+    await Engine(settings(tmp_path, "api", "found-1"), store).write_status(NOW)
+    config = settings(
+        tmp_path,
+        "api",
+        prometheus={"url": "http://127.0.0.1:9"},
+        discover=[{"selector": 'up{job="models"}'}],
+    )
+    engine = Engine(config, store)
+    await engine.write_status(NOW + 2)
+    assert set(rows(store)) == {"api", "found-1"}
+    assert engine.prometheus is not None
+    engine.prometheus.state = "ok"  # a round answered, and found nothing more
+    await engine.write_status(NOW + 4)
+    assert set(rows(store)) == {"api"}
