@@ -537,6 +537,9 @@ def test_a_remembered_endpoint_goes_only_after_discovery_answered_for_the_grace(
     after the grace (counted from that answer), one found again stays."""
     a = _instance(fleet.serves[0])
     settings = _settings(fleet, '[[discover]]\ntargets = {job = "models"}\nname = "m-{instance}"\n')
+    seen: dict[str, EndpointState] = {}
+    ready = PrometheusSource(settings, seen)
+    wait_for(lambda: _round(ready) or f"m-{a}" in seen, timeout=60, interval=0.5, what="the target active")
     endpoints: dict[str, EndpointState] = {}
     source = PrometheusSource(settings, endpoints)
     source.remember({"m-127.0.0.1:9": 1000.0, f"m-{a}": None})
@@ -560,8 +563,8 @@ def test_a_remembered_endpoint_goes_only_after_discovery_answered_for_the_grace(
     )
     assert sink.gone == [] and "unreachable" in source.state
     source.client = reachable
-    round_()
     answered = time.monotonic()
+    round_()
     assert sink.gone == [] and f"m-{a}" in endpoints
     wait_for(lambda: round_() or sink.gone, timeout=30, interval=0.3, what="the remembered one gone")
     assert time.monotonic() - answered >= settings.prometheus.discover_grace
@@ -571,6 +574,35 @@ def test_a_remembered_endpoint_goes_only_after_discovery_answered_for_the_grace(
     for _ in range(3):
         round_()
     assert len(sink.gone) == 1 and f"m-{a}" in endpoints
+
+
+def test_leading_again_gives_a_remembered_endpoint_a_new_grace(fleet: Fleet) -> None:
+    """A watcher that lost the lease and leads again counts a remembered endpoint's grace from its new
+    term's first answer, not from its last term's (which would resolve its alerts at once)."""
+    settings = _settings(fleet, '[[discover]]\ntargets = {job = "models"}\nname = "m-{instance}"\n')
+    source = PrometheusSource(settings, {})
+    sink = _GoneSink()
+
+    async def round_() -> None:
+        async with new_http_session() as http:
+            await source.evaluate(http, sink)
+
+    source.remember({"m-127.0.0.1:9": 1000.0})
+    asyncio.run(round_())  # answered: its grace starts
+    first_term = time.monotonic()
+    wait_for(
+        lambda: time.monotonic() - first_term > 2 * settings.prometheus.discover_grace,
+        timeout=30,
+        interval=0.1,
+        what="the first term's grace over, without a round (the lease lost)",
+    )
+    source.remember({"m-127.0.0.1:9": 1000.0})  # leading again
+    asyncio.run(round_())
+    assert sink.gone == []
+    wait_for(
+        lambda: asyncio.run(round_()) or sink.gone, timeout=30, interval=0.3, what="gone after a new grace"
+    )
+    assert [name for name, _ in sink.gone] == ["m-127.0.0.1:9"]
 
 
 def test_a_discovered_endpoints_chart_history_reads_prometheus(fleet: Fleet, tmp_path: Path) -> None:
@@ -643,6 +675,16 @@ def test_the_stores_missing_minutes_are_filled_from_prometheus(fleet: Fleet, tmp
             async with new_http_session() as http:
                 await source.fill_store(http)
 
+        # A store that refuses the fill (full, read-only): nothing written, no error out of the task,
+        # and the next call fills it.
+        with store.write() as db:
+            db.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON rollups BEGIN SELECT RAISE(ABORT, 'full'); END"
+            )
+        asyncio.run(fill())
+        assert {r.minute for r in store.rollups("a", 0)} == {now_minute - 3, now_minute - 1}
+        with store.write() as db:
+            db.execute("DROP TRIGGER refuse")
         asyncio.run(fill())
         until = int(time.time() // 60)
         a_rows = {r.minute: r for r in store.rollups("a", 0)}

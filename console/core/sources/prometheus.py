@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -93,6 +94,8 @@ class PrometheusSource:
 
     async def open(self) -> None:
         self._http = new_http_session()
+        # Until a round of this term answers: what it said when this watcher last led is stale.
+        self.state = "connecting"
         self._since_minute = int(time.time() // 60)
 
     def loops(self, sink: Sink) -> Mapping[str, Loop]:
@@ -275,7 +278,13 @@ class PrometheusSource:
                 continue
             now = time.time()
             until = int(now // 60)  # the first minute not filled: the current one is the engine's
-            stored = await asyncio.to_thread(store.last_minutes, [s.name for s in todo], self._since_minute)
+            try:
+                stored = await asyncio.to_thread(
+                    store.last_minutes, [s.name for s in todo], self._since_minute
+                )
+            except sqlite3.Error as exc:
+                log.warning("store history not filled: %s; retrying", exc, extra={"event": "store_error"})
+                return
             floor = until - int(FILL_SPAN // 60)
             wanted: dict[str, list[tuple[str, int]]] = {}
             for s in todo:
@@ -295,6 +304,10 @@ class PrometheusSource:
             except PromError as exc:
                 log.info("no stored history from Prometheus yet: %s", exc, extra={"event": "prometheus"})
                 return
+            except sqlite3.Error as exc:
+                # A full, locked or read-only store is the housekeeping's to report; the fill waits.
+                log.warning("store history not filled: %s; retrying", exc, extra={"event": "store_error"})
+                return
             self._filled.update(s.name for s in todo)
 
     # -- discovery ------------------------------------------------------------------------------------
@@ -309,9 +322,10 @@ class PrometheusSource:
         round of discovery finds for `discover_grace`, counted from the first round that answered, goes:
         its open alerts resolve once, saying so. Never before discovery has answered: a watcher that
         starts while Prometheus is down resolves nothing."""
-        for name, at in last_seen.items():
-            if name not in self.configured and name not in self.endpoints:
-                self._remembered[name] = at
+        # Leading again (after a lost lease) starts from what the store says now, grace included.
+        known = self.configured | self.endpoints.keys()
+        self._remembered = {name: at for name, at in last_seen.items() if name not in known}
+        self._unfound_since.clear()
 
     def _settle_remembered(
         self, found: Mapping[str, EndpointSettings], now: float, sink: Sink | None
