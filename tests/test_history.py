@@ -230,3 +230,103 @@ async def test_a_prometheus_endpoints_charts_say_when_prometheus_cannot_answer(t
         other = app.screen
         assert isinstance(other, EndpointDetailScreen) and other.endpoint_name == "iris-staging"
         assert str(other.latency_chart.border_subtitle) == ""
+
+
+async def test_a_discovered_endpoints_charts_read_prometheus_too(tmp_path: Path) -> None:
+    """An endpoint found by `[[discover]]` (known from its snapshot alone, not the config) reads its
+    ranges from Prometheus as a configured one does: unreachable, its charts say so and draw the
+    store's history; a probed endpoint beside it says nothing of Prometheus."""
+    from mlops_console.config import PrometheusSettings
+    from mlops_console.tui.sources import StaticSource
+    from tests._loopback import free_port
+
+    store = Store(tmp_path / "console.db")
+    sample.populate_store(store)
+    now_minute = int(sample.T0 // 60)
+    name = "models-10.0.0.7:8080"
+    store.write_rollups([dataclasses.replace(rollup(now_minute - m), endpoint=name) for m in range(1, 13)])
+    base = sample.settings(tmp_path / "console.db")
+    settings = base.model_copy(
+        update={"prometheus": PrometheusSettings(url=f"http://127.0.0.1:{free_port()}", timeout=2.0)}
+    )
+    snap = sample.snapshot()
+    found = dataclasses.replace(
+        snap.endpoints[0],
+        name=name,
+        url="http://10.0.0.7:8080",
+        health_source="prometheus",
+        discovered=True,
+        prometheus_id="10.0.0.7:8080",
+    )
+    # Found a minute ago: two minutes stored, no probe latencies (the console does not probe it).
+    new = dataclasses.replace(
+        found,
+        name="models-10.0.0.8:8080",
+        prometheus_id="10.0.0.8:8080",
+        latency_history=(),
+        p50=0.004,
+        p95=0.011,
+        p99=0.02,
+        latency_source="prometheus",
+    )
+    store.write_rollups([dataclasses.replace(rollup(now_minute - m), endpoint=new.name) for m in (1, 2)])
+    app = MlopsConsole(
+        settings,
+        store=store,
+        registry=sample.SampleRegistry(),
+        snapshot_source=StaticSource(dataclasses.replace(snap, endpoints=(*snap.endpoints, found, new))),
+        clock=sample.clock,
+        host_sampler=sample.host_sample,
+        poll=False,
+        actor="tester@console",
+    )
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("colon", *f"endpoint {name}", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, EndpointDetailScreen) and screen.endpoint_name == name
+        said = str(screen.latency_chart.border_subtitle)
+        assert "Prometheus: unreachable" in said and "stored history shown" in said, said
+        assert str(screen.traffic_chart.border_subtitle) == said
+        assert len(screen.rollups) == 12 and {r.endpoint for r in screen.rollups} == {name}
+        assert "per minute, stored (Prometheus failed)" in screen.latency_chart.render().plain
+        # The live view of a young one draws Prometheus' quantiles, saying so, not "no data yet".
+        await pilot.press("escape")
+        await pilot.press("colon", *f"endpoint {new.name}", "enter")
+        await settle(pilot)
+        young = app.screen
+        assert isinstance(young, EndpointDetailScreen) and young.endpoint_name == new.name
+        latency = young.latency_chart.render().plain
+        assert "no data yet" not in latency, latency
+        assert "Prometheus: 2 stored min + latest round" in latency, latency
+        assert "minutes ago" in latency and "p95" in latency
+        assert "stored history shown" in str(young.latency_chart.border_subtitle)
+        await pilot.press("escape")
+        await pilot.press("colon", *"endpoint iris-staging", "enter")
+        await settle(pilot)
+        other = app.screen
+        assert isinstance(other, EndpointDetailScreen) and other.endpoint_name == "iris-staging"
+        assert str(other.latency_chart.border_subtitle) == ""
+
+
+def test_a_prometheus_endpoints_minute_keeps_prometheus_quantiles() -> None:
+    """An endpoint whose figures come from Prometheus has no probe latencies: its stored minute takes
+    the quantiles Prometheus gave (so its charts and backtests have a latency history), except while
+    they are stale (Prometheus could not answer: nothing made up)."""
+    from mlops_console.core.endpoint_state import PromFigures
+
+    state = EndpointState(
+        EndpointSettings(name="api", url="http://127.0.0.1:9", adapter="generic", source="prometheus"),
+        source="prometheus",
+        health_source="prometheus",
+    )
+    at = MINUTE * 60.0
+    state.set_prometheus(PromFigures(at, rps=4.0, error_ratio=0.0, p50=0.01, p95=0.05, p99=0.09, window=60))
+    state.record(ProbeResult(ok=True), at)
+    row = state.rollup()
+    assert row is not None and (row.p50, row.p95, row.p99, row.rps) == (0.01, 0.05, 0.09, 4.0)
+    assert row.samples == 0  # no probe latency went into it
+    state.prometheus_failed("Prometheus unreachable", at + 1)
+    stale = state.rollup()
+    assert stale is not None and (stale.p50, stale.p95, stale.p99) == (None, None, None)

@@ -8,6 +8,7 @@ One Prometheus and one pair of servers for the whole module."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -405,3 +406,303 @@ def _read(root: Path, what: Callable[[Store], T]) -> T:
 
 def _status_names(root: Path) -> set[str]:
     return {row["name"] for row in _read(root, Store.read_status)}
+
+
+class _Watcher:
+    """A `watch --log-format json` process and the events it logs."""
+
+    def __init__(self, config: Path) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.proc = subprocess.Popen(
+            [*CLI, "--config", str(config), "watch", "--log-format", "json"],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=process_env(),
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            if line.startswith("{"):
+                self.events.append(json.loads(line))
+
+    def logged(self, event: str, endpoint: str) -> list[dict[str, Any]]:
+        return [e for e in list(self.events) if e.get("event") == event and e.get("endpoint") == endpoint]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._reader.join(timeout=10)
+        assert self.proc.returncode == 0, self.events[-5:]
+
+
+def test_a_discovered_endpoints_alert_across_watcher_restarts(
+    fleet: Fleet, sink: Sink, tmp_path: Path
+) -> None:
+    """A dead replica pages `down` once. A restart while it is still discovered (and still dead)
+    neither resolves nor pages it again; a restart after its target left discovery resolves it once,
+    after the grace, saying it was no longer discovered after the restart; nothing else pages."""
+    a = _instance(fleet.serves[0])
+    dead = f"127.0.0.1:{free_port()}"
+    name = f"m-{dead}"
+    grace = 3
+    config = tmp_path / "console.toml"
+    config.write_text(
+        f'[store]\npath = "{tmp_path / "console.db"}"\n'
+        f'[prometheus]\nurl = "{fleet.prometheus.url}"\nwindow = "{WINDOW}"\ninterval = 1\n'
+        f"discover_grace = {grace}\n"
+        '[[discover]]\ntargets = {job = "models"}\nname = "m-{instance}"\n'
+        f'[[notifications]]\nurl = "{sink.url}"\n'
+    )
+
+    def pages(kind: str) -> list[dict[str, Any]]:
+        return [m for m in sink.received if m.get("title", "").startswith(f"[{kind}] {name}")]
+
+    def rounds() -> int:
+        rows = {row["name"]: row for row in _read(tmp_path, Store.read_status)}
+        return int(rows[name]["probes"]) if name in rows else 0
+
+    fleet.prometheus.set_targets("models", [a, dead])
+    try:
+        first = _Watcher(config)
+        try:
+            wait_for(lambda: pages("FIRING"), timeout=60, interval=0.2, what="the dead replica's down page")
+        finally:
+            first.stop()
+        assert name in _status_names(tmp_path)
+
+        # Restarted while it is still discovered: the same open alert carries on.
+        before = rounds()
+        second = _Watcher(config)
+        try:
+            wait_for(lambda: rounds() >= before + grace + 3, timeout=60, interval=0.5, what="rounds")
+        finally:
+            second.stop()
+        assert not pages("RESOLVED") and len(pages("FIRING")) == 1, sink.titles()
+
+        # Restarted after its target left discovery: resolved once, after the grace.
+        fleet.prometheus.set_targets("models", [a])
+        wait_for(lambda: dead not in _active_targets(fleet), timeout=30, interval=0.5, what="target out")
+        third = _Watcher(config)
+        try:
+            wait_for(lambda: pages("RESOLVED"), timeout=60, interval=0.2, what="the resolve page")
+            wait_for(lambda: name not in _status_names(tmp_path), timeout=30, interval=0.5, what="row gone")
+        finally:
+            third.stop()
+    finally:
+        fleet.prometheus.set_targets("models", [a])
+    assert len(pages("FIRING")) == 1 and len(pages("RESOLVED")) == 1, sink.titles()
+    assert "after the watcher restarted" in pages("RESOLVED")[0]["message"]
+    assert all(name in title for title in sink.titles()), sink.titles()  # nothing else paged
+    assert len(third.logged("endpoint_gone", name)) == 1
+    (alert,) = _read(tmp_path, lambda store: store.list_alerts(endpoint=name))
+    assert alert.state == "resolved"
+    events = _read(tmp_path, lambda store: store.events(alert.id))
+    notes = [e.note or "" for e in events if e.kind == "resolved"]
+    assert len(notes) == 1 and "no longer discovered in Prometheus" in notes[0]
+    assert notes[0].count("last seen by the watcher at") == 1
+
+
+def _active_targets(fleet: Fleet) -> set[str]:
+    answer = httpx.get(f"{fleet.prometheus.url}/api/v1/targets", timeout=5.0).json()
+    return {t["labels"]["instance"] for t in answer["data"]["activeTargets"]}
+
+
+class _GoneSink:
+    """The engine's side of discovery, recorded: which endpoints went, and why."""
+
+    def __init__(self) -> None:
+        self.gone: list[tuple[str, str]] = []
+
+    def probed(self, state: EndpointState, result: Any, now: float) -> None:
+        state.record(result, now)
+
+    def quality_evaluated(self, state: EndpointState, quality: Any, every: float, now: float) -> None:
+        raise AssertionError("no quality here")
+
+    def endpoint_gone(self, name: str, reason: str, now: float) -> None:
+        self.gone.append((name, reason))
+
+
+def test_a_remembered_endpoint_goes_only_after_discovery_answered_for_the_grace(fleet: Fleet) -> None:
+    """A watcher that starts while Prometheus is unreachable resolves nothing for the endpoints the last
+    one had discovered, however long that lasts; once discovery answers, one still not found goes
+    after the grace (counted from that answer), one found again stays."""
+    a = _instance(fleet.serves[0])
+    settings = _settings(fleet, '[[discover]]\ntargets = {job = "models"}\nname = "m-{instance}"\n')
+    seen: dict[str, EndpointState] = {}
+    ready = PrometheusSource(settings, seen)
+    wait_for(lambda: _round(ready) or f"m-{a}" in seen, timeout=60, interval=0.5, what="the target active")
+    endpoints: dict[str, EndpointState] = {}
+    source = PrometheusSource(settings, endpoints)
+    source.remember({"m-127.0.0.1:9": 1000.0, f"m-{a}": None})
+    reachable = source.client
+    source.client = dataclasses.replace(reachable, url=f"http://127.0.0.1:{free_port()}")
+    sink = _GoneSink()
+
+    def round_() -> None:
+        async def go() -> None:
+            async with new_http_session() as http:
+                await source.evaluate(http, sink)
+
+        asyncio.run(go())
+
+    unreachable_since = time.monotonic()
+    wait_for(
+        lambda: round_() or time.monotonic() - unreachable_since > 2 * settings.prometheus.discover_grace,
+        timeout=30,
+        interval=0.3,
+        what="rounds past the grace, Prometheus unreachable",
+    )
+    assert sink.gone == [] and "unreachable" in source.state
+    source.client = reachable
+    answered = time.monotonic()
+    round_()
+    assert sink.gone == [] and f"m-{a}" in endpoints
+    wait_for(lambda: round_() or sink.gone, timeout=30, interval=0.3, what="the remembered one gone")
+    assert time.monotonic() - answered >= settings.prometheus.discover_grace
+    ((name, reason),) = sink.gone
+    assert name == "m-127.0.0.1:9" and "after the watcher restarted" in reason
+    assert "last seen by the watcher at 1970-01-01 00:16:40 UTC" in reason
+    for _ in range(3):
+        round_()
+    assert len(sink.gone) == 1 and f"m-{a}" in endpoints
+
+
+def test_leading_again_gives_a_remembered_endpoint_a_new_grace(fleet: Fleet) -> None:
+    """A watcher that lost the lease and leads again counts a remembered endpoint's grace from its new
+    term's first answer, not from its last term's (which would resolve its alerts at once)."""
+    settings = _settings(fleet, '[[discover]]\ntargets = {job = "models"}\nname = "m-{instance}"\n')
+    source = PrometheusSource(settings, {})
+    sink = _GoneSink()
+
+    async def round_() -> None:
+        async with new_http_session() as http:
+            await source.evaluate(http, sink)
+
+    source.remember({"m-127.0.0.1:9": 1000.0})
+    asyncio.run(round_())  # answered: its grace starts
+    first_term = time.monotonic()
+    wait_for(
+        lambda: time.monotonic() - first_term > 2 * settings.prometheus.discover_grace,
+        timeout=30,
+        interval=0.1,
+        what="the first term's grace over, without a round (the lease lost)",
+    )
+    source.remember({"m-127.0.0.1:9": 1000.0})  # leading again
+    asyncio.run(round_())
+    assert sink.gone == []
+    wait_for(
+        lambda: asyncio.run(round_()) or sink.gone, timeout=30, interval=0.3, what="gone after a new grace"
+    )
+    assert [name for name, _ in sink.gone] == ["m-127.0.0.1:9"]
+
+
+def test_a_discovered_endpoints_chart_history_reads_prometheus(fleet: Fleet, tmp_path: Path) -> None:
+    """The detail charts of an endpoint found by `[[discover]]` read its ranges from Prometheus (known
+    from its snapshot: the label value it is grouped by), and agree with the instant round; without
+    its snapshot (nothing says it is discovered) the store's history is all there is."""
+    from mlops_console.core.sources.prometheus_history import chart_history
+
+    a = _instance(fleet.serves[0])
+    settings = _settings(fleet, '[[discover]]\ntargets = {job = "models"}\nname = "d-{instance}"\n')
+    endpoints: dict[str, EndpointState] = {}
+    source = PrometheusSource(settings, endpoints)
+    name = f"d-{a}"
+
+    def rated() -> bool:
+        _round(source)
+        state = endpoints.get(name)
+        return state is not None and state.prom is not None and state.prom.rps is not None
+
+    wait_for(rated, timeout=60, interval=0.5, what="the discovered endpoint's rate")
+    shown = endpoints[name].snapshot()
+    assert shown.discovered and shown.prometheus_id == a
+    store = Store(tmp_path / "console.db")
+    try:
+        now = time.time()
+        rollups, said = chart_history(settings, store, name, now, 600.0, 1, shown)
+        assert said == "from Prometheus" and rollups and all(r.endpoint == name for r in rollups)
+        last = rollups[-1]
+        assert last.rps is not None and last.rps > 0 and last.p95 is not None
+        assert chart_history(settings, store, name, now, 600.0, 1, None) == ((), "")
+    finally:
+        store.close()
+
+
+def test_the_stores_missing_minutes_are_filled_from_prometheus(fleet: Fleet, tmp_path: Path) -> None:
+    """After a restart the store's per-minute history of a Prometheus-sourced endpoint continues from
+    Prometheus: the minutes after the newest stored one up to the last complete one are filled with
+    what the charts read (rates, error ratio, quantiles), never over a stored minute, and nothing of
+    the current minute (the engine's own); an endpoint with nothing stored gets the last hour."""
+    from mlops_console.core.store import Rollup
+
+    url = fleet.serves[0]
+    settings = _settings(
+        fleet,
+        f'[[endpoints]]\nname = "a"\nurl = "{url}"\nsource = "prometheus"\n'
+        f'[[endpoints]]\nname = "b"\nurl = "{url}"\nsource = "prometheus"\n',  # the same series as a
+    )
+    a = settings.endpoints[0]
+
+    def complete_minutes() -> int:
+        current = int(time.time() // 60)
+        return len(read_history(settings, a, (current - 10) * 60.0, (current - 1) * 60.0, 60.0))
+
+    wait_for(lambda: complete_minutes() >= 2, timeout=240, interval=2.0, what="two minutes in Prometheus")
+    store = Store(tmp_path / "console.db")
+    try:
+        now_minute = int(time.time() // 60)
+        # Before the restart (Prometheus need not have it), then this run's own (it does).
+        kept = Rollup("a", now_minute - 3, 30, 0, 0.5, 0.5, 0.5, 123.0, 0.0)
+        live = Rollup("a", now_minute - 1, 30, 0, 0.25, 0.25, 0.25, 321.0, 0.0)
+        store.write_rollups([kept, live])
+        states = {
+            e.name: EndpointState(e, source="prometheus", health_source="prometheus")
+            for e in settings.endpoints
+        }
+        source = PrometheusSource(settings, states, store)
+        source._since_minute = now_minute - 1  # as if started then: the store has one minute of this run
+
+        async def fill() -> None:
+            async with new_http_session() as http:
+                await source.fill_store(http)
+
+        # A store that refuses the fill (full, read-only): nothing written, no error out of the task,
+        # and the next call fills it.
+        with store.write() as db:
+            db.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON rollups BEGIN SELECT RAISE(ABORT, 'full'); END"
+            )
+        asyncio.run(fill())
+        assert {r.minute for r in store.rollups("a", 0)} == {now_minute - 3, now_minute - 1}
+        with store.write() as db:
+            db.execute("DROP TRIGGER refuse")
+        asyncio.run(fill())
+        until = int(time.time() // 60)
+        a_rows = {r.minute: r for r in store.rollups("a", 0)}
+        assert a_rows[now_minute - 3] == kept and a_rows[now_minute - 1] == live  # never overwritten
+        assert min(a_rows) == now_minute - 3 and until not in a_rows
+        filled = [a_rows[m] for m in range(now_minute - 2, until) if m != now_minute - 1]
+        assert filled and all(r.rps and r.p95 is not None and r.error_ratio == 0.0 for r in filled)
+        truth = {
+            r.minute: r for r in read_history(settings, a, (now_minute - 2) * 60, (until - 1) * 60, 60.0)
+        }
+        for row in filled:
+            assert row.rps == pytest.approx(truth[row.minute].rps) and row.p95 == truth[row.minute].p95
+        b_rows = store.rollups("b", 0)
+        assert len(b_rows) >= 2 and max(r.minute for r in b_rows) == until - 1
+        assert min(r.minute for r in b_rows) >= until - 60
+        # Filled once: a second call reads nothing more.
+        sent = source.queries_sent
+        asyncio.run(fill())
+        assert source.queries_sent == sent
+    finally:
+        store.close()

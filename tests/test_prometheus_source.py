@@ -192,7 +192,11 @@ def test_one_query_per_signal_answers_for_every_endpoint(prometheus: FakePrometh
     ("mode", "shown"),
     [
         ("down", "unreachable: connection failed"),
-        ("slow", "unreachable: timed out"),
+        (
+            "slow",
+            "unreachable: timed out after 0.3 s "
+            "(a large fleet or a busy Prometheus needs a longer [prometheus] timeout)",
+        ),
         ("bad_data", "bad_data: parse error"),
         ("partial", "partial answer: remote read from store-2 failed"),
         ("garbage", "not Prometheus' JSON API"),

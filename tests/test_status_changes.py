@@ -154,3 +154,22 @@ async def test_every_row_is_written_again_after_a_while_changed_or_not(tmp_path:
     clock[0] = REWRITE_EVERY
     await engine.write_status(NOW + 2)
     assert content(rows(store)["api"]) == engine.endpoints["api"].snapshot().to_dict()
+
+
+async def test_a_remembered_discovered_endpoints_row_stays_through_the_prune(tmp_path: Path) -> None:
+    """An endpoint discovered before a restart and not found again yet keeps its row while its grace
+    runs: a watcher restarted again meanwhile still knows it, and resolves its alerts when it goes."""
+    store = Store(tmp_path / "console.db")
+    await Engine(settings(tmp_path, "api", "found-1", "found-2"), store).write_status(NOW)
+    config = settings(
+        tmp_path,
+        "api",
+        prometheus={"url": "http://127.0.0.1:9"},
+        discover=[{"selector": 'up{job="models"}'}],
+    )
+    engine = Engine(config, store)
+    assert engine.prometheus is not None
+    engine.prometheus.remember({"found-1": NOW})
+    engine.prometheus.state = "ok"
+    await engine.write_status(NOW + 2)
+    assert set(rows(store)) == {"api", "found-1"}

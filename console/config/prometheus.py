@@ -74,8 +74,11 @@ class PrometheusSettings(Section):
     username: str | None = None
     """Basic auth, with `password` (`${VAR}`)."""
     password: str | None = None
-    timeout: Duration = Field(default=5.0, gt=0)
-    """Seconds one query may take; slower counts as unreachable for that round."""
+    timeout: Duration = Field(default=10.0, gt=0)
+    """Seconds one query may take; slower counts as unreachable for that round (the figures go stale,
+    and the problem says to raise this). Thousands of endpoints on a busy server may need up to about
+    `interval`: a round's queries run side by side, and a slow round skips the next instead of piling
+    up behind it."""
     interval: Duration = Field(default=15.0, gt=0)
     """Seconds between evaluations (one instant query per signal for every endpoint)."""
     window: str = "1m"

@@ -317,6 +317,8 @@ class EndpointState:
                 stale=self.stale,
                 health_source=self.health_source,  # type: ignore[arg-type]
                 bands=self.detected.bands(),
+                discovered=self.discovered,
+                prometheus_id=s.group_value if self.source == "prometheus" else None,
             )
         return self._frozen
 
@@ -353,14 +355,22 @@ class EndpointState:
         if not minute.minute:
             return None
         latencies = sorted(minute.latencies)
+        stats = self.window.stats
+        # Where Prometheus gives the figures, its quantiles of real traffic are the minute's latency
+        # (there are no probe latencies to take them from).
+        quantiles = (
+            (stats.p50, stats.p95, stats.p99)
+            if self.window.source == "prometheus" and self.stale is None
+            else tuple(quantile(latencies, q) for q in (0.5, 0.95, 0.99))
+        )
         return Rollup(
             endpoint=self.name,
             minute=minute.minute,
             probes=len(latencies) + minute.failures,
             failures=minute.failures,
-            p50=quantile(latencies, 0.5),
-            p95=quantile(latencies, 0.95),
-            p99=quantile(latencies, 0.99),
+            p50=quantiles[0],
+            p95=quantiles[1],
+            p99=quantiles[2],
             rps=self.rps,
             error_ratio=self.window.stats.error_ratio,
             samples=len(latencies),

@@ -89,7 +89,7 @@ class Engine:
         if settings.prometheus is not None:
             from mlops_console.core.sources.prometheus import PrometheusSource
 
-            self.prometheus = PrometheusSource(settings, self.endpoints)
+            self.prometheus = PrometheusSource(settings, self.endpoints, store)
             self.sources.append(self.prometheus)
         if any(e.inference_log is not None for e in settings.endpoints):
             from mlops_console.core.sources.quality import QualitySource  # numpy, scipy: only when used
@@ -268,12 +268,12 @@ class Engine:
         state.set_quality(quality, every)
         self._evaluate(state, now)
 
-    def endpoint_gone(self, state: EndpointState, reason: str, now: float) -> None:
+    def endpoint_gone(self, name: str, reason: str, now: float) -> None:
         """The sink of discovery: a discovered endpoint went for good; its open alerts resolve."""
-        writes = self.book.retire(state.name, reason)
+        writes = self.book.retire(name, reason)
         if writes:
             self.writer.submit(writes)
-        self._gone.add(state.name)
+        self._gone.add(name)
 
     def _evaluate(self, state: EndpointState, now: float) -> None:
         reading = state.reading(now, tuple(self.book.open_rules(state.name)))

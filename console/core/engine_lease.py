@@ -75,6 +75,11 @@ async def _become_leader(engine: Engine) -> list[asyncio.Task[Any]]:
         # the store is the truth now. With writes still queued, our book is newer than the store.
         engine.book = AlertBook(engine.settings)
     engine.book.restore(open_alerts)
+    if engine.prometheus is not None and engine.settings.discover:
+        # Endpoints the last leader had discovered: each comes back with discovery or goes after
+        # the grace, resolving what it left open (never before discovery has answered).
+        rows = await engine._in_store(engine.store.read_status)
+        engine.prometheus.remember({r["name"]: r["updated_at"] for r in rows if r.get("discovered")})
     await _restore_detectors(engine)
     notifier = engine._notifier = Notifier(engine.settings, engine.store, outcomes=engine.deliveries)
     supervise = engine.supervisor.start

@@ -121,11 +121,18 @@ async def write_status(engine: Engine, now: float | None = None) -> None:
     changes once a round, not every write), the rows of endpoints gone, and this engine's health."""
     batch = engine.status_rows.pending(engine.endpoints.values())
     gone = [name for name in engine._gone if name not in engine.endpoints]
-    keep = None if engine.status_rows.pruned or not _endpoints_known(engine) else set(engine.endpoints)
+    keep = None if engine.status_rows.pruned or not _endpoints_known(engine) else _kept(engine)
     await engine._in_store(_write_status, engine, batch, engine.health(now), gone, keep)
     engine.status_rows.written(batch, gone)
     engine.status_rows.pruned = engine.status_rows.pruned or keep is not None
     engine._gone.difference_update(gone)
+
+
+def _kept(engine: Engine) -> set[str]:
+    """Endpoints whose rows stay: those with a state, and those discovered before a restart and not
+    found again yet (their rows are how a watcher restarted during the grace still knows them)."""
+    remembered = engine.prometheus.remembered if engine.prometheus is not None else ()
+    return {*engine.endpoints, *remembered}
 
 
 def _endpoints_known(engine: Engine) -> bool:

@@ -61,6 +61,12 @@ class PromClient:
         url = f"{self.url.rstrip('/')}{path}" + (f"?{urlencode(params)}" if params else "")
         try:
             answer = await timed_request(http, "GET", url, self.timeout, headers=self.headers())
+        except TimeoutError:
+            # The one problem the reader can fix in the config: say which key, and its value now.
+            raise PromError(
+                f"unreachable: timed out after {self.timeout:g} s (a large fleet or a busy Prometheus "
+                f"needs a longer [prometheus] timeout)"
+            ) from None
         except Exception as exc:
             raise PromError(f"unreachable: {describe_exception(exc)}") from None
         if answer.redirect is not None:

@@ -80,6 +80,12 @@ class EndpointSnapshot:
     bands: tuple[tuple[str, float | None, float | None], ...] = ()
     """(signal, low, high) of each detector's expected band as of its last value (None: an open side),
     drawn on the endpoint's charts."""
+    discovered: bool = False
+    """Found by a `[[discover]]` table, not configured: a watcher started later on the same store
+    resolves its open alerts if discovery no longer finds it."""
+    prometheus_id: str | None = None
+    """Its value of `[prometheus] group_by` where its figures come from Prometheus (what its detail
+    charts' range queries are narrowed to); None otherwise."""
 
     def __post_init__(self) -> None:
         # Callers may pass lists; what is published holds tuples, so nobody can change it afterwards.

@@ -40,8 +40,9 @@ class Sink(Protocol):
         """An evaluation of the endpoint's inference log (every `every` seconds)."""
         ...
 
-    def endpoint_gone(self, state: EndpointState, reason: str, now: float) -> None:
-        """A discovered endpoint went for good: its open alerts resolve, saying `reason`."""
+    def endpoint_gone(self, name: str, reason: str, now: float) -> None:
+        """A discovered endpoint went for good: its open alerts resolve, saying `reason`, and its
+        status row goes."""
         ...
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ from mlops_console.core.promapi import PromClient, PromError
 from mlops_console.core.promql import SignalQueries, expand
 from mlops_console.core.series import RPS_KEEP, RPS_STEP
 from mlops_console.core.sources.base import Loop, Sink
+from mlops_console.core.store import Store
 
 log = logging.getLogger("mlops_console.prometheus")
 
@@ -48,8 +50,15 @@ class PrometheusSource:
     the endpoints it finds to `endpoints` and removes them when they are gone (the engine's dict:
     everything the engine shows, evaluates and stores follows it)."""
 
-    def __init__(self, settings: Settings, endpoints: dict[str, EndpointState]) -> None:
+    def __init__(
+        self, settings: Settings, endpoints: dict[str, EndpointState], store: Store | None = None
+    ) -> None:
         assert settings.prometheus is not None
+        self.store = store
+        """Where the minutes missing since the last run are filled from Prometheus (None: not filled)."""
+        self._filled: set[str] = set()
+        self._since_minute = int(time.time() // 60)
+        """The minute this source started reading: the store's minutes from then on are this run's."""
         self.settings = settings
         self.prom = settings.prometheus
         self.client = client_for(settings)
@@ -59,6 +68,9 @@ class PrometheusSource:
         self.state = "connecting"
         """`ok`, `connecting`, or what is wrong (shown on screen and in `status`)."""
         self.queries_sent = 0
+        self._remembered: dict[str, float | None] = {}
+        """Endpoints a previous leader had discovered, not found since: when it last wrote them."""
+        self._unfound_since: dict[str, float] = {}
         self._queries: dict[tuple[str, str], SignalQueries] = {}
         self._http: aiohttp.ClientSession | None = None
 
@@ -82,6 +94,9 @@ class PrometheusSource:
 
     async def open(self) -> None:
         self._http = new_http_session()
+        # Until a round of this term answers: what it said when this watcher last led is stale.
+        self.state = "connecting"
+        self._since_minute = int(time.time() // 60)
 
     def loops(self, sink: Sink) -> Mapping[str, Loop]:
         if not self.states and not self.settings.discover:
@@ -98,7 +113,18 @@ class PrometheusSource:
                 if next_at < loop.time():  # slow answers skip rounds instead of bursting
                     next_at = loop.time()
 
-        return {"prometheus": run}
+        loops: dict[str, Loop] = {"prometheus": run}
+        if self.store is not None:
+
+            async def fill() -> None:
+                while True:
+                    # After the round (and discovery): it goes first, and finds the endpoints to fill.
+                    await asyncio.sleep(self.prom.interval)
+                    assert self._http is not None
+                    await self.fill_store(self._http)
+
+            loops["prometheus history"] = fill
+        return loops
 
     async def close(self) -> None:
         http, self._http = self._http, None
@@ -235,7 +261,94 @@ class PrometheusSource:
         for done in todo:
             done.backfilled = True
 
+    # -- the store's history ------------------------------------------------------------------------
+    async def fill_store(self, http: aiohttp.ClientSession) -> None:
+        """Fill the store's per-minute history of endpoints new to this source with what Prometheus
+        remembers: the minutes after the newest one stored (at most the last `FILL_SPAN`) up to the
+        last complete one, so the charts and backtests of a watcher that was stopped (or of an endpoint
+        just discovered) do not start empty. Its own task, not the rounds'; one slice of time and one
+        signal at a time; never over a stored minute. Retried next time when Prometheus cannot answer."""
+        from mlops_console.core.sources.prometheus_history import FILL_SLICE, FILL_SPAN, fleet_minutes
+
+        store = self.store
+        assert store is not None
+        for queries, states in self.groups().items():
+            todo = [s for s in states if s.name not in self._filled]
+            if not todo:
+                continue
+            now = time.time()
+            until = int(now // 60)  # the first minute not filled: the current one is the engine's
+            try:
+                stored = await asyncio.to_thread(
+                    store.last_minutes, [s.name for s in todo], self._since_minute
+                )
+            except sqlite3.Error as exc:
+                log.warning("store history not filled: %s; retrying", exc, extra={"event": "store_error"})
+                return
+            floor = until - int(FILL_SPAN // 60)
+            wanted: dict[str, list[tuple[str, int]]] = {}
+            for s in todo:
+                first = max(stored.get(s.name, floor - 1) + 1, floor)
+                wanted.setdefault(s.settings.group_value, []).append((s.name, first))
+            start = min((first for each in wanted.values() for _, first in each), default=until)
+            step = int(FILL_SLICE // 60)
+            try:
+                for minute in range(start, until, step):
+                    last = min(minute + step, until) - 1
+                    rows = await fleet_minutes(
+                        self.client, http, queries, self.prom.group_by, wanted, minute * 60.0, last * 60.0
+                    )
+                    self.queries_sent += 2 + len(queries.latency)
+                    await asyncio.to_thread(store.fill_rollups, rows)
+                    del rows
+            except PromError as exc:
+                log.info("no stored history from Prometheus yet: %s", exc, extra={"event": "prometheus"})
+                return
+            except sqlite3.Error as exc:
+                # A full, locked or read-only store is the housekeeping's to report; the fill waits.
+                log.warning("store history not filled: %s; retrying", exc, extra={"event": "store_error"})
+                return
+            self._filled.update(s.name for s in todo)
+
     # -- discovery ------------------------------------------------------------------------------------
+    @property
+    def remembered(self) -> frozenset[str]:
+        """Endpoints discovered before a restart, neither found again nor gone yet."""
+        return frozenset(self._remembered)
+
+    def remember(self, last_seen: Mapping[str, float | None]) -> None:
+        """Endpoints a previous leader (this watcher before a restart, or another one) had discovered,
+        with when it last saw them. Each found again carries on (its open alerts with it); one that no
+        round of discovery finds for `discover_grace`, counted from the first round that answered, goes:
+        its open alerts resolve once, saying so. Never before discovery has answered: a watcher that
+        starts while Prometheus is down resolves nothing."""
+        # Leading again (after a lost lease) starts from what the store says now, grace included.
+        known = self.configured | self.endpoints.keys()
+        self._remembered = {name: at for name, at in last_seen.items() if name not in known}
+        self._unfound_since.clear()
+
+    def _settle_remembered(
+        self, found: Mapping[str, EndpointSettings], now: float, sink: Sink | None
+    ) -> None:
+        grace = self.prom.discover_grace
+        for name, last_seen in list(self._remembered.items()):
+            if name in found or name in self.configured:
+                del self._remembered[name]
+                self._unfound_since.pop(name, None)
+                continue
+            since = self._unfound_since.setdefault(name, now)
+            if now - since < grace:
+                continue
+            del self._remembered[name]
+            del self._unfound_since[name]
+            log.info(
+                "%s, discovered before the restart, is gone from Prometheus",
+                name,
+                extra={"event": "endpoint_gone", "endpoint": name},
+            )
+            if sink is not None:
+                sink.endpoint_gone(name, _gone_after_restart_reason(last_seen, since, grace), now)
+
     async def discover(self, http: aiohttp.ClientSession, sink: Sink | None = None) -> None:
         """Add the endpoints every `[[discover]]` table finds now. One no table finds is held (shown
         stale, not judged: a target gone takes its `up{}` with it, which is no outage) for
@@ -248,6 +361,8 @@ class PrometheusSource:
                     found.setdefault(endpoint.name, endpoint)
         now = time.time()
         grace = self.prom.discover_grace
+        if self._remembered:
+            self._settle_remembered(found, now, sink)
         for name, state in list(self.endpoints.items()):
             if not state.discovered or name in found:
                 continue
@@ -265,7 +380,7 @@ class PrometheusSource:
                     "%s is gone from Prometheus", name, extra={"event": "endpoint_gone", "endpoint": name}
                 )
                 if sink is not None:
-                    sink.endpoint_gone(state, _gone_reason(state.missing_since, grace), now)
+                    sink.endpoint_gone(name, _gone_reason(state.missing_since, grace), now)
             else:
                 since = time.strftime("%H:%M:%S", time.gmtime(state.missing_since))
                 state.hold(f"no longer discovered in Prometheus (since {since} UTC)", now)
@@ -325,6 +440,18 @@ def _gone_reason(since: float, grace: float) -> str:
     return (
         f"Resolved because the endpoint is no longer discovered in Prometheus: no [[discover]] table has "
         f"found its target since {at} ({grace:.0f} s grace). Nothing is known of its state after that."
+    )
+
+
+def _gone_after_restart_reason(last_seen: float | None, since: float, grace: float) -> str:
+    def at(t: float) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
+
+    seen = f"last seen by the watcher at {at(last_seen)}; " if last_seen else ""
+    return (
+        f"Resolved because the endpoint is no longer discovered in Prometheus: {seen}after the watcher "
+        f"restarted, no [[discover]] table found its target from {at(since)} on ({grace:.0f} s grace). "
+        f"Nothing is known of its state after that."
     )
 
 

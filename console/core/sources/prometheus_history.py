@@ -1,44 +1,83 @@
-"""One endpoint's history read from Prometheus (`/api/v1/query_range`), for the detail charts.
+"""History read from Prometheus (`/api/v1/query_range`) in the shape of the store's per-minute rollups.
 
-The same queries as the instant rounds, narrowed to the endpoint with a matcher on `[prometheus]
-group_by`, evaluated once per step; the answer has the shape of the store's per-minute rollups, so a
-chart draws either. Blocking (its own event loop): call it from a worker thread, never the UI's.
+For the detail charts, one endpoint's: the same queries as the instant rounds, narrowed to the endpoint
+with a matcher on `[prometheus] group_by`, evaluated once per step (`read_history`: blocking, its own
+event loop; call it from a worker thread, never the UI's). For the store after a restart, a fleet's
+minutes, one slice of time at a time (`fleet_minutes`, on the engine's loop).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aiohttp
 
 from mlops_console.config import EndpointSettings, PrometheusQueries, Settings
 from mlops_console.core.adapters import create_adapter, new_http_session
-from mlops_console.core.promapi import PromError
-from mlops_console.core.promql import _matchers, expand
+from mlops_console.core.promapi import PromClient, PromError
+from mlops_console.core.promql import SignalQueries, _matchers, expand
+from mlops_console.core.snapshot import EndpointSnapshot
 from mlops_console.core.sources.prometheus import client_for
 from mlops_console.core.store import Rollup, Store
 
-__all__ = ["PromError", "chart_history", "read_history"]
+__all__ = ["FILL_SLICE", "FILL_SPAN", "PromError", "chart_history", "fleet_minutes", "read_history"]
+
+FILL_SPAN = 3600.0
+"""How far back a watcher fills the store's missing minutes of a Prometheus-sourced endpoint (the hour
+view; the day and week views read Prometheus itself)."""
+FILL_SLICE = 300.0
+"""Seconds of minutes per range query when filling: 5 points a series, so one answer at 10,000
+endpoints parses within the memory of a throughput backfill slice (10 points a series)."""
 
 
 def chart_history(
-    settings: Settings, store: Store, name: str, now: float, span: float, step: int
+    settings: Settings,
+    store: Store,
+    name: str,
+    now: float,
+    span: float,
+    step: int,
+    shown: EndpointSnapshot | None = None,
 ) -> tuple[tuple[Rollup, ...], str]:
     """An endpoint's last `span` seconds at `step` minutes a point, and where they come from:
-    Prometheus' ranges for an endpoint whose figures come from there, else the store's rollups (also
-    when Prometheus cannot answer, which the note then says). Discovered endpoints read the store."""
-    try:
-        endpoint: EndpointSettings | None = settings.endpoint(name)
-    except KeyError:
-        endpoint = None
-    if (
-        endpoint is not None
-        and settings.prometheus is not None
-        and settings.source_of(endpoint) == "prometheus"
-    ):
+    Prometheus' ranges for an endpoint whose figures come from there (configured, or discovered:
+    `shown`, its snapshot, says which and by what label value), else the store's rollups (also when
+    Prometheus cannot answer, which the note then says)."""
+    endpoint = _prometheus_endpoint(settings, name, shown)
+    if endpoint is not None:
         try:
             return tuple(read_history(settings, endpoint, now - span, now, step * 60.0)), "from Prometheus"
         except PromError as exc:
             return tuple(store.history(name, now - span, step)), f"Prometheus: {exc}; stored history shown"
     return tuple(store.history(name, now - span, step)), ""
+
+
+def _prometheus_endpoint(
+    settings: Settings, name: str, shown: EndpointSnapshot | None
+) -> EndpointSettings | None:
+    """The settings to read `name`'s ranges with, when its figures come from Prometheus."""
+    if settings.prometheus is None:
+        return None
+    try:
+        configured = settings.endpoint(name)
+    except KeyError:
+        pass
+    else:
+        return configured if settings.source_of(configured) == "prometheus" else None
+    if shown is None or not shown.discovered or not shown.prometheus_id:
+        return None
+    try:
+        return EndpointSettings(
+            name=name,
+            url=shown.url,
+            adapter=shown.adapter,
+            source="prometheus",
+            prometheus_id=shown.prometheus_id,
+        )
+    except ValueError:  # a snapshot from another version of the console
+        return None
 
 
 def read_history(
@@ -78,21 +117,52 @@ def read_history(
         return out
 
     signals = asyncio.run(read())
-    rollups = []
-    for at in sorted(set().union(*(points.keys() for points in signals.values()))):
-        rps = signals["rps"].get(at)
-        errors = signals["errors"].get(at)
-        rollups.append(
-            Rollup(
-                endpoint=endpoint.name,
-                minute=int(at // 60),
-                probes=0,
-                failures=0,
-                p50=signals["p50"].get(at),
-                p95=signals["p95"].get(at),
-                p99=signals["p99"].get(at),
-                rps=rps,
-                error_ratio=min(1.0, (errors or 0.0) / rps) if rps else None,
-            )
-        )
-    return rollups
+    return [
+        _minute(endpoint.name, at, signals, at)
+        for at in sorted(set().union(*(p.keys() for p in signals.values())))
+    ]
+
+
+async def fleet_minutes(
+    client: PromClient,
+    http: aiohttp.ClientSession,
+    queries: SignalQueries,
+    group: str,
+    wanted: Mapping[str, Sequence[tuple[str, int]]],
+    since: float,
+    until: float,
+) -> list[Rollup]:
+    """The per-minute figures from `since` to `until` of the endpoints `wanted` (group label value to
+    the `(name, first minute wanted)` of each endpoint with it), one range query per signal for all
+    of them, asked one after another: each answer is folded in and dropped before the next arrives,
+    so at most one is parsed at a time. PromError when Prometheus gives no usable answer."""
+    signals: dict[str, dict[tuple[str, int], float]] = {}
+    texts = {"rps": queries.requests, "errors": queries.errors, **dict(queries.latency)}
+    for signal, text in texts.items():
+        answer = await client.query_range(http, text, since, until, 60.0)
+        values = signals[signal] = {}
+        for labels, points in answer:
+            for name, first in wanted.get(labels.get(group, ""), ()):
+                for at, value in points:
+                    minute = int(at // 60)
+                    if minute >= first:
+                        values[(name, minute)] = value
+        del answer
+    keys = sorted(set().union(*(v.keys() for v in signals.values())))
+    return [_minute(name, (name, minute), signals, minute * 60.0) for name, minute in keys]
+
+
+def _minute(name: str, key: object, signals: Mapping[str, Mapping[Any, float]], at: float) -> Rollup:
+    rps = signals["rps"].get(key)
+    errors = signals["errors"].get(key)
+    return Rollup(
+        endpoint=name,
+        minute=int(at // 60),
+        probes=0,
+        failures=0,
+        p50=signals["p50"].get(key),
+        p95=signals["p95"].get(key),
+        p99=signals["p99"].get(key),
+        rps=rps,
+        error_ratio=min(1.0, (errors or 0.0) / rps) if rps else None,
+    )

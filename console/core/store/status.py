@@ -24,6 +24,10 @@ _ROLLUP_UPSERT = (
     "ON CONFLICT (endpoint, minute) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _ROLLUP_COLUMNS if c not in ("endpoint", "minute"))
 )
+_ROLLUP_FILL = (
+    f"INSERT INTO rollups ({', '.join(_ROLLUP_COLUMNS)}) VALUES ({', '.join('?' * len(_ROLLUP_COLUMNS))}) "
+    "ON CONFLICT (endpoint, minute) DO NOTHING"
+)
 _rollup_values = attrgetter(*_ROLLUP_COLUMNS)
 _encode = json.JSONEncoder(check_circular=False).encode
 
@@ -64,6 +68,26 @@ class EndpointStatus(StoreBase):
             values = [_rollup_values(row) for row in rows]
             with self.write():
                 self._conn().executemany(_ROLLUP_UPSERT, values)
+
+    def fill_rollups(self, rows: Sequence[Rollup]) -> None:
+        """Minutes read back from elsewhere (Prometheus, after a restart): written where the store has
+        none, never over a minute it has (the engine's own rollups win)."""
+        if rows:
+            values = [_rollup_values(row) for row in rows]
+            with self.write():
+                self._conn().executemany(_ROLLUP_FILL, values)
+
+    def last_minutes(self, endpoints: Sequence[str], before: int) -> dict[str, int]:
+        """The newest stored minute before the minute `before` of each of `endpoints` that has one
+        (one index lookup each)."""
+        out = {}
+        for name in endpoints:
+            rows = self.query(
+                "SELECT MAX(minute) AS minute FROM rollups WHERE endpoint=? AND minute<?", [name, before]
+            )
+            if rows and rows[0]["minute"] is not None:
+                out[name] = int(rows[0]["minute"])
+        return out
 
     def rollups(self, endpoint: str, since: float) -> list[Rollup]:
         rows = self.query(

@@ -23,7 +23,7 @@ from mlops_console.core.store import Alert, AuditEntry, Rollup
 from mlops_console.tui.detail_charts import VIEWS, error_share, expected_bands
 from mlops_console.tui.screens.base import ConsoleScreen
 from mlops_console.tui.text import DASH, firing_and_pending, fmt_metric, fmt_time, safe_text
-from mlops_console.tui.widgets.charts import SeriesChart
+from mlops_console.tui.widgets.charts import Series, SeriesChart
 
 
 class EndpointDetailScreen(ConsoleScreen):
@@ -69,6 +69,8 @@ class EndpointDetailScreen(ConsoleScreen):
         self.alerts_table: DataTable = DataTable(id="ep-alerts", cursor_type="row")
         self.deploys_table: DataTable = DataTable(id="ep-deploys", cursor_type="row")
         self.rollups: tuple[Rollup, ...] = ()
+        self.history_from = ""
+        """Where `rollups` come from: `from Prometheus`, why Prometheus could not say, or "" (the store)."""
         self.view = 0
         """Index into VIEWS of the history the charts show."""
         self._version_key: tuple[str | None, str | None] | None = None
@@ -236,7 +238,8 @@ class EndpointDetailScreen(ConsoleScreen):
             self.latency_chart.show(
                 {**percentiles, **expected_bands(e, "latency", x[0], 1000.0)},
                 x_label=x_label,
-                note=note,
+                # Said once, for both charts: the traffic chart's longer title would not fit it.
+                note=note + self._history_source(),
                 since=since,
             )
             self.traffic_chart.show(
@@ -252,17 +255,20 @@ class EndpointDetailScreen(ConsoleScreen):
             )
             return
         interval = self._interval()
-        # One point per successful probe, `interval` apart while the endpoint answers.
-        latency = [v * 1000 for v in e.latency_history]
-        first = -(len(latency) - 1) * interval if latency else -interval
-        self.latency_chart.show(
-            {
-                "probe": ([(i - len(latency) + 1) * interval for i in range(len(latency))], latency),
-                **expected_bands(e, "latency", first, 1000.0),
-            },
-            x_label="seconds ago",
-            note=f"last {len(latency)} ok probes",
-        )
+        if e.prometheus_id is not None and not e.latency_history:
+            self._show_prometheus_latency(e, rollups, now)
+        else:
+            # One point per successful probe, `interval` apart while the endpoint answers.
+            latency = [v * 1000 for v in e.latency_history]
+            first = -(len(latency) - 1) * interval if latency else -interval
+            self.latency_chart.show(
+                {
+                    "probe": ([(i - len(latency) + 1) * interval for i in range(len(latency))], latency),
+                    **expected_bands(e, "latency", first, 1000.0),
+                },
+                x_label="seconds ago",
+                note=f"last {len(latency)} ok probes",
+            )
         # One point per RPS_STEP seconds of scrapes (a scrape comes with each probe).
         step = math.ceil(RPS_STEP / interval) * interval / 60
         rps = list(e.rps_history)
@@ -275,6 +281,38 @@ class EndpointDetailScreen(ConsoleScreen):
             note="recent",
             since=since,
         )
+
+    def _show_prometheus_latency(self, e: EndpointSnapshot, rollups: list[Rollup], now: float) -> None:
+        """An endpoint whose latency comes from Prometheus' quantiles (the console does not probe it):
+        the minutes read so far (from Prometheus, or the store's when it cannot answer: the title
+        says which), then the latest round's figures."""
+        x = [round((r.minute * 60 - now) / 60, 2) for r in rollups] + [0.0]
+
+        def ms(key: str) -> tuple[list[float], list[float | None]]:
+            values = [getattr(r, key) for r in rollups] + [getattr(e, key)]
+            return x, [None if v is None else v * 1000 for v in values]
+
+        # Short: plotext drops a title wider than the chart.
+        latest = "latest round (stale)" if e.stale else "latest round"
+        stored = "stored " if self.history_from.endswith("stored history shown") else ""
+        minutes = f"{len(rollups)} {stored}min + {latest}" if rollups else latest
+        since = min(x[0], -1.0)
+        quantiles: Series = {p: ms(p) for p in ("p50", "p95", "p99")}
+        self.latency_chart.show(
+            {**quantiles, **expected_bands(e, "latency", since, 1000.0)},
+            x_label="minutes ago",
+            note=f"Prometheus: {minutes}",
+            since=since,
+        )
+
+    def _history_source(self) -> str:
+        """The charts' title says where their history comes from when it is not simply the store
+        (the full reason Prometheus could not answer is the status bar's)."""
+        if not self.history_from:
+            return ""
+        if self.history_from == "from Prometheus":
+            return ", from Prometheus"
+        return ", stored (Prometheus failed)"
 
     def _interval(self) -> float:
         try:
@@ -294,8 +332,9 @@ class EndpointDetailScreen(ConsoleScreen):
         _, span, step, _, _ = VIEWS[view]
         from mlops_console.core.sources.prometheus_history import chart_history
 
+        shown = self._endpoint(self.console.snapshot)  # discovered endpoints are known from it alone
         rollups, history_from = chart_history(
-            self.console.settings, store, self.endpoint_name, now, span, step
+            self.console.settings, store, self.endpoint_name, now, span, step, shown
         )
         alerts = store.list_alerts("all", limit=50, endpoint=self.endpoint_name)
         model = alias = None
@@ -328,7 +367,7 @@ class EndpointDetailScreen(ConsoleScreen):
     ) -> None:
         if view != self.view:
             return  # switched again meanwhile: that view's load follows
-        self.rollups = rollups
+        self.rollups, self.history_from = rollups, history_from
         self.latency_chart.border_subtitle = escape(history_from)
         self.traffic_chart.border_subtitle = escape(history_from)
         now = self.console.clock()
