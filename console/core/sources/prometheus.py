@@ -13,12 +13,10 @@ import logging
 import sqlite3
 import time
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 import aiohttp
 
 from mlops_console.config import (
-    DiscoverSettings,
     EndpointSettings,
     PrometheusQueries,
     Settings,
@@ -30,6 +28,7 @@ from mlops_console.core.promapi import PromClient, PromError
 from mlops_console.core.promql import SignalQueries, expand
 from mlops_console.core.series import RPS_KEEP, RPS_STEP
 from mlops_console.core.sources.base import Loop, Sink
+from mlops_console.core.sources.prometheus_discovery import found_by, gone_after_restart_reason, gone_reason
 from mlops_console.core.store import Store
 
 log = logging.getLogger("mlops_console.prometheus")
@@ -347,7 +346,7 @@ class PrometheusSource:
                 extra={"event": "endpoint_gone", "endpoint": name},
             )
             if sink is not None:
-                sink.endpoint_gone(name, _gone_after_restart_reason(last_seen, since, grace), now)
+                sink.endpoint_gone(name, gone_after_restart_reason(last_seen, since, grace), now)
 
     async def discover(self, http: aiohttp.ClientSession, sink: Sink | None = None) -> None:
         """Add the endpoints every `[[discover]]` table finds now. One no table finds is held (shown
@@ -356,7 +355,7 @@ class PrometheusSource:
         once, saying so (through `sink`)."""
         found: dict[str, EndpointSettings] = {}
         for table in self.settings.discover:
-            for endpoint in await self._found_by(http, table):
+            for endpoint in await found_by(self.client, http, table, self.prom.group_by):
                 if endpoint.name not in self.configured:
                     found.setdefault(endpoint.name, endpoint)
         now = time.time()
@@ -380,7 +379,7 @@ class PrometheusSource:
                     "%s is gone from Prometheus", name, extra={"event": "endpoint_gone", "endpoint": name}
                 )
                 if sink is not None:
-                    sink.endpoint_gone(name, _gone_reason(state.missing_since, grace), now)
+                    sink.endpoint_gone(name, gone_reason(state.missing_since, grace), now)
             else:
                 since = time.strftime("%H:%M:%S", time.gmtime(state.missing_since))
                 state.hold(f"no longer discovered in Prometheus (since {since} UTC)", now)
@@ -398,65 +397,3 @@ class PrometheusSource:
             )
             if current is None:
                 log.info("%s found in Prometheus", name, extra={"event": "endpoint_found", "endpoint": name})
-
-    async def _found_by(self, http: aiohttp.ClientSession, table: DiscoverSettings) -> list[EndpointSettings]:
-        group = self.prom.group_by
-        found: list[tuple[dict[str, str], str]] = []
-        if table.selector is not None:
-            for sample in await self.client.query(http, table.selector):
-                labels = dict(sample.labels)
-                found.append((labels, f"http://{labels.get('instance', labels.get(group, ''))}"))
-        else:
-            wanted = table.targets or {}
-            for target in await self.client.targets(http):
-                if all(target.labels.get(k) == v for k, v in wanted.items()):
-                    found.append((dict(target.labels), target.scrape_url))
-        out, seen = [], set()
-        for labels, url in found:
-            key = labels.get(group)
-            if not key or key in seen:
-                continue
-            seen.add(key)
-            try:
-                name = table.name.format_map(labels)
-                endpoint = EndpointSettings(
-                    name=name,
-                    url=_origin(url) or "http://unknown.invalid",
-                    adapter=table.adapter,
-                    model=table.model,
-                    alias=table.alias,
-                    source="prometheus",
-                    prometheus_id=key,
-                )
-            except (KeyError, ValueError, IndexError) as exc:
-                log.warning("[[discover]] name %r: %s", table.name, exc, extra={"event": "discover"})
-                continue
-            out.append(endpoint)
-        return out
-
-
-def _gone_reason(since: float, grace: float) -> str:
-    at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since))
-    return (
-        f"Resolved because the endpoint is no longer discovered in Prometheus: no [[discover]] table has "
-        f"found its target since {at} ({grace:.0f} s grace). Nothing is known of its state after that."
-    )
-
-
-def _gone_after_restart_reason(last_seen: float | None, since: float, grace: float) -> str:
-    def at(t: float) -> str:
-        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
-
-    seen = f"last seen by the watcher at {at(last_seen)}; " if last_seen else ""
-    return (
-        f"Resolved because the endpoint is no longer discovered in Prometheus: {seen}after the watcher "
-        f"restarted, no [[discover]] table found its target from {at(since)} on ({grace:.0f} s grace). "
-        f"Nothing is known of its state after that."
-    )
-
-
-def _origin(url: str) -> str | None:
-    parsed = urlsplit(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        return None
-    return f"{parsed.scheme}://{parsed.netloc.rsplit('@', 1)[-1]}"
