@@ -45,3 +45,37 @@ def error_share(
     if e is not None and e.error_ratio is not None:
         points.append((0.0, e.error_ratio * 100))
     return [p[0] for p in points], [p[1] for p in points]
+
+
+def prometheus_latency(
+    e: EndpointSnapshot, rollups: Sequence[Rollup], now: float, history_from: str
+) -> tuple[dict[str, Line], float, str]:
+    """The latency chart of an endpoint whose quantiles come from Prometheus: the minutes read so far
+    (from Prometheus, or the store's when it cannot answer: the title says which), then the latest
+    round's figures. Returns the lines, where the x axis starts, and the title."""
+    x = [round((r.minute * 60 - now) / 60, 2) for r in rollups] + [0.0]
+    # Short: plotext drops a title wider than the chart.
+    latest = "latest round (stale)" if e.stale else "latest round"
+    stored = "stored " if history_from.endswith("stored history shown") else ""
+    minutes = f"{len(rollups)} {stored}min + {latest}" if rollups else latest
+    return quantile_lines(x, [*rollups, e]), min(x[0], -1.0), f"Prometheus: {minutes}"
+
+
+def quantile_lines(x: list[float], rows: Sequence[Rollup | EndpointSnapshot]) -> dict[str, Line]:
+    """p50, p95 and p99 of each row (seconds) as lines in milliseconds; a missing figure is a gap."""
+
+    def ms(key: str) -> Line:
+        values = [getattr(r, key) for r in rows]
+        return x, [None if v is None else v * 1000 for v in values]
+
+    return {p: ms(p) for p in ("p50", "p95", "p99")}
+
+
+def history_source(history_from: str) -> str:
+    """The charts' title says where their history comes from when it is not simply the store (the
+    full reason Prometheus could not answer is the status bar's)."""
+    if not history_from:
+        return ""
+    if history_from == "from Prometheus":
+        return ", from Prometheus"
+    return ", stored (Prometheus failed)"

@@ -20,10 +20,10 @@ from mlops_console.core import formatting
 from mlops_console.core.series import RPS_STEP
 from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot
 from mlops_console.core.store import Alert, AuditEntry, Rollup
-from mlops_console.tui.detail_charts import VIEWS, error_share, expected_bands
+from mlops_console.tui import detail_charts as charts
 from mlops_console.tui.screens.base import ConsoleScreen
 from mlops_console.tui.text import DASH, firing_and_pending, fmt_metric, fmt_time, safe_text
-from mlops_console.tui.widgets.charts import Series, SeriesChart
+from mlops_console.tui.widgets.charts import SeriesChart
 
 
 class EndpointDetailScreen(ConsoleScreen):
@@ -72,7 +72,7 @@ class EndpointDetailScreen(ConsoleScreen):
         self.history_from = ""
         """Where `rollups` come from: `from Prometheus`, why Prometheus could not say, or "" (the store)."""
         self.view = 0
-        """Index into VIEWS of the history the charts show."""
+        """Index into charts.VIEWS of the history the charts show."""
         self._version_key: tuple[str | None, str | None] | None = None
 
     def compose_body(self) -> Iterable[Widget]:
@@ -114,7 +114,7 @@ class EndpointDetailScreen(ConsoleScreen):
         self.alerts_table.focus()
 
     def action_history_view(self) -> None:
-        self.view = (self.view + 1) % len(VIEWS)
+        self.view = (self.view + 1) % len(charts.VIEWS)
         self._load_store()
 
     def action_drift(self) -> None:
@@ -221,34 +221,25 @@ class EndpointDetailScreen(ConsoleScreen):
     def _show_charts(self, e: EndpointSnapshot, now: float) -> None:
         errors_now = f"errors % (now {formatting.ratio(e.error_ratio)})"
         current = self._endpoint(self.console.snapshot)
-        name, span, minutes, unit, x_label = VIEWS[self.view]
+        name, span, minutes, unit, x_label = charts.VIEWS[self.view]
         rollups = [r for r in self.rollups if r.p50 is not None or r.rps is not None]
         # The hour view needs a few minutes of history (before that the recent probes say more).
         if len(rollups) >= 5 or (self.view and rollups):
             x = [round((r.minute * 60 - now) / unit, 2) for r in rollups]
             since = -span / unit
             note = f"last {name}, " + ("per minute" if minutes == 1 else f"{minutes}-minute means")
-
-            def ms(key: str) -> tuple[list[float], list[float | None]]:
-                values = [getattr(r, key) for r in rollups]
-                return x, [None if v is None else v * 1000 for v in values]
-
-            percentiles = {"p50": ms("p50"), "p95": ms("p95"), "p99": ms("p99")}
+            percentiles = charts.quantile_lines(x, rollups)
             rates = {"req/s": (x, [r.rps for r in rollups])}
             self.latency_chart.show(
-                {**percentiles, **expected_bands(e, "latency", x[0], 1000.0)},
+                {**percentiles, **charts.expected_bands(e, "latency", x[0], 1000.0)},
                 x_label=x_label,
                 # Said once, for both charts: the traffic chart's longer title would not fit it.
-                note=note + self._history_source(),
+                note=note + charts.history_source(self.history_from),
                 since=since,
             )
             self.traffic_chart.show(
-                {**rates, **expected_bands(e, "throughput", x[0], 1.0)},
-                right={
-                    errors_now: error_share(
-                        self.rollups, self._endpoint(self.console.snapshot), now, x[0], unit
-                    )
-                },
+                {**rates, **charts.expected_bands(e, "throughput", x[0], 1.0)},
+                right={errors_now: charts.error_share(self.rollups, current, now, x[0], unit)},
                 x_label=x_label,
                 note=note,
                 since=since,
@@ -264,7 +255,7 @@ class EndpointDetailScreen(ConsoleScreen):
             self.latency_chart.show(
                 {
                     "probe": ([(i - len(latency) + 1) * interval for i in range(len(latency))], latency),
-                    **expected_bands(e, "latency", first, 1000.0),
+                    **charts.expected_bands(e, "latency", first, 1000.0),
                 },
                 x_label="seconds ago",
                 note=f"last {len(latency)} ok probes",
@@ -275,44 +266,22 @@ class EndpointDetailScreen(ConsoleScreen):
         x = [(i - len(rps) + 1) * step for i in range(len(rps))]
         since = x[0] if x else -10.0
         self.traffic_chart.show(
-            {"req/s": (x, rps), **expected_bands(e, "throughput", since, 1.0)},
-            right={errors_now: error_share(self.rollups, current, now, since)},
+            {"req/s": (x, rps), **charts.expected_bands(e, "throughput", since, 1.0)},
+            right={errors_now: charts.error_share(self.rollups, current, now, since)},
             x_label="minutes ago",
             note="recent",
             since=since,
         )
 
     def _show_prometheus_latency(self, e: EndpointSnapshot, rollups: list[Rollup], now: float) -> None:
-        """An endpoint whose latency comes from Prometheus' quantiles (the console does not probe it):
-        the minutes read so far (from Prometheus, or the store's when it cannot answer: the title
-        says which), then the latest round's figures."""
-        x = [round((r.minute * 60 - now) / 60, 2) for r in rollups] + [0.0]
-
-        def ms(key: str) -> tuple[list[float], list[float | None]]:
-            values = [getattr(r, key) for r in rollups] + [getattr(e, key)]
-            return x, [None if v is None else v * 1000 for v in values]
-
-        # Short: plotext drops a title wider than the chart.
-        latest = "latest round (stale)" if e.stale else "latest round"
-        stored = "stored " if self.history_from.endswith("stored history shown") else ""
-        minutes = f"{len(rollups)} {stored}min + {latest}" if rollups else latest
-        since = min(x[0], -1.0)
-        quantiles: Series = {p: ms(p) for p in ("p50", "p95", "p99")}
+        """An endpoint whose latency comes from Prometheus' quantiles (the console does not probe it)."""
+        quantiles, since, note = charts.prometheus_latency(e, rollups, now, self.history_from)
         self.latency_chart.show(
-            {**quantiles, **expected_bands(e, "latency", since, 1000.0)},
+            {**quantiles, **charts.expected_bands(e, "latency", since, 1000.0)},
             x_label="minutes ago",
-            note=f"Prometheus: {minutes}",
+            note=note,
             since=since,
         )
-
-    def _history_source(self) -> str:
-        """The charts' title says where their history comes from when it is not simply the store
-        (the full reason Prometheus could not answer is the status bar's)."""
-        if not self.history_from:
-            return ""
-        if self.history_from == "from Prometheus":
-            return ", from Prometheus"
-        return ", stored (Prometheus failed)"
 
     def _interval(self) -> float:
         try:
@@ -329,7 +298,7 @@ class EndpointDetailScreen(ConsoleScreen):
         store = self.console.backend.store
         now = self.console.clock()
         view = self.view
-        _, span, step, _, _ = VIEWS[view]
+        _, span, step, _, _ = charts.VIEWS[view]
         from mlops_console.core.sources.prometheus_history import chart_history
 
         shown = self._endpoint(self.console.snapshot)  # discovered endpoints are known from it alone
