@@ -117,6 +117,19 @@ def _settings(fleet: Fleet, body: str) -> Any:
     return parse_settings(tomllib.loads(text), known_adapters={"mlflow"})
 
 
+def _discovering_watch_config(tmp_path: Path, fleet: Fleet, sink: Sink, grace: int) -> Path:
+    """A `watch` config: the fleet's models found by `[[discover]]`, every page to `sink`."""
+    config = tmp_path / "console.toml"
+    config.write_text(
+        f'[store]\npath = "{tmp_path / "console.db"}"\n'
+        f'[prometheus]\nurl = "{fleet.prometheus.url}"\nwindow = "{WINDOW}"\ninterval = 1\n'
+        f"discover_grace = {grace}\n"
+        '[[discover]]\ntargets = {job = "models"}\nname = "m-{instance}"\n'
+        f'[[notifications]]\nurl = "{sink.url}"\n'
+    )
+    return config
+
+
 def _round(source: PrometheusSource) -> None:
     async def go() -> None:
         async with new_http_session() as http:
@@ -316,14 +329,7 @@ def test_a_discovered_endpoint_that_goes_resolves_its_alerts_once(
     dead = f"127.0.0.1:{free_port()}"
     name = f"m-{dead}"
     grace = 10
-    config = tmp_path / "console.toml"
-    config.write_text(
-        f'[store]\npath = "{tmp_path / "console.db"}"\n'
-        f'[prometheus]\nurl = "{fleet.prometheus.url}"\nwindow = "{WINDOW}"\ninterval = 1\n'
-        f"discover_grace = {grace}\n"
-        '[[discover]]\ntargets = {job = "models"}\nname = "m-{instance}"\n'
-        f'[[notifications]]\nurl = "{sink.url}"\n'
-    )
+    config = _discovering_watch_config(tmp_path, fleet, sink, grace)
     events: list[dict[str, Any]] = []
     fleet.prometheus.set_targets("models", [a, dead])
     watch = subprocess.Popen(
@@ -453,14 +459,7 @@ def test_a_discovered_endpoints_alert_across_watcher_restarts(
     dead = f"127.0.0.1:{free_port()}"
     name = f"m-{dead}"
     grace = 3
-    config = tmp_path / "console.toml"
-    config.write_text(
-        f'[store]\npath = "{tmp_path / "console.db"}"\n'
-        f'[prometheus]\nurl = "{fleet.prometheus.url}"\nwindow = "{WINDOW}"\ninterval = 1\n'
-        f"discover_grace = {grace}\n"
-        '[[discover]]\ntargets = {job = "models"}\nname = "m-{instance}"\n'
-        f'[[notifications]]\nurl = "{sink.url}"\n'
-    )
+    config = _discovering_watch_config(tmp_path, fleet, sink, grace)
 
     def pages(kind: str) -> list[dict[str, Any]]:
         return [m for m in sink.received if m.get("title", "").startswith(f"[{kind}] {name}")]

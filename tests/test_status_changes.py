@@ -26,6 +26,16 @@ def settings(tmp_path: Path, *names: str, **extra: Any) -> Settings:
     )
 
 
+def discovering(tmp_path: Path, *names: str) -> Settings:
+    """`names` configured, and a `[[discover]]` table over a Prometheus that never answers."""
+    return settings(
+        tmp_path,
+        *names,
+        prometheus={"url": "http://127.0.0.1:9"},
+        discover=[{"selector": 'up{job="models"}'}],
+    )
+
+
 def rows(store: Store) -> dict[str, dict[str, Any]]:
     return {row["name"]: row for row in store.read_status()}
 
@@ -123,12 +133,7 @@ async def test_with_discovery_old_rows_stay_until_it_has_answered(tmp_path: Path
     """Discovered endpoints exist only once discovery has answered: until then their rows stay."""
     store = Store(tmp_path / "console.db")
     await Engine(settings(tmp_path, "api", "found-1"), store).write_status(NOW)
-    config = settings(
-        tmp_path,
-        "api",
-        prometheus={"url": "http://127.0.0.1:9"},
-        discover=[{"selector": 'up{job="models"}'}],
-    )
+    config = discovering(tmp_path, "api")
     engine = Engine(config, store)
     await engine.write_status(NOW + 2)
     assert set(rows(store)) == {"api", "found-1"}
@@ -161,12 +166,7 @@ async def test_a_remembered_discovered_endpoints_row_stays_through_the_prune(tmp
     runs: a watcher restarted again meanwhile still knows it, and resolves its alerts when it goes."""
     store = Store(tmp_path / "console.db")
     await Engine(settings(tmp_path, "api", "found-1", "found-2"), store).write_status(NOW)
-    config = settings(
-        tmp_path,
-        "api",
-        prometheus={"url": "http://127.0.0.1:9"},
-        discover=[{"selector": 'up{job="models"}'}],
-    )
+    config = discovering(tmp_path, "api")
     engine = Engine(config, store)
     assert engine.prometheus is not None
     engine.prometheus.remember({"found-1": NOW})
