@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from mlops_console.config import EndpointSettings, MetricNames
 from mlops_console.core.adapters import Adapter, ProbeResult, create_adapter
-from mlops_console.core.conditions import DetectedRules, Reading
+from mlops_console.core.conditions import DetectedRules, Reading, RuleParams
 from mlops_console.core.quality.snapshot import QualitySnapshot
 from mlops_console.core.series import RPS_STEP, EndpointSeries, MetricsSample, WindowStats, quantile
 from mlops_console.core.snapshot import EndpointSnapshot, Health, ProbeError
@@ -105,6 +105,8 @@ class EndpointState:
         self.quality_interval = 0.0
         self.detected = DetectedRules()
         """The detector-judged rules' learnt state (baselines, recent verdicts)."""
+        self.rule_params: dict[str, RuleParams] = {}
+        """The rules' parameters for this endpoint, resolved once (an engine's settings never change)."""
         self._minute = _Minute()
         self._frozen: EndpointSnapshot | None = None
 

@@ -27,7 +27,7 @@ from mlops_console.core.alerts import (
     AlertBook,
     AlertWrite,
 )
-from mlops_console.core.conditions import Condition, evaluate
+from mlops_console.core.conditions import Condition, evaluate, quiet
 from mlops_console.core.endpoint_state import EndpointState
 from mlops_console.core.engine_lease import lease_loop, step_down
 from mlops_console.core.housekeeping import ESCALATE_EVERY as ESCALATE_EVERY  # where callers found it
@@ -276,8 +276,17 @@ class Engine:
         self._gone.add(name)
 
     def _evaluate(self, state: EndpointState, now: float) -> None:
-        reading = state.reading(now, tuple(self.book.open_rules(state.name)))
-        state.set_firing(self._to_book(evaluate(self.settings, reading, state.detected)))
+        settings, resolved = self.settings, state.rule_params
+        if not state.firing and self.book.holds_nothing(state.name):
+            # Most probes of a fleet: nothing open or pending and every value inside its limit. Then
+            # no rule can start, fire or resolve anything, and building each condition (its text,
+            # its evidence) and asking the book would change nothing.
+            reading = state.reading(now)
+            if quiet(settings, reading, state.detected, resolved):
+                return
+        else:
+            reading = state.reading(now, tuple(self.book.open_rules(state.name)))
+        state.set_firing(self._to_book(evaluate(settings, reading, state.detected, resolved)))
 
     def _pipeline_judged(self, pipeline: PipelineSettings, conditions: list[Condition]) -> tuple[str, ...]:
         """The sink of the pipeline reads: the leader's book turns their conditions into alerts."""

@@ -82,6 +82,8 @@ class AlertBook:
         self.settings = settings
         self.clock = clock
         self._tracked: dict[str, _Tracked] = {}
+        self._held: dict[str, int] = {}
+        """Tracked fingerprints by endpoint: one the book holds nothing of can be skipped while quiet."""
         self._restored_rules: dict[str, tuple[str, str, str | None]] = {}
         self._closed: deque[int] = deque(maxlen=1000)
         """Ids of alerts this book resolved, so a store read that predates the write cannot revive them."""
@@ -95,7 +97,9 @@ class AlertBook:
         for alert in open_alerts:
             if alert.id in self._closed:
                 continue  # resolved here after that read was taken
-            tracked = self._tracked.setdefault(alert.fingerprint, _Tracked(alert.fingerprint, alert.endpoint))
+            tracked = self._tracked.get(alert.fingerprint) or self._track(
+                _Tracked(alert.fingerprint, alert.endpoint)
+            )
             if any(not w.done for w in tracked.writes):
                 continue  # our own writes for it are still queued: the store is behind, not the book
             if tracked.firing and tracked.alert_id == alert.id:
@@ -140,7 +144,7 @@ class AlertBook:
         if tracked is None:
             if not condition.active:
                 return []
-            tracked = self._tracked[fp] = _Tracked(fp, condition.endpoint)
+            tracked = self._track(_Tracked(fp, condition.endpoint))
         if condition.active is None:
             # Missing evidence: nothing starts or resolves, and a settling alert needs a fresh clear run.
             tracked.clear_since = None
@@ -169,7 +173,7 @@ class AlertBook:
             return [self._resolve(tracked, condition, now)]
         unwritten = any(not w.done for w in tracked.writes)
         if not unwritten and (not tracked.fire_times or now - tracked.fire_times[-1] > FLAP_WINDOW):
-            del self._tracked[fp]
+            self._forget(tracked)
         return []
 
     def retire(self, endpoint: str, reason: str) -> list[AlertWrite]:
@@ -177,7 +181,7 @@ class AlertBook:
         (in the store and in the one resolve page), and forget its pending ones."""
         now = self.clock()
         writes = []
-        for fp, tracked in list(self._tracked.items()):
+        for tracked in list(self._tracked.values()):
             if tracked.endpoint != endpoint:
                 continue
             if tracked.firing and tracked.alert is not None:
@@ -192,10 +196,28 @@ class AlertBook:
                 )
                 writes.append(self._resolve(tracked, condition, now, resolved_because=reason))
             elif not any(not w.done for w in tracked.writes):
-                del self._tracked[fp]
+                self._forget(tracked)
             else:
                 tracked.pending_since = tracked.clear_since = None
         return writes
+
+    def holds_nothing(self, endpoint: str) -> bool:
+        """Nothing of `endpoint` is tracked: no alert pending, firing, settling, adopted or remembered
+        for flapping, and no write of one queued. A condition that is not active changes nothing then."""
+        return endpoint not in self._held
+
+    def _track(self, tracked: _Tracked) -> _Tracked:
+        self._tracked[tracked.fingerprint] = tracked
+        self._held[tracked.endpoint] = self._held.get(tracked.endpoint, 0) + 1
+        return tracked
+
+    def _forget(self, tracked: _Tracked) -> None:
+        del self._tracked[tracked.fingerprint]
+        left = self._held[tracked.endpoint] - 1
+        if left:
+            self._held[tracked.endpoint] = left
+        else:
+            del self._held[tracked.endpoint]
 
     def _write(
         self, tracked: _Tracked, kind: str, now: float, run: Callable[[Store, AlertWrite], None]

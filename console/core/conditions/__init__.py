@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from mlops_console.config import Settings
 
 Family = Callable[[Reading, EndpointRules], Iterator[Condition | None]]
+Quiet = Callable[[Reading, EndpointRules], bool]
 
 FAMILIES: tuple[Family, ...] = (
     availability.conditions,
@@ -38,6 +39,8 @@ FAMILIES: tuple[Family, ...] = (
     versions.conditions,
     quality.conditions,
 )
+QUIET: tuple[Quiet, ...] = (availability.quiet, traffic.quiet, versions.quiet, quality.quiet)
+"""Each family's proof that none of its rules can hold, in the order of `FAMILIES` (one per family)."""
 DEFAULTS = MappingProxyType(
     {
         **availability.DEFAULTS,
@@ -53,18 +56,43 @@ DEFAULTS = MappingProxyType(
 EXTERNAL_TITLES = MappingProxyType({**versions.EXTERNAL_TITLES})
 
 
-def evaluate(settings: Settings, reading: Reading, detected: DetectedRules | None = None) -> list[Condition]:
+def evaluate(
+    settings: Settings,
+    reading: Reading,
+    detected: DetectedRules | None = None,
+    resolved: dict[str, RuleParams] | None = None,
+) -> list[Condition]:
     """Each enabled rule's condition: active, clear, or unknown (None) where the evidence does not say.
 
     Only evidence clears a condition: `down` after a successful probe, window rules with enough
     samples, `version_mismatch` with both versions known. A restarted engine therefore never
-    resolves an open alert just because it has not probed enough yet.
+    resolves an open alert just because it has not probed enough yet. `resolved`: the endpoint's
+    parameters as resolved by earlier calls with these settings (see `EndpointRules`).
     """
-    rules = EndpointRules(DEFAULTS, settings, reading)
+    rules = EndpointRules(DEFAULTS, settings, reading, resolved)
     out = [c for family in FAMILIES for c in family(reading, rules) if c is not None]
     if detected is not None:
         out.extend(c for c in detected.conditions(reading, rules) if c is not None)
     return out
+
+
+def quiet(
+    settings: Settings,
+    reading: Reading,
+    detected: DetectedRules | None = None,
+    resolved: dict[str, RuleParams] | None = None,
+) -> bool:
+    """True only if `evaluate` would give no active condition and no detector has a value to judge:
+    every value is inside its limit. Cheap (no condition, text or evidence is built), so the engine
+    asks this first after a probe; for an endpoint the alert book holds nothing of (nothing pending,
+    firing, settling or adopted), a quiet reading changes nothing and the book is not asked.
+
+    False is no verdict: the rules must be evaluated. A family's `quiet` may answer False where its
+    rules would all be clear or unknown, never True where one would be active."""
+    rules = EndpointRules(DEFAULTS, settings, reading, resolved)
+    if not all(family_quiet(reading, rules) for family_quiet in QUIET):
+        return False
+    return detected is None or detected.quiet(reading, rules)
 
 
 def evaluate_pipeline(settings: Settings, reading: pipelines.PipelineReading) -> list[Condition]:
@@ -94,5 +122,6 @@ __all__ = [
     "evaluate_pipeline",
     "evidence",
     "params_for",
+    "quiet",
     "rule_title",
 ]

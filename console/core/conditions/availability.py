@@ -39,3 +39,13 @@ def conditions(reading: Reading, rules: EndpointRules) -> Iterator[Condition | N
         invalid,
         "; ".join(details) or f"{name} returned {invalid} invalid prediction answers in a row{reason}",
     )
+
+
+def quiet(reading: Reading, rules: EndpointRules) -> bool:
+    """Neither rule can hold (see `conditions.quiet`): fewer failed probes and invalid answers in a
+    row than their thresholds, and no inference log whose invalid predictions count too."""
+    return (
+        reading.consecutive_failures < rules.params("down").threshold
+        and reading.consecutive_invalid < rules.params("invalid_prediction").threshold
+        and reading.quality is None
+    )

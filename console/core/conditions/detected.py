@@ -287,6 +287,22 @@ class DetectedRules:
                 )
             yield condition
 
+    def quiet(self, reading: Reading, rules: EndpointRules) -> bool:
+        """`conditions` would judge nothing now and yield no active condition (see `conditions.quiet`):
+        every rule has been evaluated before under these settings, none has a value due (its slot is
+        the current one), and none held at its last judgement."""
+        if rules.settings is not self._configured_by:
+            return False
+        for rule, params in self._configured:
+            tracker = self._trackers.get(rule)
+            if tracker is None or tracker.params is not params:
+                return False
+            if tracker.slot != int(reading.now // tracker.every):
+                return False
+            if tracker.judgement is not None and tracker.judgement.active:
+                return False
+        return True
+
     def describe(self) -> tuple[str, ...]:
         """`rule: what its detector said last`, for the endpoint's snapshot."""
         out = []

@@ -68,19 +68,36 @@ def _apply(params: RuleParams, override: RuleSettings) -> RuleParams:
 
 
 class EndpointRules:
-    """The rules as configured for one endpoint: parameters, and conditions built from them."""
+    """The rules as configured for one endpoint: parameters, and conditions built from them.
 
-    def __init__(self, defaults: Mapping[str, RuleParams], settings: Settings, reading: Reading) -> None:
+    `resolved`: a cache of this endpoint's parameters under these settings, kept by a caller that
+    evaluates the same endpoint again and again (the engine, once a probe): resolving walks every
+    `[[rules]]` table."""
+
+    def __init__(
+        self,
+        defaults: Mapping[str, RuleParams],
+        settings: Settings,
+        reading: Reading,
+        resolved: dict[str, RuleParams] | None = None,
+    ) -> None:
         self._defaults = defaults
         self._settings = settings
         self.reading = reading
+        self._resolved = resolved
 
     @property
     def settings(self) -> Settings:
         return self._settings
 
     def params(self, rule: str) -> RuleParams:
-        return resolve(self._defaults, self._settings, rule, self.reading.endpoint)
+        cache = self._resolved
+        if cache is None:
+            return resolve(self._defaults, self._settings, rule, self.reading.endpoint)
+        params = cache.get(rule)
+        if params is None:
+            params = cache[rule] = resolve(self._defaults, self._settings, rule, self.reading.endpoint)
+        return params
 
     def condition(self, rule: str, active: bool | None, value: float | None, detail: str) -> Condition | None:
         """The rule's condition with its configured severity, `for` and threshold; None if disabled."""

@@ -140,6 +140,11 @@ def conditions(reading: Reading, rules: EndpointRules) -> Iterator[Condition | N
         )
 
 
+def quiet(reading: Reading, rules: EndpointRules) -> bool:
+    """No rule here can hold (see `conditions.quiet`): there is no quality evaluation to judge."""
+    return reading.quality is None
+
+
 def invalid_in_log(reading: Reading, threshold: float) -> tuple[bool | None, str]:
     """The inference log's part of `invalid_prediction`: (active, clear or unknown as None; detail)."""
     quality = reading.quality

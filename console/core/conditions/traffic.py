@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from mlops_console.core import formatting
 from mlops_console.core.conditions.base import Condition, Reading, evidence
 from mlops_console.core.conditions.params import EndpointRules, RuleParams
+from mlops_console.core.series import WindowStats
 
 
 def _static(rules: EndpointRules, rule: str) -> bool:
@@ -44,7 +45,7 @@ def conditions(reading: Reading, rules: EndpointRules) -> Iterator[Condition | N
         yield rules.condition(
             "latency_p95",
             evidence(
-                p95 is not None and p95 > latency.threshold,
+                _latency_high(p95, latency),
                 clear=p95 is not None and stats.samples >= MIN_LATENCY_SAMPLES,
             ),
             p95,
@@ -56,10 +57,7 @@ def conditions(reading: Reading, rules: EndpointRules) -> Iterator[Condition | N
         ratio, enough = stats.error_ratio, stats.requests >= MIN_REQUESTS_FOR_RATIO
         yield rules.condition(
             "error_ratio",
-            evidence(
-                bool(enough and ratio is not None and ratio > errors.threshold),
-                clear=enough and ratio is not None,
-            ),
+            evidence(_errors_high(stats, errors), clear=enough and ratio is not None),
             ratio,
             f"{name} error ratio {formatting.ratio(ratio, none='n/a')} > "
             f"{formatting.ratio(errors.threshold)} over the last minute ({stats.requests:.0f} requests)",
@@ -76,6 +74,35 @@ def conditions(reading: Reading, rules: EndpointRules) -> Iterator[Condition | N
             f"{formatting.ratio(amount, none='n/a')} below its median "
             f"{formatting.rate(baseline[0], unit=' req/s')}",
         )
+
+
+def quiet(reading: Reading, rules: EndpointRules) -> bool:
+    """No rule here can hold (see `conditions.quiet`): each value judged by a static limit is inside
+    it (those judged by another detector are the `detected` family's)."""
+    if reading.consecutive_failures:
+        return True  # `down` speaks for the outage: these report nothing
+    stats = reading.window
+    if _static(rules, "latency_p95") and _latency_high(stats.p95, rules.params("latency_p95")):
+        return False
+    if (
+        (reading.window_source == "metrics" or reading.traffic_measured)
+        and _static(rules, "error_ratio")
+        and _errors_high(stats, rules.params("error_ratio"))
+    ):
+        return False
+    baseline = reading.throughput_baseline
+    if baseline is not None and _static(rules, "throughput_drop"):
+        return not throughput_dropped(reading.rps, baseline, rules.params("throughput_drop").threshold)[0]
+    return True
+
+
+def _latency_high(p95: float | None, params: RuleParams) -> bool:
+    return p95 is not None and p95 > params.threshold
+
+
+def _errors_high(stats: WindowStats, params: RuleParams) -> bool:
+    ratio = stats.error_ratio
+    return stats.requests >= MIN_REQUESTS_FOR_RATIO and ratio is not None and ratio > params.threshold
 
 
 def throughput_dropped(

@@ -40,3 +40,9 @@ def conditions(reading: Reading, rules: EndpointRules) -> Iterator[Condition | N
                 alert_model,
                 interval=reading.interval,
             )
+
+
+def quiet(reading: Reading, rules: EndpointRules) -> bool:
+    """No rule here can hold (see `conditions.quiet`): the versions agree (or one is unknown), and no
+    open alert of a deploy waits for its resolve."""
+    return not reading.version_mismatch and not reading.adopted
