@@ -173,3 +173,26 @@ async def test_a_remembered_discovered_endpoints_row_stays_through_the_prune(tmp
     engine.prometheus.state = "ok"
     await engine.write_status(NOW + 2)
     assert set(rows(store)) == {"api", "found-1"}
+
+
+async def test_the_rounds_write_every_changed_row_within_status_every_a_slice_at_a_time(
+    tmp_path: Path,
+) -> None:
+    """Rows go out a slice a round (a thousand at once held the event loop): after the rounds of one
+    `STATUS_EVERY`, every endpoint's row is the one of its last probe, whichever slice it is in."""
+    from mlops_console.core.housekeeping import STATUS_EVERY, STATUS_SLICES, _housekeeping_round
+
+    names = [f"ep-{i}" for i in range(24)]
+    store = Store(tmp_path / "console.db")
+    engine = Engine(settings(tmp_path, *names), store)
+    last = {"status": 0.0, "slice": 0.0, "sync": 0.0, "remind": 0.0, "escalate": 0.0}
+    last |= {"detectors": float("inf"), "prune": float("inf")}
+    for second in range(3):
+        for state in engine.endpoints.values():
+            state.record(ProbeResult(ok=True, latency=0.01 * (second + 1), status=200), NOW + second)
+        for _ in range(STATUS_SLICES):  # the rounds of one STATUS_EVERY
+            last["status"] -= STATUS_EVERY  # as if a round's pause had passed
+            await _housekeeping_round(engine, last)
+        written = {name for name, row in rows(store).items() if row["probes"] == second + 1}
+        assert written == set(names), f"probe {second + 1}: rows not written within {STATUS_EVERY} s"
+        assert all(content(row) == engine.endpoints[n].snapshot().to_dict() for n, row in rows(store).items())

@@ -7,6 +7,7 @@ only after something changed), `reading()` (what the rules see), `status_row()` 
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -356,7 +357,7 @@ class EndpointState:
         minute = self._minute
         if not minute.minute:
             return None
-        latencies = sorted(minute.latencies)
+        latencies = minute.latencies
         stats = self.window.stats
         # Where Prometheus gives the figures, its quantiles of real traffic are the minute's latency
         # (there are no probe latencies to take them from).
@@ -389,6 +390,7 @@ class _Minute:
 
     minute: int = 0
     latencies: list[float] = field(default_factory=list)
+    """Sorted as they come (the rollup is taken every few seconds, a probe adds one)."""
     failures: int = 0
 
     def add(self, result: ProbeResult, now: float) -> None:
@@ -396,6 +398,7 @@ class _Minute:
         if minute != self.minute:
             self.minute, self.latencies, self.failures = minute, [], 0
         if result.ok and result.latency is not None:
-            self.latencies.append(result.latency)
+            if result.latency == result.latency:  # NaN sorts nowhere: it was never a timing either
+                bisect.insort(self.latencies, result.latency)
         elif not result.ok:
             self.failures += 1
