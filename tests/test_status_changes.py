@@ -179,7 +179,8 @@ async def test_the_rounds_write_every_changed_row_within_status_every_a_slice_at
     tmp_path: Path,
 ) -> None:
     """Rows go out a slice a round (a thousand at once held the event loop): after the rounds of one
-    `STATUS_EVERY`, every endpoint's row is the one of its last probe, whichever slice it is in."""
+    `STATUS_EVERY`, every endpoint's row is the one of its last probe, whichever slice it is in, and
+    the engine's health was written (followers call a watcher whose health is 8 s old stalled)."""
     from mlops_console.core.housekeeping import STATUS_EVERY, STATUS_SLICES, _housekeeping_round
 
     names = [f"ep-{i}" for i in range(24)]
@@ -190,9 +191,13 @@ async def test_the_rounds_write_every_changed_row_within_status_every_a_slice_at
     for second in range(3):
         for state in engine.endpoints.values():
             state.record(ProbeResult(ok=True, latency=0.01 * (second + 1), status=200), NOW + second)
+        if second:
+            plant(store, "UPDATE engine_health SET updated_at = 1.0")
         for _ in range(STATUS_SLICES):  # the rounds of one STATUS_EVERY
             last["status"] -= STATUS_EVERY  # as if a round's pause had passed
             await _housekeeping_round(engine, last)
         written = {name for name, row in rows(store).items() if row["probes"] == second + 1}
         assert written == set(names), f"probe {second + 1}: rows not written within {STATUS_EVERY} s"
+        health = store.engine_health(engine.owner)
+        assert health is not None and health.updated_at > 1.0, "the health, too, every STATUS_EVERY"
         assert all(content(row) == engine.endpoints[n].snapshot().to_dict() for n, row in rows(store).items())

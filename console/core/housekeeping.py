@@ -128,7 +128,8 @@ async def write_status(engine: Engine, now: float | None = None, part: tuple[int
     """The status rows and rollups that changed since the last write (a Prometheus-read fleet
     changes once a round, not every write), the rows of endpoints gone, and this engine's health.
     `part=(k, n)`: only the rows of the k-th of n slices of the endpoints (by name, stable while the
-    process runs), so a round's write stays short; every round writes the health."""
+    process runs), so a round's write stays short; the health goes with the first slice (every
+    STATUS_EVERY: followers judge the lease holder by its age)."""
     states: Collection[EndpointState] = engine.endpoints.values()
     if part is not None:
         k, n = part
@@ -136,7 +137,8 @@ async def write_status(engine: Engine, now: float | None = None, part: tuple[int
     batch = engine.status_rows.pending(states)
     gone = [name for name in engine._gone if name not in engine.endpoints]
     keep = None if engine.status_rows.pruned or not _endpoints_known(engine) else _kept(engine)
-    await engine._in_store(_write_status, engine, batch, engine.health(now), gone, keep)
+    health = engine.health(now) if part is None or part[0] == 0 else None
+    await engine._in_store(_write_status, engine, batch, health, gone, keep)
     engine.status_rows.written(batch, gone)
     engine.status_rows.pruned = engine.status_rows.pruned or keep is not None
     engine._gone.difference_update(gone)
@@ -158,14 +160,14 @@ def _endpoints_known(engine: Engine) -> bool:
 def _write_status(
     engine: Engine,
     batch: StatusBatch,
-    health: EngineHealth,
+    health: EngineHealth | None,
     gone: Sequence[str] = (),
     keep: Collection[str] | None = None,
 ) -> None:
     """The rows (built here, in the store's thread: JSON documents are the bulk of a write), the
-    engine's health (every round: followers judge the lease holder by its age) and the rollups."""
+    engine's health (None: not this round) and the rollups."""
     rows = [snapshot.to_dict() for snapshot in batch.snapshots]
-    health_row = {"owner": engine.owner, **health.to_dict()}
+    health_row = None if health is None else {"owner": engine.owner, **health.to_dict()}
     engine.store.write_status(rows, engine=health_row, gone=gone, keep=keep)
     engine.store.write_rollups(batch.rollups)
 
