@@ -4,6 +4,7 @@ endpoints the config no longer has go."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +202,23 @@ async def test_the_rounds_write_every_changed_row_within_status_every_a_slice_at
         health = store.engine_health(engine.owner)
         assert health is not None and health.updated_at > 1.0, "the health, too, every STATUS_EVERY"
         assert all(content(row) == engine.endpoints[n].snapshot().to_dict() for n, row in rows(store).items())
+
+
+async def test_what_every_detector_learnt_is_written_although_taken_a_slice_at_a_time(tmp_path: Path) -> None:
+    """All endpoints' detectors judge at the turn of the same minute; their states are taken a slice
+    per turn of the loop, and a restarted watcher must still find every one of them."""
+    from mlops_console.core.housekeeping import DETECTOR_STATE_SLICE, _housekeeping_round
+
+    names = [f"ep-{i}" for i in range(2 * DETECTOR_STATE_SLICE + 7)]
+    store = Store(tmp_path / "console.db")
+    engine = Engine(settings(tmp_path, *names), store)
+    for second in range(3):  # the first value sets the clock, the next ones are learnt
+        for state in engine.endpoints.values():
+            state.record(ProbeResult(ok=True, latency=0.01, status=200), NOW + 60 * second)
+            engine._evaluate(state, NOW + 60 * second)
+    last = {"status": NOW, "slice": 0.0, "sync": NOW, "remind": NOW, "escalate": NOW, "prune": NOW}
+    last["detectors"] = 0.0
+    await _housekeeping_round(engine, last)
+    saved = store.read_detector_state()
+    assert set(saved) == set(names)
+    assert all(saved[n] == json.loads(json.dumps(engine.endpoints[n].detected.to_state())) for n in names)

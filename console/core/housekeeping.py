@@ -35,6 +35,8 @@ AUTO_ROLLBACK_EVERY = 1.0
 DETECTOR_STATE_EVERY = 10.0
 """Seconds between writes of what the detectors learnt: a watcher killed with -9 loses at most this,
 and never a change of a condition (written within a housekeeping round, 0.5 s)."""
+DETECTOR_STATE_SLICE = 100
+"""Endpoints whose learnt state is taken per turn of the event loop (see `_learnt`)."""
 PRUNE_EVERY = 3600.0
 """Seconds between two prunings of history older than `store.history` (a backlog: every round)."""
 
@@ -82,13 +84,14 @@ async def _housekeeping_round(engine: Engine, last: dict[str, float]) -> None:
     urgent = any(state.detected.urgent for state in engine.endpoints.values())
     if urgent or now - last["detectors"] >= DETECTOR_STATE_EVERY:
         last["detectors"] = now
-        learnt = detector_states(engine)
+        learnt = await _learnt(engine)
         if learnt:
             try:
                 await engine._in_store(engine.store.write_detector_state, learnt)
             except sqlite3.Error:
                 for name in learnt:
-                    engine.endpoints[name].detected.changed = True  # written next round instead
+                    if name in engine.endpoints:
+                        engine.endpoints[name].detected.changed = True  # written next round instead
                 raise
     if now - last["prune"] >= PRUNE_EVERY:
         last["prune"] = now
@@ -170,6 +173,22 @@ def _write_status(
     health_row = None if health is None else {"owner": engine.owner, **health.to_dict()}
     engine.store.write_status(rows, engine=health_row, gone=gone, keep=keep)
     engine.store.write_rollups(batch.rollups)
+
+
+async def _learnt(engine: Engine) -> dict[str, dict[str, Any]]:
+    """What the detectors learnt since the last write, taken a slice of endpoints per turn of the
+    event loop: every endpoint's detectors judge at the turn of the same minute, and taking a
+    thousand states at once held the loop for a tenth of a second or more."""
+    states = {}
+    for index, (name, state) in enumerate(list(engine.endpoints.items())):
+        if index and index % DETECTOR_STATE_SLICE == 0:
+            await asyncio.sleep(0)
+        if engine.endpoints.get(name) is not state:
+            continue  # gone (or replaced) meanwhile
+        taken = state.detected.take_state()
+        if taken:
+            states[name] = taken
+    return states
 
 
 def detector_states(engine: Engine, everything: bool = False) -> dict[str, dict[str, Any]]:
