@@ -12,8 +12,8 @@ from mlops_console.core.alerts import AlertBook
 from mlops_console.core.housekeeping import (
     _write_status,
     auto_rollback_loop,
-    detector_states,
     housekeeping_loop,
+    write_detector_states,
 )
 from mlops_console.core.notifier import Notifier
 from mlops_console.core.snapshot import EndpointSnapshot, EngineHealth
@@ -141,7 +141,7 @@ async def step_down(engine: Engine) -> None:
     final = EngineHealth("stopped") if engine.failure is None else engine.health()
     try:
         batch = engine.status_rows.pending(engine.endpoints.values())
-        await engine._in_store(engine.store.write_detector_state, detector_states(engine, everything=True))
+        await write_detector_states(engine, everything=True)
         await engine._in_store(_write_status, engine, StatusBatch(batch.snapshots, ()), final)
         await engine._in_store(engine.store.release_lease, engine.owner)
     except Exception as exc:
