@@ -9,7 +9,8 @@ end of the steady state) and, as the baseline measured in the same run, the bare
 sends the same queries every 15 s with httpx and parses their JSON into one `{endpoint: value}` dict per
 signal, for the same time, with nothing else (its CPU share and peak RSS). `--trace` adds tracemalloc's
 largest allocation sites at the end of the steady state (slow: figures taken with it are not the
-engine's).
+engine's). Also: the loop's worst lag (a 50 ms timer run late), and the store's history fill from
+`query_range` (its time, the loop's worst lag and the RSS while it runs).
 
     nice -n 19 python -m bench.prometheus_fleet --endpoints 10000 --seconds 90
 """
@@ -111,6 +112,7 @@ def run(n: int, seconds: float, trace: bool = False) -> dict[str, object]:
     from mlops_console.config import parse_settings
     from mlops_console.core.engine import Engine
     from mlops_console.core.gc_tuning import tune as tune_gc
+    from mlops_console.core.sources.prometheus import PrometheusSource
     from mlops_console.core.store import Store
 
     binary = shutil.which("prometheus")
@@ -167,8 +169,39 @@ def run(n: int, seconds: float, trace: bool = False) -> dict[str, object]:
         engine = Engine(settings, Store(settings.store.path))
         tune_gc()  # as `watch` does
 
+        fill: dict[str, float] = {"seconds": 0.0, "lag_max": 0.0, "rss_max": 0.0, "runs": 0}
+        lag = {"max": 0.0, "during_fill": 0.0}
+
+        async def watch_lag() -> None:
+            """How late the engine's loop runs a 50 ms timer (overall, and while the store is filled)."""
+            loop = asyncio.get_running_loop()
+            while True:
+                asked = loop.time()
+                await asyncio.sleep(0.05)
+                late = loop.time() - asked - 0.05
+                lag["max"] = max(lag["max"], late)
+                if fill.get("since"):
+                    fill["lag_max"] = max(fill["lag_max"], late)
+                    fill["rss_max"] = max(fill["rss_max"], rss_mb())
+
+        def timed_fill(source: PrometheusSource) -> None:
+            real = source.fill_store
+
+            async def timed(http: object) -> None:
+                fill["since"] = time.monotonic()
+                try:
+                    await real(http)  # type: ignore[arg-type]
+                finally:
+                    fill["seconds"] += time.monotonic() - fill.pop("since")
+                    fill["runs"] += 1
+
+            source.fill_store = timed  # type: ignore[method-assign]
+
         async def measure() -> tuple[float, float, int]:
             stop = asyncio.Event()
+            assert engine.prometheus is not None
+            timed_fill(engine.prometheus)
+            watcher = asyncio.ensure_future(watch_lag())
             task = asyncio.ensure_future(engine.run(stop))
             # The first round (lease, history backfill, first evaluation) is start-up, not steady state.
             started = time.monotonic()
@@ -186,6 +219,7 @@ def run(n: int, seconds: float, trace: bool = False) -> dict[str, object]:
             steady["rss"] = rss_mb()
             stop.set()
             await task
+            watcher.cancel()
             return cpu, wall, rounds
 
         steady: dict[str, float] = {}
@@ -215,6 +249,13 @@ def run(n: int, seconds: float, trace: bool = False) -> dict[str, object]:
             "endpoints_with_rate": sum(1 for s in states if s.rps is not None),
             "endpoints_up": sum(1 for s in states if s.health == "up"),
             "prometheus": engine.prometheus.state if engine.prometheus else None,
+            "loop_lag_max_ms": round(lag["max"] * 1000, 1),
+            "store_fill_seconds": round(fill["seconds"], 1),
+            "store_fill_loop_lag_max_ms": round(fill["lag_max"] * 1000, 1),
+            "store_fill_rss_max_mb": fill["rss_max"],
+            "store_rows_filled": engine.store.query("SELECT COUNT(*) AS n FROM rollups WHERE probes = 0")[0][
+                "n"
+            ],
         }
     finally:
         prom.terminate()

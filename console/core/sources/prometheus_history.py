@@ -3,12 +3,14 @@
 For the detail charts, one endpoint's: the same queries as the instant rounds, narrowed to the endpoint
 with a matcher on `[prometheus] group_by`, evaluated once per step (`read_history`: blocking, its own
 event loop; call it from a worker thread, never the UI's). For the store after a restart, a fleet's
-minutes, one slice of time at a time (`fleet_minutes`, on the engine's loop).
+minutes, one slice of time at a time (`fleet_minutes`: fetched on the engine's loop, parsed on a
+worker thread).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -135,19 +137,34 @@ async def fleet_minutes(
     """The per-minute figures from `since` to `until` of the endpoints `wanted` (group label value to
     the `(name, first minute wanted)` of each endpoint with it), one range query per signal for all
     of them, asked one after another: each answer is folded in and dropped before the next arrives,
-    so at most one is parsed at a time. PromError when Prometheus gives no usable answer."""
+    so at most one is parsed at a time. The parsing, folding and the rollups are a worker thread's
+    (at 10,000 endpoints they would hold the engine's loop for seconds); `wanted` must not change
+    until this returns. PromError when Prometheus gives no usable answer."""
     signals: dict[str, dict[tuple[str, int], float]] = {}
     texts = {"rps": queries.requests, "errors": queries.errors, **dict(queries.latency)}
+    fold = functools.partial(_fold_minutes, wanted, group)
     for signal, text in texts.items():
-        answer = await client.query_range(http, text, since, until, 60.0)
-        values = signals[signal] = {}
-        for labels, points in answer:
-            for name, first in wanted.get(labels.get(group, ""), ()):
-                for at, value in points:
-                    minute = int(at // 60)
-                    if minute >= first:
-                        values[(name, minute)] = value
-        del answer
+        signals[signal] = await client.query_range_folded(http, text, since, until, 60.0, fold)
+    return await asyncio.to_thread(_rollups, signals)
+
+
+def _fold_minutes(
+    wanted: Mapping[str, Sequence[tuple[str, int]]],
+    group: str,
+    answer: list[tuple[Mapping[str, str], list[tuple[float, float]]]],
+) -> dict[tuple[str, int], float]:
+    """One signal's answer as `{(endpoint, minute): value}`, for the minutes wanted."""
+    values: dict[tuple[str, int], float] = {}
+    for labels, points in answer:
+        for name, first in wanted.get(labels.get(group, ""), ()):
+            for at, value in points:
+                minute = int(at // 60)
+                if minute >= first:
+                    values[(name, minute)] = value
+    return values
+
+
+def _rollups(signals: Mapping[str, Mapping[tuple[str, int], float]]) -> list[Rollup]:
     keys = sorted(set().union(*(v.keys() for v in signals.values())))
     return [_minute(name, (name, minute), signals, minute * 60.0) for name, minute in keys]
 
