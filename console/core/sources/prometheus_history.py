@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,6 +27,8 @@ from mlops_console.core.store import Rollup, Store
 
 __all__ = ["FILL_SLICE", "FILL_SPAN", "PromError", "chart_history", "fleet_minutes", "read_history"]
 
+SUPERSEDED_POLL = 0.05
+"""Seconds between two looks at whether a chart's read is still wanted."""
 FILL_SPAN = 3600.0
 """How far back a watcher fills the store's missing minutes of a Prometheus-sourced endpoint (the hour
 view; the day and week views read Prometheus itself)."""
@@ -42,15 +45,18 @@ def chart_history(
     span: float,
     step: int,
     shown: EndpointSnapshot | None = None,
+    superseded: threading.Event | None = None,
 ) -> tuple[tuple[Rollup, ...], str]:
     """An endpoint's last `span` seconds at `step` minutes a point, and where they come from:
     Prometheus' ranges for an endpoint whose figures come from there (configured, or discovered:
     `shown`, its snapshot, says which and by what label value), else the store's rollups (also when
-    Prometheus cannot answer, which the note then says)."""
+    Prometheus cannot answer, which the note then says). Once `superseded` is set (a newer chart
+    asked for), Prometheus' queries are dropped and the store's rollups come back at once."""
     endpoint = _prometheus_endpoint(settings, name, shown)
     if endpoint is not None:
         try:
-            return tuple(read_history(settings, endpoint, now - span, now, step * 60.0)), "from Prometheus"
+            rows = read_history(settings, endpoint, now - span, now, step * 60.0, superseded)
+            return tuple(rows), "from Prometheus"
         except PromError as exc:
             return tuple(store.history(name, now - span, step)), f"Prometheus: {exc}; stored history shown"
     return tuple(store.history(name, now - span, step)), ""
@@ -83,11 +89,18 @@ def _prometheus_endpoint(
 
 
 def read_history(
-    settings: Settings, endpoint: EndpointSettings, since: float, until: float, step: float
+    settings: Settings,
+    endpoint: EndpointSettings,
+    since: float,
+    until: float,
+    step: float,
+    superseded: threading.Event | None = None,
 ) -> list[Rollup]:
     """Rates, error ratio and latency quantiles of `endpoint` from `since` to `until`, one `Rollup`
     per `step` seconds Prometheus has a value for (oldest first). PromError when Prometheus gives no
-    usable answer (unreachable, slow, `bad_data`, partial)."""
+    usable answer (unreachable, slow, `bad_data`, partial), or when `superseded` is set before it
+    has answered (its queries are dropped then, so a screen switching views against a slow Prometheus
+    never has more than one read waiting)."""
     prom = settings.prometheus
     if prom is None:
         raise PromError("no [prometheus] configured")
@@ -103,10 +116,16 @@ def read_history(
 
     async def read() -> dict[str, dict[float, float]]:
         async with new_http_session() as http:
-            answers = await asyncio.gather(
+            gathered = asyncio.gather(
                 *(client.query_range(http, text, since, until, step) for text in texts.values()),
                 return_exceptions=True,
             )
+            while not gathered.done():
+                if superseded is not None and superseded.is_set():
+                    gathered.cancel()
+                    raise PromError("superseded by a newer request")
+                await asyncio.wait({gathered}, timeout=SUPERSEDED_POLL)
+            answers = gathered.result()
         out: dict[str, dict[float, float]] = {}
         for signal, answer in zip(texts, answers, strict=True):
             if isinstance(answer, BaseException):
