@@ -9,8 +9,9 @@ end of the steady state) and, as the baseline measured in the same run, the bare
 sends the same queries every 15 s with httpx and parses their JSON into one `{endpoint: value}` dict per
 signal, for the same time, with nothing else (its CPU share and peak RSS). `--trace` adds tracemalloc's
 largest allocation sites at the end of the steady state (slow: figures taken with it are not the
-engine's). Also: the loop's worst lag (a 50 ms timer run late), and the store's history fill from
-`query_range` (its time, the loop's worst lag and the RSS while it runs).
+engine's). Also: the engine loop's worst lag (a 50 ms timer run late), and, after the engine stopped,
+the store's history fill from `query_range` of every endpoint into an empty store, alone on a loop
+(its time, the loop's worst lag and the RSS while it runs).
 
     nice -n 19 python -m bench.prometheus_fleet --endpoints 10000 --seconds 90
 """
@@ -30,6 +31,7 @@ import tomllib
 import tracemalloc
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -108,11 +110,47 @@ def bare(url: str, queries: list[str], group: str, every: float, seconds: float)
     print(json.dumps({"cpu": cpu / wall, "max_rss_mb": rss_mb("VmHWM"), "series": sum(map(len, kept))}))
 
 
+async def watch_lag(lag: dict[str, float], rss: bool = False) -> None:
+    """How late the running loop runs a 50 ms timer, at worst (`lag["max"]`), and with `rss` the
+    peak RSS meanwhile (`lag["rss"]`)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        asked = loop.time()
+        await asyncio.sleep(0.05)
+        lag["max"] = max(lag["max"], loop.time() - asked - 0.05)
+        if rss:
+            lag["rss"] = max(lag.get("rss", 0.0), rss_mb())
+
+
+async def fill_alone(settings: Any, endpoints: dict[str, Any], root: Path) -> dict[str, float]:
+    """The store's history fill of every endpoint into an empty store, on a loop of its own with
+    nothing else on it: its time, how late it let the loop run a timer, the RSS meanwhile."""
+    from mlops_console.core.adapters import new_http_session
+    from mlops_console.core.sources.prometheus import PrometheusSource
+    from mlops_console.core.store import Store
+
+    store = Store(root / "fill.db")
+    source = PrometheusSource(settings, endpoints, store)
+    lag = {"max": 0.0}
+    watcher = asyncio.ensure_future(watch_lag(lag, rss=True))
+    started = time.monotonic()
+    async with new_http_session() as http:
+        await source.fill_store(http)
+    took = time.monotonic() - started
+    watcher.cancel()
+    return {
+        "store_fill_seconds": round(took, 1),
+        "store_fill_loop_lag_max_ms": round(lag["max"] * 1000, 1),
+        "store_fill_rss_max_mb": lag.get("rss", 0.0),
+        "store_fill_minutes": store.query("SELECT COUNT(*) AS n FROM rollups")[0]["n"],
+        "store_fill_queries": source.queries_sent,
+    }
+
+
 def run(n: int, seconds: float, trace: bool = False) -> dict[str, object]:
     from mlops_console.config import parse_settings
     from mlops_console.core.engine import Engine
     from mlops_console.core.gc_tuning import tune as tune_gc
-    from mlops_console.core.sources.prometheus import PrometheusSource
     from mlops_console.core.store import Store
 
     binary = shutil.which("prometheus")
@@ -169,39 +207,11 @@ def run(n: int, seconds: float, trace: bool = False) -> dict[str, object]:
         engine = Engine(settings, Store(settings.store.path))
         tune_gc()  # as `watch` does
 
-        fill: dict[str, float] = {"seconds": 0.0, "lag_max": 0.0, "rss_max": 0.0, "runs": 0}
-        lag = {"max": 0.0, "during_fill": 0.0}
-
-        async def watch_lag() -> None:
-            """How late the engine's loop runs a 50 ms timer (overall, and while the store is filled)."""
-            loop = asyncio.get_running_loop()
-            while True:
-                asked = loop.time()
-                await asyncio.sleep(0.05)
-                late = loop.time() - asked - 0.05
-                lag["max"] = max(lag["max"], late)
-                if fill.get("since"):
-                    fill["lag_max"] = max(fill["lag_max"], late)
-                    fill["rss_max"] = max(fill["rss_max"], rss_mb())
-
-        def timed_fill(source: PrometheusSource) -> None:
-            real = source.fill_store
-
-            async def timed(http: object) -> None:
-                fill["since"] = time.monotonic()
-                try:
-                    await real(http)  # type: ignore[arg-type]
-                finally:
-                    fill["seconds"] += time.monotonic() - fill.pop("since")
-                    fill["runs"] += 1
-
-            source.fill_store = timed  # type: ignore[method-assign]
+        lag = {"max": 0.0}
 
         async def measure() -> tuple[float, float, int]:
             stop = asyncio.Event()
-            assert engine.prometheus is not None
-            timed_fill(engine.prometheus)
-            watcher = asyncio.ensure_future(watch_lag())
+            watcher = asyncio.ensure_future(watch_lag(lag))
             task = asyncio.ensure_future(engine.run(stop))
             # The first round (lease, history backfill, first evaluation) is start-up, not steady state.
             started = time.monotonic()
@@ -250,12 +260,7 @@ def run(n: int, seconds: float, trace: bool = False) -> dict[str, object]:
             "endpoints_up": sum(1 for s in states if s.health == "up"),
             "prometheus": engine.prometheus.state if engine.prometheus else None,
             "loop_lag_max_ms": round(lag["max"] * 1000, 1),
-            "store_fill_seconds": round(fill["seconds"], 1),
-            "store_fill_loop_lag_max_ms": round(fill["lag_max"] * 1000, 1),
-            "store_fill_rss_max_mb": fill["rss_max"],
-            "store_rows_filled": engine.store.query("SELECT COUNT(*) AS n FROM rollups WHERE probes = 0")[0][
-                "n"
-            ],
+            **asyncio.run(fill_alone(settings, engine.endpoints, root)),
         }
     finally:
         prom.terminate()

@@ -1,7 +1,8 @@
 """The store's history fill from Prometheus after a restart, and the throughput backfill, at a few
-hundred endpoints: their answers are parsed off the engine's loop, so a probed endpoint beside them
-keeps being probed while a fleet's range answer is parsed. Against a loopback stand-in of Prometheus'
-HTTP API (a real one is in `test_prometheus_real`) and a served endpoint on loopback."""
+hundred endpoints among thousands of series: their answers (megabytes) are read whole and parsed off
+the engine's loop, so a probed endpoint beside them keeps being probed while a range answer is parsed.
+Against a loopback stand-in of Prometheus' HTTP API (a real one is in `test_prometheus_real`) and a
+served endpoint on loopback."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ from mlops_console.core.store import Store
 from tests._loopback import FaultServer, async_wait_for, free_port
 
 FLEET = 300
+OTHERS = 4000
+"""Series of endpoints the console does not read, in every range answer (a shared Prometheus): they
+make an answer of megabytes, past a probe's cap on a body."""
 REMEMBERED = 600.0
 """Seconds of history the stand-in has."""
 
@@ -94,7 +98,7 @@ def answer_range(params: dict[str, str]) -> dict[str, Any]:
             "metric": {"endpoint": f"e{i}"},
             "values": [[at, str(value_for(query, i))] for at in steps],
         }
-        for i in range(FLEET)
+        for i in range(FLEET + OTHERS)
     ]
     return {"resultType": "matrix", "result": result if steps else []}
 

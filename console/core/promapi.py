@@ -21,6 +21,9 @@ import aiohttp
 from mlops_console.core.adapters import HttpAnswer, describe_exception, excerpt, timed_request, too_large
 
 T = TypeVar("T")
+MAX_ANSWER = 64 << 20
+"""Bytes of one answer read at most: a fleet's answers are megabytes (a range slice of 10,000 endpoints
+about 3 MB), far past a probe's cap; still bounded, so a runaway query cannot take all memory."""
 Points = list[tuple[float, float]]
 Matrix = list[tuple[Mapping[str, str], Points]]
 """A range answer: `(labels, [(time, value)...])` per series."""
@@ -66,7 +69,9 @@ class PromClient:
     async def _fetch(self, http: aiohttp.ClientSession, path: str, params: Mapping[str, str]) -> HttpAnswer:
         url = f"{self.url.rstrip('/')}{path}" + (f"?{urlencode(params)}" if params else "")
         try:
-            answer = await timed_request(http, "GET", url, self.timeout, headers=self.headers())
+            answer = await timed_request(
+                http, "GET", url, self.timeout, headers=self.headers(), limit=MAX_ANSWER
+            )
         except TimeoutError:
             # The one problem the reader can fix in the config: say which key, and its value now.
             raise PromError(
@@ -78,7 +83,7 @@ class PromClient:
         if answer.redirect is not None:
             raise PromError(answer.redirect)
         if answer.truncated:
-            raise PromError(too_large())
+            raise PromError(too_large(MAX_ANSWER))
         return answer
 
     async def _get(self, http: aiohttp.ClientSession, path: str, params: Mapping[str, str]) -> Any:
