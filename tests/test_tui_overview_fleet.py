@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.coordinate import Coordinate
+from textual.widgets import DataTable
 
 from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot
 from mlops_console.tui.messages import SnapshotReceived
@@ -180,6 +181,12 @@ async def test_each_cell_is_painted_as_datatable_paints_it(tmp_path: Path) -> No
             table._clear_caches()
             assert "✖ down" in "".join(text for line in ours for text, _ in line)
             assert ours == theirs
+            # Where a row and a cell are (what a cursor move repaints) is where DataTable puts them.
+            for row in (0, 3, table.row_count - 1):
+                assert table._get_row_region(row) == DataTable._get_row_region(table, row)
+                for column in (0, 2, len(table.columns) - 1):
+                    cell = Coordinate(row, column)
+                    assert table._get_cell_region(cell) == DataTable._get_cell_region(table, cell)
 
 
 async def test_keys_typed_faster_than_frames_while_snapshots_arrive(tmp_path: Path) -> None:
