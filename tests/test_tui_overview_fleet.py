@@ -241,3 +241,30 @@ async def test_a_cell_whose_text_stays_takes_its_new_colour(tmp_path: Path) -> N
         assert colour() != degraded
         await show(pilot, fleet(**{"fleet-001": {"error_ratio": 0.0496}}))
         assert colour() == degraded
+
+
+async def test_a_snapshot_during_a_keystroke_is_shown_after_its_frame(tmp_path: Path) -> None:
+    """A snapshot that arrives between a filter keystroke and its frame waits for that frame: once idle
+    the table shows exactly the matches, with the snapshot's values, in the order of those values
+    (one moved to the top), the cursor still on its endpoint."""
+    async with overview(tmp_path, fleet()) as (pilot, screen):
+        app, table = pilot.app, screen.table
+        screen.sort_by("p95", reverse=True)  # slowest first (ties: names in reverse)
+        table.move_cursor(row=table.get_row_index("fleet-127"), animate=False)
+        await pilot.press("slash")
+        bar = screen.query_one(FilterBar)
+        bar.insert_text_at_cursor("fleet-12")
+        for _ in range(5000):  # the keystroke applied; its frame comes after this task yields for long
+            if table.filter_text == "fleet-12":
+                break
+            await asyncio.sleep(0.001)
+        newest = fleet(**{"fleet-125": {"p95": 0.9}, "fleet-003": {"p95": 0.8}})
+        app.post_message(SnapshotReceived(newest))
+        await pilot.pause()
+        await pilot.pause()
+        assert app.snapshot is newest
+        shown = rows(table)
+        assert [r[1] for r in shown] == ["fleet-125", *(f"fleet-12{i}" for i in range(9, -1, -1) if i != 5)]
+        assert shown[0][screen_column(screen, "p95")] == "900ms"
+        assert screen.selected_endpoint() == "fleet-127"
+        assert str(table.border_subtitle) == f"10/{FLEET} match “fleet-12”"
