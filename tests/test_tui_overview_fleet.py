@@ -268,3 +268,26 @@ async def test_a_snapshot_during_a_keystroke_is_shown_after_its_frame(tmp_path: 
         assert shown[0][screen_column(screen, "p95")] == "900ms"
         assert screen.selected_endpoint() == "fleet-127"
         assert str(table.border_subtitle) == f"10/{FLEET} match “fleet-12”"
+
+
+async def test_the_filter_bar_opens_shows_what_is_typed_and_closes(tmp_path: Path) -> None:
+    """Typing repaints the bar alone (no layout of the screen per key); opening and closing it still
+    lay the screen out: the bar appears above the footer, and the table takes its line back."""
+    async with overview(tmp_path, fleet()) as (pilot, screen):
+        table, bar = screen.table, screen.query_one(FilterBar)
+        height = table.region.height
+        await pilot.press("slash")
+        await pilot.pause()
+        assert bar.region.height == 1 and table.region.height == height - 1
+        assert screen.get_widget_at(bar.region.x + 1, bar.region.y)[0] is bar
+        await pilot.press(*"fleet-1")
+        await pilot.pause()
+        assert "fleet-1" in "".join(s.text for s in bar.render_line(0))
+        assert table.row_count == 50 and table.region.height == height - 1
+        bar.insert_text_at_cursor("x" * 200)  # wider than the screen: the bar scrolls to the cursor
+        await pilot.press(*"END")
+        await pilot.pause()
+        assert "xxxEND" in "".join(s.text for s in bar.render_line(0)) and table.row_count == 0
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not bar.display and table.region.height == height and table.row_count == FLEET

@@ -170,9 +170,10 @@ class EndpointTable(OneLineTable):
         self._order = order
         self._rows_version += 1
         self._update_count += 1
-        self._require_update_dimensions = True
-        self.refresh(layout=True)
-        self.check_idle()
+        # The scrollable size now, not when idle: setting it lays the screen out again (only when the
+        # row count changed), and doing so after this frame cost every keystroke a second full frame.
+        self._update_dimensions(())
+        self.refresh()
         if selected is not None and selected in self._row_locations:
             self.move_cursor(row=self._row_locations.get(rows_of[selected][0]), animate=False)
         else:
