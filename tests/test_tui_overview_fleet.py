@@ -291,3 +291,23 @@ async def test_the_filter_bar_opens_shows_what_is_typed_and_closes(tmp_path: Pat
         await pilot.press("escape")
         await pilot.pause()
         assert not bar.display and table.region.height == height and table.row_count == FLEET
+
+
+async def test_a_snapshot_keeping_unchanged_endpoints_as_the_same_objects(tmp_path: Path) -> None:
+    """The engine hands out an unchanged endpoint's snapshot as the same object. A snapshot that keeps
+    every other endpoint's object and renews one moves that one in the sort order and in what a filter
+    matches; an endpoint left out loses its row."""
+    first = fleet()
+    async with overview(tmp_path, first) as (pilot, screen):
+        table = screen.table
+        screen.sort_by("p95", reverse=True)  # slowest first
+        await pilot.pause()
+        kept = [e for e in first.endpoints if e.name != "fleet-003"]
+        i = next(i for i, e in enumerate(kept) if e.name == "fleet-140")
+        kept[i] = dataclasses.replace(kept[i], p95=0.5, model="zeta")
+        await show(pilot, dataclasses.replace(first, endpoints=kept))
+        names = [r[1] for r in rows(table)]
+        assert names[0] == "fleet-140" and "fleet-003" not in names and table.row_count == FLEET - 1
+        await pilot.press("slash", *"zeta")
+        await pilot.pause()
+        assert [r[1] for r in rows(table)] == ["fleet-140"]
