@@ -111,6 +111,8 @@ class Engine:
         self._event_loop: asyncio.AbstractEventLoop | None = None
         self._last_change_id = 0
         self._gone: set[str] = set()
+        self.removed_endpoints: dict[str, float | None] = {}
+        """Endpoints with open alerts the configuration no longer has (see `removed_endpoints`)."""
         """Endpoints gone since the last status write (their rows go from the store with it)."""
         self.status_rows = StatusRows()
         """What the store holds of each endpoint's status row and rollup, as this engine wrote it."""

@@ -16,6 +16,7 @@ from mlops_console.core.housekeeping import (
     housekeeping_loop,
 )
 from mlops_console.core.notifier import Notifier
+from mlops_console.core.removed_endpoints import take_over
 from mlops_console.core.snapshot import EndpointSnapshot, EngineHealth
 from mlops_console.core.status_rows import StatusBatch
 from mlops_console.core.watcher_health import watcher_health
@@ -68,17 +69,20 @@ async def _lease_rounds(engine: Engine, leader_tasks: list[asyncio.Task[Any]]) -
 
 
 async def _become_leader(engine: Engine) -> list[asyncio.Task[Any]]:
-    open_alerts = await engine._in_store(engine.store.open_alerts)
+    # Alerts of endpoints renamed in the configuration move to the new name; those of endpoints removed
+    # from it resolve once the engine leads (`removed_endpoints`).
+    inherited = await engine._in_store(take_over, engine.store, engine.settings)
     engine.status_rows.reset()
     if not engine.writer.queue:
         # What we knew when we last led may be stale (another engine resolved or fired since):
         # the store is the truth now. With writes still queued, our book is newer than the store.
         engine.book = AlertBook(engine.settings)
-    engine.book.restore(open_alerts)
+    engine.book.restore(inherited.open_alerts)
+    engine.removed_endpoints = inherited.removed
     if engine.prometheus is not None and engine.settings.discover:
         # Endpoints the last leader had discovered: each comes back with discovery or goes after
         # the grace, resolving what it left open (never before discovery has answered).
-        rows = await engine._in_store(engine.store.read_status)
+        rows = inherited.rows
         engine.prometheus.remember({r["name"]: r["updated_at"] for r in rows if r.get("discovered")})
     await _restore_detectors(engine)
     notifier = engine._notifier = Notifier(engine.settings, engine.store, outcomes=engine.deliveries)

@@ -1,0 +1,136 @@
+"""Open alerts of endpoints the configuration no longer has, found when an engine starts leading.
+
+Nothing probes such an endpoint any more, so nothing would ever resolve its alerts. An endpoint
+renamed in `[[endpoints]]` (the new name has the old one's URL) keeps its open alerts under the new
+name, with a `renamed` event and no page: one incident stays one alert. Any other goes: each of its
+open alerts resolves once, in the store and in one resolve page, saying the endpoint was removed from
+the configuration. With `[[discover]]` tables, not before discovery has answered (it may find the
+endpoint, which then carries on with its alerts); endpoints the last leader had discovered are
+discovery's to settle (`PrometheusSource.remember`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlops_console.config import Settings
+from mlops_console.config.pipelines import PIPELINE_PREFIX
+from mlops_console.core.alerts.book import fingerprint
+from mlops_console.core.store import Alert, Store
+
+if TYPE_CHECKING:
+    from mlops_console.core.engine import Engine
+
+log = logging.getLogger("mlops_console.engine")
+
+
+@dataclass(frozen=True)
+class Inherited:
+    """What an engine that starts leading takes over from the store."""
+
+    open_alerts: list[Alert]
+    rows: list[dict[str, Any]]
+    """The status rows the last leader wrote."""
+    removed: dict[str, float | None]
+    """Endpoints with open alerts that the configuration no longer has: when the last leader wrote
+    their status row (None: it has none)."""
+
+
+def take_over(store: Store, settings: Settings) -> Inherited:
+    """Read the open alerts and status rows, move the alerts of renamed endpoints to their new name,
+    and list the removed endpoints (in the store's thread)."""
+    rows = store.read_status()
+    alerts = store.open_alerts()
+    by_name = {str(row.get("name")): row for row in rows}
+    orphans = [a for a in alerts if _orphaned(a.endpoint, settings, by_name)]
+    if not orphans:
+        return Inherited(alerts, rows, {})
+    renamed = _renames({a.endpoint for a in orphans}, by_name, settings)
+    held: set[str] = set()
+    moved = False
+    for alert in orphans:
+        new = renamed.get(alert.endpoint)
+        if new is None:
+            continue
+        note = (
+            f"The endpoint was renamed in the configuration: {alert.endpoint} is now {new} (the same URL, "
+            f"{by_name[alert.endpoint].get('url')}). The alert carries on under the new name."
+        )
+        try:
+            moved = store.carry_alert(alert.id, new, fingerprint(alert.rule, new, alert.model), note) or moved
+        except sqlite3.Error as exc:
+            # Neither moved nor resolved this term: the next leader tries again.
+            log.warning("alert #%s not moved to %s: %s", alert.id, new, exc, extra={"event": "store_error"})
+            held.add(alert.endpoint)
+    if moved:
+        alerts = store.open_alerts()
+    removed = {
+        a.endpoint: by_name.get(a.endpoint, {}).get("updated_at")
+        for a in alerts
+        if a.endpoint not in held and _orphaned(a.endpoint, settings, by_name)
+    }
+    return Inherited(alerts, rows, removed)
+
+
+def _orphaned(endpoint: str, settings: Settings, rows: Mapping[str, Mapping[str, Any]]) -> bool:
+    if not endpoint or endpoint.startswith(PIPELINE_PREFIX):
+        return False
+    if any(e.name == endpoint for e in settings.endpoints):
+        return False
+    # Discovered by the last leader: discovery settles it (it may find it again), while there is any.
+    return not (settings.discover and rows.get(endpoint, {}).get("discovered"))
+
+
+def _renames(names: set[str], rows: Mapping[str, Mapping[str, Any]], settings: Settings) -> dict[str, str]:
+    """Removed endpoint to its new name: the one configured endpoint with its URL that has no status row
+    of its own (a new name, not an endpoint that was there all along)."""
+    by_url: dict[str, list[str]] = {}
+    for e in settings.endpoints:
+        by_url.setdefault(e.url.rstrip("/"), []).append(e.name)
+    out = {}
+    for name in names:
+        url = str(rows.get(name, {}).get("url") or "").rstrip("/")
+        candidates = [n for n in by_url.get(url, []) if n not in rows] if url else []
+        if len(candidates) == 1:
+            out[name] = candidates[0]
+    return out
+
+
+def removed_reason(name: str, last_seen: float | None, discovering: bool) -> str:
+    seen = ""
+    if last_seen:
+        at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(last_seen))
+        seen = f"; last seen by the watcher at {at}"
+    found = " and no [[discover]] table finds it" if discovering else ""
+    return (
+        f"Resolved because the endpoint was removed from the configuration: [[endpoints]] no longer has "
+        f"{name}{found}{seen}. Nothing is known of its state after that."
+    )
+
+
+def settle(engine: Engine, now: float, known: bool) -> Sequence[str]:
+    """Resolve the open alerts of the removed endpoints (once: each is forgotten here), unless discovery
+    found one meanwhile. `known`: every endpoint there is has a state (discovery has answered).
+    Returns the endpoints resolved."""
+    removed = engine.removed_endpoints
+    if not removed or not known:
+        return ()
+    remembered = engine.prometheus.remembered if engine.prometheus is not None else frozenset()
+    gone = []
+    for name, last_seen in list(removed.items()):
+        del removed[name]
+        if name in engine.endpoints or name in remembered:
+            continue  # found by discovery: it carries on with its alerts
+        log.info(
+            "%s is no longer in the configuration: its open alerts resolve",
+            name,
+            extra={"event": "endpoint_removed", "endpoint": name},
+        )
+        engine.endpoint_gone(name, removed_reason(name, last_seen, bool(engine.settings.discover)), now)
+        gone.append(name)
+    return gone

@@ -1,0 +1,115 @@
+"""Open alerts of an endpoint the configuration no longer has: the real engine, run twice on one store
+file, pages to a loopback sink. A removed endpoint's alerts resolve once, saying why; a renamed one's
+carry on under the new name without a page; an endpoint still configured is left alone; with
+`[[discover]]`, nothing resolves before discovery has answered."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from mlops_console.config import Settings, parse_settings
+from mlops_console.core.engine import Engine
+from mlops_console.core.store import Store
+from tests._loopback import Sink, async_wait_for, free_port
+
+PAYLOAD = {"dataframe_split": {"columns": ["a"], "data": [[1.0], [2.0]]}}
+
+
+def config(tmp_path: Path, sink: Sink, endpoints: dict[str, str], **extra: Any) -> Settings:
+    return parse_settings(
+        {
+            "store": {"path": str(tmp_path / "console.db")},
+            "endpoints": [
+                {"name": name, "url": url, "interval": 0.2, "timeout": 0.5, "payload": PAYLOAD}
+                for name, url in endpoints.items()
+            ],
+            "notifications": [{"url": sink.url}],
+            **extra,
+        }
+    )
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Engine]:
+    engine = Engine(settings, Store(settings.store.path))
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    try:
+        await async_wait_for(lambda: engine.leader, what="the engine leads")
+        yield engine
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)
+
+
+def pages(sink: Sink, kind: str, name: str = "") -> list[dict[str, Any]]:
+    return [m for m in sink.received if m.get("title", "").startswith(f"[{kind}] {name}")]
+
+
+async def probes_pass(engine: Engine, count: int) -> None:
+    done = engine.stats.probes
+    await async_wait_for(lambda: engine.stats.probes >= done + count, what=f"{count} probes more")
+
+
+async def test_a_removed_endpoint_resolves_once_a_renamed_one_carries_on_and_the_rest_stay(
+    tmp_path: Path, sink: Sink
+) -> None:
+    dead = {name: f"http://127.0.0.1:{free_port()}" for name in ("kept", "removed", "before")}
+    first = config(tmp_path, sink, dead)
+    async with running(first) as engine:
+        await async_wait_for(lambda: len(pages(sink, "FIRING")) == 3, what="three down pages")
+        await probes_pass(engine, 3)
+    store = Store(first.store.path)
+    ids = {a.endpoint: a.id for a in store.open_alerts()}
+    assert set(ids) == set(dead)
+
+    # `removed` gone from [[endpoints]], `before` renamed to `after` (the same URL).
+    second = config(tmp_path, sink, {"kept": dead["kept"], "after": dead["before"]})
+    for run in range(2):  # and once more: what resolved stays resolved, nothing pages again
+        async with running(second) as engine:
+            if run == 0:
+                await async_wait_for(lambda: pages(sink, "RESOLVED"), what="the removed endpoint's resolve")
+            await probes_pass(engine, 15)  # past the adopted alerts' clear window, were they clear
+            assert engine.removed_endpoints == {}
+    resolves = [m["title"] for m in pages(sink, "RESOLVED")]
+    assert resolves == ["[RESOLVED] removed: endpoint down"], sink.titles()
+    assert len(pages(sink, "FIRING")) == 3, sink.titles()
+    assert "removed from the configuration" in pages(sink, "RESOLVED")[0]["message"]
+
+    removed = store.get_alert(ids["removed"])
+    assert removed.state == "resolved"
+    (note,) = [e.note for e in store.events(removed.id) if e.kind == "resolved"]
+    assert note is not None and "[[endpoints]] no longer has removed" in note
+    assert "last seen by the watcher at" in note
+    renamed = store.get_alert(ids["before"])
+    assert (renamed.endpoint, renamed.state) == ("after", "firing"), "the same incident, the new name"
+    assert [e.kind for e in store.events(renamed.id)].count("renamed") == 1
+    assert store.get_alert(ids["kept"]).state == "firing"
+    assert {a.endpoint for a in store.open_alerts()} == {"kept", "after"}
+
+
+async def test_with_discovery_nothing_resolves_before_it_answers(tmp_path: Path, sink: Sink) -> None:
+    """A removed endpoint may be discovered now: until a round of discovery has answered (here
+    Prometheus never does), its alerts stay open and nothing pages."""
+    dead = {name: f"http://127.0.0.1:{free_port()}" for name in ("kept", "removed")}
+    async with running(config(tmp_path, sink, dead)) as engine:
+        await async_wait_for(lambda: len(pages(sink, "FIRING")) == 2, what="two down pages")
+    unanswered = config(
+        tmp_path,
+        sink,
+        {"kept": dead["kept"]},
+        prometheus={"url": f"http://127.0.0.1:{free_port()}", "interval": 0.2, "timeout": 0.5},
+        discover=[{"selector": 'up{job="models"}'}],
+    )
+    async with running(unanswered) as engine:
+        assert engine.prometheus is not None
+        await async_wait_for(lambda: "unreachable" in engine.prometheus.state, what="discovery failing")
+        await probes_pass(engine, 10)
+        assert engine.removed_endpoints.keys() == {"removed"}
+    assert not pages(sink, "RESOLVED"), sink.titles()
+    store = Store(unanswered.store.path)
+    assert {a.endpoint for a in store.open_alerts()} == {"kept", "removed"}
