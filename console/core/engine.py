@@ -111,8 +111,10 @@ class Engine:
         self._event_loop: asyncio.AbstractEventLoop | None = None
         self._last_change_id = 0
         self._gone: set[str] = set()
+        self.remembered_rows: dict[str, EndpointSnapshot] = {}
+        """Endpoints discovered before a restart, as shown while discovery has not found them again."""
         self.removed_endpoints: dict[str, float | None] = {}
-        """Endpoints with open alerts the configuration no longer has (see `removed_endpoints`)."""
+        """Endpoints with open alerts the configuration no longer has (see `takeover`)."""
         """Endpoints gone since the last status write (their rows go from the store with it)."""
         self.status_rows = StatusRows()
         """What the store holds of each endpoint's status row and rollup, as this engine wrote it."""
@@ -157,6 +159,9 @@ class Engine:
                 pipelines_state=pipelines_state,
             )
         endpoints = tuple(state.snapshot() for state in self.endpoints.values())
+        if self.remembered_rows and self.prometheus is not None:
+            waiting = self.prometheus.remembered
+            endpoints += tuple(e for name, e in self.remembered_rows.items() if name in waiting)
         pending = tuple(f"{e.name}:{rule}" for e in endpoints for rule in e.firing if rule.endswith(PENDING))
         return EngineSnapshot(
             at=time.time(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -16,9 +17,9 @@ from mlops_console.core.housekeeping import (
     housekeeping_loop,
 )
 from mlops_console.core.notifier import Notifier
-from mlops_console.core.removed_endpoints import take_over
 from mlops_console.core.snapshot import EndpointSnapshot, EngineHealth
 from mlops_console.core.status_rows import StatusBatch
+from mlops_console.core.takeover import last_seen, remembered, take_over
 from mlops_console.core.watcher_health import watcher_health
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ async def _lease_rounds(engine: Engine, leader_tasks: list[asyncio.Task[Any]]) -
 
 async def _become_leader(engine: Engine) -> list[asyncio.Task[Any]]:
     # Alerts of endpoints renamed in the configuration move to the new name; those of endpoints removed
-    # from it resolve once the engine leads (`removed_endpoints`).
+    # from it resolve once the engine leads (`takeover`).
     inherited = await engine._in_store(take_over, engine.store, engine.settings)
     engine.status_rows.reset()
     if not engine.writer.queue:
@@ -83,7 +84,14 @@ async def _become_leader(engine: Engine) -> list[asyncio.Task[Any]]:
         # Endpoints the last leader had discovered: each comes back with discovery or goes after
         # the grace, resolving what it left open (never before discovery has answered).
         rows = inherited.rows
-        engine.prometheus.remember({r["name"]: r["updated_at"] for r in rows if r.get("discovered")})
+        engine.prometheus.remember({r["name"]: last_seen(r) for r in rows if r.get("discovered")})
+        # Shown meanwhile, here and to followers (their rows say so), instead of as they were.
+        engine.remembered_rows = remembered(rows, engine.prometheus.remembered, engine.book.open_rules)
+        documents = [snapshot.to_dict() for snapshot in engine.remembered_rows.values()]
+        try:
+            await engine._in_store(engine.store.write_status, documents)
+        except sqlite3.Error as exc:
+            log.warning("remembered endpoints not marked: %s", exc, extra={"event": "store_error"})
     await _restore_detectors(engine)
     notifier = engine._notifier = Notifier(engine.settings, engine.store, outcomes=engine.deliveries)
     supervise = engine.supervisor.start

@@ -12,9 +12,9 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlops_console.core.alerts import escalate_unacknowledged, page_after_maintenance, remind_unacknowledged
-from mlops_console.core.removed_endpoints import settle as settle_removed
 from mlops_console.core.snapshot import EngineHealth
 from mlops_console.core.status_rows import StatusBatch
+from mlops_console.core.takeover import settle as settle_removed
 
 if TYPE_CHECKING:
     from mlops_console.core.engine import Engine

@@ -1,4 +1,5 @@
-"""Open alerts of endpoints the configuration no longer has, found when an engine starts leading.
+"""What an engine that starts leading takes over from the store: the open alerts of endpoints the
+configuration no longer has, and the rows of endpoints discovered before a restart.
 
 Nothing probes such an endpoint any more, so nothing would ever resolve its alerts. An endpoint
 renamed in `[[endpoints]]` (the new name has the old one's URL) keeps its open alerts under the new
@@ -6,7 +7,8 @@ name, with a `renamed` event and no page: one incident stays one alert. Any othe
 open alerts resolves once, in the store and in one resolve page, saying the endpoint was removed from
 the configuration. With `[[discover]]` tables, not before discovery has answered (it may find the
 endpoint, which then carries on with its alerts); endpoints the last leader had discovered are
-discovery's to settle (`PrometheusSource.remember`).
+discovery's to settle (`PrometheusSource.remember`); until they are found again or go, they are shown
+from their last row, stale, as remembered and waiting for discovery (`remembered`).
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from mlops_console.config import Settings
 from mlops_console.config.pipelines import PIPELINE_PREFIX
 from mlops_console.core.alerts.book import fingerprint
+from mlops_console.core.snapshot import EndpointSnapshot
 from mlops_console.core.store import Alert, Store
 
 if TYPE_CHECKING:
@@ -134,3 +137,34 @@ def settle(engine: Engine, now: float, known: bool) -> Sequence[str]:
         engine.endpoint_gone(name, removed_reason(name, last_seen, bool(engine.settings.discover)), now)
         gone.append(name)
     return gone
+
+
+def last_seen(row: Mapping[str, Any]) -> float | None:
+    """When a watcher last saw a discovered endpoint: its row's time, or, for a row written while it
+    was only remembered, the time the row it was remembered from had."""
+    at = row.get("remembered") or row.get("updated_at")
+    return float(at) if at else None
+
+
+def remembered(
+    rows: Sequence[Mapping[str, Any]],
+    names: Collection[str],
+    open_rules: Callable[[str], list[tuple[str, str | None]]],
+) -> dict[str, EndpointSnapshot]:
+    """The endpoints of `names` (discovered before the restart, not found again yet) as shown meanwhile:
+    the last row's figures, stale; health unknown; the rules of their open alerts."""
+    out = {}
+    for row in rows:
+        name = str(row.get("name"))
+        if name not in names:
+            continue
+        seen = last_seen(row)
+        at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seen or 0))
+        out[name] = replace(
+            EndpointSnapshot.from_dict(dict(row)),
+            health="unknown",
+            remembered=seen,
+            stale=f"remembered from before the watcher restarted, last seen {at}: waiting for discovery",
+            firing=tuple(rule for rule, _ in open_rules(name)),
+        )
+    return out
