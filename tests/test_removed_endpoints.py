@@ -11,7 +11,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from mlops_console.config import Settings, parse_settings
+from mlops_console.config import EndpointSettings, Settings, parse_settings
+from mlops_console.core.alerts.book import fingerprint
+from mlops_console.core.alerts.external import open_external_alert
+from mlops_console.core.endpoint_state import EndpointState
 from mlops_console.core.engine import Engine
 from mlops_console.core.store import Store
 from tests._loopback import Sink, async_wait_for, free_port
@@ -113,3 +116,49 @@ async def test_with_discovery_nothing_resolves_before_it_answers(tmp_path: Path,
     assert not pages(sink, "RESOLVED"), sink.titles()
     store = Store(unanswered.store.path)
     assert {a.endpoint for a in store.open_alerts()} == {"kept", "removed"}
+
+
+async def test_an_endpoint_whose_discover_table_went_resolves_once_saying_so(
+    tmp_path: Path, sink: Sink
+) -> None:
+    """Discovered before, and the configuration has no `[[discover]]` table now: nothing will find it
+    again, so its open alert resolves (once), saying how it had been found."""
+    settings = config(tmp_path, sink, {"kept": f"http://127.0.0.1:{free_port()}"})
+    store = Store(settings.store.path)
+    before = Engine(settings, store)
+    name = "m-10.0.0.7:8080"
+    found = EndpointSettings(name=name, url="http://10.0.0.7:8080", source="prometheus", prometheus_id="x")
+    before.endpoints[name] = EndpointState(found, source="prometheus", discovered=True)
+    await before.write_status()
+    down = {"rule": "down", "endpoint": name, "model": None, "version": None, "summary": "down"}
+    alert_id = open_external_alert(store, settings, severity="critical", **down)
+    for _ in range(2):
+        async with running(settings) as engine:
+            await async_wait_for(lambda: pages(sink, "RESOLVED", name), what="its resolve")
+            await probes_pass(engine, 5)
+    assert [m["title"] for m in sink.received if name in m["title"]] == [
+        f"[FIRING] {name}: endpoint down",
+        f"[RESOLVED] {name}: endpoint down",
+    ]
+    (note,) = [e.note for e in store.events(alert_id) if e.kind == "resolved"]
+    assert note is not None and "found by a [[discover]] table, and the configuration has none" in note
+    assert not pages(sink, "RESOLVED", "kept")
+
+
+def test_an_alert_moves_to_a_new_name_only_if_that_name_has_no_open_alert_of_its_own(tmp_path: Path) -> None:
+    settings = parse_settings({"store": {"path": str(tmp_path / "console.db")}})
+    store = Store(settings.store.path)
+
+    def down(endpoint: str) -> int:
+        fields = {"rule": "down", "endpoint": endpoint, "model": None, "version": None, "summary": "down"}
+        return open_external_alert(store, settings, severity="critical", **fields)
+
+    old, other, taken = down("old"), down("other"), down("taken")
+    assert not store.carry_alert(old, "taken", fingerprint("down", "taken", None), "renamed")
+    assert store.carry_alert(old, "new", fingerprint("down", "new", None), "renamed: old is new")
+    store.resolve_alert(other, [])
+    assert not store.carry_alert(other, "new2", fingerprint("down", "new2", None), "renamed")
+    moved = store.get_alert(old)
+    assert (moved.endpoint, moved.fingerprint) == ("new", fingerprint("down", "new", None))
+    assert [(e.kind, e.note) for e in store.events(old)][-1] == ("renamed", "renamed: old is new")
+    assert store.get_alert(other).endpoint == "other" and store.get_alert(taken).endpoint == "taken"

@@ -113,7 +113,7 @@ class Engine:
         self._gone: set[str] = set()
         self.remembered_rows: dict[str, EndpointSnapshot] = {}
         """Endpoints discovered before a restart, as shown while discovery has not found them again."""
-        self.removed_endpoints: dict[str, float | None] = {}
+        self.removed_endpoints: dict[str, str] = {}
         """Endpoints with open alerts the configuration no longer has (see `takeover`)."""
         """Endpoints gone since the last status write (their rows go from the store with it)."""
         self.status_rows = StatusRows()

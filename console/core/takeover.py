@@ -39,9 +39,8 @@ class Inherited:
     open_alerts: list[Alert]
     rows: list[dict[str, Any]]
     """The status rows the last leader wrote."""
-    removed: dict[str, float | None]
-    """Endpoints with open alerts that the configuration no longer has: when the last leader wrote
-    their status row (None: it has none)."""
+    removed: dict[str, str]
+    """Endpoints with open alerts that the configuration no longer has, and why those resolve."""
 
 
 def take_over(store: Store, settings: Settings) -> Inherited:
@@ -73,7 +72,7 @@ def take_over(store: Store, settings: Settings) -> Inherited:
     if moved:
         alerts = store.open_alerts()
     removed = {
-        a.endpoint: by_name.get(a.endpoint, {}).get("updated_at")
+        a.endpoint: removed_reason(a.endpoint, by_name.get(a.endpoint, {}), bool(settings.discover))
         for a in alerts
         if a.endpoint not in held and _orphaned(a.endpoint, settings, by_name)
     }
@@ -104,15 +103,19 @@ def _renames(names: set[str], rows: Mapping[str, Mapping[str, Any]], settings: S
     return out
 
 
-def removed_reason(name: str, last_seen: float | None, discovering: bool) -> str:
-    seen = ""
-    if last_seen:
-        at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(last_seen))
-        seen = f"; last seen by the watcher at {at}"
-    found = " and no [[discover]] table finds it" if discovering else ""
+def removed_reason(name: str, row: Mapping[str, Any], discovering: bool) -> str:
+    """Why the open alerts of `name` resolve (`row`: its last status row, if any)."""
+    if row.get("discovered"):
+        what = "it was found by a [[discover]] table, and the configuration has none now"
+    else:
+        found = " and no [[discover]] table finds it" if discovering else ""
+        what = f"[[endpoints]] no longer has {name}{found}"
+    seen = last_seen(row)
+    if seen:
+        what += f"; last seen by the watcher at {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(seen))}"
     return (
-        f"Resolved because the endpoint was removed from the configuration: [[endpoints]] no longer has "
-        f"{name}{found}{seen}. Nothing is known of its state after that."
+        f"Resolved because the endpoint was removed from the configuration: {what}. Nothing is known of "
+        f"its state after that."
     )
 
 
@@ -125,7 +128,7 @@ def settle(engine: Engine, now: float, known: bool) -> Sequence[str]:
         return ()
     remembered = engine.prometheus.remembered if engine.prometheus is not None else frozenset()
     gone = []
-    for name, last_seen in list(removed.items()):
+    for name, reason in list(removed.items()):
         del removed[name]
         if name in engine.endpoints or name in remembered:
             continue  # found by discovery: it carries on with its alerts
@@ -134,7 +137,7 @@ def settle(engine: Engine, now: float, known: bool) -> Sequence[str]:
             name,
             extra={"event": "endpoint_removed", "endpoint": name},
         )
-        engine.endpoint_gone(name, removed_reason(name, last_seen, bool(engine.settings.discover)), now)
+        engine.endpoint_gone(name, reason, now)
         gone.append(name)
     return gone
 
