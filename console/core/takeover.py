@@ -49,7 +49,8 @@ def take_over(store: Store, settings: Settings) -> Inherited:
     rows = store.read_status()
     alerts = store.open_alerts()
     by_name = {str(row.get("name")): row for row in rows}
-    orphans = [a for a in alerts if _orphaned(a.endpoint, settings, by_name)]
+    configured = frozenset(e.name for e in settings.endpoints)
+    orphans = [a for a in alerts if _orphaned(a.endpoint, settings, configured, by_name)]
     if not orphans:
         return Inherited(alerts, rows, {})
     renamed = _renames({a.endpoint for a in orphans}, by_name, settings)
@@ -74,15 +75,15 @@ def take_over(store: Store, settings: Settings) -> Inherited:
     removed = {
         a.endpoint: removed_reason(a.endpoint, by_name.get(a.endpoint, {}), bool(settings.discover))
         for a in alerts
-        if a.endpoint not in held and _orphaned(a.endpoint, settings, by_name)
+        if a.endpoint not in held and _orphaned(a.endpoint, settings, configured, by_name)
     }
     return Inherited(alerts, rows, removed)
 
 
-def _orphaned(endpoint: str, settings: Settings, rows: Mapping[str, Mapping[str, Any]]) -> bool:
-    if not endpoint or endpoint.startswith(PIPELINE_PREFIX):
-        return False
-    if any(e.name == endpoint for e in settings.endpoints):
+def _orphaned(
+    endpoint: str, settings: Settings, configured: Collection[str], rows: Mapping[str, Mapping[str, Any]]
+) -> bool:
+    if not endpoint or endpoint.startswith(PIPELINE_PREFIX) or endpoint in configured:
         return False
     # Discovered by the last leader: discovery settles it (it may find it again), while there is any.
     return not (settings.discover and rows.get(endpoint, {}).get("discovered"))
