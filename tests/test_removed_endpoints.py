@@ -1,7 +1,8 @@
 """Open alerts of an endpoint the configuration no longer has: the real engine, run twice on one store
-file, pages to a loopback sink. A removed endpoint's alerts resolve once, saying why; a renamed one's
-carry on under the new name without a page; an endpoint still configured is left alone; with
-`[[discover]]`, nothing resolves before discovery has answered."""
+file, pages to a loopback sink. In a watcher, a removed endpoint's alerts resolve once, saying why (a
+renamed one is a removed one and a new one); an endpoint still configured is left alone; with
+`[[discover]]`, nothing resolves before discovery has answered; a console that leads for want of a
+watcher resolves nothing this way."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from mlops_console.config import EndpointSettings, Settings, parse_settings
-from mlops_console.core.alerts.book import fingerprint
 from mlops_console.core.alerts.external import open_external_alert
 from mlops_console.core.endpoint_state import EndpointState
 from mlops_console.core.engine import Engine
@@ -37,8 +37,8 @@ def config(tmp_path: Path, sink: Sink, endpoints: dict[str, str], **extra: Any) 
 
 
 @asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Engine]:
-    engine = Engine(settings, Store(settings.store.path))
+async def running(settings: Settings, *, watcher: bool = True) -> AsyncIterator[Engine]:
+    engine = Engine(settings, Store(settings.store.path), settles_removed=watcher)
     stop = asyncio.Event()
     task = asyncio.create_task(engine.run(stop))
     try:
@@ -58,9 +58,7 @@ async def probes_pass(engine: Engine, count: int) -> None:
     await async_wait_for(lambda: engine.stats.probes >= done + count, what=f"{count} probes more")
 
 
-async def test_a_removed_endpoint_resolves_once_a_renamed_one_carries_on_and_the_rest_stay(
-    tmp_path: Path, sink: Sink
-) -> None:
+async def test_a_removed_endpoint_resolves_once_and_the_rest_stay(tmp_path: Path, sink: Sink) -> None:
     dead = {name: f"http://127.0.0.1:{free_port()}" for name in ("kept", "removed", "before")}
     first = config(tmp_path, sink, dead)
     async with running(first) as engine:
@@ -70,29 +68,46 @@ async def test_a_removed_endpoint_resolves_once_a_renamed_one_carries_on_and_the
     ids = {a.endpoint: a.id for a in store.open_alerts()}
     assert set(ids) == set(dead)
 
-    # `removed` gone from [[endpoints]], `before` renamed to `after` (the same URL).
+    # `removed` gone from [[endpoints]], `before` renamed to `after` (the same URL): a removed
+    # endpoint and a new one, which pages for itself.
     second = config(tmp_path, sink, {"kept": dead["kept"], "after": dead["before"]})
     for run in range(2):  # and once more: what resolved stays resolved, nothing pages again
         async with running(second) as engine:
             if run == 0:
-                await async_wait_for(lambda: pages(sink, "RESOLVED"), what="the removed endpoint's resolve")
+                await async_wait_for(lambda: len(pages(sink, "RESOLVED")) == 2, what="two resolves")
+                await async_wait_for(lambda: pages(sink, "FIRING", "after"), what="the new name's page")
             await probes_pass(engine, 15)  # past the adopted alerts' clear window, were they clear
             assert engine.removed_endpoints == {}
-    resolves = [m["title"] for m in pages(sink, "RESOLVED")]
-    assert resolves == ["[RESOLVED] removed: endpoint down"], sink.titles()
-    assert len(pages(sink, "FIRING")) == 3, sink.titles()
-    assert "removed from the configuration" in pages(sink, "RESOLVED")[0]["message"]
+    resolves = sorted(m["title"] for m in pages(sink, "RESOLVED"))
+    expected = ["[RESOLVED] before: endpoint down", "[RESOLVED] removed: endpoint down"]
+    assert resolves == expected, sink.titles()
+    assert len(pages(sink, "FIRING")) == 4, sink.titles()
+    assert all("removed from the configuration" in m["message"] for m in pages(sink, "RESOLVED"))
 
     removed = store.get_alert(ids["removed"])
     assert removed.state == "resolved"
     (note,) = [e.note for e in store.events(removed.id) if e.kind == "resolved"]
     assert note is not None and "[[endpoints]] no longer has removed" in note
     assert "last seen by the watcher at" in note
-    renamed = store.get_alert(ids["before"])
-    assert (renamed.endpoint, renamed.state) == ("after", "firing"), "the same incident, the new name"
-    assert [e.kind for e in store.events(renamed.id)].count("renamed") == 1
+    assert store.get_alert(ids["before"]).state == "resolved"
     assert store.get_alert(ids["kept"]).state == "firing"
     assert {a.endpoint for a in store.open_alerts()} == {"kept", "after"}
+
+
+async def test_a_console_leading_for_want_of_a_watcher_resolves_nothing_this_way(
+    tmp_path: Path, sink: Sink
+) -> None:
+    """A console opened with a partial configuration on the fleet's store, no watcher running: the
+    alerts of endpoints its configuration lacks stay open, and nothing pages."""
+    dead = {name: f"http://127.0.0.1:{free_port()}" for name in ("kept", "other")}
+    async with running(config(tmp_path, sink, dead)) as engine:
+        await async_wait_for(lambda: len(pages(sink, "FIRING")) == 2, what="two down pages")
+    partial = config(tmp_path, sink, {"kept": dead["kept"]})
+    async with running(partial, watcher=False) as engine:
+        await probes_pass(engine, 10)
+        assert engine.removed_endpoints == {}
+    assert not pages(sink, "RESOLVED"), sink.titles()
+    assert {a.endpoint for a in Store(partial.store.path).open_alerts()} == {"kept", "other"}
 
 
 async def test_with_discovery_nothing_resolves_before_it_answers(tmp_path: Path, sink: Sink) -> None:
@@ -143,22 +158,3 @@ async def test_an_endpoint_whose_discover_table_went_resolves_once_saying_so(
     (note,) = [e.note for e in store.events(alert_id) if e.kind == "resolved"]
     assert note is not None and "found by a [[discover]] table, and the configuration has none" in note
     assert not pages(sink, "RESOLVED", "kept")
-
-
-def test_an_alert_moves_to_a_new_name_only_if_that_name_has_no_open_alert_of_its_own(tmp_path: Path) -> None:
-    settings = parse_settings({"store": {"path": str(tmp_path / "console.db")}})
-    store = Store(settings.store.path)
-
-    def down(endpoint: str) -> int:
-        fields = {"rule": "down", "endpoint": endpoint, "model": None, "version": None, "summary": "down"}
-        return open_external_alert(store, settings, severity="critical", **fields)
-
-    old, other, taken = down("old"), down("other"), down("taken")
-    assert not store.carry_alert(old, "taken", fingerprint("down", "taken", None), "renamed")
-    assert store.carry_alert(old, "new", fingerprint("down", "new", None), "renamed: old is new")
-    store.resolve_alert(other, [])
-    assert not store.carry_alert(other, "new2", fingerprint("down", "new2", None), "renamed")
-    moved = store.get_alert(old)
-    assert (moved.endpoint, moved.fingerprint) == ("new", fingerprint("down", "new", None))
-    assert [(e.kind, e.note) for e in store.events(old)][-1] == ("renamed", "renamed: old is new")
-    assert store.get_alert(other).endpoint == "other" and store.get_alert(taken).endpoint == "taken"

@@ -70,9 +70,8 @@ async def _lease_rounds(engine: Engine, leader_tasks: list[asyncio.Task[Any]]) -
 
 
 async def _become_leader(engine: Engine) -> list[asyncio.Task[Any]]:
-    # Alerts of endpoints renamed in the configuration move to the new name; those of endpoints removed
-    # from it resolve once the engine leads (`takeover`).
-    inherited = await engine._in_store(take_over, engine.store, engine.settings)
+    # In a watcher, the alerts of endpoints removed from the configuration resolve once it leads.
+    inherited = await engine._in_store(take_over, engine.store, engine.settings, engine.settles_removed)
     engine.status_rows.reset()
     if not engine.writer.queue:
         # What we knew when we last led may be stale (another engine resolved or fired since):

@@ -1,11 +1,12 @@
 """What an engine that starts leading takes over from the store: the open alerts of endpoints the
 configuration no longer has, and the rows of endpoints discovered before a restart.
 
-Nothing probes such an endpoint any more, so nothing would ever resolve its alerts. An endpoint
-renamed in `[[endpoints]]` (the new name has the old one's URL) keeps its open alerts under the new
-name, with a `renamed` event and no page: one incident stays one alert. Any other goes: each of its
-open alerts resolves once, in the store and in one resolve page, saying the endpoint was removed from
-the configuration. With `[[discover]]` tables, not before discovery has answered (it may find the
+Nothing probes such an endpoint any more, so nothing would ever resolve its alerts: in a watcher,
+each resolves once, in the store and in one resolve page, saying the endpoint was removed from the
+configuration. A renamed endpoint is a removed one and a new one: guessing renames from URLs moved
+alerts between models served behind one URL, where nothing would ever judge them again. A console
+that leads for want of a watcher resolves nothing this way: it may have been opened with a partial
+configuration. With `[[discover]]` tables, not before discovery has answered (it may find the
 endpoint, which then carries on with its alerts); endpoints the last leader had discovered are
 discovery's to settle (`PrometheusSource.remember`); until they are found again or go, they are shown
 from their last row, stale, as remembered and waiting for discovery (`remembered`).
@@ -14,7 +15,6 @@ from their last row, stale, as remembered and waiting for discovery (`remembered
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_console.config import Settings
 from mlops_console.config.pipelines import PIPELINE_PREFIX
-from mlops_console.core.alerts.book import fingerprint
 from mlops_console.core.snapshot import EndpointSnapshot
 from mlops_console.core.store import Alert, Store
 
@@ -43,39 +42,19 @@ class Inherited:
     """Endpoints with open alerts that the configuration no longer has, and why those resolve."""
 
 
-def take_over(store: Store, settings: Settings) -> Inherited:
-    """Read the open alerts and status rows, move the alerts of renamed endpoints to their new name,
-    and list the removed endpoints (in the store's thread)."""
+def take_over(store: Store, settings: Settings, settles_removed: bool) -> Inherited:
+    """Read the open alerts and status rows and, if `settles_removed`, list the removed endpoints (in
+    the store's thread)."""
     rows = store.read_status()
     alerts = store.open_alerts()
+    if not settles_removed:
+        return Inherited(alerts, rows, {})
     by_name = {str(row.get("name")): row for row in rows}
     configured = frozenset(e.name for e in settings.endpoints)
-    orphans = [a for a in alerts if _orphaned(a.endpoint, settings, configured, by_name)]
-    if not orphans:
-        return Inherited(alerts, rows, {})
-    renamed = _renames({a.endpoint for a in orphans}, by_name, settings)
-    held: set[str] = set()
-    moved = False
-    for alert in orphans:
-        new = renamed.get(alert.endpoint)
-        if new is None:
-            continue
-        note = (
-            f"The endpoint was renamed in the configuration: {alert.endpoint} is now {new} (the same URL, "
-            f"{by_name[alert.endpoint].get('url')}). The alert carries on under the new name."
-        )
-        try:
-            moved = store.carry_alert(alert.id, new, fingerprint(alert.rule, new, alert.model), note) or moved
-        except sqlite3.Error as exc:
-            # Neither moved nor resolved this term: the next leader tries again.
-            log.warning("alert #%s not moved to %s: %s", alert.id, new, exc, extra={"event": "store_error"})
-            held.add(alert.endpoint)
-    if moved:
-        alerts = store.open_alerts()
     removed = {
         a.endpoint: removed_reason(a.endpoint, by_name.get(a.endpoint, {}), bool(settings.discover))
         for a in alerts
-        if a.endpoint not in held and _orphaned(a.endpoint, settings, configured, by_name)
+        if _orphaned(a.endpoint, settings, configured, by_name)
     }
     return Inherited(alerts, rows, removed)
 
@@ -87,21 +66,6 @@ def _orphaned(
         return False
     # Discovered by the last leader: discovery settles it (it may find it again), while there is any.
     return not (settings.discover and rows.get(endpoint, {}).get("discovered"))
-
-
-def _renames(names: set[str], rows: Mapping[str, Mapping[str, Any]], settings: Settings) -> dict[str, str]:
-    """Removed endpoint to its new name: the one configured endpoint with its URL that has no status row
-    of its own (a new name, not an endpoint that was there all along)."""
-    by_url: dict[str, list[str]] = {}
-    for e in settings.endpoints:
-        by_url.setdefault(e.url.rstrip("/"), []).append(e.name)
-    out = {}
-    for name in names:
-        url = str(rows.get(name, {}).get("url") or "").rstrip("/")
-        candidates = [n for n in by_url.get(url, []) if n not in rows] if url else []
-        if len(candidates) == 1:
-            out[name] = candidates[0]
-    return out
 
 
 def removed_reason(name: str, row: Mapping[str, Any], discovering: bool) -> str:

@@ -90,28 +90,6 @@ class AlertTables(StoreBase):
             messages = notifications() if callable(notifications) else notifications
             enqueue(db, alert_id, messages, at)
 
-    def carry_alert(self, alert_id: int, endpoint: str, fingerprint: str, note: str) -> bool:
-        """Move an open alert to another endpoint name (its endpoint was renamed in the configuration),
-        with a `renamed` event saying so; no page. False, and nothing written, if it is resolved by now
-        or the new name already has an open alert with that fingerprint (one incident, one alert)."""
-        at = now()
-        with self.write() as db:
-            row = self.query("SELECT endpoint, state FROM alerts WHERE id=?", [alert_id])
-            taken = self.query(
-                "SELECT 1 FROM alerts WHERE fingerprint=? AND state!='resolved' AND id!=?",
-                [fingerprint, alert_id],
-            )
-            if not row or row[0]["state"] == "resolved" or taken:
-                return False
-            db.execute(
-                "UPDATE alerts SET endpoint=?, fingerprint=?, updated_at=? WHERE id=?",
-                [endpoint, fingerprint, at, alert_id],
-            )
-            insert_event(
-                db, alert_id, "renamed", at=at, note=note, data={"from": row[0]["endpoint"], "to": endpoint}
-            )
-        return True
-
     def acknowledge(self, alert_id: int, by: str, note: str | None = None) -> Alert:
         check_text(by, "the acknowledging name")
         check_text(note, "the note")
