@@ -281,7 +281,8 @@ class EndpointTable(OneLineTable):
             return formatting.latency(seconds)
 
         return {
-            "health": app.health_text(e.health),
+            # Discovered before the watcher restarted, not found again yet: its alerts are still open.
+            "health": Text("? waiting", style="dim") if e.remembered else app.health_text(e.health),
             "name": name,
             "model": model,
             "want": safe_text(e.expected_version or DASH),
