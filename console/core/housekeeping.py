@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from mlops_console.core.alerts import escalate_unacknowledged, page_after_maintenance, remind_unacknowledged
 from mlops_console.core.snapshot import EngineHealth
 from mlops_console.core.status_rows import StatusBatch
+from mlops_console.core.takeover import settle as settle_removed
 
 if TYPE_CHECKING:
     from mlops_console.core.engine import Engine
@@ -61,6 +62,8 @@ async def housekeeping_loop(engine: Engine) -> None:
 
 async def _housekeeping_round(engine: Engine, last: dict[str, float]) -> None:
     now = time.time()
+    if engine.removed_endpoints:
+        settle_removed(engine, now, _endpoints_known(engine))
     if now - last["status"] >= STATUS_EVERY:
         last["status"] = now
         await write_status(engine, now)
