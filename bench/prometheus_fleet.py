@@ -9,7 +9,9 @@ end of the steady state) and, as the baseline measured in the same run, the bare
 sends the same queries every 15 s with httpx and parses their JSON into one `{endpoint: value}` dict per
 signal, for the same time, with nothing else (its CPU share and peak RSS). `--trace` adds tracemalloc's
 largest allocation sites at the end of the steady state (slow: figures taken with it are not the
-engine's).
+engine's). Also: the engine loop's worst lag (a 50 ms timer run late), and, after the engine stopped,
+the store's history fill from `query_range` of every endpoint into an empty store, alone on a loop
+(its time, the loop's worst lag and the RSS while it runs).
 
     nice -n 19 python -m bench.prometheus_fleet --endpoints 10000 --seconds 90
 """
@@ -29,6 +31,7 @@ import tomllib
 import tracemalloc
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -107,6 +110,43 @@ def bare(url: str, queries: list[str], group: str, every: float, seconds: float)
     print(json.dumps({"cpu": cpu / wall, "max_rss_mb": rss_mb("VmHWM"), "series": sum(map(len, kept))}))
 
 
+async def watch_lag(lag: dict[str, float], rss: bool = False) -> None:
+    """How late the running loop runs a 50 ms timer, at worst (`lag["max"]`), and with `rss` the
+    peak RSS meanwhile (`lag["rss"]`)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        asked = loop.time()
+        await asyncio.sleep(0.05)
+        lag["max"] = max(lag["max"], loop.time() - asked - 0.05)
+        if rss:
+            lag["rss"] = max(lag.get("rss", 0.0), rss_mb())
+
+
+async def fill_alone(settings: Any, endpoints: dict[str, Any], root: Path) -> dict[str, float]:
+    """The store's history fill of every endpoint into an empty store, on a loop of its own with
+    nothing else on it: its time, how late it let the loop run a timer, the RSS meanwhile."""
+    from mlops_console.core.adapters import new_http_session
+    from mlops_console.core.sources.prometheus import PrometheusSource
+    from mlops_console.core.store import Store
+
+    store = Store(root / "fill.db")
+    source = PrometheusSource(settings, endpoints, store)
+    lag = {"max": 0.0}
+    watcher = asyncio.ensure_future(watch_lag(lag, rss=True))
+    started = time.monotonic()
+    async with new_http_session() as http:
+        await source.fill_store(http)
+    took = time.monotonic() - started
+    watcher.cancel()
+    return {
+        "store_fill_seconds": round(took, 1),
+        "store_fill_loop_lag_max_ms": round(lag["max"] * 1000, 1),
+        "store_fill_rss_max_mb": lag.get("rss", 0.0),
+        "store_fill_minutes": store.query("SELECT COUNT(*) AS n FROM rollups")[0]["n"],
+        "store_fill_queries": source.queries_sent,
+    }
+
+
 def run(n: int, seconds: float, trace: bool = False) -> dict[str, object]:
     from mlops_console.config import parse_settings
     from mlops_console.core.engine import Engine
@@ -167,8 +207,11 @@ def run(n: int, seconds: float, trace: bool = False) -> dict[str, object]:
         engine = Engine(settings, Store(settings.store.path))
         tune_gc()  # as `watch` does
 
+        lag = {"max": 0.0}
+
         async def measure() -> tuple[float, float, int]:
             stop = asyncio.Event()
+            watcher = asyncio.ensure_future(watch_lag(lag))
             task = asyncio.ensure_future(engine.run(stop))
             # The first round (lease, history backfill, first evaluation) is start-up, not steady state.
             started = time.monotonic()
@@ -186,6 +229,7 @@ def run(n: int, seconds: float, trace: bool = False) -> dict[str, object]:
             steady["rss"] = rss_mb()
             stop.set()
             await task
+            watcher.cancel()
             return cpu, wall, rounds
 
         steady: dict[str, float] = {}
@@ -215,6 +259,8 @@ def run(n: int, seconds: float, trace: bool = False) -> dict[str, object]:
             "endpoints_with_rate": sum(1 for s in states if s.rps is not None),
             "endpoints_up": sum(1 for s in states if s.health == "up"),
             "prometheus": engine.prometheus.state if engine.prometheus else None,
+            "loop_lag_max_ms": round(lag["max"] * 1000, 1),
+            **asyncio.run(fill_alone(settings, engine.endpoints, root)),
         }
     finally:
         prom.terminate()

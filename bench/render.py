@@ -279,6 +279,9 @@ async def measure(n: int, seconds: float, warmup: float, filter_keys: str = "") 
         def on_snapshot_received(self, message: Any) -> None:
             t = time.perf_counter()
             super().on_snapshot_received(message)
+            # Textual calls the handler of every class in the MRO: without this, MlopsConsole's would
+            # run a second time after this one and every snapshot would be applied twice.
+            message.prevent_default()
             if counting:
                 apply_times.append(time.perf_counter() - t)
                 self.call_after_refresh(lambda: painted.append(time.perf_counter() - t))

@@ -282,6 +282,54 @@ async def test_the_running_notifier_sends_at_once_when_woken_retries_when_due_an
     assert [e.kind for e in store.events(alert_id)] == ["fired", "notify_failed", "notify_gave_up"]
 
 
+async def test_a_page_queued_while_a_round_reads_the_store_goes_out_at_once_not_at_the_next_poll(
+    tmp_path: Path, sink: Sink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wake that lands while a round awaits the store is kept for the next round (with a poll of a
+    minute, losing it would hold the page for that minute); and one wake makes one more round, not a
+    busy loop."""
+    settings = settings_for(tmp_path, {"url": sink.url})
+    store = Store(settings.store.path)
+    channel, target = channel_id(sink.url), redact(sink.url)
+    rounds = 0
+    in_round, go_on = threading.Event(), threading.Event()
+    reads, next_due = store.due_notifications, store.next_due_at
+
+    def counted(*args: Any) -> Any:
+        nonlocal rounds
+        rounds += 1
+        return reads(*args)
+
+    def held_once(*args: Any) -> Any:
+        answer = next_due(*args)
+        if not in_round.is_set():  # the first round, having read the store, waits here until let go
+            in_round.set()
+            go_on.wait(10)
+        return answer
+
+    monkeypatch.setattr(store, "due_notifications", counted)
+    monkeypatch.setattr(store, "next_due_at", held_once)
+    stop = asyncio.Event()
+    notifier = Notifier(settings, store, poll=60.0)
+    task = asyncio.create_task(notifier.run(stop))
+    try:
+        await async_wait_for(in_round.is_set, what="the first round, reading the store")
+        first = alert_with(store, page(channel, target, "first"))
+        notifier.wake()  # as the engine does right after committing
+        go_on.set()
+        await async_wait_for(lambda: sink.titles() == ["first"], timeout=10, what="the page, not in a minute")
+        await async_wait_for(lambda: store.notifications_for(first)[0].status == "sent", what="its record")
+        second = alert_with(store, page(channel, target, "second"), fingerprint="down|ep2")
+        notifier.wake()
+        await async_wait_for(lambda: store.notifications_for(second)[0].status == "sent", what="the next")
+    finally:
+        go_on.set()
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+    assert sink.titles() == ["first", "second"]
+    assert rounds <= 4, f"{rounds} rounds for two wakes: it kept polling"
+
+
 def break_table(path: str, sql: str) -> None:
     """A write the store's own code never makes (a trigger, a renamed table): the store refusing, for real."""
     with contextlib.closing(sqlite3.connect(path)) as db:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.coordinate import Coordinate
+from textual.widgets import DataTable
 
 from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot
 from mlops_console.tui.messages import SnapshotReceived
@@ -180,6 +181,12 @@ async def test_each_cell_is_painted_as_datatable_paints_it(tmp_path: Path) -> No
             table._clear_caches()
             assert "✖ down" in "".join(text for line in ours for text, _ in line)
             assert ours == theirs
+            # Where a row and a cell are (what a cursor move repaints) is where DataTable puts them.
+            for row in (0, 3, table.row_count - 1):
+                assert table._get_row_region(row) == DataTable._get_row_region(table, row)
+                for column in (0, 2, len(table.columns) - 1):
+                    cell = Coordinate(row, column)
+                    assert table._get_cell_region(cell) == DataTable._get_cell_region(table, cell)
 
 
 async def test_keys_typed_faster_than_frames_while_snapshots_arrive(tmp_path: Path) -> None:
@@ -234,3 +241,73 @@ async def test_a_cell_whose_text_stays_takes_its_new_colour(tmp_path: Path) -> N
         assert colour() != degraded
         await show(pilot, fleet(**{"fleet-001": {"error_ratio": 0.0496}}))
         assert colour() == degraded
+
+
+async def test_a_snapshot_during_a_keystroke_is_shown_after_its_frame(tmp_path: Path) -> None:
+    """A snapshot that arrives between a filter keystroke and its frame waits for that frame: once idle
+    the table shows exactly the matches, with the snapshot's values, in the order of those values
+    (one moved to the top), the cursor still on its endpoint."""
+    async with overview(tmp_path, fleet()) as (pilot, screen):
+        app, table = pilot.app, screen.table
+        screen.sort_by("p95", reverse=True)  # slowest first (ties: names in reverse)
+        table.move_cursor(row=table.get_row_index("fleet-127"), animate=False)
+        await pilot.press("slash")
+        bar = screen.query_one(FilterBar)
+        bar.insert_text_at_cursor("fleet-12")
+        for _ in range(5000):  # the keystroke applied; its frame comes after this task yields for long
+            if table.filter_text == "fleet-12":
+                break
+            await asyncio.sleep(0.001)
+        newest = fleet(**{"fleet-125": {"p95": 0.9}, "fleet-003": {"p95": 0.8}})
+        app.post_message(SnapshotReceived(newest))
+        await pilot.pause()
+        await pilot.pause()
+        assert app.snapshot is newest
+        shown = rows(table)
+        assert [r[1] for r in shown] == ["fleet-125", *(f"fleet-12{i}" for i in range(9, -1, -1) if i != 5)]
+        assert shown[0][screen_column(screen, "p95")] == "900ms"
+        assert screen.selected_endpoint() == "fleet-127"
+        assert str(table.border_subtitle) == f"10/{FLEET} match “fleet-12”"
+
+
+async def test_the_filter_bar_opens_shows_what_is_typed_and_closes(tmp_path: Path) -> None:
+    """Typing repaints the bar alone (no layout of the screen per key); opening and closing it still
+    lay the screen out: the bar appears above the footer, and the table takes its line back."""
+    async with overview(tmp_path, fleet()) as (pilot, screen):
+        table, bar = screen.table, screen.query_one(FilterBar)
+        height = table.region.height
+        await pilot.press("slash")
+        await pilot.pause()
+        assert bar.region.height == 1 and table.region.height == height - 1
+        assert screen.get_widget_at(bar.region.x + 1, bar.region.y)[0] is bar
+        await pilot.press(*"fleet-1")
+        await pilot.pause()
+        assert "fleet-1" in "".join(s.text for s in bar.render_line(0))
+        assert table.row_count == 50 and table.region.height == height - 1
+        bar.insert_text_at_cursor("x" * 200)  # wider than the screen: the bar scrolls to the cursor
+        await pilot.press(*"END")
+        await pilot.pause()
+        assert "xxxEND" in "".join(s.text for s in bar.render_line(0)) and table.row_count == 0
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not bar.display and table.region.height == height and table.row_count == FLEET
+
+
+async def test_a_snapshot_keeping_unchanged_endpoints_as_the_same_objects(tmp_path: Path) -> None:
+    """The engine hands out an unchanged endpoint's snapshot as the same object. A snapshot that keeps
+    every other endpoint's object and renews one moves that one in the sort order and in what a filter
+    matches; an endpoint left out loses its row."""
+    first = fleet()
+    async with overview(tmp_path, first) as (pilot, screen):
+        table = screen.table
+        screen.sort_by("p95", reverse=True)  # slowest first
+        await pilot.pause()
+        kept = [e for e in first.endpoints if e.name != "fleet-003"]
+        i = next(i for i, e in enumerate(kept) if e.name == "fleet-140")
+        kept[i] = dataclasses.replace(kept[i], p95=0.5, model="zeta")
+        await show(pilot, dataclasses.replace(first, endpoints=kept))
+        names = [r[1] for r in rows(table)]
+        assert names[0] == "fleet-140" and "fleet-003" not in names and table.row_count == FLEET - 1
+        await pilot.press("slash", *"zeta")
+        await pilot.pause()
+        assert [r[1] for r in rows(table)] == ["fleet-140"]

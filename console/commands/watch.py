@@ -213,7 +213,7 @@ def _watch(
             loop.add_signal_handler(sig, stop.set)
         if early_stop.is_set():  # a signal came before the loop's own handlers were in place
             stop.set()
-        engine = Engine(settings, store)
+        engine = Engine(settings, store, settles_removed=True)
         tune_gc()
         log.info(
             "watching %d endpoints, %d notification channels, store %s",

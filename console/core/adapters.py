@@ -212,8 +212,9 @@ async def timed_request(
     *,
     data: bytes | None = None,
     headers: Mapping[str, str] | None = None,
+    limit: int = MAX_BODY,
 ) -> HttpAnswer:
-    """Send one request within `timeout` seconds, redirects included, and read its body up to the cap.
+    """Send one request within `timeout` seconds, redirects included, and read its body up to `limit`.
 
     Redirects are followed only within the same origin (scheme, host and port), at most
     `MAX_REDIRECTS` times: an endpoint that sends the probe elsewhere is not the endpoint answering,
@@ -235,7 +236,7 @@ async def timed_request(
             timeout=aiohttp.ClientTimeout(total=remaining),
         ) as response:
             status, location = response.status, response.headers.get("Location")
-            body, truncated = await read_capped(response)
+            body, truncated = await read_capped(response, limit)
             latency = time.perf_counter() - started
             if status not in REDIRECT_STATUSES or not location:
                 return HttpAnswer(status, body, latency, truncated)

@@ -65,13 +65,22 @@ class EngineFailed(RuntimeError):
 
 class Engine:
     def __init__(
-        self, settings: Settings, store: Store, *, owner: str | None = None, read_only: bool = False
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        owner: str | None = None,
+        read_only: bool = False,
+        settles_removed: bool = False,
     ) -> None:
         self.settings = settings
         self.store = store
         self.read_only = read_only
         """A read-only console's engine still probes and pages, but changes nothing by itself (no
         automatic rollback)."""
+        self.settles_removed = settles_removed
+        """Resolve, on leading, the open alerts of endpoints the configuration no longer has: the
+        watcher's engine, whose configuration is the fleet's (`takeover`)."""
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.endpoints = {
             e.name: EndpointState(
@@ -112,6 +121,10 @@ class Engine:
         self._last_change_id = 0
         self._gone: set[str] = set()
         """Endpoints gone since the last status write (their rows go from the store with it)."""
+        self.remembered_rows: dict[str, EndpointSnapshot] = {}
+        """Endpoints discovered before a restart, as shown while discovery has not found them again."""
+        self.removed_endpoints: dict[str, str] = {}
+        """Endpoints with open alerts the configuration no longer has (see `takeover`)."""
         self.status_rows = StatusRows()
         """What the store holds of each endpoint's status row and rollup, as this engine wrote it."""
         self.cannot_page = settings.missing_env("notifications")
@@ -155,6 +168,9 @@ class Engine:
                 pipelines_state=pipelines_state,
             )
         endpoints = tuple(state.snapshot() for state in self.endpoints.values())
+        if self.remembered_rows and self.prometheus is not None:
+            waiting = self.prometheus.remembered
+            endpoints += tuple(e for name, e in self.remembered_rows.items() if name in waiting)
         pending = tuple(f"{e.name}:{rule}" for e in endpoints for rule in e.firing if rule.endswith(PENDING))
         return EngineSnapshot(
             at=time.time(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -12,12 +13,13 @@ from mlops_console.core.alerts import AlertBook
 from mlops_console.core.housekeeping import (
     _write_status,
     auto_rollback_loop,
-    detector_states,
     housekeeping_loop,
+    write_detector_states,
 )
 from mlops_console.core.notifier import Notifier
 from mlops_console.core.snapshot import EndpointSnapshot, EngineHealth
 from mlops_console.core.status_rows import StatusBatch
+from mlops_console.core.takeover import last_seen, remembered, take_over
 from mlops_console.core.watcher_health import watcher_health
 
 if TYPE_CHECKING:
@@ -68,18 +70,27 @@ async def _lease_rounds(engine: Engine, leader_tasks: list[asyncio.Task[Any]]) -
 
 
 async def _become_leader(engine: Engine) -> list[asyncio.Task[Any]]:
-    open_alerts = await engine._in_store(engine.store.open_alerts)
+    # In a watcher, the alerts of endpoints removed from the configuration resolve once it leads.
+    inherited = await engine._in_store(take_over, engine.store, engine.settings, engine.settles_removed)
     engine.status_rows.reset()
     if not engine.writer.queue:
         # What we knew when we last led may be stale (another engine resolved or fired since):
         # the store is the truth now. With writes still queued, our book is newer than the store.
         engine.book = AlertBook(engine.settings)
-    engine.book.restore(open_alerts)
+    engine.book.restore(inherited.open_alerts)
+    engine.removed_endpoints = inherited.removed
     if engine.prometheus is not None and engine.settings.discover:
         # Endpoints the last leader had discovered: each comes back with discovery or goes after
         # the grace, resolving what it left open (never before discovery has answered).
-        rows = await engine._in_store(engine.store.read_status)
-        engine.prometheus.remember({r["name"]: r["updated_at"] for r in rows if r.get("discovered")})
+        rows = inherited.rows
+        engine.prometheus.remember({r["name"]: last_seen(r) for r in rows if r.get("discovered")})
+        # Shown meanwhile, here and to followers (their rows say so), instead of as they were.
+        engine.remembered_rows = remembered(rows, engine.prometheus.remembered, engine.book.open_rules)
+        documents = [snapshot.to_dict() for snapshot in engine.remembered_rows.values()]
+        try:
+            await engine._in_store(engine.store.write_status, documents)
+        except sqlite3.Error as exc:
+            log.warning("remembered endpoints not marked: %s", exc, extra={"event": "store_error"})
     await _restore_detectors(engine)
     notifier = engine._notifier = Notifier(engine.settings, engine.store, outcomes=engine.deliveries)
     supervise = engine.supervisor.start
@@ -141,7 +152,7 @@ async def step_down(engine: Engine) -> None:
     final = EngineHealth("stopped") if engine.failure is None else engine.health()
     try:
         batch = engine.status_rows.pending(engine.endpoints.values())
-        await engine._in_store(engine.store.write_detector_state, detector_states(engine, everything=True))
+        await write_detector_states(engine, everything=True)
         await engine._in_store(_write_status, engine, StatusBatch(batch.snapshots, ()), final)
         await engine._in_store(engine.store.release_lease, engine.owner)
     except Exception as exc:

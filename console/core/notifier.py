@@ -183,6 +183,9 @@ class Notifier:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             next_due = None
+            # Cleared before the round, not after: a wake that lands while the round awaits the store
+            # (rows committed after it read them) makes one more round at once, never waits a poll.
+            self._wake.clear()
             try:
                 await self.drain_once()
                 next_due = await asyncio.to_thread(self.store.next_due_at, self._stale_after)
@@ -194,7 +197,6 @@ class Notifier:
             else:
                 self._warned_at = -STORE_WARN_EVERY
             wait = self.poll if next_due is None else min(self.poll, max(0.0, next_due - time.time()))
-            self._wake.clear()
             waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
             await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:

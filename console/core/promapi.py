@@ -7,17 +7,26 @@ API's JSON, or a result cut short (`warnings`, a partial answer). Nothing here r
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
 
-from mlops_console.core.adapters import describe_exception, excerpt, timed_request, too_large
+from mlops_console.core.adapters import HttpAnswer, describe_exception, excerpt, timed_request, too_large
+
+T = TypeVar("T")
+MAX_ANSWER = 64 << 20
+"""Bytes of one answer read at most: a fleet's answers are megabytes (a range slice of 10,000 endpoints
+about 3 MB), far past a probe's cap; still bounded, so a runaway query cannot take all memory."""
+Points = list[tuple[float, float]]
+Matrix = list[tuple[Mapping[str, str], Points]]
+"""A range answer: `(labels, [(time, value)...])` per series."""
 
 
 class PromError(Exception):
@@ -57,10 +66,12 @@ class PromClient:
             return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
         return {}
 
-    async def _get(self, http: aiohttp.ClientSession, path: str, params: Mapping[str, str]) -> Any:
+    async def _fetch(self, http: aiohttp.ClientSession, path: str, params: Mapping[str, str]) -> HttpAnswer:
         url = f"{self.url.rstrip('/')}{path}" + (f"?{urlencode(params)}" if params else "")
         try:
-            answer = await timed_request(http, "GET", url, self.timeout, headers=self.headers())
+            answer = await timed_request(
+                http, "GET", url, self.timeout, headers=self.headers(), limit=MAX_ANSWER
+            )
         except TimeoutError:
             # The one problem the reader can fix in the config: say which key, and its value now.
             raise PromError(
@@ -72,23 +83,11 @@ class PromClient:
         if answer.redirect is not None:
             raise PromError(answer.redirect)
         if answer.truncated:
-            raise PromError(too_large())
-        try:
-            document = json.loads(answer.body)
-        except (ValueError, UnicodeDecodeError):
-            raise PromError(f"HTTP {answer.status}, not Prometheus' JSON API") from None
-        if not isinstance(document, dict):
-            raise PromError(f"HTTP {answer.status}, not Prometheus' JSON API")
-        if document.get("status") != "success":
-            kind = document.get("errorType") or f"HTTP {answer.status}"
-            raise PromError(f"{excerpt(str(kind), 40)}: {excerpt(str(document.get('error', '')), 200)}")
-        if answer.status != 200:
-            raise PromError(f"HTTP {answer.status}")
-        warnings = document.get("warnings")
-        if warnings:
-            # Some of the data was not read (a remote store or a shard did not answer): partial.
-            raise PromError(f"partial answer: {excerpt(str(warnings[0]), 200)}")
-        return document.get("data")
+            raise PromError(too_large(MAX_ANSWER))
+        return answer
+
+    async def _get(self, http: aiohttp.ClientSession, path: str, params: Mapping[str, str]) -> Any:
+        return _data(await self._fetch(http, path, params))
 
     async def query(self, http: aiohttp.ClientSession, promql: str) -> list[Sample]:
         """An instant vector; NaN and infinite values are left out (no data, not a figure)."""
@@ -117,20 +116,23 @@ class PromClient:
         self, http: aiohttp.ClientSession, promql: str, start: float, end: float, step: float
     ) -> list[tuple[Mapping[str, str], list[tuple[float, float]]]]:
         """A range matrix: `(labels, [(time, value)...])` per series."""
-        params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
-        data = await self._get(http, "/api/v1/query_range", params)
-        if not isinstance(data, dict) or data.get("resultType") != "matrix":
-            raise PromError("query_range did not return a matrix")
-        out: list[tuple[Mapping[str, str], list[tuple[float, float]]]] = []
-        for series in _list(data.get("result")):
-            labels = _labels(series)
-            points = []
-            for point in _list(series.get("values") if isinstance(series, dict) else None):
-                at, value = _point(point)
-                if at is not None and value is not None:
-                    points.append((at, value))
-            out.append((labels, points))
-        return out
+        return _matrix(await self._get(http, "/api/v1/query_range", _range(promql, start, end, step)))
+
+    async def query_range_folded(
+        self,
+        http: aiohttp.ClientSession,
+        promql: str,
+        start: float,
+        end: float,
+        step: float,
+        fold: Callable[[Matrix], T],
+    ) -> T:
+        """`fold(query_range(...))`, with the answer's JSON parsed and folded on a worker thread: a
+        fleet's range answer takes a second or more to parse, which on the event loop would hold up
+        everything else on it. Only the body (bytes) goes to the thread and only `fold`'s result
+        comes back; `fold` must read nothing the loop changes."""
+        answer = await self._fetch(http, "/api/v1/query_range", _range(promql, start, end, step))
+        return await asyncio.to_thread(lambda: fold(_matrix(_data(answer))))
 
     async def targets(self, http: aiohttp.ClientSession) -> list[Target]:
         data = await self._get(http, "/api/v1/targets", {"state": "active"})
@@ -149,6 +151,54 @@ class PromClient:
                 )
             )
         return out
+
+
+def by_label(
+    label: str, keys: frozenset[str]
+) -> Callable[
+    [list[tuple[Mapping[str, str], list[tuple[float, float]]]]], list[tuple[str, list[tuple[float, float]]]]
+]:
+    """A fold for `query_range_folded`: the points of the series whose `label` is one of `keys`."""
+    return lambda answer: [(labels[label], points) for labels, points in answer if labels.get(label) in keys]
+
+
+def _range(promql: str, start: float, end: float, step: float) -> dict[str, str]:
+    return {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+
+
+def _data(answer: HttpAnswer) -> Any:
+    """The `data` of an API answer; PromError when there is none to use."""
+    try:
+        document = json.loads(answer.body)
+    except (ValueError, UnicodeDecodeError):
+        raise PromError(f"HTTP {answer.status}, not Prometheus' JSON API") from None
+    if not isinstance(document, dict):
+        raise PromError(f"HTTP {answer.status}, not Prometheus' JSON API")
+    if document.get("status") != "success":
+        kind = document.get("errorType") or f"HTTP {answer.status}"
+        raise PromError(f"{excerpt(str(kind), 40)}: {excerpt(str(document.get('error', '')), 200)}")
+    if answer.status != 200:
+        raise PromError(f"HTTP {answer.status}")
+    warnings = document.get("warnings")
+    if warnings:
+        # Some of the data was not read (a remote store or a shard did not answer): partial.
+        raise PromError(f"partial answer: {excerpt(str(warnings[0]), 200)}")
+    return document.get("data")
+
+
+def _matrix(data: Any) -> list[tuple[Mapping[str, str], list[tuple[float, float]]]]:
+    if not isinstance(data, dict) or data.get("resultType") != "matrix":
+        raise PromError("query_range did not return a matrix")
+    out: list[tuple[Mapping[str, str], list[tuple[float, float]]]] = []
+    for series in _list(data.get("result")):
+        labels = _labels(series)
+        points = []
+        for point in _list(series.get("values") if isinstance(series, dict) else None):
+            at, value = _point(point)
+            if at is not None and value is not None:
+                points.append((at, value))
+        out.append((labels, points))
+    return out
 
 
 def _list(value: Any) -> list[Any]:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import bisect
 import math
 import statistics
-from array import array
 from collections import deque
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+
+from mlops_console.core.rings import PointRing
 
 PROBE_WINDOW = 60.0
 """Seconds of probe latencies behind the probe-based percentiles."""
@@ -101,48 +101,6 @@ class WindowStats:
             slow = len(self.latencies) - bisect.bisect_right(self.latencies, target)
             return slow / len(self.latencies), float(len(self.latencies))
         return None
-
-
-class PointRing:
-    """The newest `maxlen` `(time, value)` points, oldest first, as two arrays of doubles: 16 bytes a
-    point where a deque of tuples takes about 100 (a fleet of 10,000 endpoints keeps 1.8 million)."""
-
-    __slots__ = ("_at", "_value", "maxlen")
-
-    def __init__(self, maxlen: int) -> None:
-        self.maxlen = maxlen
-        self._at = array("d")
-        self._value = array("d")
-
-    def append(self, point: tuple[float, float]) -> None:
-        if len(self._at) >= self.maxlen:
-            del self._at[0], self._value[0]
-        self._at.append(point[0])
-        self._value.append(point[1])
-
-    def extend(self, points: Iterable[tuple[float, float]]) -> None:
-        for at, value in points:
-            self._at.append(at)
-            self._value.append(value)
-        extra = len(self._at) - self.maxlen
-        if extra > 0:
-            del self._at[:extra], self._value[:extra]
-
-    def clear(self) -> None:
-        del self._at[:], self._value[:]
-
-    def values(self, last: int | None = None) -> tuple[float, ...]:
-        """The values alone (the newest `last` of them)."""
-        return tuple(self._value if last is None else self._value[-last:])
-
-    def __len__(self) -> int:
-        return len(self._at)
-
-    def __getitem__(self, index: int) -> tuple[float, float]:
-        return self._at[index], self._value[index]
-
-    def __iter__(self) -> Iterator[tuple[float, float]]:
-        return zip(self._at, self._value, strict=True)
 
 
 def _probe_window(latencies: list[float], requests: int, failed: int) -> WindowStats:

@@ -83,6 +83,10 @@ class EndpointSnapshot:
     discovered: bool = False
     """Found by a `[[discover]]` table, not configured: a watcher started later on the same store
     resolves its open alerts if discovery no longer finds it."""
+    remembered: float | None = None
+    """Discovered before the watcher restarted and not found by discovery since (it has its grace):
+    when the watcher before the restart last wrote its row. Shown with that row's figures, stale, and
+    never judged; None for any other endpoint."""
     prometheus_id: str | None = None
     """Its value of `[prometheus] group_by` where its figures come from Prometheus (what its detail
     charts' range queries are narrowed to); None otherwise."""

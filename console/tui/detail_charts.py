@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mlops_console.config import Settings
 from mlops_console.core.snapshot import EndpointSnapshot
-from mlops_console.core.store import Rollup
+from mlops_console.core.store import AuditEntry, Rollup, Store
 
 VIEWS: tuple[tuple[str, float, int, float, str], ...] = (
     ("hour", 3600.0, 1, 60.0, "minutes ago"),
@@ -79,3 +80,23 @@ def history_source(history_from: str) -> str:
     if history_from == "from Prometheus":
         return ", from Prometheus"
     return ", stored (Prometheus failed)"
+
+
+def endpoint_audit(
+    settings: Settings, store: Store, name: str, shown: EndpointSnapshot | None
+) -> list[AuditEntry]:
+    """Promotes and rollbacks of the alias the endpoint serves, and its redeploys (newest 100)."""
+    try:
+        configured = settings.endpoint(name)
+        model, alias = configured.model, configured.alias
+    except KeyError:
+        model, alias = (shown.model, shown.alias) if shown else (None, None)
+    if not model:
+        return []
+    alias = alias or settings.alias_for(model)
+    return [
+        r
+        for r in store.list_audit(model=model, limit=200)
+        if (r.action in ("promote", "rollback") and r.alias in (alias, None))
+        or (r.action == "deploy" and r.endpoint == name)
+    ][:100]

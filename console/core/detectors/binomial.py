@@ -12,12 +12,12 @@ that is too low to stand out in any single poll. Anomalous polls are not learnt.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from mlops_console.core.detectors.base import UNKNOWN, Detector, Verdict
+from mlops_console.core.rings import PointRing
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,8 @@ class BinomialDetector(Detector):
 
     def __init__(self, params: BinomialParams | None = None) -> None:
         super().__init__(params)
-        self._window: deque[tuple[float, float]] = deque(maxlen=self.params.window)
-        self._recent: deque[tuple[float, float]] = deque(maxlen=self.params.span)
+        self._window = PointRing(self.params.window)
+        self._recent = PointRing(self.params.span)
         """The last `span` judged polls, anomalous or not."""
         self._errors = 0.0
         self._requests = 0.0

@@ -9,7 +9,6 @@ the alert book neither fires nor resolves on it. The rule's `for` is the alert b
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +37,8 @@ class SignalEvaluator:
         if not 1 <= k <= n:
             raise ValueError(f"persistence must be k of n with 1 <= k <= n, got {k} of {n}")
         self.k, self.n = k, n
-        self._recent: deque[bool] = deque(maxlen=n)
+        self._recent: list[bool] = []
+        """The last `n` verdicts (a list: an empty deque takes 760 bytes, and a fleet keeps 60,000)."""
 
     def update(self, at: float, value: float | None, count: float | None = None) -> Judgement:
         verdict = self.detector.update(at, value, count)
@@ -48,6 +48,8 @@ class SignalEvaluator:
             # The detector took the excursion as the new normal: it is over, not fading out.
             self._recent.clear()
         self._recent.append(verdict.anomalous)
+        if len(self._recent) > self.n:
+            del self._recent[0]
         anomalous = sum(self._recent)
         return Judgement(at, anomalous >= self.k, verdict, anomalous)
 
@@ -62,5 +64,5 @@ class SignalEvaluator:
     def from_state(cls, state: Mapping[str, Any]) -> SignalEvaluator:
         k, n = state["persistence"]
         evaluator = cls(restore(state["detector"]), (int(k), int(n)))
-        evaluator._recent.extend(bool(v) for v in state.get("recent", []))
+        evaluator._recent = [bool(v) for v in state.get("recent", [])][-evaluator.n :]
         return evaluator

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from mlops_console.core.detectors.base import UNKNOWN, Detector, Verdict
 from mlops_console.core.detectors.seasonal import DailyProfile
+from mlops_console.core.rings import PointRing
 
 MAD_SCALE = 1.4826
 MIN_LONG_POINTS = 10
@@ -84,10 +84,11 @@ class RobustDetector(Detector):
     def __init__(self, params: RobustParams | None = None) -> None:
         super().__init__(params)
         p = self.params
-        self._window: deque[tuple[float, float]] = deque(maxlen=p.window)
-        self._long: deque[tuple[float, float]] = deque(maxlen=max(1, p.long_window // p.long_step))
+        # Arrays of doubles, not deques of tuples: a fleet keeps four of these detectors an endpoint.
+        self._window = PointRing(p.window)
+        self._long = PointRing(max(1, p.long_window // p.long_step))
         self._accepted = 0
-        self._run: deque[tuple[float, float]] = deque(maxlen=max(p.window, p.accept_after, p.shift_after))
+        self._run = PointRing(max(p.window, p.accept_after, p.shift_after))
         self._run_dir = 0
         self._run_len = 0
         self._gap = 0
@@ -110,7 +111,7 @@ class RobustDetector(Detector):
         spread = max(p.z * sigma, floor * abs(center))
         return spread, spread
 
-    def _baseline(self, points: deque[tuple[float, float]], active: bool) -> tuple[float, float]:
+    def _baseline(self, points: Iterable[tuple[float, float]], active: bool) -> tuple[float, float]:
         if active:
             offsets, width, bins = self._profile.offsets(), self._profile.width, self._profile.bins
             residuals = [y - offsets[int(t // width) % bins] for t, y in points]
@@ -226,7 +227,7 @@ class RobustDetector(Detector):
         `old_median` is the level it left, on the same footing (`seasonal` or raw) as the new one."""
         p = self.params
         points = list(self._run)[-p.window :]
-        new_median = self._baseline(deque(points), seasonal)[0]
+        new_median = self._baseline(points, seasonal)[0]
         # A profile learnt at the old level would take the step for a daily pattern: learn it afresh.
         self._profile = DailyProfile(bins=p.season_bins)
         self._window.clear()

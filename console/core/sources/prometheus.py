@@ -24,7 +24,7 @@ from mlops_console.config import (
 )
 from mlops_console.core.adapters import ProbeResult, new_http_session
 from mlops_console.core.endpoint_state import EndpointState, PromFigures
-from mlops_console.core.promapi import PromClient, PromError
+from mlops_console.core.promapi import PromClient, PromError, by_label
 from mlops_console.core.promql import SignalQueries, expand
 from mlops_console.core.series import RPS_KEEP, RPS_STEP
 from mlops_console.core.sources.base import Loop, Sink
@@ -240,22 +240,22 @@ class PrometheusSource:
         # the memory the engine may use.
         group = self.prom.group_by
         empty = {s.settings.group_value: s for s in todo if not s.series.rps_history}
+        keys = frozenset(empty)
         start = now - RPS_KEEP
         while start <= now:
             end = min(now, start + BACKFILL_SLICE)
-            try:
-                series = await self.client.query_range(http, queries.requests, start, end, RPS_STEP)
+            try:  # parsed on a worker thread: 10,000 series of 10 points would hold up the loop
+                series = await self.client.query_range_folded(
+                    http, queries.requests, start, end, RPS_STEP, by_label(group, keys)
+                )
             except PromError as exc:
                 for state in empty.values():
                     state.series.rps_history.clear()  # the whole history next round, not half of it
                 log.info("no throughput history from Prometheus yet: %s", exc, extra={"event": "prometheus"})
                 return
             self.queries_sent += 1
-            for labels, points in series:
-                filling = empty.get(labels.get(group, ""))
-                if filling is not None:
-                    filling.series.rps_history.extend(points)
-            del series
+            for key, points in series:
+                empty[key].series.rps_history.extend(points)
             start = end + RPS_STEP  # the same grid of steps, continued
         for done in todo:
             done.backfilled = True
@@ -285,10 +285,10 @@ class PrometheusSource:
                 log.warning("store history not filled: %s; retrying", exc, extra={"event": "store_error"})
                 return
             floor = until - int(FILL_SPAN // 60)
-            wanted: dict[str, list[tuple[str, int]]] = {}
+            wanted: dict[str, tuple[tuple[str, int], ...]] = {}  # read by worker threads: never changed
             for s in todo:
                 first = max(stored.get(s.name, floor - 1) + 1, floor)
-                wanted.setdefault(s.settings.group_value, []).append((s.name, first))
+                wanted[s.settings.group_value] = (*wanted.get(s.settings.group_value, ()), (s.name, first))
             start = min((first for each in wanted.values() for _, first in each), default=until)
             step = int(FILL_SLICE // 60)
             try:

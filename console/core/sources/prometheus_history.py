@@ -3,12 +3,15 @@
 For the detail charts, one endpoint's: the same queries as the instant rounds, narrowed to the endpoint
 with a matcher on `[prometheus] group_by`, evaluated once per step (`read_history`: blocking, its own
 event loop; call it from a worker thread, never the UI's). For the store after a restart, a fleet's
-minutes, one slice of time at a time (`fleet_minutes`, on the engine's loop).
+minutes, one slice of time at a time (`fleet_minutes`: fetched on the engine's loop, parsed on a
+worker thread).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,6 +27,8 @@ from mlops_console.core.store import Rollup, Store
 
 __all__ = ["FILL_SLICE", "FILL_SPAN", "PromError", "chart_history", "fleet_minutes", "read_history"]
 
+SUPERSEDED_POLL = 0.05
+"""Seconds between two looks at whether a chart's read is still wanted."""
 FILL_SPAN = 3600.0
 """How far back a watcher fills the store's missing minutes of a Prometheus-sourced endpoint (the hour
 view; the day and week views read Prometheus itself)."""
@@ -40,15 +45,18 @@ def chart_history(
     span: float,
     step: int,
     shown: EndpointSnapshot | None = None,
+    superseded: threading.Event | None = None,
 ) -> tuple[tuple[Rollup, ...], str]:
     """An endpoint's last `span` seconds at `step` minutes a point, and where they come from:
     Prometheus' ranges for an endpoint whose figures come from there (configured, or discovered:
     `shown`, its snapshot, says which and by what label value), else the store's rollups (also when
-    Prometheus cannot answer, which the note then says)."""
+    Prometheus cannot answer, which the note then says). Once `superseded` is set (a newer chart
+    asked for), Prometheus' queries are dropped and the store's rollups come back at once."""
     endpoint = _prometheus_endpoint(settings, name, shown)
     if endpoint is not None:
         try:
-            return tuple(read_history(settings, endpoint, now - span, now, step * 60.0)), "from Prometheus"
+            rows = read_history(settings, endpoint, now - span, now, step * 60.0, superseded)
+            return tuple(rows), "from Prometheus"
         except PromError as exc:
             return tuple(store.history(name, now - span, step)), f"Prometheus: {exc}; stored history shown"
     return tuple(store.history(name, now - span, step)), ""
@@ -81,11 +89,18 @@ def _prometheus_endpoint(
 
 
 def read_history(
-    settings: Settings, endpoint: EndpointSettings, since: float, until: float, step: float
+    settings: Settings,
+    endpoint: EndpointSettings,
+    since: float,
+    until: float,
+    step: float,
+    superseded: threading.Event | None = None,
 ) -> list[Rollup]:
     """Rates, error ratio and latency quantiles of `endpoint` from `since` to `until`, one `Rollup`
     per `step` seconds Prometheus has a value for (oldest first). PromError when Prometheus gives no
-    usable answer (unreachable, slow, `bad_data`, partial)."""
+    usable answer (unreachable, slow, `bad_data`, partial), or when `superseded` is set before it
+    has answered (its queries are dropped then, so a screen switching views against a slow Prometheus
+    never has more than one read waiting)."""
     prom = settings.prometheus
     if prom is None:
         raise PromError("no [prometheus] configured")
@@ -101,10 +116,16 @@ def read_history(
 
     async def read() -> dict[str, dict[float, float]]:
         async with new_http_session() as http:
-            answers = await asyncio.gather(
+            gathered = asyncio.gather(
                 *(client.query_range(http, text, since, until, step) for text in texts.values()),
                 return_exceptions=True,
             )
+            while not gathered.done():
+                if superseded is not None and superseded.is_set():
+                    gathered.cancel()
+                    raise PromError("superseded by a newer request")
+                await asyncio.wait({gathered}, timeout=SUPERSEDED_POLL)
+            answers = gathered.result()
         out: dict[str, dict[float, float]] = {}
         for signal, answer in zip(texts, answers, strict=True):
             if isinstance(answer, BaseException):
@@ -135,19 +156,34 @@ async def fleet_minutes(
     """The per-minute figures from `since` to `until` of the endpoints `wanted` (group label value to
     the `(name, first minute wanted)` of each endpoint with it), one range query per signal for all
     of them, asked one after another: each answer is folded in and dropped before the next arrives,
-    so at most one is parsed at a time. PromError when Prometheus gives no usable answer."""
+    so at most one is parsed at a time. The parsing, folding and the rollups are a worker thread's
+    (at 10,000 endpoints they would hold the engine's loop for seconds); `wanted` must not change
+    until this returns. PromError when Prometheus gives no usable answer."""
     signals: dict[str, dict[tuple[str, int], float]] = {}
     texts = {"rps": queries.requests, "errors": queries.errors, **dict(queries.latency)}
+    fold = functools.partial(_fold_minutes, wanted, group)
     for signal, text in texts.items():
-        answer = await client.query_range(http, text, since, until, 60.0)
-        values = signals[signal] = {}
-        for labels, points in answer:
-            for name, first in wanted.get(labels.get(group, ""), ()):
-                for at, value in points:
-                    minute = int(at // 60)
-                    if minute >= first:
-                        values[(name, minute)] = value
-        del answer
+        signals[signal] = await client.query_range_folded(http, text, since, until, 60.0, fold)
+    return await asyncio.to_thread(_rollups, signals)
+
+
+def _fold_minutes(
+    wanted: Mapping[str, Sequence[tuple[str, int]]],
+    group: str,
+    answer: list[tuple[Mapping[str, str], list[tuple[float, float]]]],
+) -> dict[tuple[str, int], float]:
+    """One signal's answer as `{(endpoint, minute): value}`, for the minutes wanted."""
+    values: dict[tuple[str, int], float] = {}
+    for labels, points in answer:
+        for name, first in wanted.get(labels.get(group, ""), ()):
+            for at, value in points:
+                minute = int(at // 60)
+                if minute >= first:
+                    values[(name, minute)] = value
+    return values
+
+
+def _rollups(signals: Mapping[str, Mapping[tuple[str, int], float]]) -> list[Rollup]:
     keys = sorted(set().union(*(v.keys() for v in signals.values())))
     return [_minute(name, (name, minute), signals, minute * 60.0) for name, minute in keys]
 

@@ -4,6 +4,7 @@ the served version and its run metrics, and the deploy history from the audit tr
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -73,6 +74,8 @@ class EndpointDetailScreen(ConsoleScreen):
         """Where `rollups` come from: `from Prometheus`, why Prometheus could not say, or "" (the store)."""
         self.view = 0
         """Index into charts.VIEWS of the history the charts show."""
+        self._chart_token = threading.Event()
+        """Set when the charts' read in flight is superseded (a newer view asked for, the screen gone)."""
         self._version_key: tuple[str | None, str | None] | None = None
 
     def compose_body(self) -> Iterable[Widget]:
@@ -293,8 +296,17 @@ class EndpointDetailScreen(ConsoleScreen):
     def reload(self) -> None:
         self._load_store()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="detail-store")
     def _load_store(self) -> None:
+        # A read still waiting on a slow Prometheus gives way: its queries are dropped, not awaited.
+        self._chart_token.set()
+        self._chart_token = threading.Event()
+        self._read_store(self._chart_token)
+
+    def on_unmount(self) -> None:
+        self._chart_token.set()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="detail-store")
+    def _read_store(self, superseded: threading.Event) -> None:
         store = self.console.backend.store
         now = self.console.clock()
         view = self.view
@@ -303,38 +315,23 @@ class EndpointDetailScreen(ConsoleScreen):
 
         shown = self._endpoint(self.console.snapshot)  # discovered endpoints are known from it alone
         rollups, history_from = chart_history(
-            self.console.settings, store, self.endpoint_name, now, span, step, shown
+            self.console.settings, store, self.endpoint_name, now, span, step, shown, superseded
         )
+        if superseded.is_set():
+            return
         alerts = store.list_alerts("all", limit=50, endpoint=self.endpoint_name)
-        model = alias = None
-        try:
-            configured = self.console.settings.endpoint(self.endpoint_name)
-            model, alias = configured.model, configured.alias
-        except KeyError:
-            e = self._endpoint(self.console.snapshot)
-            model, alias = (e.model, e.alias) if e else (None, None)
-        if model and not alias:
-            alias = self.console.settings.alias_for(model)
-        audit = []
-        if model:
-            # promotes/rollbacks of the alias this endpoint serves, and the redeploys of this endpoint
-            audit = [
-                r
-                for r in store.list_audit(model=model, limit=200)
-                if (r.action in ("promote", "rollback") and r.alias in (alias, None))
-                or (r.action == "deploy" and r.endpoint == self.endpoint_name)
-            ][:100]
-        self.app.call_from_thread(self._show_store, view, rollups, alerts, audit, history_from)
+        audit = charts.endpoint_audit(self.console.settings, store, self.endpoint_name, shown)
+        self.app.call_from_thread(self._show_store, superseded, rollups, alerts, audit, history_from)
 
     def _show_store(
         self,
-        view: int,
+        token: threading.Event,
         rollups: tuple[Rollup, ...],
         alerts: list[Alert],
         audit: list[AuditEntry],
         history_from: str = "",
     ) -> None:
-        if view != self.view:
+        if token is not self._chart_token:
             return  # switched again meanwhile: that view's load follows
         self.rollups, self.history_from = rollups, history_from
         self.latency_chart.border_subtitle = escape(history_from)

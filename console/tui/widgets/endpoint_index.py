@@ -41,10 +41,14 @@ class EndpointIndex:
 
     def update(self, endpoints: Sequence[EndpointSnapshot], sort: SortKey, reverse: bool) -> None:
         """Take a new snapshot of every endpoint (those missing from it are gone)."""
+        before = self.snapshots
         self.snapshots = snapshots = {e.name: e for e in endpoints}
+        # The engine hands out an endpoint's snapshot as the same object until something in it changes:
+        # only the others can have another search text or sort value.
+        renewed = [e for e in endpoints if before.get(e.name) is not e]
         search = self._search
         changed = len(search) != len(snapshots)
-        for e in endpoints:
+        for e in renewed:
             fields = _searched(e)
             known = search.get(e.name)
             if known is None or known[0] != fields:
@@ -53,7 +57,14 @@ class EndpointIndex:
         if len(search) != len(snapshots):
             for name in search.keys() - snapshots.keys():
                 del search[name]
-        values = {e.name: sort(e) for e in endpoints}
+        if self._sort == (sort, reverse) and len(renewed) < len(endpoints):
+            values = dict(self._values)  # every endpoint the last update had, each unchanged one among them
+            values.update((e.name, sort(e)) for e in renewed)
+            if len(values) != len(snapshots):
+                for name in values.keys() - snapshots.keys():
+                    del values[name]
+        else:
+            values = {e.name: sort(e) for e in endpoints}
         if values != self._values or self._sort != (sort, reverse):
             self._values, self._sort = values, (sort, reverse)
             self.sorted = sorted(values, key=lambda name: (values[name], name), reverse=reverse)

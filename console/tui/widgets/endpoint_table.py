@@ -9,24 +9,16 @@ filter keystroke at ten thousand has to answer within a frame, so:
   (`add_row` and `remove_row` cost O(rows) each), from rows kept for every endpoint, shown or not: a
   filter builds none;
 - a rendered cell is reused while its value is the same object (the table re-renders every cell
-  whenever any cell changed), and a new one is rendered without Rich's layout machinery
-  (`render_one_line`).
-
-Every column has a fixed width and every row is one line, which the overrides of DataTable's private
-methods below rely on (textual is pinned below 9)."""
+  whenever any cell changed); rows and cells are drawn by `OneLineTable`, which relies on every
+  column having a fixed width and every row being one line.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual._two_way_dict import TwoWayDict
-from textual.cache import LRUCache
-from textual.widgets import DataTable
-from textual.widgets._data_table import default_cell_formatter
 from textual.widgets.data_table import ColumnKey, Row, RowKey
 
 from mlops_console.core import formatting
@@ -34,21 +26,26 @@ from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot
 from mlops_console.tui.text import DASH, clean, firing_and_pending, safe_text, sparkline
 from mlops_console.tui.widgets.endpoint_columns import COLUMNS, NARROW_WIDTHS, SPARK_WIDTH, Column, drift_cell
 from mlops_console.tui.widgets.endpoint_index import EndpointIndex
-from mlops_console.tui.widgets.one_line_cell import render_one_line
+from mlops_console.tui.widgets.one_line_table import OneLineTable
 
 if TYPE_CHECKING:
     from mlops_console.tui.app import MlopsConsole
 
+_Shown = tuple[list[str], dict[RowKey, Row], dict[RowKey, Any], TwoWayDict[RowKey, int]]
+"""A row order and the table's rows, data and row locations for it."""
 
-class EndpointTable(DataTable):
+
+class EndpointTable(OneLineTable):
     """Endpoints sorted by `sort_key`, those matching `filter_text`; cells rendered when in view."""
 
     def __init__(self, **kwargs: Any) -> None:
-        # Set before DataTable's own: its set-up may already reach the overrides below.
-        self._rows_version = 0
-        self._ordered: tuple[int, list[Row], list[tuple[RowKey, int]]] | None = None
-        self._cells_rendered: LRUCache[tuple[Any, ...], tuple[Any, list[list[Segment]]]] = LRUCache(4096)
+        # Set before DataTable's own: its set-up may already reach the overrides.
         self._order: list[str] = []  # row keys as shown, top to bottom
+        # (order, rows, data, locations) of every endpoint in the sort's order, while that order stays.
+        self._shown_all: (
+            tuple[list[str], dict[RowKey, Row], dict[RowKey, Any], TwoWayDict[RowKey, int]] | None
+        )
+        self._shown_all = None
         # Every endpoint's row, shown or filtered out: a filter hands the table rows it already has.
         self._rows_of: dict[str, tuple[RowKey, Row, dict[ColumnKey, Any]]] = {}
         self._generation = 0  # snapshots shown so far
@@ -59,11 +56,10 @@ class EndpointTable(DataTable):
         self.sort_key = "health"
         self.sort_reverse = False
         self._snapshot: EngineSnapshot | None = None
+        self._holding = False  # a filter keystroke's frame is not painted yet
+        self._held: EngineSnapshot | None = None  # the newest snapshot waiting for it
         self._index = EndpointIndex()
         self._intervals: tuple[Any, dict[str, float]] | None = None  # (settings, name -> interval)
-        self.fast_cells = True
-        self._cell_meta: dict[tuple[int, int], Style] = {}  # what a click on a cell reports
-        """Cells that fit on their line rendered without DataTable's layout machinery (the same segments)."""
 
     @property
     def console(self) -> MlopsConsole:
@@ -85,14 +81,10 @@ class EndpointTable(DataTable):
         return True
 
     def clear(self, columns: bool = False) -> EndpointTable:
-        super().clear(columns)
-        self._order, self._rows_of, self._fresh = [], {}, {}
+        super().clear(columns)  # empties `rows` and `_data` in place: those kept for every endpoint too
+        self._order, self._rows_of, self._fresh, self._shown_all = [], {}, {}, None
         self._rows_version += 1
         return self
-
-    def _clear_caches(self) -> None:
-        super()._clear_caches()
-        self._cells_rendered.clear()
 
     def _label(self, column: Column) -> Text:
         if column.key != self.sort_key:
@@ -117,10 +109,32 @@ class EndpointTable(DataTable):
         self.filter_text = text
         if self._snapshot is not None:
             self._show_matching()
+        self._hold_snapshots()
 
     # -- snapshots -----------------------------------------------------------------------------------
+    def _hold_snapshots(self) -> None:
+        """Until the frame after a filter keystroke is painted, a new snapshot waits: applying and
+        painting it first delayed the keystroke's frame by up to a frame of its own at 10,000 rows."""
+        if not self._holding and self.is_mounted:
+            self._holding = True
+            self.call_after_refresh(self._release_snapshots)
+
+    def _release_snapshots(self) -> None:
+        self._holding = False
+        if self._held is not None:
+            self.call_later(self._show_held)  # after the other callbacks of the frame just painted
+
+    def _show_held(self) -> None:
+        if self._held is not None and not self._holding:  # holding again: that keystroke's frame first
+            snapshot, self._held = self._held, None
+            self.show(snapshot)
+
     def show(self, snapshot: EngineSnapshot) -> None:
         """Rows added, removed and reordered as needed; only the cells in view re-rendered."""
+        if self._holding:
+            self._held = snapshot  # only the newest one waiting is shown
+            return
+        self._held = None
         self._snapshot = snapshot
         self._generation += 1
         self._index.update(snapshot.endpoints, self._sort_column().sort, self.sort_reverse)
@@ -157,16 +171,24 @@ class EndpointTable(DataTable):
                     data[name_key] = Text(clean(key, limit=40), end="")
                     row_key = RowKey(key)
                     rows_of[key] = (row_key, Row(row_key, 1), data)
-        shown = [rows_of[key] for key in order]
-        self.rows = {row_key: row for row_key, row, _ in shown}
-        self._data = {row_key: data for row_key, _, data in shown}
-        self._row_locations = TwoWayDict({row_key: i for i, (row_key, _, _) in enumerate(shown)})
+        if self._shown_all is not None and self._shown_all[0] is order:
+            _, self.rows, self._data, self._row_locations = self._shown_all
+        else:
+            shown = [rows_of[key] for key in order]
+            self.rows = {row_key: row for row_key, row, _ in shown}
+            self._data = {row_key: data for row_key, _, data in shown}
+            self._row_locations = TwoWayDict({row_key: i for i, (row_key, _, _) in enumerate(shown)})
+            if order is self._index.sorted:
+                # Every endpoint in the sort's order: kept until it changes, so that clearing a filter
+                # does not hash 10,000 row keys three times again (a quarter of the keystroke).
+                self._shown_all = (order, self.rows, self._data, self._row_locations)
         self._order = order
         self._rows_version += 1
         self._update_count += 1
-        self._require_update_dimensions = True
-        self.refresh(layout=True)
-        self.check_idle()
+        # The scrollable size now, not when idle: setting it lays the screen out again (only when the
+        # row count changed), and doing so after this frame cost every keystroke a second full frame.
+        self._update_dimensions(())
+        self.refresh()
         if selected is not None and selected in self._row_locations:
             self.move_cursor(row=self._row_locations.get(rows_of[selected][0]), animate=False)
         else:
@@ -259,7 +281,8 @@ class EndpointTable(DataTable):
             return formatting.latency(seconds)
 
         return {
-            "health": app.health_text(e.health),
+            # Discovered before the watcher restarted, not found again yet: its alerts are still open.
+            "health": Text("? waiting", style="dim") if e.remembered else app.health_text(e.health),
             "name": name,
             "model": model,
             "want": safe_text(e.expected_version or DASH),
@@ -279,7 +302,7 @@ class EndpointTable(DataTable):
             "last_ok": Text(formatting.age(e.last_ok_at, now), style=colors["down"] if stale else ""),
         }
 
-    # -- DataTable internals (fixed widths, one line per row) ------------------------------------------
+    # -- scrolling ---------------------------------------------------------------------------------------
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         if round(old_value) != round(new_value):
@@ -287,99 +310,3 @@ class EndpointTable(DataTable):
 
     def on_resize(self) -> None:
         self._update_rows_in_view()
-
-    def _update_dimensions(self, new_rows: Iterable[Any]) -> None:
-        # Every column has a fixed width and every row is one line without a label: DataTable would
-        # render each cell of each new row to measure widths it then ignores (seconds for 10,000 rows).
-        if not any(column.auto_width for column in self.columns.values()):
-            new_rows = ()
-        super()._update_dimensions(new_rows)
-
-    def _rows_in_order(self) -> tuple[list[Row], list[tuple[RowKey, int]]]:
-        # DataTable rebuilds both lists, O(rows), whenever any cell changes; here only when rows do.
-        if self._ordered is None or self._ordered[0] != self._rows_version:
-            rows = list(self.rows.values())  # built in the order shown
-            self._ordered = (self._rows_version, rows, [(row.key, 0) for row in rows])
-        return self._ordered[1], self._ordered[2]
-
-    @property
-    def ordered_rows(self) -> list[Row]:
-        return self._rows_in_order()[0]
-
-    @property
-    def _y_offsets(self) -> list[tuple[RowKey, int]]:
-        return self._rows_in_order()[1]
-
-    def _render_cell(
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> list[list[Segment]]:
-        column_key = self._column_locations.get_key(column_index)
-        row_key = self._row_locations.get_key(row_index)
-        if column_key is None:  # the row labels' column (none here)
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        value: Any = self.columns[column_key].label if row_index < 0 else self._data[row_key][column_key]  # type: ignore[index]
-        key = (
-            row_key,
-            column_key,
-            row_index,
-            base_style,
-            width,
-            cursor,
-            hover,
-            self._show_hover_cursor,
-            self._pseudo_class_state,
-            self.fixed_columns,
-        )
-        cached = self._cells_rendered.get(key)
-        if cached is not None and cached[0] is value:
-            return cached[1]
-        lines = self._render_one_line(row_index, column_index, value, base_style, width, cursor, hover)
-        if lines is None:
-            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        self._cells_rendered[key] = (value, lines)
-        return lines
-
-    def _render_one_line(
-        self,
-        row_index: int,
-        column_index: int,
-        value: Any,
-        base_style: Style,
-        width: int,
-        cursor: bool,
-        hover: bool,
-    ) -> list[list[Segment]] | None:
-        """The cell as DataTable's `_render_cell` renders it, without its layout machinery; None for a
-        cell that does not fit on its line (DataTable renders those)."""
-        header = row_index < 0
-        if value is None or (header and self.header_height != 1) or not self.fast_cells:
-            return None
-        text = value if isinstance(value, Text) else default_cell_formatter(value, wrap=False, height=1)
-        if not isinstance(text, Text):
-            return None
-        component, post = self._get_styles_to_render_cell(
-            header,
-            False,
-            not header and (row_index < self.fixed_rows or column_index < self.fixed_columns),
-            hover,
-            cursor,
-            self.show_cursor,
-            self._show_hover_cursor,
-            self.cursor_foreground_priority == "css",
-            self.cursor_background_priority == "css",
-        )
-        meta = self._cell_meta.get((row_index, column_index))
-        if meta is None:
-            if len(self._cell_meta) > 4096:
-                self._cell_meta.clear()
-            meta = self._cell_meta[row_index, column_index] = Style.from_meta(
-                {"row": row_index, "column": column_index}
-            )
-        pre = base_style + meta + component
-        return render_one_line(self.app.console, text, width, self.cell_padding, pre, post)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Self
 
 from textual.binding import Binding
+from textual.geometry import Region
 from textual.message import Message
 from textual.widgets import Input
 
@@ -34,8 +36,25 @@ class FilterBar(Input):
             return isinstance(message, FilterBar.Applied) and message.bar is self.bar
 
     def __init__(self, **kwargs) -> None:
+        self._typing = False
         super().__init__(placeholder="/ filter (esc clears)", **kwargs)
         self.display = False
+
+    def _watch_value(self, value: str) -> None:
+        # Input lays the whole screen out again on every keystroke (its scrollable width follows the
+        # text). This bar is one line as wide as the screen whatever it holds: repainting it is enough,
+        # and a layout repainted every widget on screen, a tenth of a keystroke at 10,000 rows.
+        self._typing = True
+        try:
+            super()._watch_value(value)
+        finally:
+            self._typing = False
+
+    def refresh(
+        self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
+    ) -> Self:
+        layout = layout and not self._typing
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def open(self) -> None:
         self.display = True

@@ -1,0 +1,138 @@
+"""What an engine that starts leading takes over from the store: the open alerts of endpoints the
+configuration no longer has, and the rows of endpoints discovered before a restart.
+
+Nothing probes such an endpoint any more, so nothing would ever resolve its alerts: in a watcher,
+each resolves once, in the store and in one resolve page, saying the endpoint was removed from the
+configuration. A renamed endpoint is a removed one and a new one: guessing renames from URLs moved
+alerts between models served behind one URL, where nothing would ever judge them again. A console
+that leads for want of a watcher resolves nothing this way: it may have been opened with a partial
+configuration. With `[[discover]]` tables, not before discovery has answered (it may find the
+endpoint, which then carries on with its alerts); endpoints the last leader had discovered are
+discovery's to settle (`PrometheusSource.remember`); until they are found again or go, they are shown
+from their last row, stale, as remembered and waiting for discovery (`remembered`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from mlops_console.config import Settings
+from mlops_console.config.pipelines import PIPELINE_PREFIX
+from mlops_console.core.snapshot import EndpointSnapshot
+from mlops_console.core.store import Alert, Store
+
+if TYPE_CHECKING:
+    from mlops_console.core.engine import Engine
+
+log = logging.getLogger("mlops_console.engine")
+
+
+@dataclass(frozen=True)
+class Inherited:
+    """What an engine that starts leading takes over from the store."""
+
+    open_alerts: list[Alert]
+    rows: list[dict[str, Any]]
+    """The status rows the last leader wrote."""
+    removed: dict[str, str]
+    """Endpoints with open alerts that the configuration no longer has, and why those resolve."""
+
+
+def take_over(store: Store, settings: Settings, settles_removed: bool) -> Inherited:
+    """Read the open alerts and status rows and, if `settles_removed`, list the removed endpoints (in
+    the store's thread)."""
+    rows = store.read_status()
+    alerts = store.open_alerts()
+    if not settles_removed:
+        return Inherited(alerts, rows, {})
+    by_name = {str(row.get("name")): row for row in rows}
+    configured = frozenset(e.name for e in settings.endpoints)
+    removed = {
+        a.endpoint: removed_reason(a.endpoint, by_name.get(a.endpoint, {}), bool(settings.discover))
+        for a in alerts
+        if _orphaned(a.endpoint, settings, configured, by_name)
+    }
+    return Inherited(alerts, rows, removed)
+
+
+def _orphaned(
+    endpoint: str, settings: Settings, configured: Collection[str], rows: Mapping[str, Mapping[str, Any]]
+) -> bool:
+    if not endpoint or endpoint.startswith(PIPELINE_PREFIX) or endpoint in configured:
+        return False
+    # Discovered by the last leader: discovery settles it (it may find it again), while there is any.
+    return not (settings.discover and rows.get(endpoint, {}).get("discovered"))
+
+
+def removed_reason(name: str, row: Mapping[str, Any], discovering: bool) -> str:
+    """Why the open alerts of `name` resolve (`row`: its last status row, if any)."""
+    if row.get("discovered"):
+        what = "it was found by a [[discover]] table, and the configuration has none now"
+    else:
+        found = " and no [[discover]] table finds it" if discovering else ""
+        what = f"[[endpoints]] no longer has {name}{found}"
+    seen = last_seen(row)
+    if seen:
+        what += f"; last seen by the watcher at {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(seen))}"
+    return (
+        f"Resolved because the endpoint was removed from the configuration: {what}. Nothing is known of "
+        f"its state after that."
+    )
+
+
+def settle(engine: Engine, now: float, known: bool) -> Sequence[str]:
+    """Resolve the open alerts of the removed endpoints (once: each is forgotten here), unless discovery
+    found one meanwhile. `known`: every endpoint there is has a state (discovery has answered).
+    Returns the endpoints resolved."""
+    removed = engine.removed_endpoints
+    if not removed or not known:
+        return ()
+    remembered = engine.prometheus.remembered if engine.prometheus is not None else frozenset()
+    gone = []
+    for name, reason in list(removed.items()):
+        del removed[name]
+        if name in engine.endpoints or name in remembered:
+            continue  # found by discovery: it carries on with its alerts
+        log.info(
+            "%s is no longer in the configuration: its open alerts resolve",
+            name,
+            extra={"event": "endpoint_removed", "endpoint": name},
+        )
+        engine.endpoint_gone(name, reason, now)
+        gone.append(name)
+    return gone
+
+
+def last_seen(row: Mapping[str, Any]) -> float | None:
+    """When a watcher last saw a discovered endpoint: its row's time, or, for a row written while it
+    was only remembered, the time the row it was remembered from had."""
+    at = row.get("remembered") or row.get("updated_at")
+    return float(at) if at else None
+
+
+def remembered(
+    rows: Sequence[Mapping[str, Any]],
+    names: Collection[str],
+    open_rules: Callable[[str], list[tuple[str, str | None]]],
+) -> dict[str, EndpointSnapshot]:
+    """The endpoints of `names` (discovered before the restart, not found again yet) as shown meanwhile:
+    the last row's figures, stale; health unknown; the rules of their open alerts."""
+    out = {}
+    for row in rows:
+        name = str(row.get("name"))
+        if name not in names:
+            continue
+        seen = last_seen(row)
+        at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seen or 0))
+        out[name] = replace(
+            EndpointSnapshot.from_dict(dict(row)),
+            health="unknown",
+            remembered=seen,
+            stale=f"remembered from before the watcher restarted, last seen {at}: waiting for discovery",
+            firing=tuple(rule for rule, _ in open_rules(name)),
+        )
+    return out

@@ -1,0 +1,290 @@
+"""A DataTable whose columns all have fixed widths and whose rows are all one line high, drawn with less
+of DataTable's general machinery.
+
+DataTable serves rows of any height and columns sized to their content, so it measures every cell of
+every new row, sums row heights to find where a row is (O(rows) per cursor move), and rebuilds its row
+lists after every cell update. Under a fixed layout none of that is needed, and a frame of the
+overview at 10,000 endpoints spent most of its time in it:
+- a row's place is its index (`_get_row_region`, `_y_offsets`), the row lists are rebuilt only when
+  the rows change (`_rows_version`), and nothing is measured (`_update_dimensions`);
+- a cell is rendered once per value object and position (`_render_cell`), without Rich's layout
+  machinery when it fits its line (`render_one_line`);
+- a row is assembled from its cells with the styles it shares looked up once per frame, not once or
+  several times per line (`_render_line_in_row`, `render_line`): each lookup walks the widget's
+  ancestors.
+
+`fast_cells = False` paints every line through DataTable's own code; a test compares both, line by
+line and style by style. These override private methods of DataTable (textual is pinned below 9).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, overload
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.cache import LRUCache
+from textual.coordinate import Coordinate
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.widgets import DataTable
+from textual.widgets._data_table import default_cell_formatter
+from textual.widgets.data_table import Row, RowKey
+
+from mlops_console.tui.widgets.one_line_cell import render_one_line
+
+
+class _OneLineOffsets(Sequence[tuple[RowKey, int]]):
+    """DataTable's line -> (row key, line in row) list, for rows of one line, without building it."""
+
+    def __init__(self, rows: list[Row]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, y: int) -> tuple[RowKey, int]: ...
+    @overload
+    def __getitem__(self, y: slice) -> list[tuple[RowKey, int]]: ...
+    def __getitem__(self, y: int | slice) -> tuple[RowKey, int] | list[tuple[RowKey, int]]:
+        if isinstance(y, slice):
+            return [(row.key, 0) for row in self._rows[y]]
+        return (self._rows[y].key, 0)
+
+    def clear(self) -> None:
+        """DataTable.clear() clears its list; this one follows `rows`."""
+
+
+class OneLineTable(DataTable):
+    """DataTable for fixed-width columns and one-line rows (see the module's docstring)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        # Set before DataTable's own: its set-up may already reach the overrides below.
+        self._rows_version = 0
+        """Bumped by subclasses whenever the rows or their order change."""
+        self._ordered: tuple[int, list[Row], _OneLineOffsets] | None = None
+        self._cells_rendered: LRUCache[tuple[Any, ...], tuple[Any, list[list[Segment]]]] = LRUCache(4096)
+        self._rows_rendered: LRUCache[tuple[Any, ...], tuple[list[list[Segment]], list[list[Segment]]]]
+        self._rows_rendered = LRUCache(1000)
+        self._cell_meta: dict[tuple[int, int], Style] = {}  # what a click on a cell reports
+        self._frame: dict[Any, Any] | None = None  # what a frame looks up once, while it is rendered
+        super().__init__(**kwargs)
+        self.fast_cells = True
+        """Lines drawn by the code below; False: by DataTable's own (same segments, slower)."""
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._cells_rendered.clear()
+        self._rows_rendered.clear()
+
+    # -- where rows are ---------------------------------------------------------------------------------
+    def _update_dimensions(self, new_rows: Iterable[Any]) -> None:
+        # Every column has a fixed width and every row is one line without a label: DataTable would
+        # render each cell of each new row to measure widths it then ignores (seconds for 10,000 rows).
+        if not any(column.auto_width for column in self.columns.values()):
+            new_rows = ()
+        super()._update_dimensions(new_rows)
+
+    def _rows_in_order(self) -> tuple[list[Row], _OneLineOffsets]:
+        # DataTable rebuilds both lists, O(rows), whenever any cell changes; here only when rows do.
+        if self._ordered is None or self._ordered[0] != self._rows_version:
+            rows = list(self.rows.values())  # built in the order shown
+            self._ordered = (self._rows_version, rows, _OneLineOffsets(rows))
+        return self._ordered[1], self._ordered[2]
+
+    @property
+    def ordered_rows(self) -> list[Row]:
+        return self._rows_in_order()[0]
+
+    @property
+    def _y_offsets(self) -> _OneLineOffsets:  # type: ignore[override]
+        return self._rows_in_order()[1]
+
+    def _row_y(self, row_index: int) -> int:
+        return row_index + (self.header_height if self.show_header else 0)
+
+    def _get_row_region(self, row_index: int) -> Region:
+        # DataTable sums the heights of every row above (O(rows) per cursor move).
+        if not self.is_valid_row_index(row_index):
+            return Region(0, 0, 0, 0)
+        width = sum(column.get_render_width(self) for column in self.columns.values())
+        width += self._row_label_column_width
+        return Region(0, self._row_y(row_index), max(self.size.width, width), 1)
+
+    def _get_cell_region(self, coordinate: Coordinate) -> Region:
+        if not self.is_valid_coordinate(coordinate):
+            return Region(0, 0, 0, 0)
+        row_index, column_index = coordinate
+        columns = self.ordered_columns
+        x = sum(column.get_render_width(self) for column in columns[:column_index])
+        x += self._row_label_column_width
+        return Region(x, self._row_y(row_index), columns[column_index].get_render_width(self), 1)
+
+    # -- lines ------------------------------------------------------------------------------------------
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._frame = {}
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
+    def _once(self, key: Any, make: Any) -> Any:
+        """`make()`, computed once per frame while one is rendered (every time otherwise)."""
+        frame = self._frame
+        if frame is None:
+            return make()
+        if key not in frame:
+            frame[key] = make()
+        return frame[key]
+
+    def _component_style(self, name: str) -> Style:
+        return self._once(name, lambda: self.get_component_styles(name).rich_style)
+
+    def render_line(self, y: int) -> Strip:
+        if not self.fast_cells or self.fixed_rows:
+            return super().render_line(y)
+        scroll_x, scroll_y = self.scroll_offset
+        if y >= (self.header_height if self.show_header else 0):
+            y += scroll_y
+        style = self._once("widget", lambda: self.rich_style)
+        return self._render_line(y, scroll_x, scroll_x + self.size.width, style)
+
+    def _get_row_style(self, row_index: int, base_style: Style) -> Style:
+        if not self.fast_cells or row_index < max(self.fixed_rows, 0):
+            return super()._get_row_style(row_index, base_style)
+        if self.zebra_stripes:
+            return self._component_style("datatable--odd-row" if row_index % 2 else "datatable--even-row")
+        return base_style
+
+    def _render_line_in_row(
+        self,
+        row_key: RowKey,
+        line_no: int,
+        base_style: Style,
+        cursor_location: Coordinate,
+        hover_location: Coordinate,
+    ) -> tuple[list[list[Segment]], list[list[Segment]]]:
+        """A data row as DataTable's `_render_line_in_row` draws it for a row cursor, with the styles
+        every row shares looked up once per frame."""
+        if (
+            not self.fast_cells
+            or row_key is self._header_row_key
+            or self.cursor_type != "row"
+            or (self._labelled_row_exists and self.show_row_labels)
+        ):
+            return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
+        show_cursor, show_hover = self.show_cursor, self._show_hover_cursor
+        row_index = self._row_locations.get(row_key)
+        if row_index is None:
+            row_index = -1
+        on_cursor, hovered = row_index == cursor_location.row, row_index == hover_location.row
+        cache_key: tuple[Any, ...] = (row_key, row_index, base_style, on_cursor, hovered, show_cursor)
+        cache_key += (show_hover, self._update_count, self._pseudo_class_state)
+        cached = self._rows_rendered.get(cache_key)
+        if cached is not None:
+            return cached
+        widths: list[int] = self._once(
+            "widths", lambda: [column.get_render_width(self) for column in self.ordered_columns]
+        )
+        render_cell = self._render_cell
+        fixed_row = []
+        if self.fixed_columns:
+            fixed_style = self._once(
+                "fixed", lambda: self._component_style("datatable--fixed") + Style.from_meta({"fixed": True})
+            )
+            for column_index, width in enumerate(widths[: self.fixed_columns]):
+                cell = render_cell(row_index, column_index, fixed_style, width, on_cursor, hovered)
+                fixed_row.append(cell[line_no])
+        row_style = self._get_row_style(row_index, base_style)
+        scrollable_row = [
+            render_cell(row_index, column_index, row_style, width, on_cursor, hovered)[line_no]
+            for column_index, width in enumerate(widths)
+        ]
+        remaining = max(0, self.size.width - sum(widths[self.fixed_columns :]) - self._row_label_column_width)
+        extend_style, _ = self._get_styles_to_render_cell(
+            row_index == -1, False, False, hovered, on_cursor, show_cursor, show_hover, False, False
+        )
+        extend_style = row_style + extend_style
+        extend_style += Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
+        scrollable_row.append([Segment(" " * remaining, extend_style)])
+        row_pair = (fixed_row, scrollable_row)
+        self._rows_rendered[cache_key] = row_pair
+        return row_pair
+
+    # -- cells --------------------------------------------------------------------------------------------
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
+        column_key = self._column_locations.get_key(column_index)
+        row_key = self._row_locations.get_key(row_index)
+        if column_key is None:  # the row labels' column (none here)
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        value: Any = self.columns[column_key].label if row_index < 0 else self._data[row_key][column_key]  # type: ignore[index]
+        key = (
+            row_key,
+            column_key,
+            row_index,
+            base_style,
+            width,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+            self.fixed_columns,
+        )
+        cached = self._cells_rendered.get(key)
+        if cached is not None and cached[0] is value:
+            return cached[1]
+        lines = self._render_one_line(row_index, column_index, value, base_style, width, cursor, hover)
+        if lines is None:
+            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        self._cells_rendered[key] = (value, lines)
+        return lines
+
+    def _render_one_line(
+        self,
+        row_index: int,
+        column_index: int,
+        value: Any,
+        base_style: Style,
+        width: int,
+        cursor: bool,
+        hover: bool,
+    ) -> list[list[Segment]] | None:
+        """The cell as DataTable's `_render_cell` renders it, without its layout machinery; None for a
+        cell that does not fit on its line (DataTable renders those)."""
+        header = row_index < 0
+        if value is None or (header and self.header_height != 1) or not self.fast_cells:
+            return None
+        text = value if isinstance(value, Text) else default_cell_formatter(value, wrap=False, height=1)
+        if not isinstance(text, Text):
+            return None
+        component, post = self._get_styles_to_render_cell(
+            header,
+            False,
+            not header and (row_index < self.fixed_rows or column_index < self.fixed_columns),
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        meta = self._cell_meta.get((row_index, column_index))
+        if meta is None:
+            if len(self._cell_meta) > 4096:
+                self._cell_meta.clear()
+            meta = self._cell_meta[row_index, column_index] = Style.from_meta(
+                {"row": row_index, "column": column_index}
+            )
+        pre = base_style + meta + component
+        return render_one_line(self.app.console, text, width, self.cell_padding, pre, post)

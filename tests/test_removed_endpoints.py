@@ -1,0 +1,160 @@
+"""Open alerts of an endpoint the configuration no longer has: the real engine, run twice on one store
+file, pages to a loopback sink. In a watcher, a removed endpoint's alerts resolve once, saying why (a
+renamed one is a removed one and a new one); an endpoint still configured is left alone; with
+`[[discover]]`, nothing resolves before discovery has answered; a console that leads for want of a
+watcher resolves nothing this way."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from mlops_console.config import EndpointSettings, Settings, parse_settings
+from mlops_console.core.alerts.external import open_external_alert
+from mlops_console.core.endpoint_state import EndpointState
+from mlops_console.core.engine import Engine
+from mlops_console.core.store import Store
+from tests._loopback import Sink, async_wait_for, free_port
+
+PAYLOAD = {"dataframe_split": {"columns": ["a"], "data": [[1.0], [2.0]]}}
+
+
+def config(tmp_path: Path, sink: Sink, endpoints: dict[str, str], **extra: Any) -> Settings:
+    return parse_settings(
+        {
+            "store": {"path": str(tmp_path / "console.db")},
+            "endpoints": [
+                {"name": name, "url": url, "interval": 0.2, "timeout": 0.5, "payload": PAYLOAD}
+                for name, url in endpoints.items()
+            ],
+            "notifications": [{"url": sink.url}],
+            **extra,
+        }
+    )
+
+
+@asynccontextmanager
+async def running(settings: Settings, *, watcher: bool = True) -> AsyncIterator[Engine]:
+    engine = Engine(settings, Store(settings.store.path), settles_removed=watcher)
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    try:
+        await async_wait_for(lambda: engine.leader, what="the engine leads")
+        yield engine
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)
+
+
+def pages(sink: Sink, kind: str, name: str = "") -> list[dict[str, Any]]:
+    return [m for m in sink.received if m.get("title", "").startswith(f"[{kind}] {name}")]
+
+
+async def probes_pass(engine: Engine, count: int) -> None:
+    done = engine.stats.probes
+    await async_wait_for(lambda: engine.stats.probes >= done + count, what=f"{count} probes more")
+
+
+async def test_a_removed_endpoint_resolves_once_and_the_rest_stay(tmp_path: Path, sink: Sink) -> None:
+    dead = {name: f"http://127.0.0.1:{free_port()}" for name in ("kept", "removed", "before")}
+    first = config(tmp_path, sink, dead)
+    async with running(first) as engine:
+        await async_wait_for(lambda: len(pages(sink, "FIRING")) == 3, what="three down pages")
+        await probes_pass(engine, 3)
+    store = Store(first.store.path)
+    ids = {a.endpoint: a.id for a in store.open_alerts()}
+    assert set(ids) == set(dead)
+
+    # `removed` gone from [[endpoints]], `before` renamed to `after` (the same URL): a removed
+    # endpoint and a new one, which pages for itself.
+    second = config(tmp_path, sink, {"kept": dead["kept"], "after": dead["before"]})
+    for run in range(2):  # and once more: what resolved stays resolved, nothing pages again
+        async with running(second) as engine:
+            if run == 0:
+                await async_wait_for(lambda: len(pages(sink, "RESOLVED")) == 2, what="two resolves")
+                await async_wait_for(lambda: pages(sink, "FIRING", "after"), what="the new name's page")
+            await probes_pass(engine, 15)  # past the adopted alerts' clear window, were they clear
+            assert engine.removed_endpoints == {}
+    resolves = sorted(m["title"] for m in pages(sink, "RESOLVED"))
+    expected = ["[RESOLVED] before: endpoint down", "[RESOLVED] removed: endpoint down"]
+    assert resolves == expected, sink.titles()
+    assert len(pages(sink, "FIRING")) == 4, sink.titles()
+    assert all("removed from the configuration" in m["message"] for m in pages(sink, "RESOLVED"))
+
+    removed = store.get_alert(ids["removed"])
+    assert removed.state == "resolved"
+    (note,) = [e.note for e in store.events(removed.id) if e.kind == "resolved"]
+    assert note is not None and "[[endpoints]] no longer has removed" in note
+    assert "last seen by the watcher at" in note
+    assert store.get_alert(ids["before"]).state == "resolved"
+    assert store.get_alert(ids["kept"]).state == "firing"
+    assert {a.endpoint for a in store.open_alerts()} == {"kept", "after"}
+
+
+async def test_a_console_leading_for_want_of_a_watcher_resolves_nothing_this_way(
+    tmp_path: Path, sink: Sink
+) -> None:
+    """A console opened with a partial configuration on the fleet's store, no watcher running: the
+    alerts of endpoints its configuration lacks stay open, and nothing pages."""
+    dead = {name: f"http://127.0.0.1:{free_port()}" for name in ("kept", "other")}
+    async with running(config(tmp_path, sink, dead)) as engine:
+        await async_wait_for(lambda: len(pages(sink, "FIRING")) == 2, what="two down pages")
+    partial = config(tmp_path, sink, {"kept": dead["kept"]})
+    async with running(partial, watcher=False) as engine:
+        await probes_pass(engine, 10)
+        assert engine.removed_endpoints == {}
+    assert not pages(sink, "RESOLVED"), sink.titles()
+    assert {a.endpoint for a in Store(partial.store.path).open_alerts()} == {"kept", "other"}
+
+
+async def test_with_discovery_nothing_resolves_before_it_answers(tmp_path: Path, sink: Sink) -> None:
+    """A removed endpoint may be discovered now: until a round of discovery has answered (here
+    Prometheus never does), its alerts stay open and nothing pages."""
+    dead = {name: f"http://127.0.0.1:{free_port()}" for name in ("kept", "removed")}
+    async with running(config(tmp_path, sink, dead)) as engine:
+        await async_wait_for(lambda: len(pages(sink, "FIRING")) == 2, what="two down pages")
+    unanswered = config(
+        tmp_path,
+        sink,
+        {"kept": dead["kept"]},
+        prometheus={"url": f"http://127.0.0.1:{free_port()}", "interval": 0.2, "timeout": 0.5},
+        discover=[{"selector": 'up{job="models"}'}],
+    )
+    async with running(unanswered) as engine:
+        assert engine.prometheus is not None
+        await async_wait_for(lambda: "unreachable" in engine.prometheus.state, what="discovery failing")
+        await probes_pass(engine, 10)
+        assert engine.removed_endpoints.keys() == {"removed"}
+    assert not pages(sink, "RESOLVED"), sink.titles()
+    store = Store(unanswered.store.path)
+    assert {a.endpoint for a in store.open_alerts()} == {"kept", "removed"}
+
+
+async def test_an_endpoint_whose_discover_table_went_resolves_once_saying_so(
+    tmp_path: Path, sink: Sink
+) -> None:
+    """Discovered before, and the configuration has no `[[discover]]` table now: nothing will find it
+    again, so its open alert resolves (once), saying how it had been found."""
+    settings = config(tmp_path, sink, {"kept": f"http://127.0.0.1:{free_port()}"})
+    store = Store(settings.store.path)
+    before = Engine(settings, store)
+    name = "m-10.0.0.7:8080"
+    found = EndpointSettings(name=name, url="http://10.0.0.7:8080", source="prometheus", prometheus_id="x")
+    before.endpoints[name] = EndpointState(found, source="prometheus", discovered=True)
+    await before.write_status()
+    down = {"rule": "down", "endpoint": name, "model": None, "version": None, "summary": "down"}
+    alert_id = open_external_alert(store, settings, severity="critical", **down)
+    for _ in range(2):
+        async with running(settings) as engine:
+            await async_wait_for(lambda: pages(sink, "RESOLVED", name), what="its resolve")
+            await probes_pass(engine, 5)
+    assert [m["title"] for m in sink.received if name in m["title"]] == [
+        f"[FIRING] {name}: endpoint down",
+        f"[RESOLVED] {name}: endpoint down",
+    ]
+    (note,) = [e.note for e in store.events(alert_id) if e.kind == "resolved"]
+    assert note is not None and "found by a [[discover]] table, and the configuration has none" in note
+    assert not pages(sink, "RESOLVED", "kept")
