@@ -311,3 +311,44 @@ async def test_a_snapshot_keeping_unchanged_endpoints_as_the_same_objects(tmp_pa
         await pilot.press("slash", *"zeta")
         await pilot.pause()
         assert [r[1] for r in rows(table)] == ["fleet-140"]
+
+
+async def test_a_held_snapshot_is_shown_although_the_keystrokes_frame_never_came(tmp_path: Path) -> None:
+    """A help screen opened and closed before the keystroke's frame was painted takes the release with
+    it (Textual drops callbacks queued on a screen that goes): the overview still shows new values."""
+    from mlops_console.tui.screens.help import HelpScreen
+
+    async with overview(tmp_path, fleet()) as (pilot, screen):
+        app, table = pilot.app, screen.table
+        await pilot.press("slash")
+        table.set_filter("fleet-1")
+        help_screen = HelpScreen(screen)
+        app.push_screen(help_screen)
+        for _ in range(1000):  # the release is queued on the help screen
+            if help_screen._callbacks:
+                break
+            await asyncio.sleep(0)
+        app.pop_screen()
+        await settle(pilot)
+        await show(pilot, fleet(**{"fleet-101": {"p95": 0.9}}))
+
+        def p95() -> str:
+            return next(r for r in rows(table) if r[1] == "fleet-101")[screen_column(screen, "p95")]
+
+        for _ in range(200):
+            if p95() == "900ms":
+                break
+            await pilot.pause(0.05)
+        assert p95() == "900ms"
+
+
+async def test_a_resize_across_the_narrow_width_while_scrolled_keeps_every_row(tmp_path: Path) -> None:
+    async with overview(tmp_path, fleet()) as (pilot, screen):
+        table = screen.table
+        table.scroll_end(animate=False)
+        await pilot.pause()
+        await show(pilot, fleet(**{"fleet-001": {"p95": 0.25}}))
+        await pilot.resize_terminal(100, 30)
+        await settle(pilot)
+        assert table.narrow and table.row_count == FLEET
+        assert "fleet-001" in [r[1] for r in rows(table)]

@@ -28,6 +28,9 @@ from mlops_console.tui.widgets.endpoint_columns import COLUMNS, NARROW_WIDTHS, S
 from mlops_console.tui.widgets.endpoint_index import EndpointIndex
 from mlops_console.tui.widgets.one_line_table import OneLineTable
 
+HOLD_AT_MOST = 0.25
+"""Seconds a snapshot waits for a filter keystroke's frame at most."""
+
 if TYPE_CHECKING:
     from mlops_console.tui.app import MlopsConsole
 
@@ -57,6 +60,7 @@ class EndpointTable(OneLineTable):
         self.sort_reverse = False
         self._snapshot: EngineSnapshot | None = None
         self._holding = False  # a filter keystroke's frame is not painted yet
+        self._hold = 0  # which keystroke's hold that is
         self._held: EngineSnapshot | None = None  # the newest snapshot waiting for it
         self._index = EndpointIndex()
         self._intervals: tuple[Any, dict[str, float]] | None = None  # (settings, name -> interval)
@@ -81,8 +85,10 @@ class EndpointTable(OneLineTable):
         return True
 
     def clear(self, columns: bool = False) -> EndpointTable:
-        super().clear(columns)  # empties `rows` and `_data` in place: those kept for every endpoint too
+        # Ours first: DataTable's clear scrolls to the top, which renders the rows in view, and the
+        # old rows under new columns (a resize across the narrow width, scrolled) had no such cells.
         self._order, self._rows_of, self._fresh, self._shown_all = [], {}, {}, None
+        super().clear(columns)  # empties `rows` and `_data` in place: those kept for every endpoint too
         self._rows_version += 1
         return self
 
@@ -117,9 +123,16 @@ class EndpointTable(OneLineTable):
         painting it first delayed the keystroke's frame by up to a frame of its own at 10,000 rows."""
         if not self._holding and self.is_mounted:
             self._holding = True
-            self.call_after_refresh(self._release_snapshots)
+            self._hold += 1
+            hold = self._hold
+            self.call_after_refresh(self._release_snapshots, hold)
+            # Textual drops an after-refresh callback queued on a screen popped before it painted (a
+            # help screen opened and closed at once): the overview would stay frozen on one snapshot.
+            self.set_timer(HOLD_AT_MOST, lambda: self._release_snapshots(hold))
 
-    def _release_snapshots(self) -> None:
+    def _release_snapshots(self, hold: int) -> None:
+        if hold != self._hold or not self._holding:
+            return  # released already: a later hold is another keystroke's
         self._holding = False
         if self._held is not None:
             self.call_later(self._show_held)  # after the other callbacks of the frame just painted
