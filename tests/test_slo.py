@@ -16,7 +16,7 @@ from mlops_console.cli import main
 from mlops_console.config import parse_settings
 from mlops_console.config.settings import Settings
 from mlops_console.core.conditions import Condition, DetectedRules, Reading, evaluate
-from mlops_console.core.conditions.detected import explain_evidence
+from mlops_console.core.conditions.evidence import explain_evidence
 from mlops_console.core.series import WindowStats
 
 T0 = 1_800_000_000.0  # a whole minute

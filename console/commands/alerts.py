@@ -12,7 +12,7 @@ from mlops_console.commands.common import EXIT_OK, CommandError, bounded_text, p
 from mlops_console.config import parse_duration
 from mlops_console.core.actor import os_user
 from mlops_console.core.alerts.messages import runbook_of
-from mlops_console.core.conditions.detected import explain_evidence
+from mlops_console.core.conditions.evidence import explain_evidence
 from mlops_console.core.limits import check_silence, displayable_epoch, json_safe
 from mlops_console.core.text import printable
 

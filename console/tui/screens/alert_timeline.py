@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 
 from mlops_console.core import formatting
 from mlops_console.core.alerts.messages import runbook_of
-from mlops_console.core.conditions.detected import explain_evidence
+from mlops_console.core.conditions.evidence import explain_evidence
 from mlops_console.core.store import Alert, AlertEvent
 from mlops_console.tui.screens.base import ConsoleScreen
 from mlops_console.tui.text import DASH, clean, fmt_time, safe_text
