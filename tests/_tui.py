@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
@@ -16,3 +19,32 @@ async def settle(pilot: Pilot) -> None:  # type: ignore[type-arg]
 def rows(table: DataTable) -> list[list[str]]:  # type: ignore[type-arg]
     """Every row in display order, each cell as the text a person reads."""
     return [[getattr(c, "plain", str(c)) for c in table.get_row(r.key)] for r in table.ordered_rows]
+
+
+def prometheus_console(store: Any, db: Path, url: str, timeout: float) -> Any:
+    """The sample console with iris-prod's figures read from the Prometheus at `url`."""
+    from mlops_console.config import PrometheusSettings
+    from mlops_console.tui.app import MlopsConsole
+    from mlops_console.tui.sources import StaticSource
+    from tests import sample
+
+    base = sample.settings(db)
+    settings = base.model_copy(
+        update={
+            "prometheus": PrometheusSettings(url=url, timeout=timeout),
+            "endpoints": [
+                e.model_copy(update={"source": "prometheus"}) if e.name == "iris-prod" else e
+                for e in base.endpoints
+            ],
+        }
+    )
+    return MlopsConsole(
+        settings,
+        store=store,
+        registry=sample.SampleRegistry(),
+        snapshot_source=StaticSource(sample.snapshot()),
+        clock=sample.clock,
+        host_sampler=sample.host_sample,
+        poll=False,
+        actor="tester@console",
+    )

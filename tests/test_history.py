@@ -21,7 +21,7 @@ from mlops_console.tui.messages import SnapshotReceived
 from mlops_console.tui.screens.endpoint_detail import EndpointDetailScreen
 from tests import sample
 from tests._serve_helpers import poll_until
-from tests._tui import settle
+from tests._tui import prometheus_console, settle
 
 MINUTE = 29_000_040  # a minute number divisible by 10 and 60
 
@@ -183,8 +183,6 @@ async def test_endpoint_screen_switches_hour_day_week_and_draws_the_expected_ban
 async def test_a_prometheus_endpoints_charts_say_when_prometheus_cannot_answer(tmp_path: Path) -> None:
     """For an endpoint whose figures come from Prometheus the charts read its ranges (on a worker
     thread); with Prometheus unreachable they say so and show the stored history instead."""
-    from mlops_console.config import PrometheusSettings
-    from mlops_console.tui.sources import StaticSource
     from tests._loopback import free_port
 
     store = Store(tmp_path / "console.db")
@@ -193,26 +191,7 @@ async def test_a_prometheus_endpoints_charts_say_when_prometheus_cannot_answer(t
     store.write_rollups(
         [dataclasses.replace(rollup(now_minute - m), endpoint="iris-prod") for m in range(1, 30)]
     )
-    base = sample.settings(tmp_path / "console.db")
-    settings = base.model_copy(
-        update={
-            "prometheus": PrometheusSettings(url=f"http://127.0.0.1:{free_port()}", timeout=2.0),
-            "endpoints": [
-                e.model_copy(update={"source": "prometheus"}) if e.name == "iris-prod" else e
-                for e in base.endpoints
-            ],
-        }
-    )
-    app = MlopsConsole(
-        settings,
-        store=store,
-        registry=sample.SampleRegistry(),
-        snapshot_source=StaticSource(sample.snapshot()),
-        clock=sample.clock,
-        host_sampler=sample.host_sample,
-        poll=False,
-        actor="tester@console",
-    )
+    app = prometheus_console(store, tmp_path / "console.db", f"http://127.0.0.1:{free_port()}", timeout=2.0)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         await pilot.press("colon", *"endpoint iris-prod", "enter")

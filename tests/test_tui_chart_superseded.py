@@ -16,13 +16,10 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from mlops_console.config import PrometheusSettings
-from mlops_console.tui.app import MlopsConsole
 from mlops_console.tui.screens.endpoint_detail import EndpointDetailScreen
-from mlops_console.tui.sources import StaticSource
 from tests import sample
 from tests._loopback import async_wait_for, free_port
-from tests._tui import settle
+from tests._tui import prometheus_console, settle
 
 SIGNALS = 5
 """Range queries of one chart read: requests, errors, p50, p95, p99."""
@@ -100,27 +97,8 @@ async def test_switching_views_fast_leaves_only_the_newest_read_waiting(
 
     store = Store(tmp_path / "console.db")
     sample.populate_store(store)
-    base = sample.settings(tmp_path / "console.db")
-    settings = base.model_copy(
-        update={
-            # A timeout far longer than the test: a read not dropped would hold its queries to the end.
-            "prometheus": PrometheusSettings(url=prometheus.url, timeout=120.0),
-            "endpoints": [
-                e.model_copy(update={"source": "prometheus"}) if e.name == "iris-prod" else e
-                for e in base.endpoints
-            ],
-        }
-    )
-    app = MlopsConsole(
-        settings,
-        store=store,
-        registry=sample.SampleRegistry(),
-        snapshot_source=StaticSource(sample.snapshot()),
-        clock=sample.clock,
-        host_sampler=sample.host_sample,
-        poll=False,
-        actor="tester@console",
-    )
+    # A timeout far longer than the test: a read not dropped would hold its queries to the end.
+    app = prometheus_console(store, tmp_path / "console.db", prometheus.url, timeout=120.0)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.press("colon", *"endpoint iris-prod", "enter")
         await pilot.pause()
