@@ -24,8 +24,6 @@ def rows(table: DataTable) -> list[list[str]]:  # type: ignore[type-arg]
 def prometheus_console(store: Any, db: Path, url: str, timeout: float) -> Any:
     """The sample console with iris-prod's figures read from the Prometheus at `url`."""
     from mlops_console.config import PrometheusSettings
-    from mlops_console.tui.app import MlopsConsole
-    from mlops_console.tui.sources import StaticSource
     from tests import sample
 
     base = sample.settings(db)
@@ -38,13 +36,4 @@ def prometheus_console(store: Any, db: Path, url: str, timeout: float) -> Any:
             ],
         }
     )
-    return MlopsConsole(
-        settings,
-        store=store,
-        registry=sample.SampleRegistry(),
-        snapshot_source=StaticSource(sample.snapshot()),
-        clock=sample.clock,
-        host_sampler=sample.host_sample,
-        poll=False,
-        actor="tester@console",
-    )
+    return sample.console_over(store, settings, sample.SampleRegistry())

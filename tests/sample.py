@@ -474,21 +474,25 @@ def make_app(
     root: Path, *, registry: Any = None, tracking_uri: str | None = None, deploy: bool = True, **kwargs: Any
 ) -> Any:
     """A console over sample data in `root`: populated store, fixed clock, fixed host sample, no polling."""
+    store = Store(root / "console.db")
+    populate_store(store)
+    if registry is None and tracking_uri is None:
+        registry = SampleRegistry()
+    return console_over(store, settings(root / "console.db", tracking_uri, deploy), registry, **kwargs)
+
+
+def console_over(store: Store, settings: Any, registry: Any, **kwargs: Any) -> Any:
+    """A console over `store` with `settings`: the sample snapshot, fixed clock and host sample, no
+    polling, unless `kwargs` say otherwise."""
     from mlops_console.tui.app import MlopsConsole
     from mlops_console.tui.sources import StaticSource
 
-    store = Store(root / "console.db")
-    populate_store(store)
     kwargs.setdefault("snapshot_source", StaticSource(snapshot()))
     kwargs.setdefault("clock", clock)
     kwargs.setdefault("host_sampler", host_sample)
     kwargs.setdefault("poll", False)
     kwargs.setdefault("actor", "tester@console")
-    if registry is None and tracking_uri is None:
-        registry = SampleRegistry()
-    return MlopsConsole(
-        settings(root / "console.db", tracking_uri, deploy), store=store, registry=registry, **kwargs
-    )
+    return MlopsConsole(settings, store=store, registry=registry, **kwargs)
 
 
 # -- an in-memory registry with the RegistryClient's read interface ------------------------------------

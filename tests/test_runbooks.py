@@ -141,8 +141,6 @@ def test_pages_carry_the_runbook_until_the_resolve(tmp_path: Path) -> None:
 
 
 def _app(tmp_path: Path, opened: list[str]) -> Any:
-    from mlops_console.tui.app import MlopsConsole
-    from mlops_console.tui.sources import StaticSource
 
     settings = parse_settings(
         {
@@ -152,16 +150,7 @@ def _app(tmp_path: Path, opened: list[str]) -> Any:
         }
     )
     store = Store(tmp_path / "console.db")
-    app = MlopsConsole(
-        settings,
-        store=store,
-        registry=sample.SampleRegistry(),
-        snapshot_source=StaticSource(sample.snapshot()),
-        clock=sample.clock,
-        host_sampler=sample.host_sample,
-        poll=False,
-        actor="tester@console",
-    )
+    app = sample.console_over(store, settings, sample.SampleRegistry())
     # The browser is the one part a test cannot run: record what would be opened.
     app.open_url = lambda url, new_tab=True: opened.append(url)
     return app

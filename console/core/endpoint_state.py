@@ -7,16 +7,16 @@ only after something changed), `reading()` (what the rules see), `status_row()` 
 
 from __future__ import annotations
 
-import bisect
 import logging
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from mlops_console.config import EndpointSettings, MetricNames
 from mlops_console.core.adapters import Adapter, ProbeResult, create_adapter
 from mlops_console.core.conditions import DetectedRules, Reading, RuleParams
+from mlops_console.core.minute_rollup import ProbeMinute
 from mlops_console.core.quality.snapshot import QualitySnapshot
-from mlops_console.core.series import RPS_STEP, EndpointSeries, MetricsSample, WindowStats, quantile
+from mlops_console.core.series import RPS_STEP, EndpointSeries, MetricsSample, WindowStats
 from mlops_console.core.snapshot import EndpointSnapshot, Health, ProbeError
 from mlops_console.core.store import Rollup
 
@@ -108,7 +108,7 @@ class EndpointState:
         """The detector-judged rules' learnt state (baselines, recent verdicts)."""
         self.rule_params: dict[str, RuleParams] = {}
         """The rules' parameters for this endpoint, resolved once (an engine's settings never change)."""
-        self._minute = _Minute()
+        self._minute = ProbeMinute()
         self._frozen: EndpointSnapshot | None = None
 
     @property
@@ -354,51 +354,7 @@ class EndpointState:
 
     def rollup(self) -> Rollup | None:
         """This minute's probes and traffic so far (None before the first probe)."""
-        minute = self._minute
-        if not minute.minute:
-            return None
-        latencies = minute.latencies
-        stats = self.window.stats
         # Where Prometheus gives the figures, its quantiles of real traffic are the minute's latency
         # (there are no probe latencies to take them from).
-        quantiles = (
-            (stats.p50, stats.p95, stats.p99)
-            if self.window.source == "prometheus" and self.stale is None
-            else tuple(quantile(latencies, q) for q in (0.5, 0.95, 0.99))
-        )
-        return Rollup(
-            endpoint=self.name,
-            minute=minute.minute,
-            probes=len(latencies) + minute.failures,
-            failures=minute.failures,
-            p50=quantiles[0],
-            p95=quantiles[1],
-            p99=quantiles[2],
-            rps=self.rps,
-            error_ratio=self.window.stats.error_ratio,
-            samples=len(latencies),
-            latency_mean=sum(latencies) / len(latencies) if latencies else None,
-            latency_min=latencies[0] if latencies else None,
-            latency_max=latencies[-1] if latencies else None,
-            requests=self.window.stats.requests,
-        )
-
-
-@dataclass
-class _Minute:
-    """Probe results of the current minute, for the store's rollups."""
-
-    minute: int = 0
-    latencies: list[float] = field(default_factory=list)
-    """Sorted as they come (the rollup is taken every few seconds, a probe adds one)."""
-    failures: int = 0
-
-    def add(self, result: ProbeResult, now: float) -> None:
-        minute = int(now // 60)
-        if minute != self.minute:
-            self.minute, self.latencies, self.failures = minute, [], 0
-        if result.ok and result.latency is not None:
-            if result.latency == result.latency:  # NaN sorts nowhere: it was never a timing either
-                bisect.insort(self.latencies, result.latency)
-        elif not result.ok:
-            self.failures += 1
+        traffic = self.window.source == "prometheus" and self.stale is None
+        return self._minute.rollup(self.name, self.window.stats, self.rps, traffic_quantiles=traffic)
