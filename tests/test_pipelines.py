@@ -383,13 +383,19 @@ async def test_mlflow_server_going_away_is_one_state_and_no_page_even_past_the_d
     job.history(newest_ended_ago=2, spacing=1, count=6)
     url, server = start_mlflow_server(registry)
     stop_job = threading.Event()
+    logged = threading.Event()
 
     def keep_running() -> None:  # the pipeline's own schedule: a successful run every second
-        while not stop_job.wait(1.0):
+        while not stop_job.is_set():
             job.run(took=0.2, metrics={"rows_processed": 1000.0})
+            logged.set()
+            stop_job.wait(1.0)
 
     runner = threading.Thread(target=keep_running, daemon=True)
     runner.start()
+    # The history ended before the server's start (seconds on a loaded machine): the engine's first
+    # read must already see a fresh run, or the pipeline is rightly late before the outage begins.
+    await async_wait_for(logged.is_set, what="the job's first run")
     settings = settings_for(tmp_path, url, job, sink, every="4s", grace="2s", poll=0.5)
     settings.registry.timeout = 2.0
     try:
@@ -400,6 +406,7 @@ async def test_mlflow_server_going_away_is_one_state_and_no_page_even_past_the_d
                 ),
                 what="the pipeline read and up",
             )
+            assert pages(sink) == []
             os.killpg(server.pid, signal.SIGSTOP)
             down_at = time.time()
             await async_wait_for(
