@@ -92,4 +92,5 @@ async def test_a_remembered_endpoint_is_shown_waiting_for_discovery(tmp_path: Pa
         await settle(pilot)
         assert isinstance(app.screen, EndpointDetailScreen)
         summary = str(app.screen.summary.render())
+        assert summary.startswith(f"? waiting  {NAME}"), summary.splitlines()[0]
         assert "remembered from before the watcher restarted" in summary

@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
 from mlops_console.config import Settings
-from mlops_console.core.snapshot import EngineSnapshot
+from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot
 from mlops_console.core.store import Alert
 from mlops_console.tui.backend import Backend, next_order
 from mlops_console.tui.collector import freeze_after_start
@@ -305,6 +305,12 @@ class MlopsConsole(ConsoleNavigation):
         if health == "down":
             style = f"bold {style}"  # stands out under NO_COLOR too
         return Text(f"{symbol} {health}" if word else symbol, style=style, end="")
+
+    def endpoint_health_text(self, endpoint: EndpointSnapshot) -> Text:
+        """An endpoint's health word; one only remembered from before a restart is waiting for discovery."""
+        if endpoint.remembered:
+            return Text("? waiting", style="dim", end="")
+        return self.health_text(endpoint.health)
 
     def status_text(self) -> Text:
         """The status line: endpoints by health, alerts by state, the registry, the engine."""

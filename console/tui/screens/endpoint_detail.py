@@ -142,7 +142,7 @@ class EndpointDetailScreen(ConsoleScreen):
         colors = app.theme_colors()
         now = app.clock()
         out = Text(end="")
-        out.append_text(app.health_text(e.health))
+        out.append_text(app.endpoint_health_text(e))
         out.append("  ")
         out.append_text(safe_text(e.name, "bold", limit=80))
         out.append("  ")

@@ -295,7 +295,7 @@ class EndpointTable(OneLineTable):
 
         return {
             # Discovered before the watcher restarted, not found again yet: its alerts are still open.
-            "health": Text("? waiting", style="dim") if e.remembered else app.health_text(e.health),
+            "health": app.endpoint_health_text(e),
             "name": name,
             "model": model,
             "want": safe_text(e.expected_version or DASH),
