@@ -18,7 +18,7 @@ from mlops_console.config import Settings, parse_settings
 from mlops_console.core.alerts import escalate_unacknowledged, remind_unacknowledged
 from mlops_console.core.engine import ESCALATE_EVERY, Engine
 from mlops_console.core.notifier import channel_id
-from mlops_console.core.store import Store
+from mlops_console.core.store import Store, escalations
 from tests._loopback import FaultServer, Sink, async_wait_for
 from tests.test_engine_faults import PAYLOAD
 
@@ -53,6 +53,31 @@ class Watcher:
     async def stop(self) -> None:
         self._stop.set()
         await self._task
+
+
+class EscalationClock:
+    """The clock the store's escalation checks read: standing still at `at` while a test needs an alert
+    to be "in time" however slow the machine is, real time when `at` is None. `looks` counts the reads
+    (one per check for alerts due, while none is)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.at: float | None = None
+        self.looks = 0
+        monkeypatch.setattr(escalations, "now", self._now)
+
+    def _now(self) -> float:
+        self.looks += 1
+        return time.time() if self.at is None else self.at
+
+    async def checks(self, count: int) -> None:
+        """Until the engine's escalation round has looked `count` more times."""
+        target = self.looks + count
+        await async_wait_for(lambda: self.looks >= target, what=f"{count} escalation rounds")
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> EscalationClock:
+    return EscalationClock(monkeypatch)
 
 
 async def past_the_deadline(store: Store, rounds: float = 2.0) -> None:
@@ -92,11 +117,14 @@ async def test_unacknowledged_alert_escalates_once_and_the_escalation_channel_he
 
 @pytest.mark.parametrize("decision", ["acknowledge", "silence"])
 async def test_an_alert_acknowledged_or_silenced_in_time_never_reaches_the_escalation_channel(
-    tmp_path: Path, server: FaultServer, sinks: tuple[Sink, Sink], decision: str
+    tmp_path: Path, server: FaultServer, sinks: tuple[Sink, Sink], decision: str, clock: EscalationClock
 ) -> None:
     first, second = sinks
     settings = make_settings(tmp_path, server.url, first, second)
     server.faults.mode = "error"
+    # In time by construction: the first page's delivery and this decision can take longer than
+    # `AFTER` on a loaded machine, so the escalation checks see no time pass until it is made.
+    clock.at = time.time()
     watcher = Watcher(settings)
     try:
         await async_wait_for(lambda: count(first, "[FIRING] ep") == 1, what="first page")
@@ -105,7 +133,8 @@ async def test_an_alert_acknowledged_or_silenced_in_time_never_reaches_the_escal
             await asyncio.to_thread(watcher.store.acknowledge, alert.id, "alice", "on it")
         else:
             await asyncio.to_thread(watcher.store.silence, alert.id, 600, "alice")
-        await past_the_deadline(watcher.store)
+        clock.at = alert.started_at + AFTER + 1.0  # then past the deadline, for two rounds
+        await clock.checks(2)
         server.faults.mode = "ok"
         await async_wait_for(
             lambda: watcher.store.get_alert(alert.id).state == "resolved", what="the alert resolves"
@@ -120,11 +149,13 @@ async def test_an_alert_acknowledged_or_silenced_in_time_never_reaches_the_escal
 
 @pytest.mark.parametrize("restart", ["before the deadline", "after the escalation"])
 async def test_a_restarted_watcher_escalates_once(
-    tmp_path: Path, server: FaultServer, sinks: tuple[Sink, Sink], restart: str
+    tmp_path: Path, server: FaultServer, sinks: tuple[Sink, Sink], restart: str, clock: EscalationClock
 ) -> None:
     first, second = sinks
     settings = make_settings(tmp_path, server.url, first, second)
     server.faults.mode = "error"
+    if restart == "before the deadline":  # however long the first page takes on a loaded machine
+        clock.at = time.time()
     watcher = Watcher(settings)
     try:
         await async_wait_for(lambda: count(first, "[FIRING] ep") == 1, what="first page")
@@ -134,6 +165,7 @@ async def test_a_restarted_watcher_escalates_once(
         await watcher.stop()
     if restart == "before the deadline":
         assert second.titles() == []
+        clock.at = None
     watcher = Watcher(settings)
     try:
         await async_wait_for(lambda: count(second, "[ESCALATED] ep") == 1, timeout=30, what="escalation")

@@ -368,8 +368,10 @@ async def test_mlflow_server_going_away_is_one_state_and_no_page_even_past_the_d
     nothing (stopped: every read times out): the console sees one "registry unreachable" state, pages
     nothing, and once the server answers again judges the runs it can read, so the outage does not
     pass for a late pipeline."""
+    import contextlib
     import os
     import signal
+    import sqlite3
     import threading
 
     from mlflow import MlflowClient
@@ -380,6 +382,11 @@ async def test_mlflow_server_going_away_is_one_state_and_no_page_even_past_the_d
     root.mkdir()
     registry = MlflowRegistry(root=root, db_path=root / "mlflow.db")
     job = Job.create(MlflowClient(tracking_uri=registry.tracking_uri))
+    # The server is stopped at any moment, perhaps in the middle of a read: with SQLite's rollback
+    # journal its read lock would then hold the job's writes until it is continued, and the pipeline
+    # would rightly be late after the outage. In WAL mode a reader stops no writer.
+    with contextlib.closing(sqlite3.connect(registry.db_path)) as db:
+        assert db.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
     job.history(newest_ended_ago=2, spacing=1, count=6)
     url, server = start_mlflow_server(registry)
     stop_job = threading.Event()
