@@ -1,10 +1,11 @@
-"""What an engine that starts leading takes over from the store: the open alerts of endpoints the
-configuration no longer has, and the rows of endpoints discovered before a restart.
+"""What an engine that starts leading takes over from the store: the open alerts of endpoints and
+pipelines the configuration no longer has, and the rows of endpoints discovered before a restart.
 
-Nothing probes such an endpoint any more, so nothing would ever resolve its alerts: in a watcher,
-each resolves once, in the store and in one resolve page, saying the endpoint was removed from the
-configuration. A renamed endpoint is a removed one and a new one: guessing renames from URLs moved
-alerts between models served behind one URL, where nothing would ever judge them again. A console
+Nothing probes such an endpoint (or reads such a pipeline's runs) any more, so nothing would ever
+resolve its alerts: in a watcher, each resolves once, in the store and in one resolve page, saying it
+was removed from the configuration. A renamed endpoint or pipeline is a removed one and a new one:
+guessing renames from URLs moved alerts between models served behind one URL, where nothing would
+ever judge them again. A console
 that leads for want of a watcher resolves nothing this way: it may have been opened with a partial
 configuration. With `[[discover]]` tables, not before discovery has answered (it may find the
 endpoint, which then carries on with its alerts); endpoints the last leader had discovered are
@@ -39,33 +40,48 @@ class Inherited:
     rows: list[dict[str, Any]]
     """The status rows the last leader wrote."""
     removed: dict[str, str]
-    """Endpoints with open alerts that the configuration no longer has, and why those resolve."""
+    """Endpoints and pipelines (`pipeline:NAME`) with open alerts that the configuration no longer
+    has, and why those resolve."""
 
 
 def take_over(store: Store, settings: Settings, settles_removed: bool) -> Inherited:
-    """Read the open alerts and status rows and, if `settles_removed`, list the removed endpoints (in
-    the store's thread)."""
+    """Read the open alerts and status rows and, if `settles_removed`, list the removed endpoints and
+    pipelines (in the store's thread)."""
     rows = store.read_status()
     alerts = store.open_alerts()
     if not settles_removed:
         return Inherited(alerts, rows, {})
     by_name = {str(row.get("name")): row for row in rows}
     configured = frozenset(e.name for e in settings.endpoints)
-    removed = {
-        a.endpoint: removed_reason(a.endpoint, by_name.get(a.endpoint, {}), bool(settings.discover))
-        for a in alerts
-        if _orphaned(a.endpoint, settings, configured, by_name)
-    }
+    pipelines = frozenset(p.label for p in settings.pipelines)
+    removed = {}
+    for a in alerts:
+        if a.endpoint.startswith(PIPELINE_PREFIX):
+            if a.endpoint not in pipelines:
+                removed[a.endpoint] = pipeline_removed_reason(a.endpoint)
+        elif _orphaned(a.endpoint, settings, configured, by_name):
+            removed[a.endpoint] = removed_reason(
+                a.endpoint, by_name.get(a.endpoint, {}), bool(settings.discover)
+            )
     return Inherited(alerts, rows, removed)
 
 
 def _orphaned(
     endpoint: str, settings: Settings, configured: Collection[str], rows: Mapping[str, Mapping[str, Any]]
 ) -> bool:
-    if not endpoint or endpoint.startswith(PIPELINE_PREFIX) or endpoint in configured:
+    if not endpoint or endpoint in configured:
         return False
     # Discovered by the last leader: discovery settles it (it may find it again), while there is any.
     return not (settings.discover and rows.get(endpoint, {}).get("discovered"))
+
+
+def pipeline_removed_reason(label: str) -> str:
+    """Why the open alerts of the pipeline `label` (`pipeline:NAME`) resolve."""
+    name = label.removeprefix(PIPELINE_PREFIX)
+    return (
+        f"Resolved because the pipeline was removed from the configuration: [[pipelines]] no longer has "
+        f"{name}. Nothing is known of its runs after that."
+    )
 
 
 def removed_reason(name: str, row: Mapping[str, Any], discovering: bool) -> str:
@@ -85,24 +101,29 @@ def removed_reason(name: str, row: Mapping[str, Any], discovering: bool) -> str:
 
 
 def settle(engine: Engine, now: float, known: bool) -> Sequence[str]:
-    """Resolve the open alerts of the removed endpoints (once: each is forgotten here), unless discovery
-    found one meanwhile. `known`: every endpoint there is has a state (discovery has answered).
-    Returns the endpoints resolved."""
+    """Resolve the open alerts of the removed endpoints and pipelines (once: each is forgotten here),
+    unless discovery found the endpoint meanwhile. `known`: every endpoint there is has a state
+    (discovery has answered); pipelines do not wait for it. Returns the endpoints and pipelines
+    resolved."""
     removed = engine.removed_endpoints
-    if not removed or not known:
-        return ()
     remembered = engine.prometheus.remembered if engine.prometheus is not None else frozenset()
     gone = []
     for name, reason in list(removed.items()):
+        pipeline = name.startswith(PIPELINE_PREFIX)
+        if not (pipeline or known):
+            continue
         del removed[name]
         if name in engine.endpoints or name in remembered:
             continue  # found by discovery: it carries on with its alerts
         log.info(
             "%s is no longer in the configuration: its open alerts resolve",
             name,
-            extra={"event": "endpoint_removed", "endpoint": name},
+            extra={"event": "pipeline_removed" if pipeline else "endpoint_removed", "endpoint": name},
         )
-        engine.endpoint_gone(name, reason, now)
+        if pipeline:
+            engine.retire(name, reason)
+        else:
+            engine.endpoint_gone(name, reason, now)
         gone.append(name)
     return gone
 
