@@ -95,6 +95,31 @@ async def test_a_removed_endpoint_resolves_once_and_the_rest_stay(tmp_path: Path
     assert {a.endpoint for a in store.open_alerts()} == {"kept", "after"}
 
 
+async def test_an_alert_opened_later_for_an_endpoint_the_config_lacks_resolves_once(
+    tmp_path: Path, sink: Sink
+) -> None:
+    """While a watcher leads, an alert of an endpoint its configuration lacks lands in the store (the
+    write of a watcher with an older configuration, queued while the store was locked and flushed after
+    the handover; or a command run with another configuration): it pages once and resolves once, saying
+    why, without waiting for the next takeover. The watcher's own endpoint is left alone."""
+    settings = config(tmp_path, sink, {"kept": f"http://127.0.0.1:{free_port()}"})
+    store = Store(settings.store.path)
+    async with running(settings) as engine:
+        await async_wait_for(lambda: pages(sink, "FIRING", "kept"), what="kept's page")
+        older = {"rule": "down", "endpoint": "removed", "model": None, "version": None, "summary": "down"}
+        late = open_external_alert(store, settings, severity="critical", **older)
+        await async_wait_for(lambda: pages(sink, "RESOLVED", "removed"), what="the late alert's resolve")
+        await probes_pass(engine, 5)
+    assert [m["title"] for m in sink.received if "removed" in m["title"]] == [
+        "[FIRING] removed: endpoint down",
+        "[RESOLVED] removed: endpoint down",
+    ]
+    (note,) = [e.note for e in store.events(late) if e.kind == "resolved"]
+    assert note is not None and "[[endpoints]] no longer has removed" in note
+    assert [a.endpoint for a in store.open_alerts()] == ["kept"]
+    assert not pages(sink, "RESOLVED", "kept"), sink.titles()
+
+
 async def test_a_console_leading_for_want_of_a_watcher_resolves_nothing_this_way(
     tmp_path: Path, sink: Sink
 ) -> None:
@@ -105,10 +130,14 @@ async def test_a_console_leading_for_want_of_a_watcher_resolves_nothing_this_way
         await async_wait_for(lambda: len(pages(sink, "FIRING")) == 2, what="two down pages")
     partial = config(tmp_path, sink, {"kept": dead["kept"]})
     async with running(partial, watcher=False) as engine:
+        # One more lands while it leads (as a watcher with another configuration may leave one).
+        late = {"rule": "down", "endpoint": "late", "model": None, "version": None, "summary": "down"}
+        open_external_alert(Store(partial.store.path), partial, severity="critical", **late)
+        await async_wait_for(lambda: engine.book.is_firing("down", "late", None), what="the late one adopted")
         await probes_pass(engine, 10)
         assert engine.removed_endpoints == {}
     assert not pages(sink, "RESOLVED"), sink.titles()
-    assert {a.endpoint for a in Store(partial.store.path).open_alerts()} == {"kept", "other"}
+    assert {a.endpoint for a in Store(partial.store.path).open_alerts()} == {"kept", "other", "late"}
 
 
 async def test_with_discovery_nothing_resolves_before_it_answers(tmp_path: Path, sink: Sink) -> None:

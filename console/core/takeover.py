@@ -5,12 +5,13 @@ Nothing probes such an endpoint (or reads such a pipeline's runs) any more, so n
 resolve its alerts: in a watcher, each resolves once, in the store and in one resolve page, saying it
 was removed from the configuration. A renamed endpoint or pipeline is a removed one and a new one:
 guessing renames from URLs moved alerts between models served behind one URL, where nothing would
-ever judge them again. A console
-that leads for want of a watcher resolves nothing this way: it may have been opened with a partial
-configuration. With `[[discover]]` tables, not before discovery has answered (it may find the
-endpoint, which then carries on with its alerts); endpoints the last leader had discovered are
-discovery's to settle (`PrometheusSource.remember`); until they are found again or go, they are shown
-from their last row, stale, as remembered and waiting for discovery (`remembered`).
+ever judge them again. Such an alert that lands in the store while the watcher leads (written late
+by a watcher with an older configuration) resolves the same way at the next store sync
+(`removed_since`). A console that leads for want of a watcher resolves nothing this way: it may have
+been opened with a partial configuration. With `[[discover]]` tables, not before discovery has
+answered (it may find the endpoint, which then carries on with its alerts); endpoints the last leader
+had discovered are discovery's to settle (`PrometheusSource.remember`); until they are found again or
+go, they are shown from their last row, stale, as remembered and waiting for discovery (`remembered`).
 """
 
 from __future__ import annotations
@@ -53,26 +54,48 @@ def take_over(store: Store, settings: Settings, settles_removed: bool) -> Inheri
         return Inherited(alerts, rows, {})
     by_name = {str(row.get("name")): row for row in rows}
     configured = frozenset(e.name for e in settings.endpoints)
+
+    def kept(name: str) -> bool:
+        # Discovered by the last leader: discovery settles it (it may find it again), while there is any.
+        return name in configured or bool(settings.discover and by_name.get(name, {}).get("discovered"))
+
+    return Inherited(alerts, rows, _removed(alerts, settings, kept, by_name))
+
+
+def removed_since(engine: Engine, alerts: Sequence[Alert]) -> dict[str, str]:
+    """The endpoints and pipelines of open alerts that appeared while this engine leads (the write of
+    a watcher with an older configuration, queued while the store was locked and flushed after the
+    handover; a command run with another configuration) that the configuration does not have: as at a
+    takeover, instead of waiting for the next one."""
+    remembered = engine.prometheus.remembered if engine.prometheus is not None else frozenset()
+    known = engine.removed_endpoints
+
+    def kept(name: str) -> bool:
+        return name in known or name in engine.endpoints or name in remembered
+
+    # Only what the book holds firing: a read taken before this engine's resolve was written is stale.
+    firing = [a for a in alerts if engine.book.is_firing(a.rule, a.endpoint, a.model)]
+    return _removed(firing, engine.settings, kept, {})
+
+
+def _removed(
+    alerts: Sequence[Alert],
+    settings: Settings,
+    kept: Callable[[str], bool],
+    rows: Mapping[str, Mapping[str, Any]],
+) -> dict[str, str]:
+    """The endpoints and pipelines of `alerts` that the configuration does not have, and why their
+    alerts resolve. `kept(endpoint)`: left alone although not configured. Alerts without an endpoint
+    stay."""
     pipelines = frozenset(p.label for p in settings.pipelines)
     removed = {}
-    for a in alerts:
-        if a.endpoint.startswith(PIPELINE_PREFIX):
-            if a.endpoint not in pipelines:
-                removed[a.endpoint] = pipeline_removed_reason(a.endpoint)
-        elif _orphaned(a.endpoint, settings, configured, by_name):
-            removed[a.endpoint] = removed_reason(
-                a.endpoint, by_name.get(a.endpoint, {}), bool(settings.discover)
-            )
-    return Inherited(alerts, rows, removed)
-
-
-def _orphaned(
-    endpoint: str, settings: Settings, configured: Collection[str], rows: Mapping[str, Mapping[str, Any]]
-) -> bool:
-    if not endpoint or endpoint in configured:
-        return False
-    # Discovered by the last leader: discovery settles it (it may find it again), while there is any.
-    return not (settings.discover and rows.get(endpoint, {}).get("discovered"))
+    for name in {a.endpoint for a in alerts}:
+        if name.startswith(PIPELINE_PREFIX):
+            if name not in pipelines:
+                removed[name] = pipeline_removed_reason(name)
+        elif name and not kept(name):
+            removed[name] = removed_reason(name, rows.get(name, {}), bool(settings.discover))
+    return removed
 
 
 def pipeline_removed_reason(label: str) -> str:
