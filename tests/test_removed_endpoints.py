@@ -17,6 +17,7 @@ from mlops_console.core.alerts.external import open_external_alert
 from mlops_console.core.endpoint_state import EndpointState
 from mlops_console.core.engine import Engine
 from mlops_console.core.store import Store
+from mlops_console.core.takeover import take_over
 from tests._loopback import Sink, async_wait_for, free_port
 from tests.pipelines_helpers import Job
 
@@ -138,6 +139,38 @@ async def test_a_console_leading_for_want_of_a_watcher_resolves_nothing_this_way
         assert engine.removed_endpoints == {}
     assert not pages(sink, "RESOLVED"), sink.titles()
     assert {a.endpoint for a in Store(partial.store.path).open_alerts()} == {"kept", "other", "late"}
+
+
+async def test_a_console_leading_keeps_the_rows_of_endpoints_a_watcher_discovered(
+    tmp_path: Path, sink: Sink
+) -> None:
+    """A console opened without the fleet's `[[discover]]` table leads for want of a watcher. It prunes
+    the rows of endpoints it lacks, but not those of endpoints the watcher had discovered: the watcher
+    that leads next needs them to leave those endpoints' alerts to discovery's grace (a target gone from
+    Prometheus for a moment must not resolve an outage) instead of resolving them at its first round."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    fleet = config(tmp_path, sink, {"kept": dead, "old": dead})
+    store = Store(fleet.store.path)
+    watcher = Engine(fleet, store, settles_removed=True)
+    name = "m-10.0.0.7:8080"
+    found = EndpointSettings(name=name, url="http://10.0.0.7:8080", source="prometheus", prometheus_id="x")
+    watcher.endpoints[name] = EndpointState(found, source="prometheus", discovered=True)
+    await watcher.write_status()
+    for endpoint in (name, "old"):
+        down = {"rule": "down", "endpoint": endpoint, "model": None, "version": None, "summary": "down"}
+        open_external_alert(store, fleet, severity="critical", **down)
+
+    async with running(config(tmp_path, sink, {"kept": dead}), watcher=False) as engine:
+        await async_wait_for(lambda: engine.status_rows.pruned, what="the console's prune")
+    assert {row["name"] for row in store.read_status()} == {"kept", name}
+    discovering = config(
+        tmp_path,
+        sink,
+        {"kept": dead},
+        prometheus={"url": f"http://127.0.0.1:{free_port()}"},
+        discover=[{"selector": 'up{job="models"}'}],
+    )
+    assert take_over(store, discovering, settles_removed=True).removed.keys() == {"old"}
 
 
 async def test_with_discovery_nothing_resolves_before_it_answers(tmp_path: Path, sink: Sink) -> None:

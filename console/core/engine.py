@@ -123,6 +123,10 @@ class Engine:
         """Endpoints gone since the last status write (their rows go from the store with it)."""
         self.remembered_rows: dict[str, EndpointSnapshot] = {}
         """Endpoints discovered before a restart, as shown while discovery has not found them again."""
+        self.foreign_rows: frozenset[str] = frozenset()
+        """Status rows of endpoints this engine lacks that it leaves in the store when it prunes: in a
+        console (its configuration may be partial), those of endpoints a watcher discovered, whose alerts
+        the next watcher leaves to discovery's grace (`takeover`)."""
         self.removed_endpoints: dict[str, str] = {}
         """Endpoints and pipelines (`pipeline:NAME`) with open alerts the configuration no longer has
         (see `takeover`)."""

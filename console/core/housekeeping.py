@@ -151,10 +151,11 @@ async def write_status(engine: Engine, now: float | None = None, part: tuple[int
 
 
 def _kept(engine: Engine) -> set[str]:
-    """Endpoints whose rows stay: those with a state, and those discovered before a restart and not
-    found again yet (their rows are how a watcher restarted during the grace still knows them)."""
+    """Endpoints whose rows stay: those with a state, those discovered before a restart and not
+    found again yet (their rows are how a watcher restarted during the grace still knows them), and,
+    in a console, every one a watcher discovered (`foreign_rows`)."""
     remembered = engine.prometheus.remembered if engine.prometheus is not None else ()
-    return {*engine.endpoints, *remembered}
+    return {*engine.endpoints, *remembered, *engine.foreign_rows}
 
 
 def _endpoints_known(engine: Engine) -> bool:
