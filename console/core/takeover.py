@@ -89,7 +89,7 @@ def _removed(
     stay."""
     pipelines = frozenset(p.label for p in settings.pipelines)
     removed = {}
-    for name in {a.endpoint for a in alerts}:
+    for name in dict.fromkeys(a.endpoint for a in alerts):  # in the order the store gave them
         if name.startswith(PIPELINE_PREFIX):
             if name not in pipelines:
                 removed[name] = pipeline_removed_reason(name)
