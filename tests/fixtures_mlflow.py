@@ -15,6 +15,8 @@
 - `mlflow_server` (session, slow): a real `mlflow server` on a free loopback port over its own copy
   of the registry (about 15-20 s to start). `.url` is its tracking URI, `.registry` the copy it
   serves. Tests share it, so each must leave the aliases it found (or use its own model alias).
+- `pipelines_tracking` (session): an empty sqlite tracking store, `(uri, MlflowClient)`, for the
+  pipeline tests; each makes its own experiment in it (`tests.pipelines_helpers.Job.create`).
 - `start_model_server(tracking_uri, model_uri, port, log_path)`: starts `mlflow models serve`
   (`--env-manager local`) in its own process group; returns a `ServedModel` with `.url` and `.stop()`.
 """
@@ -33,6 +35,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -174,6 +177,18 @@ def start_model_server(
     url = f"http://127.0.0.1:{port}"
     wait_http_ok(f"{url}/ping", process, timeout, log_path)
     return ServedModel(url=url, process=process)
+
+
+@pytest.fixture(scope="session")
+def pipelines_tracking(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Any]:
+    """One sqlite tracking store for the session's pipeline tests (creating one takes seconds)."""
+    import logging
+
+    from mlflow import MlflowClient
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    uri = f"sqlite:///{tmp_path_factory.mktemp('pipelines-mlflow') / 'mlflow.db'}"
+    return uri, MlflowClient(tracking_uri=uri)
 
 
 @pytest.fixture(scope="session")

@@ -24,21 +24,9 @@ from tests._loopback import Sink, async_wait_for
 from tests.pipelines_helpers import Job
 
 
-@pytest.fixture(scope="module")
-def tracking(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Any]:
-    """One sqlite tracking store for the module; each test makes its own experiment in it."""
-    import logging
-
-    from mlflow import MlflowClient
-
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    uri = f"sqlite:///{tmp_path_factory.mktemp('pipelines-mlflow') / 'mlflow.db'}"
-    return uri, MlflowClient(tracking_uri=uri)
-
-
 @pytest.fixture
-def job(tracking: tuple[str, Any]) -> Job:
-    return Job.create(tracking[1])
+def job(pipelines_tracking: tuple[str, Any]) -> Job:
+    return Job.create(pipelines_tracking[1])
 
 
 @pytest.fixture
@@ -126,10 +114,10 @@ async def _incident(
 
 
 async def test_on_time_pipeline_pages_nothing_and_says_why(
-    tmp_path: Path, tracking: tuple[str, Any], job: Job, sink: Sink
+    tmp_path: Path, pipelines_tracking: tuple[str, Any], job: Job, sink: Sink
 ) -> None:
     job.history()
-    async with Watching(settings_for(tmp_path, tracking[0], job, sink)) as watching:
+    async with Watching(settings_for(tmp_path, pipelines_tracking[0], job, sink)) as watching:
         await watching.reads(3)
         snap = watching.pipeline()
     assert snap.state == "ok" and snap.firing == ()
@@ -145,12 +133,12 @@ async def test_on_time_pipeline_pages_nothing_and_says_why(
 
 
 async def test_late_pipeline_pages_once_and_resolves_on_the_next_successful_run(
-    tmp_path: Path, tracking: tuple[str, Any], job: Job, sink: Sink
+    tmp_path: Path, pipelines_tracking: tuple[str, Any], job: Job, sink: Sink
 ) -> None:
     job.history(newest_ended_ago=2 * 3600)
     await _incident(
         tmp_path,
-        tracking[0],
+        pipelines_tracking[0],
         job,
         sink,
         "pipeline late",
@@ -161,13 +149,13 @@ async def test_late_pipeline_pages_once_and_resolves_on_the_next_successful_run(
 
 
 async def test_failed_run_pages_once_and_the_next_success_resolves_it(
-    tmp_path: Path, tracking: tuple[str, Any], job: Job, sink: Sink
+    tmp_path: Path, pipelines_tracking: tuple[str, Any], job: Job, sink: Sink
 ) -> None:
     job.history()
     job.run("FAILED", ended_ago=60, took=30)
     await _incident(
         tmp_path,
-        tracking[0],
+        pipelines_tracking[0],
         job,
         sink,
         "pipeline run failed",
@@ -176,13 +164,13 @@ async def test_failed_run_pages_once_and_the_next_success_resolves_it(
 
 
 async def test_stuck_run_pages_once_and_resolves_when_the_pipeline_moves_on(
-    tmp_path: Path, tracking: tuple[str, Any], job: Job, sink: Sink
+    tmp_path: Path, pipelines_tracking: tuple[str, Any], job: Job, sink: Sink
 ) -> None:
     job.history(newest_ended_ago=3 * 3600)
     job.run("RUNNING", took=2 * 3600)  # usual 10 minutes: 3x that is long past
     await _incident(
         tmp_path,
-        tracking[0],
+        pipelines_tracking[0],
         job,
         sink,
         "pipeline run stuck",
@@ -191,13 +179,13 @@ async def test_stuck_run_pages_once_and_resolves_when_the_pipeline_moves_on(
 
 
 async def test_slow_run_pages_once_and_a_usual_run_resolves_it(
-    tmp_path: Path, tracking: tuple[str, Any], job: Job, sink: Sink
+    tmp_path: Path, pipelines_tracking: tuple[str, Any], job: Job, sink: Sink
 ) -> None:
     job.history(newest_ended_ago=3600)
     job.run(took=3000, metrics={"rows_processed": 1000.0})
     await _incident(
         tmp_path,
-        tracking[0],
+        pipelines_tracking[0],
         job,
         sink,
         "pipeline run slow",
@@ -206,13 +194,13 @@ async def test_slow_run_pages_once_and_a_usual_run_resolves_it(
 
 
 async def test_low_volume_run_pages_its_metric_once_and_resolves(
-    tmp_path: Path, tracking: tuple[str, Any], job: Job, sink: Sink
+    tmp_path: Path, pipelines_tracking: tuple[str, Any], job: Job, sink: Sink
 ) -> None:
     job.history(newest_ended_ago=3600)
     job.run(metrics={"rows_processed": 100.0})
     await _incident(
         tmp_path,
-        tracking[0],
+        pipelines_tracking[0],
         job,
         sink,
         "pipeline run metric off its usual",
@@ -313,11 +301,11 @@ def test_slow_stuck_and_failed_judge_the_right_runs() -> None:
 
 
 async def test_restarted_watcher_adopts_the_pipeline_alert_without_paging_again(
-    tmp_path: Path, tracking: tuple[str, Any], job: Job, sink: Sink
+    tmp_path: Path, pipelines_tracking: tuple[str, Any], job: Job, sink: Sink
 ) -> None:
     job.history()
     job.run("FAILED", ended_ago=60, took=30)
-    settings = settings_for(tmp_path, tracking[0], job, sink)
+    settings = settings_for(tmp_path, pipelines_tracking[0], job, sink)
     title = "pipeline:score: pipeline run failed"
     async with Watching(settings):
         await async_wait_for(lambda: pages(sink) == [f"[FIRING] {title}"], what="the page")
@@ -451,14 +439,14 @@ def _cli_config(tmp_path: Path, uri: str, job: Job) -> Path:
 
 
 def test_pipelines_command_and_status_json_show_a_late_pipeline(
-    tmp_path: Path, tracking: tuple[str, Any], job: Job, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, pipelines_tracking: tuple[str, Any], job: Job, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import json
 
     from mlops_console.cli import main
 
     job.history(newest_ended_ago=2 * 3600)
-    config = _cli_config(tmp_path, tracking[0], job)
+    config = _cli_config(tmp_path, pipelines_tracking[0], job)
     assert main(["--config", str(config), "pipelines", "--json"]) == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["registry"] == "ok"

@@ -1,8 +1,8 @@
-"""Open alerts of an endpoint the configuration no longer has: the real engine, run twice on one store
-file, pages to a loopback sink. In a watcher, a removed endpoint's alerts resolve once, saying why (a
-renamed one is a removed one and a new one); an endpoint still configured is left alone; with
-`[[discover]]`, nothing resolves before discovery has answered; a console that leads for want of a
-watcher resolves nothing this way."""
+"""Open alerts of an endpoint or a pipeline the configuration no longer has: the real engine, run twice
+on one store file, pages to a loopback sink (pipelines read from a real sqlite MLflow tracking store).
+In a watcher, a removed endpoint's or pipeline's alerts resolve once, saying why (a renamed one is a
+removed one and a new one); one still configured is left alone; with `[[discover]]`, nothing resolves
+before discovery has answered; a console that leads for want of a watcher resolves nothing this way."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from mlops_console.core.alerts.external import open_external_alert
 from mlops_console.core.endpoint_state import EndpointState
 from mlops_console.core.engine import Engine
 from mlops_console.core.store import Store
+from mlops_console.core.takeover import take_over
 from tests._loopback import Sink, async_wait_for, free_port
+from tests.pipelines_helpers import Job
 
 PAYLOAD = {"dataframe_split": {"columns": ["a"], "data": [[1.0], [2.0]]}}
 
@@ -94,6 +96,31 @@ async def test_a_removed_endpoint_resolves_once_and_the_rest_stay(tmp_path: Path
     assert {a.endpoint for a in store.open_alerts()} == {"kept", "after"}
 
 
+async def test_an_alert_opened_later_for_an_endpoint_the_config_lacks_resolves_once(
+    tmp_path: Path, sink: Sink
+) -> None:
+    """While a watcher leads, an alert of an endpoint its configuration lacks lands in the store (the
+    write of a watcher with an older configuration, queued while the store was locked and flushed after
+    the handover; or a command run with another configuration): it pages once and resolves once, saying
+    why, without waiting for the next takeover. The watcher's own endpoint is left alone."""
+    settings = config(tmp_path, sink, {"kept": f"http://127.0.0.1:{free_port()}"})
+    store = Store(settings.store.path)
+    async with running(settings) as engine:
+        await async_wait_for(lambda: pages(sink, "FIRING", "kept"), what="kept's page")
+        older = {"rule": "down", "endpoint": "removed", "model": None, "version": None, "summary": "down"}
+        late = open_external_alert(store, settings, severity="critical", **older)
+        await async_wait_for(lambda: pages(sink, "RESOLVED", "removed"), what="the late alert's resolve")
+        await probes_pass(engine, 5)
+    assert [m["title"] for m in sink.received if "removed" in m["title"]] == [
+        "[FIRING] removed: endpoint down",
+        "[RESOLVED] removed: endpoint down",
+    ]
+    (note,) = [e.note for e in store.events(late) if e.kind == "resolved"]
+    assert note is not None and "[[endpoints]] no longer has removed" in note
+    assert [a.endpoint for a in store.open_alerts()] == ["kept"]
+    assert not pages(sink, "RESOLVED", "kept"), sink.titles()
+
+
 async def test_a_console_leading_for_want_of_a_watcher_resolves_nothing_this_way(
     tmp_path: Path, sink: Sink
 ) -> None:
@@ -104,10 +131,46 @@ async def test_a_console_leading_for_want_of_a_watcher_resolves_nothing_this_way
         await async_wait_for(lambda: len(pages(sink, "FIRING")) == 2, what="two down pages")
     partial = config(tmp_path, sink, {"kept": dead["kept"]})
     async with running(partial, watcher=False) as engine:
+        # One more lands while it leads (as a watcher with another configuration may leave one).
+        late = {"rule": "down", "endpoint": "late", "model": None, "version": None, "summary": "down"}
+        open_external_alert(Store(partial.store.path), partial, severity="critical", **late)
+        await async_wait_for(lambda: engine.book.is_firing("down", "late", None), what="the late one adopted")
         await probes_pass(engine, 10)
         assert engine.removed_endpoints == {}
     assert not pages(sink, "RESOLVED"), sink.titles()
-    assert {a.endpoint for a in Store(partial.store.path).open_alerts()} == {"kept", "other"}
+    assert {a.endpoint for a in Store(partial.store.path).open_alerts()} == {"kept", "other", "late"}
+
+
+async def test_a_console_leading_keeps_the_rows_of_endpoints_a_watcher_discovered(
+    tmp_path: Path, sink: Sink
+) -> None:
+    """A console opened without the fleet's `[[discover]]` table leads for want of a watcher. It prunes
+    the rows of endpoints it lacks, but not those of endpoints the watcher had discovered: the watcher
+    that leads next needs them to leave those endpoints' alerts to discovery's grace (a target gone from
+    Prometheus for a moment must not resolve an outage) instead of resolving them at its first round."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    fleet = config(tmp_path, sink, {"kept": dead, "old": dead})
+    store = Store(fleet.store.path)
+    watcher = Engine(fleet, store, settles_removed=True)
+    name = "m-10.0.0.7:8080"
+    found = EndpointSettings(name=name, url="http://10.0.0.7:8080", source="prometheus", prometheus_id="x")
+    watcher.endpoints[name] = EndpointState(found, source="prometheus", discovered=True)
+    await watcher.write_status()
+    for endpoint in (name, "old"):
+        down = {"rule": "down", "endpoint": endpoint, "model": None, "version": None, "summary": "down"}
+        open_external_alert(store, fleet, severity="critical", **down)
+
+    async with running(config(tmp_path, sink, {"kept": dead}), watcher=False) as engine:
+        await async_wait_for(lambda: engine.status_rows.pruned, what="the console's prune")
+    assert {row["name"] for row in store.read_status()} == {"kept", name}
+    discovering = config(
+        tmp_path,
+        sink,
+        {"kept": dead},
+        prometheus={"url": f"http://127.0.0.1:{free_port()}"},
+        discover=[{"selector": 'up{job="models"}'}],
+    )
+    assert take_over(store, discovering, settles_removed=True).removed.keys() == {"old"}
 
 
 async def test_with_discovery_nothing_resolves_before_it_answers(tmp_path: Path, sink: Sink) -> None:
@@ -158,3 +221,93 @@ async def test_an_endpoint_whose_discover_table_went_resolves_once_saying_so(
     (note,) = [e.note for e in store.events(alert_id) if e.kind == "resolved"]
     assert note is not None and "found by a [[discover]] table, and the configuration has none" in note
     assert not pages(sink, "RESOLVED", "kept")
+
+
+def failing(client: Any) -> Job:
+    """A pipeline's experiment whose last run failed a minute ago (`pipeline_failed` fires)."""
+    job = Job.create(client)
+    job.history()
+    job.run("FAILED", ended_ago=60, took=30)
+    return job
+
+
+def with_pipelines(tmp_path: Path, sink: Sink, uri: str, pipelines: dict[str, Job]) -> Settings:
+    return config(
+        tmp_path,
+        sink,
+        {},
+        registry={"tracking_uri": uri, "timeout": 5},
+        pipelines=[
+            {"name": name, "experiment": job.experiment, "every": "6h", "poll": 0.2}
+            for name, job in pipelines.items()
+        ],
+    )
+
+
+async def pipelines_read(engine: Engine, count: int) -> None:
+    """Wait until every pipeline has been read (and judged) `count` more times."""
+
+    def oldest() -> float:
+        return min(p.read_at or 0.0 for p in engine.snapshot().pipelines)
+
+    for _ in range(count):
+        before = oldest()
+        await async_wait_for(lambda since=before: oldest() > since, what="every pipeline read again")
+
+
+async def test_a_removed_pipeline_resolves_once_and_the_rest_stay(
+    tmp_path: Path, sink: Sink, pipelines_tracking: tuple[str, Any]
+) -> None:
+    uri, client = pipelines_tracking
+    jobs = {name: failing(client) for name in ("kept", "removed", "before")}
+    first = with_pipelines(tmp_path, sink, uri, jobs)
+    async with running(first):
+        await async_wait_for(lambda: len(pages(sink, "FIRING")) == 3, what="three failure pages")
+    store = Store(first.store.path)
+    ids = {a.endpoint: a.id for a in store.open_alerts()}
+    assert set(ids) == {"pipeline:kept", "pipeline:removed", "pipeline:before"}
+
+    # `removed` gone from [[pipelines]], `before` renamed to `after` (the same experiment): a removed
+    # pipeline and a new one, which pages for itself.
+    second = with_pipelines(tmp_path, sink, uri, {"kept": jobs["kept"], "after": jobs["before"]})
+    for run in range(2):  # and once more: what resolved stays resolved, nothing pages again
+        async with running(second) as engine:
+            if run == 0:
+                await async_wait_for(lambda: len(pages(sink, "RESOLVED")) == 2, what="two resolves")
+                await async_wait_for(lambda: pages(sink, "FIRING", "pipeline:after"), what="the new page")
+            await pipelines_read(engine, 3)
+            assert engine.removed_endpoints == {}
+    resolves = sorted(m["title"] for m in pages(sink, "RESOLVED"))
+    expected = [
+        "[RESOLVED] pipeline:before: pipeline run failed",
+        "[RESOLVED] pipeline:removed: pipeline run failed",
+    ]
+    assert resolves == expected, sink.titles()
+    assert len(pages(sink, "FIRING")) == 4, sink.titles()
+    assert all("pipeline was removed from the configuration" in m["message"] for m in pages(sink, "RESOLVED"))
+
+    removed = store.get_alert(ids["pipeline:removed"])
+    assert removed.state == "resolved"
+    (note,) = [e.note for e in store.events(removed.id) if e.kind == "resolved"]
+    assert note is not None and "[[pipelines]] no longer has removed" in note
+    assert store.get_alert(ids["pipeline:before"]).state == "resolved"
+    assert store.get_alert(ids["pipeline:kept"]).state == "firing"
+    assert {a.endpoint for a in store.open_alerts()} == {"pipeline:kept", "pipeline:after"}
+
+
+async def test_a_console_leading_for_want_of_a_watcher_resolves_no_pipeline_this_way(
+    tmp_path: Path, sink: Sink, pipelines_tracking: tuple[str, Any]
+) -> None:
+    uri, client = pipelines_tracking
+    jobs = {name: failing(client) for name in ("kept", "other")}
+    async with running(with_pipelines(tmp_path, sink, uri, jobs)):
+        await async_wait_for(lambda: len(pages(sink, "FIRING")) == 2, what="two failure pages")
+    partial = with_pipelines(tmp_path, sink, uri, {"kept": jobs["kept"]})
+    async with running(partial, watcher=False) as engine:
+        await pipelines_read(engine, 5)
+        assert engine.removed_endpoints == {}
+    assert not pages(sink, "RESOLVED"), sink.titles()
+    assert {a.endpoint for a in Store(partial.store.path).open_alerts()} == {
+        "pipeline:kept",
+        "pipeline:other",
+    }

@@ -123,8 +123,13 @@ class Engine:
         """Endpoints gone since the last status write (their rows go from the store with it)."""
         self.remembered_rows: dict[str, EndpointSnapshot] = {}
         """Endpoints discovered before a restart, as shown while discovery has not found them again."""
+        self.foreign_rows: frozenset[str] = frozenset()
+        """Status rows of endpoints this engine lacks that it leaves in the store when it prunes: in a
+        console (its configuration may be partial), those of endpoints a watcher discovered, whose alerts
+        the next watcher leaves to discovery's grace (`takeover`)."""
         self.removed_endpoints: dict[str, str] = {}
-        """Endpoints with open alerts the configuration no longer has (see `takeover`)."""
+        """Endpoints and pipelines (`pipeline:NAME`) with open alerts the configuration no longer has
+        (see `takeover`)."""
         self.status_rows = StatusRows()
         """What the store holds of each endpoint's status row and rollup, as this engine wrote it."""
         self.cannot_page = settings.missing_env("notifications")
@@ -286,10 +291,15 @@ class Engine:
 
     def endpoint_gone(self, name: str, reason: str, now: float) -> None:
         """The sink of discovery: a discovered endpoint went for good; its open alerts resolve."""
+        self.retire(name, reason)
+        self._gone.add(name)
+
+    def retire(self, name: str, reason: str) -> None:
+        """Nothing will judge `name` (an endpoint or `pipeline:NAME`) again: its open alerts resolve,
+        saying `reason`."""
         writes = self.book.retire(name, reason)
         if writes:
             self.writer.submit(writes)
-        self._gone.add(name)
 
     def _evaluate(self, state: EndpointState, now: float) -> None:
         settings, resolved = self.settings, state.rule_params

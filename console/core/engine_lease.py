@@ -79,6 +79,8 @@ async def _become_leader(engine: Engine) -> list[asyncio.Task[Any]]:
         engine.book = AlertBook(engine.settings)
     engine.book.restore(inherited.open_alerts)
     engine.removed_endpoints = inherited.removed
+    if not engine.settles_removed:
+        engine.foreign_rows = frozenset(str(r.get("name")) for r in inherited.rows if r.get("discovered"))
     if engine.prometheus is not None and engine.settings.discover:
         # Endpoints the last leader had discovered: each comes back with discovery or goes after
         # the grace, resolving what it left open (never before discovery has answered).

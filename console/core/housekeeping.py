@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from mlops_console.core.alerts import escalate_unacknowledged, page_after_maintenance, remind_unacknowledged
 from mlops_console.core.snapshot import EngineHealth
 from mlops_console.core.status_rows import StatusBatch
+from mlops_console.core.takeover import removed_since
 from mlops_console.core.takeover import settle as settle_removed
 
 if TYPE_CHECKING:
@@ -83,7 +84,10 @@ async def _housekeeping_round(engine: Engine, last: dict[str, float]) -> None:
     if now - last["sync"] >= STORE_SYNC_EVERY:
         last["sync"] = now
         # Alerts opened by other commands (a deploy that did not converge) become ours to resolve.
-        engine.book.restore(await engine._in_store(engine.store.open_alerts))
+        open_alerts = await engine._in_store(engine.store.open_alerts)
+        engine.book.restore(open_alerts)
+        if engine.settles_removed:  # those of endpoints the configuration lacks resolve (`takeover`)
+            engine.removed_endpoints.update(removed_since(engine, open_alerts))
         change_id = await engine._in_store(engine.store.latest_change_id)
         if change_id != engine._last_change_id:
             engine._last_change_id = change_id
@@ -147,10 +151,11 @@ async def write_status(engine: Engine, now: float | None = None, part: tuple[int
 
 
 def _kept(engine: Engine) -> set[str]:
-    """Endpoints whose rows stay: those with a state, and those discovered before a restart and not
-    found again yet (their rows are how a watcher restarted during the grace still knows them)."""
+    """Endpoints whose rows stay: those with a state, those discovered before a restart and not
+    found again yet (their rows are how a watcher restarted during the grace still knows them), and,
+    in a console, every one a watcher discovered (`foreign_rows`)."""
     remembered = engine.prometheus.remembered if engine.prometheus is not None else ()
-    return {*engine.endpoints, *remembered}
+    return {*engine.endpoints, *remembered, *engine.foreign_rows}
 
 
 def _endpoints_known(engine: Engine) -> bool:

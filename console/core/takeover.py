@@ -1,15 +1,17 @@
-"""What an engine that starts leading takes over from the store: the open alerts of endpoints the
-configuration no longer has, and the rows of endpoints discovered before a restart.
+"""What an engine that starts leading takes over from the store: the open alerts of endpoints and
+pipelines the configuration no longer has, and the rows of endpoints discovered before a restart.
 
-Nothing probes such an endpoint any more, so nothing would ever resolve its alerts: in a watcher,
-each resolves once, in the store and in one resolve page, saying the endpoint was removed from the
-configuration. A renamed endpoint is a removed one and a new one: guessing renames from URLs moved
-alerts between models served behind one URL, where nothing would ever judge them again. A console
-that leads for want of a watcher resolves nothing this way: it may have been opened with a partial
-configuration. With `[[discover]]` tables, not before discovery has answered (it may find the
-endpoint, which then carries on with its alerts); endpoints the last leader had discovered are
-discovery's to settle (`PrometheusSource.remember`); until they are found again or go, they are shown
-from their last row, stale, as remembered and waiting for discovery (`remembered`).
+Nothing probes such an endpoint (or reads such a pipeline's runs) any more, so nothing would ever
+resolve its alerts: in a watcher, each resolves once, in the store and in one resolve page, saying it
+was removed from the configuration. A renamed endpoint or pipeline is a removed one and a new one:
+guessing renames from URLs moved alerts between models served behind one URL, where nothing would
+ever judge them again. Such an alert that lands in the store while the watcher leads (written late
+by a watcher with an older configuration) resolves the same way at the next store sync
+(`removed_since`). A console that leads for want of a watcher resolves nothing this way: it may have
+been opened with a partial configuration. With `[[discover]]` tables, not before discovery has
+answered (it may find the endpoint, which then carries on with its alerts); endpoints the last leader
+had discovered are discovery's to settle (`PrometheusSource.remember`); until they are found again or
+go, they are shown from their last row, stale, as remembered and waiting for discovery (`remembered`).
 """
 
 from __future__ import annotations
@@ -39,33 +41,70 @@ class Inherited:
     rows: list[dict[str, Any]]
     """The status rows the last leader wrote."""
     removed: dict[str, str]
-    """Endpoints with open alerts that the configuration no longer has, and why those resolve."""
+    """Endpoints and pipelines (`pipeline:NAME`) with open alerts that the configuration no longer
+    has, and why those resolve."""
 
 
 def take_over(store: Store, settings: Settings, settles_removed: bool) -> Inherited:
-    """Read the open alerts and status rows and, if `settles_removed`, list the removed endpoints (in
-    the store's thread)."""
+    """Read the open alerts and status rows and, if `settles_removed`, list the removed endpoints and
+    pipelines (in the store's thread)."""
     rows = store.read_status()
     alerts = store.open_alerts()
     if not settles_removed:
         return Inherited(alerts, rows, {})
     by_name = {str(row.get("name")): row for row in rows}
     configured = frozenset(e.name for e in settings.endpoints)
-    removed = {
-        a.endpoint: removed_reason(a.endpoint, by_name.get(a.endpoint, {}), bool(settings.discover))
-        for a in alerts
-        if _orphaned(a.endpoint, settings, configured, by_name)
-    }
-    return Inherited(alerts, rows, removed)
+
+    def kept(name: str) -> bool:
+        # Discovered by the last leader: discovery settles it (it may find it again), while there is any.
+        return name in configured or bool(settings.discover and by_name.get(name, {}).get("discovered"))
+
+    return Inherited(alerts, rows, _removed(alerts, settings, kept, by_name))
 
 
-def _orphaned(
-    endpoint: str, settings: Settings, configured: Collection[str], rows: Mapping[str, Mapping[str, Any]]
-) -> bool:
-    if not endpoint or endpoint.startswith(PIPELINE_PREFIX) or endpoint in configured:
-        return False
-    # Discovered by the last leader: discovery settles it (it may find it again), while there is any.
-    return not (settings.discover and rows.get(endpoint, {}).get("discovered"))
+def removed_since(engine: Engine, alerts: Sequence[Alert]) -> dict[str, str]:
+    """The endpoints and pipelines of open alerts that appeared while this engine leads (the write of
+    a watcher with an older configuration, queued while the store was locked and flushed after the
+    handover; a command run with another configuration) that the configuration does not have: as at a
+    takeover, instead of waiting for the next one."""
+    remembered = engine.prometheus.remembered if engine.prometheus is not None else frozenset()
+    known = engine.removed_endpoints
+
+    def kept(name: str) -> bool:
+        return name in known or name in engine.endpoints or name in remembered
+
+    # Only what the book holds firing: a read taken before this engine's resolve was written is stale.
+    firing = [a for a in alerts if engine.book.is_firing(a.rule, a.endpoint, a.model)]
+    return _removed(firing, engine.settings, kept, {})
+
+
+def _removed(
+    alerts: Sequence[Alert],
+    settings: Settings,
+    kept: Callable[[str], bool],
+    rows: Mapping[str, Mapping[str, Any]],
+) -> dict[str, str]:
+    """The endpoints and pipelines of `alerts` that the configuration does not have, and why their
+    alerts resolve. `kept(endpoint)`: left alone although not configured. Alerts without an endpoint
+    stay."""
+    pipelines = frozenset(p.label for p in settings.pipelines)
+    removed = {}
+    for name in dict.fromkeys(a.endpoint for a in alerts):  # in the order the store gave them
+        if name.startswith(PIPELINE_PREFIX):
+            if name not in pipelines:
+                removed[name] = pipeline_removed_reason(name)
+        elif name and not kept(name):
+            removed[name] = removed_reason(name, rows.get(name, {}), bool(settings.discover))
+    return removed
+
+
+def pipeline_removed_reason(label: str) -> str:
+    """Why the open alerts of the pipeline `label` (`pipeline:NAME`) resolve."""
+    name = label.removeprefix(PIPELINE_PREFIX)
+    return (
+        f"Resolved because the pipeline was removed from the configuration: [[pipelines]] no longer has "
+        f"{name}. Nothing is known of its runs after that."
+    )
 
 
 def removed_reason(name: str, row: Mapping[str, Any], discovering: bool) -> str:
@@ -85,24 +124,29 @@ def removed_reason(name: str, row: Mapping[str, Any], discovering: bool) -> str:
 
 
 def settle(engine: Engine, now: float, known: bool) -> Sequence[str]:
-    """Resolve the open alerts of the removed endpoints (once: each is forgotten here), unless discovery
-    found one meanwhile. `known`: every endpoint there is has a state (discovery has answered).
-    Returns the endpoints resolved."""
+    """Resolve the open alerts of the removed endpoints and pipelines (once: each is forgotten here),
+    unless discovery found the endpoint meanwhile. `known`: every endpoint there is has a state
+    (discovery has answered); pipelines do not wait for it. Returns the endpoints and pipelines
+    resolved."""
     removed = engine.removed_endpoints
-    if not removed or not known:
-        return ()
     remembered = engine.prometheus.remembered if engine.prometheus is not None else frozenset()
     gone = []
     for name, reason in list(removed.items()):
+        pipeline = name.startswith(PIPELINE_PREFIX)
+        if not (pipeline or known):
+            continue
         del removed[name]
         if name in engine.endpoints or name in remembered:
             continue  # found by discovery: it carries on with its alerts
         log.info(
             "%s is no longer in the configuration: its open alerts resolve",
             name,
-            extra={"event": "endpoint_removed", "endpoint": name},
+            extra={"event": "pipeline_removed" if pipeline else "endpoint_removed", "endpoint": name},
         )
-        engine.endpoint_gone(name, reason, now)
+        if pipeline:
+            engine.retire(name, reason)
+        else:
+            engine.endpoint_gone(name, reason, now)
         gone.append(name)
     return gone
 
