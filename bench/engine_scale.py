@@ -86,6 +86,7 @@ async def bare_loop(mode: str, n: int, interval: float, duration: float, port: i
 async def engine_loop(n: int, interval: float, duration: float, port: int) -> dict[str, Any]:
     from mlops_console.config import parse_settings
     from mlops_console.core.engine import Engine
+    from mlops_console.core.gc_tuning import freeze_when, settled
     from mlops_console.core.gc_tuning import tune as tune_gc
     from mlops_console.core.store import Store
 
@@ -108,10 +109,11 @@ async def engine_loop(n: int, interval: float, duration: float, port: int) -> di
     )
     store = Store(settings.store.path)
     engine = Engine(settings, store)
-    if TUNE_GC:
-        tune_gc()  # as `watch` does
     stop = asyncio.Event()
     task = asyncio.create_task(engine.run(stop))
+    if TUNE_GC:  # as `watch` does
+        tune_gc()
+        freezer = asyncio.create_task(freeze_when(lambda: settled(engine)))
     deadline = time.monotonic() + 15
     while not engine.leader and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
@@ -124,6 +126,8 @@ async def engine_loop(n: int, interval: float, duration: float, port: int) -> di
     lags = list(engine.stats.lags)[lag0:]
     stop.set()
     await asyncio.wait_for(task, 20)
+    if TUNE_GC:
+        freezer.cancel()
     return {"probes": probes, "lags": lags, "cpu": cpu, "wall": wall}
 
 

@@ -6,6 +6,9 @@ built here as the engine builds them, so cadence, inhibition and evidence can be
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+import itertools
 import json
 from pathlib import Path
 
@@ -15,7 +18,8 @@ from mlops_console.cli import main
 from mlops_console.config import parse_settings
 from mlops_console.config.settings import Settings
 from mlops_console.core.alerts import AlertBook
-from mlops_console.core.conditions import DetectedRules, Reading, evaluate
+from mlops_console.core.conditions import DetectedRules, Reading, evaluate, quiet
+from mlops_console.core.conditions.detected import phase
 from mlops_console.core.detectors.signals import DEFAULT_RULES
 from mlops_console.core.replay import rules_for
 from mlops_console.core.series import WindowStats
@@ -70,15 +74,47 @@ def test_default_specs_are_the_catalogue_and_replay_uses_them() -> None:
 def test_detector_judges_one_value_per_period_and_learns_30_before_judging() -> None:
     settings, detected = settings_with(FAST), DetectedRules()
     # Probes every 0.25 s: four readings per judged value. The first period only sets the clock.
+    # The endpoint's periods start at its phase of the period past the second's turn.
+    start = 1000.0 + phase("api") * 1.0
     judged = []
     for i in range(4 * 40):
-        now = 1000.0 + i * 0.25
+        now = start + i * 0.25
         out = anomaly(evaluate(settings, reading(now, LATENCIES[(i // 4) % 3]), detected))
         judged.append(out[0].active if out else "none")
     assert judged[:4] == ["none"] * 4  # nothing judged in the first (partial) second
     assert judged[4 : 4 * 31] == [None] * (4 * 30)  # 30 values learnt: unknown, never a page
     assert set(judged[4 * 31 :]) == {False}
-    assert detected.describe() == ("latency_anomaly: 8 ms, expected up to 15 ms, usual 9 ms, robust z -0.7",)
+    # (the default minute-long rules have had no whole period of their own yet)
+    assert detected.describe()[0] == "latency_anomaly: 8 ms, expected up to 15 ms, usual 9 ms, robust z -0.7"
+
+
+def test_a_fleet_is_judged_once_per_period_each_endpoint_and_not_all_in_the_same_second() -> None:
+    names = [f"model-{i}" for i in range(60)]
+    settings = parse_settings(
+        {
+            "endpoints": [{"name": n, "url": "http://127.0.0.1:9", "adapter": "generic"} for n in names],
+            "rules": [{"rule": "latency_anomaly", "every": "60s"}],
+        }
+    )
+    detected = {n: DetectedRules() for n in names}
+    judged_at: dict[str, list[float]] = {n: [] for n in names}
+    evaluated = collections.Counter[str]()
+    for second in range(240):  # one probe a second each, as the engine does: skipped where quiet
+        for n in names:
+            now = 6_000_000.0 + second + 0.5
+            read = dataclasses.replace(reading(now, LATENCIES[second % 3]), endpoint=n)
+            if not quiet(settings, read, detected[n]):
+                evaluated[n] += 1
+                evaluate(settings, read, detected[n])
+            if detected[n].take_state() is not None:
+                judged_at[n].append(now)
+    for n, times in judged_at.items():
+        assert len(times) in (3, 4), n  # every whole period seen once (the first only sets the clock)
+        assert all(b - a == 60.0 for a, b in itertools.pairwise(times)), n
+        assert evaluated[n] == len(times) + 1, n  # the skip sees each value due: first reading, judged ones
+    per_second = collections.Counter(t % 60 for times in judged_at.values() for t in times)
+    assert max(per_second.values()) <= 4 * 4  # 60 endpoints spread over the minute, not 60 at once
+    assert len(per_second) >= 30
 
 
 def test_latency_tripling_holds_at_the_fourth_slow_value_with_its_evidence() -> None:

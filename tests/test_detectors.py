@@ -7,6 +7,7 @@ and each detector's siblings (up and down, warm-up, learning, restored state) ge
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -45,6 +46,18 @@ def latency(params: Mapping[str, Any] | None = None) -> Detector:
 def round_trip(detector: Detector) -> Detector:
     """The detector as a restarted watcher gets it back: through JSON."""
     return restore(json.loads(json.dumps(detector.to_state())))
+
+
+def test_saved_state_follows_the_parameters_and_a_change_to_it_changes_nothing_after() -> None:
+    # The parameters' part is converted once per parameters object (the fleet's states are taken
+    # every minute): what is written must still be the detector's parameters of the moment.
+    detector = latency({"z": 3.5})
+    first = detector.to_state()
+    first["params"]["z"] = 99.0  # whoever reads a state must not change the next one
+    assert detector.to_state()["params"]["z"] == 3.5
+    detector.params = dataclasses.replace(detector.params, z=5.0)
+    assert detector.to_state()["params"]["z"] == 5.0
+    assert round_trip(detector).params.z == 5.0
 
 
 # -- robust baseline ---------------------------------------------------------------------------------

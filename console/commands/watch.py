@@ -199,6 +199,7 @@ def _watch(
     settings: Settings, log: logging.Logger, early_stop: threading.Event, metrics: SelfMetrics | None = None
 ) -> int:
     from mlops_console.core.engine import Engine, EngineFailed
+    from mlops_console.core.gc_tuning import freeze_when, settled
     from mlops_console.core.gc_tuning import tune as tune_gc
 
     store = open_store_waiting(settings, log, early_stop)
@@ -223,6 +224,7 @@ def _watch(
             extra={"event": "start"},
         )
         extras = _extras(settings, engine, metrics)
+        extras.append(asyncio.create_task(freeze_when(lambda: settled(engine))))
         try:
             await engine.run(stop)
         finally:

@@ -11,6 +11,7 @@ same specs and the same `condition_for` over a recorded series (`core/replay.py`
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -179,13 +180,25 @@ class _Tracker:
     said: str | None = None
 
 
+def phase(endpoint: str) -> float:
+    """Where in each period an endpoint's detectors judge, as a fraction of the period: the same in
+    every process (a hash of the name, not Python's salted `hash`), and spread across a fleet. Were
+    every endpoint judged at the turn of the same minute, a thousand judgements (and the snapshots
+    and states they change) would all come in the one second after it, late for every probe due
+    then."""
+    return zlib.crc32(endpoint.encode()) / 2**32
+
+
 class DetectedRules:
     """One endpoint's detector-judged rules: their evaluators, fed once per `every`.
 
     The engine evaluates rules on every probe, and a value is judged once per `every` only: between
-    two, a rule answers with the condition it built at its last judgement."""
+    two, a rule answers with the condition it built at its last judgement. The periods of an endpoint
+    start at its own `phase` of `every` past the turn of the clock's, so a fleet's judgements spread
+    over the period instead of coming all at once."""
 
     def __init__(self) -> None:
+        self._phase: float | None = None
         self._trackers: dict[str, _Tracker] = {}
         self._configured: tuple[tuple[str, RuleParams], ...] = ()
         self._configured_by: object = None
@@ -201,7 +214,7 @@ class DetectedRules:
             if failing and rule not in slo.RULES:
                 continue  # inhibited by `down`, like the static traffic rules: nothing learnt or judged
             tracker = self._tracker(rule, params)
-            slot = int(reading.now // tracker.every)
+            slot = self._slot(reading, tracker.every)
             if tracker.slot is None:
                 tracker.slot = slot  # the first value judged is the first whole period seen
             elif slot != tracker.slot:
@@ -236,11 +249,17 @@ class DetectedRules:
             tracker = self._trackers.get(rule)
             if tracker is None or tracker.params is not params:
                 return False
-            if tracker.slot != int(reading.now // tracker.every):
+            if tracker.slot != self._slot(reading, tracker.every):
                 return False
             if tracker.judgement is not None and tracker.judgement.active:
                 return False
         return True
+
+    def _slot(self, reading: Reading, every: float) -> int:
+        """Which of the endpoint's periods `reading.now` falls in."""
+        if self._phase is None:
+            self._phase = phase(reading.endpoint)
+        return int((reading.now - self._phase * every) // every)
 
     def describe(self) -> tuple[str, ...]:
         """`rule: what its detector said last`, for the endpoint's snapshot."""
