@@ -352,3 +352,24 @@ async def test_a_resize_across_the_narrow_width_while_scrolled_keeps_every_row(t
         await settle(pilot)
         assert table.narrow and table.row_count == FLEET
         assert "fleet-001" in [r[1] for r in rows(table)]
+
+
+async def test_a_filter_every_endpoint_matches_keeps_every_row_in_order(tmp_path: Path) -> None:
+    """A first key found in every endpoint (`f` of fleet) keeps the table's rows and order, follows a
+    snapshot that reorders them, and the next key narrows to exactly its matches."""
+    async with overview(tmp_path, fleet()) as (pilot, screen):
+        table = screen.table
+        table.move_cursor(row=table.get_row_index("fleet-007"), animate=False)
+        before = [r[1] for r in rows(table)]
+        await pilot.press("slash", "f")
+        await pilot.pause()
+        assert [r[1] for r in rows(table)] == before and table.row_count == FLEET
+        assert str(table.border_subtitle) == f"{FLEET}/{FLEET} match “f”"
+        await show(pilot, fleet(**{"fleet-140": {"health": "down"}}))
+        table.scroll_home(animate=False)
+        await pilot.pause()
+        assert [r[1] for r in rows(table)][:2] == ["fleet-140", "fleet-000"]
+        assert table.row_count == FLEET and screen.selected_endpoint() == "fleet-007"
+        await pilot.press(*"leet-14")
+        await pilot.pause()
+        assert [r[1] for r in rows(table)] == ["fleet-140", *(f"fleet-14{i}" for i in range(1, 10))]
