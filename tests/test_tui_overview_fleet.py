@@ -352,3 +352,79 @@ async def test_a_resize_across_the_narrow_width_while_scrolled_keeps_every_row(t
         await settle(pilot)
         assert table.narrow and table.row_count == FLEET
         assert "fleet-001" in [r[1] for r in rows(table)]
+
+
+async def test_plain_string_cells_are_painted_as_datatable_reads_them() -> None:
+    """A `str` cell is markup to DataTable: `[b]` bolds, `:smile:` is an emoji. Plain strings skip the
+    markup parser; every other one is still read as DataTable reads it."""
+    from textual.app import App, ComposeResult
+
+    from mlops_console.tui.widgets.one_line_table import OneLineTable
+
+    class Table(App):
+        def compose(self) -> ComposeResult:
+            yield OneLineTable(cursor_type="row", zebra_stripes=True)
+
+    cells = ["12ms", "[b]bold[/b]", ":smile: x", "a:b", "[red]", "5.0%", "é wide 日本", "ok"]
+    app = Table()
+    async with app.run_test(size=(120, 8)) as pilot:
+        table = app.query_one(OneLineTable)
+        table.fixed_columns = 1
+        for i in range(len(cells)):
+            table.add_column(f"c{i}", key=f"c{i}", width=12)
+        table.add_row(*cells, key="a")
+        table.add_row(*reversed(cells), key="b")
+        table._rows_version += 1  # OneLineTable's rows change through its subclass, which says so
+        table.refresh()
+        await pilot.pause()
+        ours = painted(table)
+        table.fast_cells = False
+        table._clear_caches()
+        theirs = painted(table)
+        assert "bold" in "".join(text for line in ours for text, _ in line)
+        assert "[b]" not in "".join(text for line in ours for text, _ in line)
+        assert ours == theirs
+
+
+async def test_a_new_frame_renders_no_cell_whose_value_stayed(tmp_path: Path) -> None:
+    """A frame after a snapshot repaints the table from the cells it rendered: only a cell whose value
+    changed is rendered again (the fixed columns, health and endpoint, included)."""
+    async with overview(tmp_path, fleet()) as (pilot, screen):
+        table = screen.table
+        region = table.size.region
+        table.render_lines(region)
+        rendered: list[tuple[int, int]] = []
+        render_one_line = table._render_one_line
+
+        def counting(row_index: int, column_index: int, *args: Any) -> Any:
+            rendered.append((row_index, column_index))
+            return render_one_line(row_index, column_index, *args)
+
+        table._render_one_line = counting  # type: ignore[method-assign]
+        table._update_count += 1  # what a snapshot's cell update does: every line is drawn again
+        lines = table.render_lines(region)
+        assert "fleet-000" in "".join(s.text for s in lines[2])  # below the border and the header
+        assert rendered == []
+        await show(pilot, fleet(**{"fleet-001": {"p95": 0.25}}))  # one cell changed: that one alone
+        assert set(rendered) == {(table.get_row_index("fleet-001"), screen_column(screen, "p95"))}
+
+
+async def test_a_filter_every_endpoint_matches_keeps_every_row_in_order(tmp_path: Path) -> None:
+    """A first key found in every endpoint (`f` of fleet) keeps the table's rows and order, follows a
+    snapshot that reorders them, and the next key narrows to exactly its matches."""
+    async with overview(tmp_path, fleet()) as (pilot, screen):
+        table = screen.table
+        table.move_cursor(row=table.get_row_index("fleet-007"), animate=False)
+        before = [r[1] for r in rows(table)]
+        await pilot.press("slash", "f")
+        await pilot.pause()
+        assert [r[1] for r in rows(table)] == before and table.row_count == FLEET
+        assert str(table.border_subtitle) == f"{FLEET}/{FLEET} match “f”"
+        await show(pilot, fleet(**{"fleet-140": {"health": "down"}}))
+        table.scroll_home(animate=False)
+        await pilot.pause()
+        assert [r[1] for r in rows(table)][:2] == ["fleet-140", "fleet-000"]
+        assert table.row_count == FLEET and screen.selected_endpoint() == "fleet-007"
+        await pilot.press(*"leet-14")
+        await pilot.pause()
+        assert [r[1] for r in rows(table)] == ["fleet-140", *(f"fleet-14{i}" for i in range(1, 10))]

@@ -90,5 +90,9 @@ class EndpointIndex:
         names = last[2] if last is not None and last[1] in needle else self.sorted
         search = self._search
         matches = [name for name in names if needle in search[name][1]]
+        if len(matches) == len(self.sorted):
+            # Every endpoint (a first key found in every URL): the sorted list itself, which the table
+            # recognises as the order it shows, instead of handing it 10,000 rows again.
+            matches = self.sorted
         self._matched = (self._version, needle, matches)
         return matches

@@ -159,7 +159,7 @@ class EndpointTable(OneLineTable):
 
     def _show_matching(self) -> None:
         order = self._index.matching(self.filter_text)
-        if order != self._order:
+        if order is not self._order and order != self._order:
             self._show_order(order)
         self._update_rows_in_view()
         total = len(self._index.snapshots)

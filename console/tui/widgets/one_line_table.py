@@ -36,6 +36,11 @@ from textual.widgets.data_table import Row, RowKey
 from mlops_console.tui.widgets.one_line_cell import render_one_line
 
 
+def _plain(value: str) -> bool:
+    """True for a string that `Text.from_markup` (how DataTable reads a `str` cell) leaves as it is."""
+    return "[" not in value and ":" not in value and "\n" not in value
+
+
 class _OneLineOffsets(Sequence[tuple[RowKey, int]]):
     """DataTable's line -> (row key, line in row) list, for rows of one line, without building it."""
 
@@ -70,6 +75,7 @@ class OneLineTable(DataTable):
         self._rows_rendered: LRUCache[tuple[Any, ...], tuple[list[list[Segment]], list[list[Segment]]]]
         self._rows_rendered = LRUCache(1000)
         self._cell_meta: dict[tuple[int, int], Style] = {}  # what a click on a cell reports
+        self._extend_meta: dict[int, Style] = {}  # and on the rest of a row's line
         self._frame: dict[Any, Any] | None = None  # what a frame looks up once, while it is rendered
         super().__init__(**kwargs)
         self.fast_cells = True
@@ -207,8 +213,14 @@ class OneLineTable(DataTable):
         extend_style, _ = self._get_styles_to_render_cell(
             row_index == -1, False, False, hovered, on_cursor, show_cursor, show_hover, False, False
         )
-        extend_style = row_style + extend_style
-        extend_style += Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
+        meta = self._extend_meta.get(row_index)
+        if meta is None:  # made once per line: `from_meta` serialises the meta and draws a random id
+            if len(self._extend_meta) > 4096:
+                self._extend_meta.clear()
+            meta = self._extend_meta[row_index] = Style.from_meta(
+                {"row": row_index, "column": 0, "out_of_bounds": True}
+            )
+        extend_style = row_style + extend_style + meta
         scrollable_row.append([Segment(" " * remaining, extend_style)])
         row_pair = (fixed_row, scrollable_row)
         self._rows_rendered[cache_key] = row_pair
@@ -265,9 +277,15 @@ class OneLineTable(DataTable):
         header = row_index < 0
         if value is None or (header and self.header_height != 1) or not self.fast_cells:
             return None
-        text = value if isinstance(value, Text) else default_cell_formatter(value, wrap=False, height=1)
-        if not isinstance(text, Text):
-            return None
+        if isinstance(value, Text):
+            text = value
+        elif isinstance(value, str) and _plain(value):
+            text = Text(value, end="")  # what `from_markup` makes of it, without parsing it
+        else:
+            formatted = default_cell_formatter(value, wrap=False, height=1)
+            if not isinstance(formatted, Text):
+                return None
+            text = formatted
         component, post = self._get_styles_to_render_cell(
             header,
             False,
