@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from mlops_console.config import EndpointSettings, Settings, parse_settings
 from mlops_console.core.alerts.external import open_external_alert
 from mlops_console.core.endpoint_state import EndpointState
@@ -311,3 +313,61 @@ async def test_a_console_leading_for_want_of_a_watcher_resolves_no_pipeline_this
         "pipeline:kept",
         "pipeline:other",
     }
+
+
+async def test_pipeline_prefix_is_reserved_for_pipelines_in_config_and_discovery(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pipelines' alerts carry `pipeline:NAME` where an endpoint's name goes, and resolve without waiting
+    for discovery once the pipeline is gone: an endpoint may not be named so, whether configured (exit
+    2, naming the key) or found by `[[discover]]` (left out, said in the log), or its outage would be
+    resolved as a removed pipeline's."""
+    import logging
+
+    from aiohttp import ClientSession, web
+
+    from mlops_console.cli import main
+    from mlops_console.core.promapi import PromClient
+    from mlops_console.core.sources.prometheus_discovery import found_by
+
+    config_file = tmp_path / "console.toml"
+    config_file.write_text('[[endpoints]]\nname = "pipeline:score"\nurl = "http://127.0.0.1:1"\n')
+    assert main(["--config", str(config_file), "config", "check"]) == 2
+    assert f"{config_file}: endpoints[0].name: an endpoint's name may not start with 'pipeline:'" in (
+        capsys.readouterr().err
+    )
+
+    targets = [
+        {"labels": {"job": job, "instance": "10.0.0.7:8080"}, "scrapeUrl": "http://10.0.0.7:8080/metrics"}
+        for job in ("pipeline", "models")
+    ]
+
+    async def answer(_: web.Request) -> web.Response:
+        return web.json_response({"status": "success", "data": {"activeTargets": targets}})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/targets", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    settings = parse_settings(
+        {
+            "prometheus": {"url": f"http://127.0.0.1:{port}"},
+            "discover": [{"targets": {}, "name": "{job}:{instance}"}],
+        }
+    )
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("mlops_console.prometheus").addHandler(handler)
+    try:
+        async with ClientSession() as http:
+            found = await found_by(
+                PromClient(f"http://127.0.0.1:{port}", 2.0), http, settings.discover[0], "job"
+            )
+    finally:
+        logging.getLogger("mlops_console.prometheus").removeHandler(handler)
+        await runner.cleanup()
+    assert [e.name for e in found] == ["models:10.0.0.7:8080"]
+    assert any("may not start with 'pipeline:'" in r.getMessage() for r in records)

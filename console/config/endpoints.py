@@ -7,6 +7,7 @@ from urllib.parse import urlparse
 
 from pydantic import Field, field_validator, model_validator
 
+from mlops_console.config.pipelines import PIPELINE_PREFIX
 from mlops_console.config.quality import DriftSettings, InferenceLogSettings
 from mlops_console.config.slo import SloSettings
 from mlops_console.config.values import Duration, Section, check_http_url, check_lazy, check_runbook_url
@@ -128,6 +129,17 @@ class EndpointSettings(Section):
     @classmethod
     def _runbook(cls, value: str | None) -> str | None:
         return check_runbook_url(value)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        # Alerts of pipelines carry `pipeline:NAME` where an endpoint's name goes: an endpoint named so
+        # would be taken for a pipeline (and a removed pipeline's alerts resolve without waiting).
+        if value.startswith(PIPELINE_PREFIX):
+            raise ValueError(
+                f"an endpoint's name may not start with {PIPELINE_PREFIX!r} (pipelines' alerts do)"
+            )
+        return value
 
     @field_validator("url")
     @classmethod
