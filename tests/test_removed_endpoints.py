@@ -7,6 +7,7 @@ before discovery has answered; a console that leads for want of a watcher resolv
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from mlops_console.config import EndpointSettings, Settings, parse_settings
 from mlops_console.core.alerts.external import open_external_alert
 from mlops_console.core.endpoint_state import EndpointState
 from mlops_console.core.engine import Engine
+from mlops_console.core.snapshot import EndpointSnapshot
 from mlops_console.core.store import Store
 from mlops_console.core.takeover import take_over
 from tests._loopback import Sink, async_wait_for, free_port
@@ -158,13 +160,21 @@ async def test_a_console_leading_keeps_the_rows_of_endpoints_a_watcher_discovere
     found = EndpointSettings(name=name, url="http://10.0.0.7:8080", source="prometheus", prometheus_id="x")
     watcher.endpoints[name] = EndpointState(found, source="prometheus", discovered=True)
     await watcher.write_status()
+    (row,) = [r for r in store.read_status() if r["name"] == name]
+    store.write_status([dataclasses.replace(EndpointSnapshot.from_dict(row), health="up").to_dict()])
     for endpoint in (name, "old"):
         down = {"rule": "down", "endpoint": endpoint, "model": None, "version": None, "summary": "down"}
         open_external_alert(store, fleet, severity="critical", **down)
 
     async with running(config(tmp_path, sink, {"kept": dead}), watcher=False) as engine:
         await async_wait_for(lambda: engine.status_rows.pruned, what="the console's prune")
-    assert {row["name"] for row in store.read_status()} == {"kept", name}
+        await probes_pass(engine, 10)
+    rows = {row["name"]: row for row in store.read_status()}
+    assert rows.keys() == {"kept", name}
+    # Consoles following this one show it as the watcher's last word, stale, not as a live endpoint.
+    kept = EndpointSnapshot.from_dict(rows[name])
+    assert (kept.health, kept.firing) == ("unknown", ("down",))
+    assert kept.stale is not None and kept.remembered is not None
     discovering = config(
         tmp_path,
         sink,

@@ -79,16 +79,20 @@ async def _become_leader(engine: Engine) -> list[asyncio.Task[Any]]:
         engine.book = AlertBook(engine.settings)
     engine.book.restore(inherited.open_alerts)
     engine.removed_endpoints = inherited.removed
-    if not engine.settles_removed:
-        engine.foreign_rows = frozenset(str(r.get("name")) for r in inherited.rows if r.get("discovered"))
+    rows, documents = inherited.rows, []
     if engine.prometheus is not None and engine.settings.discover:
         # Endpoints the last leader had discovered: each comes back with discovery or goes after
         # the grace, resolving what it left open (never before discovery has answered).
-        rows = inherited.rows
         engine.prometheus.remember({r["name"]: last_seen(r) for r in rows if r.get("discovered")})
         # Shown meanwhile, here and to followers (their rows say so), instead of as they were.
         engine.remembered_rows = remembered(rows, engine.prometheus.remembered, engine.book.open_rules)
         documents = [snapshot.to_dict() for snapshot in engine.remembered_rows.values()]
+    if not engine.settles_removed:
+        engine.foreign_rows = frozenset(str(r.get("name")) for r in rows if r.get("discovered"))
+        # Kept for the next watcher, not read by this console: followers show them stale, not live.
+        unread = engine.foreign_rows - engine.remembered_rows.keys()
+        documents += [s.to_dict() for s in remembered(rows, unread, engine.book.open_rules).values()]
+    if documents:
         try:
             await engine._in_store(engine.store.write_status, documents)
         except sqlite3.Error as exc:
