@@ -192,7 +192,7 @@ class DetectedRules:
         self.changed = False
         """Something was learnt or judged since the state was last taken (`take_state`)."""
         self.urgent = False
-        """A condition turned (active, clear): its state should be stored now, so a watcher killed
+        """A condition started or stopped holding: its state should be stored now, so a watcher killed
         in the middle of an incident comes back knowing it."""
 
     def conditions(self, reading: Reading, rules: EndpointRules) -> Iterator[Condition | None]:
@@ -207,11 +207,13 @@ class DetectedRules:
             elif slot != tracker.slot:
                 tracker.slot = slot
                 value, count = signal_value(tracker.spec.signal, reading, tracker.spec.target)
-                before = tracker.judgement.active if tracker.judgement else None
+                held = tracker.judgement is not None and tracker.judgement.active is True
                 tracker.judgement = tracker.evaluator.update(reading.now, value, count)
                 tracker.condition = tracker.said = None
                 self.changed = True
-                self.urgent = self.urgent or tracker.judgement.active != before
+                # Only holding or not counts: a fleet whose figures go stale (no evidence either way)
+                # and come back is no incident, and would rewrite every endpoint's state twice.
+                self.urgent = self.urgent or (tracker.judgement.active is True) != held
             if tracker.judgement is None or failing:
                 continue  # an SLO counts an outage against its budget, and `down` pages for it
             condition = tracker.condition
