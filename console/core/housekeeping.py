@@ -140,7 +140,7 @@ async def write_status(engine: Engine, now: float | None = None, part: tuple[int
     states: Collection[EndpointState] = engine.endpoints.values()
     if part is not None:
         k, n = part
-        states = [state for state in states if hash(state.name) % n == k]
+        states = [state for state in states if state.slot % n == k]
     batch = engine.status_rows.pending(states)
     gone = [name for name in engine._gone if name not in engine.endpoints]
     keep = None if engine.status_rows.pruned or not _endpoints_known(engine) else _kept(engine)
