@@ -260,6 +260,56 @@ def test_restored_detectors_continue_an_ongoing_anomaly_without_warming_up(tmp_p
     assert anomaly(evaluate(settings, reading(1101.0, 0.027), fresh))[0].active is None
 
 
+async def test_a_condition_that_turns_is_stored_at_once_and_a_quiet_state_only_every_period(
+    tmp_path: Path,
+) -> None:
+    """What the detectors learnt goes to the store every DETECTOR_STATE_EVERY (a fleet learns every
+    minute: rewriting it all every few seconds cost a tenth of a core), but an endpoint whose condition
+    starts holding is written within the next housekeeping round, alone: a watcher killed in the
+    middle of that incident comes back knowing it."""
+    from dataclasses import replace
+
+    from mlops_console.core.engine import Engine
+    from mlops_console.core.housekeeping import DETECTOR_STATE_EVERY, _housekeeping_round
+
+    calm = '[[endpoints]]\nname = "calm"\nurl = "http://127.0.0.1:9"\nadapter = "generic"\n'
+    settings = settings_with(calm + FAST, tmp_path)
+    store = Store(settings.store.path)
+    engine = Engine(settings, store)
+    hot, quiet = engine.endpoints["api"].detected, engine.endpoints["calm"].detected
+
+    def judge(at: float, hot_p95: float) -> None:
+        evaluate(settings, reading(at, hot_p95), hot)
+        evaluate(settings, replace(reading(at, LATENCIES[int(at) % 3]), endpoint="calm"), quiet)
+
+    def stored() -> dict:
+        return store.read_detector_state()
+
+    def now_state(detected: DetectedRules) -> dict:
+        return json.loads(json.dumps(detected.to_state()))
+
+    for i in range(32):
+        judge(1000.0 + i, LATENCIES[i % 3])
+    due = {"status": float("inf"), "slice": 0.0, "sync": float("inf"), "remind": float("inf")}
+    due |= {"escalate": float("inf"), "prune": float("inf"), "detectors": 0.0}
+    await _housekeeping_round(engine, due)  # the period is due: everything learnt so far
+    learnt = stored()
+    assert learnt == {"api": now_state(hot), "calm": now_state(quiet)}
+
+    for i in range(32, 36):  # the hot endpoint's latency anomaly starts holding; the calm one learns on
+        judge(1000.0 + i, 0.027)
+    assert anomaly(evaluate(settings, reading(1036.0, 0.027), hot))[0].active is True
+    await _housekeeping_round(engine, due)  # within the period
+    assert stored()["api"] == now_state(hot), "the turned condition waits for the period"
+    assert stored()["calm"] == learnt["calm"] != now_state(quiet), "a quiet state rewritten early"
+
+    await _housekeeping_round(engine, due)
+    assert stored()["calm"] == learnt["calm"]
+    due["detectors"] -= DETECTOR_STATE_EVERY  # the period has passed
+    await _housekeeping_round(engine, due)
+    assert stored() == {"api": now_state(hot), "calm": now_state(quiet)}
+
+
 def test_restored_state_of_a_reconfigured_rule_is_not_used() -> None:
     settings, detected = settings_with(FAST), DetectedRules()
     for i in range(32):

@@ -23,7 +23,7 @@ from mlops_console.config import Settings, parse_settings
 from mlops_console.core.adapters import ProbeResult
 from mlops_console.core.alerts import AlertBook
 from mlops_console.core.alerts.external import open_external_alert
-from mlops_console.core.conditions import Reading, evaluate, quiet
+from mlops_console.core.conditions import DetectedRules, Reading, evaluate, judged_quietly, quiet
 from mlops_console.core.endpoint_state import EndpointState
 from mlops_console.core.engine import Engine
 from mlops_console.core.quality.snapshot import QualitySnapshot
@@ -255,6 +255,25 @@ def test_a_detector_judges_at_the_turn_of_its_period_while_every_static_rule_is_
         driven.probe(T0 + tick / 2, latency=0.05)  # 5x slower: far under the static 1 s limit
     assert len(driven.fired("latency_anomaly")) == 1, driven.writes
     assert driven.fired("latency_p95") == []
+
+
+def test_judging_quietly_learns_what_evaluate_learns_and_is_never_said_while_a_detector_holds() -> None:
+    """Once a minute every endpoint of a fleet has a detector value due; for an endpoint the book
+    holds nothing of, the engine judges it without building conditions (`judged_quietly`). It must
+    learn exactly what `evaluate` would, and never call quiet a reading whose condition holds."""
+    settings = settings_with(FAST_ANOMALY)
+    by_evaluate, by_judging = DetectedRules(), DetectedRules()
+    quietly_seen, held_seen = 0, 0
+    for tick in range(2 * 140):
+        p95 = (0.008, 0.009, 0.010)[tick // 2 % 3] if tick < 2 * 100 else 0.05
+        r = reading(now=T0 + tick / 2, window=WindowStats(p50=p95, p95=p95, p99=p95, samples=60, requests=60))
+        held = [c.rule for c in evaluate(settings, r, by_evaluate) if c.active]
+        quietly = judged_quietly(settings, r, by_judging)
+        assert not (quietly and held), f"judged quiet at tick {tick}, yet {held} holds"
+        assert by_judging.to_state() == by_evaluate.to_state(), f"learnt differently at tick {tick}"
+        quietly_seen += quietly
+        held_seen += bool(held)
+    assert quietly_seen > 2 * 90 and held_seen > 0
 
 
 def test_an_adopted_alert_resolves_although_each_probe_alone_is_quiet(tmp_path: Path) -> None:

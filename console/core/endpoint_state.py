@@ -110,6 +110,11 @@ class EndpointState:
         """The rules' parameters for this endpoint, resolved once (an engine's settings never change)."""
         self._minute = ProbeMinute()
         self._frozen: EndpointSnapshot | None = None
+        self._rolled: tuple[EndpointSnapshot, Rollup | None] | None = None
+        """The rollup taken with the snapshot it was taken with: everything a rollup is made of (the
+        minute's probes, the window, the rate, staleness) changes only with a new snapshot."""
+        self.slot = hash(settings.name)
+        """Which slice of the endpoints its status row is written with (see `housekeeping`)."""
 
     @property
     def name(self) -> str:
@@ -356,5 +361,10 @@ class EndpointState:
         """This minute's probes and traffic so far (None before the first probe)."""
         # Where Prometheus gives the figures, its quantiles of real traffic are the minute's latency
         # (there are no probe latencies to take them from).
+        frozen, rolled = self._frozen, self._rolled
+        if frozen is not None and rolled is not None and rolled[0] is frozen:
+            return rolled[1]  # taken every 2 s for every endpoint; a Prometheus-read one changes each round
         traffic = self.window.source == "prometheus" and self.stale is None
-        return self._minute.rollup(self.name, self.window.stats, self.rps, traffic_quantiles=traffic)
+        rollup = self._minute.rollup(self.name, self.window.stats, self.rps, traffic_quantiles=traffic)
+        self._rolled = None if frozen is None else (frozen, rollup)
+        return rollup

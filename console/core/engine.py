@@ -27,7 +27,7 @@ from mlops_console.core.alerts import (
     AlertBook,
     AlertWrite,
 )
-from mlops_console.core.conditions import Condition, evaluate, quiet
+from mlops_console.core.conditions import Condition, evaluate, judged_quietly
 from mlops_console.core.endpoint_state import EndpointState
 from mlops_console.core.engine_lease import lease_loop, step_down
 from mlops_console.core.housekeeping import ESCALATE_EVERY as ESCALATE_EVERY  # where callers found it
@@ -306,9 +306,10 @@ class Engine:
         if not state.firing and self.book.holds_nothing(state.name):
             # Most probes of a fleet: nothing open or pending and every value inside its limit. Then
             # no rule can start, fire or resolve anything, and building each condition (its text,
-            # its evidence) and asking the book would change nothing.
+            # its evidence) and asking the book would change nothing. The same once the detectors
+            # judged the values due and none holds.
             reading = state.reading(now)
-            if quiet(settings, reading, state.detected, resolved):
+            if judged_quietly(settings, reading, state.detected, resolved):
                 return
         else:
             reading = state.reading(now, tuple(self.book.open_rules(state.name)))

@@ -62,8 +62,10 @@ class StatusRows:
                 else:
                     snapshots.append(snapshot)
             rollup = state.rollup()
-            if rollup is not None and rollup != rolled.get(state.name):
-                rollups.append(rollup)
+            if rollup is not None:
+                written = rolled.get(state.name)
+                if rollup is not written and rollup != written:  # the same object: nothing changed
+                    rollups.append(rollup)
         return StatusBatch(tuple(snapshots), tuple(rollups))
 
     def written(self, batch: StatusBatch, gone: Iterable[str] = ()) -> None:

@@ -95,6 +95,23 @@ def quiet(
     return detected is None or detected.quiet(reading, rules)
 
 
+def judged_quietly(
+    settings: Settings,
+    reading: Reading,
+    detected: DetectedRules | None = None,
+    resolved: dict[str, RuleParams] | None = None,
+) -> bool:
+    """`quiet`, or quiet but for the detectors' values due: those are judged (as `evaluate` would
+    judge them) and True if none of their conditions holds now. Then `evaluate` would give no active
+    condition either; for an endpoint the alert book holds nothing of, the engine skips it."""
+    rules = EndpointRules(DEFAULTS, settings, reading, resolved)
+    if not all(family_quiet(reading, rules) for family_quiet in QUIET):
+        return False
+    if detected is None or detected.quiet(reading, rules):
+        return True
+    return detected.judge(reading, rules)
+
+
 def evaluate_pipeline(settings: Settings, reading: pipelines.PipelineReading) -> list[Condition]:
     """Each enabled pipeline rule's condition for one pipeline's runs (see `conditions/pipelines`)."""
     return pipelines.conditions(settings, reading)
@@ -121,6 +138,7 @@ __all__ = [
     "evaluate",
     "evaluate_pipeline",
     "evidence",
+    "judged_quietly",
     "params_for",
     "quiet",
     "rule_title",

@@ -205,7 +205,7 @@ class DetectedRules:
         self.changed = False
         """Something was learnt or judged since the state was last taken (`take_state`)."""
         self.urgent = False
-        """A condition turned (active, clear): its state should be stored now, so a watcher killed
+        """A condition started or stopped holding: its state should be stored now, so a watcher killed
         in the middle of an incident comes back knowing it."""
 
     def conditions(self, reading: Reading, rules: EndpointRules) -> Iterator[Condition | None]:
@@ -214,17 +214,7 @@ class DetectedRules:
             if failing and rule not in slo.RULES:
                 continue  # inhibited by `down`, like the static traffic rules: nothing learnt or judged
             tracker = self._tracker(rule, params)
-            slot = self._slot(reading, tracker.every)
-            if tracker.slot is None:
-                tracker.slot = slot  # the first value judged is the first whole period seen
-            elif slot != tracker.slot:
-                tracker.slot = slot
-                value, count = signal_value(tracker.spec.signal, reading, tracker.spec.target)
-                before = tracker.judgement.active if tracker.judgement else None
-                tracker.judgement = tracker.evaluator.update(reading.now, value, count)
-                tracker.condition = tracker.said = None
-                self.changed = True
-                self.urgent = self.urgent or tracker.judgement.active != before
+            self._judge(tracker, reading)
             if tracker.judgement is None or failing:
                 continue  # an SLO counts an outage against its budget, and `down` pages for it
             condition = tracker.condition
@@ -238,6 +228,38 @@ class DetectedRules:
                     version=reading.version,
                 )
             yield condition
+
+    def judge(self, reading: Reading, rules: EndpointRules) -> bool:
+        """Judge the values due, as `conditions` does, without building any condition; True if none
+        of the conditions `conditions` would yield now is active (then they change nothing for an
+        endpoint the alert book holds nothing of: once a minute, every endpoint of a fleet has a value
+        judged, and building each condition's text and evidence was most of that minute's work)."""
+        failing = bool(reading.consecutive_failures)
+        calm = True
+        for rule, params in self._rules(rules):
+            if failing and rule not in slo.RULES:
+                continue
+            tracker = self._tracker(rule, params)
+            self._judge(tracker, reading)
+            if not failing and tracker.judgement is not None and tracker.judgement.active:
+                calm = False
+        return calm
+
+    def _judge(self, tracker: _Tracker, reading: Reading) -> None:
+        """The tracker's value of this period, if it has not judged one yet."""
+        slot = self._slot(reading, tracker.every)
+        if tracker.slot is None:
+            tracker.slot = slot  # the first value judged is the first whole period seen
+        elif slot != tracker.slot:
+            tracker.slot = slot
+            value, count = signal_value(tracker.spec.signal, reading, tracker.spec.target)
+            held = tracker.judgement is not None and tracker.judgement.active is True
+            tracker.judgement = tracker.evaluator.update(reading.now, value, count)
+            tracker.condition = tracker.said = None
+            self.changed = True
+            # Only holding or not counts: a fleet whose figures go stale (no evidence either way)
+            # and come back is no incident, and would rewrite every endpoint's state twice.
+            self.urgent = self.urgent or (tracker.judgement.active is True) != held
 
     def quiet(self, reading: Reading, rules: EndpointRules) -> bool:
         """`conditions` would judge nothing now and yield no active condition (see `conditions.quiet`):

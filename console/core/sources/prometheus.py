@@ -37,6 +37,10 @@ BACKFILL_SLICE = 100.0
 """Seconds of throughput history read back per range query: at 10,000 endpoints the parsed answer of
 100 s takes about 40 MB at its peak, of 300 s about 90 MB."""
 
+ROUND_SLICE = 250
+"""Endpoints whose figures are put in place (and their rules evaluated) per turn of the event loop: a
+round's 10,000 at once held the loop for seconds, and every probe and write due meanwhile with it."""
+
 
 def client_for(settings: Settings) -> PromClient:
     prom = settings.prometheus
@@ -153,7 +157,9 @@ class PrometheusSource:
                     state.prometheus_failed(reason, now)
                 continue
             await self._backfill(http, queries, states, now)
-            for state in states:
+            for index, state in enumerate(states):
+                if index and index % ROUND_SLICE == 0:
+                    await asyncio.sleep(0)  # the rest of the engine (probes of a mixed fleet) runs meanwhile
                 state.set_prometheus(figures[state.name])
                 if state.health_source == "prometheus":
                     result = up[state.name]
