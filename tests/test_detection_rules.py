@@ -310,6 +310,78 @@ async def test_a_condition_that_turns_is_stored_at_once_and_a_quiet_state_only_e
     assert stored() == {"api": now_state(hot), "calm": now_state(quiet)}
 
 
+def _restarted(settings: Settings) -> DetectedRules:
+    """What a watcher started after a kill -9 continues from (`_restore_detectors`)."""
+    resumed = DetectedRules()
+    resumed.load(Store(settings.store.path).read_detector_state()["api"])
+    return resumed
+
+
+_DUE = {"status": float("inf"), "slice": 0.0, "sync": float("inf"), "remind": float("inf")}
+_DUE |= {"escalate": float("inf"), "prune": float("inf"), "detectors": 0.0}
+
+
+async def test_a_turned_state_the_store_refused_is_written_next_round_not_next_period(tmp_path: Path) -> None:
+    import sqlite3
+
+    from mlops_console.core.engine import Engine
+    from mlops_console.core.housekeeping import _housekeeping_round
+
+    settings = settings_with(FAST, tmp_path)
+    store = Store(settings.store.path, lock_timeout=0.2)
+    engine = Engine(settings, store)
+    hot = engine.endpoints["api"].detected
+    for i in range(32):
+        evaluate(settings, reading(1000.0 + i, LATENCIES[i % 3]), hot)
+    due = dict(_DUE)
+    await _housekeeping_round(engine, due)  # the period's write
+    for i in range(32, 36):
+        (condition,) = anomaly(evaluate(settings, reading(1000.0 + i, 0.027), hot))
+    assert condition.active is True and hot.urgent
+    other = sqlite3.connect(settings.store.path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process's write holds the lock for a moment
+    with pytest.raises(sqlite3.OperationalError):
+        await _housekeeping_round(engine, due)  # the loop logs it and comes back in 0.5 s
+    other.execute("COMMIT")
+    other.close()
+    await _housekeeping_round(engine, due)  # still within the period
+    assert store.read_detector_state()["api"] == json.loads(json.dumps(hot.to_state()))
+
+
+async def test_slow_values_counted_toward_k_of_n_are_stored_at_once(tmp_path: Path) -> None:
+    """A watcher killed after 3 of the 4 slow values its latency rule needs comes back counting 3: it
+    pages at the 4th, as the one not killed does (not 4 values late); and one killed after a blip has
+    passed comes back counting what is left of it: one slow value then pages no one."""
+    from mlops_console.core.engine import Engine
+    from mlops_console.core.housekeeping import _housekeeping_round
+
+    settings = settings_with(FAST, tmp_path)
+    engine = Engine(settings, Store(settings.store.path))
+    live = engine.endpoints["api"].detected
+    for i in range(32):
+        evaluate(settings, reading(1000.0 + i, LATENCIES[i % 3]), live)
+    due = dict(_DUE)
+    await _housekeeping_round(engine, due)  # the period's write
+    for i in range(32, 35):
+        (condition,) = anomaly(evaluate(settings, reading(1000.0 + i, 0.027), live))
+    assert condition.active is False and condition.evidence["anomalous_recent"] == 3
+    await _housekeeping_round(engine, due)  # the next round, within the period
+    resumed = _restarted(settings)
+    evaluate(settings, reading(1100.0, 0.027), resumed)  # its first value sets its period
+    (restarted,) = anomaly(evaluate(settings, reading(1101.0, 0.027), resumed))
+    assert anomaly(evaluate(settings, reading(1035.0, 0.027), live))[0].active is True
+    assert restarted.active is True, restarted.evidence
+
+    for i in range(36, 41):  # back to normal: the blip leaves the last 5 values
+        evaluate(settings, reading(1000.0 + i, LATENCIES[i % 3]), live)
+    await _housekeeping_round(engine, due)
+    assert anomaly(evaluate(settings, reading(1041.0, 0.027), live))[0].active is False
+    resumed = _restarted(settings)
+    evaluate(settings, reading(1100.0, LATENCIES[0]), resumed)
+    (restarted,) = anomaly(evaluate(settings, reading(1101.0, 0.027), resumed))
+    assert restarted.active is False, restarted.evidence
+
+
 def test_restored_state_of_a_reconfigured_rule_is_not_used() -> None:
     settings, detected = settings_with(FAST), DetectedRules()
     for i in range(32):

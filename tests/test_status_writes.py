@@ -50,3 +50,16 @@ def test_status_rows_are_replaced_and_read_back_as_written(tmp_path: Path) -> No
     assert EndpointSnapshot.from_dict(rows[0]) == second
     assert EndpointSnapshot.from_dict(rows[1]) == other
     assert rows[0]["updated_at"] >= rows[1]["updated_at"]
+
+
+def test_a_row_with_an_infinite_quality_figure_reads_back_for_followers(tmp_path: Path) -> None:
+    """A diverged regressor's rmse is infinite: its row must still read back (a follower that cannot
+    read the rows shows nothing, and a standby watcher's lease task fails on it)."""
+    from mlops_console.core.quality.snapshot import QualitySnapshot
+
+    quality = QualitySnapshot(log="x", evaluated_at=1.0, performance=(("rmse", float("inf"), 0.4),))
+    row = EndpointSnapshot(name="api", url="http://127.0.0.1:1", adapter="generic", quality=quality)
+    store = Store(tmp_path / "c.db")
+    store.write_status([row.to_dict()], engine={"owner": "me", "state": "running"})
+    (back,) = [EndpointSnapshot.from_dict(r) for r in store.read_status()]
+    assert back.quality is not None and back.quality.performance == (("rmse", float("inf"), 0.4),)

@@ -195,12 +195,14 @@ async def write_detector_states(
     else:
         names = [name for name, state in engine.endpoints.items() if everything or state.detected.changed]
     for first in range(0, len(names), DETECTOR_STATE_BATCH):
-        learnt = {}
+        learnt, urgent = {}, set()
         for index, name in enumerate(names[first : first + DETECTOR_STATE_BATCH]):
             if index and index % DETECTOR_STATE_SLICE == 0:
                 await asyncio.sleep(0)
             state = engine.endpoints.get(name)  # gone meanwhile
             if state is not None:
+                if state.detected.urgent:
+                    urgent.add(name)
                 taken = state.detected.to_state() if everything else state.detected.take_state()
                 if taken:
                     learnt[name] = taken
@@ -208,7 +210,8 @@ async def write_detector_states(
             await engine._in_store(engine.store.write_detector_state, learnt)
         except sqlite3.Error:
             for name in learnt:
-                if name in engine.endpoints:
-                    engine.endpoints[name].detected.changed = True  # written next round instead
+                if name in engine.endpoints:  # written next round instead (an urgent one, not next period)
+                    detected = engine.endpoints[name].detected
+                    detected.changed, detected.urgent = True, detected.urgent or name in urgent
             raise
         del learnt

@@ -253,13 +253,19 @@ class DetectedRules:
         elif slot != tracker.slot:
             tracker.slot = slot
             value, count = signal_value(tracker.spec.signal, reading, tracker.spec.target)
-            held = tracker.judgement is not None and tracker.judgement.active is True
-            tracker.judgement = tracker.evaluator.update(reading.now, value, count)
+            before = tracker.judgement
+            held = before is not None and before.active is True
+            counted = before.anomalous_recent if before is not None else 0
+            judgement = tracker.judgement = tracker.evaluator.update(reading.now, value, count)
             tracker.condition = tracker.said = None
             self.changed = True
-            # Only holding or not counts: a fleet whose figures go stale (no evidence either way)
-            # and come back is no incident, and would rewrite every endpoint's state twice.
-            self.urgent = self.urgent or (tracker.judgement.active is True) != held
+            # Holding or not, and the anomalous values counted toward k of n: a watcher restarted
+            # from an older count would page late, or on one slow value after a blip. Not a change
+            # between no evidence and clear: a fleet whose figures go stale and come back is no
+            # incident, and would rewrite every endpoint's state twice.
+            self.urgent = (
+                self.urgent or (judgement.active is True) != held or judgement.anomalous_recent != counted
+            )
 
     def quiet(self, reading: Reading, rules: EndpointRules) -> bool:
         """`conditions` would judge nothing now and yield no active condition (see `conditions.quiet`):
