@@ -13,13 +13,16 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
 import orjson
 
 from mlops_console.core.adapters import HttpAnswer, describe_exception, excerpt, timed_request, too_large
+
+if TYPE_CHECKING:
+    from mlops_console.config import Settings
 
 T = TypeVar("T")
 MAX_ANSWER = 64 << 20
@@ -245,3 +248,10 @@ def _vector(data: Any) -> list[Sample]:
         if at is not None and value is not None:
             out.append(Sample(_labels(series), value, at))
     return out
+
+
+def client_for(settings: Settings) -> PromClient:
+    """The client of `[prometheus]` (which must be set)."""
+    prom = settings.prometheus
+    assert prom is not None
+    return PromClient(prom.url, prom.timeout, prom.bearer_token, prom.username, prom.password)

@@ -259,10 +259,9 @@ class DetectedRules:
             judgement = tracker.judgement = tracker.evaluator.update(reading.now, value, count)
             tracker.condition = tracker.said = None
             self.changed = True
-            # Holding or not, and the anomalous values counted toward k of n: a watcher restarted
-            # from an older count would page late, or on one slow value after a blip. Not a change
-            # between no evidence and clear: a fleet whose figures go stale and come back is no
-            # incident, and would rewrite every endpoint's state twice.
+            # Holding or not, and the count toward k of n (restarted from an older one, a watcher pages
+            # late, or on one slow value after a blip); not no evidence against clear (a fleet's stale
+            # figures coming back are no incident, and would rewrite every state twice).
             self.urgent = (
                 self.urgent or (judgement.active is True) != held or judgement.anomalous_recent != counted
             )

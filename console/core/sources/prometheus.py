@@ -24,7 +24,7 @@ from mlops_console.config import (
 )
 from mlops_console.core.adapters import ProbeResult, new_http_session
 from mlops_console.core.endpoint_state import EndpointState, PromFigures
-from mlops_console.core.promapi import PromClient, PromError, by_label
+from mlops_console.core.promapi import PromError, by_label, client_for
 from mlops_console.core.promql import SignalQueries, expand
 from mlops_console.core.series import RPS_KEEP, RPS_STEP
 from mlops_console.core.sources.base import Loop, Sink
@@ -40,12 +40,6 @@ BACKFILL_SLICE = 100.0
 ROUND_SLICE = 250
 """Endpoints whose figures are put in place (and their rules evaluated) per turn of the event loop: a
 round's 10,000 at once held the loop for seconds, and every probe and write due meanwhile with it."""
-
-
-def client_for(settings: Settings) -> PromClient:
-    prom = settings.prometheus
-    assert prom is not None
-    return PromClient(prom.url, prom.timeout, prom.bearer_token, prom.username, prom.password)
 
 
 class PrometheusSource:

@@ -19,10 +19,9 @@ import aiohttp
 
 from mlops_console.config import EndpointSettings, PrometheusQueries, Settings
 from mlops_console.core.adapters import create_adapter, new_http_session
-from mlops_console.core.promapi import PromClient, PromError
+from mlops_console.core.promapi import PromClient, PromError, client_for
 from mlops_console.core.promql import SignalQueries, _matchers, expand
 from mlops_console.core.snapshot import EndpointSnapshot
-from mlops_console.core.sources.prometheus import client_for
 from mlops_console.core.store import Rollup, Store
 
 __all__ = ["FILL_SLICE", "FILL_SPAN", "PromError", "chart_history", "fleet_minutes", "read_history"]
