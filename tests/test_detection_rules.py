@@ -11,6 +11,7 @@ import dataclasses
 import itertools
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -24,6 +25,9 @@ from mlops_console.core.detectors.signals import DEFAULT_RULES
 from mlops_console.core.replay import rules_for
 from mlops_console.core.series import WindowStats
 from mlops_console.core.store import Store
+
+if TYPE_CHECKING:
+    from mlops_console.core.engine import Engine
 
 LATENCIES = (0.008, 0.009, 0.010)
 
@@ -260,6 +264,36 @@ def test_restored_detectors_continue_an_ongoing_anomaly_without_warming_up(tmp_p
     assert anomaly(evaluate(settings, reading(1101.0, 0.027), fresh))[0].active is None
 
 
+def _restarted(settings: Settings) -> DetectedRules:
+    """What a watcher started after a kill -9 continues from (`_restore_detectors`)."""
+    resumed = DetectedRules()
+    resumed.load(Store(settings.store.path).read_detector_state()["api"])
+    return resumed
+
+
+def _housekeeping_due() -> dict[str, float]:
+    """A housekeeping round's last runs: only the status slice and the detectors' period are due."""
+    due = {"status": float("inf"), "slice": 0.0, "sync": float("inf"), "remind": float("inf")}
+    return due | {"escalate": float("inf"), "prune": float("inf"), "detectors": 0.0}
+
+
+async def _learnt_and_stored(
+    tmp_path: Path, store: Store | None = None
+) -> tuple[Settings, Engine, DetectedRules]:
+    """An engine whose endpoint `api` has learnt its baseline (32 ordinary values), stored by the
+    period's write: its settings, its engine and the endpoint's detectors."""
+    from mlops_console.core.engine import Engine
+    from mlops_console.core.housekeeping import _housekeeping_round
+
+    settings = settings_with(FAST, tmp_path)
+    engine = Engine(settings, store or Store(settings.store.path))
+    detected = engine.endpoints["api"].detected
+    for i in range(32):
+        evaluate(settings, reading(1000.0 + i, LATENCIES[i % 3]), detected)
+    await _housekeeping_round(engine, _housekeeping_due())  # the period's write
+    return settings, engine, detected
+
+
 async def test_a_condition_that_turns_is_stored_at_once_and_a_quiet_state_only_every_period(
     tmp_path: Path,
 ) -> None:
@@ -290,8 +324,7 @@ async def test_a_condition_that_turns_is_stored_at_once_and_a_quiet_state_only_e
 
     for i in range(32):
         judge(1000.0 + i, LATENCIES[i % 3])
-    due = {"status": float("inf"), "slice": 0.0, "sync": float("inf"), "remind": float("inf")}
-    due |= {"escalate": float("inf"), "prune": float("inf"), "detectors": 0.0}
+    due = _housekeeping_due()
     await _housekeeping_round(engine, due)  # the period is due: everything learnt so far
     learnt = stored()
     assert learnt == {"api": now_state(hot), "calm": now_state(quiet)}
@@ -310,31 +343,14 @@ async def test_a_condition_that_turns_is_stored_at_once_and_a_quiet_state_only_e
     assert stored() == {"api": now_state(hot), "calm": now_state(quiet)}
 
 
-def _restarted(settings: Settings) -> DetectedRules:
-    """What a watcher started after a kill -9 continues from (`_restore_detectors`)."""
-    resumed = DetectedRules()
-    resumed.load(Store(settings.store.path).read_detector_state()["api"])
-    return resumed
-
-
-_DUE = {"status": float("inf"), "slice": 0.0, "sync": float("inf"), "remind": float("inf")}
-_DUE |= {"escalate": float("inf"), "prune": float("inf"), "detectors": 0.0}
-
-
 async def test_a_turned_state_the_store_refused_is_written_next_round_not_next_period(tmp_path: Path) -> None:
     import sqlite3
 
-    from mlops_console.core.engine import Engine
     from mlops_console.core.housekeeping import _housekeeping_round
 
-    settings = settings_with(FAST, tmp_path)
-    store = Store(settings.store.path, lock_timeout=0.2)
-    engine = Engine(settings, store)
-    hot = engine.endpoints["api"].detected
-    for i in range(32):
-        evaluate(settings, reading(1000.0 + i, LATENCIES[i % 3]), hot)
-    due = dict(_DUE)
-    await _housekeeping_round(engine, due)  # the period's write
+    store = Store(tmp_path / "c.db", lock_timeout=0.2)  # the file `settings_with` names
+    settings, engine, hot = await _learnt_and_stored(tmp_path, store)
+    due = _housekeeping_due()
     for i in range(32, 36):
         (condition,) = anomaly(evaluate(settings, reading(1000.0 + i, 0.027), hot))
     assert condition.active is True and hot.urgent
@@ -352,16 +368,10 @@ async def test_slow_values_counted_toward_k_of_n_are_stored_at_once(tmp_path: Pa
     """A watcher killed after 3 of the 4 slow values its latency rule needs comes back counting 3: it
     pages at the 4th, as the one not killed does (not 4 values late); and one killed after a blip has
     passed comes back counting what is left of it: one slow value then pages no one."""
-    from mlops_console.core.engine import Engine
     from mlops_console.core.housekeeping import _housekeeping_round
 
-    settings = settings_with(FAST, tmp_path)
-    engine = Engine(settings, Store(settings.store.path))
-    live = engine.endpoints["api"].detected
-    for i in range(32):
-        evaluate(settings, reading(1000.0 + i, LATENCIES[i % 3]), live)
-    due = dict(_DUE)
-    await _housekeeping_round(engine, due)  # the period's write
+    settings, engine, live = await _learnt_and_stored(tmp_path)
+    due = _housekeeping_due()
     for i in range(32, 35):
         (condition,) = anomaly(evaluate(settings, reading(1000.0 + i, 0.027), live))
     assert condition.active is False and condition.evidence["anomalous_recent"] == 3

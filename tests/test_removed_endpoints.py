@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,22 @@ async def probes_pass(engine: Engine, count: int) -> None:
     await async_wait_for(lambda: engine.stats.probes >= done + count, what=f"{count} probes more")
 
 
+async def restarted_twice(
+    settings: Settings, sink: Sink, new: str, judged: Callable[[Engine], Awaitable[None]]
+) -> list[str]:
+    """A watcher on `settings`, started twice: the first resolves the removed and the renamed-old
+    name's alerts (two resolve pages) and pages for `new`; each run then lets the engine judge
+    (`judged`) and has nothing left to settle. Returns the resolve pages' titles, sorted."""
+    for run in range(2):  # and once more: what resolved stays resolved, nothing pages again
+        async with running(settings) as engine:
+            if run == 0:
+                await async_wait_for(lambda: len(pages(sink, "RESOLVED")) == 2, what="two resolves")
+                await async_wait_for(lambda: pages(sink, "FIRING", new), what="the new name's page")
+            await judged(engine)
+            assert engine.removed_endpoints == {}
+    return sorted(m["title"] for m in pages(sink, "RESOLVED"))
+
+
 async def test_a_removed_endpoint_resolves_once_and_the_rest_stay(tmp_path: Path, sink: Sink) -> None:
     dead = {name: f"http://127.0.0.1:{free_port()}" for name in ("kept", "removed", "before")}
     first = config(tmp_path, sink, dead)
@@ -77,14 +93,8 @@ async def test_a_removed_endpoint_resolves_once_and_the_rest_stay(tmp_path: Path
     # `removed` gone from [[endpoints]], `before` renamed to `after` (the same URL): a removed
     # endpoint and a new one, which pages for itself.
     second = config(tmp_path, sink, {"kept": dead["kept"], "after": dead["before"]})
-    for run in range(2):  # and once more: what resolved stays resolved, nothing pages again
-        async with running(second) as engine:
-            if run == 0:
-                await async_wait_for(lambda: len(pages(sink, "RESOLVED")) == 2, what="two resolves")
-                await async_wait_for(lambda: pages(sink, "FIRING", "after"), what="the new name's page")
-            await probes_pass(engine, 15)  # past the adopted alerts' clear window, were they clear
-            assert engine.removed_endpoints == {}
-    resolves = sorted(m["title"] for m in pages(sink, "RESOLVED"))
+    # Past the adopted alerts' clear window, were they clear.
+    resolves = await restarted_twice(second, sink, "after", lambda engine: probes_pass(engine, 15))
     expected = ["[RESOLVED] before: endpoint down", "[RESOLVED] removed: endpoint down"]
     assert resolves == expected, sink.titles()
     assert len(pages(sink, "FIRING")) == 4, sink.titles()
@@ -282,14 +292,7 @@ async def test_a_removed_pipeline_resolves_once_and_the_rest_stay(
     # `removed` gone from [[pipelines]], `before` renamed to `after` (the same experiment): a removed
     # pipeline and a new one, which pages for itself.
     second = with_pipelines(tmp_path, sink, uri, {"kept": jobs["kept"], "after": jobs["before"]})
-    for run in range(2):  # and once more: what resolved stays resolved, nothing pages again
-        async with running(second) as engine:
-            if run == 0:
-                await async_wait_for(lambda: len(pages(sink, "RESOLVED")) == 2, what="two resolves")
-                await async_wait_for(lambda: pages(sink, "FIRING", "pipeline:after"), what="the new page")
-            await pipelines_read(engine, 3)
-            assert engine.removed_endpoints == {}
-    resolves = sorted(m["title"] for m in pages(sink, "RESOLVED"))
+    resolves = await restarted_twice(second, sink, "pipeline:after", lambda engine: pipelines_read(engine, 3))
     expected = [
         "[RESOLVED] pipeline:before: pipeline run failed",
         "[RESOLVED] pipeline:removed: pipeline run failed",
@@ -326,7 +329,7 @@ async def test_a_console_leading_for_want_of_a_watcher_resolves_no_pipeline_this
 
 
 async def test_pipeline_prefix_is_reserved_for_pipelines_in_config_and_discovery(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Pipelines' alerts carry `pipeline:NAME` where an endpoint's name goes, and resolve without waiting
     for discovery once the pipeline is gone: an endpoint may not be named so, whether configured (exit
@@ -367,17 +370,13 @@ async def test_pipeline_prefix_is_reserved_for_pipelines_in_config_and_discovery
             "discover": [{"targets": {}, "name": "{job}:{instance}"}],
         }
     )
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
-    logging.getLogger("mlops_console.prometheus").addHandler(handler)
     try:
         async with ClientSession() as http:
-            found = await found_by(
-                PromClient(f"http://127.0.0.1:{port}", 2.0), http, settings.discover[0], "job"
-            )
+            with caplog.at_level(logging.WARNING, logger="mlops_console.prometheus"):
+                found = await found_by(
+                    PromClient(f"http://127.0.0.1:{port}", 2.0), http, settings.discover[0], "job"
+                )
     finally:
-        logging.getLogger("mlops_console.prometheus").removeHandler(handler)
         await runner.cleanup()
     assert [e.name for e in found] == ["models:10.0.0.7:8080"]
-    assert any("may not start with 'pipeline:'" in r.getMessage() for r in records)
+    assert any("may not start with 'pipeline:'" in r.getMessage() for r in caplog.records)

@@ -89,10 +89,8 @@ def quiet(
 
     False is no verdict: the rules must be evaluated. A family's `quiet` may answer False where its
     rules would all be clear or unknown, never True where one would be active."""
-    rules = EndpointRules(DEFAULTS, settings, reading, resolved)
-    if not all(family_quiet(reading, rules) for family_quiet in QUIET):
-        return False
-    return detected is None or detected.quiet(reading, rules)
+    rules = _statically_quiet(settings, reading, resolved)
+    return rules is not None and (detected is None or detected.quiet(reading, rules))
 
 
 def judged_quietly(
@@ -104,12 +102,18 @@ def judged_quietly(
     """`quiet`, or quiet but for the detectors' values due: those are judged (as `evaluate` would
     judge them) and True if none of their conditions holds now. Then `evaluate` would give no active
     condition either; for an endpoint the alert book holds nothing of, the engine skips it."""
-    rules = EndpointRules(DEFAULTS, settings, reading, resolved)
-    if not all(family_quiet(reading, rules) for family_quiet in QUIET):
+    rules = _statically_quiet(settings, reading, resolved)
+    if rules is None:
         return False
-    if detected is None or detected.quiet(reading, rules):
-        return True
-    return detected.judge(reading, rules)
+    return detected is None or detected.quiet(reading, rules) or detected.judge(reading, rules)
+
+
+def _statically_quiet(
+    settings: Settings, reading: Reading, resolved: dict[str, RuleParams] | None
+) -> EndpointRules | None:
+    """The endpoint's rules if no rule family with a static limit can hold now, else None."""
+    rules = EndpointRules(DEFAULTS, settings, reading, resolved)
+    return rules if all(family_quiet(reading, rules) for family_quiet in QUIET) else None
 
 
 def evaluate_pipeline(settings: Settings, reading: pipelines.PipelineReading) -> list[Condition]:
