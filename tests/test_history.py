@@ -237,12 +237,13 @@ async def test_a_discovered_endpoints_charts_read_prometheus_too(tmp_path: Path)
         discovered=True,
         prometheus_id="10.0.0.7:8080",
     )
-    # Found a minute ago: two minutes stored, no probe latencies (the console does not probe it).
+    # Found a minute ago: two minutes stored, no probe latencies (the console does not probe it); its
+    # sparkline holds Prometheus' medians, which are not probes to chart as such.
     new = dataclasses.replace(
         found,
         name="models-10.0.0.8:8080",
         prometheus_id="10.0.0.8:8080",
-        latency_history=(),
+        latency_history=(0.0039, 0.004),
         p50=0.004,
         p95=0.011,
         p99=0.02,
@@ -287,6 +288,27 @@ async def test_a_discovered_endpoints_charts_read_prometheus_too(tmp_path: Path)
         other = app.screen
         assert isinstance(other, EndpointDetailScreen) and other.endpoint_name == "iris-staging"
         assert str(other.latency_chart.border_subtitle) == ""
+
+
+def test_a_prometheus_read_endpoints_sparkline_is_its_recent_medians() -> None:
+    """No probe times an endpoint whose health comes from `up{}`: its latency sparkline is the medians
+    Prometheus gave, one a round, the last PROM_LATENCY_POINTS of them; a round without one adds
+    nothing. Where the console's probes time it, the sparkline stays theirs."""
+    from mlops_console.core.endpoint_state import PROM_LATENCY_POINTS, PromFigures
+
+    endpoint = EndpointSettings(name="api", url="http://127.0.0.1:9", adapter="generic", source="prometheus")
+    alone = EndpointState(endpoint, source="prometheus", health_source="prometheus")
+    probed = EndpointState(endpoint, source="prometheus", health_source="probe")
+    at = MINUTE * 60.0
+    medians = [0.001 * (i + 1) + 1e-9 for i in range(PROM_LATENCY_POINTS + 5)]
+    for i, p50 in enumerate(medians):
+        for state in (alone, probed):
+            state.set_prometheus(PromFigures(at + 15 * i, 4.0, 0.0, p50, 0.05, 0.09, 60))
+    alone.set_prometheus(PromFigures(at + 15 * len(medians), 4.0, 0.0, None, None, None, 60))
+    shown = alone.snapshot().latency_history
+    assert shown == tuple(round(v, 6) for v in medians[-PROM_LATENCY_POINTS:]), shown
+    probed.record(ProbeResult(ok=True, latency=0.25), at + 400)
+    assert probed.snapshot().latency_history == (0.25,)
 
 
 def test_a_prometheus_endpoints_minute_keeps_prometheus_quantiles() -> None:

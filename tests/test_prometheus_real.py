@@ -180,6 +180,7 @@ def test_rates_and_quantiles_through_prometheus_agree_with_direct_scrapes(fleet:
     assert abs(theirs.p95 - mine.p95) <= max(0.5 * mine.p95, 0.005), (theirs.p95, mine.p95)
     assert (theirs.error_ratio, mine.error_ratio) == (0.0, 0.0)
     assert state.snapshot().health == "up" and state.snapshot().health_source == "prometheus"
+    assert theirs.p50 is not None and state.snapshot().latency_history[-1] == round(theirs.p50, 6)
     print(
         f"rps {theirs.rps:.2f} via Prometheus, {mine.rps:.2f} direct; "
         f"p95 {theirs.p95:.4f} s, {mine.p95:.4f} s"

@@ -24,6 +24,8 @@ log = logging.getLogger("mlops_console.engine")
 
 RECENT_ERRORS = 20
 RPS_HISTORY_POINTS = 60
+PROM_LATENCY_POINTS = 20
+"""Prometheus' medians kept for the sparkline of an endpoint no probe times (one a round: 5 min at 15 s)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,9 @@ class EndpointState:
         """Why the figures shown are the last good ones (Prometheus unreachable, a bad answer...)."""
         self.round_at: float | None = None
         """When the Prometheus source last tried to read this endpoint (answered or not)."""
+        self.prom_latencies: tuple[float, ...] = ()
+        """The recent medians Prometheus gave, oldest first: the sparkline where no probe times the
+        endpoint. A tuple, so the snapshot shares it instead of copying a ring."""
         self.backfilled = False
         """Its throughput history was read back from Prometheus (or there was none)."""
         self.missing_since: float | None = None
@@ -193,6 +198,9 @@ class EndpointState:
         history = self.series.rps_history
         if figures.rps is not None and (not history or figures.at - history[-1][0] >= RPS_STEP):
             history.append((figures.at, figures.rps))
+        if figures.p50 is not None and self.health_source == "prometheus":
+            # Rounded as probe latencies are: these go into the status row's JSON.
+            self.prom_latencies = (*self.prom_latencies[1 - PROM_LATENCY_POINTS :], round(figures.p50, 6))
         self.refresh(figures.at)
 
     def prometheus_failed(self, reason: str, now: float) -> None:
@@ -310,7 +318,7 @@ class EndpointState:
                 rps=self.rps,
                 rps_5m=self.rps_5m,
                 error_ratio=stats.error_ratio,
-                latency_history=self.series.latencies(),
+                latency_history=self.prom_latencies or self.series.latencies(),
                 rps_history=self.series.rps_history.values(RPS_HISTORY_POINTS),
                 last_ok_at=self.last_ok_at,
                 last_probe_at=self.last_probe_at,

@@ -56,7 +56,8 @@ class EndpointSnapshot:
     error_ratio: float | None = None
     """Share of failed requests over the last minute (metrics), else of failed probes."""
     latency_history: tuple[float, ...] = ()
-    """Recent probe latencies (seconds), oldest first, for sparklines."""
+    """Recent probe latencies (seconds), oldest first, for sparklines; where Prometheus alone reads the
+    endpoint (health from `up{}`), the medians it gave, one a round."""
     rps_history: tuple[float, ...] = ()
     last_ok_at: float | None = None
     last_probe_at: float | None = None

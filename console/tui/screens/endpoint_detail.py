@@ -249,7 +249,7 @@ class EndpointDetailScreen(ConsoleScreen):
             )
             return
         interval = self._interval()
-        if e.prometheus_id is not None and not e.latency_history:
+        if e.prometheus_id is not None and (e.health_source == "prometheus" or not e.latency_history):
             self._show_prometheus_latency(e, rollups, now)
         else:
             # One point per successful probe, `interval` apart while the endpoint answers.
