@@ -142,3 +142,36 @@ async def test_figures_from_an_unanswering_prometheus_show_as_stale(app: MlopsCo
         app.post_message(SnapshotReceived(sample.snapshot()))
         await pilot.pause()
         assert "stale" not in str(app.screen.summary.render())
+
+
+async def test_the_served_version_panel_says_why_it_shows_no_version(app: MlopsConsole) -> None:
+    """The detail screen's version panel shows the registry's record of the served version; an
+    endpoint with no model set, or none known yet, says so instead of "loading…" for ever, and the
+    record appears once a version is known."""
+    from rich.console import Console
+
+    from tests._loopback import async_wait_for
+
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        unknown = _with(sample.snapshot(), "iris-prod", served_version=None, expected_version=None)
+        app.post_message(SnapshotReceived(unknown))
+        await pilot.pause()
+        await pilot.press("colon", *"endpoint iris-prod", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, EndpointDetailScreen)
+
+        def panel() -> str:
+            out = Console(width=80, no_color=True)
+            with out.capture() as shown:
+                out.print(screen.version_panel.content)
+            return shown.get()
+
+        assert "model version: not known yet" in panel(), panel()
+        app.post_message(SnapshotReceived(sample.snapshot()))  # serves v2, the registry has its record
+        await async_wait_for(lambda: "accuracy" in panel(), what="the registry's record of v2")
+        assert "iris v2" in panel() and "0.91" in panel(), panel()
+        assert str(screen.version_panel.border_title) == "served model version v2"
+        app.post_message(SnapshotReceived(_with(sample.snapshot(), "iris-prod", model=None)))
+        await async_wait_for(lambda: "model version: no model set" in panel(), what="no model")

@@ -199,9 +199,15 @@ class EndpointDetailScreen(ConsoleScreen):
         self._show_errors(e, now)
         self._show_charts(e, now)
         key = (e.model, e.served_version or e.expected_version)
-        if key != self._version_key and e.model and key[1]:
+        if key != self._version_key:
             self._version_key = key
-            self._load_version(e.model, key[1])
+            if e.model and key[1]:
+                self._load_version(e.model, key[1])
+            else:  # "loading…" would wait for ever
+                said = (
+                    "not known yet: neither the endpoint nor the registry says" if e.model else "no model set"
+                )
+                self.version_panel.update(Text(f"model version: {said}", style="dim"))
 
     def _show_errors(self, e: EndpointSnapshot, now: float) -> None:
         colors = self.console.theme_colors()
