@@ -138,7 +138,7 @@ async def test_figures_from_an_unanswering_prometheus_show_as_stale(app: MlopsCo
         await settle(pilot)
         summary = str(app.screen.summary.render())
         assert f"latency stale ({reason}) p50 4.2ms" in summary
-        assert "health from Prometheus up{}" in summary
+        assert "health from Prometheus up{} · readings 720, failed 0" in summary, summary
         app.post_message(SnapshotReceived(sample.snapshot()))
         await pilot.pause()
         assert "stale" not in str(app.screen.summary.render())
@@ -169,6 +169,7 @@ async def test_the_served_version_panel_says_why_it_shows_no_version(app: MlopsC
             return shown.get()
 
         assert "model version: not known yet" in panel(), panel()
+        assert "· probes 720, failed 0, 0 in a row" in str(screen.summary.render()), "its own probes counted"
         app.post_message(SnapshotReceived(sample.snapshot()))  # serves v2, the registry has its record
         await async_wait_for(lambda: "accuracy" in panel(), what="the registry's record of v2")
         assert "iris v2" in panel() and "0.91" in panel(), panel()

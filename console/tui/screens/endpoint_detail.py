@@ -184,9 +184,8 @@ class EndpointDetailScreen(ConsoleScreen):
         )
         out.append(
             f"   last ok {formatting.age(e.last_ok_at, now)}{' ago' if e.last_ok_at else ''}"
-            + (" · health from Prometheus up{}" if e.health_source == "prometheus" else "")
-            + f" · probes {e.probes}, failed {e.failures}"
-            f", {e.consecutive_failures} in a row"
+            + (" · health from Prometheus up{} · readings" if e.health_source != "probe" else " · probes")
+            + f" {e.probes}, failed {e.failures}, {e.consecutive_failures} in a row"
         )
         firing, pending = firing_and_pending(e.firing)
         if firing:
