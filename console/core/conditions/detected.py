@@ -255,16 +255,16 @@ class DetectedRules:
             value, count = signal_value(tracker.spec.signal, reading, tracker.spec.target)
             before = tracker.judgement
             held = before is not None and before.active is True
-            counted = before.anomalous_recent if before is not None else 0
+            counted = tracker.evaluator.anomalous_recent
             judgement = tracker.judgement = tracker.evaluator.update(reading.now, value, count)
             tracker.condition = tracker.said = None
             self.changed = True
-            # Holding or not, and the count toward k of n (restarted from an older one, a watcher pages
-            # late, or on one slow value after a blip); not no evidence against clear (a fleet's stale
-            # figures coming back are no incident, and would rewrite every state twice).
-            self.urgent = (
-                self.urgent or (judgement.active is True) != held or judgement.anomalous_recent != counted
-            )
+            # Holding or not, and every verdict toward k of n while one of the last n is anomalous: where
+            # they stand decides when the slow ones leave (restarted from older ones, a watcher pages late,
+            # or on one slow value after a blip); not no evidence against clear (a fleet's stale figures
+            # coming back are no incident, and would rewrite every state twice).
+            moved = judgement.verdict.anomalous is not None and (counted or judgement.anomalous_recent)
+            self.urgent = self.urgent or (judgement.active is True) != held or bool(moved)
 
     def quiet(self, reading: Reading, rules: EndpointRules) -> bool:
         """`conditions` would judge nothing now and yield no active condition (see `conditions.quiet`):

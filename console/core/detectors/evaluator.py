@@ -40,6 +40,11 @@ class SignalEvaluator:
         self._recent: list[bool] = []
         """The last `n` verdicts (a list: an empty deque takes 760 bytes, and a fleet keeps 60,000)."""
 
+    @property
+    def anomalous_recent(self) -> int:
+        """Anomalous verdicts among the last `n` polls so far."""
+        return sum(self._recent)
+
     def update(self, at: float, value: float | None, count: float | None = None) -> Judgement:
         verdict = self.detector.update(at, value, count)
         if verdict.anomalous is None:
