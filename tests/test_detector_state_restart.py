@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlops_console.core.conditions import DetectedRules
 from tests.test_detection_rules import (
     LATENCIES,
     _housekeeping_due,
@@ -59,3 +60,46 @@ async def test_ordinary_values_with_nothing_slow_in_the_last_n_wait_for_the_peri
         await _housekeeping_round(engine, _housekeeping_due() | {"detectors": 1e18})
     assert live.changed and not live.urgent
     assert engine.store.read_detector_state() == stored
+
+
+async def test_a_burn_rate_building_up_toward_its_page_is_stored_at_once(tmp_path: Path) -> None:
+    """An availability SLO's hour fills with failed minutes long before its burn rate pages (30 % failed
+    against a 1 % budget pages at the 29th, `test_slo`). Each such minute is stored at once: a
+    watcher killed after the 28th comes back with all 28 and pages at its first judged minute, not
+    minutes after the one not killed would have."""
+    import tomllib
+
+    from mlops_console.config import parse_settings
+    from mlops_console.core.engine import Engine
+    from mlops_console.core.housekeeping import _housekeeping_round, write_detector_states
+    from mlops_console.core.store import Store
+    from tests.test_slo import errors, slo_of
+    from tests.test_slo import reading as minute_reading
+
+    text = f'[store]\npath = "{tmp_path / "c.db"}"\n[[endpoints]]\nname = "api"\nurl = "http://127.0.0.1:9"\n'
+    settings = parse_settings(tomllib.loads(text + 'adapter = "generic"\nslo = { availability = 0.99 }\n'))
+    engine = Engine(settings, Store(settings.store.path))
+    live = engine.endpoints["api"].detected
+
+    def judged(detected: DetectedRules, minute: int, ratio: float) -> bool | None:
+        condition = slo_of(
+            evaluate(settings, minute_reading(minute, errors(ratio)), detected), "slo_availability"
+        )
+        return condition.active if condition else None
+
+    def stored() -> DetectedRules:  # what a watcher killed now continues from
+        resumed = DetectedRules()
+        resumed.load(engine.store.read_detector_state()["api"])
+        return resumed
+
+    due = _housekeeping_due() | {"detectors": float("inf")}  # the period's writes are made here
+    for minute in range(240 + 28):  # four clean hours, then 28 minutes with 30 % failed
+        active = judged(live, minute, 0.3 if minute >= 240 else 0.0)
+        assert active is not True, minute
+        await _housekeeping_round(engine, due)
+        if minute % 5 == 3:
+            await write_detector_states(engine)  # every DETECTOR_STATE_EVERY: each fifth minute
+    resumed = stored()
+    assert judged(live, 268, 0.3) is True  # the 29th pages the watcher not killed
+    assert judged(resumed, 268, 0.3) is None  # the restarted one's first minute sets its clock
+    assert judged(resumed, 269, 0.3) is True
