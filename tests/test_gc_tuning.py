@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,3 +60,22 @@ def test_frozen_once_ready_and_not_before(unfrozen: None) -> None:
     asyncio.run(freeze_when(ready, poll=0.001))
     assert looks == [0, 0, 0]
     assert gc.get_freeze_count() > 0
+
+
+def test_garbage_alive_at_the_freeze_is_collected_not_frozen(unfrozen: None) -> None:
+    """A cycle that is already garbage when the engine settles is collected first: frozen, it would
+    never be (the freeze is once per process)."""
+
+    class Node:
+        loop: object = None
+
+    gc.disable()  # no automatic collection may find it first
+    try:
+        node = Node()
+        node.loop = node
+        gone = weakref.ref(node)
+        del node
+        asyncio.run(freeze_when(lambda: True, poll=0.001))
+        assert gone() is None
+    finally:
+        gc.enable()

@@ -197,7 +197,8 @@ async def test_a_console_leading_keeps_the_rows_of_endpoints_a_watcher_discovere
 
 async def test_with_discovery_nothing_resolves_before_it_answers(tmp_path: Path, sink: Sink) -> None:
     """A removed endpoint may be discovered now: until a round of discovery has answered (here
-    Prometheus never does), its alerts stay open and nothing pages."""
+    Prometheus never does), its alerts stay open and nothing pages for it. A removed pipeline's do not
+    wait: no discovery finds a pipeline."""
     dead = {name: f"http://127.0.0.1:{free_port()}" for name in ("kept", "removed")}
     async with running(config(tmp_path, sink, dead)) as engine:
         await async_wait_for(lambda: len(pages(sink, "FIRING")) == 2, what="two down pages")
@@ -208,13 +209,18 @@ async def test_with_discovery_nothing_resolves_before_it_answers(tmp_path: Path,
         prometheus={"url": f"http://127.0.0.1:{free_port()}", "interval": 0.2, "timeout": 0.5},
         discover=[{"selector": 'up{job="models"}'}],
     )
+    store = Store(unanswered.store.path)
+    failed = {"rule": "pipeline_failed", "model": None, "version": None, "summary": "failed"}
+    open_external_alert(store, unanswered, endpoint="pipeline:gone", severity="critical", **failed)
     async with running(unanswered) as engine:
         assert engine.prometheus is not None
         await async_wait_for(lambda: "unreachable" in engine.prometheus.state, what="discovery failing")
+        await async_wait_for(lambda: pages(sink, "RESOLVED"), what="the removed pipeline's resolve")
         await probes_pass(engine, 10)
         assert engine.removed_endpoints.keys() == {"removed"}
-    assert not pages(sink, "RESOLVED"), sink.titles()
-    store = Store(unanswered.store.path)
+    assert [m["title"] for m in pages(sink, "RESOLVED")] == [
+        "[RESOLVED] pipeline:gone: pipeline run failed"
+    ], sink.titles()
     assert {a.endpoint for a in store.open_alerts()} == {"kept", "removed"}
 
 

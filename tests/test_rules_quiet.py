@@ -260,13 +260,15 @@ def test_a_detector_judges_at_the_turn_of_its_period_while_every_static_rule_is_
 def test_judging_quietly_learns_what_evaluate_learns_and_is_never_said_while_a_detector_holds() -> None:
     """Once a minute every endpoint of a fleet has a detector value due; for an endpoint the book
     holds nothing of, the engine judges it without building conditions (`judged_quietly`). It must
-    learn exactly what `evaluate` would, and never call quiet a reading whose condition holds."""
+    learn exactly what `evaluate` would, and never call quiet a reading whose condition holds. A probe
+    failed once (below `down`'s threshold, so still quiet) is learnt from by neither."""
     settings = settings_with(FAST_ANOMALY)
     by_evaluate, by_judging = DetectedRules(), DetectedRules()
     quietly_seen, held_seen = 0, 0
     for tick in range(2 * 140):
         p95 = (0.008, 0.009, 0.010)[tick // 2 % 3] if tick < 2 * 100 else 0.05
-        r = reading(now=T0 + tick / 2, window=WindowStats(p50=p95, p95=p95, p99=p95, samples=60, requests=60))
+        window = WindowStats(p50=p95, p95=p95, p99=p95, samples=60, requests=60)
+        r = reading(now=T0 + tick / 2, window=window, consecutive_failures=int(tick % 10 == 4))
         held = [c.rule for c in evaluate(settings, r, by_evaluate) if c.active]
         quietly = judged_quietly(settings, r, by_judging)
         assert not (quietly and held), f"judged quiet at tick {tick}, yet {held} holds"

@@ -4,6 +4,7 @@ frozen and the young generation is collected less often (full collections landed
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -34,3 +35,19 @@ def test_a_large_fleet_freezes_once_and_collects_the_young_less_often(gc_state: 
     assert gc.get_threshold() == (YOUNG_THRESHOLD, 10, 10)
     assert gc.get_freeze_count() > 0 and alive
     assert not collector.freeze_after_start(10_000)  # once
+
+
+def test_garbage_alive_at_the_freeze_is_collected_not_frozen(gc_state: None) -> None:
+    class Node:
+        loop: object = None
+
+    gc.disable()  # no automatic collection may find it first
+    try:
+        node = Node()
+        node.loop = node
+        gone = weakref.ref(node)
+        del node
+        assert collector.freeze_after_start(collector.LARGE_FLEET)
+        assert gone() is None
+    finally:
+        gc.enable()

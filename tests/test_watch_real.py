@@ -119,4 +119,6 @@ min_severity = "warning"
     assert watch.returncode == 0, err[-2000:]
     events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any(e.get("event") == "health" and e.get("health") == "down" for e in events)
+    # Leading, every endpoint read once: what the watcher holds is left out of full collections.
+    assert [e.get("event") for e in events].count("gc_frozen") == 1, err[-2000:]
     assert os.stat(tmp_path / "console.db").st_mode & 0o077 == 0

@@ -22,7 +22,7 @@ from mlops_console.core.conditions.base import Condition, Reading
 from mlops_console.core.conditions.evidence import evidence_of
 from mlops_console.core.conditions.params import EndpointRules, RuleParams
 from mlops_console.core.detectors import create
-from mlops_console.core.detectors.evaluator import Judgement, SignalEvaluator
+from mlops_console.core.detectors.evaluator import Judgement, SignalEvaluator, moves_toward_a_page
 from mlops_console.core.detectors.signals import (
     RULE_SIGNALS,
     STATIC_RULES,
@@ -255,16 +255,15 @@ class DetectedRules:
             value, count = signal_value(tracker.spec.signal, reading, tracker.spec.target)
             before = tracker.judgement
             held = before is not None and before.active is True
-            counted = before.anomalous_recent if before is not None else 0
+            counted = tracker.evaluator.anomalous_recent
             judgement = tracker.judgement = tracker.evaluator.update(reading.now, value, count)
             tracker.condition = tracker.said = None
             self.changed = True
-            # Holding or not, and the count toward k of n (restarted from an older one, a watcher pages
-            # late, or on one slow value after a blip); not no evidence against clear (a fleet's stale
-            # figures coming back are no incident, and would rewrite every state twice).
-            self.urgent = (
-                self.urgent or (judgement.active is True) != held or judgement.anomalous_recent != counted
-            )
+            # Holding or not, or a step toward a page (`moves_toward_a_page`); not no evidence against
+            # clear (a fleet's stale figures coming back are no incident, and would rewrite every state
+            # twice).
+            moved = moves_toward_a_page(judgement, counted, value)
+            self.urgent = self.urgent or (judgement.active is True) != held or moved
 
     def quiet(self, reading: Reading, rules: EndpointRules) -> bool:
         """`conditions` would judge nothing now and yield no active condition (see `conditions.quiet`):

@@ -29,6 +29,20 @@ class Judgement:
     """Anomalous verdicts among the last `n` polls."""
 
 
+def moves_toward_a_page(judgement: Judgement, counted: int, value: float | None) -> bool:
+    """Whether a judgement (`counted`: anomalous verdicts among the last `n` before it) changed what
+    decides the next page, so that a watcher killed after it and restarted from what was stored before
+    it would page late, or falsely: a verdict joined the last `n` while one of them is anomalous (where
+    those stand decides when they leave, not only how many there are), or the value lies past the
+    expected band (a burn rate sums such minutes over its windows long before any verdict is
+    anomalous: an SLO's hour fills with failed minutes before it pages)."""
+    verdict = judgement.verdict
+    if verdict.anomalous is not None and (counted or judgement.anomalous_recent):
+        return True
+    band = verdict.expected
+    return value is not None and band is not None and not band[0] <= value <= band[1]
+
+
 class SignalEvaluator:
     def __init__(self, detector: Detector, persistence: tuple[int, int] | None = None) -> None:
         self.detector = detector
@@ -39,6 +53,11 @@ class SignalEvaluator:
         self.k, self.n = k, n
         self._recent: list[bool] = []
         """The last `n` verdicts (a list: an empty deque takes 760 bytes, and a fleet keeps 60,000)."""
+
+    @property
+    def anomalous_recent(self) -> int:
+        """Anomalous verdicts among the last `n` polls so far."""
+        return sum(self._recent)
 
     def update(self, at: float, value: float | None, count: float | None = None) -> Judgement:
         verdict = self.detector.update(at, value, count)

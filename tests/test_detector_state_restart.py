@@ -1,0 +1,105 @@
+"""What a watcher killed with -9 continues from: the detectors' states it stored while it judged.
+
+The period's write (every `DETECTOR_STATE_EVERY`) may be minutes old when the watcher dies; what it
+stored at once must be enough for the restarted one to page exactly when the one not killed would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlops_console.core.conditions import DetectedRules
+from tests.test_detection_rules import (
+    LATENCIES,
+    _housekeeping_due,
+    _learnt_and_stored,
+    _restarted,
+    anomaly,
+    evaluate,
+    reading,
+)
+
+SLOW = 0.027
+
+
+async def test_slow_values_moving_through_the_last_n_are_stored_at_once(tmp_path: Path) -> None:
+    """Three slow minutes (the latency rule needs 4 of the last 5), then two ordinary ones: the slow
+    ones are still counted, but two places closer to leaving the last 5. A watcher killed then comes
+    back with them where they stand: one more slow value pages no one, as for the one not killed."""
+    from mlops_console.core.housekeeping import _housekeeping_round
+
+    settings, engine, live = await _learnt_and_stored(tmp_path)
+    due = _housekeeping_due()
+    for i in range(32, 45):  # ordinary values fill the last 5 (written at the period's turn, not now)
+        evaluate(settings, reading(1000.0 + i, LATENCIES[i % 3]), live)
+    for i in range(45, 48):
+        (condition,) = anomaly(evaluate(settings, reading(1000.0 + i, SLOW), live))
+        await _housekeeping_round(engine, due)
+    assert condition.active is False and condition.evidence["anomalous_recent"] == 3
+    for i in range(48, 50):
+        (condition,) = anomaly(evaluate(settings, reading(1000.0 + i, LATENCIES[i % 3]), live))
+        await _housekeeping_round(engine, due)  # within the period: only what is urgent is written
+    assert condition.evidence["anomalous_recent"] == 3
+    resumed = _restarted(settings)
+    evaluate(settings, reading(1100.0, LATENCIES[0]), resumed)  # its first value sets its period
+    (restarted,) = anomaly(evaluate(settings, reading(1101.0, SLOW), resumed))
+    (not_killed,) = anomaly(evaluate(settings, reading(1050.0, SLOW), live))
+    assert not_killed.active is False and not_killed.evidence["anomalous_recent"] == 3
+    assert restarted.active is False, restarted.evidence
+    assert restarted.evidence["anomalous_recent"] == 3
+
+
+async def test_ordinary_values_with_nothing_slow_in_the_last_n_wait_for_the_period(tmp_path: Path) -> None:
+    """The other side: a fleet's ordinary minutes are not written at once (a tenth of a core at 10,000
+    endpoints), only at the period's turn."""
+    from mlops_console.core.housekeeping import _housekeeping_round
+
+    settings, engine, live = await _learnt_and_stored(tmp_path)
+    stored = engine.store.read_detector_state()
+    for i in range(32, 45):
+        evaluate(settings, reading(1000.0 + i, LATENCIES[i % 3]), live)
+        await _housekeeping_round(engine, _housekeeping_due() | {"detectors": 1e18})
+    assert live.changed and not live.urgent
+    assert engine.store.read_detector_state() == stored
+
+
+async def test_a_burn_rate_building_up_toward_its_page_is_stored_at_once(tmp_path: Path) -> None:
+    """An availability SLO's hour fills with failed minutes long before its burn rate pages (30 % failed
+    against a 1 % budget pages at the 29th, `test_slo`). Each such minute is stored at once: a
+    watcher killed after the 28th comes back with all 28 and pages at its first judged minute, not
+    minutes after the one not killed would have."""
+    import tomllib
+
+    from mlops_console.config import parse_settings
+    from mlops_console.core.engine import Engine
+    from mlops_console.core.housekeeping import _housekeeping_round, write_detector_states
+    from mlops_console.core.store import Store
+    from tests.test_slo import errors, slo_of
+    from tests.test_slo import reading as minute_reading
+
+    text = f'[store]\npath = "{tmp_path / "c.db"}"\n[[endpoints]]\nname = "api"\nurl = "http://127.0.0.1:9"\n'
+    settings = parse_settings(tomllib.loads(text + 'adapter = "generic"\nslo = { availability = 0.99 }\n'))
+    engine = Engine(settings, Store(settings.store.path))
+    live = engine.endpoints["api"].detected
+
+    def judged(detected: DetectedRules, minute: int, ratio: float) -> bool | None:
+        condition = slo_of(
+            evaluate(settings, minute_reading(minute, errors(ratio)), detected), "slo_availability"
+        )
+        return condition.active if condition else None
+
+    def stored() -> DetectedRules:  # what a watcher killed now continues from
+        resumed = DetectedRules()
+        resumed.load(engine.store.read_detector_state()["api"])
+        return resumed
+
+    due = _housekeeping_due() | {"detectors": float("inf")}  # the period's writes are made here
+    for minute in range(240 + 28):  # four clean hours, then 28 minutes with 30 % failed
+        active = judged(live, minute, 0.3 if minute >= 240 else 0.0)
+        assert active is not True, minute
+        await _housekeeping_round(engine, due)
+        if minute % 5 == 3:
+            await write_detector_states(engine)  # every DETECTOR_STATE_EVERY: each fifth minute
+    resumed = stored()
+    assert judged(live, 268, 0.3) is True  # the 29th pages the watcher not killed
+    assert judged(resumed, 268, 0.3) is None  # the restarted one's first minute sets its clock
+    assert judged(resumed, 269, 0.3) is True
