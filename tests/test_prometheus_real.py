@@ -530,6 +530,9 @@ class _GoneSink:
     def endpoint_gone(self, name: str, reason: str, now: float) -> None:
         self.gone.append((name, reason))
 
+    def endpoints_found(self, names: Any) -> None:
+        pass
+
 
 def test_a_remembered_endpoint_goes_only_after_discovery_answered_for_the_grace(fleet: Fleet) -> None:
     """A watcher that starts while Prometheus is unreachable resolves nothing for the endpoints the last

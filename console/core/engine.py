@@ -18,7 +18,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlops_console.config import Settings
@@ -121,6 +121,8 @@ class Engine:
         self._last_change_id = 0
         self._gone: set[str] = set()
         """Endpoints gone since the last status write (their rows go from the store with it)."""
+        self.found_endpoints: set[str] = set()
+        """Endpoints discovery found, new to this engine, whose stored detector state is not read yet."""
         self.remembered_rows: dict[str, EndpointSnapshot] = {}
         """Endpoints discovered before a restart, as shown while discovery has not found them again."""
         self.foreign_rows: frozenset[str] = frozenset()
@@ -288,6 +290,11 @@ class Engine:
         """The sink of the quality source: keep the evaluation, then evaluate the endpoint's rules."""
         state.set_quality(quality, every)
         self._evaluate(state, now)
+
+    def endpoints_found(self, names: Collection[str]) -> None:
+        """The sink of discovery: endpoints new to this engine, whose detectors continue from the
+        state stored for them (at the next housekeeping round, off this loop)."""
+        self.found_endpoints.update(names)
 
     def endpoint_gone(self, name: str, reason: str, now: float) -> None:
         """The sink of discovery: a discovered endpoint went for good; its open alerts resolve."""

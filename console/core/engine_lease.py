@@ -14,6 +14,7 @@ from mlops_console.core.housekeeping import (
     _write_status,
     auto_rollback_loop,
     housekeeping_loop,
+    restore_detectors,
     write_detector_states,
 )
 from mlops_console.core.notifier import Notifier
@@ -97,7 +98,7 @@ async def _become_leader(engine: Engine) -> list[asyncio.Task[Any]]:
             await engine._in_store(engine.store.write_status, documents)
         except sqlite3.Error as exc:
             log.warning("remembered endpoints not marked: %s", exc, extra={"event": "store_error"})
-    await _restore_detectors(engine)
+    await restore_detectors(engine)
     notifier = engine._notifier = Notifier(engine.settings, engine.store, outcomes=engine.deliveries)
     supervise = engine.supervisor.start
     tasks = []
@@ -109,22 +110,6 @@ async def _become_leader(engine: Engine) -> list[asyncio.Task[Any]]:
     if engine.settings.auto_rollback:
         tasks.append(supervise("auto rollback", lambda: auto_rollback_loop(engine)))
     return tasks
-
-
-async def _restore_detectors(engine: Engine) -> None:
-    """Continue with the baselines the last lease holder (this watcher before a restart, or
-    another engine) wrote, instead of learning from scratch."""
-    saved = await engine._in_store(engine.store.read_detector_state)
-    restored = 0
-    for name, state in engine.endpoints.items():
-        if name in saved:
-            restored += len(state.detected.load(saved[name]))
-    if restored:
-        log.info(
-            "detectors continue from the stored state (%d rules)",
-            restored,
-            extra={"event": "detectors_restored", "rules": restored},
-        )
 
 
 async def _stop_leading(engine: Engine, leader_tasks: list[asyncio.Task[Any]]) -> None:

@@ -77,6 +77,13 @@ async def housekeeping_loop(engine: Engine) -> None:
 
 async def _housekeeping_round(engine: Engine, last: dict[str, float]) -> None:
     now = time.time()
+    if engine.found_endpoints:  # first: before any write could store a discovered one's fresh state
+        found, engine.found_endpoints = engine.found_endpoints, set()
+        try:
+            await restore_detectors(engine, found)
+        except sqlite3.Error:
+            engine.found_endpoints |= found
+            raise
     if engine.removed_endpoints:
         settle_removed(engine, now, _endpoints_known(engine))
     if now - last["status"] >= STATUS_EVERY / STATUS_SLICES:
@@ -182,6 +189,24 @@ def _write_status(
     health_row = None if health is None else {"owner": engine.owner, **health.to_dict()}
     engine.store.write_status(rows, engine=health_row, gone=gone, keep=keep)
     engine.store.write_rollups(batch.rollups)
+
+
+async def restore_detectors(engine: Engine, names: Collection[str] | None = None) -> None:
+    """Continue with the baselines the last lease holder (this watcher before a restart, or another
+    engine) wrote, instead of learning from scratch: every endpoint's when the engine starts leading,
+    `names` when discovery finds endpoints new to it."""
+    saved = await engine._in_store(engine.store.read_detector_state, names)
+    restored = 0
+    for name, learnt in saved.items():
+        state = engine.endpoints.get(name)
+        if state is not None:
+            restored += len(state.detected.load(learnt))
+    if restored:
+        log.info(
+            "detectors continue from the stored state (%d rules)",
+            restored,
+            extra={"event": "detectors_restored", "rules": restored},
+        )
 
 
 async def write_detector_states(

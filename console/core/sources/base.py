@@ -9,7 +9,7 @@ care which source a value came from. Sources report through the `Sink` the engin
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -38,6 +38,10 @@ class Sink(Protocol):
         self, state: EndpointState, quality: QualitySnapshot, every: float, now: float
     ) -> None:
         """An evaluation of the endpoint's inference log (every `every` seconds)."""
+        ...
+
+    def endpoints_found(self, names: Collection[str]) -> None:
+        """Discovery found endpoints new to the engine (their detectors continue from the stored state)."""
         ...
 
     def endpoint_gone(self, name: str, reason: str, now: float) -> None:

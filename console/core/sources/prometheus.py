@@ -16,12 +16,7 @@ from collections.abc import Mapping
 
 import aiohttp
 
-from mlops_console.config import (
-    EndpointSettings,
-    PrometheusQueries,
-    Settings,
-    parse_duration,
-)
+from mlops_console.config import EndpointSettings, PrometheusQueries, Settings, parse_duration
 from mlops_console.core.adapters import ProbeResult, new_http_session
 from mlops_console.core.endpoint_state import EndpointState, PromFigures
 from mlops_console.core.promapi import PromError, by_label, client_for
@@ -349,10 +344,10 @@ class PrometheusSource:
                 sink.endpoint_gone(name, gone_after_restart_reason(last_seen, since, grace), now)
 
     async def discover(self, http: aiohttp.ClientSession, sink: Sink | None = None) -> None:
-        """Add the endpoints every `[[discover]]` table finds now. One no table finds is held (shown
-        stale, not judged: a target gone takes its `up{}` with it, which is no outage) for
-        `discover_grace`; back within it, it carries on; after it, it goes, and its open alerts resolve
-        once, saying so (through `sink`)."""
+        """Add the endpoints every `[[discover]]` table finds now (new ones told to `sink`, to restore
+        their detectors). One no table finds is held (shown stale, not judged: a target gone takes its
+        `up{}` with it) for `discover_grace`; back within it, it carries on; after it, it goes, and its
+        open alerts resolve once, saying so (through `sink`)."""
         found: dict[str, EndpointSettings] = {}
         for table in self.settings.discover:
             for endpoint in await found_by(self.client, http, table, self.prom.group_by):
@@ -383,17 +378,19 @@ class PrometheusSource:
             else:
                 since = time.strftime("%H:%M:%S", time.gmtime(state.missing_since))
                 state.hold(f"no longer discovered in Prometheus (since {since} UTC)", now)
+        new: list[str] = []
         for name, endpoint in found.items():
             current = self.endpoints.get(name)
             if current is not None and current.settings == endpoint:
                 if current.missing_since is not None:
                     current.missing_since = None
-                    log.info(
-                        "%s is discovered again", name, extra={"event": "endpoint_back", "endpoint": name}
-                    )
+                    log.info("%s discovered again", name, extra={"event": "endpoint_back", "endpoint": name})
                 continue
             self.endpoints[name] = EndpointState(
                 endpoint, source="prometheus", health_source="prometheus", discovered=True
             )
+            new.append(name)
             if current is None:
                 log.info("%s found in Prometheus", name, extra={"event": "endpoint_found", "endpoint": name})
+        if new and sink is not None:
+            sink.endpoints_found(new)

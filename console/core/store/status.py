@@ -148,10 +148,15 @@ class EndpointStatus(StoreBase):
                     pk="endpoint",
                 )
 
-    def read_detector_state(self) -> dict[str, dict[str, Any]]:
-        """Endpoint name to the detector state written last (unreadable rows are left out)."""
+    def read_detector_state(self, names: Collection[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Endpoint name to the detector state written last, of every endpoint or of `names` alone
+        (unreadable rows are left out)."""
         out: dict[str, dict[str, Any]] = {}
-        for row in self.query("SELECT endpoint, data FROM detector_state"):
+        sql, params = "SELECT endpoint, data FROM detector_state", []
+        if names is not None:  # one parameter, however many names (SQLite limits their number)
+            sql += " WHERE endpoint IN (SELECT value FROM json_each(?))"
+            params = [json.dumps(list(names))]
+        for row in self.query(sql, params):
             try:
                 data = json.loads(row["data"])
             except ValueError:

@@ -1,0 +1,84 @@
+"""An endpoint found by `[[discover]]` continues with the detector state stored for it (by this watcher
+before a restart, or by another), as a configured one does when the engine starts leading, instead of
+learning its baseline from scratch: half an hour blind to its anomalies after every restart. The real
+engine on a real store file; a loopback Prometheus answers discovery and the figures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlops_console.config import Settings, parse_settings
+from mlops_console.core.conditions import evaluate
+from mlops_console.core.conditions.detected import DetectedRules
+from mlops_console.core.engine import Engine
+from mlops_console.core.store import Store
+from tests._loopback import async_wait_for
+from tests.test_detection_rules import reading
+from tests.test_prometheus_source import RPS, FakePrometheus
+
+NAMES = [f"m-{instance}" for instance in RPS]
+LEARNING = "learning the baseline"
+
+
+@pytest.fixture
+def prometheus() -> Iterator[FakePrometheus]:
+    fake = FakePrometheus()
+    yield fake
+    fake.stop()
+
+
+def discovering(tmp_path: Path, url: str) -> Settings:
+    return parse_settings(
+        {
+            "store": {"path": str(tmp_path / "console.db")},
+            "prometheus": {"url": url, "interval": 0.2, "timeout": 2.0},
+            "discover": [{"selector": 'up{job="models"}', "name": "m-{instance}"}],
+            "rules": [{"rule": "latency_anomaly", "every": "1s"}],
+        }
+    )
+
+
+def learnt(settings: Settings) -> dict:
+    """What a watcher before the restart stored: a latency baseline past its warm-up, around the
+    50 ms Prometheus answers."""
+    detected = DetectedRules()
+    for i in range(40):
+        evaluate(settings, reading(1000.0 + i, (0.049, 0.050, 0.051)[i % 3]), detected)
+    state = detected.take_state()
+    assert state is not None and "latency_anomaly" in state
+    return state
+
+
+async def test_a_discovered_endpoint_continues_from_its_stored_detector_state(
+    tmp_path: Path, prometheus: FakePrometheus
+) -> None:
+    settings = discovering(tmp_path, prometheus.url)
+    restored, fresh = NAMES[0], NAMES[1]
+    store = Store(settings.store.path)
+    store.write_detector_state({restored: learnt(settings), "elsewhere": learnt(settings)})
+    assert store.read_detector_state([restored, "absent"]).keys() == {restored}, "those asked for alone"
+    engine = Engine(settings, Store(settings.store.path))
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+
+    def said(name: str) -> str:
+        state = engine.endpoints.get(name)
+        return " ".join(state.snapshot().detection) if state is not None else ""
+
+    try:
+
+        def judged(name: str) -> bool:
+            return "latency_anomaly" in said(name) and "latency_anomaly: waiting" not in said(name)
+
+        await async_wait_for(lambda: all(judged(n) for n in NAMES), what="a latency judged for each")
+        assert LEARNING in said(fresh), "nothing stored for it: it learns"
+        assert LEARNING not in said(restored), said(restored)
+        assert "latency_anomaly: 50 ms, expected up to" in said(restored), said(restored)
+        assert not engine.found_endpoints, "read once"
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)
