@@ -82,3 +82,23 @@ async def test_a_discovered_endpoint_continues_from_its_stored_detector_state(
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=15)
+
+
+def test_a_discovered_endpoint_whose_target_changed_keeps_what_its_detectors_learnt(
+    tmp_path: Path, prometheus: FakePrometheus
+) -> None:
+    """Found again with other settings (its target's labels changed): a new state, the same learning."""
+    from mlops_console.config import EndpointSettings
+    from mlops_console.core.endpoint_state import EndpointState
+    from mlops_console.core.sources.prometheus import PrometheusSource
+    from tests.test_prometheus_source import run_round
+
+    settings = discovering(tmp_path, prometheus.url)
+    before = EndpointSettings(name=NAMES[0], url="http://10.9.9.9:1", source="prometheus", prometheus_id="x")
+    old = EndpointState(before, source="prometheus", health_source="prometheus", discovered=True)
+    old.detected.load(learnt(settings))
+    endpoints = {NAMES[0]: old}
+    run_round(PrometheusSource(settings, endpoints))
+    now = endpoints[NAMES[0]]
+    assert now is not old and now.settings.url != before.url
+    assert now.detected is old.detected

@@ -386,11 +386,13 @@ class PrometheusSource:
                     current.missing_since = None
                     log.info("%s discovered again", name, extra={"event": "endpoint_back", "endpoint": name})
                 continue
-            self.endpoints[name] = EndpointState(
+            state = self.endpoints[name] = EndpointState(
                 endpoint, source="prometheus", health_source="prometheus", discovered=True
             )
+            if current is not None:  # its target's labels changed, not what its detectors learnt
+                state.detected = current.detected
+                continue
             new.append(name)
-            if current is None:
-                log.info("%s found in Prometheus", name, extra={"event": "endpoint_found", "endpoint": name})
+            log.info("%s found in Prometheus", name, extra={"event": "endpoint_found", "endpoint": name})
         if new and sink is not None:
             sink.endpoints_found(new)
