@@ -364,6 +364,30 @@ async def test_a_turned_state_the_store_refused_is_written_next_round_not_next_p
     assert store.read_detector_state()["api"] == json.loads(json.dumps(hot.to_state()))
 
 
+async def test_a_periods_write_the_store_refused_is_tried_again_soon_not_next_period(tmp_path: Path) -> None:
+    import sqlite3
+
+    from mlops_console.core.housekeeping import DETECTOR_STATE_RETRY, _housekeeping_round
+
+    store = Store(tmp_path / "c.db", lock_timeout=0.2)
+    settings, engine, live = await _learnt_and_stored(tmp_path, store)
+    for i in range(32, 40):  # ordinary values: learning worth keeping, nothing urgent
+        evaluate(settings, reading(1000.0 + i, LATENCIES[i % 3]), live)
+    assert live.changed and not live.urgent
+    due = _housekeeping_due()
+    other = sqlite3.connect(settings.store.path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(sqlite3.OperationalError):
+        await _housekeeping_round(engine, due)
+    other.execute("COMMIT")
+    other.close()
+    await _housekeeping_round(engine, due)  # at once: not due yet (the store may still be busy)
+    assert store.read_detector_state()["api"] != json.loads(json.dumps(live.to_state()))
+    due["detectors"] -= DETECTOR_STATE_RETRY + 1  # that much later
+    await _housekeeping_round(engine, due)
+    assert store.read_detector_state()["api"] == json.loads(json.dumps(live.to_state()))
+
+
 async def test_slow_values_counted_toward_k_of_n_are_stored_at_once(tmp_path: Path) -> None:
     """A watcher killed after 3 of the 4 slow values its latency rule needs comes back counting 3: it
     pages at the 4th, as the one not killed does (not 4 values late); and one killed after a blip has

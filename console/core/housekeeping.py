@@ -39,6 +39,10 @@ DETECTOR_STATE_EVERY = 300.0
 much learning, and never a condition that turned (an endpoint whose condition starts or stops holding
 has its state written within a housekeeping round, 0.5 s). Every endpoint's detectors learn once a
 minute, and building a fleet's states (10,000 endpoints) every 10 s took a tenth of a core."""
+DETECTOR_STATE_RETRY = 30.0
+"""Seconds until a period's write the store refused is tried again (not a whole period: a store busy
+for a moment would lose 10 minutes of learning; not every round: each failure ends the round before
+its reminders and escalations)."""
 DETECTOR_STATE_BATCH = 500
 """Endpoints whose learnt state is written per store call."""
 DETECTOR_STATE_SLICE = 100
@@ -102,8 +106,9 @@ async def _housekeeping_round(engine: Engine, last: dict[str, float]) -> None:
             engine._last_change_id = change_id
             engine.registry.wake()
     if now - last["detectors"] >= DETECTOR_STATE_EVERY:
-        last["detectors"] = now
+        last["detectors"] = now - DETECTOR_STATE_EVERY + DETECTOR_STATE_RETRY  # should the store refuse it
         await write_detector_states(engine)
+        last["detectors"] = now
     else:
         urgent = [name for name, state in engine.endpoints.items() if state.detected.urgent]
         if urgent:
