@@ -63,6 +63,7 @@ class PrometheusSource:
         self._remembered: dict[str, float | None] = {}
         """Endpoints a previous leader had discovered, not found since: when it last wrote them."""
         self._unfound_since: dict[str, float] = {}
+        self._refused: set[str] = set()  # what discovery could not make an endpoint of, said once
         self._queries: dict[tuple[str, str], SignalQueries] = {}
         self._http: aiohttp.ClientSession | None = None
 
@@ -350,7 +351,7 @@ class PrometheusSource:
         open alerts resolve once, saying so (through `sink`)."""
         found: dict[str, EndpointSettings] = {}
         for table in self.settings.discover:
-            for endpoint in await found_by(self.client, http, table, self.prom.group_by):
+            for endpoint in await found_by(self.client, http, table, self.prom.group_by, self._refused):
                 if endpoint.name not in self.configured:
                     found.setdefault(endpoint.name, endpoint)
         now = time.time()

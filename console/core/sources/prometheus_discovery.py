@@ -16,9 +16,10 @@ log = logging.getLogger("mlops_console.prometheus")
 
 
 async def found_by(
-    client: PromClient, http: aiohttp.ClientSession, table: DiscoverSettings, group: str
+    client: PromClient, http: aiohttp.ClientSession, table: DiscoverSettings, group: str, said: set[str]
 ) -> list[EndpointSettings]:
-    """The endpoints one `[[discover]]` table finds now: one per value of `group`, named by its template."""
+    """The endpoints one `[[discover]]` table finds now: one per value of `group`, named by its template.
+    A target it cannot make an endpoint of is logged once (its text kept in `said`), not every round."""
     found: list[tuple[dict[str, str], str]] = []
     if table.selector is not None:
         for sample in await client.query(http, table.selector):
@@ -47,7 +48,10 @@ async def found_by(
                 prometheus_id=key,
             )
         except (KeyError, ValueError, IndexError) as exc:
-            log.warning("[[discover]] name %r: %s", table.name, exc, extra={"event": "discover"})
+            text = f"[[discover]] name {table.name!r}: {exc}"
+            if text not in said:
+                said.add(text)
+                log.warning("%s", text, extra={"event": "discover"})
             continue
         out.append(endpoint)
     return out
