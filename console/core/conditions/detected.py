@@ -30,7 +30,8 @@ from mlops_console.core.detectors.signals import (
     describe,
     detectors_for,
     spec_for,
-    tupled,
+    spec_from_state,
+    spec_to_state,
 )
 
 DEFAULTS = {
@@ -180,6 +181,11 @@ class _Tracker:
     said: str | None = None
 
 
+SPAN_MARGIN = 0.001
+"""Seconds off the edges of a period where `DetectedRules.quiet` asks rule by rule again rather than
+trust its remembered span (float rounding at a period's edge)."""
+
+
 def phase(endpoint: str) -> float:
     """Where in each period an endpoint's detectors judge, as a fraction of the period: the same in
     every process (a hash of the name, not Python's salted `hash`), and spread across a fleet. Were
@@ -202,6 +208,9 @@ class DetectedRules:
         self._trackers: dict[str, _Tracker] = {}
         self._configured: tuple[tuple[str, RuleParams], ...] = ()
         self._configured_by: object = None
+        # Where `quiet` (asked on every probe) said True and would again: inside every rule's current
+        # period. Forgotten whenever a tracker is made, judges or is reconfigured.
+        self._quiet_span: tuple[float, float] | None = None
         self.changed = False
         """Something was learnt or judged since the state was last taken (`take_state`)."""
         self.urgent = False
@@ -250,8 +259,10 @@ class DetectedRules:
         slot = self._slot(reading, tracker.every)
         if tracker.slot is None:
             tracker.slot = slot  # the first value judged is the first whole period seen
+            self._quiet_span = None
         elif slot != tracker.slot:
             tracker.slot = slot
+            self._quiet_span = None
             value, count = signal_value(tracker.spec.signal, reading, tracker.spec.target)
             before = tracker.judgement
             held = before is not None and before.active is True
@@ -272,14 +283,21 @@ class DetectedRules:
         the current one), and none held at its last judgement."""
         if rules.settings is not self._configured_by:
             return False
+        now, span = reading.now, self._quiet_span
+        if span is not None and span[0] <= now < span[1]:
+            return True
+        start, end = -math.inf, math.inf
         for rule, params in self._configured:
             tracker = self._trackers.get(rule)
             if tracker is None or tracker.params is not params:
                 return False
-            if tracker.slot != self._slot(reading, tracker.every):
+            every, slot = tracker.every, self._slot(reading, tracker.every)
+            if tracker.slot != slot or (tracker.judgement is not None and tracker.judgement.active):
                 return False
-            if tracker.judgement is not None and tracker.judgement.active:
-                return False
+            first = (slot + (self._phase or 0.0)) * every
+            start, end = max(start, first + SPAN_MARGIN), min(end, first + every - SPAN_MARGIN)
+        if start <= now < end:  # the same answer until one of the periods ends (or anything changes)
+            self._quiet_span = (start, end)
         return True
 
     def _slot(self, reading: Reading, every: float) -> int:
@@ -320,6 +338,7 @@ class DetectedRules:
         change while an engine runs)."""
         if rules.settings is not self._configured_by:
             self._configured_by = rules.settings
+            self._quiet_span = None
             configured = []
             for rule in RULE_SIGNALS:
                 params: RuleParams | None = rules.params(rule)
@@ -334,6 +353,7 @@ class DetectedRules:
         tracker = self._trackers.get(rule)
         if tracker is not None and tracker.params is params:
             return tracker
+        self._quiet_span = None
         spec = rule_spec(rule, params)
         if tracker is None or tracker.spec != spec or tracker.every != params.every:
             tracker = self._trackers[rule] = _Tracker(spec, params.every, spec.evaluator())
@@ -351,7 +371,7 @@ class DetectedRules:
     def to_state(self) -> dict[str, Any]:
         """Each rule's evaluator (detector baselines, recent verdicts) and spec, JSON-able."""
         return {
-            rule: {"spec": _spec_state(t.spec), "every": t.every, "evaluator": t.evaluator.to_state()}
+            rule: {"spec": spec_to_state(t.spec), "every": t.every, "evaluator": t.evaluator.to_state()}
             for rule, t in self._trackers.items()
         }
 
@@ -363,38 +383,12 @@ class DetectedRules:
             if rule not in RULE_SIGNALS or not isinstance(saved, Mapping):
                 continue
             try:
-                spec = _spec_from(saved["spec"])
+                spec = spec_from_state(saved["spec"])
                 evaluator = SignalEvaluator.from_state(saved["evaluator"])
                 every = float(saved["every"])
             except (KeyError, TypeError, ValueError):
                 continue
             self._trackers[rule] = _Tracker(spec, every, evaluator)
+            self._quiet_span = None
             restored.append(rule)
         return restored
-
-
-def _spec_state(spec: RuleSpec) -> dict[str, Any]:
-    return {
-        "rule": spec.rule,
-        "signal": spec.signal,
-        "detector": spec.detector,
-        "params": {k: list(v) if isinstance(v, tuple) else v for k, v in spec.params.items()},
-        "for": spec.for_,
-        "severity": spec.severity,
-        "persistence": list(spec.persistence) if spec.persistence else None,
-        "target": spec.target,
-    }
-
-
-def _spec_from(data: Mapping[str, Any]) -> RuleSpec:
-    persistence = data.get("persistence")
-    return RuleSpec(
-        str(data["rule"]),
-        str(data["signal"]),
-        str(data["detector"]),
-        {k: tupled(v) for k, v in dict(data["params"]).items()},
-        float(data["for"]),
-        str(data["severity"]),
-        (int(persistence[0]), int(persistence[1])) if persistence else None,
-        float(data["target"]) if data.get("target") is not None else None,
-    )
