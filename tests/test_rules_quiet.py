@@ -259,6 +259,21 @@ def test_a_detector_judges_at_the_turn_of_its_period_while_every_static_rule_is_
     assert driven.fired("latency_p95") == []
 
 
+def test_what_the_snapshot_says_of_a_detector_follows_each_of_its_values(tmp_path: Path) -> None:
+    """The detectors' text and bands are built once per value judged and reused by every snapshot in
+    between; each value judged must still show up in the next snapshot."""
+    driven = Driven(settings_with(FAST_ANOMALY, tmp_path=tmp_path))
+    said: list[tuple[str, ...]] = []
+    for tick in range(2 * 40):
+        driven.probe(T0 + tick / 2, latency=(0.008, 0.009, 0.010)[tick // 2 % 3])
+        shown = driven.state.snapshot().detection
+        if not said or said[-1] != shown:
+            said.append(shown)
+    learning = [shown[0] for shown in said if "learning the baseline" in shown[0]]
+    assert [f"({k} of 30 values)" in text for k, text in enumerate(learning, start=1)] == [True] * 30
+    assert "expected up to" in said[-1][0] and driven.state.snapshot().bands[0][0] == "latency"
+
+
 def test_judging_quietly_learns_what_evaluate_learns_and_is_never_said_while_a_detector_holds() -> None:
     """Once a minute every endpoint of a fleet has a detector value due; for an endpoint the book
     holds nothing of, the engine judges it without building conditions (`judged_quietly`). It must
