@@ -23,7 +23,9 @@ from mlops_console.config import Settings, parse_settings
 from mlops_console.core.adapters import ProbeResult
 from mlops_console.core.alerts import AlertBook
 from mlops_console.core.alerts.external import open_external_alert
-from mlops_console.core.conditions import DetectedRules, Reading, evaluate, judged_quietly, quiet
+from mlops_console.core.conditions import DEFAULTS, DetectedRules, Reading, evaluate, judged_quietly, quiet
+from mlops_console.core.conditions.detected import phase
+from mlops_console.core.conditions.params import EndpointRules
 from mlops_console.core.endpoint_state import EndpointState
 from mlops_console.core.engine import Engine
 from mlops_console.core.quality.snapshot import QualitySnapshot
@@ -257,6 +259,21 @@ def test_a_detector_judges_at_the_turn_of_its_period_while_every_static_rule_is_
     assert driven.fired("latency_p95") == []
 
 
+def test_what_the_snapshot_says_of_a_detector_follows_each_of_its_values(tmp_path: Path) -> None:
+    """The detectors' text and bands are built once per value judged and reused by every snapshot in
+    between; each value judged must still show up in the next snapshot."""
+    driven = Driven(settings_with(FAST_ANOMALY, tmp_path=tmp_path))
+    said: list[tuple[str, ...]] = []
+    for tick in range(2 * 40):
+        driven.probe(T0 + tick / 2, latency=(0.008, 0.009, 0.010)[tick // 2 % 3])
+        shown = driven.state.snapshot().detection
+        if not said or said[-1] != shown:
+            said.append(shown)
+    learning = [shown[0] for shown in said if "learning the baseline" in shown[0]]
+    assert [f"({k} of 30 values)" in text for k, text in enumerate(learning, start=1)] == [True] * 30
+    assert "expected up to" in said[-1][0] and driven.state.snapshot().bands[0][0] == "latency"
+
+
 def test_judging_quietly_learns_what_evaluate_learns_and_is_never_said_while_a_detector_holds() -> None:
     """Once a minute every endpoint of a fleet has a detector value due; for an endpoint the book
     holds nothing of, the engine judges it without building conditions (`judged_quietly`). It must
@@ -276,6 +293,31 @@ def test_judging_quietly_learns_what_evaluate_learns_and_is_never_said_while_a_d
         quietly_seen += quietly
         held_seen += bool(held)
     assert quietly_seen > 2 * 90 and held_seen > 0
+
+
+def test_quiet_is_never_said_once_a_detector_period_has_turned_however_close_to_its_edge() -> None:
+    """`DetectedRules.quiet` remembers the span of time its answer holds (it is asked on every probe).
+    Whenever it says quiet, judging the same reading must judge nothing: readings many times a
+    period, right at and around each period's edge, and once back in time."""
+    settings = settings_with(FAST_ANOMALY)  # one value a second
+    detected = DetectedRules()
+    edges = [T0 + k + phase("api") for k in range(1, 40)]
+    times = sorted(
+        {T0 + tick / 20 for tick in range(20 * 40)}
+        | {edge + offset for edge in edges for offset in (-1e-3, -1e-6, 0.0, 1e-6, 1e-3)}
+    )
+    times[600:600] = [times[300]]  # the clock stepped back
+    said_quiet = judged = 0
+    for now in times:
+        r = reading(now=now)
+        rules = EndpointRules(DEFAULTS, settings, r)
+        was_quiet = detected.quiet(r, rules)
+        detected.changed = False
+        detected.judge(r, rules)
+        assert not (was_quiet and detected.changed), f"quiet at {now - T0:.7f}, yet a value was due"
+        said_quiet += was_quiet
+        judged += detected.changed
+    assert said_quiet > len(times) // 2 and judged >= 38
 
 
 def test_an_adopted_alert_resolves_although_each_probe_alone_is_quiet(tmp_path: Path) -> None:

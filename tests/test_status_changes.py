@@ -85,6 +85,21 @@ async def test_an_unchanged_endpoint_writes_nothing_and_a_changed_one_its_new_ro
     assert [r.probes for r in store.rollups("web", NOW - 60)] == [99]
 
 
+async def test_a_row_changed_without_a_probe_since_is_written_again(tmp_path: Path) -> None:
+    """Rows are told apart by their probe count first; one whose count is the same but whose content
+    is not (the registry's answer came in between two probes) must still be written."""
+    store = Store(tmp_path / "console.db")
+    engine = Engine(settings(tmp_path, "api"), store)
+    api = engine.endpoints["api"]
+    api.record(ProbeResult(ok=True, latency=0.02, status=200), NOW)
+    await engine.write_status(NOW)
+    api.expect("4", "production")
+    await engine.write_status(NOW + 1)
+    row = rows(store)["api"]
+    assert (row["probes"], row["expected_version"], row["alias"]) == (1, "4", "production")
+    assert content(row) == api.snapshot().to_dict()
+
+
 async def test_the_engines_health_is_written_every_time_even_with_no_row_changed(tmp_path: Path) -> None:
     store = Store(tmp_path / "console.db")
     engine = Engine(settings(tmp_path, "api"), store)

@@ -115,7 +115,7 @@ def _semantic_problems(settings: Settings, known_adapters: set[str] | None) -> l
             if adapter not in known_adapters:
                 problems.append(f"prometheus.queries.{adapter}: unknown adapter {adapter!r}")
     from mlops_console.core.conditions import DEFAULTS
-    from mlops_console.core.conditions.detected import check
+    from mlops_console.core.conditions.detector_keys import check
     from mlops_console.core.conditions.pipelines import DEFAULTS as PIPELINE_RULES
 
     pipelines = _pipeline_problems(settings, problems)

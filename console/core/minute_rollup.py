@@ -40,7 +40,7 @@ class ProbeMinute:
         quantiles = (
             (stats.p50, stats.p95, stats.p99)
             if traffic_quantiles
-            else tuple(quantile(latencies, q) for q in (0.5, 0.95, 0.99))
+            else (quantile(latencies, 0.5), quantile(latencies, 0.95), quantile(latencies, 0.99))
         )
         return Rollup(
             endpoint=endpoint,

@@ -268,6 +268,8 @@ class EndpointSeries:
         self, now: float, exclude_recent: float = 60.0
     ) -> tuple[float, float, float] | None:
         """(median, MAD, seconds of history) of throughput before the last `exclude_recent` seconds."""
+        if len(self.rps_history) < 3:  # asked on every probe; most probed endpoints keep no rates
+            return None
         history = [rate for at, rate in self.rps_history if now - at > exclude_recent]
         if len(history) < 3:
             return None

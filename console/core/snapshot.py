@@ -8,6 +8,7 @@ engine builds a new one from its own mutable state whenever that state changed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlops_console.core.quality.snapshot import QualitySnapshot
@@ -108,7 +109,7 @@ class EndpointSnapshot:
     def to_dict(self) -> dict[str, Any]:
         """A JSON document (lists, not tuples); built field by field, without `asdict`'s deep copy
         (it runs for every endpoint every few seconds)."""
-        data = {name: getattr(self, name) for name in _FIELD_NAMES}
+        data = dict(zip(_FIELD_NAMES, _field_values(self), strict=True))
         data["latency_history"] = list(self.latency_history)
         data["rps_history"] = list(self.rps_history)
         data["firing"] = list(self.firing)
@@ -130,6 +131,7 @@ class EndpointSnapshot:
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(EndpointSnapshot))
+_field_values = attrgetter(*_FIELD_NAMES)
 
 EngineState = Literal["running", "degraded", "stalled", "failed", "stopped"]
 

@@ -57,7 +57,8 @@ class StatusRows:
             last = rows.get(state.name)
             # A snapshot is the same object until something changed; rebuilt, it may still be equal.
             if snapshot is not last:
-                if snapshot == last:
+                # Another probe since is another row: most rows, and no comparison field by field.
+                if last is not None and snapshot.probes == last.probes and snapshot == last:
                     rows[state.name] = snapshot
                 else:
                     snapshots.append(snapshot)

@@ -113,7 +113,10 @@ def _statically_quiet(
 ) -> EndpointRules | None:
     """The endpoint's rules if no rule family with a static limit can hold now, else None."""
     rules = EndpointRules(DEFAULTS, settings, reading, resolved)
-    return rules if all(family_quiet(reading, rules) for family_quiet in QUIET) else None
+    for family_quiet in QUIET:  # a loop, not `all()` over a generator: this runs on every probe
+        if not family_quiet(reading, rules):
+            return None
+    return rules
 
 
 def evaluate_pipeline(settings: Settings, reading: pipelines.PipelineReading) -> list[Condition]:

@@ -21,16 +21,15 @@ from mlops_console.core.conditions import slo
 from mlops_console.core.conditions.base import Condition, Reading
 from mlops_console.core.conditions.evidence import evidence_of
 from mlops_console.core.conditions.params import EndpointRules, RuleParams
-from mlops_console.core.detectors import create
 from mlops_console.core.detectors.evaluator import Judgement, SignalEvaluator, moves_toward_a_page
 from mlops_console.core.detectors.signals import (
     RULE_SIGNALS,
     STATIC_RULES,
     RuleSpec,
     describe,
-    detectors_for,
     spec_for,
-    tupled,
+    spec_from_state,
+    spec_to_state,
 )
 
 DEFAULTS = {
@@ -67,43 +66,6 @@ def rule_spec(rule: str, params: RuleParams) -> RuleSpec:
         persistence=params.persistence,
         target=params.target,
     )
-
-
-def check(
-    rule: str,
-    detector: str | None,
-    default_detector: str,
-    params: Mapping[str, Any] | None,
-    persistence: tuple[int, int] | None,
-    threshold: float | None,
-) -> list[tuple[str, str]]:
-    """Problems of one `[[rules]]` table's detector keys, as (key, what is wrong)."""
-    if rule not in RULE_SIGNALS:
-        given = [
-            k for k, v in (("detector", detector), ("params", params), ("persistence", persistence)) if v
-        ]
-        return [(key, f"rule {rule!r} is not judged by a detector") for key in given]
-    allowed = detectors_for(rule)
-    name = detector or default_detector
-    if name not in allowed:
-        return [("detector", f"{name!r} cannot judge {rule} (use {' or '.join(repr(a) for a in allowed)})")]
-    problems: list[tuple[str, str]] = []
-    own = sorted(set(params or {}) & set(slo.OWN_PARAMS)) if rule in slo.RULES else []
-    if own:
-        problems.append(("params", f"{', '.join(own)} come(s) from the endpoint's `slo`, not from `params`"))
-        params = {k: v for k, v in (params or {}).items() if k not in own}
-    if threshold is not None and name != "threshold":
-        problems.append(("threshold", f"only a static limit has one; the {name} detector takes `params`"))
-    try:
-        spec = spec_for(rule, name, params or {}, threshold=threshold or 1.0, for_=0.0, severity="warning")
-        create(spec.detector, spec.params)
-    except (TypeError, ValueError) as exc:
-        problems.append(("params", str(exc)))
-    if persistence is not None:
-        k, n = persistence
-        if not 1 <= k <= n:
-            problems.append(("persistence", f"expected [k, n] with 1 <= k <= n, got [{k}, {n}]"))
-    return problems
 
 
 def condition_for(
@@ -180,6 +142,11 @@ class _Tracker:
     said: str | None = None
 
 
+SPAN_MARGIN = 0.001
+"""Seconds off the edges of a period where `DetectedRules.quiet` asks rule by rule again rather than
+trust its remembered span (float rounding at a period's edge)."""
+
+
 def phase(endpoint: str) -> float:
     """Where in each period an endpoint's detectors judge, as a fraction of the period: the same in
     every process (a hash of the name, not Python's salted `hash`), and spread across a fleet. Were
@@ -202,6 +169,10 @@ class DetectedRules:
         self._trackers: dict[str, _Tracker] = {}
         self._configured: tuple[tuple[str, RuleParams], ...] = ()
         self._configured_by: object = None
+        # Where `quiet` (asked on every probe) said True and would again: inside every rule's current
+        # period. Forgotten whenever a tracker is made, judges or is reconfigured.
+        self._quiet_span: tuple[float, float] | None = None
+        self._shown: tuple[tuple[str, ...], tuple[tuple[str, float | None, float | None], ...]] | None = None
         self.changed = False
         """Something was learnt or judged since the state was last taken (`take_state`)."""
         self.urgent = False
@@ -250,8 +221,10 @@ class DetectedRules:
         slot = self._slot(reading, tracker.every)
         if tracker.slot is None:
             tracker.slot = slot  # the first value judged is the first whole period seen
+            self._unsettle()
         elif slot != tracker.slot:
             tracker.slot = slot
+            self._unsettle()
             value, count = signal_value(tracker.spec.signal, reading, tracker.spec.target)
             before = tracker.judgement
             held = before is not None and before.active is True
@@ -271,14 +244,21 @@ class DetectedRules:
         the current one), and none held at its last judgement."""
         if rules.settings is not self._configured_by:
             return False
+        now, span = reading.now, self._quiet_span
+        if span is not None and span[0] <= now < span[1]:
+            return True
+        start, end = -math.inf, math.inf
         for rule, params in self._configured:
             tracker = self._trackers.get(rule)
             if tracker is None or tracker.params is not params:
                 return False
-            if tracker.slot != self._slot(reading, tracker.every):
+            every, slot = tracker.every, self._slot(reading, tracker.every)
+            if tracker.slot != slot or (tracker.judgement is not None and tracker.judgement.active):
                 return False
-            if tracker.judgement is not None and tracker.judgement.active:
-                return False
+            first = (slot + (self._phase or 0.0)) * every
+            start, end = max(start, first + SPAN_MARGIN), min(end, first + every - SPAN_MARGIN)
+        if start <= now < end:  # the same answer until one of the periods ends (or anything changes)
+            self._quiet_span = (start, end)
         return True
 
     def _slot(self, reading: Reading, every: float) -> int:
@@ -287,8 +267,26 @@ class DetectedRules:
             self._phase = phase(reading.endpoint)
         return int((reading.now - self._phase * every) // every)
 
+    def _unsettle(self) -> None:
+        """A tracker was made, judged or reconfigured: what was remembered of them is forgotten."""
+        self._quiet_span = self._shown = None
+
     def describe(self) -> tuple[str, ...]:
         """`rule: what its detector said last`, for the endpoint's snapshot."""
+        return self._show()[0]
+
+    def bands(self) -> tuple[tuple[str, float | None, float | None], ...]:
+        """(signal, low, high) of each rule's expected band as of its last value (None: an open side;
+        a band whose both sides are open is left out)."""
+        return self._show()[1]
+
+    def _show(self) -> tuple[tuple[str, ...], tuple[tuple[str, float | None, float | None], ...]]:
+        """`describe` and `bands`, built once per judgement (a snapshot takes them every time)."""
+        if self._shown is None:
+            self._shown = (self._describe(), self._bands())
+        return self._shown
+
+    def _describe(self) -> tuple[str, ...]:
         out = []
         for rule, tracker in self._trackers.items():
             judged = tracker.judgement
@@ -301,9 +299,7 @@ class DetectedRules:
             # else: the endpoint does not give this signal (no metrics): nothing to say
         return tuple(out)
 
-    def bands(self) -> tuple[tuple[str, float | None, float | None], ...]:
-        """(signal, low, high) of each rule's expected band as of its last value (None: an open side;
-        a band whose both sides are open is left out)."""
+    def _bands(self) -> tuple[tuple[str, float | None, float | None], ...]:
         out = []
         for tracker in self._trackers.values():
             verdict = tracker.judgement.verdict if tracker.judgement else None
@@ -319,6 +315,7 @@ class DetectedRules:
         change while an engine runs)."""
         if rules.settings is not self._configured_by:
             self._configured_by = rules.settings
+            self._unsettle()
             configured = []
             for rule in RULE_SIGNALS:
                 params: RuleParams | None = rules.params(rule)
@@ -333,6 +330,7 @@ class DetectedRules:
         tracker = self._trackers.get(rule)
         if tracker is not None and tracker.params is params:
             return tracker
+        self._unsettle()
         spec = rule_spec(rule, params)
         if tracker is None or tracker.spec != spec or tracker.every != params.every:
             tracker = self._trackers[rule] = _Tracker(spec, params.every, spec.evaluator())
@@ -350,7 +348,7 @@ class DetectedRules:
     def to_state(self) -> dict[str, Any]:
         """Each rule's evaluator (detector baselines, recent verdicts) and spec, JSON-able."""
         return {
-            rule: {"spec": _spec_state(t.spec), "every": t.every, "evaluator": t.evaluator.to_state()}
+            rule: {"spec": spec_to_state(t.spec), "every": t.every, "evaluator": t.evaluator.to_state()}
             for rule, t in self._trackers.items()
         }
 
@@ -362,38 +360,12 @@ class DetectedRules:
             if rule not in RULE_SIGNALS or not isinstance(saved, Mapping):
                 continue
             try:
-                spec = _spec_from(saved["spec"])
+                spec = spec_from_state(saved["spec"])
                 evaluator = SignalEvaluator.from_state(saved["evaluator"])
                 every = float(saved["every"])
             except (KeyError, TypeError, ValueError):
                 continue
             self._trackers[rule] = _Tracker(spec, every, evaluator)
+            self._unsettle()
             restored.append(rule)
         return restored
-
-
-def _spec_state(spec: RuleSpec) -> dict[str, Any]:
-    return {
-        "rule": spec.rule,
-        "signal": spec.signal,
-        "detector": spec.detector,
-        "params": {k: list(v) if isinstance(v, tuple) else v for k, v in spec.params.items()},
-        "for": spec.for_,
-        "severity": spec.severity,
-        "persistence": list(spec.persistence) if spec.persistence else None,
-        "target": spec.target,
-    }
-
-
-def _spec_from(data: Mapping[str, Any]) -> RuleSpec:
-    persistence = data.get("persistence")
-    return RuleSpec(
-        str(data["rule"]),
-        str(data["signal"]),
-        str(data["detector"]),
-        {k: tupled(v) for k, v in dict(data["params"]).items()},
-        float(data["for"]),
-        str(data["severity"]),
-        (int(persistence[0]), int(persistence[1])) if persistence else None,
-        float(data["target"]) if data.get("target") is not None else None,
-    )

@@ -187,3 +187,32 @@ def describe(signal: str, verdict: Verdict) -> str:
     if "drop" in ev:
         parts.append(f"{ev['drop'] * 100:.0f}% below the median {format_value(signal, ev['median'])}")
     return ", ".join(parts)
+
+
+def spec_to_state(spec: RuleSpec) -> dict[str, Any]:
+    """A spec as JSON (the learnt state stored with it)."""
+    return {
+        "rule": spec.rule,
+        "signal": spec.signal,
+        "detector": spec.detector,
+        "params": {k: list(v) if isinstance(v, tuple) else v for k, v in spec.params.items()},
+        "for": spec.for_,
+        "severity": spec.severity,
+        "persistence": list(spec.persistence) if spec.persistence else None,
+        "target": spec.target,
+    }
+
+
+def spec_from_state(data: Mapping[str, Any]) -> RuleSpec:
+    """`spec_to_state` read back."""
+    persistence = data.get("persistence")
+    return RuleSpec(
+        str(data["rule"]),
+        str(data["signal"]),
+        str(data["detector"]),
+        {k: tupled(v) for k, v in dict(data["params"]).items()},
+        float(data["for"]),
+        str(data["severity"]),
+        (int(persistence[0]), int(persistence[1])) if persistence else None,
+        float(data["target"]) if data.get("target") is not None else None,
+    )
