@@ -34,8 +34,10 @@ from textual.widgets import DataTable
 from textual.widgets._data_table import default_cell_formatter
 from textual.widgets.data_table import Row, RowKey
 
-from mlops_console.tui.widgets.one_line_cell import render_one_line
+from mlops_console.tui.widgets.one_line_cell import looks_key, render_one_line
 from mlops_console.tui.widgets.one_line_frame import LineFrame, assemble, join
+
+_MISSING: Any = object()
 
 
 def _plain(value: str) -> bool:
@@ -78,6 +80,9 @@ class OneLineTable(DataTable):
         # cell context below stays: a cell is drawn again only when its value or its looks changed.
         self._cell_at: dict[tuple[int, int], tuple[Any, Style, int, bool, bool, list[Segment]]] = {}
         self._cell_context: tuple[Any, ...] = ()
+        # (looks of a text, column, styles, width, padding) -> its line without a position's meta.
+        self._by_looks: dict[tuple[Any, ...], list[list[Segment]] | None] = {}
+        self._styles_with_meta: dict[tuple[Style | None, Style], Style] = {}
         self._line_cache_fast: LRUCache[tuple[Any, ...], Strip] = LRUCache(1000)
         self._cell_meta: dict[tuple[int, int], Style] = {}  # what a click on a cell reports
         self._extend_meta: dict[int, Style] = {}  # and on the rest of a row's line
@@ -91,6 +96,7 @@ class OneLineTable(DataTable):
         self._cells_rendered.clear()
         self._cell_at.clear()
         self._line_cache_fast.clear()
+        self._by_looks.clear()
 
     # -- where rows are ---------------------------------------------------------------------------------
     def _update_dimensions(self, new_rows: Iterable[Any]) -> None:
@@ -160,6 +166,7 @@ class OneLineTable(DataTable):
         self._cells_rendered.clear()
         self._cell_at.clear()
         self._line_cache_fast.clear()
+        self._by_looks.clear()
         super().notify_style_update()
 
     def render_line(self, y: int) -> Strip:
@@ -277,18 +284,8 @@ class OneLineTable(DataTable):
         if column_key is None:  # the row labels' column (none here)
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         value: Any = self.columns[column_key].label if row_index < 0 else self._data[row_key][column_key]  # type: ignore[index]
-        key = (
-            row_key,
-            column_key,
-            row_index,
-            base_style,
-            width,
-            cursor,
-            hover,
-            self._show_hover_cursor,
-            self._pseudo_class_state,
-            self.fixed_columns,
-        )
+        key: tuple[Any, ...] = (row_key, column_key, row_index, base_style, width, cursor, hover)
+        key += (self._show_hover_cursor, self._pseudo_class_state, self.fixed_columns)
         cached = self._cells_rendered.get(key)
         if cached is not None and cached[0] is value:
             return cached[1]
@@ -307,14 +304,7 @@ class OneLineTable(DataTable):
         row_key = self._row_locations.get_key(row_index)
         value: Any = self._data[row_key][self._column_locations.get_key(column_index)]  # type: ignore[index]
         cached = self._cell_at.get(place)
-        if (
-            cached is not None
-            and cached[0] is value
-            and cached[1] == style
-            and cached[2] == width
-            and cached[3] == cursor
-            and cached[4] == hover
-        ):
+        if cached is not None and cached[0] is value and cached[1:5] == (style, width, cursor, hover):
             return cached[5]
         lines = self._render_one_line(row_index, column_index, value, style, width, cursor, hover)
         if lines is None:
@@ -367,5 +357,30 @@ class OneLineTable(DataTable):
             meta = self._cell_meta[row_index, column_index] = Style.from_meta(
                 {"row": row_index, "column": column_index}
             )
-        pre = base_style + meta + component
-        return render_one_line(self.app.console, text, width, self.cell_padding, pre, post)
+        looks = looks_key(text)
+        if looks is None or header:
+            pre = base_style + meta + component
+            return render_one_line(self.app.console, text, width, self.cell_padding, pre, post)
+        # The same text in the same column looks the same in every row but for what a click reports:
+        # rendered once, the position's meta added to each segment's style.
+        key = (looks, column_index, base_style, component, post, width, self.cell_padding)
+        plain = self._by_looks.get(key, _MISSING)
+        if plain is _MISSING:
+            pre = base_style + component
+            plain = render_one_line(self.app.console, text, width, self.cell_padding, pre, post)
+            if len(self._by_looks) > 16384:
+                self._by_looks.clear()
+            self._by_looks[key] = plain
+        if plain is None:
+            return None
+        return [[Segment(text_, self._with_meta(style, meta)) for text_, style, _ in plain[0]]]
+
+    def _with_meta(self, style: Style | None, meta: Style) -> Style:
+        """`style + meta`, kept: a frame of new rows adds the same few styles to the same positions."""
+        key = (style, meta)
+        combined = self._styles_with_meta.get(key)
+        if combined is None:
+            if len(self._styles_with_meta) > 65536:
+                self._styles_with_meta.clear()
+            combined = self._styles_with_meta[key] = meta if style is None else style + meta
+        return combined
