@@ -58,3 +58,16 @@ def render_one_line(
     if padding:
         line.append(Segment(" " * padding, blank))
     return [line]
+
+
+def looks_key(text: Text) -> tuple[object, ...] | None:
+    """What `render_one_line` reads of a text, hashable: two texts with the same key render the same.
+    None for a text with click or link metadata of its own (its segments' meta is not only the cell's)."""
+    style = text.style
+    if isinstance(style, Style) and (style._meta or style._link_id):
+        return None
+    spans = text.spans
+    for span in spans:
+        if isinstance(span.style, Style) and (span.style._meta or span.style._link_id):
+            return None
+    return (text.plain, style, tuple(spans), text.justify, text.overflow, text.end)

@@ -7,11 +7,12 @@ lists after every cell update. Under a fixed layout none of that is needed, and 
 overview at 10,000 endpoints spent most of its time in it:
 - a row's place is its index (`_get_row_region`, `_y_offsets`), the row lists are rebuilt only when
   the rows change (`_rows_version`), and nothing is measured (`_update_dimensions`);
-- a cell is rendered once per value object and position (`_render_cell`), without Rich's layout
-  machinery when it fits its line (`render_one_line`);
-- a row is assembled from its cells with the styles it shares looked up once per frame, not once or
-  several times per line (`_render_line_in_row`, `render_line`): each lookup walks the widget's
-  ancestors.
+- a cell is rendered once per value object and position (`_cell_segments`), without Rich's layout
+  machinery when it fits its line (`render_one_line`), and kept simplified;
+- a data line is its cells side by side (`_data_line`, `one_line_frame.py`), with what every line of
+  a frame shares (size, scroll offset, cursor, styles: each lookup walks the widget's ancestors)
+  looked up once per frame, the fixed columns drawn once (DataTable draws them twice and crops one
+  copy away) and no crop, pad or simplify pass over a line that starts unscrolled.
 
 `fast_cells = False` paints every line through DataTable's own code; a test compares both, line by
 line and style by style. These override private methods of DataTable (textual is pinned below 9).
@@ -33,7 +34,10 @@ from textual.widgets import DataTable
 from textual.widgets._data_table import default_cell_formatter
 from textual.widgets.data_table import Row, RowKey
 
-from mlops_console.tui.widgets.one_line_cell import render_one_line
+from mlops_console.tui.widgets.one_line_cell import looks_key, render_one_line
+from mlops_console.tui.widgets.one_line_frame import LineFrame, assemble, join
+
+_MISSING: Any = object()
 
 
 def _plain(value: str) -> bool:
@@ -72,8 +76,14 @@ class OneLineTable(DataTable):
         """Bumped by subclasses whenever the rows or their order change."""
         self._ordered: tuple[int, list[Row], _OneLineOffsets] | None = None
         self._cells_rendered: LRUCache[tuple[Any, ...], tuple[Any, list[list[Segment]]]] = LRUCache(4096)
-        self._rows_rendered: LRUCache[tuple[Any, ...], tuple[list[list[Segment]], list[list[Segment]]]]
-        self._rows_rendered = LRUCache(1000)
+        # (row index, column index) -> (value, style, width, cursor, hover, segments) while the
+        # cell context below stays: a cell is drawn again only when its value or its looks changed.
+        self._cell_at: dict[tuple[int, int], tuple[Any, Style, int, bool, bool, list[Segment]]] = {}
+        self._cell_context: tuple[Any, ...] = ()
+        # (looks of a text, column, styles, width, padding) -> its line without a position's meta.
+        self._by_looks: dict[tuple[Any, ...], list[list[Segment]] | None] = {}
+        self._styles_with_meta: dict[tuple[Style | None, Style], Style] = {}
+        self._line_cache_fast: LRUCache[tuple[Any, ...], Strip] = LRUCache(1000)
         self._cell_meta: dict[tuple[int, int], Style] = {}  # what a click on a cell reports
         self._extend_meta: dict[int, Style] = {}  # and on the rest of a row's line
         self._frame: dict[Any, Any] | None = None  # what a frame looks up once, while it is rendered
@@ -84,7 +94,9 @@ class OneLineTable(DataTable):
     def _clear_caches(self) -> None:
         super()._clear_caches()
         self._cells_rendered.clear()
-        self._rows_rendered.clear()
+        self._cell_at.clear()
+        self._line_cache_fast.clear()
+        self._by_looks.clear()
 
     # -- where rows are ---------------------------------------------------------------------------------
     def _update_dimensions(self, new_rows: Iterable[Any]) -> None:
@@ -149,69 +161,94 @@ class OneLineTable(DataTable):
     def _component_style(self, name: str) -> Style:
         return self._once(name, lambda: self.get_component_styles(name).rich_style)
 
+    def notify_style_update(self) -> None:
+        # A theme or CSS change restyles the cursor and the rows: DataTable clears its caches here.
+        self._cells_rendered.clear()
+        self._cell_at.clear()
+        self._line_cache_fast.clear()
+        self._by_looks.clear()
+        super().notify_style_update()
+
     def render_line(self, y: int) -> Strip:
         if not self.fast_cells or self.fixed_rows:
             return super().render_line(y)
+        frame: LineFrame = self._once("line frame", self._line_frame)
+        if y < frame.header or not self._lean_rows():
+            if y >= frame.header:
+                y += frame.scroll_y
+            return self._render_line(y, frame.scroll_x, frame.scroll_x + frame.width, frame.base_style)
+        row_index = y + frame.scroll_y - frame.header
+        rows = self.ordered_rows
+        if row_index >= len(rows):
+            return Strip.blank(frame.width, frame.base_style)
+        return self._data_line(rows[row_index].key, row_index, frame)
+
+    def _lean_rows(self) -> bool:
+        """True when data lines are drawn here: a row cursor and no row labels (the overview's)."""
+        return self.cursor_type == "row" and not (self._labelled_row_exists and self.show_row_labels)
+
+    def _line_frame(self) -> LineFrame:
+        width = self.size.width
         scroll_x, scroll_y = self.scroll_offset
-        if y >= (self.header_height if self.show_header else 0):
-            y += scroll_y
-        style = self._once("widget", lambda: self.rich_style)
-        return self._render_line(y, scroll_x, scroll_x + self.size.width, style)
-
-    def _get_row_style(self, row_index: int, base_style: Style) -> Style:
-        if not self.fast_cells or row_index < max(self.fixed_rows, 0):
-            return super()._get_row_style(row_index, base_style)
-        if self.zebra_stripes:
-            return self._component_style("datatable--odd-row" if row_index % 2 else "datatable--even-row")
-        return base_style
-
-    def _render_line_in_row(
-        self,
-        row_key: RowKey,
-        line_no: int,
-        base_style: Style,
-        cursor_location: Coordinate,
-        hover_location: Coordinate,
-    ) -> tuple[list[list[Segment]], list[list[Segment]]]:
-        """A data row as DataTable's `_render_line_in_row` draws it for a row cursor, with the styles
-        every row shares looked up once per frame."""
-        if (
-            not self.fast_cells
-            or row_key is self._header_row_key
-            or self.cursor_type != "row"
-            or (self._labelled_row_exists and self.show_row_labels)
-        ):
-            return super()._render_line_in_row(row_key, line_no, base_style, cursor_location, hover_location)
         show_cursor, show_hover = self.show_cursor, self._show_hover_cursor
-        row_index = self._row_locations.get(row_key)
-        if row_index is None:
-            row_index = -1
-        on_cursor, hovered = row_index == cursor_location.row, row_index == hover_location.row
-        cache_key: tuple[Any, ...] = (row_key, row_index, base_style, on_cursor, hovered, show_cursor)
-        cache_key += (show_hover, self._update_count, self._pseudo_class_state)
-        cached = self._rows_rendered.get(cache_key)
+        cell_context = (
+            show_cursor,
+            show_hover,
+            self._pseudo_class_state,
+            self.fixed_columns,
+            self.cell_padding,
+            self.cursor_foreground_priority,
+            self.cursor_background_priority,
+            self.zebra_stripes,
+        )
+        if cell_context != self._cell_context:
+            # Every cell rendered under another context (focus, hover shown, theme styles) is stale.
+            self._cell_context = cell_context
+            self._cell_at.clear()
+        widths = tuple(column.get_render_width(self) for column in self.ordered_columns)
+        base_style = self.rich_style
+        line_context = (width, scroll_x, base_style, widths, self._update_count, cell_context)
+        return LineFrame(
+            width=width,
+            scroll_x=scroll_x,
+            scroll_y=scroll_y,
+            header=self.header_height if self.show_header else 0,
+            base_style=base_style,
+            widths=widths,
+            fixed=min(self.fixed_columns, len(widths)),
+            cursor_row=self.cursor_coordinate.row,
+            hover_row=self.hover_coordinate.row,
+            cell_context=cell_context,
+            line_context=line_context,
+        )
+
+    def _data_line(self, row_key: RowKey, row_index: int, frame: LineFrame) -> Strip:
+        """A data row's line, as DataTable's `_render_line` draws it for a row cursor."""
+        show_cursor = frame.cell_context[0]
+        on_cursor, hovered = row_index == frame.cursor_row, row_index == frame.hover_row
+        cache_key = (row_key, row_index, on_cursor, hovered, frame.line_context)
+        cached = self._line_cache_fast.get(cache_key)
         if cached is not None:
             return cached
-        widths: list[int] = self._once(
-            "widths", lambda: [column.get_render_width(self) for column in self.ordered_columns]
-        )
-        render_cell = self._render_cell
-        fixed_row = []
-        if self.fixed_columns:
+        cell = self._cell_segments
+        fixed: list[Segment] = []
+        widths, fixed_count = frame.widths, frame.fixed
+        if fixed_count:
             fixed_style = self._once(
                 "fixed", lambda: self._component_style("datatable--fixed") + Style.from_meta({"fixed": True})
             )
-            for column_index, width in enumerate(widths[: self.fixed_columns]):
-                cell = render_cell(row_index, column_index, fixed_style, width, on_cursor, hovered)
-                fixed_row.append(cell[line_no])
-        row_style = self._get_row_style(row_index, base_style)
-        scrollable_row = [
-            render_cell(row_index, column_index, row_style, width, on_cursor, hovered)[line_no]
-            for column_index, width in enumerate(widths)
-        ]
-        remaining = max(0, self.size.width - sum(widths[self.fixed_columns :]) - self._row_label_column_width)
+            for column_index in range(fixed_count):
+                width = widths[column_index]
+                join(fixed, cell(row_index, column_index, fixed_style, width, on_cursor, hovered))
+        row_style = self._get_row_style(row_index, frame.base_style)
+        scrollable: list[Segment] = []
+        # The scrolled copies of the fixed columns are not drawn: DataTable crops them away at once.
+        for column_index in range(fixed_count, len(widths)):
+            width = widths[column_index]
+            join(scrollable, cell(row_index, column_index, row_style, width, on_cursor, hovered))
+        remaining = max(0, frame.width - sum(widths[fixed_count:]))
         extend_style, _ = self._get_styles_to_render_cell(
-            row_index == -1, False, False, hovered, on_cursor, show_cursor, show_hover, False, False
+            False, False, False, hovered, on_cursor, show_cursor, frame.cell_context[1], False, False
         )
         meta = self._extend_meta.get(row_index)
         if meta is None:  # made once per line: `from_meta` serialises the meta and draws a random id
@@ -220,11 +257,17 @@ class OneLineTable(DataTable):
             meta = self._extend_meta[row_index] = Style.from_meta(
                 {"row": row_index, "column": 0, "out_of_bounds": True}
             )
-        extend_style = row_style + extend_style + meta
-        scrollable_row.append([Segment(" " * remaining, extend_style)])
-        row_pair = (fixed_row, scrollable_row)
-        self._rows_rendered[cache_key] = row_pair
-        return row_pair
+        extension = Segment(" " * remaining, row_style + extend_style + meta)
+        strip = assemble(frame, fixed, scrollable, extension)
+        self._line_cache_fast[cache_key] = strip
+        return strip
+
+    def _get_row_style(self, row_index: int, base_style: Style) -> Style:
+        if not self.fast_cells or row_index < max(self.fixed_rows, 0):
+            return super()._get_row_style(row_index, base_style)
+        if self.zebra_stripes:
+            return self._component_style("datatable--odd-row" if row_index % 2 else "datatable--even-row")
+        return base_style
 
     # -- cells --------------------------------------------------------------------------------------------
     def _render_cell(
@@ -241,18 +284,8 @@ class OneLineTable(DataTable):
         if column_key is None:  # the row labels' column (none here)
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         value: Any = self.columns[column_key].label if row_index < 0 else self._data[row_key][column_key]  # type: ignore[index]
-        key = (
-            row_key,
-            column_key,
-            row_index,
-            base_style,
-            width,
-            cursor,
-            hover,
-            self._show_hover_cursor,
-            self._pseudo_class_state,
-            self.fixed_columns,
-        )
+        key: tuple[Any, ...] = (row_key, column_key, row_index, base_style, width, cursor, hover)
+        key += (self._show_hover_cursor, self._pseudo_class_state, self.fixed_columns)
         cached = self._cells_rendered.get(key)
         if cached is not None and cached[0] is value:
             return cached[1]
@@ -261,6 +294,26 @@ class OneLineTable(DataTable):
             lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         self._cells_rendered[key] = (value, lines)
         return lines
+
+    def _cell_segments(
+        self, row_index: int, column_index: int, style: Style, width: int, cursor: bool, hover: bool
+    ) -> list[Segment]:
+        """A data cell's line, simplified, drawn again only when its value (object), style, width,
+        cursor or hover changed at its position (the cell context is checked once per frame)."""
+        place = (row_index, column_index)  # a fixed column is drawn once per line, with the fixed style
+        row_key = self._row_locations.get_key(row_index)
+        value: Any = self._data[row_key][self._column_locations.get_key(column_index)]  # type: ignore[index]
+        cached = self._cell_at.get(place)
+        if cached is not None and cached[0] is value and cached[1:5] == (style, width, cursor, hover):
+            return cached[5]
+        lines = self._render_one_line(row_index, column_index, value, style, width, cursor, hover)
+        if lines is None:
+            lines = DataTable._render_cell(self, row_index, column_index, style, width, cursor, hover)
+        segments = list(Segment.simplify(lines[0]))
+        if len(self._cell_at) > 65536:
+            self._cell_at.clear()
+        self._cell_at[place] = (value, style, width, cursor, hover, segments)
+        return segments
 
     def _render_one_line(
         self,
@@ -304,5 +357,30 @@ class OneLineTable(DataTable):
             meta = self._cell_meta[row_index, column_index] = Style.from_meta(
                 {"row": row_index, "column": column_index}
             )
-        pre = base_style + meta + component
-        return render_one_line(self.app.console, text, width, self.cell_padding, pre, post)
+        looks = looks_key(text)
+        if looks is None or header:
+            pre = base_style + meta + component
+            return render_one_line(self.app.console, text, width, self.cell_padding, pre, post)
+        # The same text in the same column looks the same in every row but for what a click reports:
+        # rendered once, the position's meta added to each segment's style.
+        key = (looks, column_index, base_style, component, post, width, self.cell_padding)
+        plain = self._by_looks.get(key, _MISSING)
+        if plain is _MISSING:
+            pre = base_style + component
+            plain = render_one_line(self.app.console, text, width, self.cell_padding, pre, post)
+            if len(self._by_looks) > 16384:
+                self._by_looks.clear()
+            self._by_looks[key] = plain
+        if plain is None:
+            return None
+        return [[Segment(text_, self._with_meta(style, meta)) for text_, style, _ in plain[0]]]
+
+    def _with_meta(self, style: Style | None, meta: Style) -> Style:
+        """`style + meta`, kept: a frame of new rows adds the same few styles to the same positions."""
+        key = (style, meta)
+        combined = self._styles_with_meta.get(key)
+        if combined is None:
+            if len(self._styles_with_meta) > 65536:
+                self._styles_with_meta.clear()
+            combined = self._styles_with_meta[key] = meta if style is None else style + meta
+        return combined
