@@ -4,13 +4,13 @@ frozen and the young generation is collected less often (full collections landed
 from __future__ import annotations
 
 import gc
-import weakref
 from collections.abc import Iterator
 
 import pytest
 
 from mlops_console.core.gc_tuning import YOUNG_THRESHOLD
 from mlops_console.tui import collector
+from tests.test_gc_tuning import collected_before_freezing
 
 
 @pytest.fixture
@@ -38,16 +38,7 @@ def test_a_large_fleet_freezes_once_and_collects_the_young_less_often(gc_state: 
 
 
 def test_garbage_alive_at_the_freeze_is_collected_not_frozen(gc_state: None) -> None:
-    class Node:
-        loop: object = None
-
-    gc.disable()  # no automatic collection may find it first
-    try:
-        node = Node()
-        node.loop = node
-        gone = weakref.ref(node)
-        del node
+    def freeze() -> None:
         assert collector.freeze_after_start(collector.LARGE_FLEET)
-        assert gone() is None
-    finally:
-        gc.enable()
+
+    assert collected_before_freezing(freeze)
