@@ -6,6 +6,7 @@ engine on a real store file; a loopback Prometheus answers discovery and the fig
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,3 +103,72 @@ def test_a_discovered_endpoint_whose_target_changed_keeps_what_its_detectors_lea
     now = endpoints[NAMES[0]]
     assert now is not old and now.settings.url != before.url
     assert now.detected is old.detected
+
+
+class ComingAndGoing(FakePrometheus):
+    """The loopback Prometheus, with a latency p95 the test sets and instances it can take away (from
+    discovery and from every figure, as a target gone takes its series with it)."""
+
+    def __init__(self) -> None:
+        self.p95 = 0.050
+        self.hidden: set[str] = set()
+        super().__init__()
+
+    def answer(self, query: str) -> tuple[int, bytes]:
+        status, body = super().answer(query)
+        document = json.loads(body)
+        result = document["data"]["result"]
+        document["data"]["result"] = [s for s in result if s["metric"]["instance"] not in self.hidden]
+        if "histogram_quantile(0.95," in query or "histogram_quantile(0.99," in query:
+            for sample in document["data"]["result"]:
+                sample["value"][1] = str(self.p95)
+        return status, json.dumps(document).encode()
+
+
+async def test_an_endpoint_gone_for_good_and_found_again_pages_only_for_what_it_does_now(
+    tmp_path: Path,
+) -> None:
+    """A discovered endpoint whose latency anomaly fired, then went for good (its alert resolved, saying
+    so), comes back later with an ordinary latency: the verdicts of the incident it left with are no
+    evidence about it now, and no alert opens (they paged it again at its first value)."""
+    fake = ComingAndGoing()
+    try:
+        settings = discovering(tmp_path, fake.url)
+        settings = settings.model_copy(
+            update={"prometheus": settings.prometheus.model_copy(update={"discover_grace": 0.5})}
+        )
+        name, instance = NAMES[0], next(iter(RPS))
+        store = Store(settings.store.path)
+        store.write_detector_state({name: learnt(settings)})
+        engine = Engine(settings, Store(settings.store.path))
+        stop = asyncio.Event()
+        task = asyncio.create_task(engine.run(stop))
+
+        def said() -> str:
+            state = engine.endpoints.get(name)
+            return " ".join(state.snapshot().detection) if state is not None else ""
+
+        def alerts() -> list:
+            return [a for a in store.list_alerts(endpoint=name) if a.rule == "latency_anomaly"]
+
+        try:
+            await async_wait_for(lambda: "latency_anomaly: 50 ms" in said(), what="its baseline restored")
+            fake.p95 = 1.0
+            await async_wait_for(lambda: [a.state for a in alerts()] == ["firing"], what="the anomaly fired")
+            fake.hidden = {instance}
+            await async_wait_for(
+                lambda: [a.state for a in alerts()] == ["resolved"] and name not in engine.endpoints,
+                what="gone for good, its alert resolved",
+            )
+            await async_wait_for(
+                lambda: name not in {row["name"] for row in store.read_status()}, what="its row gone"
+            )
+            fake.p95, fake.hidden = 0.050, set()
+            await async_wait_for(lambda: "latency_anomaly: 50 ms" in said(), what="a value judged again")
+            assert "latency_anomaly" not in engine.endpoints[name].firing, said()
+            assert [a.state for a in alerts()] == ["resolved"], "one alert, for the incident it left with"
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=15)
+    finally:
+        fake.stop()

@@ -80,3 +80,18 @@ async def test_a_line_scrolled_sideways_is_cropped_as_datatable_crops_it(tmp_pat
         scrolled = painted(table)
         assert scrolled != unscrolled
         assert scrolled == from_scratch(table)
+
+
+async def test_the_header_marks_the_sorted_column_when_the_rows_keep_their_order(tmp_path: Path) -> None:
+    """Sorting by another column that leaves the rows where they were (a healthy fleet by health, then by
+    name) still moves the header's arrow to that column: the arrow is the only sign of the new sort."""
+    async with overview(tmp_path, fleet()) as (pilot, screen):
+        table = screen.table
+        order = [row.key for row in table.ordered_rows]
+        assert "health▲" in table.render_line(0).text
+        screen.sort_by("name")
+        await pilot.pause()
+        assert [row.key for row in table.ordered_rows] == order, "the same order: no row moved"
+        header = table.render_line(0).text
+        assert "endpoint▲" in header and "health▲" not in header, header
+        assert painted(table) == from_scratch(table)

@@ -4,7 +4,9 @@ with units, and screenshots whose words stay apart."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import DataTable
@@ -176,3 +178,60 @@ async def test_the_served_version_panel_says_why_it_shows_no_version(app: MlopsC
         assert str(screen.version_panel.border_title) == "served model version v2"
         app.post_message(SnapshotReceived(_with(sample.snapshot(), "iris-prod", model=None)))
         await async_wait_for(lambda: "model version: no model set" in panel(), what="no model")
+
+
+class _LateRegistry(sample.SampleRegistry):
+    """The sample registry, whose version lookups answer only once let (a registry under load), while
+    `held` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = threading.Event()
+        self.asked = threading.Event()
+        self.answer = threading.Event()
+
+    def version(self, name: str, version: str | int, with_metrics: bool = True) -> Any:
+        if self.held.is_set():
+            self.asked.set()
+            self.answer.wait(timeout=15)
+        return super().version(name, version, with_metrics)
+
+
+async def test_the_served_version_panel_never_shows_a_version_the_endpoint_left(tmp_path: Path) -> None:
+    """The version panel's record and title follow the endpoint: once it has no model, neither the
+    record shown before (its title included) nor a lookup answered late for the version it served
+    meanwhile puts a version back on the panel."""
+    from rich.console import Console
+
+    from tests._loopback import async_wait_for
+
+    registry = _LateRegistry()
+    app = sample.make_app(tmp_path, registry=registry)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("colon", *"endpoint iris-prod", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, EndpointDetailScreen)
+
+        def panel() -> str:
+            out = Console(width=80, no_color=True)
+            with out.capture() as shown:
+                out.print(screen.version_panel.content)
+            return shown.get()
+
+        def title() -> str:
+            return str(screen.version_panel.border_title)
+
+        await async_wait_for(lambda: "iris v2" in panel(), what="the registry's record of v2")
+        assert title() == "served model version v2"
+        registry.held.set()
+        app.post_message(SnapshotReceived(_with(sample.snapshot(), "iris-prod", served_version="1")))
+        await async_wait_for(registry.asked.is_set, what="v1 looked up")
+        app.post_message(SnapshotReceived(_with(sample.snapshot(), "iris-prod", model=None)))
+        await async_wait_for(lambda: "model version: no model set" in panel(), what="no model")
+        assert "v2" not in title(), title()
+        registry.answer.set()  # v1's record arrives after the endpoint left it
+        await settle(pilot)
+        assert "model version: no model set" in panel(), panel()
+        assert "v1" not in title() and "v2" not in title(), title()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
+from rich.table import Table
 from rich.text import Text
 
 from mlops_console.core.formatting import DASH as DASH
@@ -93,6 +95,21 @@ def fmt_metric(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return clean(value)
+
+
+def version_record(info: Any, now: float) -> Table:
+    """The registry's record of a model version (a `VersionInfo`), as the endpoint detail shows it."""
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column("k", style="dim")
+    table.add_column("v")
+    table.add_row("version", safe_text(f"{info.model} v{info.version}", limit=80))
+    table.add_row("status", safe_text(info.status))
+    table.add_row("aliases", safe_text(", ".join(info.aliases) or DASH, limit=80))
+    table.add_row("created", fmt_time(info.created_at, now))
+    table.add_row("run", safe_text(info.run_id or DASH, limit=40))
+    for metric, value in sorted(info.metrics.items())[:10]:
+        table.add_row(safe_text(metric, limit=30), Text(fmt_metric(value)))
+    return table
 
 
 _SPARK = "▁▂▃▄▅▆▇█"

@@ -43,12 +43,16 @@ class EndpointStatus(StoreBase):
         keep: Collection[str] | None = None,
     ) -> None:
         """Endpoint snapshots (as JSON documents), and the writing engine's health (`owner`, `state`,
-        `reason`); the rows of endpoints `gone` (no longer discovered) are deleted, and with `keep`,
-        every row of an endpoint not in it (one the config no longer has). Rows not in `rows` stay."""
+        `reason`); the rows of endpoints `gone` (no longer discovered) are deleted, their detector
+        states too (what they learnt, an incident's verdicts included, says nothing of one found again
+        under the name), and with `keep`, every row of an endpoint not in it (one the config no longer
+        has). Rows not in `rows` stay."""
         at = now()
         # Encoded one at a time as they are written: a fleet's first write is 10,000 documents.
         documents = ((r["name"], at, _encode(r)) for r in rows)
         with self.write() as db:
+            for name in gone:
+                db.execute("DELETE FROM detector_state WHERE endpoint=?", [name])
             if keep is not None:
                 stored = [row[0] for row in db.execute("SELECT name FROM endpoint_status").fetchall()]
                 gone = [*gone, *(name for name in stored if name not in keep)]

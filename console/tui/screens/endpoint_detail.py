@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.binding import Binding
@@ -23,7 +22,7 @@ from mlops_console.core.snapshot import EndpointSnapshot, EngineSnapshot
 from mlops_console.core.store import Alert, AuditEntry, Rollup
 from mlops_console.tui import detail_charts as charts
 from mlops_console.tui.screens.base import ConsoleScreen
-from mlops_console.tui.text import DASH, firing_and_pending, fmt_metric, fmt_time, safe_text
+from mlops_console.tui.text import DASH, firing_and_pending, fmt_time, safe_text, version_record
 from mlops_console.tui.widgets.charts import SeriesChart
 
 
@@ -206,7 +205,7 @@ class EndpointDetailScreen(ConsoleScreen):
                 said = (
                     "not known yet: neither the endpoint nor the registry says" if e.model else "no model set"
                 )
-                self.version_panel.update(Text(f"model version: {said}", style="dim"))
+                self._show_version(key, Text(f"model version: {said}", style="dim"))
 
     def _show_errors(self, e: EndpointSnapshot, now: float) -> None:
         colors = self.console.theme_colors()
@@ -372,28 +371,24 @@ class EndpointDetailScreen(ConsoleScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="detail-registry")
     def _load_version(self, model: str, version: str) -> None:
-        backend = self.console.backend
+        backend, key = self.console.backend, (model, version)
         if not backend.registry_configured:
-            self.app.call_from_thread(self.version_panel.update, Text("no registry configured", style="dim"))
+            self.app.call_from_thread(self._show_version, key, Text("no registry configured", style="dim"))
             return
         try:
             info = backend.registry.version(model, version)
         except Exception as exc:
-            self.app.call_from_thread(self.version_panel.update, safe_text(str(exc), limit=300))
+            self.app.call_from_thread(self._show_version, key, safe_text(str(exc), limit=300))
             return
-        self.app.call_from_thread(self._show_version, info)
+        self.app.call_from_thread(self._show_version, key, info)
 
-    def _show_version(self, info: Any) -> None:
-        now = self.console.clock()
-        table = Table(box=None, show_header=False, pad_edge=False)
-        table.add_column("k", style="dim")
-        table.add_column("v")
-        table.add_row("version", safe_text(f"{info.model} v{info.version}", limit=80))
-        table.add_row("status", safe_text(info.status))
-        table.add_row("aliases", safe_text(", ".join(info.aliases) or DASH, limit=80))
-        table.add_row("created", fmt_time(info.created_at, now))
-        table.add_row("run", safe_text(info.run_id or DASH, limit=40))
-        for metric, value in sorted(info.metrics.items())[:10]:
-            table.add_row(safe_text(metric, limit=30), Text(fmt_metric(value)))
-        self.version_panel.update(table)
+    def _show_version(self, key: tuple[str | None, str | None], info: Any) -> None:
+        """The version panel of `key`: the registry's record of it, or a text saying why there is none."""
+        if key != self._version_key:
+            return  # answered after the endpoint moved on (a cancelled worker's thread still answers)
+        self.version_panel.border_title = "served model version"
+        if isinstance(info, Text):
+            self.version_panel.update(info)
+            return
+        self.version_panel.update(version_record(info, self.console.clock()))
         self.version_panel.border_title = safe_text(f"served model version v{info.version}")

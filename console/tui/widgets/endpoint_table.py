@@ -106,6 +106,9 @@ class EndpointTable(OneLineTable):
             table_column = self.columns.get(ColumnKey(column.key))
             if table_column is not None:
                 table_column.label = self._label(column)
+        # The header's line is kept until the table changes: new labels over rows that may keep
+        # their order (no `_show_order`) would leave the arrow on the column sorted before.
+        self._update_count += 1
         if self._snapshot is not None:
             self._index.resort(self._sort_column().sort, reverse)  # on the values as they are now
             self._show_matching()
