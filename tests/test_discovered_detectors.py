@@ -62,6 +62,9 @@ async def test_a_discovered_endpoint_continues_from_its_stored_detector_state(
     store = Store(settings.store.path)
     store.write_detector_state({restored: learnt(settings), "elsewhere": learnt(settings)})
     assert store.read_detector_state([restored, "absent"]).keys() == {restored}, "those asked for alone"
+    many = {f"e{i}": {"rule": {}} for i in range(1201)}  # more names than one statement takes
+    store.write_detector_state(many)
+    assert store.read_detector_state([*many, "absent"]) == many
     engine = Engine(settings, Store(settings.store.path))
     stop = asyncio.Event()
     task = asyncio.create_task(engine.run(stop))

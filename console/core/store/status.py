@@ -156,11 +156,15 @@ class EndpointStatus(StoreBase):
         """Endpoint name to the detector state written last, of every endpoint or of `names` alone
         (unreadable rows are left out)."""
         out: dict[str, dict[str, Any]] = {}
-        sql, params = "SELECT endpoint, data FROM detector_state", []
-        if names is not None:  # one parameter, however many names (SQLite limits their number)
-            sql += " WHERE endpoint IN (SELECT value FROM json_each(?))"
-            params = [json.dumps(list(names))]
-        for row in self.query(sql, params):
+        sql = "SELECT endpoint, data FROM detector_state"
+        if names is None:
+            rows = self.query(sql)
+        else:  # in batches: SQLite limits the parameters of one statement
+            wanted, rows = list(names), []
+            for first in range(0, len(wanted), 500):
+                batch = wanted[first : first + 500]
+                rows += self.query(f"{sql} WHERE endpoint IN ({','.join('?' * len(batch))})", batch)
+        for row in rows:
             try:
                 data = json.loads(row["data"])
             except ValueError:
