@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
+from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from mlops_console.tui.app import MlopsConsole
@@ -16,6 +18,7 @@ from mlops_console.tui.messages import SnapshotReceived
 from mlops_console.tui.screens.endpoint_detail import EndpointDetailScreen
 from mlops_console.tui.text import DASH
 from tests import sample
+from tests._loopback import async_wait_for
 from tests._tui import settle
 
 
@@ -27,6 +30,23 @@ def cell(table: DataTable, row: str, column: str) -> str:
 @pytest.fixture
 def app(tmp_path: Path) -> MlopsConsole:
     return sample.make_app(tmp_path)
+
+
+async def iris_detail(pilot: Pilot) -> EndpointDetailScreen:
+    """iris-prod's detail screen, opened from the command bar."""
+    await pilot.press("colon", *"endpoint iris-prod", "enter")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, EndpointDetailScreen)
+    return screen
+
+
+def version_panel(screen: EndpointDetailScreen) -> str:
+    """The served-version panel as shown (its record is a table, not text)."""
+    out = Console(width=80, no_color=True)
+    with out.capture() as shown:
+        out.print(screen.version_panel.content)
+    return shown.get()
 
 
 def _with(snap, name: str, **changes):
@@ -150,25 +170,15 @@ async def test_the_served_version_panel_says_why_it_shows_no_version(app: MlopsC
     """The detail screen's version panel shows the registry's record of the served version; an
     endpoint with no model set, or none known yet, says so instead of "loading…" for ever, and the
     record appears once a version is known."""
-    from rich.console import Console
-
-    from tests._loopback import async_wait_for
-
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         unknown = _with(sample.snapshot(), "iris-prod", served_version=None, expected_version=None)
         app.post_message(SnapshotReceived(unknown))
         await pilot.pause()
-        await pilot.press("colon", *"endpoint iris-prod", "enter")
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, EndpointDetailScreen)
+        screen = await iris_detail(pilot)
 
         def panel() -> str:
-            out = Console(width=80, no_color=True)
-            with out.capture() as shown:
-                out.print(screen.version_panel.content)
-            return shown.get()
+            return version_panel(screen)
 
         assert "model version: not known yet" in panel(), panel()
         assert "· probes 720, failed 0, 0 in a row" in str(screen.summary.render()), "its own probes counted"
@@ -201,24 +211,14 @@ async def test_the_served_version_panel_never_shows_a_version_the_endpoint_left(
     """The version panel's record and title follow the endpoint: once it has no model, neither the
     record shown before (its title included) nor a lookup answered late for the version it served
     meanwhile puts a version back on the panel."""
-    from rich.console import Console
-
-    from tests._loopback import async_wait_for
-
     registry = _LateRegistry()
     app = sample.make_app(tmp_path, registry=registry)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
-        await pilot.press("colon", *"endpoint iris-prod", "enter")
-        await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, EndpointDetailScreen)
+        screen = await iris_detail(pilot)
 
         def panel() -> str:
-            out = Console(width=80, no_color=True)
-            with out.capture() as shown:
-                out.print(screen.version_panel.content)
-            return shown.get()
+            return version_panel(screen)
 
         def title() -> str:
             return str(screen.version_panel.border_title)

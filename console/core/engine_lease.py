@@ -98,7 +98,7 @@ async def _become_leader(engine: Engine) -> list[asyncio.Task[Any]]:
             await engine._in_store(engine.store.write_status, documents)
         except sqlite3.Error as exc:
             log.warning("remembered endpoints not marked: %s", exc, extra={"event": "store_error"})
-    await restore_detectors(engine)
+    await restore_detectors(engine, list(engine.endpoints))  # discovered ones as discovery finds them
     notifier = engine._notifier = Notifier(engine.settings, engine.store, outcomes=engine.deliveries)
     supervise = engine.supervisor.start
     tasks = []

@@ -196,10 +196,10 @@ def _write_status(
     engine.store.write_rollups(batch.rollups)
 
 
-async def restore_detectors(engine: Engine, names: Collection[str] | None = None) -> None:
+async def restore_detectors(engine: Engine, names: Collection[str]) -> None:
     """Continue with the baselines the last lease holder (this watcher before a restart, or another
-    engine) wrote, instead of learning from scratch: every endpoint's when the engine starts leading,
-    `names` when discovery finds endpoints new to it."""
+    engine) wrote, instead of learning from scratch, for `names`: the configured endpoints when the
+    engine starts leading, those discovery finds new to it as it finds them."""
     saved = await engine._in_store(engine.store.read_detector_state, names)
     restored = 0
     for name, learnt in saved.items():

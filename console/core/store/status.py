@@ -51,8 +51,7 @@ class EndpointStatus(StoreBase):
         # Encoded one at a time as they are written: a fleet's first write is 10,000 documents.
         documents = ((r["name"], at, _encode(r)) for r in rows)
         with self.write() as db:
-            for name in gone:
-                db.execute("DELETE FROM detector_state WHERE endpoint=?", [name])
+            db.conn.executemany("DELETE FROM detector_state WHERE endpoint=?", [[name] for name in gone])
             if keep is not None:
                 stored = [row[0] for row in db.execute("SELECT name FROM endpoint_status").fetchall()]
                 gone = [*gone, *(name for name in stored if name not in keep)]
