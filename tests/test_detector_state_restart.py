@@ -5,7 +5,9 @@ stored at once must be enough for the restarted one to page exactly when the one
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops_console.core.conditions import DetectedRules
 from tests.test_detection_rules import (
@@ -17,6 +19,9 @@ from tests.test_detection_rules import (
     evaluate,
     reading,
 )
+
+if TYPE_CHECKING:
+    from mlops_console.core.engine import Engine
 
 SLOW = 0.027
 
@@ -103,3 +108,50 @@ async def test_a_burn_rate_building_up_toward_its_page_is_stored_at_once(tmp_pat
     assert judged(live, 268, 0.3) is True  # the 29th pages the watcher not killed
     assert judged(resumed, 268, 0.3) is None  # the restarted one's first minute sets its clock
     assert judged(resumed, 269, 0.3) is True
+
+
+async def _lease_lost(engine: Engine) -> None:
+    """The engine stops leading (another watcher took the lease, or the store refused its renewal)."""
+    from mlops_console.core.engine_lease import _stop_leading
+
+    await _stop_leading(engine, [asyncio.create_task(asyncio.Event().wait())])
+
+
+async def test_a_lease_lost_and_taken_again_keeps_what_the_detectors_judged_since_the_last_write(
+    tmp_path: Path,
+) -> None:
+    """Three slow minutes judged after the period's write, then the lease lost for a moment with nobody
+    else storing anything: taken again, the detectors continue from what they judged (a fourth slow
+    minute pages), not from the older stored state (which would wait for four more)."""
+    from mlops_console.core.engine_lease import _continue_detectors
+
+    settings, engine, live = await _learnt_and_stored(tmp_path)
+    for i in range(32, 45):
+        evaluate(settings, reading(1000.0 + i, LATENCIES[i % 3]), live)
+    for i in range(45, 48):
+        evaluate(settings, reading(1000.0 + i, SLOW), live)
+    await _lease_lost(engine)
+    await _continue_detectors(engine)
+    (condition,) = anomaly(evaluate(settings, reading(1048.0, SLOW), engine.endpoints["api"].detected))
+    assert condition.active is True, condition.evidence
+
+
+async def test_a_lease_taken_again_continues_from_what_the_holder_meanwhile_stored(tmp_path: Path) -> None:
+    """The sibling: another watcher led meanwhile and stored what its detectors judged (ordinary
+    minutes): that is newer than this engine's, and the engine continues from it."""
+    from mlops_console.core.engine_lease import _continue_detectors
+
+    settings, engine, live = await _learnt_and_stored(tmp_path)
+    for i in range(45, 48):
+        evaluate(settings, reading(1000.0 + i, SLOW), live)
+    await _lease_lost(engine)
+    other = _restarted(settings)
+    for i in range(45, 48):
+        evaluate(settings, reading(1000.0 + i, LATENCIES[i % 3]), other)
+    engine.store.write_detector_state({"api": other.to_state()})
+    await _continue_detectors(engine)
+    detected = engine.endpoints["api"].detected
+    assert detected.to_state() == other.to_state()
+    evaluate(settings, reading(1048.0, LATENCIES[0]), detected)  # a restored state: this sets its period
+    (condition,) = anomaly(evaluate(settings, reading(1049.0, SLOW), detected))
+    assert condition.active is False and condition.evidence["anomalous_recent"] == 1

@@ -144,6 +144,9 @@ class Engine:
         self.supervisor = Supervisor(self._fatal)
         self.failure: str | None = None
         self._leading_since = 0.0
+        self.left_leading: tuple[float, frozenset[str]] | None = None
+        """When this engine last stopped leading, and the endpoints whose detectors it had then: theirs
+        are newer than what it stored before, unless another lease holder stored some since."""
         self._store_problem: str | None = None
         self.on_probe: Callable[[str, ProbeResult], None] | None = None
         """Told of every probe result (the watcher's own metrics); called on the engine's loop."""

@@ -98,7 +98,7 @@ async def _become_leader(engine: Engine) -> list[asyncio.Task[Any]]:
             await engine._in_store(engine.store.write_status, documents)
         except sqlite3.Error as exc:
             log.warning("remembered endpoints not marked: %s", exc, extra={"event": "store_error"})
-    await restore_detectors(engine, list(engine.endpoints))  # discovered ones as discovery finds them
+    await _continue_detectors(engine)
     notifier = engine._notifier = Notifier(engine.settings, engine.store, outcomes=engine.deliveries)
     supervise = engine.supervisor.start
     tasks = []
@@ -112,7 +112,22 @@ async def _become_leader(engine: Engine) -> list[asyncio.Task[Any]]:
     return tasks
 
 
+async def _continue_detectors(engine: Engine) -> None:
+    """Detectors continue from the stored states (discovered endpoints new to this engine: as discovery
+    finds them). After a lease lost and taken again, this engine's own detectors are newer than what it
+    stored before (up to a period's judgements): only states another holder stored since replace them."""
+    names = list(engine.endpoints)
+    if engine.left_leading is None:
+        await restore_detectors(engine, names)
+        return
+    left_at, judged = engine.left_leading
+    await restore_detectors(engine, [name for name in names if name not in judged])
+    await restore_detectors(engine, [name for name in names if name in judged], written_since=left_at)
+
+
 async def _stop_leading(engine: Engine, leader_tasks: list[asyncio.Task[Any]]) -> None:
+    if leader_tasks:
+        engine.left_leading = (time.time(), frozenset(engine.endpoints))
     for task in leader_tasks:
         task.cancel()
     await asyncio.gather(*leader_tasks, return_exceptions=True)

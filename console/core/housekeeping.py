@@ -196,11 +196,16 @@ def _write_status(
     engine.store.write_rollups(batch.rollups)
 
 
-async def restore_detectors(engine: Engine, names: Collection[str]) -> None:
+async def restore_detectors(
+    engine: Engine, names: Collection[str], written_since: float | None = None
+) -> None:
     """Continue with the baselines the last lease holder (this watcher before a restart, or another
     engine) wrote, instead of learning from scratch, for `names`: the configured endpoints when the
-    engine starts leading, those discovery finds new to it as it finds them."""
-    saved = await engine._in_store(engine.store.read_detector_state, names)
+    engine starts leading, those discovery finds new to it as it finds them (`written_since`: only
+    states stored from then on)."""
+    if not names:
+        return
+    saved = await engine._in_store(engine.store.read_detector_state, names, written_since)
     restored = 0
     for name, learnt in saved.items():
         state = engine.endpoints.get(name)

@@ -4,6 +4,7 @@ and what its detectors learnt, so the next lease holder continues from it."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import fields
 from operator import attrgetter
@@ -151,18 +152,22 @@ class EndpointStatus(StoreBase):
                     pk="endpoint",
                 )
 
-    def read_detector_state(self, names: Collection[str] | None = None) -> dict[str, dict[str, Any]]:
-        """Endpoint name to the detector state written last, of every endpoint or of `names` alone
-        (unreadable rows are left out)."""
+    def read_detector_state(
+        self, names: Collection[str] | None = None, written_since: float | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Endpoint name to the detector state written last, of every endpoint or of `names` alone,
+        written at `written_since` (epoch seconds) or later if given (unreadable rows are left out)."""
         out: dict[str, dict[str, Any]] = {}
-        sql = "SELECT endpoint, data FROM detector_state"
+        sql = "SELECT endpoint, data FROM detector_state WHERE updated_at >= ?"
+        since = [-math.inf if written_since is None else written_since]
         if names is None:
-            rows = self.query(sql)
+            rows = self.query(sql, since)
         else:  # in batches: SQLite limits the parameters of one statement
             wanted, rows = list(names), []
             for first in range(0, len(wanted), 500):
                 batch = wanted[first : first + 500]
-                rows += self.query(f"{sql} WHERE endpoint IN ({','.join('?' * len(batch))})", batch)
+                marks = ",".join("?" * len(batch))
+                rows += self.query(f"{sql} AND endpoint IN ({marks})", since + batch)
         for row in rows:
             try:
                 data = json.loads(row["data"])
