@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,12 +129,14 @@ class ComingAndGoing(FakePrometheus):
         return status, json.dumps(document).encode()
 
 
+@pytest.mark.parametrize("written", [True, False], ids=["going-written", "store-locked-meanwhile"])
 async def test_an_endpoint_gone_for_good_and_found_again_pages_only_for_what_it_does_now(
-    tmp_path: Path,
+    tmp_path: Path, written: bool
 ) -> None:
     """A discovered endpoint whose latency anomaly fired, then went for good (its alert resolved, saying
     so), comes back later with an ordinary latency: the verdicts of the incident it left with are no
-    evidence about it now, and no alert opens (they paged it again at its first value)."""
+    evidence about it now, and no alert opens (they paged it again at its first value). Also when the
+    store was locked from its going until it was found again, so its going was not written yet."""
     fake = ComingAndGoing()
     try:
         settings = discovering(tmp_path, fake.url)
@@ -142,8 +145,9 @@ async def test_an_endpoint_gone_for_good_and_found_again_pages_only_for_what_it_
         )
         name, instance = NAMES[0], next(iter(RPS))
         store = Store(settings.store.path)
-        store.write_detector_state({name: learnt(settings)})
-        engine = Engine(settings, Store(settings.store.path))
+        stored = learnt(settings)
+        store.write_detector_state({name: stored})
+        engine = Engine(settings, Store(settings.store.path, lock_timeout=0.2))
         stop = asyncio.Event()
         task = asyncio.create_task(engine.run(stop))
 
@@ -158,16 +162,28 @@ async def test_an_endpoint_gone_for_good_and_found_again_pages_only_for_what_it_
             await async_wait_for(lambda: "latency_anomaly: 50 ms" in said(), what="its baseline restored")
             fake.p95 = 1.0
             await async_wait_for(lambda: [a.state for a in alerts()] == ["firing"], what="the anomaly fired")
+            await async_wait_for(
+                lambda: store.read_detector_state([name])[name] != stored, what="the incident's state stored"
+            )
+            other = sqlite3.connect(settings.store.path, isolation_level=None)
+            if not written:
+                other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
             fake.hidden = {instance}
-            await async_wait_for(
-                lambda: [a.state for a in alerts()] == ["resolved"] and name not in engine.endpoints,
-                what="gone for good, its alert resolved",
-            )
-            await async_wait_for(
-                lambda: name not in {row["name"] for row in store.read_status()}, what="its row gone"
-            )
+            await async_wait_for(lambda: name not in engine.endpoints, what="gone for good")
+            if written:
+                await async_wait_for(lambda: [a.state for a in alerts()] == ["resolved"], what="resolved")
+                await async_wait_for(
+                    lambda: name not in {row["name"] for row in store.read_status()}, what="its row gone"
+                )
             fake.p95, fake.hidden = 0.050, set()
-            await async_wait_for(lambda: "latency_anomaly: 50 ms" in said(), what="a value judged again")
+            await async_wait_for(lambda: name in engine.endpoints, what="found again")
+            if not written:  # judged once with the store still locked: its going is written after
+                await async_wait_for(lambda: "latency_anomaly: 50 ms" in said(), what="judged meanwhile")
+                other.execute("COMMIT")
+            other.close()
+            await async_wait_for(lambda: [a.state for a in alerts()] == ["resolved"], what="going written")
+            await async_wait_for(lambda: not store.read_detector_state([name]), what="its old state deleted")
+            await async_wait_for(lambda: "latency_anomaly: 50 ms: learning" in said(), what="judged again")
             assert "latency_anomaly" not in engine.endpoints[name].firing, said()
             assert [a.state for a in alerts()] == ["resolved"], "one alert, for the incident it left with"
         finally:

@@ -84,7 +84,9 @@ async def _housekeeping_round(engine: Engine, last: dict[str, float]) -> None:
     if engine.found_endpoints:  # first: before any write could store a discovered one's fresh state
         found, engine.found_endpoints = engine.found_endpoints, set()
         try:
-            await restore_detectors(engine, found)
+            # One gone for good whose going is not written yet: its stored state is of the incident it
+            # left with (deleted with that write), no evidence about it now.
+            await restore_detectors(engine, found - engine._gone)
         except sqlite3.Error:
             engine.found_endpoints |= found
             raise
@@ -159,12 +161,13 @@ async def write_status(engine: Engine, now: float | None = None, part: tuple[int
         states = [state for state in states if state.slot % n == k]
     batch = engine.status_rows.pending(states)
     gone = [name for name in engine._gone if name not in engine.endpoints]
+    back = [name for name in engine._gone if name in engine.endpoints]  # found again: their rows stay
     keep = None if engine.status_rows.pruned or not _endpoints_known(engine) else _kept(engine)
     health = engine.health(now) if part is None or part[0] == 0 else None
-    await engine._in_store(_write_status, engine, batch, health, gone, keep)
+    await engine._in_store(_write_status, engine, batch, health, gone, keep, back)
     engine.status_rows.written(batch, gone)
     engine.status_rows.pruned = engine.status_rows.pruned or keep is not None
-    engine._gone.difference_update(gone)
+    engine._gone.difference_update(gone, back)
 
 
 def _kept(engine: Engine) -> set[str]:
@@ -187,12 +190,13 @@ def _write_status(
     health: EngineHealth | None,
     gone: Sequence[str] = (),
     keep: Collection[str] | None = None,
+    back: Sequence[str] = (),
 ) -> None:
     """The rows (built here, in the store's thread: JSON documents are the bulk of a write), the
     engine's health (None: not this round) and the rollups."""
     rows = (snapshot.to_dict() for snapshot in batch.snapshots)  # one document in memory at a time
     health_row = None if health is None else {"owner": engine.owner, **health.to_dict()}
-    engine.store.write_status(rows, engine=health_row, gone=gone, keep=keep)
+    engine.store.write_status(rows, engine=health_row, gone=gone, keep=keep, back=back)
     engine.store.write_rollups(batch.rollups)
 
 

@@ -42,17 +42,20 @@ class EndpointStatus(StoreBase):
         engine: dict[str, Any] | None = None,
         gone: Sequence[str] = (),
         keep: Collection[str] | None = None,
+        back: Sequence[str] = (),
     ) -> None:
         """Endpoint snapshots (as JSON documents), and the writing engine's health (`owner`, `state`,
         `reason`); the rows of endpoints `gone` (no longer discovered) are deleted, their detector
         states too (what they learnt, an incident's verdicts included, says nothing of one found again
-        under the name), and with `keep`, every row of an endpoint not in it (one the config no longer
-        has). Rows not in `rows` stay."""
+        under the name), as are those of endpoints `back` (gone, then found again before this write),
+        and with `keep`, every row of an endpoint not in it (one the config no longer has). Rows not
+        in `rows` stay."""
         at = now()
         # Encoded one at a time as they are written: a fleet's first write is 10,000 documents.
         documents = ((r["name"], at, _encode(r)) for r in rows)
         with self.write() as db:
-            db.conn.executemany("DELETE FROM detector_state WHERE endpoint=?", [[name] for name in gone])
+            forgotten = [[name] for name in (*gone, *back)]
+            db.conn.executemany("DELETE FROM detector_state WHERE endpoint=?", forgotten)
             if keep is not None:
                 stored = [row[0] for row in db.execute("SELECT name FROM endpoint_status").fetchall()]
                 gone = [*gone, *(name for name in stored if name not in keep)]
