@@ -10,6 +10,7 @@ from mlops_console.core.adapters import (
     Adapter,
     ProbeResult,
     describe_exception,
+    ends_within_timeout,
     excerpt,
     parsed_url,
     timed_request,
@@ -25,6 +26,7 @@ class GenericAdapter(Adapter):
         self._path = endpoint.path if endpoint.path.startswith("/") else "/" + endpoint.path
         self._url = parsed_url(endpoint.url + self._path)  # built once, not on every probe
 
+    @ends_within_timeout  # one timed_request: the engine's guard timer would only add a timer per probe
     async def probe(self, http: aiohttp.ClientSession) -> ProbeResult:
         endpoint, path = self.endpoint, self._path
         try:

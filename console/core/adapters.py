@@ -11,11 +11,11 @@ import asyncio
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import entry_points
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import aiohttp
 from yarl import URL
@@ -32,6 +32,8 @@ MAX_REDIRECTS = 5
 """Same-origin redirects a probe follows; redirects to another origin are never followed."""
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 ERROR_EXCERPT = 300
+
+ProbeMethod = TypeVar("ProbeMethod", bound=Callable[..., Awaitable["ProbeResult"]])
 
 
 @dataclass
@@ -88,6 +90,21 @@ class Adapter(ABC):
     @abstractmethod
     async def probe(self, http: aiohttp.ClientSession) -> ProbeResult:
         """Check the endpoint once. Must not raise for endpoint faults: report them in the result."""
+
+
+def ends_within_timeout(probe: ProbeMethod) -> ProbeMethod:
+    """Marks an adapter's `probe` that ends by itself within the endpoint's `timeout`: one
+    `timed_request`, whose total timeout covers every hop and the body, and nothing else awaited.
+    The engine then sets no timer of its own around it (see `ProbeSource`); a subclass that
+    overrides `probe` is not marked, and guarded again."""
+    probe.ends_within_timeout = True  # type: ignore[attr-defined]
+    return probe
+
+
+def ends_within_timeout_of(adapter: Adapter) -> bool:
+    """`adapter`'s probe is marked with `ends_within_timeout` (the method its class uses, not one it
+    inherited and overrode)."""
+    return getattr(type(adapter).probe, "ends_within_timeout", False) is True
 
 
 @cache
