@@ -155,3 +155,20 @@ async def test_a_lease_taken_again_continues_from_what_the_holder_meanwhile_stor
     evaluate(settings, reading(1048.0, LATENCIES[0]), detected)  # a restored state: this sets its period
     (condition,) = anomaly(evaluate(settings, reading(1049.0, SLOW), detected))
     assert condition.active is False and condition.evidence["anomalous_recent"] == 1
+
+
+async def test_an_engine_that_failed_to_take_its_first_lease_still_continues_from_the_stored_state(
+    tmp_path: Path,
+) -> None:
+    """A watcher's first attempt to lead fails before it leads (the store locked while it takes over:
+    the lease loop stops with no leader tasks and is restarted): it never judged anything, so its next
+    attempt continues from the stored state, not from scratch (a baseline learnt again, pages late)."""
+    from mlops_console.core.engine import Engine
+    from mlops_console.core.engine_lease import _continue_detectors, _stop_leading
+    from mlops_console.core.store import Store
+
+    settings, _, live = await _learnt_and_stored(tmp_path)
+    fresh = Engine(settings, Store(settings.store.path))
+    await _stop_leading(fresh, [])  # what the lease loop's `finally` does after the failed attempt
+    await _continue_detectors(fresh)
+    assert fresh.endpoints["api"].detected.to_state() == live.to_state()
