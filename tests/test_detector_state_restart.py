@@ -9,7 +9,10 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 from mlops_console.core.conditions import DetectedRules
+from tests._loopback import async_wait_for
 from tests.test_detection_rules import (
     LATENCIES,
     _housekeeping_due,
@@ -155,3 +158,52 @@ async def test_a_lease_taken_again_continues_from_what_the_holder_meanwhile_stor
     evaluate(settings, reading(1048.0, LATENCIES[0]), detected)  # a restored state: this sets its period
     (condition,) = anomaly(evaluate(settings, reading(1049.0, SLOW), detected))
     assert condition.active is False and condition.evidence["anomalous_recent"] == 1
+
+
+async def test_an_engine_that_failed_to_take_its_first_lease_still_continues_from_the_stored_state(
+    tmp_path: Path,
+) -> None:
+    """A watcher's first attempt to lead fails before it leads (the store locked while it takes over:
+    the lease loop stops with no leader tasks and is restarted): it never judged anything, so its next
+    attempt continues from the stored state, not from scratch (a baseline learnt again, pages late)."""
+    from mlops_console.core.engine import Engine
+    from mlops_console.core.engine_lease import _continue_detectors, _stop_leading
+    from mlops_console.core.store import Store
+
+    settings, _, live = await _learnt_and_stored(tmp_path)
+    fresh = Engine(settings, Store(settings.store.path))
+    await _stop_leading(fresh, [])  # what the lease loop's `finally` does after the failed attempt
+    await _continue_detectors(fresh)
+    assert fresh.endpoints["api"].detected.to_state() == live.to_state()
+
+
+async def test_a_holder_that_stored_before_this_engine_noticed_its_lease_gone_is_continued_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This engine paused past its lease (a machine suspended a moment); another watcher took the
+    lease, judged three slow minutes and stored them at once (urgent), before this engine noticed,
+    then died. Taken again, the engine continues from that state (one more slow minute pages), not
+    from its own older one (which had not seen them: it would page four minutes late)."""
+    from mlops_console.core import engine_lease
+    from mlops_console.core.engine_lease import _continue_detectors, renew_lease
+    from mlops_console.core.store import Store
+
+    monkeypatch.setattr(engine_lease, "LEASE_TTL", 0.05)
+    settings, engine, live = await _learnt_and_stored(tmp_path)
+    assert await renew_lease(engine)
+    other_store = Store(settings.store.path)
+    await async_wait_for(lambda: other_store.acquire_lease("other", 10.0), what="the lease passed")
+    other = _restarted(settings)
+    evaluate(settings, reading(1044.0, LATENCIES[0]), other)  # a restored state: this sets its period
+    for i in range(45, 48):
+        evaluate(settings, reading(1000.0 + i, SLOW), other)
+    other_store.write_detector_state({"api": other.to_state()})
+    for i in range(45, 48):  # this engine's own last minutes, ordinary ones, judged before its pause
+        evaluate(settings, reading(1000.0 + i, LATENCIES[i % 3]), live)
+    await _lease_lost(engine)  # noticed only now
+    await _continue_detectors(engine)
+    detected = engine.endpoints["api"].detected
+    assert detected.to_state() == other.to_state()
+    evaluate(settings, reading(1048.0, LATENCIES[0]), detected)  # a restored state: this sets its period
+    (condition,) = anomaly(evaluate(settings, reading(1049.0, SLOW), detected))
+    assert condition.active is True, condition.evidence

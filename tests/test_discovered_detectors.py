@@ -17,6 +17,7 @@ from mlops_console.config import Settings, parse_settings
 from mlops_console.core.conditions import evaluate
 from mlops_console.core.conditions.detected import DetectedRules
 from mlops_console.core.engine import Engine
+from mlops_console.core.housekeeping import write_detector_states
 from mlops_console.core.store import Store
 from tests._loopback import async_wait_for
 from tests.test_detection_rules import reading
@@ -186,6 +187,10 @@ async def test_an_endpoint_gone_for_good_and_found_again_pages_only_for_what_it_
             await async_wait_for(lambda: "latency_anomaly: 50 ms: learning" in said(), what="judged again")
             assert "latency_anomaly" not in engine.endpoints[name].firing, said()
             assert [a.state for a in alerts()] == ["resolved"], "one alert, for the incident it left with"
+            # Back for good: what it learns from now on is kept by the store's next writes.
+            await write_detector_states(engine, everything=True)
+            await engine.write_status()
+            assert store.read_detector_state([name]), "its new state deleted by a later status write"
         finally:
             stop.set()
             await asyncio.wait_for(task, timeout=15)

@@ -7,7 +7,8 @@ its deadline instead of hanging the suite."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -83,6 +84,28 @@ class GenericThenWaits(GenericAdapter):
         return result
 
 
+Probe = Callable[[GenericAdapter, aiohttp.ClientSession], Awaitable[ProbeResult]]
+
+
+def retried(probe: Probe) -> Probe:
+    """A plugin's retry around a probe, made the usual way (`functools.wraps` copies the wrapped
+    function's attributes): up to five requests, each with the whole timeout."""
+
+    @functools.wraps(probe)
+    async def again(self: GenericAdapter, http: aiohttp.ClientSession) -> ProbeResult:
+        for _ in range(4):
+            result = await probe(self, http)
+            if result.ok:
+                return result
+        return await probe(self, http)
+
+    return again
+
+
+class RetryingGeneric(GenericAdapter):
+    probe = retried(GenericAdapter.probe)  # type: ignore[assignment]
+
+
 async def probe_once(state: EndpointState) -> EndpointState:
     await asyncio.wait_for(ProbeSource([state], ScheduleStats()).once(), DEADLINE)
     return state
@@ -115,3 +138,15 @@ async def test_a_subclass_that_overrides_the_generic_probe_is_guarded_again(
     state = await probe_once(EndpointState(settings, adapter))
     assert (state.health, state.failures) == ("down", 1)
     assert state.last_error == "probe failed: TimeoutError: "
+
+
+async def test_a_generic_probe_wrapped_in_retries_is_guarded_again(stalling: StallingServer) -> None:
+    """Five requests of 0.5 s each outlive the endpoint's timeout: the guard cuts them off at 1.5 s
+    (unguarded, the fifth request's own timeout would end it, saying "timed out")."""
+    settings = endpoint(stalling.url)
+    adapter = RetryingGeneric(settings)
+    assert not ends_within_timeout_of(adapter)
+    state = await probe_once(EndpointState(settings, adapter))
+    assert (state.health, state.failures) == ("down", 1)
+    assert state.last_error == "probe failed: TimeoutError: "
+    assert stalling.requests < 5

@@ -96,15 +96,17 @@ def ends_within_timeout(probe: ProbeMethod) -> ProbeMethod:
     """Marks an adapter's `probe` that ends by itself within the endpoint's `timeout`: one
     `timed_request`, whose total timeout covers every hop and the body, and nothing else awaited.
     The engine then sets no timer of its own around it (see `ProbeSource`); a subclass that
-    overrides `probe` is not marked, and guarded again."""
-    probe.ends_within_timeout = True  # type: ignore[attr-defined]
+    overrides `probe` is not marked, and guarded again. The mark names the method itself: a wrapper
+    made with `functools.wraps` (a retry, say) copies the attributes, not the promise."""
+    probe.ends_within_timeout = probe  # type: ignore[attr-defined]
     return probe
 
 
 def ends_within_timeout_of(adapter: Adapter) -> bool:
     """`adapter`'s probe is marked with `ends_within_timeout` (the method its class uses, not one it
     inherited and overrode)."""
-    return getattr(type(adapter).probe, "ends_within_timeout", False) is True
+    probe = type(adapter).probe
+    return getattr(probe, "ends_within_timeout", None) is probe
 
 
 @cache

@@ -144,6 +144,8 @@ class Engine:
         self.supervisor = Supervisor(self._fatal)
         self.failure: str | None = None
         self._leading_since = 0.0
+        self.lease_until: float | None = None
+        """The earliest the store lease this engine last held could pass to another (see `renew_lease`)."""
         self.left_leading: tuple[float, frozenset[str]] | None = None
         """When this engine last stopped leading, and the endpoints whose detectors it had then: theirs
         are newer than what it stored before, unless another lease holder stored some since."""

@@ -48,11 +48,7 @@ async def lease_loop(engine: Engine) -> None:
 async def _lease_rounds(engine: Engine, leader_tasks: list[asyncio.Task[Any]]) -> None:
     while True:
         try:
-            held = (
-                False
-                if engine.cannot_page
-                else await engine._in_store(engine.store.acquire_lease, engine.owner, LEASE_TTL)
-            )
+            held = False if engine.cannot_page else await renew_lease(engine)
         except Exception as exc:
             log.warning("store unavailable: %s", exc)
             held = engine.leader
@@ -68,6 +64,17 @@ async def _lease_rounds(engine: Engine, leader_tasks: list[asyncio.Task[Any]]) -
                 await _stop_leading(engine, leader_tasks)
             await _follow(engine)
         await asyncio.sleep(LEASE_RENEW)
+
+
+async def renew_lease(engine: Engine) -> bool:
+    """Take or renew the store lease; held, remember until when at the earliest it is ours: nobody
+    else can take it, nor store what its detectors judged, before then (the store compares the
+    taker's clock with that time, so a watcher whose clock is skewed cannot either)."""
+    asked_at = time.time()  # the store stamps the lease after this: its expiry is no earlier
+    held = await engine._in_store(engine.store.acquire_lease, engine.owner, LEASE_TTL)
+    if held:
+        engine.lease_until = asked_at + LEASE_TTL
+    return held
 
 
 async def _become_leader(engine: Engine) -> list[asyncio.Task[Any]]:
@@ -127,7 +134,10 @@ async def _continue_detectors(engine: Engine) -> None:
 
 async def _stop_leading(engine: Engine, leader_tasks: list[asyncio.Task[Any]]) -> None:
     if leader_tasks:
-        engine.left_leading = (time.time(), frozenset(engine.endpoints))
+        # Since the lease could pass, not since this engine noticed: another holder may have stored
+        # states in between (this engine paused past its lease, its renewals refused meanwhile).
+        left_at = time.time() if engine.lease_until is None else min(engine.lease_until, time.time())
+        engine.left_leading = (left_at, frozenset(engine.endpoints))
     for task in leader_tasks:
         task.cancel()
     await asyncio.gather(*leader_tasks, return_exceptions=True)
