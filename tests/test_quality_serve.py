@@ -49,8 +49,9 @@ class Served:
     output: Path
 
     def lines(self) -> list[dict]:
+        """The complete lines logged so far (the writer may be in the middle of the last one)."""
         text = self.log.read_text() if self.log.exists() else ""
-        return [json.loads(line) for line in text.splitlines()]
+        return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]
 
 
 @pytest.fixture(scope="module")
