@@ -80,14 +80,12 @@ class ProbeSource:
 
     async def _probe(self, http: aiohttp.ClientSession, state: EndpointState, sink: Sink | None) -> None:
         adapter = state.adapter
+        # No guard (None: no timer) where the request's own timeout ends the probe first: it would add
+        # a timer, and a cancelled one left in the loop's heap, to every probe, and never fire.
+        guard = None if ends_within_timeout_of(adapter) else state.settings.timeout + 1.0
         try:
-            if ends_within_timeout_of(adapter):
-                # Its request's own timeout ends it first: a guard would add a timer (and a cancelled
-                # one left in the loop's heap) to every probe, and never fire.
+            async with asyncio.timeout(guard):  # no extra task per probe
                 result = await adapter.probe(http)
-            else:
-                async with asyncio.timeout(state.settings.timeout + 1.0):  # no extra task per probe
-                    result = await adapter.probe(http)
         except Exception as exc:  # an adapter bug must not kill the endpoint's loop
             result = ProbeResult(ok=False, error=f"probe failed: {type(exc).__name__}: {exc}")
         self.stats.probes += 1
