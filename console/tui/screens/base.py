@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
@@ -52,12 +52,17 @@ class ConsoleScreen(Screen):
         yield from self.compose_body()
         with Vertical(id="bottom"):
             if self.FILTERABLE:
-                yield FilterBar(id="filter")
+                yield FilterBar(id="filter", apply_at_once=self.filter_applier())
             yield CommandBar(self.console.endpoint_names(), id="command")
             yield Footer()
 
     def compose_body(self) -> Iterable[Widget]:
         return ()
+
+    def filter_applier(self) -> Callable[[str], None] | None:
+        """What applies the filter's text within each keystroke; None: the screen handles
+        `FilterBar.Applied` messages instead."""
+        return None
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def on_mount(self) -> None:

@@ -5,7 +5,7 @@ The table itself (what is rendered when, sorting, filtering) is `EndpointTable`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from textual.binding import Binding
 from textual.widget import Widget
@@ -129,6 +129,10 @@ class OverviewScreen(ConsoleScreen):
         self.table.sort_by(key, reverse)
         label = next((c.label for c in COLUMNS if c.key == self.sort_key), self.sort_key)
         self.notify(f"sorted by {label}{' (reversed)' if self.sort_reverse else ''}", timeout=2)
+
+    def filter_applier(self) -> Callable[[str], None]:
+        # Within the keystroke: its rows are painted in the frame that echoes it (see `FilterBar`).
+        return self.table.set_filter
 
     def on_filter_bar_applied(self, event: FilterBar.Applied) -> None:
         self.table.set_filter(event.text)
