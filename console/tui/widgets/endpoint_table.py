@@ -123,7 +123,13 @@ class EndpointTable(OneLineTable):
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text
-        if self._snapshot is not None:
+        if self._held is not None:
+            # It came before this keystroke, while an earlier one's frame was due: shown in this frame,
+            # not after it. Left waiting, keys typed faster than frames (or each landing between a frame
+            # and its release) kept it off the screen for as long as they came, old figures in view.
+            snapshot, self._held = self._held, None
+            self._apply(snapshot)
+        elif self._snapshot is not None:
             self._show_matching()
         self._hold_snapshots()
         self._hold_collections()
@@ -151,7 +157,8 @@ class EndpointTable(OneLineTable):
     # -- snapshots -----------------------------------------------------------------------------------
     def _hold_snapshots(self) -> None:
         """Until the frame after a filter keystroke is painted, a new snapshot waits: applying and
-        painting it first delayed the keystroke's frame by up to a frame of its own at 10,000 rows."""
+        painting it first delayed the keystroke's frame by up to a frame of its own at 10,000 rows.
+        It waits for that one frame only: the next keystroke applies it if it is still waiting."""
         if not self._holding and self.is_mounted:
             self._holding = True
             self._hold += 1
@@ -169,7 +176,7 @@ class EndpointTable(OneLineTable):
             self.call_later(self._show_held)  # after the other callbacks of the frame just painted
 
     def _show_held(self) -> None:
-        if self._held is not None and not self._holding:  # holding again: that keystroke's frame first
+        if self._held is not None and not self._holding:  # holding again: it came after that keystroke
             snapshot, self._held = self._held, None
             self.show(snapshot)
 
@@ -182,6 +189,9 @@ class EndpointTable(OneLineTable):
             self._held = snapshot  # only the newest one waiting is shown
             return
         self._held = None
+        self._apply(snapshot)
+
+    def _apply(self, snapshot: EngineSnapshot) -> None:
         self._snapshot = snapshot
         self._generation += 1
         self._index.update(snapshot.endpoints, self._sort_column().sort, self.sort_reverse)
