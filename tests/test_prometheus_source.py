@@ -188,6 +188,24 @@ def test_one_query_per_signal_answers_for_every_endpoint(prometheus: FakePrometh
     assert source.state == "ok"
 
 
+def test_figures_of_an_endpoint_probed_for_health_are_the_rounds(prometheus: FakePrometheus) -> None:
+    """Its health comes from probes, not `up{}`: no probe follows the round, which still refreshes its
+    figures (an endpoint whose `up{}` is read refreshes them once, as that reading is recorded)."""
+    prometheus.mode = "ok"
+    settings = settings_for(prometheus.url)
+    probed, by_up = (
+        EndpointState(settings.endpoints[0], source="prometheus", health_source="probe"),
+        EndpointState(settings.endpoints[1], source="prometheus", health_source="prometheus"),
+    )
+    source = PrometheusSource(settings, {s.name: s for s in (probed, by_up)})
+    run_round(source)
+    shown = probed.snapshot()
+    assert (shown.rps, shown.p95, shown.error_ratio, shown.latency_source) == (10.0, 0.050, 0.1, "prometheus")
+    assert shown.health == "unknown" and probed.probes == 0  # no probe has run, and `up{}` is not its
+    assert probed.reading(time.time()).rps == 10.0
+    assert (by_up.snapshot().rps, by_up.snapshot().p95, by_up.snapshot().health) == (20.0, 0.050, "up")
+
+
 @pytest.mark.parametrize(
     ("mode", "shown"),
     [

@@ -192,8 +192,10 @@ class EndpointState:
         self.series.add_metrics(sample)
         self._frozen = None
 
-    def set_prometheus(self, figures: PromFigures) -> None:
-        """A fresh evaluation of the endpoint's signals in Prometheus."""
+    def set_prometheus(self, figures: PromFigures, *, probe_follows: bool = False) -> None:
+        """A fresh evaluation of the endpoint's signals in Prometheus. `probe_follows`: its `up{}`
+        reading is recorded next, at `figures.at`, which refreshes the window then (once a round for
+        each of a fleet's endpoints, refreshing it twice was a tenth of the round)."""
         self.prom, self.stale, self.round_at = figures, None, figures.at
         history = self.series.rps_history
         if figures.rps is not None and (not history or figures.at - history[-1][0] >= RPS_STEP):
@@ -201,7 +203,10 @@ class EndpointState:
         if figures.p50 is not None and self.health_source == "prometheus":
             # Rounded as probe latencies are: these go into the status row's JSON.
             self.prom_latencies = (*self.prom_latencies[1 - PROM_LATENCY_POINTS :], round(figures.p50, 6))
-        self.refresh(figures.at)
+        if probe_follows:
+            self._frozen = None
+        else:
+            self.refresh(figures.at)
 
     def prometheus_failed(self, reason: str, now: float) -> None:
         """Prometheus gave no usable answer: keep the last figures, marked stale, and judge nothing on

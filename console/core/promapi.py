@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -102,7 +104,12 @@ class PromClient:
         """An instant vector as `{value of label: value}` (series without the label, NaN and infinite
         values left out); the same answer as `query`, without a label dict per series (10,000 series
         in a fleet's answer)."""
-        data = await self._get(http, "/api/v1/query", {"query": promql})
+        answer = await self._fetch(http, "/api/v1/query", {"query": promql})
+        if answer.status == 200:
+            folded = _vector_by_fast(answer.body, label)
+            if folded is not None:
+                return folded
+        data = _data(answer)
         if isinstance(data, dict) and data.get("resultType") == "vector":
             out: dict[str, float] = {}
             for series in _list(data.get("result")):
@@ -197,6 +204,50 @@ def _loads(body: bytes) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
         return json.loads(body)
+
+
+_VECTOR_HEAD = '{"status":"success","data":{"resultType":"vector","result":['
+_VECTOR_TAIL = "]}}"
+_NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
+"""A JSON number; as a sample's value (a string in the API) only finite decimals match (not `NaN`,
+`+Inf`): those answers take the full parse, which leaves such values out."""
+
+
+@functools.lru_cache(maxsize=16)
+def _vector_patterns(label: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """(the whole result list, each series' label value, each series' value) of an instant vector
+    whose every series carries `label` alone, written compactly as Prometheus writes it."""
+    name = re.escape(json.dumps(label))
+    series = rf'\{{"metric":\{{{name}:"[^"\\\x00-\x1f]*"\}},"value":\[{_NUMBER},"{_NUMBER}"\]\}}'
+    return (
+        re.compile(rf"(?:{series}(?:,{series})*)?"),
+        re.compile(rf'\{{"metric":\{{{name}:"([^"]*)"'),
+        re.compile(rf',"({_NUMBER})"\]\}}'),
+    )
+
+
+def _vector_by_fast(body: bytes, label: str) -> dict[str, float] | None:
+    """`query_by`'s answer read straight from the text of the usual answer (a successful instant
+    vector grouped by `label` alone, no warnings, no escapes, finite values), without the parsed
+    document's 30,000 objects for 10,000 series, whose making (and the garbage collections they set
+    off) was most of a round's parse. None for any other text: the full parse decides it, so both
+    give the same figures for every answer."""
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        return None
+    if not text.startswith(_VECTOR_HEAD) or not text.endswith(_VECTOR_TAIL) or "\\" in text:
+        return None
+    whole, keys, values = _vector_patterns(label)
+    start, end = len(_VECTOR_HEAD), len(text) - len(_VECTOR_TAIL)
+    if whole.fullmatch(text, start, end) is None:
+        return None
+    # The whole list matched the pattern of a series, and no string holds a quote or a backslash:
+    # each pattern below finds exactly one match a series, in order.
+    out = dict(zip(keys.findall(text, start, end), map(float, values.findall(text, start, end)), strict=True))
+    if not math.isfinite(sum(out.values())):  # a decimal too large for a double: left to the full parse
+        return None
+    return out
 
 
 def _matrix(data: Any) -> list[tuple[Mapping[str, str], list[tuple[float, float]]]]:

@@ -150,8 +150,9 @@ class PrometheusSource:
             for index, state in enumerate(states):
                 if index and index % ROUND_SLICE == 0:
                     await asyncio.sleep(0)  # the rest of the engine (probes of a mixed fleet) runs meanwhile
-                state.set_prometheus(figures[state.name])
-                if state.health_source == "prometheus":
+                by_up = state.health_source == "prometheus"
+                state.set_prometheus(figures[state.name], probe_follows=by_up)
+                if by_up:
                     result = up[state.name]
                     if sink is None:
                         state.record(result, now)
