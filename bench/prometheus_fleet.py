@@ -150,6 +150,7 @@ async def fill_alone(settings: Any, endpoints: dict[str, Any], root: Path) -> di
 def run(n: int, seconds: float, trace: bool = False) -> dict[str, object]:
     from mlops_console.config import parse_settings
     from mlops_console.core.engine import Engine
+    from mlops_console.core.gc_tuning import freeze_when, settled
     from mlops_console.core.gc_tuning import tune as tune_gc
     from mlops_console.core.store import Store
 
@@ -213,9 +214,10 @@ def run(n: int, seconds: float, trace: bool = False) -> dict[str, object]:
             stop = asyncio.Event()
             watcher = asyncio.ensure_future(watch_lag(lag))
             task = asyncio.ensure_future(engine.run(stop))
+            frozen = asyncio.ensure_future(freeze_when(lambda: settled(engine)))  # as `watch` does
             # The first round (lease, history backfill, first evaluation) is start-up, not steady state.
             started = time.monotonic()
-            while engine.prometheus is None or engine.prometheus.state != "ok":
+            while engine.prometheus is None or engine.prometheus.state != "ok" or not frozen.done():
                 if time.monotonic() - started > 300:
                     raise SystemExit("no evaluation round answered in 5 minutes")
                 await asyncio.sleep(0.2)
