@@ -4,6 +4,7 @@ the one before (every column), and what followers read back is what was written.
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 from mlops_console.core.snapshot import EndpointSnapshot, ProbeError
@@ -63,3 +64,45 @@ def test_a_row_with_an_infinite_quality_figure_reads_back_for_followers(tmp_path
     store.write_status([row.to_dict()], engine={"owner": "me", "state": "running"})
     (back,) = [EndpointSnapshot.from_dict(r) for r in store.read_status()]
     assert back.quality is not None and back.quality.performance == (("rmse", float("inf"), 0.4),)
+
+
+def test_histories_read_back_exactly_and_each_write_replaces_them(tmp_path: Path) -> None:
+    """The sparkline histories are stored apart from the JSON document: a follower must read back every
+    value as written (NaN, infinities, -0.0, the shortest and longest reprs), in the document's order,
+    and the histories of the last write, never those of one before."""
+    import json
+
+    tricky = (0.1, 1 / 3, -0.0, float("inf"), float("-inf"), float("nan"), 5e-324, 1e16, 0.012345678901234567)
+    rates = tuple(1.0 + k / 7 for k in range(60))
+    first = EndpointSnapshot(
+        name="api",
+        url="http://127.0.0.1:1",
+        adapter="mlflow",
+        probes=3,
+        latency_history=tricky,
+        rps_history=rates,
+    )
+    store = Store(tmp_path / "c.db")
+    store.write_status([first.to_dict()])
+    (row,) = store.read_status()
+    assert json.dumps({k: v for k, v in row.items() if k != "updated_at"}) == json.dumps(first.to_dict())
+    assert [math.copysign(1.0, v) for v in row["latency_history"][2:3]] == [-1.0]
+
+    # The next round: each history shifted by one value (the usual change of a Prometheus-read row).
+    second = dataclasses.replace(
+        first, probes=4, latency_history=(*tricky[1:], 0.5), rps_history=(*rates[1:], 9.75)
+    )
+    store.write_status([second.to_dict()])
+    (row,) = store.read_status()
+    assert EndpointSnapshot.from_dict(row).latency_history[-1] == 0.5
+    assert EndpointSnapshot.from_dict(row).rps_history == second.rps_history
+
+    # Histories the store cannot hold as doubles (an int, a gap) stay JSON, and the ones before go.
+    third = dataclasses.replace(second, latency_history=(), rps_history=())
+    mixed = third.to_dict() | {"latency_history": [1, 0.5], "rps_history": [None, 2.0]}
+    store.write_status([mixed])
+    (row,) = store.read_status()
+    assert json.dumps(row["latency_history"]) == "[1, 0.5]" and row["rps_history"] == [None, 2.0]
+    store.write_status([third.to_dict()])
+    (row,) = store.read_status()
+    assert EndpointSnapshot.from_dict(row) == third

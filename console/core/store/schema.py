@@ -214,6 +214,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX maintenance_ends ON maintenance(ends_at);
     """,
+    # a status row's latency and throughput histories as little-endian doubles (NULL: they are in
+    # `data`); see `store.status` for why
+    """
+    ALTER TABLE endpoint_status ADD COLUMN histories BLOB;
+    """,
 ]
 
 

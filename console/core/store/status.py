@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+from array import array
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import fields
 from operator import attrgetter
@@ -18,9 +20,14 @@ from mlops_console.core.store.rows import Rollup
 # Not orjson, though 7x faster: it writes NaN and infinity as null, and a quality figure that is
 # infinite (the rmse of a diverged regressor) then read back as null broke every follower's read.
 _STATUS_UPSERT = (
-    "INSERT INTO endpoint_status (name, updated_at, data) VALUES (?, ?, ?) "
-    "ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at, data = excluded.data"
+    "INSERT INTO endpoint_status (name, updated_at, data, histories) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at, data = excluded.data, "
+    "histories = excluded.histories"
 )
+# The latency and throughput histories (20 and 60 floats, two thirds of a document's bytes and four
+# fifths of its encoding: each float's shortest repr) go to the `histories` column as doubles, exact
+# (NaN and infinities included), and stand as null in `data`, where `read_status` puts them back.
+_HISTORIES = ("latency_history", "rps_history")
 _ROLLUP_COLUMNS = tuple(f.name for f in fields(Rollup))
 _ROLLUP_UPSERT = (
     f"INSERT INTO rollups ({', '.join(_ROLLUP_COLUMNS)}) VALUES ({', '.join('?' * len(_ROLLUP_COLUMNS))}) "
@@ -33,6 +40,43 @@ _ROLLUP_FILL = (
 )
 _rollup_values = attrgetter(*_ROLLUP_COLUMNS)
 _encode = json.JSONEncoder(check_circular=False).encode
+_FLOAT_ONLY = {float}
+
+
+def _document(row: dict[str, Any], at: float) -> tuple[str, float, str, bytes | None]:
+    """A status row as stored: its histories packed where both are lists of floats alone (a list
+    holding an int or None goes in the JSON, which is what keeps it one)."""
+    latencies, rates = row.get("latency_history"), row.get("rps_history")
+    if (
+        isinstance(latencies, list | tuple)
+        and isinstance(rates, list | tuple)
+        and set(map(type, latencies)) | set(map(type, rates)) <= _FLOAT_ONLY
+    ):
+        packed = array("d", (len(latencies), *latencies, *rates))
+        if sys.byteorder == "big":
+            packed.byteswap()
+        return (
+            row["name"],
+            at,
+            _encode({**row, "latency_history": None, "rps_history": None}),
+            packed.tobytes(),
+        )
+    return row["name"], at, _encode(row), None
+
+
+def _status_row(data: str, histories: bytes | None) -> dict[str, Any]:
+    """The document a status row holds, its histories back in their place (a document written with
+    them in the JSON, by an older writer or by hand, is left as it is)."""
+    document: dict[str, Any] = json.loads(data)
+    if histories is not None and all(document.get(key, 0) is None for key in _HISTORIES):
+        values = array("d")
+        values.frombytes(histories)
+        if sys.byteorder == "big":
+            values.byteswap()
+        latencies = int(values[0]) + 1
+        document["latency_history"] = values[1:latencies].tolist()
+        document["rps_history"] = values[latencies:].tolist()
+    return document
 
 
 class EndpointStatus(StoreBase):
@@ -52,7 +96,7 @@ class EndpointStatus(StoreBase):
         in `rows` stay."""
         at = now()
         # Encoded one at a time as they are written: a fleet's first write is 10,000 documents.
-        documents = ((r["name"], at, _encode(r)) for r in rows)
+        documents = (_document(row, at) for row in rows)
         with self.write() as db:
             forgotten = [[name] for name in (*gone, *back)]
             db.conn.executemany("DELETE FROM detector_state WHERE endpoint=?", forgotten)
@@ -69,7 +113,7 @@ class EndpointStatus(StoreBase):
     def read_status(self) -> list[dict[str, Any]]:
         """The endpoint snapshots the lease holder wrote, as JSON documents with their `updated_at`."""
         return [
-            json.loads(row["data"]) | {"updated_at": row["updated_at"]}
+            _status_row(row["data"], row["histories"]) | {"updated_at": row["updated_at"]}
             for row in self.query("SELECT * FROM endpoint_status ORDER BY name")
         ]
 
