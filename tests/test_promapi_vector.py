@@ -92,6 +92,21 @@ def test_values_that_are_no_figure_are_left_out(answers: Answers, value: str) ->
     assert query_by(answers, body) == {"a": 1.5, "b": 2.0}
 
 
+def test_a_fleet_with_an_idle_endpoint_is_read_from_the_text_and_leaves_its_nan_out() -> None:
+    """An endpoint without requests in the window has a NaN quantile in every latency answer: such an
+    answer is still read from its text (sent on to the full parse as well, each round took both), and
+    reads as the full parse reads it, a NaN never replacing an earlier series of the same endpoint."""
+    from mlops_console.core.promapi import _vector_by_fast
+
+    series = [({"endpoint": f"e{i}"}, repr(i * 0.37 + 1e-9)) for i in range(2000)]
+    series += [({"endpoint": "idle"}, "NaN"), ({"endpoint": "e7"}, "+Inf"), ({"endpoint": "e8"}, "-Inf")]
+    series += [({"endpoint": "late"}, "1" + "0" * 400), ({"endpoint": "e9"}, "NaN")]
+    body = compact(series).encode()
+    expected = {f"e{i}": i * 0.37 + 1e-9 for i in range(2000)}
+    folded = _vector_by_fast(body, "endpoint")
+    assert folded == expected and list(folded) == list(expected)
+
+
 def test_escaped_labels_and_series_with_other_labels_are_read_as_json_says(answers: Answers) -> None:
     body = compact(
         [

@@ -209,8 +209,11 @@ def _loads(body: bytes) -> Any:
 _VECTOR_HEAD = '{"status":"success","data":{"resultType":"vector","result":['
 _VECTOR_TAIL = "]}}"
 _NUMBER = r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
-"""A JSON number; as a sample's value (a string in the API) only finite decimals match (not `NaN`,
-`+Inf`): those answers take the full parse, which leaves such values out."""
+"""A JSON number (a sample's timestamp, and its value: a string in the API)."""
+_VALUE = rf"(?:{_NUMBER}|NaN|[-+]Inf)"
+"""A sample's value as Prometheus writes it. `NaN` is read too, and left out as the full parse leaves it
+out: the quantile of an endpoint without requests in the window is NaN, so one idle endpoint in a fleet
+sent every latency answer through the text's patterns and then through the full parse as well."""
 
 
 @functools.lru_cache(maxsize=16)
@@ -218,17 +221,17 @@ def _vector_patterns(label: str) -> tuple[re.Pattern[str], re.Pattern[str], re.P
     """(the whole result list, each series' label value, each series' value) of an instant vector
     whose every series carries `label` alone, written compactly as Prometheus writes it."""
     name = re.escape(json.dumps(label))
-    series = rf'\{{"metric":\{{{name}:"[^"\\\x00-\x1f]*"\}},"value":\[{_NUMBER},"{_NUMBER}"\]\}}'
+    series = rf'\{{"metric":\{{{name}:"[^"\\\x00-\x1f]*"\}},"value":\[{_NUMBER},"{_VALUE}"\]\}}'
     return (
         re.compile(rf"(?:{series}(?:,{series})*)?"),
         re.compile(rf'\{{"metric":\{{{name}:"([^"]*)"'),
-        re.compile(rf',"({_NUMBER})"\]\}}'),
+        re.compile(rf',"({_VALUE})"\]\}}'),
     )
 
 
 def _vector_by_fast(body: bytes, label: str) -> dict[str, float] | None:
     """`query_by`'s answer read straight from the text of the usual answer (a successful instant
-    vector grouped by `label` alone, no warnings, no escapes, finite values), without the parsed
+    vector grouped by `label` alone, no warnings, no escapes), without the parsed
     document's 30,000 objects for 10,000 series, whose making (and the garbage collections they set
     off) was most of a round's parse. None for any other text: the full parse decides it, so both
     give the same figures for every answer."""
@@ -244,9 +247,16 @@ def _vector_by_fast(body: bytes, label: str) -> dict[str, float] | None:
         return None
     # The whole list matched the pattern of a series, and no string holds a quote or a backslash:
     # each pattern below finds exactly one match a series, in order.
-    out = dict(zip(keys.findall(text, start, end), map(float, values.findall(text, start, end)), strict=True))
-    if not math.isfinite(sum(out.values())):  # a decimal too large for a double: left to the full parse
-        return None
+    figures = map(float, values.findall(text, start, end))
+    pairs = list(zip(keys.findall(text, start, end), figures, strict=True))
+    out = dict(pairs)
+    if len(out) < len(pairs) or not math.isfinite(sum(out.values())):
+        # NaN, an infinity or a decimal too large for a double among them: left out, as the full parse
+        # leaves them out (a series left out neither replaces nor moves one of the same label value).
+        out = {}
+        for key, value in pairs:
+            if math.isfinite(value):
+                out[key] = value
     return out
 
 
