@@ -16,7 +16,6 @@ from mlops_console.tui.host import HostSample
 from mlops_console.tui.screens.base import ConsoleScreen
 from mlops_console.tui.widgets.endpoint_columns import COLUMNS, Column
 from mlops_console.tui.widgets.endpoint_table import EndpointTable
-from mlops_console.tui.widgets.filter_bar import FilterBar
 from mlops_console.tui.widgets.host_panel import HostPanel
 
 NARROW_BELOW = 120  # terminal columns
@@ -133,9 +132,6 @@ class OverviewScreen(ConsoleScreen):
     def filter_applier(self) -> Callable[[str], None]:
         # Within the keystroke: its rows are painted in the frame that echoes it (see `FilterBar`).
         return self.table.set_filter
-
-    def on_filter_bar_applied(self, event: FilterBar.Applied) -> None:
-        self.table.set_filter(event.text)
 
     def palette_actions(self) -> list[tuple[str, str, str]]:
         actions = super().palette_actions()
