@@ -27,6 +27,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def serve(port: int, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+    """`handler` answering on 127.0.0.1:`port` from a background thread, until `stop_serving`."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def stop_serving(server: ThreadingHTTPServer) -> None:
+    server.shutdown()
+    server.server_close()
+
+
 def wait_for(
     predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05, what: str = ""
 ) -> Any:

@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from mlops_console.core.adapters import new_http_session
 from mlops_console.core.promapi import PromClient, PromError
-from tests._loopback import free_port
+from tests._loopback import free_port, serve, stop_serving
 
 
 class Answers:
@@ -39,13 +38,10 @@ class Answers:
                 pass
 
         self.port = free_port()
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve(self.port, Handler)
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        stop_serving(self._server)
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 import tomllib
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -23,7 +22,7 @@ from mlops_console.config import parse_settings
 from mlops_console.core import promapi
 from mlops_console.core.engine import Engine
 from mlops_console.core.store import Store
-from tests._loopback import FaultServer, async_wait_for, free_port
+from tests._loopback import FaultServer, async_wait_for, free_port, serve, stop_serving
 
 FLEET = 300
 OTHERS = 4000
@@ -62,13 +61,10 @@ class RangePrometheus:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve(self.port, Handler)
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        stop_serving(self._server)
 
 
 def value_for(query: str, i: int) -> float:

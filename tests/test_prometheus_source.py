@@ -11,10 +11,9 @@ import json
 import math
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -27,7 +26,7 @@ from mlops_console.core.conditions import evaluate
 from mlops_console.core.endpoint_state import EndpointState
 from mlops_console.core.series import RPS_KEEP, RPS_STEP
 from mlops_console.core.sources.prometheus import BACKFILL_SLICE, PrometheusSource
-from tests._loopback import free_port
+from tests._loopback import free_port, serve, stop_serving
 
 INSTANCES = {"a": "10.0.0.1:8080", "b": "10.0.0.2:8080", "c": "10.0.0.3:8080"}
 RPS = {"10.0.0.1:8080": 10.0, "10.0.0.2:8080": 20.0, "10.0.0.3:8080": 40.0}
@@ -74,9 +73,7 @@ class FakePrometheus:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve(self.port, Handler)
 
     def answer_range(self, params: dict[str, list[str]]) -> tuple[int, bytes]:
         """The steps asked for within the last ten minutes (what this Prometheus remembers)."""
@@ -122,8 +119,7 @@ class FakePrometheus:
         return 200, json.dumps(document).encode()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        stop_serving(self._server)
 
 
 @pytest.fixture(scope="module")

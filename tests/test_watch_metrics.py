@@ -13,9 +13,8 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mlops_console.core.adapters import ProbeResult
 from mlops_console.core.heartbeat import heartbeat_loop
 from mlops_console.core.selfmetrics import PREFIX, MetricsServer, SelfMetrics, series_names
-from tests._loopback import FaultServer, Sink, async_wait_for, free_port, wait_for
+from tests._loopback import FaultServer, Sink, async_wait_for, free_port, serve, stop_serving, wait_for
 
 CLI = [sys.executable, "-m", "mlops_console"]
 
@@ -50,13 +49,10 @@ class Beats:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve(self.port, Handler)
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        stop_serving(self._server)
 
 
 def samples(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -247,16 +247,14 @@ def _vector_by_fast(body: bytes, label: str) -> dict[str, float] | None:
         return None
     # The whole list matched the pattern of a series, and no string holds a quote or a backslash:
     # each pattern below finds exactly one match a series, in order.
-    figures = map(float, values.findall(text, start, end))
-    pairs = list(zip(keys.findall(text, start, end), figures, strict=True))
-    out = dict(pairs)
-    if len(out) < len(pairs) or not math.isfinite(sum(out.values())):
-        # NaN, an infinity or a decimal too large for a double among them: left out, as the full parse
-        # leaves them out (a series left out neither replaces nor moves one of the same label value).
-        out = {}
-        for key, value in pairs:
-            if math.isfinite(value):
-                out[key] = value
+    out: dict[str, float] = {}
+    for key, value in zip(
+        keys.findall(text, start, end), map(float, values.findall(text, start, end)), strict=True
+    ):
+        # NaN, an infinity or a decimal too large for a double: left out, as the full parse leaves it
+        # out (a series left out neither replaces nor moves one of the same label value).
+        if math.isfinite(value):
+            out[key] = value
     return out
 
 
