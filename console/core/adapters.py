@@ -70,8 +70,13 @@ class Adapter(ABC):
         defaults = self.stack_metrics()
         if defaults is None:
             return self.endpoint.metrics
+        made: tuple[MetricNames, MetricNames] | None = getattr(self, "_names_made", None)
+        if made is not None and made[0] is defaults:
+            return made[1]  # the same defaults: the same names (asked for every endpoint every round)
         chosen = self.endpoint.metrics
-        return defaults.model_copy(update={key: getattr(chosen, key) for key in chosen.model_fields_set})
+        names = defaults.model_copy(update={key: getattr(chosen, key) for key in chosen.model_fields_set})
+        self._names_made = (defaults, names)
+        return names
 
     def stack_metrics(self) -> MetricNames | None:
         """The defaults `metric_names` starts from; override where they depend on the endpoint (the

@@ -65,6 +65,9 @@ class EndpointState:
         discovered: bool = False,
     ) -> None:
         self.settings = settings
+        self.name = settings.name
+        """`settings.name`, read for every endpoint several times a round (a plain attribute: it
+        never changes)."""
         self.discovered = discovered
         """Found by a `[[discover]]` table (it goes when its target goes)."""
         self.source = source
@@ -120,10 +123,6 @@ class EndpointState:
         minute's probes, the window, the rate, staleness) changes only with a new snapshot."""
         self.slot = hash(settings.name)
         """Which slice of the endpoints its status row is written with (see `housekeeping`)."""
-
-    @property
-    def name(self) -> str:
-        return self.settings.name
 
     @property
     def version_mismatch(self) -> bool:

@@ -213,14 +213,17 @@ class Engine:
         if prometheus is not None and prometheus.state not in ("ok", "connecting"):
             problems.append(f"prometheus {prometheus.state}")
         if self.leader:
+            # Asked every few seconds for every endpoint of a fleet: what is the same for all, once.
+            by_round = None if prometheus is None else prometheus.prom.interval + prometheus.prom.timeout
+            leading_since = self._leading_since
             for state in self.endpoints.values():
-                if state.health_source == "prometheus" and prometheus is not None:
+                if by_round is not None and state.health_source == "prometheus":
                     # A round that found Prometheus unreachable still ran: not a stalled engine.
-                    every, last = prometheus.prom.interval + prometheus.prom.timeout, state.round_at
+                    every, last = by_round, state.round_at
                 else:
                     every, last = state.settings.interval + state.settings.timeout, state.last_probe_at
                 allowed = max(STALL_MIN, STALL_PROBES * every)
-                since = max(last or 0.0, self._leading_since)
+                since = max(last or 0.0, leading_since)
                 if now - since > allowed:
                     return EngineHealth(
                         "stalled", f"no probe of {state.name} completed for {now - since:.0f} s"

@@ -12,6 +12,7 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from mlops_console.core.alerts import escalate_unacknowledged, page_after_maintenance, remind_unacknowledged
+from mlops_console.core.conditions.detected import DetectedRules
 from mlops_console.core.snapshot import EngineHealth
 from mlops_console.core.status_rows import StatusBatch
 from mlops_console.core.takeover import removed_since
@@ -111,10 +112,12 @@ async def _housekeeping_round(engine: Engine, last: dict[str, float]) -> None:
         last["detectors"] = now - DETECTOR_STATE_EVERY + DETECTOR_STATE_RETRY  # should the store refuse it
         await write_detector_states(engine)
         last["detectors"] = now
-    else:
+    elif DetectedRules.urgent_marks != last.get("urgent"):
+        marks = DetectedRules.urgent_marks
         urgent = [name for name, state in engine.endpoints.items() if state.detected.urgent]
         if urgent:
             await write_detector_states(engine, urgent)
+        last["urgent"] = marks  # not on a refused write: they are looked for again next round
     if now - last["prune"] >= PRUNE_EVERY:
         last["prune"] = now
         pruned = await engine._in_store(engine.store.prune_history, now - engine.settings.store.history)
@@ -251,6 +254,8 @@ async def write_detector_states(
             for name in learnt:
                 if name in engine.endpoints:  # written next round instead (an urgent one, not next period)
                     detected = engine.endpoints[name].detected
-                    detected.changed, detected.urgent = True, detected.urgent or name in urgent
+                    detected.changed = True
+                    if name in urgent:
+                        detected.mark_urgent()
             raise
         del learnt

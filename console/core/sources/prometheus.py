@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import aiohttp
 
-from mlops_console.config import EndpointSettings, PrometheusQueries, Settings, parse_duration
+from mlops_console.config import EndpointSettings, MetricNames, PrometheusQueries, Settings, parse_duration
 from mlops_console.core.adapters import ProbeResult, new_http_session
 from mlops_console.core.endpoint_state import EndpointState, PromFigures
 from mlops_console.core.promapi import PromError, by_label, client_for
@@ -65,6 +65,8 @@ class PrometheusSource:
         self._unfound_since: dict[str, float] = {}
         self._refused: set[str] = set()  # what discovery could not make an endpoint of, said once
         self._queries: dict[tuple[str, str], SignalQueries] = {}
+        self._keys: dict[str, tuple[MetricNames, tuple[str, str]]] = {}
+        """Endpoint name to the names its adapter gave last round and their key in `_queries`."""
         self._http: aiohttp.ClientSession | None = None
 
     @property
@@ -75,9 +77,15 @@ class PrometheusSource:
     def groups(self) -> dict[SignalQueries, list[EndpointState]]:
         """Endpoints by the queries that answer for them (one set per adapter and its overrides)."""
         out: dict[SignalQueries, list[EndpointState]] = {}
+        keys, self._keys = self._keys, {}
         for state in self.states:
             names = state.adapter.metric_names()
-            key = (state.settings.adapter, names.model_dump_json())
+            known = keys.get(state.name)
+            # Written out once per names object, not once per endpoint and round (a tenth of a round).
+            if known is None or known[0] is not names:
+                known = (names, (state.settings.adapter, names.model_dump_json()))
+            self._keys[state.name] = known
+            key = known[1]
             queries = self._queries.get(key)
             if queries is None:
                 overrides = self.prom.queries.get(state.settings.adapter) or PrometheusQueries()

@@ -13,12 +13,10 @@ from operator import attrgetter
 from typing import Any
 
 from mlops_console.core.store.base import StoreBase, now
+from mlops_console.core.store.jsontext import dumps
 from mlops_console.core.store.rows import Rollup
 
-# Written for every endpoint every few seconds: one executemany of prepared upserts, and JSON as
-# `json.dumps` writes it (without its check for cycles, which plain snapshot documents never have).
-# Not orjson, though 7x faster: it writes NaN and infinity as null, and a quality figure that is
-# infinite (the rmse of a diverged regressor) then read back as null broke every follower's read.
+# Written for every endpoint every few seconds: one executemany of prepared upserts.
 _STATUS_UPSERT = (
     "INSERT INTO endpoint_status (name, updated_at, data, histories) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at, data = excluded.data, "
@@ -39,7 +37,6 @@ _ROLLUP_FILL = (
     "ON CONFLICT (endpoint, minute) DO NOTHING"
 )
 _rollup_values = attrgetter(*_ROLLUP_COLUMNS)
-_encode = json.JSONEncoder(check_circular=False).encode
 _FLOAT_ONLY = {float}
 
 
@@ -58,10 +55,10 @@ def _document(row: dict[str, Any], at: float) -> tuple[str, float, str, bytes | 
         return (
             row["name"],
             at,
-            _encode({**row, "latency_history": None, "rps_history": None}),
+            dumps({**row, "latency_history": None, "rps_history": None}),
             packed.tobytes(),
         )
-    return row["name"], at, _encode(row), None
+    return row["name"], at, dumps(row), None
 
 
 def _status_row(data: str, histories: bytes | None) -> dict[str, Any]:
@@ -193,7 +190,7 @@ class EndpointStatus(StoreBase):
             with self.write() as db:
                 db["detector_state"].upsert_all(  # type: ignore[union-attr]
                     [
-                        {"endpoint": name, "updated_at": at, "data": json.dumps(state)}
+                        {"endpoint": name, "updated_at": at, "data": dumps(state)}
                         for name, state in states.items()
                     ],
                     pk="endpoint",
