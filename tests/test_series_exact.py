@@ -329,3 +329,26 @@ def test_a_full_ring_keeps_the_newest_points_paired_with_their_times() -> None:
     ring.clear()
     ring.extend([(1.0, 1.0), (2.0, 2.0)])
     assert list(ring) == [(1.0, 1.0), (2.0, 2.0)]
+
+
+def test_points_older_than_an_age_are_those_each_judged_alone_in_order_or_not() -> None:
+    """The throughput baseline's history: the values of exactly the points more than `age` before `now`
+    (the subtraction rounds: 0.3 - 0.1 is not 0.2), by bisection while the times are in order, and the
+    same after a clock stepped back put a point out of order."""
+    times = [0.0, 0.1, 0.2, 0.3, 0.30000000000000004, 1.0, 5.0]
+    ring = PointRing(10)
+    ring.extend((t, t * 10) for t in times)
+    for now, age in [(0.3, 0.2), (0.3, 0.1), (0.5, 0.2), (1.2, 0.2), (5.0, 0.0), (9.0, 1.0), (0.0, 0.0)]:
+        expected = [t * 10 for t in times if now - t > age]
+        assert list(ring.values_older_than(now, age)) == expected, (now, age)
+    # Where bisection on `now - age` alone would keep one too few, or one too many.
+    for points, now, age, kept in [([0.5, 1.0, 1.05], 1.1, 0.1, [5.0, 10.0]), ([-5e-324, 0.1], 0.7, 0.7, [])]:
+        edge = PointRing(5)
+        edge.extend((t, t * 10) for t in points)
+        assert list(edge.values_older_than(now, age)) == kept
+    ring.append((0.2, 2.0))  # a clock stepped back
+    ring.append((6.0, 60.0))
+    assert list(ring.values_older_than(5.5, 0.5)) == [0.0, 1.0, 2.0, 3.0, 3.0000000000000004, 10.0, 2.0]
+    ring.clear()  # in order again
+    ring.extend([(1.0, 1.0), (2.0, 2.0), (3.0, 3.0)])
+    assert list(ring.values_older_than(3.0, 1.0)) == [1.0]

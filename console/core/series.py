@@ -270,10 +270,10 @@ class EndpointSeries:
         """(median, MAD, seconds of history) of throughput before the last `exclude_recent` seconds."""
         if len(self.rps_history) < 3:  # asked on every probe; most probed endpoints keep no rates
             return None
-        history = [rate for at, rate in self.rps_history if now - at > exclude_recent]
+        history = self.rps_history.values_older_than(now, exclude_recent)
         if len(history) < 3:
             return None
         median = statistics.median(history)
-        mad = statistics.median(abs(r - median) for r in history)
+        mad = statistics.median([abs(rate - median) for rate in history])
         span = now - self.rps_history[0][0]
         return median, mad, span
