@@ -106,3 +106,51 @@ def test_histories_read_back_exactly_and_each_write_replaces_them(tmp_path: Path
     store.write_status([third.to_dict()])
     (row,) = store.read_status()
     assert EndpointSnapshot.from_dict(row) == third
+
+
+async def test_a_damaged_row_is_left_out_and_every_other_endpoint_still_shows(tmp_path: Path) -> None:
+    """A status row that is no document (damaged on disk, edited by hand) must not blank a follower's
+    screen: the other rows read back, and a row whose histories alone cannot be read shows without
+    them."""
+    from array import array
+
+    from mlops_console.config import parse_settings
+    from mlops_console.core.engine import Engine
+    from mlops_console.core.engine_lease import _follow
+
+    store = Store(tmp_path / "c.db")
+    names = ["api", "half", "lost", "list", "long", "nameless"]
+    rows = [
+        EndpointSnapshot(
+            name=n,
+            url="http://127.0.0.1:1",
+            adapter="mlflow",
+            probes=2,
+            latency_history=(0.1, 0.2),
+            rps_history=(3.0,),
+        )
+        for n in names
+    ]
+    store.write_status(
+        [row.to_dict() for row in rows], engine={"owner": "pid 1 on elsewhere", "state": "running"}
+    )
+    huge = array("d", [1e9, 0.1]).tobytes()
+    with store.write() as db:
+        db.execute("UPDATE endpoint_status SET histories=? WHERE name='half'", [b"\x00\x01\x02"])
+        db.execute("UPDATE endpoint_status SET data='{\"name\": \"lost\", ' WHERE name='lost'")
+        db.execute("UPDATE endpoint_status SET data='[1, 2]' WHERE name='list'")
+        db.execute("UPDATE endpoint_status SET histories=? WHERE name='long'", [huge])
+        db.execute("UPDATE endpoint_status SET data='{\"name\": \"nameless\"}' WHERE name='nameless'")
+
+    read = {row["name"]: row for row in store.read_status()}
+    assert sorted(read) == ["api", "half", "long", "nameless"]
+    assert (read["api"]["latency_history"], read["api"]["rps_history"]) == ([0.1, 0.2], [3.0])
+    assert read["half"]["latency_history"] == read["half"]["rps_history"] == []
+    assert read["long"]["latency_history"] == read["long"]["rps_history"] == []
+
+    settings = parse_settings({"store": {"path": str(tmp_path / "c.db")}, "endpoints": []})
+    follower = Engine(settings, store)
+    await _follow(follower)
+    shown = {s.name: s for s in follower.snapshot().endpoints}
+    assert sorted(shown) == ["api", "half", "long"]  # `nameless` has no url: no snapshot
+    assert shown["api"] == rows[0] and shown["half"].probes == 2 and shown["half"].latency_history == ()

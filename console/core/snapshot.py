@@ -7,6 +7,7 @@ engine builds a new one from its own mutable state whenever that state changed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal
@@ -128,6 +129,15 @@ class EndpointSnapshot:
         if known.get("quality") is not None:
             known["quality"] = QualitySnapshot.from_dict(known["quality"])
         return cls(**known)
+
+    @classmethod
+    def from_row(cls, data: Mapping[str, Any]) -> EndpointSnapshot | None:
+        """`from_dict` of a stored status row, or None for a row that is no snapshot (damaged, edited by
+        hand): one such row must not blank every other endpoint of a follower."""
+        try:
+            return cls.from_dict(dict(data))
+        except (TypeError, ValueError, KeyError, AttributeError):
+            return None
 
 
 _FIELD_NAMES = tuple(f.name for f in fields(EndpointSnapshot))

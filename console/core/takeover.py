@@ -170,10 +170,13 @@ def remembered(
         name = str(row.get("name"))
         if name not in names:
             continue
+        shown = EndpointSnapshot.from_row(row)
+        if shown is None:
+            continue
         seen = last_seen(row)
         at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seen or 0))
         out[name] = replace(
-            EndpointSnapshot.from_dict(dict(row)),
+            shown,
             health="unknown",
             remembered=seen,
             stale=f"remembered from before the watcher restarted, last seen {at}: waiting for discovery",

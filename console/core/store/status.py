@@ -61,18 +61,30 @@ def _document(row: dict[str, Any], at: float) -> tuple[str, float, str, bytes | 
     return row["name"], at, dumps(row), None
 
 
-def _status_row(data: str, histories: bytes | None) -> dict[str, Any]:
+def _status_row(data: str, histories: bytes | None) -> dict[str, Any] | None:
     """The document a status row holds, its histories back in their place (a document written with
-    them in the JSON, by an older writer or by hand, is left as it is)."""
-    document: dict[str, Any] = json.loads(data)
+    them in the JSON, by an older writer or by hand, is left as it is). None for a row that is no
+    document at all (damaged, or edited by hand); histories that cannot be read are shown empty."""
+    try:
+        document = json.loads(data)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(document, dict):
+        return None
     if histories is not None and all(document.get(key, 0) is None for key in _HISTORIES):
-        values = array("d")
-        values.frombytes(histories)
-        if sys.byteorder == "big":
-            values.byteswap()
-        latencies = int(values[0]) + 1
-        document["latency_history"] = values[1:latencies].tolist()
-        document["rps_history"] = values[latencies:].tolist()
+        try:
+            values = array("d")
+            values.frombytes(histories)
+            if sys.byteorder == "big":
+                values.byteswap()
+            latencies = int(values[0]) + 1
+            if not 1 <= latencies <= len(values):
+                raise ValueError("history lengths out of range")
+        except (TypeError, ValueError, OverflowError, IndexError):
+            document["latency_history"] = document["rps_history"] = []
+        else:
+            document["latency_history"] = values[1:latencies].tolist()
+            document["rps_history"] = values[latencies:].tolist()
     return document
 
 
@@ -108,11 +120,14 @@ class EndpointStatus(StoreBase):
                 db["engine_health"].upsert({**engine, "updated_at": at}, pk="owner")  # type: ignore[union-attr]
 
     def read_status(self) -> list[dict[str, Any]]:
-        """The endpoint snapshots the lease holder wrote, as JSON documents with their `updated_at`."""
-        return [
-            _status_row(row["data"], row["histories"]) | {"updated_at": row["updated_at"]}
-            for row in self.query("SELECT * FROM endpoint_status ORDER BY name")
-        ]
+        """The endpoint snapshots the lease holder wrote, as JSON documents with their `updated_at`
+        (a row that holds no document is left out: one damaged row must not blank every follower)."""
+        out = []
+        for row in self.query("SELECT * FROM endpoint_status ORDER BY name"):
+            document = _status_row(row["data"], row["histories"])
+            if document is not None:
+                out.append(document | {"updated_at": row["updated_at"]})
+        return out
 
     def write_rollups(self, rows: Sequence[Rollup]) -> None:
         if rows:
