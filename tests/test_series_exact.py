@@ -7,9 +7,13 @@ a window boundary pages falsely or not at all, so each is pinned to an exact num
 from __future__ import annotations
 
 import math
+import statistics
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
+import tests._hypothesis  # noqa: F401  (loads the profile)
 from mlops_console.core.conditions.traffic import THROUGHPUT_WARMUP, throughput_dropped
 from mlops_console.core.series import (
     METRICS_STEP,
@@ -20,6 +24,7 @@ from mlops_console.core.series import (
     PointRing,
     WindowStats,
     histogram_quantile,
+    median_and_mad,
     quantile,
 )
 
@@ -352,3 +357,27 @@ def test_points_older_than_an_age_are_those_each_judged_alone_in_order_or_not() 
     ring.clear()  # in order again
     ring.extend([(1.0, 1.0), (2.0, 2.0), (3.0, 3.0)])
     assert list(ring.values_older_than(3.0, 1.0)) == [1.0]
+
+
+# Rates as a fleet's are: many equal (an idle endpoint's zeros, a steady one's), some apart.
+_RATES = st.lists(
+    st.one_of(st.sampled_from([0.0, 1.0, 1 / 3, 2.5, 10.0, 1e-300]), st.floats(-1e6, 1e6)),
+    min_size=1,
+    max_size=40,
+)
+
+
+@given(_RATES)
+@example([1.0, 2.0, 3.0, 4.0])  # even: both middles, of the values and of the deviations
+@example([5.0, 5.0, 5.0])  # every deviation zero
+@example([0.0, 0.0, 100.0, 100.0, 100.0])  # deviations all on one side but one
+@example([1.0, 2.0, float("nan")])
+@example([1.0, float("inf"), 3.0, float("-inf")])
+def test_the_baselines_median_and_mad_are_statistics_own(rates: list[float]) -> None:
+    """The throughput baseline's median and median absolute deviation: the very floats
+    `statistics.median` gives (a drop is judged against them), NaN and infinities included."""
+    median = statistics.median(rates)
+    mad = statistics.median([abs(r - median) for r in sorted(rates)])
+    got = median_and_mad(rates)
+    assert [math.isnan(x) for x in got] == [math.isnan(median), math.isnan(mad)]
+    assert [x for x in got if not math.isnan(x)] == [x for x in (median, mad) if not math.isnan(x)]

@@ -9,6 +9,7 @@ import bisect
 import math
 import statistics
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mlops_console.core.rings import PointRing
@@ -21,6 +22,39 @@ METRICS_KEEP = 300.0
 RPS_STEP = 10.0
 RPS_KEEP = 1800.0
 HISTORY_POINTS = 60
+
+
+def median_and_mad(values: Sequence[float]) -> tuple[float, float]:
+    """`statistics.median` of `values` and of their absolute deviations from it, the same floats, with
+    one sort in C and a few bisection steps instead of a second sort of a list built value by value
+    (every endpoint's throughput baseline is taken every round, of up to 180 rates)."""
+    ordered = sorted(values)
+    total = sum(ordered)
+    if total - total != 0.0:  # a NaN or an infinity (or a sum past the largest double): as statistics does it
+        median = statistics.median(ordered)
+        return median, statistics.median([abs(v - median) for v in ordered])
+    n, half = len(ordered), len(ordered) // 2
+    median = ordered[half] if n % 2 else (ordered[half - 1] + ordered[half]) / 2
+    split = bisect.bisect_left(ordered, median)
+    below, above = split, n - split
+
+    def nearest(k: int) -> float:
+        # The k-th smallest deviation (from 0): of those below the median, nearest first (`median - v`,
+        # the exact negation of `v - median`), merged with those at or above it (`v - median`).
+        lo, hi = max(0, k + 1 - above), min(k + 1, below)
+        while lo < hi:
+            i = (lo + hi) // 2
+            if median - ordered[split - 1 - i] < ordered[split + k - i] - median:
+                lo = i + 1
+            else:
+                hi = i
+        j = k + 1 - lo
+        left = median - ordered[split - lo] if lo else -math.inf
+        right = ordered[split + j - 1] - median if j else -math.inf
+        return max(left, right)
+
+    mad = nearest(half) if n % 2 else (nearest(half - 1) + nearest(half)) / 2
+    return median, mad
 
 
 def quantile(sorted_values: list[float], q: float) -> float | None:
@@ -273,7 +307,6 @@ class EndpointSeries:
         history = self.rps_history.values_older_than(now, exclude_recent)
         if len(history) < 3:
             return None
-        median = statistics.median(history)
-        mad = statistics.median([abs(rate - median) for rate in history])
+        median, mad = median_and_mad(history)
         span = now - self.rps_history[0][0]
         return median, mad, span
