@@ -9,9 +9,11 @@ end of the steady state) and, as the baseline measured in the same run, the bare
 sends the same queries every 15 s with httpx and parses their JSON into one `{endpoint: value}` dict per
 signal, for the same time, with nothing else (its CPU share and peak RSS). `--trace` adds tracemalloc's
 largest allocation sites at the end of the steady state (slow: figures taken with it are not the
-engine's). Also: the engine loop's worst lag (a 50 ms timer run late), and, after the engine stopped,
-the store's history fill from `query_range` of every endpoint into an empty store, alone on a loop
-(its time, the loop's worst lag and the RSS while it runs).
+engine's). `--full-history` gives every endpoint half an hour of throughput history and a full latency
+sparkline before measuring, as a watcher has after running that long. Also: the engine loop's worst
+lag (a 50 ms timer run late), and, after the engine stopped, the store's history fill from
+`query_range` of every endpoint into an empty store, alone on a loop (its time, the loop's worst lag
+and the RSS while it runs).
 
     nice -n 19 python -m bench.prometheus_fleet --endpoints 10000 --seconds 90
 """
@@ -147,7 +149,26 @@ async def fill_alone(settings: Any, endpoints: dict[str, Any], root: Path) -> di
     }
 
 
-def run(n: int, seconds: float, trace: bool = False) -> dict[str, object]:
+def fill_history(engine: Any) -> None:
+    """Every endpoint's throughput history and latency sparkline as after half an hour of rounds (the
+    bench's Prometheus has minutes of data: the baseline and the status rows would be measured on
+    short histories, cheaper than a watcher's steady state)."""
+    from mlops_console.core.endpoint_state import PROM_LATENCY_POINTS
+    from mlops_console.core.series import RPS_KEEP, RPS_STEP
+
+    for state in engine.endpoints.values():
+        ring = state.series.rps_history
+        newest = ring[-1] if len(ring) else (time.time(), 1.0)
+        points = [
+            (newest[0] - k * RPS_STEP, newest[1] * (1 + 0.01 * (k % 7)))
+            for k in range(int(RPS_KEEP / RPS_STEP))
+        ]
+        ring.clear()
+        ring.extend(reversed(points))
+        state.prom_latencies = tuple(0.01 + 0.0001 * k for k in range(PROM_LATENCY_POINTS))
+
+
+def run(n: int, seconds: float, trace: bool = False, full_history: bool = False) -> dict[str, object]:
     from mlops_console.config import parse_settings
     from mlops_console.core.engine import Engine
     from mlops_console.core.gc_tuning import freeze_when, settled
@@ -221,6 +242,8 @@ def run(n: int, seconds: float, trace: bool = False) -> dict[str, object]:
                 if time.monotonic() - started > 300:
                     raise SystemExit("no evaluation round answered in 5 minutes")
                 await asyncio.sleep(0.2)
+            if full_history:
+                fill_history(engine)
             cpu0, wall0 = time.process_time(), time.monotonic()
             await asyncio.sleep(seconds)
             cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
@@ -249,6 +272,7 @@ def run(n: int, seconds: float, trace: bool = False) -> dict[str, object]:
         return {
             "endpoints": n,
             "seconds": round(wall, 1),
+            "full_history": full_history,
             "engine_cpu_share_of_core": round(cpu / wall, 4),
             "bare_queries_cpu_share_of_core": round(bare_figures["cpu"], 4),
             "max_rss_mb": peak,
@@ -279,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoints", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=90.0)
     parser.add_argument("--trace", action="store_true", help="print tracemalloc's largest allocation sites")
+    parser.add_argument(
+        "--full-history", action="store_true", help="measure with half an hour of history for every endpoint"
+    )
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--bare", nargs=3, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -289,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         url, texts, seconds = args.bare
         bare(url, json.loads(texts), "endpoint", 15.0, float(seconds))
         return 0
-    print(json.dumps(run(args.endpoints, args.seconds, args.trace), indent=2))
+    print(json.dumps(run(args.endpoints, args.seconds, args.trace, args.full_history), indent=2))
     return 0
 
 
