@@ -207,3 +207,56 @@ async def test_a_holder_that_stored_before_this_engine_noticed_its_lease_gone_is
     evaluate(settings, reading(1048.0, LATENCIES[0]), detected)  # a restored state: this sets its period
     (condition,) = anomaly(evaluate(settings, reading(1049.0, SLOW), detected))
     assert condition.active is True, condition.evidence
+
+
+async def test_a_condition_that_turns_while_an_urgent_write_waits_on_the_store_is_written_next_round(
+    tmp_path: Path,
+) -> None:
+    """Housekeeping looks for urgent states only when one turned urgent since it last looked. One that
+    turns while the round's own urgent write waits on a busy store (the loop goes on judging meanwhile)
+    was not looked for by that round: the next round writes it, not the period's write minutes later."""
+    import json
+    import sqlite3
+    from dataclasses import replace
+
+    from mlops_console.core.engine import Engine
+    from mlops_console.core.housekeeping import _housekeeping_round
+    from mlops_console.core.store import Store
+    from tests.test_detection_rules import FAST, settings_with
+
+    web = '[[endpoints]]\nname = "web"\nurl = "http://127.0.0.1:9"\nadapter = "generic"\n'
+    settings = settings_with(web + FAST, tmp_path)
+    store = Store(settings.store.path, lock_timeout=30.0)
+    engine = Engine(settings, store)
+    api, web_rules = engine.endpoints["api"].detected, engine.endpoints["web"].detected
+
+    def judge(detected: DetectedRules, name: str, minute: int, p95: float) -> None:
+        evaluate(settings, replace(reading(1000.0 + minute, p95), endpoint=name), detected)
+
+    for i in range(32):
+        judge(api, "api", i, LATENCIES[i % 3])
+        judge(web_rules, "web", i, LATENCIES[i % 3])
+    due = _housekeeping_due()
+    await _housekeeping_round(engine, due)  # the period's write
+    for i in range(32, 36):
+        judge(api, "api", i, SLOW)
+    assert api.urgent
+    other = sqlite3.connect(settings.store.path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process's write holds the lock for a moment
+    try:
+        writing = asyncio.create_task(_housekeeping_round(engine, due))
+        # `api`'s state taken: the round waits on the store, and the loop judges on meanwhile.
+        await async_wait_for(lambda: not api.urgent, what="the urgent write waiting on the store")
+        for i in range(32, 36):
+            judge(web_rules, "web", i, SLOW)
+        assert web_rules.urgent
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    await writing
+    await _housekeeping_round(engine, due)  # the next round, still within the period
+    stored = store.read_detector_state()
+    assert stored["api"] == json.loads(json.dumps(api.to_state()))
+    assert stored["web"] == json.loads(json.dumps(web_rules.to_state())), (
+        "a turned state waits for the period"
+    )

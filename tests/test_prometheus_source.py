@@ -202,6 +202,41 @@ def test_figures_of_an_endpoint_probed_for_health_are_the_rounds(prometheus: Fak
     assert (by_up.snapshot().rps, by_up.snapshot().p95, by_up.snapshot().health) == (20.0, 0.050, "up")
 
 
+def test_an_adapter_that_learns_its_stack_is_read_by_its_own_names_from_the_next_round(
+    prometheus: FakePrometheus,
+) -> None:
+    """`oip` reads MLServer's series until its probes find Triton behind the endpoint, `bentoml` every
+    route's until its schema names the endpoint's: from the round after, the queries sent are of the
+    names learnt, not of the first ones kept for good."""
+    import tomllib
+
+    prometheus.mode = "ok"
+    endpoints = "".join(
+        f'[[endpoints]]\nname = "{name}"\nurl = "http://{INSTANCES[name]}"\nadapter = "{adapter}"\n'
+        for name, adapter in (("a", "oip"), ("b", "bentoml"))
+    )
+    text = f'[prometheus]\nurl = "{prometheus.url}"\ntimeout = 5\ndefault_source = "prometheus"\n{endpoints}'
+    settings = parse_settings(tomllib.loads(text), known_adapters={"oip", "bentoml"})
+    oip, bento = (EndpointState(e, source="prometheus", health_source="probe") for e in settings.endpoints)
+    source = PrometheusSource(settings, {s.name: s for s in (oip, bento)})
+    for _ in range(2):
+        prometheus.queries.clear()
+        run_round(source)
+        assert any(
+            q.startswith("sum by (instance) (rate(model_infer_request_success_total{}")
+            for q in prometheus.queries
+        )
+        assert "sum by (instance) (rate(bentoml_service_request_total{}[1m]))" in prometheus.queries
+    oip.adapter.stack, bento.adapter.route = "triton", "/predict"  # what their probes found
+    prometheus.queries.clear()
+    run_round(source)
+    sent = " ".join(prometheus.queries)
+    assert "nv_inference_request_success{}" in sent and "model_infer" not in sent, prometheus.queries
+    assert 'bentoml_service_request_total{endpoint="/predict"}' in sent, prometheus.queries
+    assert "bentoml_service_request_total{}" not in sent, prometheus.queries
+    assert (oip.snapshot().rps, bento.snapshot().rps) == (10.0, 20.0)
+
+
 @pytest.mark.parametrize(
     ("mode", "shown"),
     [

@@ -357,6 +357,9 @@ def test_points_older_than_an_age_are_those_each_judged_alone_in_order_or_not() 
     ring.clear()  # in order again
     ring.extend([(1.0, 1.0), (2.0, 2.0), (3.0, 3.0)])
     assert list(ring.values_older_than(3.0, 1.0)) == [1.0]
+    # Extended out of order (a round's point, then an older history slice after it) as well.
+    ring.extend([(9.0, 9.0), (4.0, 4.0), (10.0, 10.0)])
+    assert list(ring.values_older_than(8.0, 2.0)) == [1.0, 2.0, 3.0, 4.0]
 
 
 # Rates as a fleet's are: many equal (an idle endpoint's zeros, a steady one's), some apart.
