@@ -24,6 +24,7 @@ from mlops_console.core.promql import SignalQueries, expand
 from mlops_console.core.series import RPS_KEEP, RPS_STEP
 from mlops_console.core.sources.base import Loop, Sink
 from mlops_console.core.sources.prometheus_discovery import found_by, gone_after_restart_reason, gone_reason
+from mlops_console.core.sources.prometheus_round import round_figures
 from mlops_console.core.store import Store
 
 log = logging.getLogger("mlops_console.prometheus")
@@ -197,39 +198,7 @@ class PrometheusSource:
             if isinstance(answer, BaseException):
                 raise answer
             by_group.append(answer)
-        requests, errors, p50, p95, p99 = by_group[:5]
-        up = by_group[5] if len(by_group) > 5 else {}
-        figures, health = {}, {}
-        for state in states:
-            key = state.settings.group_value
-            rps = requests.get(key)
-            failed = errors.get(key)
-            ratio = None
-            if rps is not None and rps > 0:
-                ratio = min(1.0, (failed or 0.0) / rps)
-            figures[state.name] = PromFigures(
-                at=now,
-                rps=rps,
-                error_ratio=ratio,
-                p50=p50.get(key),
-                p95=p95.get(key),
-                p99=p99.get(key),
-                window=self.window,
-            )
-            if state.health_source == "prometheus":
-                value = up.get(key)
-                if value is None:
-                    health[state.name] = ProbeResult(
-                        ok=False,
-                        error=f"Prometheus has no current up{{{group}={key!r}}}: target gone or stale",
-                    )
-                elif value < 1:
-                    health[state.name] = ProbeResult(
-                        ok=False, error=f"Prometheus cannot scrape it: up{{{group}={key!r}}} is 0"
-                    )
-                else:
-                    health[state.name] = ProbeResult(ok=True)
-        return figures, health
+        return round_figures(by_group, states, group, self.window, now)
 
     async def _backfill(
         self, http: aiohttp.ClientSession, queries: SignalQueries, states: list[EndpointState], now: float
