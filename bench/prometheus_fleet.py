@@ -154,6 +154,7 @@ def fill_history(engine: Any) -> None:
     bench's Prometheus has minutes of data: the baseline and the status rows would be measured on
     short histories, cheaper than a watcher's steady state)."""
     from mlops_console.core.endpoint_state import PROM_LATENCY_POINTS
+    from mlops_console.core.packed import PackedFloats
     from mlops_console.core.series import RPS_KEEP, RPS_STEP
 
     for state in engine.endpoints.values():
@@ -165,7 +166,7 @@ def fill_history(engine: Any) -> None:
         ]
         ring.clear()
         ring.extend(reversed(points))
-        state.prom_latencies = tuple(0.01 + 0.0001 * k for k in range(PROM_LATENCY_POINTS))
+        state.prom_latencies = PackedFloats(0.01 + 0.0001 * k for k in range(PROM_LATENCY_POINTS))
 
 
 def run(n: int, seconds: float, trace: bool = False, full_history: bool = False) -> dict[str, object]:

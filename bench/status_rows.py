@@ -31,6 +31,7 @@ async def _rounds(n: int, rounds: int, full: bool, root: Path) -> dict[str, Any]
     from mlops_console.core.endpoint_state import PromFigures
     from mlops_console.core.engine import Engine
     from mlops_console.core.housekeeping import STATUS_SLICES, write_status
+    from mlops_console.core.packed import PackedFloats
     from mlops_console.core.store import Store
 
     text = (
@@ -52,7 +53,7 @@ async def _rounds(n: int, rounds: int, full: bool, root: Path) -> dict[str, Any]
                 state.series.rps_history.append(
                     (start - 15 * (60 - k), (1 + i % 5) * (1 + rnd.random() / 100))
                 )
-            state.prom_latencies = tuple(round(0.005 + rnd.random() / 1000, 6) for _ in range(20))
+            state.prom_latencies = PackedFloats(round(0.005 + rnd.random() / 1000, 6) for _ in range(20))
     figures, status = [], []
     for r in range(rounds):
         at = start + 15 * r

@@ -16,6 +16,7 @@ import pytest
 from mlops_console.config import parse_settings
 from mlops_console.core.adapters import ProbeResult
 from mlops_console.core.engine import Engine
+from mlops_console.core.packed import PackedFloats
 from mlops_console.core.snapshot import EndpointSnapshot
 from mlops_console.core.store import Store
 
@@ -62,8 +63,11 @@ def test_a_published_snapshot_refuses_changes(engine: Engine) -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         snapshot.endpoints = ()  # type: ignore[misc]
     assert isinstance(snapshot.endpoints, tuple)
-    for name in ("latency_history", "rps_history", "recent_errors", "firing"):
+    for name in ("latency_history", "recent_errors", "firing"):
         assert isinstance(getattr(row, name), tuple), name
+    assert isinstance(row.rps_history, PackedFloats), "published packed, never a list the UI could change"
+    with pytest.raises(TypeError):
+        row.rps_history[0] = 1.0  # type: ignore[index]
 
 
 def test_a_reader_in_another_thread_never_sees_a_row_mixing_two_probes(engine: Engine) -> None:

@@ -15,6 +15,7 @@ from mlops_console.config import EndpointSettings, MetricNames
 from mlops_console.core.adapters import Adapter, ProbeResult, create_adapter
 from mlops_console.core.conditions import DetectedRules, Reading, RuleParams
 from mlops_console.core.minute_rollup import ProbeMinute
+from mlops_console.core.packed import PackedFloats
 from mlops_console.core.quality.snapshot import QualitySnapshot
 from mlops_console.core.series import RPS_STEP, EndpointSeries, MetricsSample, WindowStats
 from mlops_console.core.snapshot import EndpointSnapshot, Health, ProbeError
@@ -55,6 +56,16 @@ class Window:
 class EndpointState:
     """The engine's mutable view of one endpoint. Every change goes through a method here."""
 
+    # Slotted: a fleet keeps 10,000 of these, and each one's attribute dict took about 1.5 KB.
+    __slots__ = (
+        "_frozen", "_metric_names", "_minute", "_recent_errors", "_rolled", "adapter", "alias",
+        "backfilled", "consecutive_failures", "consecutive_invalid", "detected", "discovered",
+        "expected_version", "failures", "firing", "health", "health_source", "last_error",
+        "last_ok_at", "last_probe_at", "loading", "metrics_error", "missing_since", "name", "probes",
+        "prom", "prom_latencies", "quality", "quality_interval", "round_at", "rps", "rps_5m",
+        "rule_params", "series", "served_version", "settings", "slot", "source", "stale", "window",
+    )  # fmt: skip
+
     def __init__(
         self,
         settings: EndpointSettings,
@@ -79,9 +90,9 @@ class EndpointState:
         """Why the figures shown are the last good ones (Prometheus unreachable, a bad answer...)."""
         self.round_at: float | None = None
         """When the Prometheus source last tried to read this endpoint (answered or not)."""
-        self.prom_latencies: tuple[float, ...] = ()
+        self.prom_latencies = PackedFloats()
         """The recent medians Prometheus gave, oldest first: the sparkline where no probe times the
-        endpoint. A tuple, so the snapshot shares it instead of copying a ring."""
+        endpoint. Immutable, so the snapshot shares it instead of copying a ring."""
         self.backfilled = False
         """Its throughput history was read back from Prometheus (or there was none)."""
         self.missing_since: float | None = None
@@ -201,7 +212,8 @@ class EndpointState:
             history.append((figures.at, figures.rps))
         if figures.p50 is not None and self.health_source == "prometheus":
             # Rounded as probe latencies are: these go into the status row's JSON.
-            self.prom_latencies = (*self.prom_latencies[1 - PROM_LATENCY_POINTS :], round(figures.p50, 6))
+            kept = self.prom_latencies[1 - PROM_LATENCY_POINTS :]
+            self.prom_latencies = PackedFloats((*kept, round(figures.p50, 6)))
         if probe_follows:
             self._frozen = None
         else:

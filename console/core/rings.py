@@ -7,6 +7,8 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 
+from mlops_console.core.packed import PackedFloats
+
 __all__ = ["PointRing"]
 
 
@@ -45,9 +47,9 @@ class PointRing:
         del self._at[:], self._value[:]
         self._ordered = True
 
-    def values(self, last: int | None = None) -> tuple[float, ...]:
-        """The values alone (the newest `last` of them)."""
-        return tuple(self._value if last is None else self._value[-last:])
+    def values(self, last: int | None = None) -> PackedFloats:
+        """The values alone (the newest `last` of them), packed: a snapshot publishes them."""
+        return PackedFloats(self._value if last is None else self._value[-last:])
 
     def values_older_than(self, now: float, age: float) -> array[float]:
         """The values of the points more than `age` seconds before `now`, oldest first (asked for every

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal
 
+from mlops_console.core.packed import PackedFloats
 from mlops_console.core.quality.snapshot import QualitySnapshot
 
 if TYPE_CHECKING:
@@ -57,10 +58,12 @@ class EndpointSnapshot:
     rps_5m: float | None = None
     error_ratio: float | None = None
     """Share of failed requests over the last minute (metrics), else of failed probes."""
-    latency_history: tuple[float, ...] = ()
+    latency_history: tuple[float, ...] | PackedFloats = ()
     """Recent probe latencies (seconds), oldest first, for sparklines; where Prometheus alone reads the
     endpoint (health from `up{}`), the medians it gave, one a round."""
-    rps_history: tuple[float, ...] = ()
+    rps_history: tuple[float, ...] | PackedFloats = ()
+    """Throughput (requests per second), one point per RPS_STEP, oldest first: packed doubles as the
+    engine publishes it, a tuple as read back from a status row."""
     last_ok_at: float | None = None
     last_probe_at: float | None = None
     last_error: str | None = None
@@ -98,7 +101,7 @@ class EndpointSnapshot:
         # Callers may pass lists; what is published holds tuples, so nobody can change it afterwards.
         for name in _TUPLE_FIELDS:
             value = getattr(self, name)
-            if not isinstance(value, tuple):
+            if not isinstance(value, tuple | PackedFloats):
                 object.__setattr__(self, name, tuple(value))
 
     @property
