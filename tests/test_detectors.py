@@ -60,6 +60,34 @@ def test_saved_state_follows_the_parameters_and_a_change_to_it_changes_nothing_a
     assert round_trip(detector).params.z == 5.0
 
 
+def test_detectors_with_equal_parameters_write_them_alike_and_apart() -> None:
+    # Equal parameters share one conversion: one detector's written state must not reach another's.
+    one, other = latency({"z": 4.0}), latency({"z": 4.0})
+    assert one.params is not other.params and one.params == other.params
+    written = one.to_state()
+    written["params"]["z"] = 99.0
+    assert other.to_state()["params"] == one.to_state()["params"] == dataclasses.asdict(one.params)
+    assert other.to_state()["params"]["z"] == 4.0
+    # A detector whose parameters cannot be hashed (a list) still writes them, each time afresh.
+    listed = _Listed(_ListParams([1.0, 2.0]))
+    assert listed.to_state()["params"] == {"values": [1.0, 2.0]}
+    listed.params.values.append(3.0)
+    assert listed.to_state()["params"] == {"values": [1.0, 2.0, 3.0]}
+
+
+@dataclasses.dataclass(frozen=True)
+class _ListParams:
+    values: list[float]
+
+
+class _Listed(Detector):
+    name = "listed"
+    Params = _ListParams
+
+    def _state(self) -> dict[str, Any]:
+        return {}
+
+
 # -- robust baseline ---------------------------------------------------------------------------------
 
 
