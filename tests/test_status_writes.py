@@ -108,10 +108,11 @@ def test_histories_read_back_exactly_and_each_write_replaces_them(tmp_path: Path
     assert EndpointSnapshot.from_dict(row) == third
 
 
-async def test_a_damaged_row_is_left_out_and_every_other_endpoint_still_shows(tmp_path: Path) -> None:
+async def test_a_damaged_row_shows_as_unreadable_and_every_other_endpoint_still_shows(tmp_path: Path) -> None:
     """A status row that is no document (damaged on disk, edited by hand) must not blank a follower's
-    screen: the other rows read back, and a row whose histories alone cannot be read shows without
-    them."""
+    screen, nor its endpoint vanish from it unexplained: the other rows read back, a row whose
+    histories alone cannot be read shows without them, and the damaged ones show by name, health
+    unknown, saying their row cannot be read."""
     from array import array
 
     from mlops_console.config import parse_settings
@@ -143,7 +144,8 @@ async def test_a_damaged_row_is_left_out_and_every_other_endpoint_still_shows(tm
         db.execute("UPDATE endpoint_status SET data='{\"name\": \"nameless\"}' WHERE name='nameless'")
 
     read = {row["name"]: row for row in store.read_status()}
-    assert sorted(read) == ["api", "half", "long", "nameless"]
+    assert sorted(read) == sorted(names)
+    assert set(read["lost"]) == set(read["list"]) == {"name", "updated_at"}, "the name alone, from its column"
     assert (read["api"]["latency_history"], read["api"]["rps_history"]) == ([0.1, 0.2], [3.0])
     assert read["half"]["latency_history"] == read["half"]["rps_history"] == []
     assert read["long"]["latency_history"] == read["long"]["rps_history"] == []
@@ -152,5 +154,10 @@ async def test_a_damaged_row_is_left_out_and_every_other_endpoint_still_shows(tm
     follower = Engine(settings, store)
     await _follow(follower)
     shown = {s.name: s for s in follower.snapshot().endpoints}
-    assert sorted(shown) == ["api", "half", "long"]  # `nameless` has no url: no snapshot
+    assert sorted(shown) == sorted(names)
+    for name in ("lost", "list", "nameless"):  # `nameless` is a document, but no snapshot (no url)
+        assert shown[name].health == "unknown" and shown[name].probes == 0, name
+        assert shown[name].stale and "status row in the store cannot be read" in shown[name].stale, name
+        assert shown[name].last_error == shown[name].stale, name
+    assert shown["long"].stale is None and shown["half"].stale is None, "a readable row is no damaged one"
     assert shown["api"] == rows[0] and shown["half"].probes == 2 and shown["half"].latency_history == ()

@@ -151,7 +151,7 @@ async def _follow(engine: Engine) -> None:
     waiting = f"cannot page without {engine._unset_paging}" if engine.cannot_page else "waiting for lease"
     engine.follow_owner = holder.who if holder else f"nobody ({waiting})"
     rows = await engine._in_store(engine.store.read_status)
-    engine._followed = tuple(s for s in map(EndpointSnapshot.from_row, rows) if s is not None)
+    engine._followed = tuple(map(EndpointSnapshot.shown_from_row, rows))
     followed = await engine._in_store(watcher_health, engine.store)
     engine._followed_health = followed or EngineHealth()
 

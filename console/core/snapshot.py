@@ -142,6 +142,16 @@ class EndpointSnapshot:
         except (TypeError, ValueError, KeyError, AttributeError):
             return None
 
+    @classmethod
+    def shown_from_row(cls, data: Mapping[str, Any]) -> EndpointSnapshot:
+        """What a follower shows of a stored status row: its snapshot, or for a row that is none, the
+        endpoint by its name, health unknown, saying its row cannot be read."""
+        snapshot = cls.from_row(data)
+        if snapshot is not None:
+            return snapshot
+        reason = "its status row in the store cannot be read (damaged, or edited by hand)"
+        return cls(name=str(data.get("name")), url="", adapter="unknown", last_error=reason, stale=reason)
+
 
 _FIELD_NAMES = tuple(f.name for f in fields(EndpointSnapshot))
 _field_values = attrgetter(*_FIELD_NAMES)

@@ -120,13 +120,15 @@ class EndpointStatus(StoreBase):
                 db["engine_health"].upsert({**engine, "updated_at": at}, pk="owner")  # type: ignore[union-attr]
 
     def read_status(self) -> list[dict[str, Any]]:
-        """The endpoint snapshots the lease holder wrote, as JSON documents with their `updated_at`
-        (a row that holds no document is left out: one damaged row must not blank every follower)."""
+        """The endpoint snapshots the lease holder wrote, as JSON documents with their `updated_at`. A
+        row that holds no document (damaged, edited by hand) stands as its name alone: one damaged row
+        must not blank every follower, nor its endpoint vanish from their screens unexplained."""
         out = []
         for row in self.query("SELECT * FROM endpoint_status ORDER BY name"):
             document = _status_row(row["data"], row["histories"])
-            if document is not None:
-                out.append(document | {"updated_at": row["updated_at"]})
+            out.append(
+                ({"name": row["name"]} if document is None else document) | {"updated_at": row["updated_at"]}
+            )
         return out
 
     def write_rollups(self, rows: Sequence[Rollup]) -> None:
