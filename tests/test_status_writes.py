@@ -7,6 +7,7 @@ import dataclasses
 import math
 from pathlib import Path
 
+from mlops_console.core.packed import PackedFloats
 from mlops_console.core.snapshot import EndpointSnapshot, ProbeError
 from mlops_console.core.store import Rollup, Store
 
@@ -106,6 +107,30 @@ def test_histories_read_back_exactly_and_each_write_replaces_them(tmp_path: Path
     store.write_status([third.to_dict()])
     (row,) = store.read_status()
     assert EndpointSnapshot.from_dict(row) == third
+
+
+def test_histories_as_the_engine_publishes_them_are_written_exactly(tmp_path: Path) -> None:
+    """The engine hands the store its snapshots' histories unconverted (packed doubles, or a tuple
+    where probes time the endpoint): each combination reads back exactly, and packed ones beside a
+    history the store cannot pack (a gap) go into the JSON as lists."""
+    import json
+
+    tricky = (0.1, 1 / 3, -0.0, float("inf"), float("nan"), 5e-324, 0.012345678901234567)
+    rates = tuple(1.0 + k / 7 for k in range(60))
+    store = Store(tmp_path / "c.db")
+    base = EndpointSnapshot(name="api", url="http://127.0.0.1:1", adapter="mlflow", probes=3)
+    for latencies in (PackedFloats(tricky), tricky):
+        snapshot = dataclasses.replace(base, latency_history=latencies, rps_history=PackedFloats(rates))
+        store.write_status([snapshot.to_dict(histories=False)])
+        (row,) = store.read_status()
+        assert json.dumps(row["latency_history"]) == json.dumps(list(tricky)), type(latencies)
+        assert row["rps_history"] == list(rates) and type(row["rps_history"]) is list
+        assert math.copysign(1.0, row["latency_history"][2]) == -1.0
+        assert EndpointSnapshot.from_dict(row).rps_history == snapshot.rps_history
+    gap = dataclasses.replace(base, rps_history=PackedFloats(rates)).to_dict(histories=False)
+    store.write_status([gap | {"latency_history": [None, 0.5]}])
+    (row,) = store.read_status()
+    assert row["latency_history"] == [None, 0.5] and row["rps_history"] == list(rates)
 
 
 async def test_a_damaged_row_shows_as_unreadable_and_every_other_endpoint_still_shows(tmp_path: Path) -> None:

@@ -197,7 +197,8 @@ def _write_status(
 ) -> None:
     """The rows (built here, in the store's thread: JSON documents are the bulk of a write), the
     engine's health (None: not this round) and the rollups."""
-    rows = (snapshot.to_dict() for snapshot in batch.snapshots)  # one document in memory at a time
+    # One document in memory at a time; the histories go as the snapshots hold them (not listed).
+    rows = (snapshot.to_dict(histories=False) for snapshot in batch.snapshots)
     health_row = None if health is None else {"owner": engine.owner, **health.to_dict()}
     engine.store.write_status(rows, engine=health_row, gone=gone, keep=keep, back=back)
     engine.store.write_rollups(batch.rollups)

@@ -51,3 +51,7 @@ class PackedFloats(Sequence[float]):
 
     def tolist(self) -> list[float]:
         return self._values.tolist()
+
+    def tobytes(self) -> bytes:
+        """The doubles in this machine's byte order."""
+        return self._values.tobytes()

@@ -110,12 +110,14 @@ class EndpointSnapshot:
             self.expected_version and self.served_version and self.expected_version != self.served_version
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, histories: bool = True) -> dict[str, Any]:
         """A JSON document (lists, not tuples); built field by field, without `asdict`'s deep copy
-        (it runs for every endpoint every few seconds)."""
+        (it runs for every endpoint every few seconds). Without `histories`, those two stay as the
+        snapshot holds them (tuples or packed doubles): the store packs them as doubles, never JSON."""
         data = dict(zip(_FIELD_NAMES, _field_values(self), strict=True))
-        data["latency_history"] = list(self.latency_history)
-        data["rps_history"] = list(self.rps_history)
+        if histories:
+            data["latency_history"] = list(self.latency_history)
+            data["rps_history"] = list(self.rps_history)
         data["firing"] = list(self.firing)
         data["detection"] = list(self.detection)
         data["bands"] = [list(band) for band in self.bands]

@@ -12,6 +12,7 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
+from mlops_console.core.packed import PackedFloats
 from mlops_console.core.store.base import StoreBase, now
 from mlops_console.core.store.jsontext import dumps
 from mlops_console.core.store.rows import Rollup
@@ -38,27 +39,29 @@ _ROLLUP_FILL = (
 )
 _rollup_values = attrgetter(*_ROLLUP_COLUMNS)
 _FLOAT_ONLY = {float}
+_HISTORY_TYPES = (list, tuple, PackedFloats)
 
 
 def _document(row: dict[str, Any], at: float) -> tuple[str, float, str, bytes | None]:
-    """A status row as stored: its histories packed where both are lists of floats alone (a list
+    """A status row as stored: its histories packed where both are sequences of floats alone (a list
     holding an int or None goes in the JSON, which is what keeps it one)."""
     latencies, rates = row.get("latency_history"), row.get("rps_history")
-    if (
-        isinstance(latencies, list | tuple)
-        and isinstance(rates, list | tuple)
+    if type(latencies) is PackedFloats and type(rates) is PackedFloats:  # a snapshot's, most rows
+        packed = array("d", (len(latencies),))
+        packed.frombytes(latencies.tobytes())
+        packed.frombytes(rates.tobytes())
+    elif (
+        isinstance(latencies, _HISTORY_TYPES)
+        and isinstance(rates, _HISTORY_TYPES)
         and set(map(type, latencies)) | set(map(type, rates)) <= _FLOAT_ONLY
     ):
         packed = array("d", (len(latencies), *latencies, *rates))
-        if sys.byteorder == "big":
-            packed.byteswap()
-        return (
-            row["name"],
-            at,
-            dumps({**row, "latency_history": None, "rps_history": None}),
-            packed.tobytes(),
-        )
-    return row["name"], at, dumps(row), None
+    else:
+        listed = {key: list(row[key]) for key in _HISTORIES if isinstance(row.get(key), PackedFloats)}
+        return row["name"], at, dumps(row | listed), None
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return row["name"], at, dumps({**row, "latency_history": None, "rps_history": None}), packed.tobytes()
 
 
 def _status_row(data: str, histories: bytes | None) -> dict[str, Any] | None:
