@@ -10,10 +10,11 @@ sends the same queries every 15 s with httpx and parses their JSON into one `{en
 signal, for the same time, with nothing else (its CPU share and peak RSS). `--trace` adds tracemalloc's
 largest allocation sites at the end of the steady state (slow: figures taken with it are not the
 engine's). `--full-history` gives every endpoint half an hour of throughput history and a full latency
-sparkline before measuring, as a watcher has after running that long. Also: the engine loop's worst
-lag (a 50 ms timer run late), and, after the engine stopped, the store's history fill from
-`query_range` of every endpoint into an empty store, alone on a loop (its time, the loop's worst lag
-and the RSS while it runs).
+sparkline before measuring, as a watcher has after running that long; `--learnt-detectors` gives every
+endpoint's detectors what they hold after a day (full windows, long references and daily profiles).
+Also: the engine loop's worst lag (a 50 ms timer run late), and, after the engine stopped, the store's
+history fill from `query_range` of every endpoint into an empty store, alone on a loop (its time, the
+loop's worst lag and the RSS while it runs).
 
     nice -n 19 python -m bench.prometheus_fleet --endpoints 10000 --seconds 90
 """
@@ -169,7 +170,39 @@ def fill_history(engine: Any) -> None:
         state.prom_latencies = PackedFloats(0.01 + 0.0001 * k for k in range(PROM_LATENCY_POINTS))
 
 
-def run(n: int, seconds: float, trace: bool = False, full_history: bool = False) -> dict[str, object]:
+def learn_detectors(engine: Any) -> None:
+    """Every endpoint's detectors as after a day of rounds, loaded the way a restarted watcher loads
+    what they learnt: each robust detector's window and long reference full and its daily profile
+    learnt, each binomial one's window full (a watcher's detectors hold that much from then on; the
+    bench's minutes would measure them nearly empty)."""
+    from mlops_console.core.conditions import DetectedRules
+
+    now = time.time()
+    for state in engine.endpoints.values():
+        learnt = state.detected.to_state()
+        for saved in learnt.values():
+            detector = saved["evaluator"]["detector"]
+            params, inner = detector["params"], detector["state"]
+            if detector["detector"] == "robust":
+                level = (inner.get("window") or [[now, 0.0]])[-1][1]
+                longs = params["long_window"] // params["long_step"]
+                step = 60.0 * params["long_step"]
+                polls = params["window"]
+                inner["window"] = [[now - 60.0 * (polls - k), level] for k in range(polls)]
+                inner["long"] = [[now - step * (longs - k), level] for k in range(longs)]
+                inner["accepted"] = params["long_window"]
+                bins = params["season_bins"]
+                inner["profile"] = {"profile": [level] * bins, "first_at": now - 2 * 86400, "visit": None}
+            elif detector["detector"] == "binomial":
+                inner["window"] = [[1.0, 100.0]] * params["window"]  # the fleet's 1 % of errors
+                inner["accepted"] = params["window"]
+        state.detected = DetectedRules()
+        state.detected.load(learnt)
+
+
+def run(
+    n: int, seconds: float, trace: bool = False, full_history: bool = False, learnt: bool = False
+) -> dict[str, object]:
     from mlops_console.config import parse_settings
     from mlops_console.core.engine import Engine
     from mlops_console.core.gc_tuning import freeze_when, settled
@@ -245,6 +278,8 @@ def run(n: int, seconds: float, trace: bool = False, full_history: bool = False)
                 await asyncio.sleep(0.2)
             if full_history:
                 fill_history(engine)
+            if learnt:
+                learn_detectors(engine)
             cpu0, wall0 = time.process_time(), time.monotonic()
             await asyncio.sleep(seconds)
             cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
@@ -274,6 +309,7 @@ def run(n: int, seconds: float, trace: bool = False, full_history: bool = False)
             "endpoints": n,
             "seconds": round(wall, 1),
             "full_history": full_history,
+            "learnt_detectors": learnt,
             "engine_cpu_share_of_core": round(cpu / wall, 4),
             "bare_queries_cpu_share_of_core": round(bare_figures["cpu"], 4),
             "max_rss_mb": peak,
@@ -307,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--full-history", action="store_true", help="measure with half an hour of history for every endpoint"
     )
+    parser.add_argument(
+        "--learnt-detectors", action="store_true", help="measure with every detector as after a day of rounds"
+    )
     parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--bare", nargs=3, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -317,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         url, texts, seconds = args.bare
         bare(url, json.loads(texts), "endpoint", 15.0, float(seconds))
         return 0
-    print(json.dumps(run(args.endpoints, args.seconds, args.trace, args.full_history), indent=2))
+    figures = run(args.endpoints, args.seconds, args.trace, args.full_history, args.learnt_detectors)
+    print(json.dumps(figures, indent=2))
     return 0
 
 

@@ -283,7 +283,7 @@ def test_daily_profile_offsets_and_when_it_becomes_active() -> None:
     assert not profile.active(DAY - 1)  # less than a day of history
     profile.add(DAY, 3.0)  # folds the last slot
     assert profile.active(DAY)
-    assert profile.offsets() == [-2.0, 0.0, 2.0, 0.0]
+    assert list(profile.offsets()) == [-2.0, 0.0, 2.0, 0.0]
     # A second visit moves a slot halfway towards what it saw (mix 0.5): 1 -> 2.
     profile.add(DAY + width, 1.0)
     assert profile.profile == [2.0, 3.0, 5.0, 3.0]
@@ -291,6 +291,16 @@ def test_daily_profile_offsets_and_when_it_becomes_active() -> None:
     restored = DailyProfile(bins=4)
     restored.load(json.loads(json.dumps(profile.to_state())))
     assert restored.profile == profile.profile and restored.active(DAY + width)
+    # A slot never seen is None in the written state, reads back unseen, and offsets nothing.
+    partial = DailyProfile(bins=4)
+    partial.add(0.0, 1.0)
+    partial.add(2 * width, 3.0)
+    partial.add(3 * width, 9.0)  # folds slot 2, still visiting slot 3
+    assert partial.to_state()["profile"] == [1.0, None, 3.0, None]
+    again = DailyProfile(bins=4)
+    again.load(json.loads(json.dumps(partial.to_state())))
+    assert again.profile == [1.0, None, 3.0, None] and list(again.offsets()) == [-1.0, 0.0, 1.0, 0.0]
+    assert not again.active(DAY * 2), "two slots of four seen: below the coverage a profile needs"
 
 
 # -- static threshold --------------------------------------------------------------------------------
