@@ -63,3 +63,25 @@ def test_a_snapshot_keeps_it_packed_and_its_document_lists_it() -> None:
     assert back.rps_history == (1.0, 2.5) and back == snapshot, "read back, the row equals the one written"
     listed = EndpointSnapshot(name="a", url="u", adapter="generic", rps_history=[1.0, 2.5])
     assert listed.rps_history == (1.0, 2.5) and isinstance(listed.rps_history, tuple)
+
+
+def test_a_history_moved_on_keeps_the_newest_and_leaves_the_old_one_as_it_was() -> None:
+    before = PackedFloats([1.0, 2.0, 3.0])
+    moved = before.then(4.0, 3)
+    assert moved == (2.0, 3.0, 4.0) and before == (1.0, 2.0, 3.0)
+    assert PackedFloats().then(1.5, 3) == (1.5,) and before.then(9.0, 5) == (1.0, 2.0, 3.0, 9.0)
+    assert before.then(9.0, 1) == (9.0,)
+
+
+def test_an_endpoint_read_from_prometheus_shows_its_newest_medians_rounded_as_probes_are() -> None:
+    from mlops_console.config import parse_settings
+    from mlops_console.core.endpoint_state import PROM_LATENCY_POINTS, EndpointState, PromFigures
+
+    settings = parse_settings({"endpoints": [{"name": "a", "url": "http://127.0.0.1:1"}]})
+    state = EndpointState(settings.endpoints[0], source="prometheus", health_source="prometheus")
+    medians = [0.01 + k / 3e4 for k in range(PROM_LATENCY_POINTS + 5)]
+    for k, p50 in enumerate(medians):
+        state.set_prometheus(PromFigures(1000.0 + 15 * k, 5.0, 0.0, p50, 0.02, 0.03, 60.0))
+    shown = state.snapshot().latency_history
+    assert shown == tuple(round(m, 6) for m in medians[-PROM_LATENCY_POINTS:])
+    assert isinstance(shown, PackedFloats) and len(shown) == PROM_LATENCY_POINTS

@@ -212,8 +212,7 @@ class EndpointState:
             history.append((figures.at, figures.rps))
         if figures.p50 is not None and self.health_source == "prometheus":
             # Rounded as probe latencies are: these go into the status row's JSON.
-            kept = self.prom_latencies[1 - PROM_LATENCY_POINTS :]
-            self.prom_latencies = PackedFloats((*kept, round(figures.p50, 6)))
+            self.prom_latencies = self.prom_latencies.then(round(figures.p50, 6), PROM_LATENCY_POINTS)
         if probe_follows:
             self._frozen = None
         else:

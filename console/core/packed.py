@@ -49,6 +49,14 @@ class PackedFloats(Sequence[float]):
     def __repr__(self) -> str:
         return f"PackedFloats({self._values.tolist()!r})"
 
+    def then(self, value: float, keep: int) -> PackedFloats:
+        """These values with `value` after them, the newest `keep` of them (a history moved on by one)."""
+        values = self._values[max(0, len(self._values) + 1 - keep) :]  # a copy: this one stays as it is
+        values.append(value)
+        moved = PackedFloats.__new__(PackedFloats)
+        moved._values = values
+        return moved
+
     def tolist(self) -> list[float]:
         return self._values.tolist()
 
