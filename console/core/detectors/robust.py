@@ -26,6 +26,7 @@ from typing import Any
 from mlops_console.core.detectors.base import UNKNOWN, Detector, Verdict
 from mlops_console.core.detectors.seasonal import DailyProfile
 from mlops_console.core.rings import PointRing
+from mlops_console.core.series import median_and_mad
 
 MAD_SCALE = 1.4826
 MIN_LONG_POINTS = 10
@@ -117,8 +118,7 @@ class RobustDetector(Detector):
             residuals = [y - offsets[int(t // width) % bins] for t, y in points]
         else:
             residuals = [y for _, y in points]
-        median = statistics.median(residuals)
-        mad = statistics.median([abs(r - median) for r in residuals])
+        median, mad = median_and_mad(residuals)  # statistics.median's floats, with one sort
         return median, max(MAD_SCALE * mad, self.params.min_spread)
 
     # -- the verdict -----------------------------------------------------------------------------------
