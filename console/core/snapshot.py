@@ -33,6 +33,7 @@ class ProbeError:
 
 
 _TUPLE_FIELDS = ("latency_history", "rps_history", "recent_errors", "firing", "detection", "bands")
+_PUBLISHED = (tuple, PackedFloats)  # a tuple of types: isinstance with a union is slower
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,7 @@ class EndpointSnapshot:
         # Callers may pass lists; what is published holds tuples, so nobody can change it afterwards.
         for name in _TUPLE_FIELDS:
             value = getattr(self, name)
-            if not isinstance(value, tuple | PackedFloats):
+            if not isinstance(value, _PUBLISHED):
                 object.__setattr__(self, name, tuple(value))
 
     @property
