@@ -301,6 +301,14 @@ def test_daily_profile_offsets_and_when_it_becomes_active() -> None:
     again.load(json.loads(json.dumps(partial.to_state())))
     assert again.profile == [1.0, None, 3.0, None] and list(again.offsets()) == [-1.0, 0.0, 1.0, 0.0]
     assert not again.active(DAY * 2), "two slots of four seen: below the coverage a profile needs"
+    # A stored profile of another length (other bins) is no profile of these slots: nothing learnt; a
+    # stored NaN is a slot never seen, not a level that would make every offset NaN.
+    other = DailyProfile(bins=4)
+    other.load({"profile": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "first_at": 0.0})
+    assert other.profile == [None] * 4 and not other.active(DAY * 2) and list(other.offsets()) == [0.0] * 4
+    other.load({"profile": [1.0, float("nan"), 3.0, 5.0], "first_at": 0.0})
+    assert other.profile == [1.0, None, 3.0, 5.0] and list(other.offsets()) == [-2.0, 0.0, 0.0, 2.0]
+    assert other.to_state()["profile"] == [1.0, None, 3.0, 5.0], "written as a slot never seen"
 
 
 # -- static threshold --------------------------------------------------------------------------------

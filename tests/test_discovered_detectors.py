@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -194,5 +195,59 @@ async def test_an_endpoint_gone_for_good_and_found_again_pages_only_for_what_it_
         finally:
             stop.set()
             await asyncio.wait_for(task, timeout=15)
+    finally:
+        fake.stop()
+
+
+@pytest.mark.parametrize("damaged", [False, True], ids=["row-intact", "row-damaged"])
+async def test_a_discovered_endpoint_missing_at_a_restart_keeps_its_alert_for_the_grace(
+    tmp_path: Path, damaged: bool
+) -> None:
+    """A watcher had discovered an endpoint and paged for it; the next one leads while its target is
+    missing from Prometheus for a moment. Its alert waits for discovery's grace, also when its status
+    row cannot be read (damaged): such a row cannot say it was discovered, and resolving the alert at
+    discovery's first answer ("removed from the configuration") would close an outage still on."""
+    from mlops_console.config import EndpointSettings
+    from mlops_console.core.alerts.external import open_external_alert
+    from mlops_console.core.endpoint_state import EndpointState
+
+    fake = ComingAndGoing()
+    try:
+        settings = discovering(tmp_path, fake.url)
+        name, instance = NAMES[0], next(iter(RPS))
+        store = Store(settings.store.path)
+        before = Engine(settings, store)
+        found = EndpointSettings(
+            name=name, url=f"http://{instance}", source="prometheus", prometheus_id=instance
+        )
+        before.endpoints[name] = EndpointState(
+            found, source="prometheus", health_source="prometheus", discovered=True
+        )
+        await before.write_status()
+        down = {"rule": "down", "endpoint": name, "model": None, "version": None, "summary": "down"}
+        open_external_alert(store, settings, severity="critical", **down)
+        if damaged:
+            with sqlite3.connect(settings.store.path) as db:
+                db.execute("UPDATE endpoint_status SET data='{\"name\": ' WHERE name=?", [name])
+        fake.hidden = {instance}
+        engine = Engine(settings, Store(settings.store.path), settles_removed=True)  # a watcher
+        stop = asyncio.Event()
+        task = asyncio.create_task(engine.run(stop))
+        try:
+            await async_wait_for(lambda: engine.status_rows.pruned, what="discovery answered, rows pruned")
+            pruned_at = time.time()
+
+            def a_round_later() -> bool:
+                health = store.engine_health(engine.owner)
+                return health is not None and health.updated_at > pruned_at
+
+            await async_wait_for(a_round_later, what="a housekeeping round with discovery answered")
+            assert len(engine.endpoints) == len(NAMES) - 1, "the other targets found"
+            assert engine.book.is_firing("down", name, None), "resolved before the grace ran out"
+            assert engine.prometheus is not None and name in engine.prometheus.remembered
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=15)
+        assert [a.endpoint for a in store.open_alerts()] == [name]
     finally:
         fake.stop()

@@ -145,7 +145,7 @@ async def test_a_damaged_row_shows_as_unreadable_and_every_other_endpoint_still_
     from mlops_console.core.engine_lease import _follow
 
     store = Store(tmp_path / "c.db")
-    names = ["api", "half", "lost", "list", "long", "nameless"]
+    names = ["api", "half", "lost", "list", "long", "nameless", "unnamed"]
     rows = [
         EndpointSnapshot(
             name=n,
@@ -167,6 +167,7 @@ async def test_a_damaged_row_shows_as_unreadable_and_every_other_endpoint_still_
         db.execute("UPDATE endpoint_status SET data='[1, 2]' WHERE name='list'")
         db.execute("UPDATE endpoint_status SET histories=? WHERE name='long'", [huge])
         db.execute("UPDATE endpoint_status SET data='{\"name\": \"nameless\"}' WHERE name='nameless'")
+        db.execute("UPDATE endpoint_status SET data='{\"url\": \"http://x\"}' WHERE name='unnamed'")
 
     read = {row["name"]: row for row in store.read_status()}
     assert sorted(read) == sorted(names)
@@ -180,7 +181,8 @@ async def test_a_damaged_row_shows_as_unreadable_and_every_other_endpoint_still_
     await _follow(follower)
     shown = {s.name: s for s in follower.snapshot().endpoints}
     assert sorted(shown) == sorted(names)
-    for name in ("lost", "list", "nameless"):  # `nameless` is a document, but no snapshot (no url)
+    # `nameless` and `unnamed` are documents, but no snapshots (no url, no name: shown by its key).
+    for name in ("lost", "list", "nameless", "unnamed"):
         assert shown[name].health == "unknown" and shown[name].probes == 0, name
         assert shown[name].stale and "status row in the store cannot be read" in shown[name].stale, name
         assert shown[name].last_error == shown[name].stale, name

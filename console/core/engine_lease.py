@@ -20,7 +20,7 @@ from mlops_console.core.housekeeping import (
 from mlops_console.core.notifier import Notifier
 from mlops_console.core.snapshot import EndpointSnapshot, EngineHealth
 from mlops_console.core.status_rows import StatusBatch
-from mlops_console.core.takeover import last_seen, remembered, take_over
+from mlops_console.core.takeover import discovered, last_seen, remembered, take_over
 from mlops_console.core.watcher_health import watcher_health
 
 if TYPE_CHECKING:
@@ -88,15 +88,17 @@ async def _become_leader(engine: Engine) -> list[asyncio.Task[Any]]:
     engine.book.restore(inherited.open_alerts)
     engine.removed_endpoints = inherited.removed
     rows, documents = inherited.rows, []
+    # Rows of endpoints this engine lacks that the last leader had discovered (or that cannot say).
+    found_before = [r for r in rows if str(r.get("name")) not in engine.endpoints and discovered(r)]
     if engine.prometheus is not None and engine.settings.discover:
         # Endpoints the last leader had discovered: each comes back with discovery or goes after
         # the grace, resolving what it left open (never before discovery has answered).
-        engine.prometheus.remember({r["name"]: last_seen(r) for r in rows if r.get("discovered")})
+        engine.prometheus.remember({str(r.get("name")): last_seen(r) for r in found_before})
         # Shown meanwhile, here and to followers (their rows say so), instead of as they were.
         engine.remembered_rows = remembered(rows, engine.prometheus.remembered, engine.book.open_rules)
         documents = [snapshot.to_dict() for snapshot in engine.remembered_rows.values()]
     if not engine.settles_removed:
-        engine.foreign_rows = frozenset(str(r.get("name")) for r in rows if r.get("discovered"))
+        engine.foreign_rows = frozenset(str(r.get("name")) for r in found_before)
         # Kept for the next watcher, not read by this console: followers show them stale, not live.
         unread = engine.foreign_rows - engine.remembered_rows.keys()
         documents += [s.to_dict() for s in remembered(rows, unread, engine.book.open_rules).values()]

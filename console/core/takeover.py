@@ -57,9 +57,17 @@ def take_over(store: Store, settings: Settings, settles_removed: bool) -> Inheri
 
     def kept(name: str) -> bool:
         # Discovered by the last leader: discovery settles it (it may find it again), while there is any.
-        return name in configured or bool(settings.discover and by_name.get(name, {}).get("discovered"))
+        row = by_name.get(name)
+        return name in configured or bool(settings.discover and row is not None and discovered(row))
 
     return Inherited(alerts, rows, _removed(alerts, settings, kept, by_name))
+
+
+def discovered(row: Mapping[str, Any]) -> bool:
+    """The last leader had discovered the endpoint of its status row `row`. A row that cannot say (no
+    snapshot: damaged, edited by hand) may have been: taken as such, its alerts wait for discovery's
+    grace instead of resolving at discovery's first answer while its target is missing a moment."""
+    return bool(row.get("discovered")) or EndpointSnapshot.from_row(row) is None
 
 
 def removed_since(engine: Engine, alerts: Sequence[Alert]) -> dict[str, str]:

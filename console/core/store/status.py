@@ -125,13 +125,12 @@ class EndpointStatus(StoreBase):
     def read_status(self) -> list[dict[str, Any]]:
         """The endpoint snapshots the lease holder wrote, as JSON documents with their `updated_at`. A
         row that holds no document (damaged, edited by hand) stands as its name alone: one damaged row
-        must not blank every follower, nor its endpoint vanish from their screens unexplained."""
+        must not blank every follower, nor its endpoint vanish from their screens unexplained. The name
+        is the row's key, whatever a document edited by hand says (or leaves out)."""
         out = []
         for row in self.query("SELECT * FROM endpoint_status ORDER BY name"):
-            document = _status_row(row["data"], row["histories"])
-            out.append(
-                ({"name": row["name"]} if document is None else document) | {"updated_at": row["updated_at"]}
-            )
+            document = _status_row(row["data"], row["histories"]) or {}
+            out.append(document | {"name": row["name"], "updated_at": row["updated_at"]})
         return out
 
     def write_rollups(self, rows: Sequence[Rollup]) -> None:
