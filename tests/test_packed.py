@@ -18,7 +18,7 @@ def test_values_in_order_indexed_sliced_and_listed() -> None:
     assert list(packed) == [1.5, 2.0, -3.25, 0.1] and len(packed) == 4
     assert (packed[0], packed[-1]) == (1.5, 0.1)
     assert packed[1:3] == (2.0, -3.25) and isinstance(packed[1:3], PackedFloats)
-    assert packed.tolist() == [1.5, 2.0, -3.25, 0.1]
+    assert repr(packed) == "PackedFloats([1.5, 2.0, -3.25, 0.1])"
     assert not PackedFloats() and packed
     with pytest.raises(IndexError):
         packed[4]

@@ -57,9 +57,6 @@ class PackedFloats(Sequence[float]):
         moved._values = values
         return moved
 
-    def tolist(self) -> list[float]:
-        return self._values.tolist()
-
     def tobytes(self) -> bytes:
         """The doubles in this machine's byte order."""
         return self._values.tobytes()
