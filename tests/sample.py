@@ -6,6 +6,7 @@ environment is running. Times are relative to a fixed clock (`T0`, in 2100 so si
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 from typing import Any
@@ -245,6 +246,12 @@ def snapshot(at: float = T0) -> EngineSnapshot:
         pipelines=pipelines(at),
         pipelines_state="ok",
     )
+
+
+def snapshot_with(*extra: EndpointSnapshot) -> EngineSnapshot:
+    """`snapshot()` with `extra` endpoints after its own."""
+    base = snapshot()
+    return dataclasses.replace(base, endpoints=(*base.endpoints, *extra))
 
 
 def pipelines(at: float = T0) -> tuple[PipelineSnapshot, ...]:

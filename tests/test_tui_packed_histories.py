@@ -5,7 +5,6 @@ it."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from mlops_console.config import EndpointSettings
@@ -40,8 +39,7 @@ async def test_a_prometheus_read_endpoint_as_published_shows_its_sparkline_and_t
     app = sample.make_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
-        base = sample.snapshot()
-        app.post_message(SnapshotReceived(dataclasses.replace(base, endpoints=(*base.endpoints, shown))))
+        app.post_message(SnapshotReceived(sample.snapshot_with(shown)))
         await pilot.pause()
         spark = app.screen.table.get_cell(NAME, "spark")
         expected = sparkline([round(m, 6) for m in medians], SPARK_WIDTH)

@@ -6,7 +6,6 @@ makes the snapshot; the console shows it."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from pathlib import Path
 
@@ -76,8 +75,7 @@ async def test_a_remembered_endpoint_is_shown_waiting_for_discovery(tmp_path: Pa
     app = sample.make_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
-        base = sample.snapshot()
-        app.post_message(SnapshotReceived(dataclasses.replace(base, endpoints=(*base.endpoints, shown))))
+        app.post_message(SnapshotReceived(sample.snapshot_with(shown)))
         await pilot.pause()
         table = app.screen.table
 
