@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops_console.core.detectors.base import UNKNOWN, Detector, Verdict
+from mlops_console.core.detectors.binomial_distribution import binomial_tail, critical_errors
 from mlops_console.core.rings import PointRing
+
+__all__ = ["BinomialDetector", "BinomialParams", "binomial_tail", "critical_errors"]
 
 
 @dataclass(frozen=True)
@@ -43,30 +46,6 @@ class BinomialParams:
     (1 % of 30 requests a minute) still does over several."""
     shift_after: int = 10
     persistence: tuple[int, int] = (2, 3)
-
-
-def binomial_tail(k: float, n: float, p: float) -> float:
-    """P(X >= k) for X ~ Binomial(n, p)."""
-    if k <= 0:
-        return 1.0
-    if k > n:
-        return 0.0
-    from scipy.special import bdtrc  # slow to import: only once error ratios are judged
-
-    return float(bdtrc(math.ceil(k) - 1, round(n), p))
-
-
-def critical_errors(n: float, p: float, alpha: float) -> int:
-    """The smallest error count k with P(X >= k) < alpha: the top of the expected band."""
-    from scipy.special import bdtrik
-
-    guess = bdtrik(1.0 - alpha, round(n), p)
-    k = max(1, math.ceil(guess) if math.isfinite(guess) else 1)
-    while k > 1 and binomial_tail(k - 1, n, p) < alpha:
-        k -= 1
-    while k <= n and binomial_tail(k, n, p) >= alpha:
-        k += 1
-    return k
 
 
 class BinomialDetector(Detector):
