@@ -175,8 +175,7 @@ def _normal_quantile(upper: float) -> float:
 
 def critical_errors(n: float, p: float, alpha: float) -> int:
     """The smallest error count k >= 1 with P(X >= k) < alpha: the top of the expected band."""
-    beyond = min(math.floor(n), round(n)) + 1
-    """The first count above n, whose tail is 0."""
+    beyond = min(math.floor(n), round(n)) + 1  # the first count above n, whose tail is 0
     if beyond <= 1:
         return 1
     if p <= 0:
@@ -191,8 +190,7 @@ def critical_errors(n: float, p: float, alpha: float) -> int:
     guess = trials * p + sd * z + (1 - 2 * p) * (z * z - 1) / 6 + 1.5
     k = min(max(1, math.ceil(guess)), beyond - 1)
     tail, below = _tail(k, trials, p)
-    low, step = 0, 1
-    """The answer is above low: P(X >= low) >= alpha (or low is 0)."""
+    low, step = 0, 1  # the answer is above low: P(X >= low) >= alpha (or low is 0)
     while tail >= alpha:  # too low: gallop up, a bounded number of tails (log2 n)
         if k == beyond - 1:
             return beyond
