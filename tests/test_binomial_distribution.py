@@ -17,6 +17,7 @@ from decimal import Decimal, localcontext
 import pytest
 from scipy.special import bdtrc, bdtrik
 
+from mlops_console.core.detectors import create
 from mlops_console.core.detectors.binomial import binomial_tail, critical_errors
 
 PROBABILITIES = (1e-6, 1e-4, 0.001, 0.003, 0.01, 0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99, 0.999)
@@ -116,6 +117,53 @@ def test_critical_errors_is_scipys_count_over_the_grid(alpha: float) -> None:
         for n in [size, size + 0.4, size + 0.6] if size < 1000 else [size]:
             for p in probabilities:
                 assert critical_errors(n, p, alpha) == scipy_critical(n, p, alpha), (n, p, alpha)
+
+
+@pytest.mark.parametrize("alpha", [1e-17, 1e-30, 1e-100, 1e-200, 1e-300])
+def test_critical_errors_is_scipys_count_for_an_alpha_below_the_double_precision(alpha: float) -> None:
+    """A rule may set any alpha: below 2^-54, 1 - alpha is 1.0 (no normal quantile), and the start far
+    above the answer has probabilities that underflow, where a walk down by their ratio stays at 0."""
+    for n in (10, 100, 1000):
+        for p in (1e-6, 1e-3, 0.002, 0.05, 0.5, 0.9):
+            assert critical_errors(n, p, alpha) == scipy_critical(n, p, alpha), (n, p, alpha)
+
+
+def test_critical_errors_does_not_walk_on_from_subnormal_probabilities() -> None:
+    """Subnormal probabilities at the start keep a few digits, which a walk by ratios carried up."""
+    for n, p, alpha in [(10**4, 0.01, 3.2e-290), (3000, 0.05, 5.2e-290), (3000, 0.2, 2e-300)]:
+        assert critical_errors(n, p, alpha) == scipy_critical(n, p, alpha), (n, p, alpha)
+
+
+def test_critical_errors_with_alpha_at_or_under_zero_is_the_count_above_n() -> None:
+    for alpha in (0.0, -1.0, -math.inf):
+        assert critical_errors(1000, 0.003, alpha) == 1001
+        assert critical_errors(12.34 * 60, 0.003, alpha) == 741
+
+
+@pytest.mark.parametrize("alpha", [1 - 2**-53, 1.0])
+def test_critical_errors_near_alpha_one_is_where_its_own_tail_crosses_alpha(alpha: float) -> None:
+    """Far below the mean the tail's sum stops moving before it reaches such an alpha; a walk on by
+    single probabilities ran to the bottom (1, whose tail rounds to 1) or stopped at a count whose
+    tail one lower is still under alpha."""
+    for n, p in [(768262.4, 0.4129), (495785.5, 0.999), (10**6, 0.002), (10**6, 0.5)]:
+        k = critical_errors(n, p, alpha)
+        assert binomial_tail(k, n, p) < alpha <= binomial_tail(k - 1, n, p), (n, p, k)
+
+
+def test_critical_errors_above_alpha_one_is_one() -> None:
+    for alpha in (1.5, math.inf, math.nan):
+        assert critical_errors(10**6, 0.5, alpha) == 1
+        assert critical_errors(1000, 0.002, alpha) == 1
+
+
+def test_a_detector_with_an_alpha_below_the_double_precision_still_judges() -> None:
+    detector = create("binomial", {"alpha": 1e-20})
+    for i in range(30):
+        detector.update(i * 60.0, 0.001, 1000)
+    usual, burst = detector.update(30 * 60.0, 0.002, 1000), detector.update(31 * 60.0, 0.2, 1000)
+    assert (usual.anomalous, burst.anomalous) == (False, True)
+    # Against the baseline 0.1 % lifted to 0.3 %: the same band as the old SciPy count gave.
+    assert usual.expected == (0.0, (scipy_critical(1000, 0.003, 1e-20) - 1) / 1000) == (0.0, 0.03)
 
 
 DETECTOR_WITHOUT_SCIPY = """

@@ -16,6 +16,7 @@ at the sizes a poll sees.
 from __future__ import annotations
 
 import math
+import sys
 from functools import lru_cache
 from statistics import NormalDist
 
@@ -170,7 +171,8 @@ def binomial_tail(k: float, n: float, p: float) -> float:
 
 @lru_cache(maxsize=16)
 def _normal_quantile(upper: float) -> float:
-    return NormalDist().inv_cdf(1.0 - upper)
+    # From the lower side: 1 - upper is 1.0 for an upper share below 2^-54, which inv_cdf refuses.
+    return -NormalDist().inv_cdf(upper)
 
 
 def critical_errors(n: float, p: float, alpha: float) -> int:
@@ -183,10 +185,12 @@ def critical_errors(n: float, p: float, alpha: float) -> int:
     trials = round(n)
     if p >= 1:
         return 1 if alpha > 1 else beyond
+    if not alpha <= 1:  # every tail is under an alpha above 1 (a NaN alpha gets 1 as well)
+        return 1
     # A start from the normal quantile with a skew correction (Cornish-Fisher), a little high, so
     # that mostly it walks down, where each step adds one probability instead of a new tail.
     sd = math.sqrt(trials * p * (1 - p))
-    z = _normal_quantile(min(max(alpha, 1e-300), 0.5))
+    z = _normal_quantile(min(max(alpha, 1e-300), 1 - 2**-53))
     guess = trials * p + sd * z + (1 - 2 * p) * (z * z - 1) / 6 + 1.5
     k = min(max(1, math.ceil(guess)), beyond - 1)
     tail, below = _tail(k, trials, p)
@@ -204,6 +208,17 @@ def critical_errors(n: float, p: float, alpha: float) -> int:
         lower_tail = tail + below
         if lower_tail >= alpha:
             break
+        if below < sys.float_info.min or lower_tail == tail:
+            # Far above the answer (a tiny alpha) the probabilities underflow, to zero, where a walk
+            # by their ratio stays, or to a few digits, which it carries; far below the mean (alpha
+            # a hair under 1) the sum stops moving. Halve the distance by whole tails instead.
+            middle = (low + k) // 2
+            middle_tail, middle_below = _tail(middle, trials, p)
+            if middle_tail >= alpha:
+                low = middle
+            else:
+                k, tail, below = middle, middle_tail, middle_below
+            continue
         k -= 1
         tail = lower_tail
         below *= k * q / ((trials - k + 1) * p)
