@@ -29,7 +29,8 @@ OTHERS = 4000
 """Series of endpoints the console does not read, in every range answer (a shared Prometheus): they
 make an answer of megabytes, past a probe's cap on a body."""
 REMEMBERED = 600.0
-"""Seconds of history the stand-in has."""
+"""Seconds of history the stand-in has, counted back from its start: a horizon that moved with the
+clock would cut the oldest step from some signals' answers (asked seconds apart) and not others'."""
 
 
 def rate_of(i: int) -> float:
@@ -42,13 +43,14 @@ class RangePrometheus:
     def __init__(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        oldest = time.time() - REMEMBERED
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 url = urlparse(self.path)
                 params = {k: v[0] for k, v in parse_qs(url.query).items()}
                 if url.path == "/api/v1/query_range":
-                    data = answer_range(params)
+                    data = answer_range(params, oldest)
                 else:
                     data = answer_instant(params["query"])
                 body = json.dumps({"status": "success", "data": data}).encode()
@@ -83,10 +85,9 @@ def answer_instant(query: str) -> dict[str, Any]:
     return {"resultType": "vector", "result": result}
 
 
-def answer_range(params: dict[str, str]) -> dict[str, Any]:
+def answer_range(params: dict[str, str], oldest: float) -> dict[str, Any]:
     start, end, step = (float(params[key]) for key in ("start", "end", "step"))
     query = params["query"]
-    oldest = time.time() - REMEMBERED
     steps = [start + step * n for n in range(int((end - start) // step) + 1)]
     steps = [at for at in steps if at >= oldest]
     result = [
