@@ -16,7 +16,7 @@ import pytest
 from mlops_console.config import Settings, parse_settings
 from mlops_console.core.conditions import Condition, Reading, evaluate, params_for
 from mlops_console.core.conditions.traffic import MAD_SCALE, THROUGHPUT_WARMUP, throughput_dropped
-from mlops_console.core.series import WindowStats
+from mlops_console.core.series import ThroughputBaseline, WindowStats
 
 ENDPOINTS = [{"name": name, "url": "http://127.0.0.1:9"} for name in ("ep-a", "ep-b", "prod")]
 
@@ -143,7 +143,7 @@ def test_traffic_rules_say_nothing_while_the_endpoint_fails() -> None:
         window=window(p95=5.0, samples=9, error_ratio=0.9, requests=100),
         window_source="metrics",
         rps=0.0,
-        throughput_baseline=(10.0, 0.0, 600.0),
+        throughput_baseline=ThroughputBaseline((10.0,) * 3, 600.0),
     )
     rules = {c.rule for c in evaluate(DEFAULT, failing)}
     assert not rules & {"latency_p95", "error_ratio", "throughput_drop"}
@@ -193,9 +193,12 @@ def test_throughput_drop_within_three_scaled_mads_is_noise() -> None:
 
 
 def test_throughput_drop_condition_clears_only_on_a_warm_baseline() -> None:
-    warm = reading(rps=9.0, throughput_baseline=(10.0, 0.0, THROUGHPUT_WARMUP))
+    warm = reading(rps=9.0, throughput_baseline=ThroughputBaseline((10.0,) * 3, THROUGHPUT_WARMUP))
     assert state("throughput_drop", warm) is False
-    assert state("throughput_drop", replace(warm, throughput_baseline=(10.0, 0.0, 299.0))) is None
+    assert (
+        state("throughput_drop", replace(warm, throughput_baseline=ThroughputBaseline((10.0,) * 3, 299.0)))
+        is None
+    )
     assert state("throughput_drop", replace(warm, rps=None)) is None
     assert state("throughput_drop", replace(warm, throughput_baseline=None)) == "absent"
     c = rule("throughput_drop", replace(warm, rps=2.0))
@@ -301,6 +304,8 @@ def test_details_say_n_a_where_a_figure_is_missing() -> None:
     ratio = rule("error_ratio", reading(window=window(error_ratio=None, requests=0), window_source="metrics"))
     assert ratio is not None
     assert ratio.detail == "ep-a error ratio n/a > 5.0% over the last minute (0 requests)"
-    silent = rule("throughput_drop", reading(rps=None, throughput_baseline=(10.0, 0.0, 600.0)))
+    silent = rule(
+        "throughput_drop", reading(rps=None, throughput_baseline=ThroughputBaseline((10.0,) * 3, 600.0))
+    )
     assert silent is not None
     assert silent.detail == "ep-a throughput 0.0 req/s is n/a below its median 10.0 req/s"

@@ -29,7 +29,7 @@ from mlops_console.core.conditions.params import EndpointRules
 from mlops_console.core.endpoint_state import EndpointState
 from mlops_console.core.engine import Engine
 from mlops_console.core.quality.snapshot import QualitySnapshot
-from mlops_console.core.series import MetricsSample, WindowStats
+from mlops_console.core.series import MetricsSample, ThroughputBaseline, WindowStats
 from mlops_console.core.store import Store
 
 T0 = 1_800_000_000.0
@@ -78,6 +78,7 @@ OVERRIDES = [
     "",
     rules_table("down", "threshold", "3") + rules_table("latency_p95", "threshold", "0.2"),
     rules_table("error_ratio", "threshold", "0.2") + rules_table("throughput_drop", "threshold", "0.8"),
+    rules_table("throughput_drop", "threshold", "0.3"),
     rules_table("invalid_prediction", "threshold", "1") + rules_table("latency_p95", "enabled", "false"),
 ]
 QUALITY = QualitySnapshot(
@@ -97,7 +98,17 @@ def readings() -> list[Reading]:
             )
         ),
     ]
-    baselines = [None, (10.0, 0.0, 299.0), (10.0, 0.0, 300.0), (10.0, 1.0, 400.0), (0.2, 0.0, 400.0)]
+    # (rates, seconds): medians 10 (no spread, MAD 1, or far below the highest rate) and 0.2.
+    baselines = [None] + [
+        ThroughputBaseline(rates, span)
+        for rates, span in (
+            ((10.0,) * 3, 299.0),
+            ((10.0,) * 3, 300.0),
+            ((9.0, 10.0, 11.0), 400.0),
+            ((9.9, 10.0, 40.0), 400.0),
+            ((0.2,) * 3, 400.0),
+        )
+    ]
     for failures, invalid, window, measured, source in itertools.product(
         (0, 1, 2, 3), (0, 1, 2), windows, (False, True), ("probe", "metrics")
     ):
@@ -111,7 +122,7 @@ def readings() -> list[Reading]:
                 window_source=source,
             )
         )
-    for rps, baseline in itertools.product((None, 0.0, 2.0, 4.9999, 5.0, 7.0, 9.0), baselines):
+    for rps, baseline in itertools.product((None, 0.0, 2.0, 4.9999, 5.0, 7.0, 9.0, 12.0, 29.0), baselines):
         out.append(reading(rps=rps, throughput_baseline=baseline, traffic_measured=True))
     out += [
         reading(served_version="4"),
@@ -128,7 +139,7 @@ def readings() -> list[Reading]:
 
 
 @pytest.mark.parametrize(
-    "rules", OVERRIDES, ids=["defaults", "down-latency", "errors-drop", "invalid-disabled"]
+    "rules", OVERRIDES, ids=["defaults", "down-latency", "errors-drop", "small-drop", "invalid-disabled"]
 )
 def test_quiet_is_never_said_of_a_reading_a_rule_holds_for(rules: str) -> None:
     settings = settings_with(rules)
@@ -153,7 +164,9 @@ def test_a_healthy_reading_is_quiet_and_one_past_any_limit_is_not() -> None:
             window=WindowStats(p95=0.02, samples=60, requests=10, error_ratio=0.0500001),
             traffic_measured=True,
         ),
-        "throughput_drop": reading(rps=4.9, throughput_baseline=(10.0, 0.0, 300.0), traffic_measured=True),
+        "throughput_drop": reading(
+            rps=4.9, throughput_baseline=ThroughputBaseline((10.0,) * 3, 300.0), traffic_measured=True
+        ),
         "version_mismatch": reading(served_version="4"),
         "deploy_not_converged": reading(adopted=(("deploy_not_converged", "iris"),), health="loading"),
         "invalid_prediction (logged)": reading(quality=QUALITY, quality_interval=60.0),

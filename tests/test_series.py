@@ -49,8 +49,10 @@ def test_throughput_drop_needs_warm_up_and_a_real_drop() -> None:
         total += rate * 5
         series.add_metrics(sample(t, total))
         t += 5
-    baseline = series.throughput_baseline(t)
-    assert baseline is not None and abs(baseline[0] - 20.0) < 2
+    found = series.throughput_baseline(t)
+    assert found is not None
+    baseline = found.figures()
+    assert abs(baseline[0] - 20.0) < 2
     assert throughput_dropped(19.0, baseline, 0.5)[0] is False, "ordinary noise is not a drop"
     dropped, amount = throughput_dropped(4.0, baseline, 0.5)
     assert dropped and amount > 0.75

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import replace
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 import tests._hypothesis  # noqa: F401  (loads the profile)
+from mlops_console.config import parse_settings
+from mlops_console.core.conditions import Reading, quiet
 from mlops_console.core.conditions.traffic import THROUGHPUT_WARMUP, throughput_dropped
 from mlops_console.core.series import (
     METRICS_STEP,
@@ -22,6 +25,7 @@ from mlops_console.core.series import (
     EndpointSeries,
     MetricsSample,
     PointRing,
+    ThroughputBaseline,
     WindowStats,
     histogram_quantile,
     median_and_mad,
@@ -180,10 +184,33 @@ def test_throughput_history_keeps_one_rate_per_step() -> None:
 def test_throughput_baseline_median_mad_and_span_by_hand() -> None:
     series = EndpointSeries(interval=1.0)
     series.rps_history.extend([(0.0, 10.0), (10.0, 12.0), (20.0, 11.0), (30.0, 30.0), (100.0, 1.0)])
-    median, mad, span = series.throughput_baseline(120.0)  # type: ignore[misc]
+    median, mad, span = series.throughput_baseline(120.0).figures()  # type: ignore[union-attr]
     # the last minute (t=100) is left out: median of 10, 11, 12, 30 = 11.5; deviations 1.5, 0.5, 0.5, 18.5
     assert (median, mad, span) == (pytest.approx(11.5), pytest.approx(1.0), 120.0)
     assert series.throughput_baseline(120.0, exclude_recent=100.0) is None, "fewer than 3 rates"
+
+
+def test_a_throughput_baseline_takes_its_median_only_when_a_drop_is_possible() -> None:
+    baseline = ThroughputBaseline((10.0, 12.0, 11.0, 30.0), 600.0)
+    # Above half of the highest rate (30) nothing below the median can be a 50 % drop; at or under
+    # it, only the median can tell; a share outside 0.01-1 is never taken as an answer.
+    assert baseline.clearly_above(15.1, 0.5) and not baseline.clearly_above(15.0, 0.5)
+    assert not baseline.clearly_above(15.0 * (1 + 1e-10), 0.5), "within rounding of the boundary"
+    assert baseline.clearly_above(3.1, 0.1) and not baseline.clearly_above(3.0, 0.1)
+    assert not baseline.clearly_above(1e9, 0.005) and not baseline.clearly_above(1e9, 1.5)
+    assert baseline._figures is None, "no median taken yet"
+    assert baseline.figures() == (11.5, 1.0, 600.0)
+    # The engine's round: a rate a little under the usual leaves the median untaken, a drop does not.
+    settings = parse_settings({"endpoints": [{"name": "a", "url": "http://127.0.0.1:9"}]})
+    usual = Reading(
+        endpoint="a", model=None, now=0.0, interval=1.0, health="up", probes=1, consecutive_failures=0,
+        consecutive_invalid=0, last_error=None, served_version=None, expected_version=None, alias=None,
+        window=WindowStats(), window_source="metrics", traffic_measured=True, rps=16.0,
+        throughput_baseline=ThroughputBaseline((10.0, 12.0, 11.0, 30.0), 600.0),
+    )  # fmt: skip
+    assert quiet(settings, usual) and usual.throughput_baseline._figures is None  # type: ignore[union-attr]
+    dropped = replace(usual, rps=5.0, throughput_baseline=ThroughputBaseline((10.0, 12.0, 11.0, 30.0), 600.0))
+    assert not quiet(settings, dropped) and dropped.throughput_baseline._figures is not None  # type: ignore[union-attr]
 
 
 def test_throughput_drop_by_hand() -> None:
@@ -213,7 +240,7 @@ def test_edges_of_small_windows_by_hand() -> None:
     # Exactly three rates before the last minute make a baseline, its span counted from the first.
     history = EndpointSeries(interval=1.0)
     history.rps_history.extend([(500.0, 10.0), (510.0, 10.0), (520.0, 10.0)])
-    assert history.throughput_baseline(600.0) == (10.0, 0.0, 100.0)
+    assert history.throughput_baseline(600.0).figures() == (10.0, 0.0, 100.0)  # type: ignore[union-attr]
     # Counters that did not move are no restart: the histogram of the window is empty.
     restarted = EndpointSeries(interval=1.0)
     restarted.add_metrics(sample(1000.0, 100.0, 10.0, ((1.0, 100.0), (math.inf, 100.0))))
@@ -315,7 +342,7 @@ def test_throughput_baseline_leaves_out_exactly_the_last_minute_by_default() -> 
     series = EndpointSeries(interval=1.0)
     series.rps_history.extend([(0.0, 10.0), (10.0, 10.0), (20.0, 12.0), (39.5, 50.0), (41.0, 99.0)])
     # at 100: 39.5 is 60.5 s old (kept), 41 is 59 s old (left out); median 11, deviations 1, 1, 1, 39
-    assert series.throughput_baseline(100.0) == (11.0, 1.0, 100.0)
+    assert series.throughput_baseline(100.0).figures() == (11.0, 1.0, 100.0)  # type: ignore[union-attr]
 
 
 def test_a_full_ring_keeps_the_newest_points_paired_with_their_times() -> None:

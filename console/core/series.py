@@ -298,15 +298,37 @@ class EndpointSeries:
             stats.buckets = tuple(delta)
         return stats
 
-    def throughput_baseline(
-        self, now: float, exclude_recent: float = 60.0
-    ) -> tuple[float, float, float] | None:
-        """(median, MAD, seconds of history) of throughput before the last `exclude_recent` seconds."""
+    def throughput_baseline(self, now: float, exclude_recent: float = 60.0) -> ThroughputBaseline | None:
+        """The throughput rates before the last `exclude_recent` seconds (None: fewer than 3)."""
         if len(self.rps_history) < 3:  # asked on every probe; most probed endpoints keep no rates
             return None
         history = self.rps_history.values_older_than(now, exclude_recent)
         if len(history) < 3:
             return None
-        median, mad = median_and_mad(history)
-        span = now - self.rps_history[0][0]
-        return median, mad, span
+        return ThroughputBaseline(history, now - self.rps_history[0][0])
+
+
+class ThroughputBaseline:
+    """An endpoint's throughput rates before the last minute and the seconds of history behind them:
+    what a drop is judged against. Their median and MAD are taken when first asked for (`figures`):
+    every endpoint's reading holds one every round, and most rounds only ask whether the current rate
+    is clearly above a share of the highest rate (`clearly_above`), which no median can contradict."""
+
+    __slots__ = ("_figures", "_rates", "span")
+
+    def __init__(self, rates: Sequence[float], span: float) -> None:
+        self._rates = rates  # a copy no one else holds: never changed after this
+        self.span = span
+        self._figures: tuple[float, float, float] | None = None
+
+    def figures(self) -> tuple[float, float, float]:
+        """(median, MAD, seconds of history)."""
+        if self._figures is None:
+            median, mad = median_and_mad(self._rates)
+            self._figures = (median, mad, self.span)
+        return self._figures
+
+    def clearly_above(self, rps: float, share: float) -> bool:
+        """`rps` is above `share` of the median, by more than any rounding of the division that judges
+        a drop (`share` 0.01 to 1): the median is at most the highest rate."""
+        return 0.01 <= share <= 1.0 and rps > max(self._rates) * share * (1.0 + 1e-9)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops_console.core.quality.snapshot import QualitySnapshot
-from mlops_console.core.series import WindowStats
+from mlops_console.core.series import ThroughputBaseline, WindowStats
 from mlops_console.core.snapshot import Health
 
 
@@ -63,8 +63,8 @@ class Reading:
     traffic_measured: bool
     """The endpoint's metrics are configured and being read: its error ratio is real traffic."""
     rps: float | None
-    throughput_baseline: tuple[float, float, float] | None
-    """(median, MAD, seconds of history) of throughput before the last minute."""
+    throughput_baseline: ThroughputBaseline | None
+    """Throughput before the last minute."""
     adopted: tuple[tuple[str, str | None], ...] = ()
     """(rule, model) of open alerts no probe rule raises (a deploy that did not converge)."""
     quality: QualitySnapshot | None = None
