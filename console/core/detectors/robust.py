@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,9 +113,12 @@ class RobustDetector(Detector):
         return spread, spread
 
     def _baseline(self, points: Iterable[tuple[float, float]], active: bool) -> tuple[float, float]:
+        residuals: Sequence[float]
         if active:
             offsets, width, bins = self._profile.offsets(), self._profile.width, self._profile.bins
             residuals = [y - offsets[int(t // width) % bins] for t, y in points]
+        elif isinstance(points, PointRing):
+            residuals = points.value_array()  # judged every period: no (time, value) tuple per point
         else:
             residuals = [y for _, y in points]
         median, mad = median_and_mad(residuals)  # statistics.median's floats, with one sort
