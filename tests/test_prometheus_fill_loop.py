@@ -111,7 +111,7 @@ async def test_a_fleet_fill_leaves_probes_running(
     prometheus: RangePrometheus, server: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fleet = "".join(
-        f'[[endpoints]]\nname = "e{i}"\nurl = "http://10.0.0.1:{1000 + i}"\nsource = "prometheus"\n'
+        f'[[endpoints]]\nname = "e{i}"\nurl = "http://127.0.0.1:{1000 + i}"\nsource = "prometheus"\n'
         f'prometheus_id = "e{i}"\n'
         for i in range(FLEET)
     )

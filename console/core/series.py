@@ -328,6 +328,9 @@ class ThroughputBaseline:
             self._figures = (median, mad, self.span)
         return self._figures
 
+    def __repr__(self) -> str:  # a reading in a test's failure message
+        return f"ThroughputBaseline({list(self._rates)!r}, span={self.span!r})"
+
     def clearly_above(self, rps: float, share: float) -> bool:
         """`rps` is above `share` of the median, by more than any rounding of the division that judges
         a drop (`share` 0.01 to 1): the median is at most the highest rate."""
