@@ -51,10 +51,6 @@ class PointRing:
         """The values alone (the newest `last` of them), packed: a snapshot publishes them."""
         return PackedFloats(self._value if last is None else self._value[-last:])
 
-    def value_array(self) -> array[float]:
-        """The values alone, oldest first (a copy of the doubles: no tuple per point)."""
-        return self._value[:]
-
     def values_older_than(self, now: float, age: float) -> array[float]:
         """The values of the points more than `age` seconds before `now`, oldest first (asked for every
         endpoint every round, of up to half an hour of points: found by bisection where the times are

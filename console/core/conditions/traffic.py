@@ -65,8 +65,8 @@ def conditions(reading: Reading, rules: EndpointRules) -> Iterator[Condition | N
     baseline = reading.throughput_baseline
     if baseline is not None and _static(rules, "throughput_drop"):
         drop = rules.params("throughput_drop")
-        median, mad, span = baseline.figures()
-        dropped, amount = throughput_dropped(reading.rps, (median, mad, span), drop.threshold)
+        median, _, span = figures = baseline.figures()
+        dropped, amount = throughput_dropped(reading.rps, figures, drop.threshold)
         yield rules.condition(
             "throughput_drop",
             evidence(dropped, clear=reading.rps is not None and span >= THROUGHPUT_WARMUP),
@@ -95,7 +95,7 @@ def quiet(reading: Reading, rules: EndpointRules) -> bool:
     if baseline is not None and _static(rules, "throughput_drop"):
         threshold = rules.params("throughput_drop").threshold
         # Most rounds of most endpoints: no median needed (it sorts half an hour of rates).
-        if rps is None or baseline.span < THROUGHPUT_WARMUP or baseline.clearly_above(rps, 1.0 - threshold):
+        if rps is None or baseline.clearly_above(rps, 1.0 - threshold):
             return True
         return not throughput_dropped(rps, baseline.figures(), threshold)[0]
     return True

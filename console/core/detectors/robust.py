@@ -118,7 +118,7 @@ class RobustDetector(Detector):
             offsets, width, bins = self._profile.offsets(), self._profile.width, self._profile.bins
             residuals = [y - offsets[int(t // width) % bins] for t, y in points]
         elif isinstance(points, PointRing):
-            residuals = points.value_array()  # judged every period: no (time, value) tuple per point
+            residuals = points.values()  # judged every period: no (time, value) tuple per point
         else:
             residuals = [y for _, y in points]
         median, mad = median_and_mad(residuals)  # statistics.median's floats, with one sort
