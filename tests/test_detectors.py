@@ -271,6 +271,42 @@ def test_robust_seasonal_profile_learns_a_daily_cycle_and_still_flags_a_night_su
     assert plain.update(2 * DAY + 3 * 3600, 25.0).anomalous is False
 
 
+@pytest.mark.parametrize("bins", [48, 1440])
+def test_robust_seasonal_state_keeps_each_value_in_its_slot_of_the_day(bins: int) -> None:
+    """A robust detector keeps a value's slot of the day, not its time: the state it writes puts each
+    value at a time in that slot, and a restored detector, whether from that state or from one with
+    the values' real times (as earlier versions wrote it), judges exactly as one never stopped."""
+    params = {**DEFAULT_RULES["throughput"][1].params, "season_bins": bins}
+
+    def traffic(i: int) -> float:
+        jitter = 1 + 0.05 * ((i * 7) % 5 - 2) / 2
+        surge = 4.0 if 3000 <= i < 3020 else 1.0  # in the third day, once the profile is in use
+        return (55 - 45 * math.cos(2 * math.pi * (i * POLL - 3 * 3600) / DAY)) * jitter * surge
+
+    series = [traffic(i) for i in range(3100)]
+    whole = create("robust", params)
+    expected = feed(whole, series)
+    assert any(v.anomalous for v in expected[3000:3020]) and expected[2990].evidence["seasonal"] is True
+    part = create("robust", params)
+    feed(part, series[:2990])
+    written = part.to_state()
+    width = DAY / bins
+    # Every poll so far was accepted: the window holds the last 60 of them, each at its own slot.
+    polls = range(2990 - 60, 2990)
+    assert [int(t // width) % bins for t, _ in written["state"]["window"]] == [
+        int(i * POLL // width) % bins for i in polls
+    ]
+    assert feed(round_trip(part), series[2990:], start=2990) == expected[2990:]
+    earlier = json.loads(json.dumps(written))
+    window = earlier["state"]["window"]
+    earlier["state"]["window"] = [[i * POLL, y] for i, (_, y) in zip(polls, window, strict=True)]
+    assert feed(restore(earlier), series[2990:], start=2990) == expected[2990:]
+    # A time that is no time is a damaged state, refused like any other (the rule starts afresh).
+    earlier["state"]["window"][0][0] = math.inf
+    with pytest.raises(ValueError, match="finite"):
+        restore(earlier)
+
+
 # -- daily profile -----------------------------------------------------------------------------------
 
 

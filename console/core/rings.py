@@ -6,26 +6,32 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
+from typing import Any, Generic, TypeVar
 
 from mlops_console.core.packed import PackedFloats
 
 __all__ = ["PointRing"]
 
+At = TypeVar("At", int, float)
 
-class PointRing:
+
+class PointRing(Generic[At]):
     """The newest `maxlen` `(time, value)` points, oldest first, as two arrays of doubles: 16 bytes a
-    point where a deque of tuples takes about 100 (a fleet of 10,000 endpoints keeps 1.8 million)."""
+    point where a deque of tuples takes about 100 (a fleet of 10,000 endpoints keeps 1.8 million).
+
+    `at_type` is the array type code of the first member: `B` keeps a small whole number (a slot of
+    the day, where a detector needs no more of a time) in one byte instead of eight."""
 
     __slots__ = ("_at", "_ordered", "_value", "maxlen")
 
-    def __init__(self, maxlen: int) -> None:
+    def __init__(self, maxlen: int, at_type: str = "d") -> None:
         self.maxlen = maxlen
-        self._at = array("d")
+        self._at: array[Any] = array(at_type)
         self._value = array("d")
         self._ordered = True
         """Every point's time is at or after the one before (until `clear`)."""
 
-    def append(self, point: tuple[float, float]) -> None:
+    def append(self, point: tuple[At, float]) -> None:
         if len(self._at) >= self.maxlen:
             del self._at[0], self._value[0]
         if self._at and point[0] < self._at[-1]:
@@ -33,7 +39,7 @@ class PointRing:
         self._at.append(point[0])
         self._value.append(point[1])
 
-    def extend(self, points: Iterable[tuple[float, float]]) -> None:
+    def extend(self, points: Iterable[tuple[At, float]]) -> None:
         for at, value in points:
             if self._at and at < self._at[-1]:
                 self._ordered = False
@@ -69,8 +75,8 @@ class PointRing:
     def __len__(self) -> int:
         return len(self._at)
 
-    def __getitem__(self, index: int) -> tuple[float, float]:
+    def __getitem__(self, index: int) -> tuple[At, float]:
         return self._at[index], self._value[index]
 
-    def __iter__(self) -> Iterator[tuple[float, float]]:
+    def __iter__(self) -> Iterator[tuple[At, float]]:
         return zip(self._at, self._value, strict=True)

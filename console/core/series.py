@@ -159,7 +159,7 @@ class EndpointSeries:
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
-        self.rps_history = PointRing(int(RPS_KEEP / RPS_STEP))
+        self.rps_history: PointRing[float] = PointRing(int(RPS_KEEP / RPS_STEP))
         self._probes: deque[tuple[float, float | None]] | None = None
         self._metrics: deque[MetricsSample] | None = None
         self._latency_history: deque[float] | None = None

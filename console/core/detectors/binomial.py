@@ -55,8 +55,8 @@ class BinomialDetector(Detector):
 
     def __init__(self, params: BinomialParams | None = None) -> None:
         super().__init__(params)
-        self._window = PointRing(self.params.window)
-        self._recent = PointRing(self.params.span)
+        self._window: PointRing[float] = PointRing(self.params.window)
+        self._recent: PointRing[float] = PointRing(self.params.span)
         """The last `span` judged polls, anomalous or not."""
         self._errors = 0.0
         self._requests = 0.0

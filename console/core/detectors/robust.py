@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,11 +85,14 @@ class RobustDetector(Detector):
     def __init__(self, params: RobustParams | None = None) -> None:
         super().__init__(params)
         p = self.params
-        # Arrays of doubles, not deques of tuples: a fleet keeps four of these detectors an endpoint.
-        self._window = PointRing(p.window)
-        self._long = PointRing(max(1, p.long_window // p.long_step))
+        # Arrays, not deques of tuples: a fleet keeps four of these detectors an endpoint. A value's
+        # time is needed only for its slot of the daily profile, so the slot is what is kept: a byte
+        # a value where a time took eight (at 10,000 endpoints, 35 MB less).
+        slot_type = "B" if p.season_bins <= 256 else "H" if p.season_bins <= 65536 else "d"
+        self._window: PointRing[int] = PointRing(p.window, slot_type)
+        self._long: PointRing[int] = PointRing(max(1, p.long_window // p.long_step), slot_type)
         self._accepted = 0
-        self._run = PointRing(max(p.window, p.accept_after, p.shift_after))
+        self._run: PointRing[int] = PointRing(max(p.window, p.accept_after, p.shift_after), slot_type)
         self._run_dir = 0
         self._run_len = 0
         self._gap = 0
@@ -112,13 +115,14 @@ class RobustDetector(Detector):
         spread = max(p.z * sigma, floor * abs(center))
         return spread, spread
 
-    def _baseline(self, points: Iterable[tuple[float, float]], active: bool) -> tuple[float, float]:
+    def _baseline(self, points: Iterable[tuple[int, float]], active: bool) -> tuple[float, float]:
+        """Median and robust spread of `(slot of the day, value)` points; `active`: less the profile."""
         residuals: Sequence[float]
         if active:
-            offsets, width, bins = self._profile.offsets(), self._profile.width, self._profile.bins
-            residuals = [y - offsets[int(t // width) % bins] for t, y in points]
+            offsets = self._profile.offsets()
+            residuals = [y - offsets[slot] for slot, y in points]
         elif isinstance(points, PointRing):
-            residuals = points.values()  # judged every period: no (time, value) tuple per point
+            residuals = points.values()  # judged every period: no (slot, value) tuple per point
         else:
             residuals = [y for _, y in points]
         median, mad = median_and_mad(residuals)  # statistics.median's floats, with one sort
@@ -180,7 +184,7 @@ class RobustDetector(Detector):
         if direction != self._run_dir:
             self._run.clear()
             self._run_dir, self._run_len = direction, 0
-        self._run.append((at, y))
+        self._run.append((self._profile.bin(at), y))
         self._run_len += 1
         self._gap = 0
         if p.accept_after and self._run_len >= p.accept_after and self._settled():
@@ -247,20 +251,24 @@ class RobustDetector(Detector):
         return Verdict(False, evidence["z"], expected, "level_shift", evidence)
 
     def _learn(self, at: float, y: float) -> None:
-        self._window.append((at, y))
+        point = (self._profile.bin(at), y)
+        self._window.append(point)
         if self._accepted % self.params.long_step == 0:
-            self._long.append((at, y))
+            self._long.append(point)
         self._accepted += 1
         if self.params.seasonal:
             self._profile.add(at, y)
 
     # -- state -----------------------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
+        # Written as (time, value) points, each at a time in its slot: what earlier versions wrote
+        # and read, and all a detector reads back.
+        at = self._profile.bin_times()
         return {
-            "window": [list(point) for point in self._window],
-            "long": [list(point) for point in self._long],
+            "window": [[at[slot], y] for slot, y in self._window],
+            "long": [[at[slot], y] for slot, y in self._long],
             "accepted": self._accepted,
-            "run": [list(point) for point in self._run],
+            "run": [[at[slot], y] for slot, y in self._run],
             "run_dir": self._run_dir,
             "run_len": self._run_len,
             "gap": self._gap,
@@ -268,11 +276,19 @@ class RobustDetector(Detector):
         }
 
     def _load(self, state: Mapping[str, Any]) -> None:
-        self._window.extend((float(t), float(y)) for t, y in state.get("window", []))
-        self._long.extend((float(t), float(y)) for t, y in state.get("long", []))
+        self._window.extend(self._points(state.get("window", [])))
+        self._long.extend(self._points(state.get("long", [])))
         self._accepted = int(state.get("accepted", len(self._window)))
-        self._run.extend((float(t), float(y)) for t, y in state.get("run", []))
+        self._run.extend(self._points(state.get("run", [])))
         self._run_dir = int(state.get("run_dir", 0))
         self._run_len = int(state.get("run_len", 0))
         self._gap = int(state.get("gap", 0))
         self._profile.load(state.get("profile", {}))
+
+    def _points(self, saved: Iterable[Sequence[Any]]) -> Iterator[tuple[int, float]]:
+        """Saved `(time, value)` points as `(slot of the day, value)`."""
+        for t, y in saved:
+            at = float(t)
+            if not math.isfinite(at):
+                raise ValueError(f"a saved point's time must be a finite number, got {t!r}")
+            yield self._profile.bin(at), float(y)

@@ -10,12 +10,18 @@ makes the recent values more regular (see `robust.py`).
 
 from __future__ import annotations
 
+import functools
 import math
 from array import array
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 DAY = 86400.0
+
+
+@functools.cache
+def _bin_times(bins: int) -> tuple[float, ...]:
+    return tuple((index + 0.5) * (DAY / bins) for index in range(bins))
 
 
 class DailyProfile:
@@ -45,6 +51,15 @@ class DailyProfile:
 
     def slot(self, at: float) -> int:
         return int(at // self.width)
+
+    def bin(self, at: float) -> int:
+        """The slot of the day `at` falls in (0 to `bins` - 1)."""
+        return int(at // self.width) % self.bins
+
+    def bin_times(self) -> tuple[float, ...]:
+        """A time in each slot of the day (the middle of its first visit after the epoch): what a
+        detector writes for a value it kept only the slot of."""
+        return _bin_times(self.bins)
 
     def add(self, at: float, value: float) -> None:
         """Learn an accepted value (on the detector's scale, e.g. log latency)."""
@@ -85,7 +100,7 @@ class DailyProfile:
         return self._offsets
 
     def offset(self, at: float) -> float:
-        return self.offsets()[self.slot(at) % self.bins]
+        return self.offsets()[self.bin(at)]
 
     def to_state(self) -> dict[str, Any]:
         return {"profile": self.profile, "first_at": self.first_at, "visit": self._visit}
