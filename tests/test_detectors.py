@@ -16,11 +16,17 @@ from typing import Any
 import pytest
 
 from mlops_console.core.detectors import DETECTORS, create, restore
-from mlops_console.core.detectors.base import Detector, Verdict
+from mlops_console.core.detectors.base import Detector, Verdict, params_from
 from mlops_console.core.detectors.binomial import binomial_tail, critical_errors
 from mlops_console.core.detectors.evaluator import SignalEvaluator
 from mlops_console.core.detectors.seasonal import DAY, DailyProfile
-from mlops_console.core.detectors.signals import DEFAULT_RULES, LATENCY_ROBUST, describe
+from mlops_console.core.detectors.signals import (
+    DEFAULT_RULES,
+    LATENCY_ROBUST,
+    describe,
+    spec_from_state,
+    spec_to_state,
+)
 
 MAD_SCALE = 1.4826
 POLL = 60.0
@@ -61,9 +67,19 @@ def test_saved_state_follows_the_parameters_and_a_change_to_it_changes_nothing_a
 
 
 def test_detectors_with_equal_parameters_write_them_alike_and_apart() -> None:
-    # Equal parameters share one conversion: one detector's written state must not reach another's.
+    # Equal parameters are one shared object with one conversion: one detector's written state must
+    # not reach another's.
     one, other = latency({"z": 4.0}), latency({"z": 4.0})
-    assert one.params is not other.params and one.params == other.params
+    assert one.params is other.params and latency({"z": 4}).params is not one.params
+    # Sharing tells the values' kinds apart: a 1 for a yes-or-no is still refused after a true.
+    assert create("robust", {"log": True}).params.log is True
+    with pytest.raises(ValueError, match="log must be true or false"):
+        create("robust", {"log": 1})
+    # Parameters someone could change in place (a list) are never shared.
+    assert params_from(_ListParams, {"values": [1.0]}) is not params_from(_ListParams, {"values": [1.0]})
+    # A restored rule's spec is shared the same way, and reads back equal to what was written.
+    spec = DEFAULT_RULES["latency"][1]
+    assert spec_from_state(spec_to_state(spec)) is spec_from_state(spec_to_state(spec)) == spec
     written = one.to_state()
     written["params"]["z"] = 99.0
     assert other.to_state()["params"] == one.to_state()["params"] == dataclasses.asdict(one.params)

@@ -16,17 +16,21 @@ it had. So once the engine leads and every endpoint has been probed, those objec
 (`gc.freeze`: moved to a generation no collection walks); a full collection after it took 65 ms in the
 same run. Frozen objects are still freed by reference counting; a cycle among them that becomes
 garbage later is not collected, and that is bounded: one freeze per process, of what existed then
-(the console does the same for its screens: `tui/collector.py`).
+(the console does the same for its screens: `tui/collector.py`). The C heap's free pages are given
+back to the system at the same moment (`release_free_memory`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+import psutil
 
 if TYPE_CHECKING:
     from mlops_console.core.engine import Engine
@@ -64,9 +68,26 @@ async def freeze_when(ready: Callable[[], bool], poll: float = FREEZE_POLL) -> N
     started = time.perf_counter()
     gc.collect()  # garbage frozen would never be collected (one full collection, at start-up)
     gc.freeze()
+    released = release_free_memory()
     log.info(
-        "%d long-lived objects left out of garbage collection (%.0f ms)",
+        "%d long-lived objects left out of garbage collection, %.0f MB of free heap given back (%.0f ms)",
         gc.get_freeze_count(),
+        released / 1e6,
         (time.perf_counter() - started) * 1000,
         extra={"event": "gc_frozen"},
     )
+
+
+def release_free_memory() -> int:
+    """Give the pages the C heap holds free back to the system; returns the bytes the process's
+    resident set shrank by (0 where the C library cannot, as on musl or macOS).
+
+    Start-up's transients (restored detector states read from JSON, the history fill, the first
+    rounds' answers) are freed into holes between the objects that stay, and the C library keeps
+    those: at 10,000 Prometheus-read endpoints, 16 MB of the watcher's resident set was free heap."""
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    if trim is None:
+        return 0
+    before = psutil.Process().memory_info().rss
+    trim(0)
+    return max(before - psutil.Process().memory_info().rss, 0)
