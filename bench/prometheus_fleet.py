@@ -206,7 +206,7 @@ def run(
 ) -> dict[str, object]:
     from mlops_console.config import parse_settings
     from mlops_console.core.engine import Engine
-    from mlops_console.core.gc_tuning import freeze_when, release_free_memory, settled
+    from mlops_console.core.gc_tuning import freeze_when, give_back_memory, release_free_memory, settled
     from mlops_console.core.gc_tuning import tune as tune_gc
     from mlops_console.core.store import Store
 
@@ -271,6 +271,7 @@ def run(
             watcher = asyncio.ensure_future(watch_lag(lag))
             task = asyncio.ensure_future(engine.run(stop))
             frozen = asyncio.ensure_future(freeze_when(lambda: settled(engine)))  # as `watch` does
+            trims = asyncio.ensure_future(give_back_memory())  # as `watch` does
             # The first round (lease, history backfill, first evaluation) is start-up, not steady state.
             started = time.monotonic()
             while engine.prometheus is None or engine.prometheus.state != "ok" or not frozen.done():
@@ -303,6 +304,7 @@ def run(
             stop.set()
             await task
             watcher.cancel()
+            trims.cancel()
             return cpu, wall, rounds
 
         steady: dict[str, float] = {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import platform
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from mlops_console.config import parse_settings
 from mlops_console.core.adapters import ProbeResult
 from mlops_console.core.engine import Engine
-from mlops_console.core.gc_tuning import freeze_when, release_free_memory, settled
+from mlops_console.core.gc_tuning import freeze_when, give_back_memory, release_free_memory, settled
 from mlops_console.core.store import Store
 
 
@@ -112,3 +113,22 @@ def test_settling_gives_the_heaps_free_pages_back(unfrozen: None) -> None:
     released = release_free_memory()
     assert released > 20_000_000 and abs((before - rss()) - released) < 2_000_000
     assert len(kept) == 2000
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_free_pages_go_back_while_the_watcher_runs(unfrozen: None) -> None:
+    async def main() -> int:
+        giving = asyncio.create_task(give_back_memory(every=0.01))
+        try:
+            await asyncio.sleep(0.05)  # several turns of it: a one-off would miss what is freed after
+            kept = fragment_heap()
+            before = rss()
+            deadline = time.monotonic() + 30
+            while before - rss() < 20_000_000 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            assert len(kept) == 1000  # what stays is still held
+            return before - rss()
+        finally:
+            giving.cancel()
+
+    assert asyncio.run(main()) > 20_000_000, "a round's freed transients still held by the process"

@@ -199,7 +199,7 @@ def _watch(
     settings: Settings, log: logging.Logger, early_stop: threading.Event, metrics: SelfMetrics | None = None
 ) -> int:
     from mlops_console.core.engine import Engine, EngineFailed
-    from mlops_console.core.gc_tuning import freeze_when, settled
+    from mlops_console.core.gc_tuning import freeze_when, give_back_memory, settled
     from mlops_console.core.gc_tuning import tune as tune_gc
 
     store = open_store_waiting(settings, log, early_stop)
@@ -225,6 +225,7 @@ def _watch(
         )
         extras = _extras(settings, engine, metrics)
         extras.append(asyncio.create_task(freeze_when(lambda: settled(engine))))
+        extras.append(asyncio.create_task(give_back_memory()))
         try:
             await engine.run(stop)
         finally:
