@@ -88,7 +88,7 @@ class RobustDetector(Detector):
         # Arrays, not deques of tuples: a fleet keeps four of these detectors an endpoint. A value's
         # time is needed only for its slot of the daily profile, so the slot is what is kept: a byte
         # a value where a time took eight (at 10,000 endpoints, 35 MB less).
-        slot_type = "B" if p.season_bins <= 256 else "H" if p.season_bins <= 65536 else "d"
+        slot_type = "B" if p.season_bins <= 256 else "H" if p.season_bins <= 65536 else "Q"
         self._window: PointRing[int] = PointRing(p.window, slot_type)
         self._long: PointRing[int] = PointRing(max(1, p.long_window // p.long_step), slot_type)
         self._accepted = 0
