@@ -350,6 +350,12 @@ def test_robust_keeps_the_slot_of_a_day_cut_finer_than_a_second(bins: int) -> No
     assert restore(learnt).update(at, 8.0 + levels[3]).anomalous is True
 
 
+def test_robust_refuses_a_day_of_no_slots() -> None:
+    # Every learnt value is kept as its slot of the day, seasonal or not: no slots is no detector.
+    with pytest.raises(ValueError, match="season_bins must be at least 1"):
+        create("robust", {"seasonal": False, "season_bins": 0})
+
+
 # -- daily profile -----------------------------------------------------------------------------------
 
 

@@ -75,6 +75,8 @@ class RobustParams:
             raise ValueError(f"direction must be 'up', 'down' or 'both', got {self.direction!r}")
         if self.warmup < 3 or self.window < 3:
             raise ValueError("window and warmup must be at least 3")
+        if self.season_bins < 1:
+            raise ValueError(f"season_bins must be at least 1, got {self.season_bins}")
 
 
 class RobustDetector(Detector):
