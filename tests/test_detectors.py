@@ -323,6 +323,39 @@ def test_robust_seasonal_state_keeps_each_value_in_its_slot_of_the_day(bins: int
         restore(earlier)
 
 
+@pytest.mark.parametrize("bins", [65_537, 100_000])
+def test_robust_keeps_the_slot_of_a_day_cut_finer_than_a_second(bins: int) -> None:
+    """More slots than two bytes number: a value's slot is still kept as a whole number, read by the
+    profile and written back at a time in that slot."""
+    width = DAY / bins
+    levels = [0.1 * (index % 7) for index in range(bins)]
+    slots = range(0, 300, 10)
+    learnt = {
+        "detector": "robust",
+        "version": 1,
+        "params": {"log": False, "season_bins": bins, "long_window": 0},
+        "state": {
+            "window": [[2 * DAY + (slot + 0.5) * width, 5.0 + levels[slot]] for slot in slots],
+            "accepted": len(slots),
+            "profile": {"profile": levels, "first_at": 0.0, "visit": None},
+        },
+    }
+    detector = restore(learnt)
+    at = 2 * DAY + 3.5 * width  # slot 3: expected at its profile's level, not the window's median
+    verdict = detector.update(at, 5.0 + levels[3])
+    assert verdict.anomalous is False and verdict.evidence["seasonal"] is True
+    assert verdict.evidence["median"] == pytest.approx(5.0 + levels[3])
+    written = round_trip(detector).to_state()["state"]["window"]
+    assert [int(t // width) % bins for t, _ in written] == [*slots, 3]
+    assert restore(learnt).update(at, 8.0 + levels[3]).anomalous is True
+
+
+def test_robust_refuses_a_day_of_no_slots() -> None:
+    # Every learnt value is kept as its slot of the day, seasonal or not: no slots is no detector.
+    with pytest.raises(ValueError, match="season_bins must be at least 1"):
+        create("robust", {"seasonal": False, "season_bins": 0})
+
+
 # -- daily profile -----------------------------------------------------------------------------------
 
 

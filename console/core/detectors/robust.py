@@ -75,6 +75,8 @@ class RobustParams:
             raise ValueError(f"direction must be 'up', 'down' or 'both', got {self.direction!r}")
         if self.warmup < 3 or self.window < 3:
             raise ValueError("window and warmup must be at least 3")
+        if self.season_bins < 1:
+            raise ValueError(f"season_bins must be at least 1, got {self.season_bins}")
 
 
 class RobustDetector(Detector):
@@ -88,7 +90,7 @@ class RobustDetector(Detector):
         # Arrays, not deques of tuples: a fleet keeps four of these detectors an endpoint. A value's
         # time is needed only for its slot of the daily profile, so the slot is what is kept: a byte
         # a value where a time took eight (at 10,000 endpoints, 35 MB less).
-        slot_type = "B" if p.season_bins <= 256 else "H" if p.season_bins <= 65536 else "d"
+        slot_type = "B" if p.season_bins <= 256 else "H" if p.season_bins <= 65536 else "Q"
         self._window: PointRing[int] = PointRing(p.window, slot_type)
         self._long: PointRing[int] = PointRing(max(1, p.long_window // p.long_step), slot_type)
         self._accepted = 0
