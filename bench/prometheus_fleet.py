@@ -206,8 +206,9 @@ def run(
 ) -> dict[str, object]:
     from mlops_console.config import parse_settings
     from mlops_console.core.engine import Engine
-    from mlops_console.core.gc_tuning import freeze_when, give_back_memory, release_free_memory, settled
+    from mlops_console.core.gc_tuning import freeze_when, settled
     from mlops_console.core.gc_tuning import tune as tune_gc
+    from mlops_console.core.heap import map_large_blocks
     from mlops_console.core.store import Store
 
     binary = shutil.which("prometheus")
@@ -263,6 +264,7 @@ def run(
         del text
         engine = Engine(settings, Store(settings.store.path))
         tune_gc()  # as `watch` does
+        map_large_blocks()
 
         lag = {"max": 0.0}
 
@@ -271,7 +273,6 @@ def run(
             watcher = asyncio.ensure_future(watch_lag(lag))
             task = asyncio.ensure_future(engine.run(stop))
             frozen = asyncio.ensure_future(freeze_when(lambda: settled(engine)))  # as `watch` does
-            trims = asyncio.ensure_future(give_back_memory())  # as `watch` does
             # The first round (lease, history backfill, first evaluation) is start-up, not steady state.
             started = time.monotonic()
             while engine.prometheus is None or engine.prometheus.state != "ok" or not frozen.done():
@@ -286,11 +287,9 @@ def run(
                     learn_detectors(engine)
                     # A watcher restores what its detectors learnt before it settles, so they are
                     # among the objects it freezes (`gc_tuning`); made after the freeze, they would be
-                    # walked by every full collection, as in no watcher. The heap the restore freed
-                    # goes back to the system at the same moment, as a watcher's does.
+                    # walked by every full collection, as in no watcher.
                     gc.collect()
                     gc.freeze()
-                    release_free_memory()
                 await asyncio.sleep(0.1)
                 lag["max"] = before  # the bench's own filling held the loop, not the engine
             cpu0, wall0 = time.process_time(), time.monotonic()
@@ -304,7 +303,6 @@ def run(
             stop.set()
             await task
             watcher.cancel()
-            trims.cancel()
             return cpu, wall, rounds
 
         steady: dict[str, float] = {}

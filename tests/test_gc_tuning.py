@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import platform
-import time
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from mlops_console.config import parse_settings
 from mlops_console.core.adapters import ProbeResult
 from mlops_console.core.engine import Engine
-from mlops_console.core.gc_tuning import freeze_when, give_back_memory, release_free_memory, settled
+from mlops_console.core.gc_tuning import freeze_when, settled
 from mlops_console.core.store import Store
 
 
@@ -87,48 +84,3 @@ def collected_before_freezing(freeze: Callable[[], object]) -> bool:
 def test_garbage_alive_at_the_freeze_is_collected_not_frozen(unfrozen: None) -> None:
     """The engine settling freezes what is alive, not what is already garbage."""
     assert collected_before_freezing(lambda: asyncio.run(freeze_when(lambda: True, poll=0.001)))
-
-
-def fragment_heap() -> list[bytearray]:
-    """50 MB of C-heap blocks freed around one block in 50 that stays: holes the C library keeps."""
-    blocks = [bytearray(1000) for _ in range(50_000)]
-    kept = blocks[::50]
-    del blocks
-    return kept
-
-
-def rss() -> int:
-    return psutil.Process().memory_info().rss
-
-
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
-def test_settling_gives_the_heaps_free_pages_back(unfrozen: None) -> None:
-    kept = fragment_heap()
-    before = rss()
-    asyncio.run(freeze_when(lambda: True, poll=0.001))
-    assert before - rss() > 20_000_000, "start-up's freed transients still held by the process"
-    # What it says it gave back is what the resident set shrank by.
-    kept += fragment_heap()
-    before = rss()
-    released = release_free_memory()
-    assert released > 20_000_000 and abs((before - rss()) - released) < 2_000_000
-    assert len(kept) == 2000
-
-
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
-def test_free_pages_go_back_while_the_watcher_runs(unfrozen: None) -> None:
-    async def main() -> int:
-        giving = asyncio.create_task(give_back_memory(every=0.01))
-        try:
-            await asyncio.sleep(0.05)  # several turns of it: a one-off would miss what is freed after
-            kept = fragment_heap()
-            before = rss()
-            deadline = time.monotonic() + 30
-            while before - rss() < 20_000_000 and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
-            assert len(kept) == 1000  # what stays is still held
-            return before - rss()
-        finally:
-            giving.cancel()
-
-    assert asyncio.run(main()) > 20_000_000, "a round's freed transients still held by the process"

@@ -199,8 +199,9 @@ def _watch(
     settings: Settings, log: logging.Logger, early_stop: threading.Event, metrics: SelfMetrics | None = None
 ) -> int:
     from mlops_console.core.engine import Engine, EngineFailed
-    from mlops_console.core.gc_tuning import freeze_when, give_back_memory, settled
+    from mlops_console.core.gc_tuning import freeze_when, settled
     from mlops_console.core.gc_tuning import tune as tune_gc
+    from mlops_console.core.heap import map_large_blocks
 
     store = open_store_waiting(settings, log, early_stop)
     if store is None:
@@ -216,6 +217,7 @@ def _watch(
             stop.set()
         engine = Engine(settings, store, settles_removed=True)
         tune_gc()
+        map_large_blocks()
         log.info(
             "watching %d endpoints, %d notification channels, store %s",
             len(settings.endpoints),
@@ -225,7 +227,6 @@ def _watch(
         )
         extras = _extras(settings, engine, metrics)
         extras.append(asyncio.create_task(freeze_when(lambda: settled(engine))))
-        extras.append(asyncio.create_task(give_back_memory()))
         try:
             await engine.run(stop)
         finally:

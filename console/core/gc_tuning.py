@@ -16,21 +16,17 @@ it had. So once the engine leads and every endpoint has been probed, those objec
 (`gc.freeze`: moved to a generation no collection walks); a full collection after it took 65 ms in the
 same run. Frozen objects are still freed by reference counting; a cycle among them that becomes
 garbage later is not collected, and that is bounded: one freeze per process, of what existed then
-(the console does the same for its screens: `tui/collector.py`). The C heap's free pages are given
-back to the system at the same moment, and every 30 s after (`release_free_memory`).
+(the console does the same for its screens: `tui/collector.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import gc
 import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
-
-import psutil
 
 if TYPE_CHECKING:
     from mlops_console.core.engine import Engine
@@ -41,8 +37,6 @@ YOUNG_THRESHOLD = 10_000
 """Net container allocations between two young collections (CPython's default: 700)."""
 FREEZE_POLL = 0.5
 """Seconds between two looks at whether the engine has settled."""
-GIVE_BACK_EVERY = 30.0
-"""Seconds between two returns of the C heap's free pages to the system (a few milliseconds each)."""
 
 
 def tune() -> None:
@@ -70,35 +64,9 @@ async def freeze_when(ready: Callable[[], bool], poll: float = FREEZE_POLL) -> N
     started = time.perf_counter()
     gc.collect()  # garbage frozen would never be collected (one full collection, at start-up)
     gc.freeze()
-    released = release_free_memory()
     log.info(
-        "%d long-lived objects left out of garbage collection, %.0f MB of free heap given back (%.0f ms)",
+        "%d long-lived objects left out of garbage collection (%.0f ms)",
         gc.get_freeze_count(),
-        released / 1e6,
         (time.perf_counter() - started) * 1000,
         extra={"event": "gc_frozen"},
     )
-
-
-async def give_back_memory(every: float = GIVE_BACK_EVERY) -> None:
-    """Give the C heap's free pages back to the system every `every` seconds, for as long as the
-    process runs (see `release_free_memory`)."""
-    while True:
-        await asyncio.sleep(every)
-        await asyncio.to_thread(release_free_memory)
-
-
-def release_free_memory() -> int:
-    """Give the pages the C heap holds free back to the system; returns the bytes the process's
-    resident set shrank by (0 where the C library cannot, as on musl or macOS).
-
-    What a round allocates for a while (Prometheus' answers for the whole fleet, a status batch,
-    restored detector states read from JSON) is freed into holes between objects that stay, and the C
-    library keeps those pages: at 10,000 Prometheus-read endpoints the watcher's resident set grew
-    from 241 MB to 277 MB in its first 30 s of rounds, and 16 MB of it was free heap."""
-    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
-    if trim is None:
-        return 0
-    before = psutil.Process().memory_info().rss
-    trim(0)
-    return max(before - psutil.Process().memory_info().rss, 0)
