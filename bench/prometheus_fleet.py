@@ -211,6 +211,7 @@ def run(
     from mlops_console.core.heap import map_large_blocks
     from mlops_console.core.store import Store
 
+    map_large_blocks()  # as `watch` does, first
     binary = shutil.which("prometheus")
     assert binary, "apt-get install -y prometheus"
     root = Path(tempfile.mkdtemp(prefix="bench-prom-"))
@@ -264,7 +265,6 @@ def run(
         del text
         engine = Engine(settings, Store(settings.store.path))
         tune_gc()  # as `watch` does
-        map_large_blocks()
 
         lag = {"max": 0.0}
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_console.commands.common import EXIT_FAILED, EXIT_OK, config_option, settings_from
 from mlops_console.config import ConfigError, Settings, parse_listen_addr
+from mlops_console.core.heap import map_large_blocks
 from mlops_console.logs import TextLines, configure
 
 if TYPE_CHECKING:
@@ -129,6 +130,7 @@ def open_store_waiting(settings: Settings, log: logging.Logger, stop: threading.
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    map_large_blocks()  # before the configuration of a fleet is read: see `core/heap.py`
     settings = settings_from(args)
     settings.require_paging()
     missing_heartbeat = settings.missing_env("watch.heartbeat_url")
@@ -201,7 +203,6 @@ def _watch(
     from mlops_console.core.engine import Engine, EngineFailed
     from mlops_console.core.gc_tuning import freeze_when, settled
     from mlops_console.core.gc_tuning import tune as tune_gc
-    from mlops_console.core.heap import map_large_blocks
 
     store = open_store_waiting(settings, log, early_stop)
     if store is None:
@@ -217,7 +218,6 @@ def _watch(
             stop.set()
         engine = Engine(settings, store, settles_removed=True)
         tune_gc()
-        map_large_blocks()
         log.info(
             "watching %d endpoints, %d notification channels, store %s",
             len(settings.endpoints),

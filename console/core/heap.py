@@ -3,11 +3,12 @@
 Each Prometheus round of a large fleet allocates blocks of a megabyte or more for a moment (the
 answers' bodies and their text, one value per endpoint of every signal) and frees them once read.
 glibc serves such a block from its own mapping and unmaps it when freed, until the first of them is
-freed: from then on it raises the size it maps (up to 32 MB) and serves them from the heap instead,
-where a freed block is a hole between objects that stay, which the process keeps. At 10,000
-Prometheus-read endpoints that was about 16 MB of the watcher's resident set, given back to the
-system by `malloc_trim` and taken again by the next round. Fixing the size at glibc's starting value
-keeps those blocks mapped, so they go back to the system when freed.
+freed: from then on it raises the size it maps (up to 32 MB), and the size of free heap top it keeps
+with it, and serves those blocks from the heap instead, where a freed block is a hole between objects
+that stay, which the process keeps. At 10,000 Prometheus-read endpoints that was about 16 MB of the
+watcher's resident set, given back to the system by `malloc_trim` and taken again by the next round.
+Fixing both sizes at glibc's starting values, before the watcher reads its configuration, keeps those
+blocks mapped, so they go back to the system when freed.
 """
 
 from __future__ import annotations
@@ -15,17 +16,21 @@ from __future__ import annotations
 import ctypes
 import os
 
+M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-"""glibc's `mallopt` parameter for the smallest block served from its own mapping."""
-MMAP_THRESHOLD = 128 * 1024
-"""glibc's starting value; set, it no longer moves."""
+"""glibc's `mallopt` parameters: the free heap top kept, the smallest block given its own mapping."""
+SIZES = {
+    M_TRIM_THRESHOLD: ("MALLOC_TRIM_THRESHOLD_", 128 * 1024),
+    M_MMAP_THRESHOLD: ("MALLOC_MMAP_THRESHOLD_", 128 * 1024),
+}
+"""Each parameter's environment variable and glibc's starting value (set, it no longer moves)."""
 
 
 def map_large_blocks() -> bool:
-    """Serve blocks of `MMAP_THRESHOLD` bytes or more from their own mappings for the rest of the
-    process; False where the C library has no such setting (not glibc) or the environment already
-    chose one (`MALLOC_MMAP_THRESHOLD_`)."""
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return False
+    """Serve large blocks from their own mappings, and give a free heap top back, at glibc's starting
+    sizes for the rest of the process. False where the C library has no such setting (not glibc);
+    a size the environment chose (`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`) is left as it is."""
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
-    return mallopt is not None and bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    if mallopt is None:
+        return False
+    return all(bool(mallopt(param, size)) for param, (env, size) in SIZES.items() if env not in os.environ)
