@@ -3,8 +3,8 @@
 Each Prometheus round of a large fleet allocates blocks of a megabyte or more for a moment (the
 answers' bodies and their text, one value per endpoint of every signal) and frees them once read.
 glibc serves such a block from its own mapping and unmaps it when freed, until the first of them is
-freed: from then on it raises the size it maps (up to 32 MB), and the size of free heap top it keeps
-with it, and serves those blocks from the heap instead, where a freed block is a hole between objects
+freed: from then on it raises the size it maps (up to 32 MB) and the free heap top it keeps (twice
+that), and serves those blocks from the heap instead, where a freed block is a hole between objects
 that stay, which the process keeps. At 10,000 Prometheus-read endpoints that was about 16 MB of the
 watcher's resident set, given back to the system by `malloc_trim` and taken again by the next round.
 Fixing both sizes at glibc's starting values, before the watcher reads its configuration, keeps those
