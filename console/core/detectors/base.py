@@ -16,9 +16,11 @@ import dataclasses
 import functools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+
+T = TypeVar("T")
 
 STATE_VERSION = 1
 
@@ -105,18 +107,29 @@ def params_from(params_type: type, values: Mapping[str, Any]) -> Any:
 
     Equal values give one shared (frozen) object: a restored fleet's 60,000 detectors have a handful
     of parameter sets, and one object each, with its converted numbers, took 11 MB."""
+    shared = shared_by_json(_params_from, values, params_type)
     try:
-        key = json.dumps(values, sort_keys=True)  # exact: 1, 1.0 and true stay apart
-        shared = _shared_params(params_type, key)
         hash(shared)  # only what nobody can change in place is shared (not a list, say)
-    except TypeError:  # not JSON (a value from code rather than a file), or a list: not shared
+    except TypeError:
         return _params_from(params_type, values)
     return shared
 
 
+def shared_by_json(build: Callable[..., T], values: Mapping[str, Any], *args: Hashable) -> T:
+    """`build(*args, values)`, one shared result for every `values` with the same exact JSON (1, 1.0
+    and true stay apart); values that are not JSON (given by code, not read from a file) are built
+    afresh. What is shared must never be changed by its holders."""
+    try:
+        key = json.dumps(values, sort_keys=True)
+    except (TypeError, ValueError):
+        return build(*args, values)
+    shared: T = _shared(build, args, key)
+    return shared
+
+
 @functools.lru_cache(maxsize=1024)
-def _shared_params(params_type: type, key: str) -> Any:
-    return _params_from(params_type, json.loads(key))
+def _shared(build: Callable[..., Any], args: tuple[Hashable, ...], key: str) -> Any:
+    return build(*args, json.loads(key))
 
 
 def _params_from(params_type: type, values: Mapping[str, Any]) -> Any:

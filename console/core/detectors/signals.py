@@ -8,15 +8,13 @@ a share (with the request count behind it, where known).
 
 from __future__ import annotations
 
-import functools
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_console.core.detectors import create
-from mlops_console.core.detectors.base import Verdict
+from mlops_console.core.detectors.base import Verdict, shared_by_json
 from mlops_console.core.detectors.evaluator import SignalEvaluator
 
 SIGNALS = ("latency", "throughput", "error_rate")
@@ -208,16 +206,7 @@ def spec_to_state(spec: RuleSpec) -> dict[str, Any]:
 def spec_from_state(data: Mapping[str, Any]) -> RuleSpec:
     """`spec_to_state` read back; equal states give one shared spec (a restored fleet has a handful
     of specs for its 60,000 rules, and one each with its parameters took 9 MB)."""
-    try:
-        key = json.dumps(data, sort_keys=True)
-    except (TypeError, ValueError):
-        return _spec_from_state(data)
-    return _shared_spec(key)
-
-
-@functools.lru_cache(maxsize=1024)
-def _shared_spec(key: str) -> RuleSpec:
-    return _spec_from_state(json.loads(key))
+    return shared_by_json(_spec_from_state, data)
 
 
 def _spec_from_state(data: Mapping[str, Any]) -> RuleSpec:
