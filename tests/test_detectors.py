@@ -18,6 +18,7 @@ import pytest
 from mlops_console.core.detectors import DETECTORS, create, restore
 from mlops_console.core.detectors.base import Detector, Verdict, params_from
 from mlops_console.core.detectors.binomial import binomial_tail, critical_errors
+from mlops_console.core.detectors.binomial_distribution import MAX_TRIALS
 from mlops_console.core.detectors.evaluator import SignalEvaluator
 from mlops_console.core.detectors.seasonal import DAY, DailyProfile
 from mlops_console.core.detectors.signals import (
@@ -672,3 +673,30 @@ def test_every_signal_keeps_its_static_rule_beside_an_adaptive_one() -> None:
     }
     static = DEFAULT_RULES["latency"][0]
     assert (static.params["threshold"], static.for_) == (1.0, 30.0)
+
+
+def test_binomial_judges_a_count_past_ten_million_as_its_share_of_errors() -> None:
+    # A counter misread or a hostile /metrics can claim 1e18 requests a minute: its tail took minutes
+    # of the engine's loop. It is judged as the same share of ten million requests, in a moment.
+    for n in (1e15, 1e18, 1e300):
+        scale = MAX_TRIALS / n
+        for share in (0.0015, 0.0016, 0.002):
+            at_most = binomial_tail(share * MAX_TRIALS, MAX_TRIALS, 0.0015)  # within an error's rounding
+            assert binomial_tail(share * n, n, 0.0015) == pytest.approx(at_most, rel=0.1)
+        critical = critical_errors(n, 0.0015, 1e-3)
+        assert critical == math.ceil(critical_errors(MAX_TRIALS, 0.0015, 1e-3) / scale)
+        assert binomial_tail(critical, n, 0.0015) < 1e-3 <= binomial_tail(critical * 0.999, n, 0.0015)
+
+    def warmed() -> Detector:
+        detector = create("binomial")
+        feed_counts(detector, [(0.001, 1e18)] * 30)
+        return detector
+
+    # Tested against 0.3 % (the baseline's 0.1 % lifted by 0.2 points), as at any count: at ten
+    # million requests its top is 0.3054 %, so 0.305 % is within it and 0.32 % a rise.
+    assert warmed().update(30 * POLL, 0.00305, 1e18).anomalous is False
+    detector = warmed()
+    assert detector.update(30 * POLL, 0.0032, 1e18).anomalous is True
+    # No count at all (an infinite or NaN rate times the window) is no test, not a crash.
+    assert detector.update(32 * POLL, 0.5, math.inf).anomalous is None
+    assert detector.update(33 * POLL, 0.5, math.nan).anomalous is None

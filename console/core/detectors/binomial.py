@@ -73,7 +73,7 @@ class BinomialDetector(Detector):
         if value is None or not math.isfinite(value):
             return UNKNOWN
         requests = p.assumed_requests if count is None else count
-        if requests < p.min_requests or requests <= 0:
+        if requests < p.min_requests or not 0 < requests < math.inf:  # NaN too: no count, no test
             return Verdict(None, evidence={"value": value, "requests": requests})
         errors = round(min(max(value, 0.0), 1.0) * requests)
         if self._accepted < p.warmup:

@@ -20,6 +20,11 @@ import sys
 from functools import lru_cache
 from statistics import NormalDist
 
+MAX_TRIALS = 10**7
+"""Requests a tail is computed over at most. Its cost grows with the square root of the count (two
+seconds a call at 10^15, on the engine's loop); a count past this (a counter misread, a hostile
+`/metrics`) is taken as this many requests with the same share of errors: a test over ten million
+requests already tells a rise of a hundredth of a percentage point."""
 _NEGLIGIBLE = 2.0**-60
 """A rest this small beside the sum is below its last bit."""
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -161,6 +166,8 @@ def binomial_tail(k: float, n: float, p: float) -> float:
         return 1.0
     if k > n:
         return 0.0
+    if n > MAX_TRIALS:
+        k, n = k * (MAX_TRIALS / n), MAX_TRIALS
     trials, least = round(n), math.ceil(k)
     if least > trials or p <= 0:
         return 0.0
@@ -176,7 +183,8 @@ def _normal_quantile(upper: float) -> float:
 
 
 def critical_errors(n: float, p: float, alpha: float) -> int:
-    """The smallest error count k >= 1 with P(X >= k) < alpha: the top of the expected band."""
+    """The smallest error count k >= 1 with P(X >= k) < alpha: the top of the expected band (past
+    `MAX_TRIALS` requests, that of the same share of errors at `MAX_TRIALS`)."""
     beyond = min(math.floor(n), round(n)) + 1  # the first count above n, whose tail is 0
     if beyond <= 1:
         return 1
@@ -187,6 +195,8 @@ def critical_errors(n: float, p: float, alpha: float) -> int:
         return 1 if alpha > 1 else beyond
     if not alpha <= 1:  # every tail is under an alpha above 1 (a NaN alpha gets 1 as well)
         return 1
+    if n > MAX_TRIALS:  # as `binomial_tail` takes such a count: the same share of errors
+        return min(math.ceil(critical_errors(MAX_TRIALS, p, alpha) * (n / MAX_TRIALS)), beyond)
     # A start from the normal quantile with a skew correction (Cornish-Fisher), a little high, so
     # that mostly it walks down, where each step adds one probability instead of a new tail.
     sd = math.sqrt(trials * p * (1 - p))
