@@ -207,6 +207,21 @@ BAD_RULES = [
         'rule = "error_ratio_anomaly"\ndetector = "burn_rate"\nparams = { objective = 99.9 }',
         "rules[0].params: objective must be between 0 and 1",
     ),
+    # Out of range, each of these failed the detector at its first poll (or at its first level shift)
+    # on every endpoint the rule covers, or held the engine's loop.
+    *(
+        (f'rule = "{rule}"\nparams = {{ {params} }}', f"rules[0].params: {message}")
+        for rule, params, message in [
+            ("latency_anomaly", "accept_after = 1", "accept_after must be 0 (never) or at least 2, got 1"),
+            ("latency_anomaly", "long_step = 0", "long_step must be at least 1, got 0"),
+            ("latency_anomaly", "rel_floor = -1.0", "rel_floor must be at least 0, got -1.0"),
+            ("latency_anomaly", "z = 0.0", "z must be more than 0, got 0.0"),
+            ("error_ratio_anomaly", "window = 0", "window must be at least 1, got 0"),
+            ("error_ratio_anomaly", "alpha = 0.0", "alpha must be between 0 and 1 (e.g. 0.001), got 0.0"),
+            ("throughput_drop", "history_step = 0.0", "history_step must be more than 0, got 0.0"),
+            ("throughput_drop", "history_keep = 1e300", "history_keep / history_step must be at most"),
+        ]
+    ),
 ]
 
 

@@ -700,3 +700,17 @@ def test_binomial_judges_a_count_past_ten_million_as_its_share_of_errors() -> No
     # No count at all (an infinite or NaN rate times the window) is no test, not a crash.
     assert detector.update(32 * POLL, 0.5, math.inf).anomalous is None
     assert detector.update(33 * POLL, 0.5, math.nan).anomalous is None
+
+
+def test_robust_takes_a_zero_without_offset_and_a_band_past_the_largest_double() -> None:
+    # On a log scale without an offset a zero had no logarithm (a math domain error at every such
+    # poll); now it is a drop to nothing. A band whose edge passes the largest double is open.
+    settings = {"seasonal": False, "warmup": 3, "window": 5, "direction": "both"}
+    bare = create("robust", {**settings, "offset": 0.0})
+    feed(bare, [10.0, 11.0] * 3)
+    zero = bare.update(6 * POLL, 0.0)
+    assert zero.anomalous is True and zero.kind == "drop"
+    wide = create("robust", {**settings, "z": 1e300})
+    feed(wide, [10.0, 11.0] * 3)
+    far = wide.update(6 * POLL, 1e6)
+    assert far.anomalous is False and far.expected == (0.0, math.inf)

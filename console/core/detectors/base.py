@@ -102,6 +102,23 @@ def _shared_params_state(params: Any) -> dict[str, Any]:
     return dataclasses.asdict(params)
 
 
+def require_at_least(params: Any, low: float, *names: str) -> None:
+    """A ValueError naming the first of `names` whose value is below `low` or not finite: a parameter
+    out of its range fails `config check`, not the detector at its first poll."""
+    for name in names:
+        value = getattr(params, name)
+        if not (math.isfinite(value) and value >= low):
+            raise ValueError(f"{name} must be at least {low}, got {value}")
+
+
+def require_above(params: Any, low: float, *names: str) -> None:
+    """As `require_at_least`, for values that must be more than `low`."""
+    for name in names:
+        value = getattr(params, name)
+        if not (math.isfinite(value) and value > low):
+            raise ValueError(f"{name} must be more than {low}, got {value}")
+
+
 def params_from(params_type: type, values: Mapping[str, Any]) -> Any:
     """A Params dataclass from a mapping, refusing unknown names (a typo never silently does nothing).
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlops_console.core.detectors.base import UNKNOWN, Detector, Verdict
+from mlops_console.core.detectors.base import UNKNOWN, Detector, Verdict, require_above, require_at_least
 from mlops_console.core.detectors.binomial_distribution import binomial_tail, critical_errors
 from mlops_console.core.rings import PointRing
 
@@ -46,6 +46,14 @@ class BinomialParams:
     (1 % of 30 requests a minute) still does over several."""
     shift_after: int = 10
     persistence: tuple[int, int] = (2, 3)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must be between 0 and 1 (e.g. 0.001), got {self.alpha}")
+        require_at_least(self, 0, "warmup", "min_errors", "rel_floor", "abs_floor", "min_requests")
+        require_at_least(self, 0, "prior_errors")
+        require_above(self, 0, "prior_requests", "assumed_requests")
+        require_at_least(self, 1, "window", "span", "shift_after")
 
 
 class BinomialDetector(Detector):

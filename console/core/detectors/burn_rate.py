@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlops_console.core.detectors.base import UNKNOWN, Detector, Verdict
+from mlops_console.core.detectors.base import UNKNOWN, Detector, Verdict, require_above
 
 WORKBOOK_PAGES: tuple[tuple[float, float, float], ...] = ((3600.0, 300.0, 14.4), (21600.0, 1800.0, 6.0))
 """(long window s, short window s, burn-rate factor) pairs that page."""
@@ -42,6 +42,7 @@ class BurnRateParams:
             raise ValueError(f"objective must be between 0 and 1 (e.g. 0.999), got {self.objective}")
         if not self.bucket > 0 or not self.period > 0:
             raise ValueError("bucket and period must be more than 0 seconds")
+        require_above(self, 0, "assumed_requests")
         object.__setattr__(self, "windows", tuple(tuple(float(x) for x in w) for w in self.windows))
 
 

@@ -23,12 +23,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mlops_console.core.detectors.base import UNKNOWN, Detector, Verdict
+from mlops_console.core.detectors.base import UNKNOWN, Detector, Verdict, require_above, require_at_least
 from mlops_console.core.detectors.seasonal import DailyProfile
 from mlops_console.core.rings import PointRing
 from mlops_console.core.series import median_and_mad
 
 MAD_SCALE = 1.4826
+_TINY = math.ulp(0.0)
 MIN_LONG_POINTS = 10
 SEASONAL_GAIN = 0.9
 """The daily profile is used when it shrinks the spread of the recent values to below this share."""
@@ -77,6 +78,12 @@ class RobustParams:
             raise ValueError("window and warmup must be at least 3")
         if self.season_bins < 1:
             raise ValueError(f"season_bins must be at least 1, got {self.season_bins}")
+        require_above(self, 0, "z", "min_spread")
+        require_at_least(self, 0, "offset", "rel_floor", "long_floor", "min_count", "count_spread")
+        require_at_least(self, 0, "long_window")
+        require_at_least(self, 1, "shift_after", "long_step")
+        if self.accept_after == 1 or self.accept_after < 0:  # a level is settled over two halves
+            raise ValueError(f"accept_after must be 0 (never) or at least 2, got {self.accept_after}")
 
 
 class RobustDetector(Detector):
@@ -103,11 +110,17 @@ class RobustDetector(Detector):
     # -- scale -----------------------------------------------------------------------------------------
     def _to_scale(self, value: float) -> float:
         p = self.params
-        return math.log(max(value, 0.0) + p.offset) if p.log else value
+        # With no offset, a zero is the smallest double: a drop to nothing, not a math domain error.
+        return math.log(max(max(value, 0.0) + p.offset, _TINY)) if p.log else value
 
     def _from_scale(self, y: float) -> float:
         p = self.params
-        return max(math.exp(y) - p.offset, 0.0) if p.log else y
+        if not p.log:
+            return y
+        try:
+            return max(math.exp(y) - p.offset, 0.0)
+        except OverflowError:  # a band edge past the largest double (a very large z): open
+            return math.inf
 
     def _limits(self, sigma: float, center: float, floor: float) -> tuple[float, float]:
         """How far up and down a value may go from `center` (on the detector's scale) and stay normal."""

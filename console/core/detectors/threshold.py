@@ -14,9 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlops_console.core.detectors.base import UNKNOWN, Detector, Verdict
+from mlops_console.core.detectors.base import UNKNOWN, Detector, Verdict, require_above, require_at_least
 
 MAD_SCALE = 1.4826
+
+
+MAX_HISTORY = 1_000_000
+"""Values a `drop` history may keep (each poll judges their median)."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,12 @@ class ThresholdParams:
     def __post_init__(self) -> None:
         if self.mode not in ("above", "drop"):
             raise ValueError(f"mode must be 'above' or 'drop', got {self.mode!r}")
+        if not math.isfinite(self.threshold):
+            raise ValueError(f"threshold must be a number, got {self.threshold}")
+        require_at_least(self, 0, "min_count", "history_keep", "exclude_recent", "warmup", "min_median")
+        require_above(self, 0, "history_step")
+        if self.history_keep / self.history_step > MAX_HISTORY:
+            raise ValueError(f"history_keep / history_step must be at most {MAX_HISTORY} values")
 
 
 class ThresholdDetector(Detector):
