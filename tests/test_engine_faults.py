@@ -208,3 +208,29 @@ async def test_pending_condition_shows_in_snapshot_without_paging(
     assert running.engine.snapshot().pending == ("ep:latency_p95 (pending)",)
     assert running.snap.health == "degraded"
     assert await running.alerts() == [] and sink.received == []
+
+
+@pytest.mark.parametrize(
+    "running",
+    [
+        {
+            "metrics_url": "METRICS",
+            "rules": [{"rule": "error_ratio_anomaly", "every": "1s", "params": {"warmup": 2}}],
+        }
+    ],
+    indirect=True,
+)
+async def test_a_counter_claiming_1e18_requests_is_judged_without_holding_the_loop(
+    running: Running, server: FaultServer
+) -> None:
+    # A misread or hostile counter: the error-ratio test's exact tail over 1e18 requests took minutes
+    # of the engine's loop, a poll at a time. It is judged at once, and the probes go on.
+    def judged() -> str:
+        return next((d for d in running.snap.detection if d.startswith("error_ratio_anomaly: ")), "")
+
+    await async_wait_for(lambda: "errors in" in judged(), timeout=30, what="an error ratio judged")
+    server.requests += 10**18
+    await async_wait_for(lambda: "1000000000000000000" in judged(), timeout=30, what="1e18 judged")
+    probes = running.snap.probes
+    await async_wait_for(lambda: running.snap.probes >= probes + 10, timeout=30, what="probes go on")
+    assert running.snap.health == "up"
