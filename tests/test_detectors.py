@@ -697,9 +697,12 @@ def test_binomial_judges_a_count_past_ten_million_as_its_share_of_errors() -> No
     assert warmed().update(30 * POLL, 0.00305, 1e18).anomalous is False
     detector = warmed()
     assert detector.update(30 * POLL, 0.0032, 1e18).anomalous is True
+    # The most it learns from such a poll is ten million requests: 1e308 summed would overflow.
+    assert detector.update(31 * POLL, 0.001, 1e308).evidence["requests"] == MAX_TRIALS
+    assert detector.update(32 * POLL, 0.001, 1e308).evidence["baseline_requests"] < math.inf
     # No count at all (an infinite or NaN rate times the window) is no test, not a crash.
-    assert detector.update(32 * POLL, 0.5, math.inf).anomalous is None
-    assert detector.update(33 * POLL, 0.5, math.nan).anomalous is None
+    assert detector.update(33 * POLL, 0.5, math.inf).anomalous is None
+    assert detector.update(34 * POLL, 0.5, math.nan).anomalous is None
 
 
 def test_robust_takes_a_zero_without_offset_and_a_band_past_the_largest_double() -> None:

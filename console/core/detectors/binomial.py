@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlops_console.core.detectors.base import UNKNOWN, Detector, Verdict, require_above, require_at_least
-from mlops_console.core.detectors.binomial_distribution import binomial_tail, critical_errors
+from mlops_console.core.detectors.binomial_distribution import MAX_TRIALS, binomial_tail, critical_errors
 from mlops_console.core.rings import PointRing
 
 __all__ = ["BinomialDetector", "BinomialParams", "binomial_tail", "critical_errors"]
@@ -83,6 +83,9 @@ class BinomialDetector(Detector):
         requests = p.assumed_requests if count is None else count
         if requests < p.min_requests or not 0 < requests < math.inf:  # NaN too: no count, no test
             return Verdict(None, evidence={"value": value, "requests": requests})
+        # Past MAX_TRIALS, the same share of errors in that many (a counter misread or hostile): its
+        # tail would take seconds, and summed into the baseline, overflow it.
+        requests = min(requests, MAX_TRIALS)
         errors = round(min(max(value, 0.0), 1.0) * requests)
         if self._accepted < p.warmup:
             self._learn(errors, requests)
