@@ -122,6 +122,8 @@ def read_history(
             while not gathered.done():
                 if superseded is not None and superseded.is_set():
                     gathered.cancel()
+                    # Nobody reads its outcome now: asyncio would log it as an error never retrieved.
+                    gathered.add_done_callback(_forget)
                     raise PromError("superseded by a newer request")
                 await asyncio.wait({gathered}, timeout=SUPERSEDED_POLL)
             answers = gathered.result()
@@ -141,6 +143,11 @@ def read_history(
         _minute(endpoint.name, at, signals, at)
         for at in sorted(set().union(*(p.keys() for p in signals.values())))
     ]
+
+
+def _forget(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # marks it read
 
 
 async def fleet_minutes(
