@@ -113,6 +113,13 @@ class FaultServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 
+    def run_in_server(self, change: Callable[[], object]) -> None:
+        """`change` on the server's own thread, between requests (their counting is not atomic)."""
+        asyncio.run_coroutine_threadsafe(self._call(change), self._loop).result(10)
+
+    async def _call(self, change: Callable[[], object]) -> None:
+        change()
+
     async def _faulty(self, request: web.Request, ok: Callable[[], web.Response]) -> web.StreamResponse:
         faults = self.faults
         self.requests += 1
